@@ -1,0 +1,25 @@
+//! The product log of iotemu: the CloudWatch entries AWS IoT writes to `AWSIotLogsV2`.
+//!
+//! - [`entries`]: one struct per documented entry (`../shared/spec/cloudwatch-iot-log-entries.md`),
+//!   holding exactly its documented attributes, wrapped in a [`LogRecord`] with the common ones.
+//! - [`level`]: the log levels and the policy that filters entries (AWS: ERROR ⊂ WARN ⊂ INFO ⊂ DEBUG,
+//!   `configure-logging.md`; which entry logs at which level: `aws-behaviour.md` §5).
+//! - [`pipeline`]: producers hand records to an [`EventSink`] without ever blocking; one writer
+//!   thread serializes each record once and fans the line out to the [`sinks`].
+//!
+//! The emulator's own diagnostics go through `tracing` and never into this stream.
+//! Limitations: only the message-broker entries exist so far; per-target levels
+//! (SetV2LoggingLevel) come with the control plane.
+
+pub mod entries;
+pub mod level;
+pub mod pipeline;
+pub mod sinks;
+
+pub use entries::{
+    Connect, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut, Status,
+    Subscribe,
+};
+pub use level::{LevelFilter, LogLevel};
+pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
+pub use sinks::{FileSink, LogSink, StdoutSink};
