@@ -1,0 +1,321 @@
+//! loadgen: MQTT load generator for comparing iotemu with mosquitto (see benches/README.md).
+//!
+//! Subcommands run one scenario each against a broker on 127.0.0.1 and print one JSON object;
+//! `suite` runs them all and prints JSON lines; `report` turns those lines into the table.
+
+mod mqtt;
+mod report;
+mod scenarios;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use scenarios::Pattern;
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "MQTT load generator for the iotemu benchmarks")]
+struct Cli {
+    /// Tokio worker threads.
+    #[arg(long, global = true, default_value_t = 2)]
+    threads: usize,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Target {
+    /// Broker address (loopback only).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Broker MQTT port.
+    #[arg(long)]
+    port: u16,
+}
+
+impl Target {
+    fn addr(&self) -> Result<SocketAddr> {
+        if !self.host.is_loopback() {
+            bail!("loadgen only targets loopback addresses, not {}", self.host);
+        }
+        Ok(SocketAddr::new(self.host, self.port))
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Closed-loop peak throughput for one pattern (one JSON object).
+    Throughput {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum)]
+        pattern: Pattern,
+        /// Publishers (fanin), pairs (pairs) or subscribers (fanout).
+        #[arg(long)]
+        n: Option<usize>,
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+        qos: u8,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Publishes per publisher allowed in flight end to end.
+        #[arg(long, default_value_t = 100)]
+        window: u64,
+    },
+    /// End-to-end latency at a fixed offered load (pairs, one JSON object).
+    Latency {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Publishes per second per pair.
+        #[arg(long, default_value_t = 400.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+        qos: u8,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
+    /// CONNECT/CONNACK rate (one JSON object).
+    Connects {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
+    /// Broker RSS growth per idle connection (one JSON object).
+    Idle {
+        #[command(flatten)]
+        target: Target,
+        /// Broker process id (its /proc/PID/status is read).
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 10_000)]
+        conns: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+    },
+    /// Every scenario against one broker; prints JSON lines for `report`.
+    Suite {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        pid: u32,
+        /// Broker label, e.g. mosquitto, iotemu-disabled, iotemu-debug.
+        #[arg(long)]
+        label: String,
+        #[arg(long, default_value_t = 1)]
+        run: u32,
+        /// Shorter durations and fewer clients (smoke test).
+        #[arg(long)]
+        quick: bool,
+        /// Only these scenarios (comma-separated: idle,connects,latency,throughput).
+        #[arg(long, default_value = "idle,connects,latency,throughput")]
+        only: String,
+    },
+    /// Prints the comparison table from `suite` JSON lines.
+    Report {
+        /// Files with JSON lines.
+        files: Vec<String>,
+        /// Label every ratio is taken against.
+        #[arg(long, default_value = "mosquitto")]
+        baseline: String,
+    },
+    /// Prints a free TCP port on 127.0.0.1.
+    FreePort,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Cmd::Report { files, baseline } = &cli.cmd {
+        return report::print(files, baseline);
+    }
+    if let Cmd::FreePort = &cli.cmd {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        println!("{}", l.local_addr()?.port());
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cli.cmd))
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn default_n(p: Pattern) -> usize {
+    match p {
+        Pattern::Fanin => 10,
+        Pattern::Pairs | Pattern::Fanout => 50,
+    }
+}
+
+fn tag() -> String {
+    format!("{}", std::process::id())
+}
+
+async fn run(cmd: Cmd) -> Result<()> {
+    scenarios::now_ns();
+    let v = match cmd {
+        Cmd::Throughput { target, pattern, n, qos, warmup, duration, window } => {
+            let o = scenarios::TputOpts {
+                addr: target.addr()?,
+                pattern,
+                n: n.unwrap_or(default_n(pattern)),
+                qos,
+                warmup: secs(warmup),
+                duration: secs(duration),
+                window,
+                tag: format!("{}t", tag()),
+            };
+            scenarios::throughput(&o).await?
+        }
+        Cmd::Latency { target, pairs, rate, qos, warmup, duration } => {
+            let o = scenarios::LatencyOpts {
+                addr: target.addr()?,
+                pairs,
+                rate,
+                qos,
+                warmup: secs(warmup),
+                duration: secs(duration),
+                tag: format!("{}l", tag()),
+            };
+            scenarios::latency(&o).await?
+        }
+        Cmd::Connects { target, clients, concurrency } => {
+            scenarios::connects(target.addr()?, clients, concurrency, &format!("{}c", tag())).await?
+        }
+        Cmd::Idle { target, pid, conns, concurrency } => {
+            scenarios::idle(target.addr()?, pid, conns, concurrency, &format!("{}i", tag())).await?
+        }
+        Cmd::Suite { target, pid, label, run, quick, only } => {
+            return suite(target.addr()?, pid, &label, run, quick, &only).await;
+        }
+        Cmd::Report { .. } | Cmd::FreePort => unreachable!(),
+    };
+    println!("{v}");
+    Ok(())
+}
+
+/// One result line for `report`.
+fn emit(label: &str, run: u32, scenario: &str, metric: &str, value: Option<f64>, detail: &Value) {
+    let lost = detail.get("lost").and_then(Value::as_u64).unwrap_or(0);
+    println!(
+        "{}",
+        json!({
+            "label": label, "run": run, "scenario": scenario, "metric": metric,
+            "value": value, "lost": lost, "detail": detail,
+        })
+    );
+}
+
+fn emit_error(label: &str, run: u32, scenario: &str, metrics: &[&str], e: &anyhow::Error) {
+    eprintln!("loadgen: {label} run {run} {scenario}: ERROR {e:#}");
+    let d = json!({ "error": format!("{e:#}") });
+    for m in metrics {
+        emit(label, run, scenario, m, None, &d);
+    }
+}
+
+async fn pause() {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, only: &str) -> Result<()> {
+    let want = |s: &str| only.split(',').any(|x| x.trim() == s);
+    let (warmup, duration) = if quick { (0.5, 2.0) } else { (1.0, 5.0) };
+    let (idle_conns, connect_clients) = if quick { (2_000, 500) } else { (10_000, 1_000) };
+    let base = format!("{}r{run}", std::process::id());
+    let note = |s: &str, v: &Value| eprintln!("loadgen: {label} run {run} {s}: {v}");
+
+    if want("idle") {
+        match scenarios::idle(addr, pid, idle_conns, 100, &format!("{base}i")).await {
+            Ok(v) => {
+                note("idle", &v);
+                emit(label, run, "idle_rss", "bytes_per_conn", v["rss_bytes_per_conn"].as_f64(), &v);
+            }
+            Err(e) => emit_error(label, run, "idle_rss", &["bytes_per_conn"], &e),
+        }
+        pause().await;
+    }
+    if want("connects") {
+        match scenarios::connects(addr, connect_clients, 50, &format!("{base}c")).await {
+            Ok(v) => {
+                note("connects", &v);
+                emit(label, run, "connects", "connects_per_s", v["connects_per_s"].as_f64(), &v);
+            }
+            Err(e) => emit_error(label, run, "connects", &["connects_per_s"], &e),
+        }
+        pause().await;
+    }
+    if want("latency") {
+        let o = scenarios::LatencyOpts {
+            addr,
+            pairs: 50,
+            rate: 400.0,
+            qos: 0,
+            warmup: secs(warmup),
+            duration: secs(duration),
+            tag: format!("{base}l"),
+        };
+        match scenarios::latency(&o).await {
+            Ok(v) => {
+                note("latency", &v);
+                emit(label, run, "latency_q0_20k", "p50_us", v["p50_us"].as_f64(), &v);
+                emit(label, run, "latency_q0_20k", "p99_us", v["p99_us"].as_f64(), &v);
+            }
+            Err(e) => emit_error(label, run, "latency_q0_20k", &["p50_us", "p99_us"], &e),
+        }
+        pause().await;
+    }
+    if want("throughput") {
+        for (pattern, pname) in [(Pattern::Fanin, "fanin"), (Pattern::Pairs, "pairs"), (Pattern::Fanout, "fanout")] {
+            for qos in [0u8, 1] {
+                let scenario = format!("tput_{pname}_q{qos}");
+                let mut window = 100u64;
+                let mut last: Option<Result<Value>> = None;
+                // Loss-free means every publish arrived: on loss, retry with a smaller window.
+                for attempt in 0..3 {
+                    let o = scenarios::TputOpts {
+                        addr,
+                        pattern,
+                        n: default_n(pattern),
+                        qos,
+                        warmup: secs(warmup),
+                        duration: secs(duration),
+                        window,
+                        tag: format!("{base}{pname}{qos}a{attempt}"),
+                    };
+                    let r = scenarios::throughput(&o).await;
+                    pause().await;
+                    let clean = matches!(&r, Ok(v) if v["lost"].as_u64() == Some(0)
+                        && v["errors"].as_array().is_some_and(|a| a.is_empty()));
+                    if let Ok(v) = &r {
+                        note(&format!("{scenario} window={window}"), v);
+                    }
+                    last = Some(r);
+                    if clean {
+                        break;
+                    }
+                    window = (window / 4).max(1);
+                }
+                match last.expect("at least one attempt") {
+                    Ok(v) => emit(label, run, &scenario, "deliveries_per_s", v["deliveries_per_s"].as_f64(), &v),
+                    Err(e) => emit_error(label, run, &scenario, &["deliveries_per_s"], &e),
+                }
+            }
+        }
+    }
+    Ok(())
+}

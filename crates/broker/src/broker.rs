@@ -1,0 +1,352 @@
+//! The broker's shared state and the operations connections call: attaching to a session
+//! (takeover and resume), subscribing, routing a message, retained messages, wills, and session
+//! expiry. State lives here; the wire lives in `connection`.
+
+use crate::codec::{MqttVersion, WillPacket};
+use crate::router::{SubscriptionTree, Target};
+use crate::session::{Delivery, Kick, Link, Message, Session, SubOptions};
+use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
+use crate::BrokerConfig;
+use bytes::Bytes;
+use iotemu_core::{ClientInfo, Disposition, RequestContext, ReservedTopic, ReservedTopicHandler, TraceId};
+use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The message broker: cheap to clone, shared by every listener and connection.
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub config: BrokerConfig,
+    pub logs: EventSink,
+    tree: RwLock<SubscriptionTree>,
+    /// Topic -> the message retained on it (AWS keeps one per topic).
+    retained: Mutex<HashMap<Arc<str>, Arc<Message>>>,
+    sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    reserved: Arc<dyn ReservedTopicHandler>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+/// A connection's hold on its session, returned by [`Broker::attach`].
+pub(crate) struct Attached {
+    pub session: Arc<Session>,
+    pub generation: u64,
+    pub session_present: bool,
+    pub deliveries: mpsc::Receiver<Delivery>,
+    pub kick: oneshot::Receiver<Kick>,
+    pub done: oneshot::Sender<()>,
+    pub queued: Vec<Delivery>,
+}
+
+impl Broker {
+    /// A broker writing its entries to `logs`, handing `$aws/...` publishes to `reserved`, and
+    /// stopping when `shutdown` is cancelled. Must be called inside a tokio runtime: it starts
+    /// the session-expiry sweeper.
+    pub fn new(
+        config: BrokerConfig,
+        logs: EventSink,
+        reserved: Arc<dyn ReservedTopicHandler>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let broker = Broker {
+            shared: Arc::new(Shared {
+                config,
+                logs,
+                tree: RwLock::default(),
+                retained: Mutex::default(),
+                sessions: Mutex::default(),
+                reserved,
+                shutdown,
+                tasks: TaskTracker::new(),
+            }),
+        };
+        let sweeper = broker.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = sweeper.shared.shutdown.cancelled() => return,
+                    _ = tick.tick() => sweeper.expire_sessions(Instant::now()),
+                }
+            }
+        });
+        broker
+    }
+
+    /// Waits until every connection has closed (after `shutdown` was cancelled), at most `grace`.
+    pub async fn wait_closed(&self, grace: Duration) -> bool {
+        self.shared.tasks.close();
+        tokio::time::timeout(grace, self.shared.tasks.wait()).await.is_ok()
+    }
+
+    /// How many connection tasks are running.
+    pub fn connection_count(&self) -> usize {
+        self.shared.tasks.len()
+    }
+
+    /// Attaches a new connection to the session of `client_id`: takes over a live connection
+    /// (which then logs DUPLICATE_CLIENT_ID), resumes a persistent session of the same MQTT
+    /// version unless `clean_start`, or starts a new one.
+    pub(crate) async fn attach(
+        &self,
+        client_id: &Arc<str>,
+        version: MqttVersion,
+        clean_start: bool,
+        expiry: Duration,
+    ) -> Attached {
+        let old_link = {
+            let sessions = self.shared.sessions.lock();
+            sessions.get(client_id).and_then(|s| {
+                let mut state = s.state.lock();
+                let link = state.link.take();
+                if link.is_some() {
+                    state.generation += 1;
+                    s.set_online(false);
+                }
+                link
+            })
+        };
+        if let Some(old) = old_link {
+            let _ = old.kick.send(Kick::TakenOver);
+            let _ = tokio::time::timeout(Duration::from_secs(3), old.done).await;
+        }
+
+        let (deliveries_tx, deliveries) = mpsc::channel(self.shared.config.limits.connection_queue);
+        let (kick_tx, kick) = oneshot::channel();
+        let (done, done_rx) = oneshot::channel();
+        let mut sessions = self.shared.sessions.lock();
+        let existing = sessions.get(client_id).cloned();
+        let resumable = existing.as_ref().is_some_and(|s| {
+            let state = s.state.lock();
+            !clean_start && !state.ended && state.version == version && !state.expiry.is_zero()
+        });
+        let session = match existing {
+            Some(s) if resumable => s,
+            other => {
+                if let Some(old) = other {
+                    self.end_session_locked(&mut sessions, &old);
+                }
+                let s = Arc::new(Session::new(client_id.clone(), version, expiry));
+                sessions.insert(client_id.clone(), s.clone());
+                s
+            }
+        };
+        let mut state = session.state.lock();
+        if let Some(racing) = state.link.take() {
+            let _ = racing.kick.send(Kick::TakenOver);
+        }
+        state.generation += 1;
+        state.expiry = expiry;
+        state.disconnected_at = None;
+        state.link = Some(Link { deliveries: deliveries_tx, kick: kick_tx, done: done_rx, generation: state.generation });
+        session.set_online(true);
+        let queued = std::mem::take(&mut state.queue).into();
+        let generation = state.generation;
+        drop(state);
+        Attached { session, generation, session_present: resumable, deliveries, kick, done, queued }
+    }
+
+    /// Hands a session back when its connection ends: queues what was unacknowledged (if the
+    /// session persists) or ends the session.
+    pub(crate) fn detach(
+        &self,
+        session: &Arc<Session>,
+        generation: u64,
+        mut leftovers: Vec<Delivery>,
+        deliveries: &mut mpsc::Receiver<Delivery>,
+        expiry_override: Option<Duration>,
+    ) {
+        let mut state = session.state.lock();
+        // Routing sends only while holding this lock, so after draining nothing more arrives.
+        while let Ok(d) = deliveries.try_recv() {
+            leftovers.push(d);
+        }
+        leftovers.retain(|d| d.qos == 1);
+        let taken_over = state.generation != generation;
+        if !taken_over {
+            state.link = None;
+            session.set_online(false);
+            if let Some(expiry) = expiry_override {
+                state.expiry = expiry.min(self.shared.config.session_expiry);
+            }
+            if state.expiry.is_zero() {
+                drop(state);
+                let mut sessions = self.shared.sessions.lock();
+                self.end_session_locked(&mut sessions, session);
+                return;
+            }
+            state.disconnected_at = Some(Instant::now());
+        }
+        let limit = self.shared.config.limits.offline_queue;
+        let older = std::mem::take(&mut state.queue);
+        state.queue = leftovers.into_iter().chain(older).take(limit).collect();
+    }
+
+    /// Removes a session and its subscriptions. The caller holds the sessions map.
+    fn end_session_locked(&self, sessions: &mut HashMap<Arc<str>, Arc<Session>>, session: &Arc<Session>) {
+        let subscriptions = {
+            let mut state = session.state.lock();
+            state.ended = true;
+            state.queue.clear();
+            std::mem::take(&mut state.subscriptions)
+        };
+        if !subscriptions.is_empty() {
+            let mut tree = self.shared.tree.write();
+            for filter in subscriptions.keys() {
+                if let Ok(parsed) = parse_filter(filter, &self.shared.config.limits) {
+                    tree.remove(parsed.share_group, parsed.filter, &session.client_id);
+                }
+            }
+        }
+        if sessions.get(&session.client_id).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            sessions.remove(&session.client_id);
+        }
+    }
+
+    /// Ends persistent sessions whose expiry has passed since their client left.
+    fn expire_sessions(&self, now: Instant) {
+        let mut sessions = self.shared.sessions.lock();
+        let expired: Vec<Arc<Session>> = sessions
+            .values()
+            .filter(|s| {
+                let state = s.state.lock();
+                state.link.is_none()
+                    && state.disconnected_at.is_some_and(|t| now.duration_since(t) >= state.expiry)
+            })
+            .cloned()
+            .collect();
+        for session in expired {
+            self.end_session_locked(&mut sessions, &session);
+        }
+    }
+
+    /// Adds a subscription; true when it is new (not a re-subscription).
+    pub(crate) fn subscribe(&self, session: &Arc<Session>, raw: &str, parsed: &ParsedFilter<'_>, options: SubOptions) -> bool {
+        let is_new = session.state.lock().subscriptions.insert(raw.to_string(), options).is_none();
+        let target = Target { session: session.clone(), options };
+        self.shared.tree.write().insert(parsed.share_group, parsed.filter, target);
+        is_new
+    }
+
+    /// Removes a subscription; true when there was one.
+    pub(crate) fn unsubscribe(&self, session: &Arc<Session>, raw: &str, parsed: &ParsedFilter<'_>) -> bool {
+        let existed = session.state.lock().subscriptions.remove(raw).is_some();
+        self.shared.tree.write().remove(parsed.share_group, parsed.filter, &session.client_id);
+        existed
+    }
+
+    /// Accepts a message into the broker: reserved-topic services, retained store, subscribers.
+    pub(crate) fn publish(&self, client: &Arc<ClientInfo>, message: Arc<Message>) {
+        if message.topic.starts_with("$aws/") {
+            if let Some(topic) = ReservedTopic::parse(&message.topic) {
+                let ctx = RequestContext {
+                    account_id: self.shared.logs.account_id().clone(),
+                    client: client.clone(),
+                    trace_id: message.trace_id,
+                };
+                if self.shared.reserved.on_publish(&ctx, &topic, &message.payload) == Disposition::Consumed {
+                    return;
+                }
+            }
+        }
+        // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
+        if message.retain && !message.topic.starts_with('$') {
+            let mut retained = self.shared.retained.lock();
+            if message.payload.is_empty() {
+                retained.remove(&message.topic);
+            } else {
+                retained.insert(message.topic.clone(), message.clone());
+            }
+        }
+        self.route(&message);
+    }
+
+    /// Hands `message` to every matching subscriber.
+    fn route(&self, message: &Arc<Message>) {
+        let mut targets = Vec::new();
+        self.shared.tree.read().matches(&message.topic, &mut targets);
+        let limit = self.shared.config.limits.offline_queue;
+        for target in targets {
+            if target.options.no_local && message.origin.as_ref() == Some(&target.session.client_id) {
+                continue;
+            }
+            let delivery = Delivery {
+                message: message.clone(),
+                qos: message.qos.min(target.options.qos),
+                retain: target.options.retain_as_published && message.retain,
+                resend: false,
+            };
+            target.session.deliver(delivery, limit);
+        }
+    }
+
+    /// The message retained on `topic`, unless it has expired.
+    pub(crate) fn retained(&self, topic: &str) -> Option<Arc<Message>> {
+        let mut retained = self.shared.retained.lock();
+        let message = retained.get(topic)?.clone();
+        if message.expired(Instant::now()) {
+            retained.remove(topic);
+            return None;
+        }
+        Some(message)
+    }
+
+    /// Publishes a client's last will, after its MQTT 5 Will Delay Interval unless the client
+    /// has reconnected by then.
+    pub(crate) fn publish_will(&self, client: Arc<ClientInfo>, will: WillPacket, session: Arc<Session>, generation: u64) {
+        let broker = self.clone();
+        let send = move || {
+            let Ok(topic) = validate_topic_name(will.topic.as_bytes(), &broker.shared.config.limits) else {
+                return;
+            };
+            let trace_id = TraceId::new();
+            let topic: Arc<str> = topic.into();
+            if broker.shared.logs.enabled(LogLevel::Info) {
+                let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
+                broker.shared.logs.success(trace_id, LogEntry::PublishIn(entry));
+            }
+            let expires_at = will
+                .properties
+                .as_ref()
+                .and_then(|p| p.message_expiry_interval)
+                .map(|s| Instant::now() + Duration::from_secs(s.into()));
+            let message = Arc::new(Message {
+                topic_bytes: Bytes::copy_from_slice(topic.as_bytes()),
+                topic,
+                payload: will.payload,
+                qos: will.qos,
+                retain: will.retain,
+                properties: will.properties,
+                expires_at,
+                origin: Some(client.client_id.clone()),
+                trace_id,
+            });
+            broker.publish(&client, message);
+        };
+        if will.delay == 0 {
+            send();
+            return;
+        }
+        let delay = Duration::from_secs(will.delay.into());
+        let shutdown = self.shared.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                // The server is going away: the will is due now (MQTT 5 3.1.3.2.2).
+                _ = shutdown.cancelled() => {}
+            }
+            if session.state.lock().generation == generation {
+                send();
+            }
+        });
+    }
+}

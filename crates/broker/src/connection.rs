@@ -1,0 +1,623 @@
+//! One task per client connection: CONNECT, then packets in and deliveries out until the
+//! connection ends, then the Disconnect entry, the will and the session hand-back.
+//!
+//! AWS behaviour followed here (`../shared/reference/aws-behaviour.md`): QoS 2 is refused (§1:
+//! 3.1.1 closes without an acknowledgement; MQTT 5 answers DISCONNECT 0x9B, or CONNACK 0x9B for a
+//! QoS 2 will); a taken-over connection logs a Failure Disconnect with DUPLICATE_CLIENT_ID (§9)
+//! and an MQTT 5 client gets DISCONNECT 0x8E; keep alive is enforced at 1.5x; retained messages
+//! reach exact-match subscriptions only (§8).
+
+use crate::broker::{Attached, Broker};
+use crate::codec::{
+    decode_connect, ConnAckCode, ConnectPacket, Incoming, MqttCodec, MqttVersion, Outgoing, PublishPacket,
+    SubscribeFilter, WillPacket,
+};
+use crate::session::{Delivery, Kick, Message, Session, SubOptions};
+use crate::topic::{parse_filter, validate_topic_name};
+use crate::violation::Violation;
+use bytes::{Bytes, BytesMut};
+use iotemu_core::{ClientInfo, Protocol, TraceId};
+use iotemu_logs::{Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, PublishOut, Subscribe};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How long a write to a client may block before the connection counts as lost.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection ended.
+enum Exit {
+    ClientDisconnect { send_will: bool },
+    ConnectionLost,
+    KeepAliveTimeout,
+    ClientError(Violation),
+    TakenOver,
+    ServerShutdown,
+}
+
+impl Exit {
+    /// The MQTT 5 DISCONNECT reason code the server sends, if any.
+    fn v5_code(&self) -> Option<u8> {
+        match self {
+            Exit::ClientDisconnect { .. } | Exit::ConnectionLost => None,
+            Exit::KeepAliveTimeout => Some(0x8D),
+            Exit::ClientError(v) => Some(v.v5_code()),
+            Exit::TakenOver => Some(0x8E),
+            Exit::ServerShutdown => Some(0x8B),
+        }
+    }
+
+    /// Whether the last will is published (life-cycle events table, `aws-behaviour.md` §3).
+    fn sends_will(&self) -> bool {
+        match self {
+            Exit::ClientDisconnect { send_will } => *send_will,
+            _ => true,
+        }
+    }
+}
+
+/// Serves one accepted connection until it ends.
+pub(crate) async fn run<S>(stream: S, peer: SocketAddr, principal: Arc<str>, broker: Broker)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let shared = broker.shared.clone();
+    let limits = &shared.config.limits;
+    // Room for the topic and MQTT 5 properties beside the largest payload: a larger PUBLISH is
+    // refused while framing, a smaller one over the payload limit after parsing.
+    let max_packet = limits.payload_bytes + 64 * 1024;
+    let mut rbuf = BytesMut::with_capacity(4096);
+
+    let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
+    let first = loop {
+        match decode_connect(&mut rbuf, max_packet) {
+            Ok(Some(first)) => break Ok(first),
+            Ok(None) => {}
+            Err(e) => break Err(Violation::from(e)),
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            read = tokio::time::timeout_at(deadline, reader.read_buf(&mut rbuf)) => match read {
+                // Silent, or closed before CONNECT: nobody connected, nothing to log.
+                Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => {}
+            },
+        }
+    };
+    let (codec, connect) = match first {
+        Ok(first) => first,
+        Err(violation) => {
+            // Garbage before any CONNECT: the client is unknown, but the connection existed.
+            let client = Arc::new(ClientInfo::new(Protocol::Mqtt, "", principal, peer));
+            log_client_error(&broker, TraceId::new(), &client, &violation);
+            let _ = writer.shutdown().await;
+            return;
+        }
+    };
+
+    let trace_id = TraceId::new();
+    let Some(accepted) = accept_connect(&broker, codec, connect, &principal, peer, trace_id, &mut writer).await else {
+        let _ = writer.shutdown().await;
+        return;
+    };
+    let Accepted { mut conn, attached, keep_alive } = accepted;
+    let Attached { session, generation, mut deliveries, kick, done, queued, .. } = attached;
+    conn.session = Some(session.clone());
+    for delivery in queued {
+        conn.send(delivery);
+    }
+
+    let mut kick = Some(kick);
+    let mut deliveries_open = true;
+    let mut keep_alive_tick = tokio::time::interval(keep_alive / 2);
+    keep_alive_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let exit = loop {
+        if !conn.out.is_empty() {
+            match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&conn.out)).await {
+                Ok(Ok(())) => conn.out.clear(),
+                _ => break Exit::ConnectionLost,
+            }
+        }
+        if rbuf.capacity() - rbuf.len() < 1024 {
+            rbuf.reserve(8 * 1024);
+        }
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => break Exit::ServerShutdown,
+            k = async { kick.as_mut().expect("guarded by the precondition").await }, if kick.is_some() => {
+                match k {
+                    Ok(Kick::TakenOver) => break Exit::TakenOver,
+                    Err(_) => kick = None,
+                }
+            }
+            read = reader.read_buf(&mut rbuf) => match read {
+                Ok(0) | Err(_) => break Exit::ConnectionLost,
+                Ok(_) => {
+                    conn.last_seen = Instant::now();
+                    match conn.process(&mut rbuf) {
+                        Ok(None) => {}
+                        Ok(Some(exit)) => break exit,
+                        Err(violation) => break Exit::ClientError(violation),
+                    }
+                }
+            },
+            delivery = deliveries.recv(), if deliveries_open => match delivery {
+                Some(d) => {
+                    conn.send(d);
+                    for _ in 0..256 {
+                        match deliveries.try_recv() {
+                            Ok(d) => conn.send(d),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => deliveries_open = false,
+            },
+            _ = keep_alive_tick.tick() => {
+                if conn.last_seen.elapsed() > keep_alive * 3 / 2 {
+                    break Exit::KeepAliveTimeout;
+                }
+            }
+        }
+    };
+
+    if let (MqttVersion::V5, Some(code)) = (conn.codec.version(), exit.v5_code()) {
+        conn.codec.encode(Outgoing::Disconnect { reason: code }, &mut conn.out);
+    }
+    if !conn.out.is_empty() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&conn.out)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+
+    conn.log_disconnect(trace_id, &exit);
+    if exit.sends_will() {
+        if let Some(will) = conn.will.take() {
+            broker.publish_will(conn.client.clone(), will, session.clone(), generation);
+        }
+    }
+    let leftovers = conn.take_unacknowledged();
+    let expiry = conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into()));
+    broker.detach(&session, generation, leftovers, &mut deliveries, expiry);
+    drop(done);
+}
+
+/// What CONNECT produced when it was accepted.
+struct Accepted {
+    conn: Conn,
+    attached: Attached,
+    keep_alive: Duration,
+}
+
+/// Checks CONNECT, attaches the session, answers CONNACK and logs Connect. `None` when the
+/// connection was refused (its Connect Failure entry is written).
+async fn accept_connect<W: AsyncWrite + Unpin>(
+    broker: &Broker,
+    codec: Box<dyn MqttCodec>,
+    connect: ConnectPacket,
+    principal: &Arc<str>,
+    peer: SocketAddr,
+    trace_id: TraceId,
+    writer: &mut W,
+) -> Option<Accepted> {
+    let shared = &broker.shared;
+    let limits = &shared.config.limits;
+    let version = connect.version;
+    let mut assigned = None;
+    let client_id: Arc<str> = if connect.client_id.is_empty() && connect.clean_start {
+        let id = format!("iotemu-{}", TraceId::new());
+        assigned = (version == MqttVersion::V5).then(|| id.clone());
+        id.into()
+    } else {
+        connect.client_id.as_str().into()
+    };
+    let client = Arc::new(ClientInfo::new(Protocol::Mqtt, client_id.clone(), principal.clone(), peer));
+    let mut out = BytesMut::new();
+
+    let refusal = if client_id.is_empty() || client_id.len() > limits.client_id_bytes {
+        Some((ConnAckCode::ClientIdNotValid, "INVALID_CLIENT_ID", format!(
+            "The client ID must be 1 to {} bytes long; it was {} bytes",
+            limits.client_id_bytes,
+            client_id.len()
+        )))
+    } else if connect.will.as_ref().is_some_and(|w| w.qos > 1) {
+        // 3.1.1: AWS closes the connection with no CONNACK (aws-behaviour.md §1).
+        Some((ConnAckCode::QosNotSupported, Violation::QosNotSupported.reason(), Violation::QosNotSupported.details()))
+    } else if let Some(Err(e)) = connect.will.as_ref().map(|w| validate_topic_name(w.topic.as_bytes(), limits)) {
+        Some((ConnAckCode::TopicNameInvalid, "INVALID_TOPIC", format!("Invalid will topic: {e}")))
+    } else {
+        None
+    };
+    if let Some((code, reason, details)) = refusal {
+        let send_connack = version == MqttVersion::V5 || code == ConnAckCode::ClientIdNotValid;
+        if send_connack {
+            codec.encode(connack(code, false, None, None, limits, None), &mut out);
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
+        }
+        if shared.logs.enabled(LogLevel::Error) {
+            shared.logs.failure(trace_id, LogEntry::Connect(Connect { client }), reason, details);
+        }
+        return None;
+    }
+
+    let max_keep_alive = limits.max_keepalive_secs;
+    let keep_alive_secs = match connect.keep_alive {
+        0 => max_keep_alive,
+        k => k.min(max_keep_alive),
+    };
+    let server_keep_alive = (keep_alive_secs != connect.keep_alive).then_some(keep_alive_secs);
+    let cap = shared.config.session_expiry;
+    let (expiry, expiry_answer) = match version {
+        MqttVersion::V311 if connect.clean_start => (Duration::ZERO, None),
+        MqttVersion::V311 => (cap, None),
+        MqttVersion::V5 => {
+            let asked = connect.session_expiry.unwrap_or(0);
+            let applied = Duration::from_secs(asked.into()).min(cap);
+            let answer = (applied.as_secs() != u64::from(asked)).then_some(applied.as_secs() as u32);
+            (applied, answer)
+        }
+    };
+    let attached = broker.attach(&client_id, version, connect.clean_start, expiry).await;
+    codec.encode(
+        connack(ConnAckCode::Success, attached.session_present, expiry_answer, server_keep_alive, limits, assigned),
+        &mut out,
+    );
+    if shared.logs.enabled(LogLevel::Info) {
+        shared.logs.success(trace_id, LogEntry::Connect(Connect { client: client.clone() }));
+    }
+    let conn = Conn {
+        broker: broker.clone(),
+        codec,
+        client,
+        session: None,
+        out,
+        inflight: VecDeque::new(),
+        pending: VecDeque::new(),
+        next_pkid: 0,
+        aliases: HashMap::new(),
+        last_seen: Instant::now(),
+        will: connect.will,
+        disconnect_session_expiry: None,
+    };
+    Some(Accepted { conn, attached, keep_alive: Duration::from_secs(keep_alive_secs.into()) })
+}
+
+fn connack(
+    code: ConnAckCode,
+    session_present: bool,
+    session_expiry: Option<u32>,
+    server_keep_alive: Option<u16>,
+    limits: &crate::Limits,
+    assigned_client_id: Option<String>,
+) -> Outgoing {
+    Outgoing::ConnAck {
+        session_present,
+        code,
+        session_expiry,
+        server_keep_alive,
+        topic_alias_max: limits.topic_alias_max,
+        receive_max: limits.inflight_qos1.min(u16::MAX as usize) as u16,
+        max_packet_size: (limits.payload_bytes + 64 * 1024) as u32,
+        assigned_client_id,
+    }
+}
+
+/// Writes the Disconnect Failure entry of a connection ended by a protocol violation.
+fn log_client_error(broker: &Broker, trace_id: TraceId, client: &Arc<ClientInfo>, violation: &Violation) {
+    let logs = &broker.shared.logs;
+    if logs.enabled(LogLevel::Error) {
+        let entry = Disconnect { client: client.clone(), disconnect_reason: DisconnectReason::ClientError };
+        logs.failure(trace_id, LogEntry::Disconnect(entry), violation.reason(), violation.details());
+    }
+}
+
+/// The state of a connected client.
+struct Conn {
+    broker: Broker,
+    codec: Box<dyn MqttCodec>,
+    client: Arc<ClientInfo>,
+    session: Option<Arc<Session>>,
+    /// Bytes waiting to be written.
+    out: BytesMut,
+    /// Sent QoS 1 deliveries awaiting PUBACK, in order.
+    inflight: VecDeque<(u16, Delivery)>,
+    /// QoS 1 deliveries waiting for room in `inflight`.
+    pending: VecDeque<Delivery>,
+    next_pkid: u16,
+    /// MQTT 5 inbound topic aliases.
+    aliases: HashMap<u16, (Arc<str>, Bytes)>,
+    last_seen: Instant,
+    will: Option<WillPacket>,
+    /// MQTT 5 Session Expiry Interval sent with DISCONNECT.
+    disconnect_session_expiry: Option<u32>,
+}
+
+impl Conn {
+    fn limits(&self) -> &crate::Limits {
+        &self.broker.shared.config.limits
+    }
+
+    fn session(&self) -> &Arc<Session> {
+        self.session.as_ref().expect("attached before packets are processed")
+    }
+
+    /// Handles every complete packet in `rbuf`.
+    fn process(&mut self, rbuf: &mut BytesMut) -> Result<Option<Exit>, Violation> {
+        while let Some(packet) = self.codec.decode(rbuf)? {
+            if let Some(exit) = self.handle(packet)? {
+                return Ok(Some(exit));
+            }
+        }
+        Ok(None)
+    }
+
+    fn handle(&mut self, packet: Incoming) -> Result<Option<Exit>, Violation> {
+        match packet {
+            Incoming::Connect => return Err(Violation::Protocol("a second CONNECT on the connection".into())),
+            Incoming::Publish(p) => self.on_publish(p)?,
+            Incoming::PubAck(pkid) => self.on_puback(pkid),
+            Incoming::Subscribe { pkid, filters } => self.on_subscribe(pkid, filters)?,
+            Incoming::Unsubscribe { pkid, filters } => self.on_unsubscribe(pkid, filters)?,
+            Incoming::PingReq => self.codec.encode(Outgoing::PingResp, &mut self.out),
+            Incoming::Disconnect { reason, session_expiry } => {
+                self.disconnect_session_expiry = session_expiry;
+                return Ok(Some(Exit::ClientDisconnect { send_will: reason == 0x04 }));
+            }
+            Incoming::Unsupported(what) => {
+                return Err(Violation::Protocol(format!("{what} is not supported").into()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_publish(&mut self, p: PublishPacket) -> Result<(), Violation> {
+        if p.qos > 1 {
+            return Err(self.publish_failure(&p.topic, Violation::QosNotSupported));
+        }
+        let (topic, topic_bytes) = self.resolve_topic(&p)?;
+        if p.payload.len() > self.limits().payload_bytes {
+            return Err(self.publish_failure(&p.topic, Violation::PayloadTooLarge(p.payload.len())));
+        }
+        let trace_id = TraceId::new();
+        let logs = &self.broker.shared.logs;
+        if logs.enabled(LogLevel::Info) {
+            let entry = PublishIn { topic_name: topic.clone(), client: self.client.clone() };
+            logs.success(trace_id, LogEntry::PublishIn(entry));
+        }
+        let expires_at = p
+            .properties
+            .as_ref()
+            .and_then(|pr| pr.message_expiry_interval)
+            .map(|s| Instant::now() + Duration::from_secs(s.into()));
+        let message = Arc::new(Message {
+            topic,
+            topic_bytes,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            properties: p.properties,
+            expires_at,
+            origin: Some(self.client.client_id.clone()),
+            trace_id,
+        });
+        self.broker.publish(&self.client, message);
+        if p.qos == 1 {
+            self.codec.encode(Outgoing::PubAck { pkid: p.pkid, reason: 0 }, &mut self.out);
+        }
+        Ok(())
+    }
+
+    /// The topic of a PUBLISH, through its MQTT 5 topic alias when it has one.
+    fn resolve_topic(&mut self, p: &PublishPacket) -> Result<(Arc<str>, Bytes), Violation> {
+        if let Some(alias) = p.topic_alias {
+            if alias == 0 || alias > self.limits().topic_alias_max {
+                return Err(self.publish_failure(&p.topic, Violation::TopicAliasInvalid(alias)));
+            }
+            if p.topic.is_empty() {
+                return match self.aliases.get(&alias) {
+                    Some(known) => Ok(known.clone()),
+                    None => Err(self.publish_failure(&p.topic, Violation::TopicAliasInvalid(alias))),
+                };
+            }
+        }
+        let topic: Arc<str> = match validate_topic_name(&p.topic, self.limits()) {
+            Ok(t) => t.into(),
+            Err(e) => return Err(self.publish_failure(&p.topic, Violation::TopicInvalid(e))),
+        };
+        let resolved = (topic, p.topic.clone());
+        if let Some(alias) = p.topic_alias {
+            self.aliases.insert(alias, resolved.clone());
+        }
+        Ok(resolved)
+    }
+
+    /// Writes the Publish-In Failure entry of a refused PUBLISH and returns the violation.
+    fn publish_failure(&self, raw_topic: &[u8], violation: Violation) -> Violation {
+        let logs = &self.broker.shared.logs;
+        if logs.enabled(LogLevel::Error) {
+            let entry = PublishIn { topic_name: String::from_utf8_lossy(raw_topic).into(), client: self.client.clone() };
+            logs.failure(TraceId::new(), LogEntry::PublishIn(entry), violation.reason(), violation.details());
+        }
+        violation
+    }
+
+    /// Writes the Subscribe Failure entry of a refused filter and returns the violation.
+    fn subscribe_failure(&self, filter: &str, violation: Violation) -> Violation {
+        let logs = &self.broker.shared.logs;
+        if logs.enabled(LogLevel::Error) {
+            let entry = Subscribe { topic_name: filter.into(), client: self.client.clone() };
+            logs.failure(TraceId::new(), LogEntry::Subscribe(entry), violation.reason(), violation.details());
+        }
+        violation
+    }
+
+    fn on_subscribe(&mut self, pkid: u16, filters: Vec<SubscribeFilter>) -> Result<(), Violation> {
+        let limits = self.limits().clone();
+        if filters.len() > limits.filters_per_subscribe {
+            let violation = Violation::TooManyFilters(filters.len());
+            for f in &filters {
+                self.subscribe_failure(&f.filter, violation.clone());
+            }
+            return Err(violation);
+        }
+        let session = self.session().clone();
+        let mut codes = Vec::with_capacity(filters.len());
+        let mut retained = Vec::new();
+        for f in &filters {
+            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1 (aws-behaviour.md §1).
+            if f.qos > 1 && self.codec.version() == MqttVersion::V311 {
+                return Err(self.subscribe_failure(&f.filter, Violation::QosNotSupported));
+            }
+            let parsed = match parse_filter(&f.filter, &limits) {
+                Ok(p) => p,
+                Err(e) => return Err(self.subscribe_failure(&f.filter, Violation::TopicFilterInvalid(e))),
+            };
+            let count = {
+                let state = session.state.lock();
+                state.subscriptions.len() + usize::from(!state.subscriptions.contains_key(&f.filter))
+            };
+            if count > limits.subscriptions_per_connection {
+                return Err(self.subscribe_failure(&f.filter, Violation::TooManySubscriptions(count)));
+            }
+            let options = SubOptions { qos: f.qos.min(1), no_local: f.no_local, retain_as_published: f.retain_as_published };
+            let is_new = self.broker.subscribe(&session, &f.filter, &parsed, options);
+            let logs = &self.broker.shared.logs;
+            if logs.enabled(LogLevel::Info) {
+                let entry = Subscribe { topic_name: f.filter.as_str().into(), client: self.client.clone() };
+                logs.success(TraceId::new(), LogEntry::Subscribe(entry));
+            }
+            codes.push(options.qos);
+            let wants_retained = match f.retain_handling {
+                0 => true,
+                1 => is_new,
+                _ => false,
+            };
+            if parsed.is_exact() && wants_retained {
+                if let Some(message) = self.broker.retained(parsed.filter) {
+                    let qos = message.qos.min(options.qos);
+                    retained.push(Delivery { message, qos, retain: true, resend: false });
+                }
+            }
+        }
+        self.codec.encode(Outgoing::SubAck { pkid, codes }, &mut self.out);
+        for delivery in retained {
+            self.send(delivery);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, pkid: u16, filters: Vec<String>) -> Result<(), Violation> {
+        let session = self.session().clone();
+        let limits = self.limits().clone();
+        let mut codes = Vec::with_capacity(filters.len());
+        for filter in &filters {
+            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (aws-behaviour.md §3).
+            let parsed = parse_filter(filter, &limits).map_err(Violation::TopicFilterInvalid)?;
+            let existed = self.broker.unsubscribe(&session, filter, &parsed);
+            codes.push(if existed { 0x00 } else { 0x11 });
+        }
+        self.codec.encode(Outgoing::UnsubAck { pkid, codes }, &mut self.out);
+        Ok(())
+    }
+
+    fn on_puback(&mut self, pkid: u16) {
+        if let Some(i) = self.inflight.iter().position(|(id, _)| *id == pkid) {
+            self.inflight.remove(i);
+        }
+        while self.inflight.len() < self.limits().inflight_qos1 {
+            let Some(next) = self.pending.pop_front() else { break };
+            self.send(next);
+        }
+    }
+
+    /// Writes a delivery (QoS 1 ones wait while 100 are unacknowledged) and its Publish-Out entry.
+    fn send(&mut self, delivery: Delivery) {
+        let now = Instant::now();
+        if delivery.message.expired(now) {
+            return;
+        }
+        let pkid = if delivery.qos == 0 {
+            0
+        } else {
+            if self.inflight.len() >= self.limits().inflight_qos1 {
+                self.pending.push_back(delivery);
+                return;
+            }
+            self.allocate_pkid()
+        };
+        let message = &delivery.message;
+        let properties = match self.codec.version() {
+            MqttVersion::V311 => None,
+            MqttVersion::V5 => message.properties.clone().map(|mut p| {
+                if let Some(at) = message.expires_at {
+                    p.message_expiry_interval = Some(at.saturating_duration_since(now).as_secs().max(1) as u32);
+                }
+                p
+            }),
+        };
+        let packet = PublishPacket {
+            topic: message.topic_bytes.clone(),
+            qos: delivery.qos,
+            retain: delivery.retain,
+            dup: delivery.resend,
+            pkid,
+            payload: message.payload.clone(),
+            properties,
+            topic_alias: None,
+        };
+        self.codec.encode(Outgoing::Publish(packet), &mut self.out);
+        let logs = &self.broker.shared.logs;
+        if logs.enabled(LogLevel::Info) {
+            let entry = PublishOut { topic_name: message.topic.clone(), client: self.client.clone() };
+            logs.success(message.trace_id, LogEntry::PublishOut(entry));
+        }
+        if delivery.qos == 1 {
+            self.inflight.push_back((pkid, Delivery { resend: true, ..delivery }));
+        }
+    }
+
+    fn allocate_pkid(&mut self) -> u16 {
+        loop {
+            self.next_pkid = self.next_pkid.wrapping_add(1).max(1);
+            let candidate = self.next_pkid;
+            if !self.inflight.iter().any(|(id, _)| *id == candidate) {
+                return candidate;
+            }
+        }
+    }
+
+    /// Unacknowledged and waiting QoS 1 deliveries, for the session to keep.
+    fn take_unacknowledged(&mut self) -> Vec<Delivery> {
+        let inflight = std::mem::take(&mut self.inflight).into_iter().map(|(_, d)| d);
+        inflight.chain(std::mem::take(&mut self.pending)).collect()
+    }
+
+    fn log_disconnect(&self, trace_id: TraceId, exit: &Exit) {
+        let logs = &self.broker.shared.logs;
+        let client = self.client.clone();
+        let reason = match exit {
+            Exit::ClientError(violation) => return log_client_error(&self.broker, trace_id, &client, violation),
+            Exit::TakenOver => {
+                if logs.enabled(LogLevel::Error) {
+                    let entry = Disconnect { client, disconnect_reason: DisconnectReason::DuplicateClientId };
+                    logs.failure(
+                        trace_id,
+                        LogEntry::Disconnect(entry),
+                        "DUPLICATE_CLIENT_ID",
+                        "A new connection was established with the same client ID",
+                    );
+                }
+                return;
+            }
+            Exit::ClientDisconnect { .. } => DisconnectReason::ClientInitiatedDisconnect,
+            Exit::ConnectionLost => DisconnectReason::ConnectionLost,
+            Exit::KeepAliveTimeout => DisconnectReason::MqttKeepAliveTimeout,
+            Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
+        };
+        if logs.enabled(LogLevel::Info) {
+            logs.success(trace_id, LogEntry::Disconnect(Disconnect { client, disconnect_reason: reason }));
+        }
+    }
+}

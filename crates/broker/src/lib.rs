@@ -1,0 +1,96 @@
+//! iotemu's MQTT broker: AWS IoT Core's message broker, over MQTT 3.1.1 and 5, plain and mutual
+//! TLS, writing the Connect, Disconnect, Publish-In, Publish-Out and Subscribe log entries.
+//!
+//! Follows `mqtt.md`, `topics.md` and `../shared/reference/aws-behaviour.md` (§1 QoS 2, §3
+//! disconnect reasons, §8 retained messages, §9 takeover, §10 sessions).
+//!
+//! Layout: [`codec`] (wire, via rumqttc's mqttbytes), [`topic`] (names and filters),
+//! [`router`] (subscription tree), [`session`] (session state), `broker` (shared state:
+//! routing, retained messages, session lifecycle), `connection` (one task per client),
+//! `listener` (accept loops, TLS handshakes), [`tls`] (client-certificate verifier).
+//!
+//! Limitations: no IoT policies yet (every authenticated client may connect, publish and
+//! subscribe); queued messages are replayed at once rather than at AWS's 10 per second;
+//! `$aws/...` topics are routed like any other unless the [`ReservedTopicHandler`] consumes them.
+//!
+//! [`ReservedTopicHandler`]: iotemu_core::ReservedTopicHandler
+
+mod broker;
+pub mod codec;
+mod connection;
+mod listener;
+pub mod router;
+pub mod session;
+pub mod tls;
+pub mod topic;
+mod violation;
+
+pub use broker::Broker;
+pub use listener::{serve_plain, serve_tls};
+
+use std::time::Duration;
+
+/// AWS IoT's message-broker limits (AWS IoT Core quotas), each configurable.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Client id length in bytes (AWS: 128).
+    pub client_id_bytes: usize,
+    /// Topic name and filter length in bytes (AWS: 256).
+    pub topic_bytes: usize,
+    /// Forward slashes in a topic name or filter (AWS: 7).
+    pub topic_slashes: usize,
+    /// PUBLISH payload in bytes (AWS: 128 KB).
+    pub payload_bytes: usize,
+    /// Topic filters in one SUBSCRIBE (AWS: 8).
+    pub filters_per_subscribe: usize,
+    /// Subscriptions per connection (AWS: 50).
+    pub subscriptions_per_connection: usize,
+    /// Unacknowledged outbound QoS 1 messages per client (AWS: 100).
+    pub inflight_qos1: usize,
+    /// Longest keep alive the broker accepts, in seconds (AWS: 1200); longer or zero is cut to it.
+    pub max_keepalive_secs: u16,
+    /// Messages waiting for one connection before QoS 0 and then QoS 1 messages are dropped.
+    pub connection_queue: usize,
+    /// QoS 1 messages kept for an offline persistent session; excess ones are dropped (`mqtt.md`).
+    pub offline_queue: usize,
+    /// MQTT 5 topic aliases a client may use (AWS: 8).
+    pub topic_alias_max: u16,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            client_id_bytes: 128,
+            topic_bytes: 256,
+            topic_slashes: 7,
+            payload_bytes: 128 * 1024,
+            filters_per_subscribe: 8,
+            subscriptions_per_connection: 50,
+            inflight_qos1: 100,
+            max_keepalive_secs: 1200,
+            connection_queue: 16_384,
+            offline_queue: 1_000,
+            topic_alias_max: 8,
+        }
+    }
+}
+
+/// How the broker behaves.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub limits: Limits,
+    /// Persistent session expiry for MQTT 3.1.1 and the cap for MQTT 5 (AWS: 1 h, up to 7 days).
+    pub session_expiry: Duration,
+    /// How long a new connection may take to send CONNECT (and finish TLS).
+    pub connect_timeout: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            limits: Limits::default(),
+            session_expiry: Duration::from_secs(3600),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
