@@ -20,7 +20,7 @@ use scenarios::Pattern;
 #[command(name = "loadgen", about = "MQTT load generator for the iotemu benchmarks")]
 struct Cli {
     /// Tokio worker threads.
-    #[arg(long, global = true, default_value_t = 2)]
+    #[arg(long, global = true, default_value_t = 1)]
     threads: usize,
     #[command(subcommand)]
     cmd: Cmd,
@@ -90,6 +90,8 @@ enum Cmd {
         clients: usize,
         #[arg(long, default_value_t = 50)]
         concurrency: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Broker RSS growth per idle connection (one JSON object).
     Idle {
@@ -193,8 +195,8 @@ async fn run(cmd: Cmd) -> Result<()> {
             };
             scenarios::latency(&o).await?
         }
-        Cmd::Connects { target, clients, concurrency } => {
-            scenarios::connects(target.addr()?, clients, concurrency, &format!("{}c", tag())).await?
+        Cmd::Connects { target, clients, concurrency, rounds } => {
+            scenarios::connects(target.addr()?, clients, concurrency, rounds, &format!("{}c", tag())).await?
         }
         Cmd::Idle { target, pid, conns, concurrency } => {
             scenarios::idle(target.addr()?, pid, conns, concurrency, &format!("{}i", tag())).await?
@@ -235,7 +237,7 @@ async fn pause() {
 async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, only: &str) -> Result<()> {
     let want = |s: &str| only.split(',').any(|x| x.trim() == s);
     let (warmup, duration) = if quick { (0.5, 2.0) } else { (1.0, 5.0) };
-    let (idle_conns, connect_clients) = if quick { (2_000, 500) } else { (10_000, 1_000) };
+    let (idle_conns, connect_rounds) = if quick { (2_000, 2) } else { (10_000, 5) };
     let base = format!("{}r{run}", std::process::id());
     let note = |s: &str, v: &Value| eprintln!("loadgen: {label} run {run} {s}: {v}");
 
@@ -250,7 +252,7 @@ async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, o
         pause().await;
     }
     if want("connects") {
-        match scenarios::connects(addr, connect_clients, 50, &format!("{base}c")).await {
+        match scenarios::connects(addr, 1_000, 50, connect_rounds, &format!("{base}c")).await {
             Ok(v) => {
                 note("connects", &v);
                 emit(label, run, "connects", "connects_per_s", v["connects_per_s"].as_f64(), &v);

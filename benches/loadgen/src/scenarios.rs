@@ -598,18 +598,35 @@ pub async fn latency(o: &LatencyOpts) -> Result<Value> {
 
 // ---------------------------------------------------------------- connections
 
-pub async fn connects(addr: SocketAddr, clients: usize, concurrency: usize, tag: &str) -> Result<Value> {
-    let ids = (0..clients).map(|i| format!("lg-{tag}-c{i}")).collect();
-    let t0 = Instant::now();
-    let conns = connect_many(addr, ids, concurrency).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    disconnect_all(conns).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+/// `rounds` rounds of `clients` fresh clients each connecting (CONNECT/CONNACK) with at most
+/// `concurrency` handshakes in flight; between rounds all are disconnected. Only the time
+/// from the first connect to the last CONNACK of each round counts.
+pub async fn connects(
+    addr: SocketAddr,
+    clients: usize,
+    concurrency: usize,
+    rounds: usize,
+    tag: &str,
+) -> Result<Value> {
+    let mut total = 0.0;
+    let mut per_round = Vec::new();
+    for r in 0..rounds.max(1) {
+        let ids = (0..clients).map(|i| format!("lg-{tag}-r{r}c{i}")).collect();
+        let t0 = Instant::now();
+        let conns = connect_many(addr, ids, concurrency).await?;
+        let secs = t0.elapsed().as_secs_f64();
+        total += secs;
+        per_round.push(clients as f64 / secs);
+        disconnect_all(conns).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     Ok(json!({
-        "connects_per_s": clients as f64 / secs,
+        "connects_per_s": (clients * rounds.max(1)) as f64 / total,
         "clients": clients,
+        "rounds": rounds.max(1),
+        "per_round": per_round,
         "concurrency": concurrency,
-        "seconds": secs,
+        "seconds": total,
     }))
 }
 

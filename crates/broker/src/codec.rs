@@ -151,12 +151,15 @@ pub fn decode_connect(
     buf: &mut BytesMut,
     max_packet: usize,
 ) -> Result<Option<(Box<dyn MqttCodec>, ConnectPacket)>, CodecError> {
+    // Refuse anything but a CONNECT (type 1, flags 0) from its first byte, before waiting for more.
+    match buf.first() {
+        None => return Ok(None),
+        Some(0x10) => {}
+        Some(_) => return Err(CodecError::NotConnect),
+    }
     let Some((header_len, remaining)) = frame(buf, max_packet)? else {
         return Ok(None);
     };
-    if buf[0] >> 4 != 1 {
-        return Err(CodecError::NotConnect);
-    }
     // Variable header: protocol name (2-byte length + "MQTT"), then the protocol level.
     let name_len = match buf.get(header_len..header_len + 2) {
         Some(b) => u16::from_be_bytes([b[0], b[1]]) as usize,

@@ -1,0 +1,136 @@
+//! Starting and stopping the whole emulator.
+
+use crate::certs::CertAuthority;
+use crate::config::Config;
+use crate::http::{self, AdminState};
+use crate::reserved::ReservedTopicRouter;
+use anyhow::{Context, Result};
+use iotemu_broker::Broker;
+use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Builds a running emulator from a configuration.
+pub struct App;
+
+/// A started emulator: where it listens, and how to stop it.
+pub struct Running {
+    pub mqtt_addr: SocketAddr,
+    pub mqtts_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub ca_cert_path: PathBuf,
+    pub server_cert_dir: PathBuf,
+    shutdown: CancellationToken,
+    broker: Broker,
+    pipeline: PipelineHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Removed on drop when the emulator runs with `--ephemeral`.
+    _ephemeral: Option<tempfile::TempDir>,
+}
+
+impl App {
+    /// Creates the CA if needed, binds every listener and starts serving.
+    pub async fn start(config: Config) -> Result<Running> {
+        config.validate()?;
+        let ephemeral = if config.server.ephemeral {
+            Some(tempfile::Builder::new().prefix("iotemu-").tempdir().context("creating the ephemeral data directory")?)
+        } else {
+            None
+        };
+        let data_dir = match &ephemeral {
+            Some(dir) => dir.path().to_owned(),
+            None => config.server.data_dir.clone(),
+        };
+        let ca = CertAuthority::load_or_create(&data_dir)?;
+        let (server_chain, server_key, server_cert_dir) = ca.server_identity(&data_dir)?;
+
+        let mut pipeline = LogPipeline::new(config.server.account_id.as_str(), config.log_level()?)
+            .capacity(config.logging.queue_capacity);
+        if config.logging.stdout {
+            pipeline = pipeline.sink(Box::new(StdoutSink::new()));
+        }
+        if !config.logging.file.is_empty() {
+            let path = PathBuf::from(&config.logging.file);
+            let sink = FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
+            pipeline = pipeline.sink(Box::new(sink));
+        }
+        let (logs, pipeline) = pipeline.start().context("starting the log writer")?;
+
+        let shutdown = CancellationToken::new();
+        let broker = Broker::new(config.broker_config(), logs, Arc::new(ReservedTopicRouter::default()), shutdown.clone());
+
+        let ip: IpAddr = config.server.bind.parse().context("bind address")?;
+        let bind = |port: u16| async move {
+            TcpListener::bind((ip, port)).await.with_context(|| format!("binding {ip}:{port}"))
+        };
+        let mqtt = bind(config.server.mqtt_port).await?;
+        let mqtts = bind(config.server.mqtts_port).await?;
+        let api = bind(config.server.api_port).await?;
+        let (mqtt_addr, mqtts_addr, api_addr) = (mqtt.local_addr()?, mqtts.local_addr()?, api.local_addr()?);
+
+        let tls = iotemu_broker::tls::server_config(&[ca.cert_der()?], server_chain, server_key)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let admin = Arc::new(AdminState {
+            ca_pem: ca.cert_pem.clone(),
+            account_id: config.server.account_id.clone(),
+            region: config.server.region.clone(),
+            broker: broker.clone(),
+        });
+        let api_shutdown = shutdown.clone();
+        let tasks = vec![
+            tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
+            tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
+            tokio::spawn(async move {
+                let serve = axum::serve(api, http::router(admin))
+                    .with_graceful_shutdown(async move { api_shutdown.cancelled().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "API listener failed");
+                }
+            }),
+        ];
+        Ok(Running {
+            mqtt_addr,
+            mqtts_addr,
+            api_addr,
+            data_dir,
+            ca_cert_path: ca.cert_path(),
+            server_cert_dir,
+            shutdown,
+            broker,
+            pipeline,
+            tasks,
+            _ephemeral: ephemeral,
+        })
+    }
+}
+
+impl Running {
+    /// The line scripts wait for once every listener is bound.
+    pub fn listening_line(&self) -> String {
+        format!("iotemu listening mqtt={} mqtts={} api={}", self.mqtt_addr, self.mqtts_addr, self.api_addr)
+    }
+
+    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT) and flushes the
+    /// log sinks, within `grace`.
+    pub async fn shutdown(self, grace: Duration) {
+        self.shutdown.cancel();
+        let started = tokio::time::Instant::now();
+        if !self.broker.wait_closed(grace.mul_f32(0.7)).await {
+            tracing::warn!(remaining = self.broker.connection_count(), "connections still open at shutdown");
+        }
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_millis(200), task).await;
+        }
+        let left = grace.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
+        let pipeline = self.pipeline;
+        let flushed = tokio::task::spawn_blocking(move || pipeline.shutdown(left)).await.unwrap_or(false);
+        if !flushed {
+            tracing::warn!("log sinks were not flushed in time");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The emulator's certificate authority: created on first start in the data directory, then
+//! reused; it signs the MQTTS server certificate and device certificates (`iotemu certs
+//! create-device`, later CreateKeysAndCertificate). Private keys stay in the data directory.
+//!
+//! Creation is safe against a second process doing the same: files are written into a private
+//! temporary directory which is then renamed into place; whoever loses the race loads the
+//! winner's files.
+
+use anyhow::{Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The CA's certificate and key, loaded from (or created in) `<data_dir>/ca/`.
+pub struct CertAuthority {
+    pub dir: PathBuf,
+    pub cert_pem: String,
+    key_pem: String,
+}
+
+/// A certificate and its private key, in PEM.
+pub struct IssuedCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Lower-case hex SHA-256 of the certificate DER (AWS's certificateId).
+    pub certificate_id: String,
+}
+
+const CA_CERT: &str = "ca.pem";
+const CA_KEY: &str = "ca.key";
+
+impl CertAuthority {
+    /// Loads the CA in `data_dir`, creating it first if there is none.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self> {
+        let dir = data_dir.join("ca");
+        if !dir.join(CA_CERT).exists() {
+            create_dir_atomically(data_dir, &dir, |tmp| {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params.distinguished_name.push(DnType::CommonName, "iotemu local CA");
+                params.distinguished_name.push(DnType::OrganizationName, "iotemu");
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+                let cert = params.self_signed(&key)?;
+                fs::write(tmp.join(CA_CERT), cert.pem())?;
+                write_private(&tmp.join(CA_KEY), &key.serialize_pem())?;
+                Ok(())
+            })?;
+        }
+        let cert_pem = fs::read_to_string(dir.join(CA_CERT)).with_context(|| format!("reading {}", dir.join(CA_CERT).display()))?;
+        let key_pem = fs::read_to_string(dir.join(CA_KEY)).with_context(|| format!("reading {}", dir.join(CA_KEY).display()))?;
+        Ok(CertAuthority { dir, cert_pem, key_pem })
+    }
+
+    /// Path of the CA certificate (what clients pass as `--cafile`).
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join(CA_CERT)
+    }
+
+    /// The CA certificate as DER.
+    pub fn cert_der(&self) -> Result<CertificateDer<'static>> {
+        CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).context("parsing the CA certificate")
+    }
+
+    fn issue(&self, params: CertificateParams) -> Result<IssuedCert> {
+        let ca_key = KeyPair::from_pem(&self.key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(IssuedCert {
+            certificate_id: iotemu_broker::tls::certificate_id(cert.der()),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// A device certificate for `thing` (client authentication).
+    pub fn issue_device(&self, thing: &str) -> Result<IssuedCert> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, thing);
+        params.distinguished_name.push(DnType::OrganizationName, "iotemu device");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.issue(params)
+    }
+
+    /// The MQTTS server certificate in `<data_dir>/server/`, created on first use. Its SANs hold
+    /// DNS:localhost, IP:127.0.0.1 and IP:::1 (the AWS IoT Device SDK checks both of the first).
+    pub fn server_identity(&self, data_dir: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, PathBuf)> {
+        let dir = data_dir.join("server");
+        if !dir.join("server.pem").exists() {
+            create_dir_atomically(data_dir, &dir, |tmp| {
+                let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+                params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+                params.subject_alt_names.push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+                params.distinguished_name.push(DnType::CommonName, "localhost");
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+                let issued = self.issue(params)?;
+                fs::write(tmp.join("server.pem"), format!("{}{}", issued.cert_pem, self.cert_pem))?;
+                write_private(&tmp.join("server.key"), &issued.key_pem)?;
+                Ok(())
+            })?;
+        }
+        let chain = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .context("reading the server certificate")?
+            .collect::<Result<Vec<_>, _>>()
+            .context("parsing the server certificate")?;
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).context("reading the server key")?;
+        Ok((chain, key, dir))
+    }
+}
+
+/// Fills a fresh temporary directory with `fill`, then renames it to `target`. If another
+/// process created `target` first, its files win and ours are discarded.
+fn create_dir_atomically(data_dir: &Path, target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(data_dir)?;
+    fill(tmp.path())?;
+    let tmp = tmp.keep();
+    if fs::rename(&tmp, target).is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+        anyhow::ensure!(target.exists(), "could not create {}", target.display());
+    }
+    Ok(())
+}
+
+/// Writes a private key readable by its owner only.
+pub fn write_private(path: &Path, pem: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(pem.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ca_is_created_once_and_signs_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::load_or_create(dir.path()).unwrap();
+        let again = CertAuthority::load_or_create(dir.path()).unwrap();
+        assert_eq!(ca.cert_pem, again.cert_pem);
+        let device = ca.issue_device("thing-1").unwrap();
+        assert_eq!(device.certificate_id.len(), 64);
+        assert!(device.certificate_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let (chain, _key, _) = ca.server_identity(dir.path()).unwrap();
+        assert_eq!(chain.len(), 2);
+    }
+}

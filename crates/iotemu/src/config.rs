@@ -1,0 +1,226 @@
+//! The configuration: the embedded `config/iotemu.toml`, overlaid by `--config FILE`, then by
+//! `IOTEMU_*` variables and flags (DESIGN.md, "Defaults"). Unknown keys are an error.
+
+use iotemu_broker::{BrokerConfig, Limits};
+use iotemu_logs::LevelFilter;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/iotemu.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub logging: LoggingConfig,
+    pub broker: BrokerSection,
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub mqtt_port: u16,
+    pub mqtts_port: u16,
+    pub api_port: u16,
+    pub data_dir: PathBuf,
+    pub ephemeral: bool,
+    pub account_id: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    pub level: String,
+    pub file: String,
+    pub stdout: bool,
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    pub session_expiry_secs: u64,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub client_id_bytes: usize,
+    pub topic_bytes: usize,
+    pub topic_slashes: usize,
+    pub payload_bytes: usize,
+    pub filters_per_subscribe: usize,
+    pub subscriptions_per_connection: usize,
+    pub inflight_qos1: usize,
+    pub max_keepalive_secs: u16,
+    pub topic_alias_max: u16,
+    pub connection_queue: usize,
+    pub offline_queue: usize,
+}
+
+/// A configuration that cannot be used; printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("invalid config value: {0}")]
+    Invalid(String),
+}
+
+/// AWS allows persistent sessions of at most 7 days (`aws-behaviour.md` §10).
+const MAX_SESSION_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+
+impl Config {
+    /// The embedded defaults, overlaid by `file` when given.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut merged: toml::Value = parse(DEFAULT_CONFIG, "")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let overlay = parse(&text, &format!(" file {}", path.display()))?;
+            merge(&mut merged, overlay);
+        }
+        let origin = file.map(|p| format!(" file {}", p.display())).unwrap_or_default();
+        merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { origin, message: one_line(&e.to_string()) })
+    }
+
+    /// Checks values the types do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let account = &self.server.account_id;
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid(format!("account_id {account:?} must be 12 digits"));
+        }
+        if self.server.region.is_empty() {
+            return invalid("region must not be empty".into());
+        }
+        if self.server.bind.parse::<std::net::IpAddr>().is_err() {
+            return invalid(format!("bind {:?} is not an IP address", self.server.bind));
+        }
+        self.log_level()?;
+        let expiry = self.broker.session_expiry_secs;
+        if expiry == 0 || expiry > MAX_SESSION_EXPIRY_SECS {
+            return invalid(format!("session_expiry_secs {expiry} must be 1 to {MAX_SESSION_EXPIRY_SECS} (7 days)"));
+        }
+        let l = &self.limits;
+        let sizes = [
+            ("client_id_bytes", l.client_id_bytes),
+            ("topic_bytes", l.topic_bytes),
+            ("payload_bytes", l.payload_bytes),
+            ("filters_per_subscribe", l.filters_per_subscribe),
+            ("subscriptions_per_connection", l.subscriptions_per_connection),
+            ("inflight_qos1", l.inflight_qos1),
+            ("max_keepalive_secs", l.max_keepalive_secs.into()),
+            ("connection_queue", l.connection_queue),
+            ("queue_capacity", self.logging.queue_capacity),
+            ("connect_timeout_secs", self.broker.connect_timeout_secs as usize),
+        ];
+        if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return invalid(format!("{name} must be greater than 0"));
+        }
+        if l.inflight_qos1 > usize::from(u16::MAX) {
+            return invalid("inflight_qos1 must be at most 65535".into());
+        }
+        Ok(())
+    }
+
+    /// The configured log level.
+    pub fn log_level(&self) -> Result<LevelFilter, ConfigError> {
+        self.logging.level.parse().map_err(ConfigError::Invalid)
+    }
+
+    /// The broker's part.
+    pub fn broker_config(&self) -> BrokerConfig {
+        let l = &self.limits;
+        BrokerConfig {
+            limits: Limits {
+                client_id_bytes: l.client_id_bytes,
+                topic_bytes: l.topic_bytes,
+                topic_slashes: l.topic_slashes,
+                payload_bytes: l.payload_bytes,
+                filters_per_subscribe: l.filters_per_subscribe,
+                subscriptions_per_connection: l.subscriptions_per_connection,
+                inflight_qos1: l.inflight_qos1,
+                max_keepalive_secs: l.max_keepalive_secs,
+                connection_queue: l.connection_queue,
+                offline_queue: l.offline_queue,
+                topic_alias_max: l.topic_alias_max,
+            },
+            session_expiry: Duration::from_secs(self.broker.session_expiry_secs),
+            connect_timeout: Duration::from_secs(self.broker.connect_timeout_secs),
+        }
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn parse(text: &str, origin: &str) -> Result<toml::Value, ConfigError> {
+    text.parse::<toml::Table>()
+        .map(toml::Value::Table)
+        .map_err(|e| ConfigError::Parse { origin: origin.to_string(), message: one_line(&e.to_string()) })
+}
+
+/// Overlays `top` on `base`, table by table.
+fn merge(base: &mut toml::Value, top: toml::Value) {
+    match (base, top) {
+        (toml::Value::Table(base), toml::Value::Table(top)) => {
+            for (key, value) in top {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, top) => *base = top,
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn embedded_defaults_are_valid_and_documented() {
+        let config = Config::load(None).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.server.mqtt_port, 1883);
+        assert_eq!(config.server.account_id, "123456789012");
+        assert_eq!(config.limits.payload_bytes, 128 * 1024);
+    }
+
+    #[test]
+    fn a_file_overlays_single_keys_and_refuses_unknown_ones() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[server]\nmqtt_port = 11883").unwrap();
+        let config = Config::load(Some(file.path())).unwrap();
+        assert_eq!(config.server.mqtt_port, 11883);
+        assert_eq!(config.server.mqtts_port, 8883);
+
+        let mut bad = tempfile::NamedTempFile::new().unwrap();
+        writeln!(bad, "[server]\nmqtt_prot = 1").unwrap();
+        let err = Config::load(Some(bad.path())).unwrap_err().to_string();
+        assert!(err.contains("mqtt_prot"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}

@@ -1,0 +1,126 @@
+//! `iotemu`: see `iotemu --help` and the README.
+
+use anyhow::{Context, Result};
+use clap::error::ErrorKind;
+use clap::Parser;
+use iotemu::certs::{write_private, CertAuthority};
+use iotemu::cli::{CertsCommand, Cli, Command, CreateDeviceArgs, ServeArgs};
+use iotemu::config::Config;
+use iotemu::App;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Everything, connections and log flush included, stops within this after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    let text = e.to_string();
+                    eprintln!("{}", text.lines().next().unwrap_or("error: invalid arguments"));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("IOTEMU_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+
+    let (serve, print) = match cli.command {
+        None => (cli.serve, false),
+        Some(Command::Serve(args)) => (args, false),
+        Some(Command::PrintConfig(args)) => (args, true),
+        Some(Command::Certs(CertsCommand::CreateDevice(args))) => return report(create_device(&args)),
+    };
+    let config = match serve.resolve() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if print {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    report(serve_until_signal(config))
+}
+
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_until_signal(config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = App::start(config).await?;
+        eprintln!("iotemu data directory: {}", running.data_dir.display());
+        eprintln!("iotemu CA certificate: {}", running.ca_cert_path.display());
+        eprintln!("iotemu server certificate: {}", running.server_cert_dir.join("server.pem").display());
+        eprintln!("{}", running.listening_line());
+        wait_for_signal().await?;
+        running.shutdown(SHUTDOWN_GRACE).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// `iotemu certs create-device`: reads (or creates) the CA in the data directory, so it works
+/// beside a server running on the same directory.
+fn create_device(args: &CreateDeviceArgs) -> Result<()> {
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => ServeArgs::default().resolve()?.server.data_dir,
+    };
+    anyhow::ensure!(
+        !args.thing.is_empty() && !args.thing.contains(['/', '\\']),
+        "invalid thing name {:?}",
+        args.thing
+    );
+    let ca = CertAuthority::load_or_create(&data_dir)?;
+    let device = ca.issue_device(&args.thing)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let cert_path = args.out.join(format!("{}.cert.pem", args.thing));
+    let key_path = args.out.join(format!("{}.private.key", args.thing));
+    let ca_path = args.out.join("ca.pem");
+    std::fs::write(&cert_path, &device.cert_pem).with_context(|| format!("writing {}", cert_path.display()))?;
+    write_private(&key_path, &device.key_pem)?;
+    std::fs::write(&ca_path, &ca.cert_pem).with_context(|| format!("writing {}", ca_path.display()))?;
+    eprintln!("certificate: {}", cert_path.display());
+    eprintln!("private key: {}", key_path.display());
+    eprintln!("CA certificate: {}", ca_path.display());
+    println!("{}", device.certificate_id);
+    Ok(())
+}

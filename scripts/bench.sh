@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Benchmarks iotemu against mosquitto on 127.0.0.1 and prints a table of medians and ratios.
+# See benches/README.md.
+#
+#   scripts/bench.sh                 full run: 3 alternating runs per broker (~12 minutes)
+#   scripts/bench.sh --quick         smoke test: 1 run, short durations, fewer clients (~2 minutes)
+#
+# Options:
+#   --quick             short durations, fewer idle connections, 1 run unless --runs is given
+#   --runs N            runs per broker (default 3)
+#   --only LIST         scenarios, comma-separated: idle,connects,latency,throughput (default all)
+#   --out FILE          also keep the raw JSON lines (one per scenario metric and run) in FILE
+#   --skip-build        use the binaries already built
+#   --mosquitto-only    compare mosquitto with a second mosquitto ("mosquitto-b"); no iotemu
+# Environment:
+#   IOTEMU_BIN          iotemu binary (default: <workspace target dir>/release/iotemu)
+#   LOADGEN_TARGET_DIR  cargo target dir for loadgen (default /tmp/loadgen-target)
+#   LOADGEN_THREADS     loadgen's tokio worker threads (default 1)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+QUICK=0
+RUNS=""
+ONLY="idle,connects,latency,throughput"
+OUT=""
+SKIP_BUILD=0
+MOSQ_ONLY=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --runs) RUNS="${2:?--runs needs a number}"; shift ;;
+    --only) ONLY="${2:?--only needs a list}"; shift ;;
+    --out) OUT="${2:?--out needs a file}"; shift ;;
+    --skip-build) SKIP_BUILD=1 ;;
+    --mosquitto-only) MOSQ_ONLY=1 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ -z "$RUNS" ]]; then
+  if [[ $QUICK == 1 ]]; then RUNS=1; else RUNS=3; fi
+fi
+[[ "$RUNS" =~ ^[1-9][0-9]?$ ]] || { echo "bench.sh: --runs must be 1..99" >&2; exit 2; }
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- limits
+# 10,000 idle connections need ~10,100 descriptors in loadgen and in the broker.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt 10400 ]]; then
+  log "warning: open-file limit is $(ulimit -n); the 10,000-connection scenario will fail"
+fi
+
+# ---------------------------------------------------------------- mosquitto
+find_mosquitto() {
+  command -v mosquitto 2>/dev/null && return 0
+  for p in /usr/sbin/mosquitto /usr/local/sbin/mosquitto; do
+    [[ -x "$p" ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+MOSQ="$(find_mosquitto || true)"
+if [[ -z "$MOSQ" ]]; then
+  log "installing mosquitto from Debian"
+  SUDO=""
+  [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto >/dev/null
+  MOSQ="$(find_mosquitto)"
+fi
+log "mosquitto: $MOSQ ($("$MOSQ" -h 2>&1 | head -1 | grep -o 'version [0-9.]*' || true))"
+
+# ---------------------------------------------------------------- build
+LOADGEN_TARGET_DIR="${LOADGEN_TARGET_DIR:-/tmp/loadgen-target}"
+LOADGEN="$LOADGEN_TARGET_DIR/release/loadgen"
+IOTEMU="${IOTEMU_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/iotemu}"
+if [[ $SKIP_BUILD == 0 ]]; then
+  log "building loadgen (release, target dir $LOADGEN_TARGET_DIR)"
+  CARGO_TARGET_DIR="$LOADGEN_TARGET_DIR" cargo build --release --quiet \
+    --manifest-path "$ROOT/benches/loadgen/Cargo.toml"
+  if [[ $MOSQ_ONLY == 0 && -z "${IOTEMU_BIN:-}" ]]; then
+    log "building iotemu (release)"
+    if ! (cd "$ROOT" && cargo build --release --quiet -p iotemu); then
+      log "iotemu does not build; fix it, or smoke-test the harness with --mosquitto-only"
+      exit 1
+    fi
+  fi
+fi
+[[ -x "$LOADGEN" ]] || { log "no loadgen binary at $LOADGEN"; exit 1; }
+if [[ $MOSQ_ONLY == 0 && ! -x "$IOTEMU" ]]; then
+  log "no iotemu binary at $IOTEMU"; exit 1
+fi
+
+# ---------------------------------------------------------------- brokers
+TMP="$(mktemp -d /tmp/iotemu-bench.XXXXXX)"
+chmod 755 "$TMP"   # mosquitto started as root drops to its own user and must read its config
+BPID=""
+BPORT=""
+cleanup() {
+  if [[ -n "$BPID" ]] && kill -0 "$BPID" 2>/dev/null; then
+    kill -TERM "$BPID" 2>/dev/null || true
+    sleep 0.5
+    kill -KILL "$BPID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for_port() {  # waits until 127.0.0.1:$BPORT accepts, at most 30 s
+  local i
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$BPID" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$BPORT") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+start_mosquitto() {
+  BPORT="$("$LOADGEN" free-port)"
+  local conf="$TMP/mosquitto.conf"
+  # max_queued_messages: mosquitto 2.0.11 (Debian 12) leaks its per-client queued-message
+  # count, so with 100000 it starts dropping a busy subscriber's QoS 1 messages after ~100k
+  # queued deliveries (a QoS1 fan-in run passes that in 2 s). The limit is set far above any
+  # run's total instead; the real backlog never exceeds 5,000 messages (loadgen's window).
+  cat >"$conf" <<EOF
+listener $BPORT 127.0.0.1
+allow_anonymous true
+set_tcp_nodelay true
+max_queued_messages 100000000
+persistence false
+log_dest none
+EOF
+  "$MOSQ" -c "$conf" >"$TMP/broker.out" 2>&1 &
+  BPID=$!
+  wait_for_port || { log "mosquitto did not start:"; cat "$TMP/broker.out" >&2; return 1; }
+}
+
+start_iotemu() {  # $1 = DEBUG | DISABLED
+  local args=(serve --ephemeral --mqtt-port 0 --mqtts-port 0 --api-port 0 --log-level "$1" --no-stdout-logs)
+  if [[ "$1" == DEBUG ]]; then
+    args+=(--log-file "$TMP/iotemu-debug.log")
+  fi
+  "$IOTEMU" "${args[@]}" >"$TMP/broker.out" 2>"$TMP/broker.err" &
+  BPID=$!
+  local i line=""
+  for ((i = 0; i < 600; i++)); do
+    line="$(grep -m1 '^iotemu listening mqtt=' "$TMP/broker.err" 2>/dev/null || true)"
+    [[ -n "$line" ]] && break
+    kill -0 "$BPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  BPORT="$(sed -nE 's/^iotemu listening mqtt=[^ ]*:([0-9]+)( .*)?$/\1/p' <<<"$line")"
+  if [[ -z "$BPORT" ]]; then
+    log "iotemu did not report its listeners:"; tail -20 "$TMP/broker.err" >&2; return 1
+  fi
+  wait_for_port || { log "iotemu mqtt port $BPORT does not accept"; return 1; }
+}
+
+stop_broker() {
+  [[ -n "$BPID" ]] || return 0
+  if kill -0 "$BPID" 2>/dev/null; then
+    kill -TERM "$BPID" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$BPID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$BPID" 2>/dev/null; then
+      log "broker $BPID ignored SIGTERM for 10 s; killing it"
+      kill -KILL "$BPID" 2>/dev/null || true
+    fi
+  else
+    log "warning: broker $BPID had already exited"
+  fi
+  wait "$BPID" 2>/dev/null || true
+  BPID=""
+}
+
+start_broker() {  # $1 = label
+  case "$1" in
+    mosquitto|mosquitto-b) start_mosquitto ;;
+    iotemu-disabled) start_iotemu DISABLED ;;
+    iotemu-debug) start_iotemu DEBUG ;;
+  esac
+}
+
+# ---------------------------------------------------------------- runs
+if [[ $MOSQ_ONLY == 1 ]]; then
+  LABELS=(mosquitto mosquitto-b)
+else
+  LABELS=(mosquitto iotemu-disabled iotemu-debug)
+fi
+QUICK_ARG=()
+[[ $QUICK == 1 ]] && QUICK_ARG=(--quick)
+RESULTS="$TMP/results.jsonl"
+: >"$RESULTS"
+T0=$SECONDS
+log "load average before start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (other busy processes make results noisy)"
+log "$RUNS run(s) x ${#LABELS[@]} brokers; scenarios: $ONLY$([[ $QUICK == 1 ]] && echo ' (quick)')"
+for ((run = 1; run <= RUNS; run++)); do
+  # Rotate the order every run so slow drift of the machine hits every broker alike.
+  for ((k = 0; k < ${#LABELS[@]}; k++)); do
+    label="${LABELS[$(((k + run - 1) % ${#LABELS[@]}))]}"
+    start_broker "$label"
+    log "run $run/$RUNS: $label (pid $BPID, port $BPORT)"
+    t=$SECONDS
+    if ! timeout 900 "$LOADGEN" --threads "${LOADGEN_THREADS:-1}" suite --port "$BPORT" --pid "$BPID" \
+        --label "$label" --run "$run" --only "$ONLY" "${QUICK_ARG[@]}" \
+        >>"$RESULTS" 2>>"$TMP/loadgen.log"; then
+      log "loadgen failed or timed out against $label; see below"
+    fi
+    grep -h 'ERROR' "$TMP/loadgen.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+    : >"$TMP/loadgen.log"
+    if [[ "$label" == iotemu-debug && -f "$TMP/iotemu-debug.log" ]]; then
+      log "  iotemu DEBUG log written: $(du -h "$TMP/iotemu-debug.log" | cut -f1)"
+      rm -f "$TMP/iotemu-debug.log"
+    fi
+    stop_broker
+    log "  done in $((SECONDS - t)) s"
+  done
+done
+log "all runs done in $((SECONDS - T0)) s"
+if [[ -n "$OUT" ]]; then
+  cp "$RESULTS" "$OUT"
+  log "raw results: $OUT"
+fi
+echo
+"$LOADGEN" report "$RESULTS"
