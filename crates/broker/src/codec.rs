@@ -554,10 +554,11 @@ impl MqttCodec for V5Codec {
             }),
             Outgoing::PingResp => v5::Packet::PingResp(v5::PingResp),
             Outgoing::Disconnect { reason } => {
-                let Ok(code) = v5::DisconnectReasonCode::try_from(reason) else {
-                    return;
-                };
-                v5::Packet::Disconnect(v5::Disconnect::new(code))
+                // Written by hand: rumqttc 0.25 writes a remaining length of 1 followed by two
+                // bytes for a DISCONNECT with a reason code and no properties. Reason code plus
+                // an empty property length is what every client parses.
+                out.extend_from_slice(&[0xE0, 0x02, reason, 0x00]);
+                return;
             }
         };
         if let Err(e) = packet.write(out, None) {
@@ -601,6 +602,17 @@ mod tests {
         assert!(decode_connect(&mut garbage, 1 << 20).is_err());
         let mut huge = BytesMut::from(&[0x10u8, 0xff, 0xff, 0xff, 0xff, 0x01][..]);
         assert!(decode_connect(&mut huge, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn v5_disconnect_with_a_reason_code_is_well_formed() {
+        let mut out = BytesMut::new();
+        V5Codec { max_packet: 1024 }.encode(Outgoing::Disconnect { reason: 0x8E }, &mut out);
+        match v5::Packet::read(&mut out, None) {
+            Ok(v5::Packet::Disconnect(d)) => assert_eq!(d.reason_code, v5::DisconnectReasonCode::SessionTakenOver),
+            other => panic!("{other:?}"),
+        }
+        assert!(out.is_empty(), "no stray bytes after the packet");
     }
 
     #[test]

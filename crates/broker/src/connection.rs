@@ -81,6 +81,8 @@ where
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             read = tokio::time::timeout_at(deadline, reader.read_buf(&mut rbuf)) => match read {
+                // A connection that ends in the middle of its first packet sent bad input.
+                Ok(Ok(0)) if !rbuf.is_empty() => break Err(truncated()),
                 // Silent, or closed before CONNECT: nobody connected, nothing to log.
                 Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return,
                 Ok(Ok(_)) => {}
@@ -134,6 +136,7 @@ where
                 }
             }
             read = reader.read_buf(&mut rbuf) => match read {
+                Ok(0) if !rbuf.is_empty() => break Exit::ClientError(truncated()),
                 Ok(0) | Err(_) => break Exit::ConnectionLost,
                 Ok(_) => {
                     conn.last_seen = Instant::now();
@@ -182,6 +185,11 @@ where
     let expiry = conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into()));
     broker.detach(&session, generation, leftovers, &mut deliveries, expiry);
     drop(done);
+}
+
+/// The violation of a stream that ends inside a packet.
+fn truncated() -> Violation {
+    Violation::Malformed("the connection ended inside a packet".into())
 }
 
 /// What CONNECT produced when it was accepted.

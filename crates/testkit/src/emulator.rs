@@ -1,0 +1,215 @@
+//! The real `iotemu` binary, started on port 0 for one test.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running emulator process with its own data directory and log file.
+pub struct Emulator {
+    child: Child,
+    bin: PathBuf,
+    pub mqtt: SocketAddr,
+    pub mqtts: SocketAddr,
+    pub api: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub log_file: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// A device certificate made by `iotemu certs create-device`.
+pub struct Device {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub certificate_id: String,
+}
+
+impl Emulator {
+    /// Starts `bin` (pass `env!("CARGO_BIN_EXE_iotemu")`) with `extra` arguments, every port 0,
+    /// entries to a log file and not to stdout, and waits for its `iotemu listening` line.
+    pub fn start(bin: &str, extra: &[&str]) -> Emulator {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log_file = dir.path().join("entries.jsonl");
+        let data_dir = dir.path().join("data");
+        let mut child = Command::new(bin)
+            .args(["serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--no-stdout-logs"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--log-file")
+            .arg(&log_file)
+            .args(extra)
+            .env_remove("IOTEMU_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start iotemu");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let collected = Arc::new(Mutex::new(String::new()));
+        let sink = collected.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.starts_with("iotemu listening ") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("iotemu did not start: {}", collected.lock().unwrap());
+            }
+        };
+        let addr = |key: &str| -> SocketAddr {
+            let field = line.split_whitespace().find_map(|f| f.strip_prefix(key)).expect("listening field");
+            field.parse().expect("address")
+        };
+        Emulator {
+            mqtt: addr("mqtt="),
+            mqtts: addr("mqtts="),
+            api: addr("api="),
+            child,
+            bin: PathBuf::from(bin),
+            dir,
+            log_file,
+            stderr: collected,
+        }
+    }
+
+    /// The data directory (CA, server certificate).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// What the emulator wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Every entry in the log file so far.
+    pub fn entries(&self) -> Entries {
+        let text = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        Entries(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("entry is not JSON ({e}): {l}")))
+                .collect(),
+        )
+    }
+
+    /// Waits (up to 10 s) until `done` holds for the entries, and returns them.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&Entries) -> bool) -> Entries {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let entries = self.entries();
+            if done(&entries) {
+                return entries;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; entries:\n{}", entries.dump());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `../shared/tools/check-log-entries --require ...` on the log file and fails the
+    /// test if it reports any problem.
+    pub fn check_log_entries(&self, required: &[&str]) {
+        check_log_file(&self.log_file, required);
+    }
+
+    /// `iotemu certs create-device` for `thing`, on this emulator's data directory.
+    pub fn create_device(&self, thing: &str) -> Device {
+        let out = self.dir.path().join(format!("device-{thing}"));
+        let output = Command::new(&self.bin)
+            .args(["certs", "create-device", "--thing", thing, "--out"])
+            .arg(&out)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .output()
+            .expect("run create-device");
+        assert!(output.status.success(), "create-device failed: {}", String::from_utf8_lossy(&output.stderr));
+        let certificate_id = String::from_utf8(output.stdout).unwrap().trim().to_string();
+        Device {
+            cert: out.join(format!("{thing}.cert.pem")),
+            key: out.join(format!("{thing}.private.key")),
+            ca: out.join("ca.pem"),
+            certificate_id,
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `timeout`; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the shared checker on a JSON-lines file, panicking with its report on any problem.
+pub fn check_log_file(path: &Path, required: &[&str]) {
+    let tool = crate::shared_dir().join("tools/check-log-entries");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&tool);
+    for r in required {
+        cmd.args(["--require", r]);
+    }
+    let output = cmd.arg(path).output().expect("run check-log-entries (python3)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "check-log-entries failed:\n{report}{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Parsed log entries, with finders.
+#[derive(Debug, Clone)]
+pub struct Entries(pub Vec<Value>);
+
+impl Entries {
+    /// Entries of `event_type` for `client_id`.
+    pub fn of(&self, event_type: &str, client_id: &str) -> Vec<&Value> {
+        self.0.iter().filter(|e| e["eventType"] == event_type && e["clientId"] == client_id).collect()
+    }
+
+    /// Whether there is an entry of `event_type` for `client_id`.
+    pub fn has(&self, event_type: &str, client_id: &str) -> bool {
+        !self.of(event_type, client_id).is_empty()
+    }
+
+    /// The one entry of `event_type` for `client_id`; panics if there is not exactly one.
+    pub fn one(&self, event_type: &str, client_id: &str) -> &Value {
+        let found = self.of(event_type, client_id);
+        assert_eq!(found.len(), 1, "expected one {event_type} of {client_id}:\n{}", self.dump());
+        found[0]
+    }
+
+    /// The entries, one per line, for failure messages.
+    pub fn dump(&self) -> String {
+        self.0.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+    }
+}
