@@ -586,3 +586,43 @@ async fn mosquitto_clients_work_plain_and_over_mutual_tls() {
     assert_eq!(entries.of("Publish-Out", "mosq-sub").len(), 2);
     emu.check_log_entries(&["Connect", "Disconnect", "Publish-In", "Publish-Out", "Subscribe"]);
 }
+
+/// The Python interpreter of the test environment (`scripts/test.sh` makes `.venv/`).
+fn test_python() -> std::path::PathBuf {
+    if let Ok(python) = std::env::var("IOTEMU_PYTHON") {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(venv.exists(), "no test Python: run scripts/test.sh, which installs .venv with the AWS IoT Device SDK");
+    venv
+}
+
+/// AWS's own device client (AWS IoT Device SDK v2) connects over mutual TLS: it verifies the
+/// server certificate strictly, so this fails if the SANs lack localhost or 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_iot_device_sdk_connects_over_mutual_tls() {
+    let emu = start();
+    let device = emu.create_device("sdk-thing");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/device_sdk_roundtrip.py");
+    for host in ["localhost", "127.0.0.1"] {
+        let client_id = format!("sdk-{}", host.replace('.', "-"));
+        let output = Command::new(test_python())
+            .arg(&script)
+            .args([host, &emu.mqtts.port().to_string()])
+            .args([&device.cert, &device.key, &device.ca])
+            .args([client_id.as_str(), "sdk/echo"])
+            .output()
+            .expect("run the Device SDK script");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "Device SDK via {host} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("received {\"from\":\"device-sdk\"}"), "{stdout}");
+        let entries = emu.wait_for("SDK disconnect", |e| e.has("Disconnect", &client_id));
+        assert_eq!(entries.one("Connect", &client_id)["principalId"], device.certificate_id.as_str());
+        assert_eq!(entries.one("Disconnect", &client_id)["disconnectReason"], "CLIENT_INITIATED_DISCONNECT");
+    }
+    emu.check_log_entries(&["Connect", "Subscribe", "Publish-In", "Publish-Out", "Disconnect"]);
+}

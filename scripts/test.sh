@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of iotemu on a fresh machine: installs what the tests drive (Debian's
+# mosquitto-clients and openssl; a Python virtual environment in .venv/ with the AWS IoT Device
+# SDK, paho-mqtt, boto3 and the AWS CLI), then `cargo test` over the whole workspace.
+# Safe to re-run: each step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3' >/dev/null 2>&1; then
+  echo "creating .venv with tests/requirements.txt" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -r tests/requirements.txt
+fi
+export IOTEMU_PYTHON="$PWD/.venv/bin/python"
+export PATH="$PWD/.venv/bin:$PATH"
+
+cargo test --workspace --locked "$@"
