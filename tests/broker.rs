@@ -77,7 +77,8 @@ async fn every_broker_event_writes_its_documented_entry() {
     disconnect_v4(publisher).await;
     disconnect_v4(sub).await;
 
-    let entries = emu.wait_for("both disconnects", |e| e.has("Disconnect", "sub-1") && e.has("Disconnect", "pub-1"));
+    let entries =
+        emu.wait_for("both disconnects", |e| e.has("Disconnect", "sub-1") && e.has("Disconnect", "pub-1"));
     for (id, port) in [("sub-1", sub_port(&entries, "sub-1")), ("pub-1", sub_port(&entries, "pub-1"))] {
         let connect = entries.one("Connect", id);
         assert_eq!(connect["sourcePort"], port);
@@ -91,7 +92,11 @@ async fn every_broker_event_writes_its_documented_entry() {
     }
     let subscribe = entries.one("Subscribe", "sub-1");
     assert_eq!(subscribe["topicName"], "devices/+/telemetry");
-    assert_ne!(trace(subscribe), trace(entries.one("Connect", "sub-1")), "each Subscribe has its own traceId");
+    assert_ne!(
+        trace(subscribe),
+        trace(entries.one("Connect", "sub-1")),
+        "each Subscribe has its own traceId"
+    );
     let publish_in = entries.one("Publish-In", "pub-1");
     assert_eq!(publish_in["topicName"], "devices/d1/telemetry");
     let publish_out = entries.one("Publish-Out", "sub-1");
@@ -112,7 +117,11 @@ async fn source_port_is_the_clients_local_port_and_publish_out_is_per_delivery()
     let (mut a, _) = RawClient::connect_v4(emu.mqtt, "fan-a", 30, true).await;
     let (mut b, _) = RawClient::connect_v5(emu.mqtt, "fan-b", 30).await;
     subscribe_v4(&mut a, "fan/out", QoS4::AtMostOnce).await;
-    let sub = v5::Subscribe { pkid: 3, filters: vec![v5::Filter::new("fan/#", QoS5::AtMostOnce)], properties: None };
+    let sub = v5::Subscribe {
+        pkid: 3,
+        filters: vec![v5::Filter::new("fan/#", QoS5::AtMostOnce)],
+        properties: None,
+    };
     b.send_v5(v5::Packet::Subscribe(sub)).await;
     assert!(matches!(b.recv_v5(5 * SECOND).await, Ok(v5::Packet::SubAck(_))));
     let (mut p, _) = RawClient::connect_v4(emu.mqtt, "fan-pub", 30, true).await;
@@ -120,7 +129,8 @@ async fn source_port_is_the_clients_local_port_and_publish_out_is_per_delivery()
     assert!(next_publish_v4(&mut a, 5 * SECOND).await.is_some());
     assert!(matches!(b.recv_v5(5 * SECOND).await, Ok(v5::Packet::Publish(_))));
 
-    let entries = emu.wait_for("two deliveries", |e| e.has("Publish-Out", "fan-a") && e.has("Publish-Out", "fan-b"));
+    let entries =
+        emu.wait_for("two deliveries", |e| e.has("Publish-Out", "fan-a") && e.has("Publish-Out", "fan-b"));
     for (id, client) in [("fan-a", &a), ("fan-b", &b), ("fan-pub", &p)] {
         assert_eq!(entries.one("Connect", id)["sourcePort"], client.local.port(), "{id}");
     }
@@ -159,7 +169,8 @@ async fn rumqttc_clients_v4_and_v5_exchange_qos0_and_qos1() {
     });
     tokio::time::timeout(5 * SECOND, ready_rx.recv()).await.expect("SUBACK").unwrap();
 
-    let (publisher, mut pub_loop) = rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("v4-pub", "127.0.0.1", port), 10);
+    let (publisher, mut pub_loop) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("v4-pub", "127.0.0.1", port), 10);
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
     publisher.publish("room/1/temp", QoS4::AtMostOnce, false, "20").await.unwrap();
     publisher.publish("room/2/temp", QoS4::AtLeastOnce, false, "21").await.unwrap();
@@ -189,7 +200,10 @@ async fn retained_messages_reach_exact_subscriptions_only() {
 
     let (mut wild, _) = RawClient::connect_v4(emu.mqtt, "ret-wild", 30, true).await;
     subscribe_v4(&mut wild, "status/#", QoS4::AtMostOnce).await;
-    assert!(next_publish_v4(&mut wild, SECOND).await.is_none(), "a wildcard subscription gets no stored message");
+    assert!(
+        next_publish_v4(&mut wild, SECOND).await.is_none(),
+        "a wildcard subscription gets no stored message"
+    );
 
     publish_v4(&mut p, "status/lamp", "off", QoS4::AtMostOnce, true).await;
     let live = next_publish_v4(&mut wild, 5 * SECOND).await.expect("live message");
@@ -211,7 +225,8 @@ async fn retained_message_expires_with_its_mqtt5_expiry() {
     let (mut p, _) = RawClient::connect_v5(emu.mqtt, "exp-pub", 30).await;
     let mut publish = v5::Publish::new("exp/topic", QoS5::AtMostOnce, "soon gone", None);
     publish.retain = true;
-    publish.properties = Some(v5::PublishProperties { message_expiry_interval: Some(1), ..Default::default() });
+    publish.properties =
+        Some(v5::PublishProperties { message_expiry_interval: Some(1), ..Default::default() });
     p.send_v5(v5::Packet::Publish(publish)).await;
     let (mut fresh, _) = RawClient::connect_v4(emu.mqtt, "exp-fresh", 30, true).await;
     subscribe_v4(&mut fresh, "exp/topic", QoS4::AtMostOnce).await;
@@ -258,8 +273,16 @@ async fn persistent_session_keeps_subscriptions_and_queues_only_qos1() {
 async fn mqtt5_session_expiry_is_capped_and_answered() {
     let emu = start();
     let mut client = RawClient::tcp(emu.mqtt).await;
-    let properties = v5::ConnectProperties { session_expiry_interval: Some(30 * 24 * 3600), ..v5::ConnectProperties::new() };
-    let connect = v5::Connect { keep_alive: 30, client_id: "expiry-5".into(), clean_start: true, properties: Some(properties) };
+    let properties = v5::ConnectProperties {
+        session_expiry_interval: Some(30 * 24 * 3600),
+        ..v5::ConnectProperties::new()
+    };
+    let connect = v5::Connect {
+        keep_alive: 30,
+        client_id: "expiry-5".into(),
+        clean_start: true,
+        properties: Some(properties),
+    };
     client.send_v5(v5::Packet::Connect(connect, None, None)).await;
     let Ok(v5::Packet::ConnAck(ack)) = client.recv_v5(5 * SECOND).await else { panic!("CONNACK") };
     let props = ack.properties.expect("CONNACK properties");
@@ -321,7 +344,9 @@ async fn a_second_connection_with_the_same_client_id_takes_over() {
     let (_second, ack) = RawClient::connect_v4(emu.mqtt, "twin", 30, true).await;
     assert_eq!(ack.code, v4::ConnectReturnCode::Success);
     match first.recv_v5(5 * SECOND).await {
-        Ok(v5::Packet::Disconnect(d)) => assert_eq!(d.reason_code, v5::DisconnectReasonCode::SessionTakenOver),
+        Ok(v5::Packet::Disconnect(d)) => {
+            assert_eq!(d.reason_code, v5::DisconnectReasonCode::SessionTakenOver)
+        }
         other => panic!("expected DISCONNECT 0x8E, got {other:?}"),
     }
     assert!(first.closed_within(5 * SECOND).await.0);
@@ -349,7 +374,10 @@ async fn wildcards_follow_aws_rules_for_dollar_topics_and_parents() {
 
     let (mut p, _) = RawClient::connect_v4(emu.mqtt, "wc-pub", 30, true).await;
     publish_v4(&mut p, "$aws/things/lamp/shadow/update", "{}", QoS4::AtMostOnce, false).await;
-    assert_eq!(next_publish_v4(&mut shadow, 5 * SECOND).await.expect("exact $aws subscription").topic, "$aws/things/lamp/shadow/update");
+    assert_eq!(
+        next_publish_v4(&mut shadow, 5 * SECOND).await.expect("exact $aws subscription").topic,
+        "$aws/things/lamp/shadow/update"
+    );
     publish_v4(&mut p, "sensor", "parent", QoS4::AtMostOnce, false).await;
     publish_v4(&mut p, "sensor/", "child", QoS4::AtMostOnce, false).await;
     assert_eq!(&next_publish_v4(&mut sensor, 5 * SECOND).await.expect("sensor/").payload[..], b"child");
@@ -393,7 +421,11 @@ async fn a_shared_subscription_delivers_each_message_to_one_member() {
 async fn mqtt5_properties_pass_through_and_topic_aliases_resolve() {
     let emu = start();
     let (mut sub, _) = RawClient::connect_v5(emu.mqtt, "props-sub", 30).await;
-    let subscribe = v5::Subscribe { pkid: 1, filters: vec![v5::Filter::new("rpc/#", QoS5::AtLeastOnce)], properties: None };
+    let subscribe = v5::Subscribe {
+        pkid: 1,
+        filters: vec![v5::Filter::new("rpc/#", QoS5::AtLeastOnce)],
+        properties: None,
+    };
     sub.send_v5(v5::Packet::Subscribe(subscribe)).await;
     assert!(matches!(sub.recv_v5(5 * SECOND).await, Ok(v5::Packet::SubAck(_))));
 
@@ -424,7 +456,7 @@ async fn mqtt5_properties_pass_through_and_topic_aliases_resolve() {
     assert_eq!(props.content_type.as_deref(), Some("application/json"));
     assert_eq!(props.response_topic.as_deref(), Some("rpc/replies/d1"));
     assert_eq!(props.correlation_data.as_deref(), Some(&b"req-42"[..]));
-    assert!(props.message_expiry_interval.is_some_and(|s| s <= 60 && s >= 58));
+    assert!(props.message_expiry_interval.is_some_and(|s| (58..=60).contains(&s)));
     let Ok(v5::Packet::Publish(second)) = sub.recv_v5(5 * SECOND).await else { panic!("aliased message") };
     assert_eq!(&second.topic[..], b"rpc/requests", "the alias resolves to its topic");
     assert_eq!(&second.payload[..], b"again");
@@ -469,7 +501,9 @@ async fn mutual_tls_clients_are_identified_by_their_certificate_id() {
     let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
     let connack = tokio::time::timeout(10 * SECOND, async {
         loop {
-            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(ack)) = eventloop.poll().await.expect("TLS connection") {
+            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(ack)) =
+                eventloop.poll().await.expect("TLS connection")
+            {
                 return ack;
             }
         }
@@ -530,7 +564,9 @@ async fn a_silent_socket_on_the_tls_port_delays_nobody() {
     let (_client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
     tokio::time::timeout(5 * SECOND, async {
         loop {
-            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(_)) = eventloop.poll().await.expect("connects") {
+            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(_)) =
+                eventloop.poll().await.expect("connects")
+            {
                 return;
             }
         }
@@ -555,18 +591,60 @@ async fn mosquitto_clients_work_plain_and_over_mutual_tls() {
     let device = emu.create_device("mosq-thing");
     let port = emu.mqtt.port().to_string();
     let sub = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &port, "-i", "mosq-sub", "-t", "mosq/#", "-C", "2", "-W", "20", "-q", "1", "-v"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-i",
+            "mosq-sub",
+            "-t",
+            "mosq/#",
+            "-C",
+            "2",
+            "-W",
+            "20",
+            "-q",
+            "1",
+            "-v",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("mosquitto_sub (install Debian's mosquitto-clients)");
     emu.wait_for("mosquitto_sub's subscription", |e| e.has("Subscribe", "mosq-sub"));
     let plain = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port, "-i", "mosq-plain", "-t", "mosq/plain", "-m", "over tcp", "-q", "1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-i",
+            "mosq-plain",
+            "-t",
+            "mosq/plain",
+            "-m",
+            "over tcp",
+            "-q",
+            "1",
+        ])
         .status()
         .expect("mosquitto_pub");
     assert!(plain.success());
     let tls = Command::new("mosquitto_pub")
-        .args(["-h", "localhost", "-p", &emu.mqtts.port().to_string(), "-i", "mosq-thing", "-t", "mosq/tls", "-m", "over tls", "-q", "1"])
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &emu.mqtts.port().to_string(),
+            "-i",
+            "mosq-thing",
+            "-t",
+            "mosq/tls",
+            "-m",
+            "over tls",
+            "-q",
+            "1",
+        ])
         .arg("--cafile")
         .arg(&device.ca)
         .arg("--cert")
@@ -593,7 +671,10 @@ fn test_python() -> std::path::PathBuf {
         return python.into();
     }
     let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(venv.exists(), "no test Python: run scripts/test.sh, which installs .venv with the AWS IoT Device SDK");
+    assert!(
+        venv.exists(),
+        "no test Python: run scripts/test.sh, which installs .venv with the AWS IoT Device SDK"
+    );
     venv
 }
 
@@ -603,7 +684,8 @@ fn test_python() -> std::path::PathBuf {
 async fn the_aws_iot_device_sdk_connects_over_mutual_tls() {
     let emu = start();
     let device = emu.create_device("sdk-thing");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/device_sdk_roundtrip.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/device_sdk_roundtrip.py");
     for host in ["localhost", "127.0.0.1"] {
         let client_id = format!("sdk-{}", host.replace('.', "-"));
         let output = Command::new(test_python())

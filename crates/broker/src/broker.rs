@@ -147,7 +147,12 @@ impl Broker {
         state.generation += 1;
         state.expiry = expiry;
         state.disconnected_at = None;
-        state.link = Some(Link { deliveries: deliveries_tx, kick: kick_tx, done: done_rx, generation: state.generation });
+        state.link = Some(Link {
+            deliveries: deliveries_tx,
+            kick: kick_tx,
+            done: done_rx,
+            generation: state.generation,
+        });
         session.set_online(true);
         let queued = std::mem::take(&mut state.queue).into();
         let generation = state.generation;
@@ -230,7 +235,13 @@ impl Broker {
     }
 
     /// Adds a subscription; true when it is new (not a re-subscription).
-    pub(crate) fn subscribe(&self, session: &Arc<Session>, raw: &str, parsed: &ParsedFilter<'_>, options: SubOptions) -> bool {
+    pub(crate) fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        raw: &str,
+        parsed: &ParsedFilter<'_>,
+        options: SubOptions,
+    ) -> bool {
         let is_new = session.state.lock().subscriptions.insert(raw.to_string(), options).is_none();
         let target = Target { session: session.clone(), options };
         self.shared.tree.write().insert(parsed.share_group, parsed.filter, target);
@@ -302,7 +313,13 @@ impl Broker {
 
     /// Publishes a client's last will, after its MQTT 5 Will Delay Interval unless the client
     /// has reconnected by then.
-    pub(crate) fn publish_will(&self, client: Arc<ClientInfo>, will: WillPacket, session: Arc<Session>, generation: u64) {
+    pub(crate) fn publish_will(
+        &self,
+        client: Arc<ClientInfo>,
+        will: WillPacket,
+        session: Arc<Session>,
+        generation: u64,
+    ) {
         let broker = self.clone();
         let send = move || {
             let Ok(topic) = validate_topic_name(will.topic.as_bytes(), &broker.shared.config.limits) else {

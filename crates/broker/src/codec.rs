@@ -80,10 +80,19 @@ pub enum Incoming {
     Connect,
     Publish(PublishPacket),
     PubAck(u16),
-    Subscribe { pkid: u16, filters: Vec<SubscribeFilter> },
-    Unsubscribe { pkid: u16, filters: Vec<String> },
+    Subscribe {
+        pkid: u16,
+        filters: Vec<SubscribeFilter>,
+    },
+    Unsubscribe {
+        pkid: u16,
+        filters: Vec<String>,
+    },
     PingReq,
-    Disconnect { reason: u8, session_expiry: Option<u32> },
+    Disconnect {
+        reason: u8,
+        session_expiry: Option<u32>,
+    },
     /// A packet AWS IoT does not support from clients (PUBREC, PUBREL, PUBCOMP, AUTH) or that
     /// only a server sends.
     Unsupported(&'static str),
@@ -116,12 +125,23 @@ pub enum Outgoing {
         assigned_client_id: Option<String>,
     },
     Publish(PublishPacket),
-    PubAck { pkid: u16, reason: u8 },
-    SubAck { pkid: u16, codes: Vec<u8> },
-    UnsubAck { pkid: u16, codes: Vec<u8> },
+    PubAck {
+        pkid: u16,
+        reason: u8,
+    },
+    SubAck {
+        pkid: u16,
+        codes: Vec<u8>,
+    },
+    UnsubAck {
+        pkid: u16,
+        codes: Vec<u8>,
+    },
     PingResp,
     /// MQTT 5 only; dropped on 3.1.1 where the server has no DISCONNECT.
-    Disconnect { reason: u8 },
+    Disconnect {
+        reason: u8,
+    },
 }
 
 /// Why bytes could not become a packet.
@@ -145,12 +165,15 @@ pub trait MqttCodec: Send {
     fn encode(&self, packet: Outgoing, out: &mut BytesMut);
 }
 
+/// The codec a connection's CONNECT selected, and that CONNECT.
+pub type FirstPacket = (Box<dyn MqttCodec>, ConnectPacket);
+
 /// Reads the first packet, which must be a CONNECT, and picks the codec for its protocol level.
 /// `Ok(None)` when more bytes are needed.
 pub fn decode_connect(
     buf: &mut BytesMut,
     max_packet: usize,
-) -> Result<Option<(Box<dyn MqttCodec>, ConnectPacket)>, CodecError> {
+) -> Result<Option<FirstPacket>, CodecError> {
     // Refuse anything but a CONNECT (type 1, flags 0) from its first byte, before waiting for more.
     match buf.first() {
         None => return Ok(None),
@@ -586,7 +609,8 @@ mod tests {
         assert!(buf.is_empty());
 
         let mut buf = BytesMut::new();
-        let c = v5::Connect { keep_alive: 30, client_id: "dev-5".into(), clean_start: true, properties: None };
+        let c =
+            v5::Connect { keep_alive: 30, client_id: "dev-5".into(), clean_start: true, properties: None };
         v5::Packet::Connect(c, None, None).write(&mut buf, None).unwrap();
         let (codec, connect) = decode_connect(&mut buf, 1 << 20).unwrap().unwrap();
         assert_eq!(codec.version(), MqttVersion::V5);
@@ -609,7 +633,9 @@ mod tests {
         let mut out = BytesMut::new();
         V5Codec { max_packet: 1024 }.encode(Outgoing::Disconnect { reason: 0x8E }, &mut out);
         match v5::Packet::read(&mut out, None) {
-            Ok(v5::Packet::Disconnect(d)) => assert_eq!(d.reason_code, v5::DisconnectReasonCode::SessionTakenOver),
+            Ok(v5::Packet::Disconnect(d)) => {
+                assert_eq!(d.reason_code, v5::DisconnectReasonCode::SessionTakenOver)
+            }
             other => panic!("{other:?}"),
         }
         assert!(out.is_empty(), "no stray bytes after the packet");

@@ -17,7 +17,9 @@ use crate::topic::{parse_filter, validate_topic_name};
 use crate::violation::Violation;
 use bytes::{Bytes, BytesMut};
 use iotemu_core::{ClientInfo, Protocol, TraceId};
-use iotemu_logs::{Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, PublishOut, Subscribe};
+use iotemu_logs::{
+    Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, PublishOut, Subscribe,
+};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -101,7 +103,9 @@ where
     };
 
     let trace_id = TraceId::new();
-    let Some(accepted) = accept_connect(&broker, codec, connect, &principal, peer, trace_id, &mut writer).await else {
+    let Some(accepted) =
+        accept_connect(&broker, codec, connect, &principal, peer, trace_id, &mut writer).await
+    else {
         let _ = writer.shutdown().await;
         return;
     };
@@ -225,15 +229,25 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
     let mut out = BytesMut::new();
 
     let refusal = if client_id.is_empty() || client_id.len() > limits.client_id_bytes {
-        Some((ConnAckCode::ClientIdNotValid, "INVALID_CLIENT_ID", format!(
-            "The client ID must be 1 to {} bytes long; it was {} bytes",
-            limits.client_id_bytes,
-            client_id.len()
-        )))
+        Some((
+            ConnAckCode::ClientIdNotValid,
+            "INVALID_CLIENT_ID",
+            format!(
+                "The client ID must be 1 to {} bytes long; it was {} bytes",
+                limits.client_id_bytes,
+                client_id.len()
+            ),
+        ))
     } else if connect.will.as_ref().is_some_and(|w| w.qos > 1) {
         // 3.1.1: AWS closes the connection with no CONNACK (aws-behaviour.md §1).
-        Some((ConnAckCode::QosNotSupported, Violation::QosNotSupported.reason(), Violation::QosNotSupported.details()))
-    } else if let Some(Err(e)) = connect.will.as_ref().map(|w| validate_topic_name(w.topic.as_bytes(), limits)) {
+        Some((
+            ConnAckCode::QosNotSupported,
+            Violation::QosNotSupported.reason(),
+            Violation::QosNotSupported.details(),
+        ))
+    } else if let Some(Err(e)) =
+        connect.will.as_ref().map(|w| validate_topic_name(w.topic.as_bytes(), limits))
+    {
         Some((ConnAckCode::TopicNameInvalid, "INVALID_TOPIC", format!("Invalid will topic: {e}")))
     } else {
         None
@@ -269,7 +283,14 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
     };
     let attached = broker.attach(&client_id, version, connect.clean_start, expiry).await;
     codec.encode(
-        connack(ConnAckCode::Success, attached.session_present, expiry_answer, server_keep_alive, limits, assigned),
+        connack(
+            ConnAckCode::Success,
+            attached.session_present,
+            expiry_answer,
+            server_keep_alive,
+            limits,
+            assigned,
+        ),
         &mut out,
     );
     if shared.logs.enabled(LogLevel::Info) {
@@ -363,7 +384,9 @@ impl Conn {
 
     fn handle(&mut self, packet: Incoming) -> Result<Option<Exit>, Violation> {
         match packet {
-            Incoming::Connect => return Err(Violation::Protocol("a second CONNECT on the connection".into())),
+            Incoming::Connect => {
+                return Err(Violation::Protocol("a second CONNECT on the connection".into()))
+            }
             Incoming::Publish(p) => self.on_publish(p)?,
             Incoming::PubAck(pkid) => self.on_puback(pkid),
             Incoming::Subscribe { pkid, filters } => self.on_subscribe(pkid, filters)?,
@@ -445,7 +468,10 @@ impl Conn {
     fn publish_failure(&self, raw_topic: &[u8], violation: Violation) -> Violation {
         let logs = &self.broker.shared.logs;
         if logs.enabled(LogLevel::Error) {
-            let entry = PublishIn { topic_name: String::from_utf8_lossy(raw_topic).into(), client: self.client.clone() };
+            let entry = PublishIn {
+                topic_name: String::from_utf8_lossy(raw_topic).into(),
+                client: self.client.clone(),
+            };
             logs.failure(TraceId::new(), LogEntry::PublishIn(entry), violation.reason(), violation.details());
         }
         violation
@@ -489,7 +515,11 @@ impl Conn {
             if count > limits.subscriptions_per_connection {
                 return Err(self.subscribe_failure(&f.filter, Violation::TooManySubscriptions(count)));
             }
-            let options = SubOptions { qos: f.qos.min(1), no_local: f.no_local, retain_as_published: f.retain_as_published };
+            let options = SubOptions {
+                qos: f.qos.min(1),
+                no_local: f.no_local,
+                retain_as_published: f.retain_as_published,
+            };
             let is_new = self.broker.subscribe(&session, &f.filter, &parsed, options);
             let logs = &self.broker.shared.logs;
             if logs.enabled(LogLevel::Info) {
@@ -560,7 +590,8 @@ impl Conn {
             MqttVersion::V311 => None,
             MqttVersion::V5 => message.properties.clone().map(|mut p| {
                 if let Some(at) = message.expires_at {
-                    p.message_expiry_interval = Some(at.saturating_duration_since(now).as_secs().max(1) as u32);
+                    p.message_expiry_interval =
+                        Some(at.saturating_duration_since(now).as_secs().max(1) as u32);
                 }
                 p
             }),
@@ -606,7 +637,9 @@ impl Conn {
         let logs = &self.broker.shared.logs;
         let client = self.client.clone();
         let reason = match exit {
-            Exit::ClientError(violation) => return log_client_error(&self.broker, trace_id, &client, violation),
+            Exit::ClientError(violation) => {
+                return log_client_error(&self.broker, trace_id, &client, violation)
+            }
             Exit::TakenOver => {
                 if logs.enabled(LogLevel::Error) {
                     let entry = Disconnect { client, disconnect_reason: DisconnectReason::DuplicateClientId };

@@ -23,7 +23,6 @@ impl TraceId {
     pub fn new() -> Self {
         TraceId(uuid::Uuid::new_v4())
     }
-
 }
 
 impl std::str::FromStr for TraceId {

@@ -65,12 +65,7 @@ pub enum Disposition {
 pub trait ReservedTopicHandler: Send + Sync + 'static {
     /// Called for every accepted PUBLISH whose topic is under `$aws/`, after its Publish-In
     /// entry and before it is routed.
-    fn on_publish(
-        &self,
-        ctx: &RequestContext,
-        topic: &ReservedTopic<'_>,
-        payload: &Bytes,
-    ) -> Disposition;
+    fn on_publish(&self, ctx: &RequestContext, topic: &ReservedTopic<'_>, payload: &Bytes) -> Disposition;
 }
 
 /// A handler that lets every reserved topic through as an ordinary topic.

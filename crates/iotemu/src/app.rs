@@ -38,7 +38,12 @@ impl App {
     pub async fn start(config: Config) -> Result<Running> {
         config.validate()?;
         let ephemeral = if config.server.ephemeral {
-            Some(tempfile::Builder::new().prefix("iotemu-").tempdir().context("creating the ephemeral data directory")?)
+            Some(
+                tempfile::Builder::new()
+                    .prefix("iotemu-")
+                    .tempdir()
+                    .context("creating the ephemeral data directory")?,
+            )
         } else {
             None
         };
@@ -56,13 +61,19 @@ impl App {
         }
         if !config.logging.file.is_empty() {
             let path = PathBuf::from(&config.logging.file);
-            let sink = FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
+            let sink =
+                FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
             pipeline = pipeline.sink(Box::new(sink));
         }
         let (logs, pipeline) = pipeline.start().context("starting the log writer")?;
 
         let shutdown = CancellationToken::new();
-        let broker = Broker::new(config.broker_config(), logs, Arc::new(ReservedTopicRouter::default()), shutdown.clone());
+        let broker = Broker::new(
+            config.broker_config(),
+            logs,
+            Arc::new(ReservedTopicRouter::default()),
+            shutdown.clone(),
+        );
 
         let ip: IpAddr = config.server.bind.parse().context("bind address")?;
         let bind = |port: u16| async move {

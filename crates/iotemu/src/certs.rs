@@ -8,8 +8,8 @@
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -45,15 +45,21 @@ impl CertAuthority {
                 params.distinguished_name.push(DnType::CommonName, "iotemu local CA");
                 params.distinguished_name.push(DnType::OrganizationName, "iotemu");
                 params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-                params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+                params.key_usages = vec![
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::CrlSign,
+                    KeyUsagePurpose::DigitalSignature,
+                ];
                 let cert = params.self_signed(&key)?;
                 fs::write(tmp.join(CA_CERT), cert.pem())?;
                 write_private(&tmp.join(CA_KEY), &key.serialize_pem())?;
                 Ok(())
             })?;
         }
-        let cert_pem = fs::read_to_string(dir.join(CA_CERT)).with_context(|| format!("reading {}", dir.join(CA_CERT).display()))?;
-        let key_pem = fs::read_to_string(dir.join(CA_KEY)).with_context(|| format!("reading {}", dir.join(CA_KEY).display()))?;
+        let cert_pem = fs::read_to_string(dir.join(CA_CERT))
+            .with_context(|| format!("reading {}", dir.join(CA_CERT).display()))?;
+        let key_pem = fs::read_to_string(dir.join(CA_KEY))
+            .with_context(|| format!("reading {}", dir.join(CA_KEY).display()))?;
         Ok(CertAuthority { dir, cert_pem, key_pem })
     }
 
@@ -91,7 +97,10 @@ impl CertAuthority {
 
     /// The MQTTS server certificate in `<data_dir>/server/`, created on first use. Its SANs hold
     /// DNS:localhost, IP:127.0.0.1 and IP:::1 (the AWS IoT Device SDK checks both of the first).
-    pub fn server_identity(&self, data_dir: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, PathBuf)> {
+    pub fn server_identity(
+        &self,
+        data_dir: &Path,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, PathBuf)> {
         let dir = data_dir.join("server");
         if !dir.join("server.pem").exists() {
             create_dir_atomically(data_dir, &dir, |tmp| {
@@ -117,7 +126,11 @@ impl CertAuthority {
 
 /// Fills a fresh temporary directory with `fill`, then renames it to `target`. If another
 /// process created `target` first, its files win and ours are discarded.
-fn create_dir_atomically(data_dir: &Path, target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+fn create_dir_atomically(
+    data_dir: &Path,
+    target: &Path,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(data_dir)?;
     fill(tmp.path())?;

@@ -111,7 +111,9 @@ impl Config {
         self.log_level()?;
         let expiry = self.broker.session_expiry_secs;
         if expiry == 0 || expiry > MAX_SESSION_EXPIRY_SECS {
-            return invalid(format!("session_expiry_secs {expiry} must be 1 to {MAX_SESSION_EXPIRY_SECS} (7 days)"));
+            return invalid(format!(
+                "session_expiry_secs {expiry} must be 1 to {MAX_SESSION_EXPIRY_SECS} (7 days)"
+            ));
         }
         let l = &self.limits;
         let sizes = [

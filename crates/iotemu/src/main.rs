@@ -115,7 +115,8 @@ fn create_device(args: &CreateDeviceArgs) -> Result<()> {
     let cert_path = args.out.join(format!("{}.cert.pem", args.thing));
     let key_path = args.out.join(format!("{}.private.key", args.thing));
     let ca_path = args.out.join("ca.pem");
-    std::fs::write(&cert_path, &device.cert_pem).with_context(|| format!("writing {}", cert_path.display()))?;
+    std::fs::write(&cert_path, &device.cert_pem)
+        .with_context(|| format!("writing {}", cert_path.display()))?;
     write_private(&key_path, &device.key_pem)?;
     std::fs::write(&ca_path, &ca.cert_pem).with_context(|| format!("writing {}", ca_path.display()))?;
     eprintln!("certificate: {}", cert_path.display());

@@ -87,8 +87,8 @@ fn serialize_timestamp<S: Serializer>(millis: &u64, s: S) -> Result<S::Ok, S::Er
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, as AWS IoT writes `timestamp`.
 pub fn format_timestamp(millis: u64) -> String {
     let nanos = i128::from(millis) * 1_000_000;
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
         t.year(),

@@ -63,9 +63,7 @@ impl FromStr for LevelFilter {
             "WARN" => Ok(LevelFilter::Warn),
             "ERROR" => Ok(LevelFilter::Error),
             "DISABLED" => Ok(LevelFilter::Disabled),
-            _ => Err(format!(
-                "invalid log level {s:?}: expected DEBUG, INFO, WARN, ERROR or DISABLED"
-            )),
+            _ => Err(format!("invalid log level {s:?}: expected DEBUG, INFO, WARN, ERROR or DISABLED")),
         }
     }
 }

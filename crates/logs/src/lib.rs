@@ -17,8 +17,7 @@ pub mod pipeline;
 pub mod sinks;
 
 pub use entries::{
-    Connect, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut, Status,
-    Subscribe,
+    Connect, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut, Status, Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};

@@ -18,7 +18,10 @@ use std::time::Duration;
 enum Msg {
     Record(Box<LogRecord>),
     /// Flush every sink, answer, and (if `stop`) end the writer.
-    Flush { ack: SyncSender<()>, stop: bool },
+    Flush {
+        ack: SyncSender<()>,
+        stop: bool,
+    },
 }
 
 struct Shared {
@@ -304,7 +307,12 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let levels: Vec<String> = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["logLevel"].as_str().unwrap().to_string())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["logLevel"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(levels, ["ERROR", "INFO"]);
     }

@@ -147,7 +147,8 @@ impl Emulator {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        let status =
+            Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
         assert!(status.success());
     }
 
@@ -183,7 +184,11 @@ pub fn check_log_file(path: &Path, required: &[&str]) {
     }
     let output = cmd.arg(path).output().expect("run check-log-entries (python3)");
     let report = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "check-log-entries failed:\n{report}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "check-log-entries failed:\n{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Parsed log entries, with finders.

@@ -35,7 +35,12 @@ impl RawClient {
     }
 
     /// Connects with MQTT 3.1.1 and returns the CONNACK.
-    pub async fn connect_v4(addr: SocketAddr, client_id: &str, keep_alive: u16, clean: bool) -> (RawClient, v4::ConnAck) {
+    pub async fn connect_v4(
+        addr: SocketAddr,
+        client_id: &str,
+        keep_alive: u16,
+        clean: bool,
+    ) -> (RawClient, v4::ConnAck) {
         let mut client = RawClient::tcp(addr).await;
         let mut connect = v4::Connect::new(client_id);
         connect.keep_alive = keep_alive;
@@ -50,7 +55,8 @@ impl RawClient {
     /// Connects with MQTT 5 and returns the CONNACK.
     pub async fn connect_v5(addr: SocketAddr, client_id: &str, keep_alive: u16) -> (RawClient, v5::ConnAck) {
         let mut client = RawClient::tcp(addr).await;
-        let connect = v5::Connect { keep_alive, client_id: client_id.into(), clean_start: true, properties: None };
+        let connect =
+            v5::Connect { keep_alive, client_id: client_id.into(), clean_start: true, properties: None };
         client.send_v5(v5::Packet::Connect(connect, None, None)).await;
         match client.recv_v5(Duration::from_secs(5)).await {
             Ok(v5::Packet::ConnAck(ack)) => (client, ack),

@@ -12,8 +12,10 @@ pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> Arc<ClientConfig> {
     for ca in CertificateDer::pem_file_iter(ca).expect("read CA") {
         roots.add(ca.expect("parse CA")).expect("add CA");
     }
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(cert).expect("read cert").collect::<Result<_, _>>().expect("parse cert");
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("read cert")
+        .collect::<Result<_, _>>()
+        .expect("parse cert");
     let key = PrivateKeyDer::from_pem_file(key).expect("read key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
