@@ -708,3 +708,60 @@ async fn the_aws_iot_device_sdk_connects_over_mutual_tls() {
     }
     emu.check_log_entries(&["Connect", "Subscribe", "Publish-In", "Publish-Out", "Disconnect"]);
 }
+
+/// Connects an MQTT 5 client with a will delayed by `delay` seconds and a session that outlives
+/// it, then drops the TCP connection without DISCONNECT.
+async fn connect_with_delayed_will(emu: &Emulator, id: &str, delay: u32) {
+    let mut c = RawClient::tcp(emu.mqtt).await;
+    let will = v5::LastWill {
+        topic: Bytes::from(format!("wills/{id}")),
+        message: Bytes::from_static(b"late"),
+        qos: QoS5::AtMostOnce,
+        retain: false,
+        properties: Some(v5::LastWillProperties {
+            delay_interval: Some(delay),
+            payload_format_indicator: None,
+            message_expiry_interval: None,
+            content_type: None,
+            response_topic: None,
+            correlation_data: None,
+            user_properties: Vec::new(),
+        }),
+    };
+    let properties =
+        v5::ConnectProperties { session_expiry_interval: Some(60), ..v5::ConnectProperties::new() };
+    let connect = v5::Connect {
+        keep_alive: 30,
+        client_id: id.into(),
+        clean_start: false,
+        properties: Some(properties),
+    };
+    c.send_v5(v5::Packet::Connect(connect, Some(will), None)).await;
+    assert!(matches!(c.recv_v5(5 * SECOND).await, Ok(v5::Packet::ConnAck(_))));
+    drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt5_will_waits_for_its_delay_and_is_cancelled_by_a_reconnect() {
+    let emu = start();
+    let (mut watcher, _) = RawClient::connect_v4(emu.mqtt, "delay-watch", 30, true).await;
+    subscribe_v4(&mut watcher, "wills/#", QoS4::AtMostOnce).await;
+
+    connect_with_delayed_will(&emu, "delayed", 2).await;
+    let lost_at = std::time::Instant::now();
+    let will = next_publish_v4(&mut watcher, 5 * SECOND).await.expect("the delayed will");
+    assert_eq!(will.topic, "wills/delayed");
+    assert!(lost_at.elapsed() >= Duration::from_millis(1500), "sent after the delay, not at once");
+
+    connect_with_delayed_will(&emu, "returning", 2).await;
+    let mut back = RawClient::tcp(emu.mqtt).await;
+    let resume =
+        v5::Connect { keep_alive: 30, client_id: "returning".into(), clean_start: false, properties: None };
+    back.send_v5(v5::Packet::Connect(resume, None, None)).await;
+    let Ok(v5::Packet::ConnAck(ack)) = back.recv_v5(5 * SECOND).await else { panic!("CONNACK") };
+    assert!(ack.session_present, "the session outlived the connection");
+    assert!(
+        next_publish_v4(&mut watcher, 3 * SECOND).await.is_none(),
+        "resuming the session within the delay cancels the will"
+    );
+}

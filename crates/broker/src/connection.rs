@@ -26,6 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// Bytes a connection reads at a time; the buffer grows for larger packets and shrinks back.
+const READ_CHUNK: usize = 2048;
+
 /// How long a write to a client may block before the connection counts as lost.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,7 +74,7 @@ where
     // Room for the topic and MQTT 5 properties beside the largest payload: a larger PUBLISH is
     // refused while framing, a smaller one over the payload limit after parsing.
     let max_packet = limits.payload_bytes + 64 * 1024;
-    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
 
     let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
     let first = loop {
@@ -123,12 +126,16 @@ where
     let exit = loop {
         if !conn.out.is_empty() {
             match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&conn.out)).await {
+                Ok(Ok(())) if conn.out.capacity() > 64 * 1024 => conn.out = BytesMut::new(),
                 Ok(Ok(())) => conn.out.clear(),
                 _ => break Exit::ConnectionLost,
             }
         }
-        if rbuf.capacity() - rbuf.len() < 1024 {
-            rbuf.reserve(8 * 1024);
+        if rbuf.is_empty() && rbuf.capacity() > 4 * READ_CHUNK {
+            // A burst is over: give the memory back, so idle connections stay small.
+            rbuf = BytesMut::with_capacity(READ_CHUNK);
+        } else if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+            rbuf.reserve(READ_CHUNK.max(rbuf.len()));
         }
         tokio::select! {
             biased;
