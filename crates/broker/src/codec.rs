@@ -170,10 +170,7 @@ pub type FirstPacket = (Box<dyn MqttCodec>, ConnectPacket);
 
 /// Reads the first packet, which must be a CONNECT, and picks the codec for its protocol level.
 /// `Ok(None)` when more bytes are needed.
-pub fn decode_connect(
-    buf: &mut BytesMut,
-    max_packet: usize,
-) -> Result<Option<FirstPacket>, CodecError> {
+pub fn decode_connect(buf: &mut BytesMut, max_packet: usize) -> Result<Option<FirstPacket>, CodecError> {
     // Refuse anything but a CONNECT (type 1, flags 0) from its first byte, before waiting for more.
     match buf.first() {
         None => return Ok(None),

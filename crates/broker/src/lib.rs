@@ -30,8 +30,10 @@ pub use listener::{serve_plain, serve_tls};
 
 use std::time::Duration;
 
-/// AWS IoT's message-broker limits (AWS IoT Core quotas), each configurable.
-#[derive(Debug, Clone)]
+/// AWS IoT's message-broker limits (AWS IoT Core quotas), each configurable (the `[limits]`
+/// section of the configuration deserializes straight into this).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Client id length in bytes (AWS: 128).
     pub client_id_bytes: usize,

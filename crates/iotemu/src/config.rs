@@ -17,7 +17,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub logging: LoggingConfig,
     pub broker: BrokerSection,
-    pub limits: LimitsSection,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,22 +47,6 @@ pub struct LoggingConfig {
 pub struct BrokerSection {
     pub session_expiry_secs: u64,
     pub connect_timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsSection {
-    pub client_id_bytes: usize,
-    pub topic_bytes: usize,
-    pub topic_slashes: usize,
-    pub payload_bytes: usize,
-    pub filters_per_subscribe: usize,
-    pub subscriptions_per_connection: usize,
-    pub inflight_qos1: usize,
-    pub max_keepalive_secs: u16,
-    pub topic_alias_max: u16,
-    pub connection_queue: usize,
-    pub offline_queue: usize,
 }
 
 /// A configuration that cannot be used; printed as one line.
@@ -144,21 +128,8 @@ impl Config {
 
     /// The broker's part.
     pub fn broker_config(&self) -> BrokerConfig {
-        let l = &self.limits;
         BrokerConfig {
-            limits: Limits {
-                client_id_bytes: l.client_id_bytes,
-                topic_bytes: l.topic_bytes,
-                topic_slashes: l.topic_slashes,
-                payload_bytes: l.payload_bytes,
-                filters_per_subscribe: l.filters_per_subscribe,
-                subscriptions_per_connection: l.subscriptions_per_connection,
-                inflight_qos1: l.inflight_qos1,
-                max_keepalive_secs: l.max_keepalive_secs,
-                connection_queue: l.connection_queue,
-                offline_queue: l.offline_queue,
-                topic_alias_max: l.topic_alias_max,
-            },
+            limits: self.limits.clone(),
             session_expiry: Duration::from_secs(self.broker.session_expiry_secs),
             connect_timeout: Duration::from_secs(self.broker.connect_timeout_secs),
         }
