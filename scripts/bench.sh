@@ -2,8 +2,8 @@
 # Benchmarks iotemu against mosquitto on 127.0.0.1 and prints a table of medians and ratios.
 # See benches/README.md.
 #
-#   scripts/bench.sh                 full run: 3 alternating runs per broker (~12 minutes)
-#   scripts/bench.sh --quick         smoke test: 1 run, short durations, fewer clients (~2 minutes)
+#   scripts/bench.sh                 full run: 3 alternating runs per broker (~9 minutes)
+#   scripts/bench.sh --quick         smoke test: 1 run, short durations, fewer clients (~1.5 minutes)
 #
 # Options:
 #   --quick             short durations, fewer idle connections, 1 run unless --runs is given
@@ -14,7 +14,6 @@
 #   --mosquitto-only    compare mosquitto with a second mosquitto ("mosquitto-b"); no iotemu
 # Environment:
 #   IOTEMU_BIN          iotemu binary (default: <workspace target dir>/release/iotemu)
-#   LOADGEN_TARGET_DIR  cargo target dir for loadgen (default /tmp/loadgen-target)
 #   LOADGEN_THREADS     loadgen's tokio worker threads (default 1)
 set -euo pipefail
 
@@ -33,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="${2:?--out needs a file}"; shift ;;
     --skip-build) SKIP_BUILD=1 ;;
     --mosquitto-only) MOSQ_ONLY=1 ;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -72,19 +71,14 @@ fi
 log "mosquitto: $MOSQ ($("$MOSQ" -h 2>&1 | head -1 | grep -o 'version [0-9.]*' || true))"
 
 # ---------------------------------------------------------------- build
-LOADGEN_TARGET_DIR="${LOADGEN_TARGET_DIR:-/tmp/loadgen-target}"
-LOADGEN="$LOADGEN_TARGET_DIR/release/loadgen"
-IOTEMU="${IOTEMU_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/iotemu}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+LOADGEN="$TARGET_DIR/release/loadgen"
+IOTEMU="${IOTEMU_BIN:-$TARGET_DIR/release/iotemu}"
 if [[ $SKIP_BUILD == 0 ]]; then
-  log "building loadgen (release, target dir $LOADGEN_TARGET_DIR)"
-  CARGO_TARGET_DIR="$LOADGEN_TARGET_DIR" cargo build --release --quiet \
-    --manifest-path "$ROOT/benches/loadgen/Cargo.toml"
-  if [[ $MOSQ_ONLY == 0 && -z "${IOTEMU_BIN:-}" ]]; then
-    log "building iotemu (release)"
-    if ! (cd "$ROOT" && cargo build --release --quiet -p iotemu); then
-      log "iotemu does not build; fix it, or smoke-test the harness with --mosquitto-only"
-      exit 1
-    fi
+  log "building loadgen and iotemu (release)"
+  if ! (cd "$ROOT" && cargo build --release --quiet -p iotemu-loadgen -p iotemu); then
+    log "the build failed; fix it, or smoke-test the harness with --mosquitto-only"
+    exit 1
   fi
 fi
 [[ -x "$LOADGEN" ]] || { log "no loadgen binary at $LOADGEN"; exit 1; }
@@ -133,7 +127,8 @@ max_queued_messages 100000000
 persistence false
 log_dest none
 EOF
-  "$MOSQ" -c "$conf" >"$TMP/broker.out" 2>&1 &
+  : >"$TMP/broker.out"
+  "$MOSQ" -c "$conf" >>"$TMP/broker.out" 2>&1 &
   BPID=$!
   wait_for_port || { log "mosquitto did not start:"; cat "$TMP/broker.out" >&2; return 1; }
 }
@@ -143,7 +138,10 @@ start_iotemu() {  # $1 = DEBUG | DISABLED
   if [[ "$1" == DEBUG ]]; then
     args+=(--log-file "$TMP/iotemu-debug.log")
   fi
-  "$IOTEMU" "${args[@]}" >"$TMP/broker.out" 2>"$TMP/broker.err" &
+  # Empty the files first: the child truncates them only after this shell has moved on.
+  : >"$TMP/broker.out"
+  : >"$TMP/broker.err"
+  "$IOTEMU" "${args[@]}" >>"$TMP/broker.out" 2>>"$TMP/broker.err" &
   BPID=$!
   local i line=""
   for ((i = 0; i < 600; i++)); do

@@ -282,7 +282,9 @@ async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, o
         pause().await;
     }
     if want("throughput") {
-        for (pattern, pname) in [(Pattern::Fanin, "fanin"), (Pattern::Pairs, "pairs"), (Pattern::Fanout, "fanout")] {
+        for (pattern, pname) in
+            [(Pattern::Fanin, "fanin"), (Pattern::Pairs, "pairs"), (Pattern::Fanout, "fanout")]
+        {
             for qos in [0u8, 1] {
                 let scenario = format!("tput_{pname}_q{qos}");
                 let mut window = 100u64;
@@ -313,7 +315,9 @@ async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, o
                     window = (window / 4).max(1);
                 }
                 match last.expect("at least one attempt") {
-                    Ok(v) => emit(label, run, &scenario, "deliveries_per_s", v["deliveries_per_s"].as_f64(), &v),
+                    Ok(v) => {
+                        emit(label, run, &scenario, "deliveries_per_s", v["deliveries_per_s"].as_f64(), &v)
+                    }
                     Err(e) => emit_error(label, run, &scenario, &["deliveries_per_s"], &e),
                 }
             }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bytes::{BufMut, BytesMut};
+use rumqttc::mqttbytes::v4::SubscribeReasonCode;
+use rumqttc::mqttbytes::v4::{Connect, Subscribe};
 use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet};
 use rumqttc::mqttbytes::{Error as CodecError, QoS};
-use rumqttc::mqttbytes::v4::{Connect, Subscribe};
-use rumqttc::mqttbytes::v4::SubscribeReasonCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -50,10 +50,7 @@ pub async fn connect(addr: SocketAddr, client_id: &str, keep_alive: u16) -> Resu
     Packet::Connect(connect).write(&mut out, MAX_PACKET)?;
     wr.write_all(&out).await?;
     let mut conn = Conn { rd, wr, buf: BytesMut::with_capacity(4096) };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.read_packet())
-        .await
-        .context("CONNACK timed out")??
-    {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.read_packet()).await.context("CONNACK timed out")?? {
         Packet::ConnAck(ack) if ack.code == ConnectReturnCode::Success => Ok(conn),
         Packet::ConnAck(ack) => bail!("connect refused: {:?}", ack.code),
         other => bail!("expected CONNACK, got {other:?}"),
@@ -89,9 +86,8 @@ impl Conn {
         self.wr.write_all(&out).await?;
         let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
         loop {
-            let p = tokio::time::timeout_at(deadline, self.read_packet())
-                .await
-                .context("SUBACK timed out")??;
+            let p =
+                tokio::time::timeout_at(deadline, self.read_packet()).await.context("SUBACK timed out")??;
             if let Packet::SubAck(ack) = p {
                 if ack.pkid != pkid {
                     continue;

@@ -58,7 +58,7 @@ fn median(v: &[f64]) -> Option<f64> {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let n = s.len();
-    Some(if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 })
+    Some(if !n.is_multiple_of(2) { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 })
 }
 
 fn fmt_num(v: f64) -> String {
@@ -67,7 +67,7 @@ fn fmt_num(v: f64) -> String {
         let s = i.abs().to_string();
         let mut out = String::new();
         for (k, ch) in s.chars().enumerate() {
-            if k > 0 && (s.len() - k) % 3 == 0 {
+            if k > 0 && (s.len() - k).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(ch);
@@ -192,7 +192,10 @@ pub fn print(files: &[String], baseline: &str) -> Result<()> {
         checked - misses,
         checked
     );
-    let _ = writeln!(out, "* some run lost messages (not loss-free even at the smallest window)   ! some run failed");
+    let _ = writeln!(
+        out,
+        "* some run lost messages (not loss-free even at the smallest window)   ! some run failed"
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "per-run values:");
     for &(scenario, metric, desc, _, _) in ROWS {

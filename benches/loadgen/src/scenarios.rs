@@ -52,11 +52,7 @@ fn total_received(flows: &[Flow]) -> u64 {
 }
 
 /// Connect `n` clients with at most `concurrency` handshakes in flight.
-async fn connect_many(
-    addr: SocketAddr,
-    ids: Vec<String>,
-    concurrency: usize,
-) -> Result<Vec<Conn>> {
+async fn connect_many(addr: SocketAddr, ids: Vec<String>, concurrency: usize) -> Result<Vec<Conn>> {
     let ids = Arc::new(ids);
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
@@ -191,9 +187,6 @@ async fn run_subscriber(
             }
         }
     }
-    if std::env::var_os("LOADGEN_DEBUG").is_some() {
-        eprintln!("subscriber end: {} bytes unparsed, first {:?}", conn.buf.len(), &conn.buf[..conn.buf.len().min(8)]);
-    }
     let _ = conn.wr.write_all(&[0xE0, 0x00]).await;
     Ok(hist)
 }
@@ -274,11 +267,7 @@ fn topology(pattern: Pattern, n: usize, tag: &str) -> Topology {
     match pattern {
         Pattern::Fanin => {
             let t = format!("bench/{tag}/fanin");
-            Topology {
-                publishers: (0..n).map(|i| (i, t.clone())).collect(),
-                subscribers: vec![t],
-                factor: 1,
-            }
+            Topology { publishers: (0..n).map(|i| (i, t.clone())).collect(), subscribers: vec![t], factor: 1 }
         }
         Pattern::Pairs => Topology {
             publishers: (0..n).map(|i| (i, format!("bench/{tag}/pair/{i}"))).collect(),
@@ -294,6 +283,7 @@ fn topology(pattern: Pattern, n: usize, tag: &str) -> Topology {
 
 /// Closed-loop publisher: keeps at most `window` publishes outstanding end to end (and at
 /// most MAX_INFLIGHT unacknowledged at QoS 1) and otherwise publishes as fast as it can.
+#[allow(clippy::too_many_arguments)]
 async fn run_closed_publisher(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     flows: Arc<Vec<Flow>>,
@@ -464,6 +454,7 @@ pub struct LatencyOpts {
 }
 
 /// Open-loop publisher: `rate` publishes/s, each stamped with its send time, until `end`.
+#[allow(clippy::too_many_arguments)]
 async fn run_paced_publisher(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     flows: Arc<Vec<Flow>>,

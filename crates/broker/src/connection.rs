@@ -24,10 +24,13 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
-/// Bytes a connection reads at a time; the buffer grows for larger packets and shrinks back.
+/// Bytes a busy connection reads at a time; the buffer grows for larger packets.
 const READ_CHUNK: usize = 2048;
+
+/// The read buffer of a quiet connection: enough for pings and small messages.
+const IDLE_READ_BUFFER: usize = 256;
 
 /// How long a write to a client may block before the connection counts as lost.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,57 +66,19 @@ impl Exit {
     }
 }
 
-/// Serves one accepted connection until it ends.
+/// Serves one accepted connection until it ends. The handshake and the farewell run boxed, so
+/// the task of an idle connection holds only the state of its main loop.
 pub(crate) async fn run<S>(stream: S, peer: SocketAddr, principal: Arc<str>, broker: Broker)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let shared = broker.shared.clone();
-    let limits = &shared.config.limits;
-    // Room for the topic and MQTT 5 properties beside the largest payload: a larger PUBLISH is
-    // refused while framing, a smaller one over the payload limit after parsing.
-    let max_packet = limits.payload_bytes + 64 * 1024;
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-
-    let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
-    let first = loop {
-        match decode_connect(&mut rbuf, max_packet) {
-            Ok(Some(first)) => break Ok(first),
-            Ok(None) => {}
-            Err(e) => break Err(Violation::from(e)),
-        }
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            read = tokio::time::timeout_at(deadline, reader.read_buf(&mut rbuf)) => match read {
-                // A connection that ends in the middle of its first packet sent bad input.
-                Ok(Ok(0)) if !rbuf.is_empty() => break Err(truncated()),
-                // Silent, or closed before CONNECT: nobody connected, nothing to log.
-                Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(_)) => {}
-            },
-        }
-    };
-    let (codec, connect) = match first {
-        Ok(first) => first,
-        Err(violation) => {
-            // Garbage before any CONNECT: the client is unknown, but the connection existed.
-            let client = Arc::new(ClientInfo::new(Protocol::Mqtt, "", principal, peer));
-            log_client_error(&broker, TraceId::new(), &client, &violation);
-            let _ = writer.shutdown().await;
-            return;
-        }
-    };
-
-    let trace_id = TraceId::new();
-    let Some(accepted) =
-        accept_connect(&broker, codec, connect, &principal, peer, trace_id, &mut writer).await
-    else {
-        let _ = writer.shutdown().await;
+    let (reader, writer) = tokio::io::split(stream);
+    let Some(started) = Box::pin(handshake(reader, writer, peer, principal, &broker)).await else {
         return;
     };
-    let Accepted { mut conn, attached, keep_alive } = accepted;
+    let Started { mut reader, mut writer, mut rbuf, mut conn, attached, keep_alive, trace_id } = started;
     let Attached { session, generation, mut deliveries, kick, done, queued, .. } = attached;
+    let shared = broker.shared.clone();
     conn.session = Some(session.clone());
     for delivery in queued {
         conn.send(delivery);
@@ -132,9 +97,9 @@ where
             }
         }
         if rbuf.is_empty() && rbuf.capacity() > 4 * READ_CHUNK {
-            // A burst is over: give the memory back, so idle connections stay small.
-            rbuf = BytesMut::with_capacity(READ_CHUNK);
-        } else if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+            // A burst is over: give the memory back, so quiet connections stay small.
+            rbuf = BytesMut::with_capacity(IDLE_READ_BUFFER);
+        } else if rbuf.capacity() - rbuf.len() < IDLE_READ_BUFFER / 2 {
             rbuf.reserve(READ_CHUNK.max(rbuf.len()));
         }
         tokio::select! {
@@ -178,24 +143,115 @@ where
         }
     };
 
-    if let (MqttVersion::V5, Some(code)) = (conn.codec.version(), exit.v5_code()) {
-        conn.codec.encode(Outgoing::Disconnect { reason: code }, &mut conn.out);
-    }
-    if !conn.out.is_empty() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&conn.out)).await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
-
-    conn.log_disconnect(trace_id, &exit);
-    if exit.sends_will() {
-        if let Some(will) = conn.will.take() {
-            broker.publish_will(conn.client.clone(), will, session.clone(), generation);
-        }
-    }
-    let leftovers = conn.take_unacknowledged();
-    let expiry = conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into()));
-    broker.detach(&session, generation, leftovers, &mut deliveries, expiry);
+    let farewell = Farewell { broker: &broker, session: &session, generation, trace_id };
+    Box::pin(farewell.run(&mut conn, &mut writer, exit, &mut deliveries)).await;
     drop(done);
+}
+
+/// A connection whose CONNECT was accepted.
+struct Started<S> {
+    reader: ReadHalf<S>,
+    writer: WriteHalf<S>,
+    rbuf: BytesMut,
+    conn: Conn,
+    attached: Attached,
+    keep_alive: Duration,
+    trace_id: TraceId,
+}
+
+/// Reads and answers CONNECT. `None` when the connection ended or was refused (with its
+/// entries written).
+async fn handshake<S>(
+    mut reader: ReadHalf<S>,
+    mut writer: WriteHalf<S>,
+    peer: SocketAddr,
+    principal: Arc<str>,
+    broker: &Broker,
+) -> Option<Started<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = &broker.shared;
+    // Room for the topic and MQTT 5 properties beside the largest payload: a larger PUBLISH is
+    // refused while framing, a smaller one over the payload limit after parsing.
+    let max_packet = shared.config.limits.payload_bytes + 64 * 1024;
+    let mut rbuf = BytesMut::with_capacity(IDLE_READ_BUFFER);
+    let deadline = tokio::time::Instant::now() + shared.config.connect_timeout;
+    let first = loop {
+        match decode_connect(&mut rbuf, max_packet) {
+            Ok(Some(first)) => break Ok(first),
+            Ok(None) => {}
+            Err(e) => break Err(Violation::from(e)),
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return None,
+            read = tokio::time::timeout_at(deadline, reader.read_buf(&mut rbuf)) => match read {
+                // A connection that ends in the middle of its first packet sent bad input.
+                Ok(Ok(0)) if !rbuf.is_empty() => break Err(truncated()),
+                // Silent, or closed before CONNECT: nobody connected, nothing to log.
+                Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(_)) => {}
+            },
+        }
+    };
+    let (codec, connect) = match first {
+        Ok(first) => first,
+        Err(violation) => {
+            // Garbage before any CONNECT: the client is unknown, but the connection existed.
+            let client = Arc::new(ClientInfo::new(Protocol::Mqtt, "", principal, peer));
+            log_client_error(broker, TraceId::new(), &client, &violation);
+            let _ = writer.shutdown().await;
+            return None;
+        }
+    };
+
+    let trace_id = TraceId::new();
+    let Some(accepted) =
+        accept_connect(broker, codec, connect, &principal, peer, trace_id, &mut writer).await
+    else {
+        let _ = writer.shutdown().await;
+        return None;
+    };
+    let Accepted { conn, attached, keep_alive } = accepted;
+    Some(Started { reader, writer, rbuf, conn, attached, keep_alive, trace_id })
+}
+
+/// What happens after the main loop: the MQTT 5 DISCONNECT, closing, the Disconnect entry, the
+/// will, and handing the session back.
+struct Farewell<'a> {
+    broker: &'a Broker,
+    session: &'a Arc<Session>,
+    generation: u64,
+    trace_id: TraceId,
+}
+
+impl Farewell<'_> {
+    async fn run<W: AsyncWrite + Unpin>(
+        self,
+        conn: &mut Conn,
+        writer: &mut W,
+        exit: Exit,
+        deliveries: &mut tokio::sync::mpsc::Receiver<Delivery>,
+    ) {
+        let Farewell { broker, session, generation, trace_id } = self;
+        if let (MqttVersion::V5, Some(code)) = (conn.codec.version(), exit.v5_code()) {
+            conn.codec.encode(Outgoing::Disconnect { reason: code }, &mut conn.out);
+        }
+        if !conn.out.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&conn.out)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+
+        conn.log_disconnect(trace_id, &exit);
+        if exit.sends_will() {
+            if let Some(will) = conn.will.take() {
+                broker.publish_will(conn.client.clone(), *will, session.clone(), generation);
+            }
+        }
+        let leftovers = conn.take_unacknowledged();
+        let expiry = conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into()));
+        broker.detach(session, generation, leftovers, deliveries, expiry);
+    }
 }
 
 /// The violation of a stream that ends inside a packet.
@@ -314,7 +370,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
         next_pkid: 0,
         aliases: HashMap::new(),
         last_seen: Instant::now(),
-        will: connect.will,
+        will: connect.will.map(Box::new),
         disconnect_session_expiry: None,
     };
     Some(Accepted { conn, attached, keep_alive: Duration::from_secs(keep_alive_secs.into()) })
@@ -365,7 +421,8 @@ struct Conn {
     /// MQTT 5 inbound topic aliases.
     aliases: HashMap<u16, (Arc<str>, Bytes)>,
     last_seen: Instant,
-    will: Option<WillPacket>,
+    /// Boxed: most clients have none, and this struct lives as long as the connection.
+    will: Option<Box<WillPacket>>,
     /// MQTT 5 Session Expiry Interval sent with DISCONNECT.
     disconnect_session_expiry: Option<u32>,
 }
