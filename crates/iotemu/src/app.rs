@@ -70,7 +70,7 @@ impl App {
         let shutdown = CancellationToken::new();
         let broker = Broker::new(
             config.broker_config(),
-            logs,
+            logs.clone(),
             Arc::new(ReservedTopicRouter::default()),
             shutdown.clone(),
         );
@@ -91,6 +91,7 @@ impl App {
             account_id: config.server.account_id.clone(),
             region: config.server.region.clone(),
             broker: broker.clone(),
+            logs,
         });
         let api_shutdown = shutdown.clone();
         let tasks = vec![

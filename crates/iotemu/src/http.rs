@@ -14,6 +14,7 @@ pub struct AdminState {
     pub account_id: String,
     pub region: String,
     pub broker: iotemu_broker::Broker,
+    pub logs: iotemu_logs::EventSink,
 }
 
 /// The API port's router.
@@ -30,6 +31,9 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "accountId": state.account_id,
         "region": state.region,
         "connections": state.broker.connection_count(),
+        "logLevel": state.logs.filter().to_string(),
+        // Entries the log pipeline dropped because its queue was full (it never blocks the broker).
+        "logEntriesDropped": state.logs.dropped(),
     }))
 }
 

@@ -6,6 +6,7 @@
 
 use crate::LogLevel;
 use iotemu_core::{ClientInfo, TraceId};
+use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,22 +20,16 @@ pub enum Status {
 
 /// One CloudWatch entry: the common attributes, then the entry's own, then `reason` and
 /// `details` on failures.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct LogRecord {
     /// Milliseconds since the Unix epoch; written as `YYYY-MM-DD HH:MM:SS.mmm` UTC.
-    #[serde(serialize_with = "serialize_timestamp")]
     pub timestamp: u64,
     pub log_level: LogLevel,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<TraceId>,
     pub account_id: Arc<str>,
     pub status: Status,
-    #[serde(flatten)]
     pub entry: LogEntry,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Cow<'static, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Cow<'static, str>>,
 }
 
@@ -80,36 +75,89 @@ impl LogRecord {
     }
 }
 
-fn serialize_timestamp<S: Serializer>(millis: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_timestamp(*millis))
+/// Written by hand, in the documented attribute order: the pipeline's writer serializes every
+/// entry, and serde's `flatten` costs more than the rest of the entry together.
+impl Serialize for LogRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("timestamp", &Timestamp(self.timestamp))?;
+        map.serialize_entry("logLevel", &self.log_level)?;
+        if let Some(trace_id) = &self.trace_id {
+            map.serialize_entry("traceId", trace_id)?;
+        }
+        map.serialize_entry("accountId", &*self.account_id)?;
+        map.serialize_entry("status", &self.status)?;
+        map.serialize_entry("eventType", self.entry.event_type())?;
+        self.entry.write_attributes(&mut map)?;
+        if let Some(reason) = &self.reason {
+            map.serialize_entry("reason", reason)?;
+        }
+        if let Some(details) = &self.details {
+            map.serialize_entry("details", details)?;
+        }
+        map.end()
+    }
+}
+
+/// Epoch milliseconds, serialized as `YYYY-MM-DD HH:MM:SS.mmm` UTC.
+struct Timestamp(u64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut text = [0u8; 23];
+        write_timestamp(self.0, &mut text);
+        s.serialize_str(std::str::from_utf8(&text).unwrap_or("1970-01-01 00:00:00.000"))
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, as AWS IoT writes `timestamp`.
 pub fn format_timestamp(millis: u64) -> String {
-    let nanos = i128::from(millis) * 1_000_000;
-    let t =
-        time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    let mut text = [0u8; 23];
+    write_timestamp(millis, &mut text);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
-/// Every entry type; `eventType` is the tag.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "eventType")]
+/// Writes the timestamp text; the date and time of day are computed once per second and thread.
+fn write_timestamp(millis: u64, out: &mut [u8; 23]) {
+    use std::cell::Cell;
+    thread_local! {
+        static LAST_SECOND: Cell<Option<(u64, [u8; 19])>> = const { Cell::new(None) };
+    }
+    let second = millis / 1000;
+    let prefix = LAST_SECOND.with(|cache| match cache.get() {
+        Some((cached, prefix)) if cached == second => prefix,
+        _ => {
+            let t = time::OffsetDateTime::from_unix_timestamp(second as i64)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let mut prefix = [0u8; 19];
+            let text = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            prefix.copy_from_slice(&text.as_bytes()[..19]);
+            cache.set(Some((second, prefix)));
+            prefix
+        }
+    });
+    let ms = (millis % 1000) as u32;
+    out[..19].copy_from_slice(&prefix);
+    out[19] = b'.';
+    out[20] = b'0' + (ms / 100) as u8;
+    out[21] = b'0' + (ms / 10 % 10) as u8;
+    out[22] = b'0' + (ms % 10) as u8;
+}
+
+/// Every entry type.
+#[derive(Debug, Clone)]
 pub enum LogEntry {
     Connect(Connect),
     Disconnect(Disconnect),
-    #[serde(rename = "Publish-In")]
     PublishIn(PublishIn),
-    #[serde(rename = "Publish-Out")]
     PublishOut(PublishOut),
     Subscribe(Subscribe),
 }
@@ -137,48 +185,71 @@ impl LogEntry {
             LogEntry::Subscribe(_) => "Subscribe",
         }
     }
+
+    /// Writes the entry's own attributes, in the documented order.
+    fn write_attributes<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        match self {
+            LogEntry::Connect(e) => write_client(map, &e.client, None),
+            LogEntry::Disconnect(e) => {
+                write_client(map, &e.client, None)?;
+                map.serialize_entry("disconnectReason", &e.disconnect_reason)
+            }
+            LogEntry::PublishIn(PublishIn { topic_name, client })
+            | LogEntry::PublishOut(PublishOut { topic_name, client })
+            | LogEntry::Subscribe(Subscribe { topic_name, client }) => {
+                write_client(map, client, Some(topic_name))
+            }
+        }
+    }
+}
+
+/// `protocol`, then `topicName` where the entry has one, then the client's identity.
+fn write_client<M: SerializeMap>(
+    map: &mut M,
+    client: &ClientInfo,
+    topic: Option<&str>,
+) -> Result<(), M::Error> {
+    map.serialize_entry("protocol", &client.protocol)?;
+    if let Some(topic) = topic {
+        map.serialize_entry("topicName", topic)?;
+    }
+    map.serialize_entry("clientId", &*client.client_id)?;
+    map.serialize_entry("principalId", &*client.principal_id)?;
+    map.serialize_entry("sourceIp", &*client.source_ip)?;
+    map.serialize_entry("sourcePort", &client.source_port)
 }
 
 /// `Connect`: an MQTT client connected (or failed to).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Connect {
-    #[serde(flatten)]
     pub client: Arc<ClientInfo>,
 }
 
 /// `Disconnect`: an MQTT client's connection ended.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Disconnect {
-    #[serde(flatten)]
     pub client: Arc<ClientInfo>,
     pub disconnect_reason: DisconnectReason,
 }
 
 /// `Publish-In`: the broker received a message.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PublishIn {
     pub topic_name: Arc<str>,
-    #[serde(flatten)]
     pub client: Arc<ClientInfo>,
 }
 
 /// `Publish-Out`: the broker delivered a message to one subscriber (whose identity `client` is).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PublishOut {
     pub topic_name: Arc<str>,
-    #[serde(flatten)]
     pub client: Arc<ClientInfo>,
 }
 
 /// `Subscribe`: a client subscribed to a topic filter.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Subscribe {
     pub topic_name: Arc<str>,
-    #[serde(flatten)]
     pub client: Arc<ClientInfo>,
 }
 
@@ -284,6 +355,48 @@ mod tests {
                 client: example_client(),
             }),
         );
+    }
+
+    #[test]
+    fn timestamps_stay_right_across_seconds_and_days() {
+        assert_eq!(format_timestamp(0), "1970-01-01 00:00:00.000");
+        assert_eq!(format_timestamp(1_502_379_443_476), "2017-08-10 15:37:23.476");
+        assert_eq!(format_timestamp(1_502_379_443_999), "2017-08-10 15:37:23.999");
+        assert_eq!(format_timestamp(1_502_379_444_005), "2017-08-10 15:37:24.005");
+        assert_eq!(format_timestamp(1_502_409_599_999), "2017-08-10 23:59:59.999");
+        assert_eq!(format_timestamp(1_502_409_600_000), "2017-08-11 00:00:00.000");
+    }
+
+    #[test]
+    fn attributes_come_in_the_documented_order() {
+        // The order of the Publish-In example in cloudwatch-iot-log-entries.md.
+        let documented = [
+            "timestamp",
+            "logLevel",
+            "traceId",
+            "accountId",
+            "status",
+            "eventType",
+            "protocol",
+            "topicName",
+            "clientId",
+            "principalId",
+            "sourceIp",
+            "sourcePort",
+        ];
+        let record = LogRecord::success(
+            0,
+            "123456789012".into(),
+            TraceId::new(),
+            LogEntry::PublishIn(PublishIn { topic_name: "t".into(), client: example_client() }),
+        );
+        let json = record.to_json();
+        let positions: Vec<usize> = documented
+            .iter()
+            .map(|key| json.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} missing")))
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of documented order: {json}");
+        assert_eq!(example("Publish-In").as_object().unwrap().len(), documented.len());
     }
 
     #[test]

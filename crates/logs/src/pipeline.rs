@@ -27,7 +27,10 @@ enum Msg {
 struct Shared {
     tx: SyncSender<Msg>,
     filter: AtomicU8,
+    /// Dropped and not yet reported by the writer.
     dropped: AtomicU64,
+    /// Dropped since start.
+    dropped_total: AtomicU64,
     account_id: Arc<str>,
     clock: Arc<dyn Clock>,
 }
@@ -104,13 +107,14 @@ impl EventSink {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                self.shared.dropped_total.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// How many records were dropped so far because the queue was full (not yet reported).
+    /// How many records were dropped since start because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.dropped_total.load(Ordering::Relaxed)
     }
 }
 
@@ -193,6 +197,7 @@ impl LogPipeline {
             tx: tx.clone(),
             filter: AtomicU8::new(self.filter.to_u8()),
             dropped: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
             account_id: self.account_id,
             clock: self.clock,
         });
