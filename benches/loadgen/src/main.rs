@@ -47,7 +47,9 @@ impl Target {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Closed-loop peak throughput for one pattern (one JSON object).
+    /// Closed-loop peak throughput for one pattern (one JSON object); with --rate, a
+    /// rate-limited run instead; with --api-port, iotemu's dropped log entries count as loss
+    /// and a closed-loop run that lost anything is followed by a rate search.
     Throughput {
         #[command(flatten)]
         target: Target,
@@ -65,6 +67,18 @@ enum Cmd {
         /// Publishes per publisher allowed in flight end to end.
         #[arg(long, default_value_t = 100)]
         window: u64,
+        /// Offered deliveries/s (summed over publishers) instead of closed-loop publishing.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// iotemu's API port: read `logEntriesDropped` from /_iotemu/health around the run.
+        #[arg(long)]
+        api_port: Option<u16>,
+        /// With --api-port: do not search a clean rate when the closed-loop run was not clean.
+        #[arg(long)]
+        no_search: bool,
+        /// Measured seconds of each rate-search step.
+        #[arg(long, default_value_t = 3.0)]
+        search_duration: f64,
     },
     /// End-to-end latency at a fixed offered load (pairs, one JSON object).
     Latency {
@@ -122,6 +136,10 @@ enum Cmd {
         /// Only these scenarios (comma-separated: idle,connects,latency,throughput).
         #[arg(long, default_value = "idle,connects,latency,throughput")]
         only: String,
+        /// iotemu's API port: throughput runs count dropped log entries as loss, and a row whose
+        /// closed-loop peak was not clean reports the highest clean offered rate instead.
+        #[arg(long)]
+        api_port: Option<u16>,
     },
     /// Prints the comparison table from `suite` JSON lines.
     Report {
@@ -163,6 +181,17 @@ fn default_n(p: Pattern) -> usize {
     }
 }
 
+/// Rate-search bounds: `duration` s per step, at most 8 steps and `budget` s.
+fn search_cfg(warmup: f64, duration: f64, budget: f64) -> scenarios::SearchCfg {
+    scenarios::SearchCfg {
+        warmup: secs(warmup),
+        duration: secs(duration),
+        max_steps: 8,
+        budget: secs(budget),
+        pause: Duration::from_millis(500),
+    }
+}
+
 fn tag() -> String {
     format!("{}", std::process::id())
 }
@@ -170,7 +199,19 @@ fn tag() -> String {
 async fn run(cmd: Cmd) -> Result<()> {
     scenarios::now_ns();
     let v = match cmd {
-        Cmd::Throughput { target, pattern, n, qos, warmup, duration, window } => {
+        Cmd::Throughput {
+            target,
+            pattern,
+            n,
+            qos,
+            warmup,
+            duration,
+            window,
+            rate,
+            api_port,
+            no_search,
+            search_duration,
+        } => {
             let o = scenarios::TputOpts {
                 addr: target.addr()?,
                 pattern,
@@ -180,8 +221,20 @@ async fn run(cmd: Cmd) -> Result<()> {
                 duration: secs(duration),
                 window,
                 tag: format!("{}t", tag()),
+                rate,
+                api_port,
             };
-            scenarios::throughput(&o).await?
+            let v = scenarios::throughput(&o).await?;
+            if api_port.is_some() && rate.is_none() && !no_search && !scenarios::clean(&v) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let cfg = search_cfg(warmup, search_duration, 30.0);
+                let peak = v["deliveries_per_s"].as_f64().unwrap_or(0.0);
+                let mut s = scenarios::rate_search(&o, peak, &cfg).await?;
+                s["closed_loop"] = v;
+                s
+            } else {
+                v
+            }
         }
         Cmd::Latency { target, pairs, rate, qos, warmup, duration } => {
             let o = scenarios::LatencyOpts {
@@ -201,8 +254,8 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::Idle { target, pid, conns, concurrency } => {
             scenarios::idle(target.addr()?, pid, conns, concurrency, &format!("{}i", tag())).await?
         }
-        Cmd::Suite { target, pid, label, run, quick, only } => {
-            return suite(target.addr()?, pid, &label, run, quick, &only).await;
+        Cmd::Suite { target, pid, label, run, quick, only, api_port } => {
+            return suite(target.addr()?, pid, &label, run, quick, &only, api_port).await;
         }
         Cmd::Report { .. } | Cmd::FreePort => unreachable!(),
     };
@@ -210,16 +263,26 @@ async fn run(cmd: Cmd) -> Result<()> {
     Ok(())
 }
 
-/// One result line for `report`.
+/// One result line for `report`. Throughput lines read with --api-port also carry
+/// `log_dropped` (entries iotemu dropped during the reported measurement); `peak_log_dropped`,
+/// `peak_log_entries_est` and `peak_deliveries_per_s` (for the closed-loop peak run: entries
+/// dropped, about how many it produced, its rate); and `rate_searched` (the value comes from a
+/// rate search, not from the peak run).
 fn emit(label: &str, run: u32, scenario: &str, metric: &str, value: Option<f64>, detail: &Value) {
     let lost = detail.get("lost").and_then(Value::as_u64).unwrap_or(0);
-    println!(
-        "{}",
-        json!({
-            "label": label, "run": run, "scenario": scenario, "metric": metric,
-            "value": value, "lost": lost, "detail": detail,
-        })
-    );
+    let mut line = json!({
+        "label": label, "run": run, "scenario": scenario, "metric": metric,
+        "value": value, "lost": lost, "detail": detail,
+    });
+    if let Some(d) = detail.get("log_dropped").and_then(Value::as_u64) {
+        line["log_dropped"] = d.into();
+        let peak = detail.get("closed_loop").unwrap_or(detail);
+        line["peak_log_dropped"] = peak["log_dropped"].clone();
+        line["peak_log_entries_est"] = peak["log_entries_est"].clone();
+        line["peak_deliveries_per_s"] = peak["deliveries_per_s"].clone();
+        line["rate_searched"] = detail.get("rate_search").is_some().into();
+    }
+    println!("{line}");
 }
 
 fn emit_error(label: &str, run: u32, scenario: &str, metrics: &[&str], e: &anyhow::Error) {
@@ -234,7 +297,15 @@ async fn pause() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, only: &str) -> Result<()> {
+async fn suite(
+    addr: SocketAddr,
+    pid: u32,
+    label: &str,
+    run: u32,
+    quick: bool,
+    only: &str,
+    api_port: Option<u16>,
+) -> Result<()> {
     let want = |s: &str| only.split(',').any(|x| x.trim() == s);
     let (warmup, duration) = if quick { (0.5, 2.0) } else { (1.0, 5.0) };
     let (idle_conns, connect_rounds) = if quick { (2_000, 2) } else { (10_000, 5) };
@@ -300,9 +371,12 @@ async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, o
                         duration: secs(duration),
                         window,
                         tag: format!("{base}{pname}{qos}a{attempt}"),
+                        rate: None,
+                        api_port,
                     };
                     let r = scenarios::throughput(&o).await;
                     pause().await;
+                    // (Dropped log entries are not helped by a smaller window: see below.)
                     let clean = matches!(&r, Ok(v) if v["lost"].as_u64() == Some(0)
                         && v["errors"].as_array().is_some_and(|a| a.is_empty()));
                     if let Ok(v) = &r {
@@ -314,7 +388,37 @@ async fn suite(addr: SocketAddr, pid: u32, label: &str, run: u32, quick: bool, o
                     }
                     window = (window / 4).max(1);
                 }
-                match last.expect("at least one attempt") {
+                let mut last = last.expect("at least one attempt");
+                // With iotemu's API port: a peak that lost messages or dropped log entries is
+                // replaced by the highest offered rate at which nothing was lost or dropped.
+                if let (Some(_), Ok(v)) = (api_port, &last) {
+                    if !scenarios::clean(v) {
+                        let o = scenarios::TputOpts {
+                            addr,
+                            pattern,
+                            n: default_n(pattern),
+                            qos,
+                            warmup: secs(warmup),
+                            duration: secs(duration),
+                            window: v["window"].as_u64().unwrap_or(100),
+                            tag: format!("{base}{pname}{qos}r"),
+                            rate: None,
+                            api_port,
+                        };
+                        let cfg = if quick { search_cfg(0.5, 2.0, 15.0) } else { search_cfg(1.0, 3.0, 30.0) };
+                        let peak = v["deliveries_per_s"].as_f64().unwrap_or(0.0);
+                        last = match scenarios::rate_search(&o, peak, &cfg).await {
+                            Ok(mut s) => {
+                                note(&format!("{scenario} rate search"), &s["rate_search"]);
+                                s["closed_loop"] = v.clone();
+                                Ok(s)
+                            }
+                            Err(e) => Err(e),
+                        };
+                        pause().await;
+                    }
+                }
+                match last {
                     Ok(v) => {
                         emit(label, run, &scenario, "deliveries_per_s", v["deliveries_per_s"].as_f64(), &v)
                     }

@@ -47,8 +47,13 @@ fn target(label: &str, scenario: &str, metric: &str) -> Option<Target> {
 #[derive(Default)]
 struct Cell {
     values: Vec<f64>,
+    /// Per value: it came from a rate search (not the closed-loop peak).
+    searched: Vec<bool>,
     failed: usize,
     lossy: usize,
+    /// Per run read with iotemu's API port: (run, log entries dropped at the closed-loop peak,
+    /// about how many entries that run produced).
+    peak_dropped: Vec<(u64, u64, Option<u64>, Option<f64>)>,
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -82,6 +87,20 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// 950, 16.4k, 6.64M: for counts and rates in the dropped-entries lines.
+fn fmt_short(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 pub fn print(files: &[String], baseline: &str) -> Result<()> {
     let mut cells: BTreeMap<(String, String, String), Cell> = BTreeMap::new();
     let mut labels: Vec<String> = Vec::new();
@@ -105,11 +124,22 @@ pub fn print(files: &[String], baseline: &str) -> Result<()> {
             }
             let cell = cells.entry((scenario.into(), metric.into(), label.into())).or_default();
             match v["value"].as_f64() {
-                Some(x) => cell.values.push(x),
+                Some(x) => {
+                    cell.values.push(x);
+                    cell.searched.push(v["rate_searched"].as_bool().unwrap_or(false));
+                }
                 None => cell.failed += 1,
             }
-            if v["lost"].as_u64().unwrap_or(0) > 0 {
+            if v["lost"].as_u64().unwrap_or(0) > 0 || v["log_dropped"].as_u64().unwrap_or(0) > 0 {
                 cell.lossy += 1;
+            }
+            if let Some(d) = v["peak_log_dropped"].as_u64() {
+                cell.peak_dropped.push((
+                    v["run"].as_u64().unwrap_or(0),
+                    d,
+                    v["peak_log_entries_est"].as_u64(),
+                    v["peak_deliveries_per_s"].as_f64(),
+                ));
             }
         }
     }
@@ -141,6 +171,9 @@ pub fn print(files: &[String], baseline: &str) -> Result<()> {
             let Some(c) = c else { return ("-".into(), None) };
             let m = median(&c.values);
             let mut s = m.map(fmt_num).unwrap_or_else(|| "ERR".into());
+            if c.searched.iter().any(|&x| x) {
+                s.push('~');
+            }
             if c.lossy > 0 {
                 s.push('*');
             }
@@ -194,14 +227,67 @@ pub fn print(files: &[String], baseline: &str) -> Result<()> {
     );
     let _ = writeln!(
         out,
-        "* some run lost messages (not loss-free even at the smallest window)   ! some run failed"
+        "* some run lost messages or log entries (even at the smallest window / lowest rate tried)   \
+         ! some run failed"
     );
+    let any_searched = cells.values().any(|c| c.searched.iter().any(|&x| x));
+    let peak_rows: Vec<(&str, &String, &Cell)> = ROWS
+        .iter()
+        .flat_map(|&(scenario, metric, desc, _, _)| {
+            let cells = &cells;
+            labels.iter().filter_map(move |l| {
+                let c = cells.get(&(scenario.to_string(), metric.to_string(), l.clone()))?;
+                (!c.peak_dropped.is_empty()).then_some((desc, l, c))
+            })
+        })
+        .collect();
+    if any_searched || !peak_rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "~ some run's closed-loop peak lost messages or log entries, so the value is the highest \
+             offered rate found\n  at which every publish was delivered and every log entry written \
+             (rate search; see benches/README.md)"
+        );
+    }
+    if !peak_rows.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "log entries dropped at the closed-loop peak (why a ~ value is lower than the peak): per \
+             run, dropped of ~entries (%) at the peak's deliveries/s"
+        );
+        for (desc, l, c) in peak_rows {
+            let runs: Vec<String> = c
+                .peak_dropped
+                .iter()
+                .map(|&(run, d, est, rate)| {
+                    let mut t = format!("r{run} {}", fmt_short(d as f64));
+                    if let Some(e) = est.filter(|&e| e > 0) {
+                        let pct = 100.0 * d as f64 / e as f64;
+                        let pct =
+                            if d > 0 && pct < 1.0 { format!("{pct:.1}%") } else { format!("{pct:.0}%") };
+                        let _ = write!(t, " of ~{} ({pct})", fmt_short(e as f64));
+                    }
+                    if let Some(r) = rate {
+                        let _ = write!(t, " at {}/s", fmt_short(r));
+                    }
+                    t
+                })
+                .collect();
+            let _ = writeln!(out, "  {desc:<26} {l:<16} {}", runs.join("  "));
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "per-run values:");
     for &(scenario, metric, desc, _, _) in ROWS {
         for l in &labels {
             if let Some(c) = cells.get(&(scenario.to_string(), metric.to_string(), l.clone())) {
-                let vals: Vec<String> = c.values.iter().map(|v| fmt_num(*v)).collect();
+                let vals: Vec<String> = c
+                    .values
+                    .iter()
+                    .zip(&c.searched)
+                    .map(|(v, &srch)| format!("{}{}", fmt_num(*v), if srch { "~" } else { "" }))
+                    .collect();
                 let fail = if c.failed > 0 { format!(" ({} failed)", c.failed) } else { String::new() };
                 let _ = writeln!(out, "  {desc:<26} {l:<16} {}{fail}", vals.join("  "));
             }

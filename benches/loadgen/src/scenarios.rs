@@ -252,6 +252,11 @@ pub struct TputOpts {
     pub window: u64,
     /// Unique per run; goes into client ids and topics.
     pub tag: String,
+    /// Offered load in deliveries/s (summed over publishers): rate-limited publishing instead
+    /// of closed-loop. The window and the QoS 1 in-flight limit still apply.
+    pub rate: Option<f64>,
+    /// iotemu's API port: its health's `logEntriesDropped` is read before and after the run.
+    pub api_port: Option<u16>,
 }
 
 struct Topology {
@@ -323,10 +328,111 @@ async fn run_closed_publisher(
     Ok(wr)
 }
 
+/// Rate-limited publisher: a token bucket filled at `rate` publishes/s (at most 20 ms of
+/// tokens kept), emptied in small batches every `period`; the window and, at QoS 1, the
+/// in-flight limit still apply, so a broker that cannot keep up gets less than offered (tokens
+/// that could not be sent within 20 ms are discarded, never sent in a burst later).
+#[allow(clippy::too_many_arguments)]
+async fn run_rate_publisher(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    flows: Arc<Vec<Flow>>,
+    flow: usize,
+    topic: String,
+    qos: u8,
+    factor: u64,
+    window: u64,
+    rate: f64,
+    period: Duration,
+    start: tokio::time::Instant,
+    stop: Arc<AtomicBool>,
+) -> Result<tokio::net::tcp::OwnedWriteHalf> {
+    let f = &flows[flow];
+    let mut payload = mqtt::new_payload();
+    let mut out = BytesMut::with_capacity(BATCH as usize * 128);
+    let mut pkid = 0u16;
+    let cap = (rate * 0.02).max(1.0);
+    let mut tokens = 0.0f64;
+    tokio::time::sleep_until(start).await;
+    let mut last = tokio::time::Instant::now();
+    let mut next_tick = last;
+    while !stop.load(Ordering::Relaxed) {
+        let now = tokio::time::Instant::now();
+        tokens = (tokens + (now - last).as_secs_f64() * rate).min(cap);
+        last = now;
+        let sent = f.sent.load(Ordering::Relaxed);
+        let received = f.received.load(Ordering::Relaxed);
+        let outstanding = (sent * factor).saturating_sub(received).div_ceil(factor);
+        let mut allow = window.saturating_sub(outstanding);
+        if qos > 0 {
+            let unacked = sent.saturating_sub(f.acked.load(Ordering::Relaxed));
+            allow = allow.min(MAX_INFLIGHT.saturating_sub(unacked));
+        }
+        let n = (tokens as u64).min(allow);
+        if n > 0 {
+            let ts = now_ns();
+            for k in 0..n {
+                mqtt::fill_payload(&mut payload, flow as u32, sent + k, ts);
+                mqtt::put_publish(&mut out, topic.as_bytes(), qos, mqtt::next_pkid(&mut pkid), &payload);
+            }
+            tokens -= n as f64;
+            f.sent.store(sent + n, Ordering::Relaxed);
+            wr.write_all(&out).await?;
+            out.clear();
+        }
+        if next_tick <= now {
+            next_tick += period;
+            if next_tick <= now {
+                next_tick = now + period;
+            }
+        }
+        if tokens >= 1.0 && n == allow {
+            // Held back by the window: wake on progress, at the latest at the next tick.
+            let _ = tokio::time::timeout_at(next_tick, f.notify.notified()).await;
+        } else {
+            tokio::time::sleep_until(next_tick).await;
+        }
+    }
+    Ok(wr)
+}
+
+/// iotemu's cumulative count of dropped log entries (`logEntriesDropped` in
+/// `GET /_iotemu/health` on its API port): a minimal HTTP/1.1 GET on 127.0.0.1.
+pub async fn log_entries_dropped(addr: SocketAddr) -> Result<u64> {
+    let io = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /_iotemu/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await?;
+        let mut resp = Vec::new();
+        s.take(1 << 20).read_to_end(&mut resp).await?;
+        anyhow::Ok(resp)
+    };
+    let resp = tokio::time::timeout(Duration::from_secs(5), io)
+        .await
+        .with_context(|| format!("GET http://{addr}/_iotemu/health timed out"))?
+        .with_context(|| format!("GET http://{addr}/_iotemu/health"))?;
+    let text = String::from_utf8_lossy(&resp);
+    let status = text.lines().next().unwrap_or("");
+    if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
+        bail!("GET http://{addr}/_iotemu/health: {status:?}");
+    }
+    parse_dropped(&text).with_context(|| format!("no integer \"logEntriesDropped\" in the health of {addr}"))
+}
+
+fn parse_dropped(text: &str) -> Option<u64> {
+    let key = "\"logEntriesDropped\"";
+    let rest = text[text.find(key)? + key.len()..].trim_start().strip_prefix(':')?.trim_start();
+    let digits: &str = &rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())];
+    digits.parse().ok()
+}
+
 pub async fn throughput(o: &TputOpts) -> Result<Value> {
     let topo = topology(o.pattern, o.n, &o.tag);
     let nflows = topo.publishers.len();
     let flows: Arc<Vec<Flow>> = Arc::new((0..nflows).map(|_| Flow::default()).collect());
+    let api = o.api_port.map(|p| SocketAddr::new(o.addr.ip(), p));
+    let dropped_before = match api {
+        Some(a) => Some(log_entries_dropped(a).await?),
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let qos = mqtt::qos_of(o.qos);
 
@@ -346,18 +452,38 @@ pub async fn throughput(o: &TputOpts) -> Result<Value> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut pub_tasks = Vec::new();
     let mut ack_tasks = Vec::new();
+    // Rate-limited: publishes/s per publisher, and the batch period (about one BATCH per
+    // period, between 1 and 10 ms); publishers' ticks are spread over one period.
+    let per_pub = o.rate.map(|r| (r / topo.factor as f64 / nflows as f64).max(1.0));
+    let period = per_pub.map(|r| Duration::from_secs_f64((BATCH as f64 / r).clamp(0.001, 0.010)));
+    let t0 = tokio::time::Instant::now();
     for (c, (flow, topic)) in pubs.into_iter().zip(topo.publishers.iter()) {
         ack_tasks.push(tokio::spawn(run_ack_reader(c.rd, c.buf, flows.clone(), *flow, stop_rx.clone())));
-        pub_tasks.push(tokio::spawn(run_closed_publisher(
-            c.wr,
-            flows.clone(),
-            *flow,
-            topic.clone(),
-            o.qos,
-            topo.factor,
-            o.window.max(1),
-            stop.clone(),
-        )));
+        pub_tasks.push(match (per_pub, period) {
+            (Some(rate), Some(period)) => tokio::spawn(run_rate_publisher(
+                c.wr,
+                flows.clone(),
+                *flow,
+                topic.clone(),
+                o.qos,
+                topo.factor,
+                o.window.max(1),
+                rate,
+                period,
+                t0 + period.mul_f64(*flow as f64 / nflows as f64),
+                stop.clone(),
+            )),
+            _ => tokio::spawn(run_closed_publisher(
+                c.wr,
+                flows.clone(),
+                *flow,
+                topic.clone(),
+                o.qos,
+                topo.factor,
+                o.window.max(1),
+                stop.clone(),
+            )),
+        });
     }
 
     tokio::time::sleep(o.warmup).await;
@@ -402,10 +528,24 @@ pub async fn throughput(o: &TputOpts) -> Result<Value> {
         }
     }
     close_writers(writers).await;
+    let log_dropped = match api {
+        Some(a) => {
+            // Entries are queued (or dropped) when the broker handles a message, so after the
+            // drain every delivery's entry has been counted; a short grace covers the last ones.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let after = log_entries_dropped(a).await?;
+            Some(after.saturating_sub(dropped_before.unwrap_or(0)))
+        }
+        None => None,
+    };
     let secs = (t2 - t1).as_secs_f64();
     Ok(json!({
         "deliveries_per_s": (r2 - r1) as f64 / secs,
         "publishes_per_s": (s2 - s1) as f64 / secs,
+        "offered_per_s": o.rate,
+        "log_dropped": log_dropped,
+        // One Publish-In entry per publish, one Publish-Out per delivery (whole run).
+        "log_entries_est": sent + received,
         "sent": sent,
         "expected": expected,
         "received": received,
@@ -416,6 +556,142 @@ pub async fn throughput(o: &TputOpts) -> Result<Value> {
         "window": o.window,
         "errors": errors,
     }))
+}
+
+/// True if a throughput result lost nothing: every publish reached every subscriber, no client
+/// failed, and (when it was read) iotemu dropped no log entry.
+pub fn clean(v: &Value) -> bool {
+    v["lost"].as_u64() == Some(0)
+        && v["errors"].as_array().is_some_and(|a| a.is_empty())
+        && v["log_dropped"].as_u64().unwrap_or(0) == 0
+}
+
+/// Bounds of a rate search.
+pub struct SearchCfg {
+    pub warmup: Duration,
+    /// Measured window of each step.
+    pub duration: Duration,
+    /// Most measurements.
+    pub max_steps: usize,
+    /// No step starts unless it is expected to end within this time from the search's start.
+    pub budget: Duration,
+    /// Pause after each step (lets the broker's log writer catch up).
+    pub pause: Duration,
+}
+
+/// Geometric step down while the offered rate is not clean.
+const SEARCH_DOWN: f64 = 0.7;
+/// Bisection steps after the first clean rate.
+const SEARCH_BISECT: usize = 2;
+
+/// The highest offered rate (deliveries/s) below `peak`, the rate of a closed-loop run that was
+/// not clean, at which a rate-limited run of `template` is clean: from `peak` down by
+/// SEARCH_DOWN until clean, then SEARCH_BISECT bisections (geometric means) between the
+/// highest clean and the lowest unclean rate. Bounded by `cfg` (steps and time). Returns the
+/// chosen step's result (the clean step with the most deliveries/s, or, if none was clean, the
+/// lowest rate tried) with a `rate_search` object describing every step.
+pub async fn rate_search(template: &TputOpts, peak: f64, cfg: &SearchCfg) -> Result<Value> {
+    let t0 = Instant::now();
+    let mut steps = Vec::new();
+    let mut best: Option<Value> = None;
+    let mut lowest: Option<Value> = None;
+    let mut lo: Option<f64> = None;
+    let mut hi = peak;
+    let mut rate = peak * SEARCH_DOWN;
+    let mut bisections = 0;
+    let mut last_cost = Duration::ZERO;
+    let mut last_err = None;
+    for step in 0..cfg.max_steps {
+        if rate < 1.0 || t0.elapsed() + last_cost > cfg.budget {
+            break;
+        }
+        let ts = Instant::now();
+        let o = TputOpts {
+            addr: template.addr,
+            pattern: template.pattern,
+            n: template.n,
+            qos: template.qos,
+            warmup: cfg.warmup,
+            duration: cfg.duration,
+            window: template.window,
+            tag: format!("{}s{step}", template.tag),
+            rate: Some(rate),
+            api_port: template.api_port,
+        };
+        let r = throughput(&o).await;
+        tokio::time::sleep(cfg.pause).await;
+        last_cost = ts.elapsed();
+        let ok = match r {
+            Ok(v) => {
+                let ok = clean(&v);
+                steps.push(json!({
+                    "offered_per_s": rate,
+                    "deliveries_per_s": v["deliveries_per_s"],
+                    "lost": v["lost"],
+                    "log_dropped": v["log_dropped"],
+                    "errors": v["errors"].as_array().map_or(0, |a| a.len()),
+                    "clean": ok,
+                }));
+                eprintln!(
+                    "loadgen: {:?} QoS{} rate search step {step}: offered {rate:.0}/s -> {:.0} deliveries/s, lost {}, log dropped {} ({})",
+                    o.pattern,
+                    o.qos,
+                    v["deliveries_per_s"].as_f64().unwrap_or(0.0),
+                    v["lost"],
+                    v["log_dropped"],
+                    if ok { "clean" } else { "not clean" }
+                );
+                if ok {
+                    let better = best.as_ref().is_none_or(|b| {
+                        b["deliveries_per_s"].as_f64().unwrap_or(0.0)
+                            < v["deliveries_per_s"].as_f64().unwrap_or(0.0)
+                    });
+                    if better {
+                        best = Some(v);
+                    }
+                } else if lo.is_none() {
+                    lowest = Some(v);
+                }
+                ok
+            }
+            Err(e) => {
+                steps.push(json!({ "offered_per_s": rate, "error": format!("{e:#}"), "clean": false }));
+                eprintln!(
+                    "loadgen: {:?} QoS{} rate search step {step}: offered {rate:.0}/s: {e:#}",
+                    o.pattern, o.qos
+                );
+                last_err = Some(e);
+                false
+            }
+        };
+        if ok {
+            lo = Some(rate);
+        } else {
+            hi = rate;
+        }
+        match lo {
+            None => rate *= SEARCH_DOWN,
+            Some(l) => {
+                if bisections >= SEARCH_BISECT || hi / l < 1.03 {
+                    break;
+                }
+                bisections += 1;
+                rate = (l * hi).sqrt();
+            }
+        }
+    }
+    let found = best.is_some();
+    let Some(mut v) = best.or(lowest) else {
+        return Err(last_err.unwrap_or_else(|| anyhow::anyhow!("rate search ran no step")));
+    };
+    v["rate_search"] = json!({
+        "closed_loop_deliveries_per_s": peak,
+        "found": found,
+        "offered_per_s": if found { lo } else { None },
+        "steps": steps,
+        "seconds": t0.elapsed().as_secs_f64(),
+    });
+    Ok(v)
 }
 
 /// Waits until `expected` deliveries arrived (and `extra` holds), nothing moved for
@@ -667,4 +943,18 @@ pub async fn idle(addr: SocketAddr, pid: u32, conns: usize, concurrency: usize, 
         "connections": conns,
         "connect_seconds": connect_secs,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dropped_from_health() {
+        let r = "HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{\"connections\":0,\"logEntriesDropped\": 1234,\"x\":1}";
+        assert_eq!(parse_dropped(r), Some(1234));
+        assert_eq!(parse_dropped("{\"logEntriesDropped\":0}"), Some(0));
+        assert_eq!(parse_dropped("{\"logEntriesDropped\":null}"), None);
+        assert_eq!(parse_dropped("{}"), None);
+    }
 }
