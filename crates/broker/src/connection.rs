@@ -186,8 +186,8 @@ where
         tokio::select! {
             _ = shared.shutdown.cancelled() => return None,
             read = tokio::time::timeout_at(deadline, reader.read_buf(&mut rbuf)) => match read {
-                // A connection that ends in the middle of its first packet sent bad input.
-                Ok(Ok(0)) if !rbuf.is_empty() => break Err(truncated()),
+                // A connection that ends, or stalls, in the middle of its first packet sent bad input.
+                Ok(Ok(0)) | Err(_) if !rbuf.is_empty() => break Err(truncated()),
                 // Silent, or closed before CONNECT: nobody connected, nothing to log.
                 Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return None,
                 Ok(Ok(_)) => {}
@@ -256,7 +256,7 @@ impl Farewell<'_> {
 
 /// The violation of a stream that ends inside a packet.
 fn truncated() -> Violation {
-    Violation::Malformed("the connection ended inside a packet".into())
+    Violation::Malformed("the connection ended or stalled inside a packet".into())
 }
 
 /// What CONNECT produced when it was accepted.

@@ -70,31 +70,50 @@ fn report(result: Result<()>) -> ExitCode {
 fn serve_until_signal(config: Config) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
+        // Handlers first: a script may send SIGTERM the moment it reads the listening line.
+        let signals = ShutdownSignals::install()?;
         let running = App::start(config).await?;
         eprintln!("iotemu data directory: {}", running.data_dir.display());
         eprintln!("iotemu CA certificate: {}", running.ca_cert_path.display());
         eprintln!("iotemu server certificate: {}", running.server_cert_dir.join("server.pem").display());
         eprintln!("{}", running.listening_line());
-        wait_for_signal().await?;
+        signals.wait().await;
         running.shutdown(SHUTDOWN_GRACE).await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// SIGINT and SIGTERM, listened for from before the emulator starts.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(ShutdownSignals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// `iotemu certs create-device`: reads (or creates) the CA in the data directory, so it works

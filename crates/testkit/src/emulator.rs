@@ -93,9 +93,13 @@ impl Emulator {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Every entry in the log file so far.
+    /// Every complete entry in the log file so far. The emulator may be appending while this
+    /// reads (and the kernel may expose one write in pieces), so a trailing partial line is left
+    /// for the next read.
     pub fn entries(&self) -> Entries {
-        let text = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        let bytes = std::fs::read(&self.log_file).unwrap_or_default();
+        let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let text = std::str::from_utf8(&bytes[..end]).expect("the log file is UTF-8");
         Entries(
             text.lines()
                 .filter(|l| !l.trim().is_empty())
@@ -119,9 +123,21 @@ impl Emulator {
         }
     }
 
-    /// Runs `../shared/tools/check-log-entries --require ...` on the log file and fails the
-    /// test if it reports any problem.
+    /// Runs `../shared/tools/check-log-entries --require ...` on the log file, once it has
+    /// stopped growing and ends with a whole line, and fails the test if it reports any problem.
     pub fn check_log_entries(&self, required: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = None;
+        loop {
+            let bytes = std::fs::read(&self.log_file).unwrap_or_default();
+            let state = (bytes.len(), bytes.last().copied());
+            if last == Some(state) && matches!(state.1, None | Some(b'\n')) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the log file never settled");
+            last = Some(state);
+            std::thread::sleep(Duration::from_millis(100));
+        }
         check_log_file(&self.log_file, required);
     }
 
