@@ -257,16 +257,14 @@ impl Broker {
 
     /// Accepts a message into the broker: reserved-topic services, retained store, subscribers.
     pub(crate) fn publish(&self, client: &Arc<ClientInfo>, message: Arc<Message>) {
-        if message.topic.starts_with("$aws/") {
-            if let Some(topic) = ReservedTopic::parse(&message.topic) {
-                let ctx = RequestContext {
-                    account_id: self.shared.logs.account_id().clone(),
-                    client: client.clone(),
-                    trace_id: message.trace_id,
-                };
-                if self.shared.reserved.on_publish(&ctx, &topic, &message.payload) == Disposition::Consumed {
-                    return;
-                }
+        if let Some(topic) = ReservedTopic::parse(&message.topic) {
+            let ctx = RequestContext {
+                account_id: self.shared.logs.account_id().clone(),
+                client: client.clone(),
+                trace_id: message.trace_id,
+            };
+            if self.shared.reserved.on_publish(&ctx, &topic, &message.payload) == Disposition::Consumed {
+                return;
             }
         }
         // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
