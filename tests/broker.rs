@@ -495,21 +495,8 @@ async fn mutual_tls_clients_are_identified_by_their_certificate_id() {
     let device = emu.create_device("tls-thing");
     assert_eq!(device.certificate_id.len(), 64);
 
-    let config = iotemu_testkit::tls::client_config(&device.ca, &device.cert, &device.key);
-    let mut opts = rumqttc::MqttOptions::new("tls-thing", "localhost", emu.mqtts.port());
-    opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
-    let connack = tokio::time::timeout(10 * SECOND, async {
-        loop {
-            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(ack)) =
-                eventloop.poll().await.expect("TLS connection")
-            {
-                return ack;
-            }
-        }
-    })
-    .await
-    .expect("CONNACK over TLS");
+    let (client, mut eventloop, connack) =
+        iotemu_testkit::tls::connect_rumqttc(emu.mqtts.port(), "tls-thing", &device, 10 * SECOND).await;
     assert_eq!(connack.code, v4::ConnectReturnCode::Success);
     client.publish("tls/hello", QoS4::AtLeastOnce, false, "hi").await.unwrap();
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
@@ -558,21 +545,9 @@ async fn a_silent_socket_on_the_tls_port_delays_nobody() {
     let device = emu.create_device("busy-thing");
     let _idle: Vec<_> = futures_connect_many(emu.mqtts, 20).await;
     let started = std::time::Instant::now();
-    let config = iotemu_testkit::tls::client_config(&device.ca, &device.cert, &device.key);
-    let mut opts = rumqttc::MqttOptions::new("busy-thing", "localhost", emu.mqtts.port());
-    opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
-    let (_client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
-    tokio::time::timeout(5 * SECOND, async {
-        loop {
-            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(_)) =
-                eventloop.poll().await.expect("connects")
-            {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("connected while idle sockets wait");
+    // Panics unless the CONNACK arrives within 5 s.
+    let _connected =
+        iotemu_testkit::tls::connect_rumqttc(emu.mqtts.port(), "busy-thing", &device, 5 * SECOND).await;
     assert!(started.elapsed() < 3 * SECOND);
 }
 

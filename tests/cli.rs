@@ -424,21 +424,8 @@ async fn create_device_beside_a_running_server_uses_the_servers_ca() {
     assert_eq!(std::fs::read_to_string(&device.ca).unwrap(), served_ca, "ca.pem is the server's CA");
     assert_signed_by(&device.ca, &data.join("server/server.pem"));
 
-    let config = iotemu_testkit::tls::client_config(&device.ca, &device.cert, &device.key);
-    let mut opts = rumqttc::MqttOptions::new("cli-thing", "localhost", emu.mqtts.port());
-    opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
-    let (_client, mut eventloop) = rumqttc::AsyncClient::new(opts, 10);
-    let connack = tokio::time::timeout(10 * SECOND, async {
-        loop {
-            if let rumqttc::Event::Incoming(v4::Packet::ConnAck(ack)) =
-                eventloop.poll().await.expect("TLS connection")
-            {
-                return ack;
-            }
-        }
-    })
-    .await
-    .expect("CONNACK over mutual TLS");
+    let (_client, _eventloop, connack) =
+        iotemu_testkit::tls::connect_rumqttc(emu.mqtts.port(), "cli-thing", &device, 10 * SECOND).await;
     assert_eq!(connack.code, v4::ConnectReturnCode::Success);
     let entries = emu.wait_for("the TLS Connect", |e| e.has("Connect", "cli-thing"));
     let connect = entries.one("Connect", "cli-thing");

@@ -47,6 +47,21 @@ struct Flow {
     notify: Notify,
 }
 
+/// Waits for every publisher task (10 s each at most) and keeps their write halves; failures
+/// go to `errors`.
+async fn join_publishers<W>(tasks: Vec<JoinHandle<Result<W>>>, errors: &mut Vec<String>) -> Vec<W> {
+    let mut writers = Vec::new();
+    for t in tasks {
+        match tokio::time::timeout(Duration::from_secs(10), t).await {
+            Ok(Ok(Ok(w))) => writers.push(w),
+            Ok(Ok(Err(e))) => errors.push(format!("publisher: {e:#}")),
+            Ok(Err(e)) => errors.push(format!("publisher task: {e}")),
+            Err(_) => errors.push("publisher did not stop within 10 s".into()),
+        }
+    }
+    writers
+}
+
 fn total_received(flows: &[Flow]) -> u64 {
     flows.iter().map(|f| f.received.load(Ordering::Relaxed)).sum()
 }
@@ -495,15 +510,7 @@ pub async fn throughput(o: &TputOpts) -> Result<Value> {
     stop.store(true, Ordering::Relaxed);
     let mut errors = Vec::new();
     // Publishers' write halves stay open until the end: closing them early ends the sessions.
-    let mut writers = Vec::new();
-    for t in pub_tasks {
-        match tokio::time::timeout(Duration::from_secs(10), t).await {
-            Ok(Ok(Ok(w))) => writers.push(w),
-            Ok(Ok(Err(e))) => errors.push(format!("publisher: {e:#}")),
-            Ok(Err(e)) => errors.push(format!("publisher task: {e}")),
-            Err(_) => errors.push("publisher did not stop within 10 s".into()),
-        }
-    }
+    let writers = join_publishers(pub_tasks, &mut errors).await;
     let sent: u64 = flows.iter().map(|f| f.sent.load(Ordering::Relaxed)).sum();
     let expected = sent * topo.factor;
     let drained = drain(&flows, expected, |fl| {
@@ -822,15 +829,7 @@ pub async fn latency(o: &LatencyOpts) -> Result<Value> {
     let r2 = total_received(&flows);
     let mut errors = Vec::new();
     // Publishers' write halves stay open until the end: closing them early ends the sessions.
-    let mut writers = Vec::new();
-    for t in pub_tasks {
-        match tokio::time::timeout(Duration::from_secs(10), t).await {
-            Ok(Ok(Ok(w))) => writers.push(w),
-            Ok(Ok(Err(e))) => errors.push(format!("publisher: {e:#}")),
-            Ok(Err(e)) => errors.push(format!("publisher task: {e}")),
-            Err(_) => errors.push("publisher did not stop within 10 s".into()),
-        }
-    }
+    let writers = join_publishers(pub_tasks, &mut errors).await;
     let sent: u64 = flows.iter().map(|f| f.sent.load(Ordering::Relaxed)).sum();
     drain(&flows, sent, |_| true).await;
     let received = total_received(&flows);
