@@ -557,3 +557,74 @@ fn sigterm_right_after_the_listening_line_is_still_graceful() {
          i.e. no handler installed yet): {codes:?}"
     );
 }
+
+/// Runs the binary by hand (the testkit always passes `--data-dir` and `--no-stdout-logs`):
+/// `--ephemeral` with the default stdout sink and `level`, one well-behaved client and one
+/// that sends garbage, then SIGTERM. Returns (stdout lines, the data directory it printed).
+async fn run_ephemeral_with_stdout(level: &str) -> (Vec<Value>, std::path::PathBuf) {
+    use std::io::BufRead;
+    let mut child = iotemu(Path::new("."), &["--ephemeral", "--mqtt-port", "0", "--mqtts-port", "0"])
+        .args(["--api-port", "0", "--log-level", level])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start iotemu");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (mut data_dir, mut mqtt) = (None, None);
+    while mqtt.is_none() {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "iotemu exited before listening");
+        if let Some(dir) = line.strip_prefix("iotemu data directory: ") {
+            data_dir = Some(std::path::PathBuf::from(dir.trim()));
+        }
+        if let Some(rest) = line.strip_prefix("iotemu listening mqtt=") {
+            mqtt = Some(rest.split_whitespace().next().unwrap().parse::<std::net::SocketAddr>().unwrap());
+        }
+    }
+    let data_dir = data_dir.expect("the data directory line");
+    assert!(data_dir.join("ca/ca.pem").exists(), "the ephemeral directory holds the CA while running");
+
+    let (mut good, _) = RawClient::connect_v4(mqtt.unwrap(), "stdout-good", 30, true).await;
+    good.send_v4(v4::Packet::Disconnect).await;
+    assert!(good.closed_within(5 * SECOND).await.0);
+    let mut bad = RawClient::tcp(mqtt.unwrap()).await;
+    bad.send_bytes(b"\x30garbage").await;
+    bad.send_bytes(b"GET / HTTP/1.1\r\n\r\n").await;
+    assert!(bad.closed_within(5 * SECOND).await.0);
+
+    std::thread::sleep(SECOND / 2);
+    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "graceful exit");
+    let lines = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .collect();
+    (lines, data_dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_mode_writes_entries_to_stdout_and_removes_its_directory() {
+    let (lines, data_dir) = run_ephemeral_with_stdout("DEBUG").await;
+    let events: Vec<(&str, &str)> =
+        lines.iter().map(|l| (l["eventType"].as_str().unwrap(), l["clientId"].as_str().unwrap())).collect();
+    assert!(events.contains(&("Connect", "stdout-good")), "{events:?}");
+    assert!(events.contains(&("Disconnect", "stdout-good")), "{events:?}");
+    assert!(events.contains(&("Disconnect", "")), "the garbage connection's CLIENT_ERROR: {events:?}");
+    assert!(!data_dir.exists(), "the ephemeral data directory is removed on exit");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    iotemu_testkit::check_log_file(file.path(), &["Connect", "Disconnect"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_level_filters_entries() {
+    let (lines, _) = run_ephemeral_with_stdout("ERROR").await;
+    assert!(!lines.is_empty(), "the Failure entry is written at ERROR");
+    assert!(lines.iter().all(|l| l["logLevel"] == "ERROR" && l["status"] == "Failure"), "{lines:?}");
+    assert!(lines.iter().any(|l| l["eventType"] == "Disconnect" && l["disconnectReason"] == "CLIENT_ERROR"));
+
+    let (lines, _) = run_ephemeral_with_stdout("DISABLED").await;
+    assert!(lines.is_empty(), "DISABLED writes nothing: {lines:?}");
+}

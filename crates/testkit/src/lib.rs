@@ -7,7 +7,7 @@ mod emulator;
 mod raw;
 pub mod tls;
 
-pub use emulator::{Device, Emulator, Entries};
+pub use emulator::{check_log_file, Device, Emulator, Entries};
 pub use raw::RawClient;
 
 use std::path::PathBuf;
