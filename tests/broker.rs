@@ -740,3 +740,37 @@ async fn an_mqtt5_will_waits_for_its_delay_and_is_cancelled_by_a_reconnect() {
         "resuming the session within the delay cancels the will"
     );
 }
+
+/// Connects with MQTT 5, `clean_start` false and the given Session Expiry Interval; returns
+/// the client and whether the CONNACK said a session was present.
+async fn connect_v5_session(emu: &Emulator, id: &str, expiry: u32) -> (RawClient, bool) {
+    let mut c = RawClient::tcp(emu.mqtt).await;
+    let properties =
+        v5::ConnectProperties { session_expiry_interval: Some(expiry), ..v5::ConnectProperties::new() };
+    let connect = v5::Connect {
+        keep_alive: 30,
+        client_id: id.into(),
+        clean_start: false,
+        properties: Some(properties),
+    };
+    c.send_v5(v5::Packet::Connect(connect, None, None)).await;
+    let Ok(v5::Packet::ConnAck(ack)) = c.recv_v5(5 * SECOND).await else { panic!("CONNACK") };
+    (c, ack.session_present)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt5_session_ends_when_its_expiry_interval_passes() {
+    let emu = start();
+    for (id, expiry) in [("short-lived", 1), ("long-lived", 60)] {
+        let (mut c, present) = connect_v5_session(&emu, id, expiry).await;
+        assert!(!present);
+        c.send_v5(v5::Packet::Disconnect(v5::Disconnect::new(v5::DisconnectReasonCode::NormalDisconnection)))
+            .await;
+        assert!(c.closed_within(5 * SECOND).await.0);
+    }
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let (_short, present) = connect_v5_session(&emu, "short-lived", 1).await;
+    assert!(!present, "a 1 s session is gone after 3 s");
+    let (_long, present) = connect_v5_session(&emu, "long-lived", 60).await;
+    assert!(present, "a 60 s session is still there");
+}
