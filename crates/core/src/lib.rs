@@ -6,8 +6,10 @@
 
 mod clock;
 mod context;
+mod error;
 mod reserved;
 
 pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
+pub use error::ServiceError;
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};

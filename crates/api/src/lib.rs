@@ -1,0 +1,66 @@
+//! The AWS-compatible HTTP API toolkit (DESIGN.md, "HTTP API"). Every AWS service of iotemu
+//! shares one port; a request goes to a service by the SigV4 credential scope of its
+//! `Authorization` header (`.../us-east-1/iot/aws4_request`), because paths collide between
+//! `iot` and `iot-jobs-data`. Signatures are parsed for account, region and service, never
+//! verified.
+//!
+//! - [`CredentialScope`]: who is calling, where; the [`ApiContext`] extractor hands it to handlers.
+//! - [`ApiError`]: REST-JSON errors (status, `x-amzn-ErrorType`, `{"message"}`).
+//! - [`AwsJson`]: a JSON body extractor whose rejection is an InvalidRequestException.
+//! - [`dispatch`]: the fallback that picks the service router.
+
+mod error;
+mod scope;
+
+pub use error::{ApiError, AwsJson};
+pub use scope::{ApiContext, CredentialScope};
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// The routers of the AWS services, by SigV4 service name (`iot`, `iotdata`, ...).
+#[derive(Clone, Default)]
+pub struct ServiceRouters {
+    routers: Arc<HashMap<&'static str, Router>>,
+    defaults: Arc<(String, String)>,
+}
+
+impl ServiceRouters {
+    /// Routers for the default account and region (used when a request is unsigned or its
+    /// access key is not a 12-digit account id).
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        ServiceRouters { routers: Arc::default(), defaults: Arc::new((account.into(), region.into())) }
+    }
+
+    /// Adds the router of `service`.
+    pub fn with(mut self, service: &'static str, router: Router) -> Self {
+        Arc::make_mut(&mut self.routers).insert(service, router);
+        self
+    }
+}
+
+/// Sends a request to the router of its credential scope's service, with the scope in the
+/// request's extensions for [`ApiContext`].
+pub async fn dispatch(State(services): State<ServiceRouters>, mut request: Request) -> Response {
+    let (account, region) = &*services.defaults;
+    let scope = CredentialScope::from_headers(request.headers(), request.uri().query(), account, region);
+    let Some(router) = scope.as_ref().and_then(|s| services.routers.get(s.service.as_str())).cloned() else {
+        let message = match &scope {
+            Some(s) => format!("iotemu does not serve the AWS service {:?}", s.service),
+            None => "missing or malformed SigV4 Authorization header: the credential scope names the service"
+                .to_string(),
+        };
+        return ApiError::new(400, "InvalidRequestException", message).into_response();
+    };
+    if let Some(scope) = scope {
+        request.extensions_mut().insert(scope);
+    }
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
