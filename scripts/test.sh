@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of iotemu on a fresh machine: installs what the tests drive (Debian's
 # mosquitto-clients and openssl; a Python virtual environment in .venv/ with the AWS IoT Device
-# SDK, paho-mqtt, boto3 and the AWS CLI), then `cargo test` over the whole workspace.
+# SDK, paho-mqtt, boto3, the AWS CLI and pytest), then `cargo test` over the whole workspace and
+# the pytest suite in tests/python.
 # Safe to re-run: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3, pytest' >/dev/null 2>&1; then
   echo "creating .venv with tests/requirements.txt" >&2
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
@@ -29,3 +30,5 @@ export IOTEMU_PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"
 
 cargo test --workspace --locked "$@"
+# The Python suite drives the binary cargo just built with boto3 and the AWS CLI.
+IOTEMU_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/iotemu" .venv/bin/python -m pytest -q tests/python

@@ -7,6 +7,8 @@ use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
+use iotemu_registry::Registry;
+use iotemu_store::Store;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,12 +88,21 @@ impl App {
 
         let tls = iotemu_broker::tls::server_config(&[ca.cert_der()?], server_chain, server_key)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let store = Arc::new(match &ephemeral {
+            Some(_) => Store::in_memory(),
+            None => Store::open(&data_dir.join("iotemu.db")),
+        }?);
+        let registry =
+            Arc::new(Registry::load(store).map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?);
         let admin = Arc::new(AdminState {
             ca_pem: ca.cert_pem.clone(),
             account_id: config.server.account_id.clone(),
             region: config.server.region.clone(),
             broker: broker.clone(),
             logs,
+            registry,
+            mqtts_addr,
+            api_addr,
         });
         let api_shutdown = shutdown.clone();
         let tasks = vec![

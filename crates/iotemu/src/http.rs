@@ -1,28 +1,45 @@
-//! The HTTP listener on the API port. For now only the admin routes under `/_iotemu/`; the AWS
-//! service APIs (`iot`, `iot-data`, `iot-jobs-data`, `logs`) join this router as they arrive.
+//! The HTTP listener on the API port: the admin routes under `/_iotemu/` (and moto's reset
+//! route), then every AWS service, chosen by the SigV4 credential scope (`iotemu_api::dispatch`).
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use iotemu_api::{ApiError, ServiceRouters};
+use iotemu_registry::Registry;
+use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// What the admin routes can report.
+/// What the admin routes and the emulator-level operations need.
 pub struct AdminState {
     pub ca_pem: String,
     pub account_id: String,
     pub region: String,
     pub broker: iotemu_broker::Broker,
     pub logs: iotemu_logs::EventSink,
+    pub registry: Arc<Registry>,
+    /// The MQTTS and API addresses, for DescribeEndpoint.
+    pub mqtts_addr: SocketAddr,
+    pub api_addr: SocketAddr,
 }
 
 /// The API port's router.
 pub fn router(state: Arc<AdminState>) -> Router {
-    Router::new()
+    let iot = Router::new()
+        .route("/endpoint", get(describe_endpoint))
+        .with_state(state.clone())
+        .merge(iotemu_registry::routes(state.registry.clone()));
+    let services = ServiceRouters::new(state.account_id.clone(), state.region.clone()).with("iot", iot);
+    let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
-        .with_state(state)
+        .route("/_iotemu/reset", post(reset))
+        // The same, for suites written against moto's server mode.
+        .route("/moto-api/reset", post(reset))
+        .with_state(state);
+    admin.merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
 }
 
 async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
@@ -39,4 +56,36 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 
 async fn ca_pem(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/x-pem-file")], state.ca_pem.clone())
+}
+
+/// Wipes the control-plane state of every account.
+async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.registry.reset()?;
+    Ok(Json(serde_json::json!({ "reset": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointQuery {
+    endpoint_type: Option<String>,
+}
+
+/// DescribeEndpoint: the emulator's own `host:port` for each endpoint type. `host` is
+/// `localhost` on a loopback bind (a name the server certificate holds), else the bind address.
+async fn describe_endpoint(
+    State(state): State<Arc<AdminState>>,
+    query: Result<Query<EndpointQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    let addr = match query.endpoint_type.as_deref() {
+        None | Some("iot:Data") | Some("iot:Data-ATS") => state.mqtts_addr,
+        Some("iot:CredentialProvider") | Some("iot:Jobs") => state.api_addr,
+        Some(other) => return Err(ApiError::invalid_request(format!("unknown endpointType {other:?}"))),
+    };
+    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    Ok(Json(serde_json::json!({ "endpointAddress": format!("{host}:{}", addr.port()) })))
 }

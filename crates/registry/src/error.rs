@@ -1,0 +1,44 @@
+//! The registry's errors, with AWS's exception names and statuses (botocore `iot` model).
+
+use iotemu_core::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    VersionConflict(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+impl ServiceError for RegistryError {
+    fn http_status(&self) -> u16 {
+        match self {
+            RegistryError::NotFound(_) => 404,
+            RegistryError::AlreadyExists(_) | RegistryError::VersionConflict(_) => 409,
+            RegistryError::InvalidRequest(_) => 400,
+            RegistryError::Internal(_) => 500,
+        }
+    }
+
+    fn error_type(&self) -> &'static str {
+        match self {
+            RegistryError::NotFound(_) => "ResourceNotFoundException",
+            RegistryError::AlreadyExists(_) => "ResourceAlreadyExistsException",
+            RegistryError::VersionConflict(_) => "VersionConflictException",
+            RegistryError::InvalidRequest(_) => "InvalidRequestException",
+            RegistryError::Internal(_) => "InternalFailureException",
+        }
+    }
+}
+
+impl From<iotemu_store::StoreError> for RegistryError {
+    fn from(e: iotemu_store::StoreError) -> Self {
+        RegistryError::Internal(e.to_string())
+    }
+}
