@@ -2,7 +2,7 @@
 //! botocore's `iot` model (CreateThingRequest/Response, DescribeThingResponse, ...).
 
 use crate::service::{ListThings, UpdateThing};
-use crate::Registry;
+use crate::{Registry, Thing};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -63,18 +63,24 @@ async fn describe_thing(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let thing = registry.describe_thing(&scope(&ctx), &name)?;
-    let mut body = json!({
-        "defaultClientId": thing.name,
+    let mut body = thing_attribute(&thing);
+    body["defaultClientId"] = json!(thing.name);
+    body["thingId"] = json!(thing.id);
+    Ok(Json(body))
+}
+
+/// botocore's `ThingAttribute` shape (ListThings); DescribeThing adds to it.
+fn thing_attribute(thing: &Thing) -> Value {
+    let mut v = json!({
         "thingName": thing.name,
-        "thingId": thing.id,
         "thingArn": thing.arn,
         "attributes": thing.attributes,
         "version": thing.version,
     });
-    if let Some(type_name) = thing.type_name {
-        body["thingTypeName"] = json!(type_name);
+    if let Some(type_name) = &thing.type_name {
+        v["thingTypeName"] = json!(type_name);
     }
-    Ok(Json(body))
+    v
 }
 
 #[derive(Deserialize, Default)]
@@ -152,21 +158,7 @@ async fn list_things(
         next_token: q.next_token,
     };
     let (things, next) = registry.list_things(&scope(&ctx), &list)?;
-    let things: Vec<Value> = things
-        .into_iter()
-        .map(|t| {
-            let mut v = json!({
-                "thingName": t.name,
-                "thingArn": t.arn,
-                "attributes": t.attributes,
-                "version": t.version,
-            });
-            if let Some(type_name) = t.type_name {
-                v["thingTypeName"] = json!(type_name);
-            }
-            v
-        })
-        .collect();
+    let things: Vec<Value> = things.iter().map(thing_attribute).collect();
     let mut body = json!({ "things": things });
     if let Some(next) = next {
         body["nextToken"] = json!(next);
