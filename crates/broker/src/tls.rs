@@ -10,18 +10,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-/// The certificateId of a DER certificate: lower-case hex SHA-256.
-pub fn certificate_id(der: &[u8]) -> String {
-    let digest = Sha256::digest(der);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
+pub use iotemu_core::certificate_id;
 
 /// Accepts client certificates issued by the emulator's CA (and, later, registered CAs).
 #[derive(Debug)]

@@ -9,6 +9,13 @@ mod context;
 mod error;
 mod reserved;
 
+/// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
+/// 64 hex characters), which is also the principalId of the device's log entries.
+pub fn certificate_id(der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
 pub use error::ServiceError;

@@ -1,12 +1,12 @@
 //! Starting and stopping the whole emulator.
 
-use crate::certs::CertAuthority;
 use crate::config::Config;
 use crate::http::{self, AdminState};
 use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
+use iotemu_registry::ca::CertAuthority;
 use iotemu_registry::Registry;
 use iotemu_store::Store;
 use std::net::{IpAddr, SocketAddr};

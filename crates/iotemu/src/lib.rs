@@ -1,12 +1,11 @@
 //! iotemu: a local AWS IoT Core. This crate wires the others together: configuration
-//! ([`config`]), the emulator's CA ([`certs`]), the one [`ReservedTopicRouter`] that hands
+//! ([`config`]), the one [`ReservedTopicRouter`] that hands
 //! `$aws/...` publishes to services, the admin HTTP routes ([`http`]), and [`App::start`], which
 //! binds every listener and returns a [`Running`] emulator.
 //!
 //! See `../shared/DESIGN.md` for the architecture and `README.md` for use.
 
 pub mod app;
-pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::Parser;
-use iotemu::certs::{write_private, CertAuthority};
 use iotemu::cli::{CertsCommand, Cli, Command, CreateDeviceArgs, ServeArgs};
 use iotemu::config::Config;
 use iotemu::App;
+use iotemu_registry::ca::{write_private, CertAuthority};
 use std::process::ExitCode;
 use std::time::Duration;
 

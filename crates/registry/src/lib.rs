@@ -9,6 +9,7 @@
 //! Limitations: things only so far; a `thingTypeName` is stored but not checked against thing
 //! types, which do not exist yet.
 
+pub mod ca;
 mod error;
 mod http;
 mod service;

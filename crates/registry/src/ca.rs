@@ -6,7 +6,6 @@
 //! temporary directory which is then renamed into place; whoever loses the race loads the
 //! winner's files.
 
-use anyhow::{Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -15,6 +14,40 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// A CA failure: files that cannot be read or written, or a certificate rcgen refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CaError(String);
+
+type Result<T> = std::result::Result<T, CaError>;
+
+impl From<rcgen::Error> for CaError {
+    fn from(e: rcgen::Error) -> Self {
+        CaError(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for CaError {
+    fn from(e: std::io::Error) -> Self {
+        CaError(e.to_string())
+    }
+}
+
+/// Adds what was being done to an error.
+trait Context<T> {
+    fn context(self, what: impl std::fmt::Display) -> Result<T>;
+    fn with_context<D: std::fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|e| CaError(format!("{what}: {e}")))
+    }
+    fn with_context<D: std::fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T> {
+        self.map_err(|e| CaError(format!("{}: {e}", what())))
+    }
+}
 
 /// The CA's certificate and key, loaded from (or created in) `<data_dir>/ca/`.
 pub struct CertAuthority {
@@ -79,7 +112,7 @@ impl CertAuthority {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
         Ok(IssuedCert {
-            certificate_id: iotemu_broker::tls::certificate_id(cert.der()),
+            certificate_id: iotemu_core::certificate_id(cert.der()),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
@@ -117,7 +150,7 @@ impl CertAuthority {
         }
         let chain = CertificateDer::pem_file_iter(dir.join("server.pem"))
             .context("reading the server certificate")?
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<std::result::Result<Vec<_>, _>>()
             .context("parsing the server certificate")?;
         let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).context("reading the server key")?;
         Ok((chain, key, dir))
@@ -137,7 +170,9 @@ fn create_dir_atomically(
     let tmp = tmp.keep();
     if fs::rename(&tmp, target).is_err() {
         let _ = fs::remove_dir_all(&tmp);
-        anyhow::ensure!(target.exists(), "could not create {}", target.display());
+        if !target.exists() {
+            return Err(CaError(format!("could not create {}", target.display())));
+        }
     }
     Ok(())
 }
