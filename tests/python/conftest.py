@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 
 import boto3
+import botocore.exceptions
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -17,6 +18,13 @@ def iotemu_binary():
     path = os.environ.get("IOTEMU_BIN") or str(ROOT / "target" / "debug" / "iotemu")
     assert os.path.exists(path), f"no iotemu binary at {path}: run `cargo build` (scripts/test.sh does)"
     return path
+
+
+def error_of(call, **kwargs):
+    """The (error code, HTTP status) a boto3 call fails with."""
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        call(**kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 class Emulator:

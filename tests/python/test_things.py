@@ -5,16 +5,9 @@ import os
 import subprocess
 import urllib.request
 
-import botocore.exceptions
 import pytest
 
-from conftest import Emulator
-
-
-def error_of(call, **kwargs):
-    with pytest.raises(botocore.exceptions.ClientError) as info:
-        call(**kwargs)
-    return info.value.response["Error"]["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+from conftest import Emulator, error_of
 
 
 def test_create_describe_update_delete_a_thing(iot):

@@ -53,7 +53,7 @@ impl App {
             Some(dir) => dir.path().to_owned(),
             None => config.server.data_dir.clone(),
         };
-        let ca = CertAuthority::load_or_create(&data_dir)?;
+        let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
         let (server_chain, server_key, server_cert_dir) = ca.server_identity(&data_dir)?;
 
         let mut pipeline = LogPipeline::new(config.server.account_id.as_str(), config.log_level()?)
@@ -92,8 +92,9 @@ impl App {
             Some(_) => Store::in_memory(),
             None => Store::open(&data_dir.join("iotemu.db")),
         }?);
-        let registry =
-            Arc::new(Registry::load(store).map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?);
+        let registry = Arc::new(
+            Registry::load(store, ca.clone()).map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
+        );
         let admin = Arc::new(AdminState {
             ca_pem: ca.cert_pem.clone(),
             account_id: config.server.account_id.clone(),

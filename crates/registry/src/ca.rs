@@ -60,6 +60,10 @@ pub struct CertAuthority {
 pub struct IssuedCert {
     pub cert_pem: String,
     pub key_pem: String,
+    pub public_key_pem: String,
+    /// Validity, in epoch seconds.
+    pub not_before: i64,
+    pub not_after: i64,
     /// Lower-case hex SHA-256 of the certificate DER (AWS's certificateId).
     pub certificate_id: String,
 }
@@ -106,7 +110,15 @@ impl CertAuthority {
         CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).context("parsing the CA certificate")
     }
 
-    fn issue(&self, params: CertificateParams) -> Result<IssuedCert> {
+    /// Signs `params` with a new key, valid from a day ago to the end of 2049 (as AWS IoT's own
+    /// device certificates are).
+    fn issue(&self, mut params: CertificateParams) -> Result<IssuedCert> {
+        params.not_before = rcgen::date_time_ymd(1970, 1, 1)
+            + std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .saturating_sub(std::time::Duration::from_secs(86_400));
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
         let ca_key = KeyPair::from_pem(&self.key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
         let key = KeyPair::generate()?;
@@ -115,13 +127,22 @@ impl CertAuthority {
             certificate_id: iotemu_core::certificate_id(cert.der()),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            public_key_pem: key.public_key_pem(),
+            not_before: params.not_before.unix_timestamp(),
+            not_after: params.not_after.unix_timestamp(),
         })
     }
 
     /// A device certificate for `thing` (client authentication).
     pub fn issue_device(&self, thing: &str) -> Result<IssuedCert> {
+        self.issue_client(thing)
+    }
+
+    /// A client certificate with subject CN `common_name` (CreateKeysAndCertificate uses AWS's
+    /// "AWS IoT Certificate").
+    pub fn issue_client(&self, common_name: &str) -> Result<IssuedCert> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, thing);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.distinguished_name.push(DnType::OrganizationName, "iotemu device");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

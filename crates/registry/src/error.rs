@@ -12,6 +12,10 @@ pub enum RegistryError {
     VersionConflict(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    CertificateState(String),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -22,6 +26,8 @@ impl ServiceError for RegistryError {
             RegistryError::NotFound(_) => 404,
             RegistryError::AlreadyExists(_) | RegistryError::VersionConflict(_) => 409,
             RegistryError::InvalidRequest(_) => 400,
+            RegistryError::DeleteConflict(_) => 409,
+            RegistryError::CertificateState(_) => 406,
             RegistryError::Internal(_) => 500,
         }
     }
@@ -32,6 +38,8 @@ impl ServiceError for RegistryError {
             RegistryError::AlreadyExists(_) => "ResourceAlreadyExistsException",
             RegistryError::VersionConflict(_) => "VersionConflictException",
             RegistryError::InvalidRequest(_) => "InvalidRequestException",
+            RegistryError::DeleteConflict(_) => "DeleteConflictException",
+            RegistryError::CertificateState(_) => "CertificateStateException",
             RegistryError::Internal(_) => "InternalFailureException",
         }
     }

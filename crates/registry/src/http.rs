@@ -4,7 +4,8 @@
 use crate::service::{ListThings, UpdateThing};
 use crate::{Registry, Thing};
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
+use axum::http::HeaderMap;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use iotemu_api::{ApiContext, ApiError, AwsJson};
 use iotemu_store::Scope;
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The routes of the things operations.
+/// The routes of the registry operations.
 pub fn routes(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/things", get(list_things))
@@ -21,6 +22,17 @@ pub fn routes(registry: Arc<Registry>) -> Router {
             "/things/{thing_name}",
             post(create_thing).get(describe_thing).patch(update_thing).delete(delete_thing),
         )
+        .route("/keys-and-certificate", post(create_keys_and_certificate))
+        .route("/certificates", get(list_certificates))
+        .route(
+            "/certificates/{certificate_id}",
+            get(describe_certificate).put(update_certificate).delete(delete_certificate),
+        )
+        .route(
+            "/things/{thing_name}/principals",
+            put(attach_thing_principal).delete(detach_thing_principal).get(list_thing_principals),
+        )
+        .route("/principals/things", get(list_principal_things))
         .with_state(registry)
 }
 
@@ -119,10 +131,9 @@ async fn delete_thing(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(name): Path<String>,
-    query: Result<Query<DeleteThingQuery>, axum::extract::rejection::QueryRejection>,
+    q: AwsQuery<DeleteThingQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    registry.delete_thing(&scope(&ctx), &name, query.expected_version)?;
+    registry.delete_thing(&scope(&ctx), &name, query(q)?.expected_version)?;
     Ok(Json(json!({})))
 }
 
@@ -141,9 +152,9 @@ struct ListThingsQuery {
 async fn list_things(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
-    query: Result<Query<ListThingsQuery>, axum::extract::rejection::QueryRejection>,
+    q: AwsQuery<ListThingsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    let q = query(q)?;
     let attribute = match (q.attribute_name, q.attribute_value) {
         (Some(name), Some(value)) => Some((name, value)),
         (Some(name), None) => Some((name, String::new())),
@@ -164,4 +175,167 @@ async fn list_things(
         body["nextToken"] = json!(next);
     }
     Ok(Json(body))
+}
+
+/// A query string in AWS's error shape when it does not parse.
+type AwsQuery<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetAsActive {
+    #[serde(default)]
+    set_as_active: bool,
+}
+
+async fn create_keys_and_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    q: AwsQuery<SetAsActive>,
+) -> Result<Json<Value>, ApiError> {
+    let created = registry.create_keys_and_certificate(&scope(&ctx), query(q)?.set_as_active)?;
+    Ok(Json(json!({
+        "certificateArn": created.certificate.arn,
+        "certificateId": created.certificate.id,
+        "certificatePem": created.certificate.pem,
+        "keyPair": { "PublicKey": created.public_key_pem, "PrivateKey": created.private_key_pem },
+    })))
+}
+
+async fn describe_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = registry.describe_certificate(&scope(&ctx), &id)?;
+    let mut description = json!({
+        "certificateArn": c.arn,
+        "certificateId": c.id,
+        "status": c.status,
+        "certificatePem": c.pem,
+        "ownedBy": c.owned_by,
+        "creationDate": c.created,
+        "lastModifiedDate": c.last_modified,
+        "customerVersion": 1,
+        "generationId": c.generation_id,
+        "validity": { "notBefore": c.not_before, "notAfter": c.not_after },
+        "certificateMode": "DEFAULT",
+    });
+    if let Some(ca) = c.ca_certificate_id {
+        description["caCertificateId"] = json!(ca);
+    }
+    Ok(Json(json!({ "certificateDescription": description })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListCertificatesQuery {
+    page_size: Option<usize>,
+    marker: Option<String>,
+    is_ascending_order: Option<bool>,
+}
+
+async fn list_certificates(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    q: AwsQuery<ListCertificatesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let size = q.page_size.unwrap_or(25);
+    if !(1..=250).contains(&size) {
+        return Err(ApiError::invalid_request("pageSize must be between 1 and 250"));
+    }
+    let ascending = q.is_ascending_order.unwrap_or(true);
+    let (page, next) = registry.list_certificates(&scope(&ctx), size, q.marker.as_deref(), ascending)?;
+    let certificates: Vec<Value> = page
+        .iter()
+        .map(|c| {
+            json!({
+                "certificateArn": c.arn,
+                "certificateId": c.id,
+                "status": c.status,
+                "certificateMode": "DEFAULT",
+                "creationDate": c.created,
+            })
+        })
+        .collect();
+    let mut body = json!({ "certificates": certificates });
+    if let Some(next) = next {
+        body["nextMarker"] = json!(next);
+    }
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewStatus {
+    new_status: String,
+}
+
+async fn update_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(id): Path<String>,
+    q: AwsQuery<NewStatus>,
+) -> Result<Json<Value>, ApiError> {
+    registry.update_certificate(&scope(&ctx), &id, &query(q)?.new_status)?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    registry.delete_certificate(&scope(&ctx), &id)?;
+    Ok(Json(json!({})))
+}
+
+/// The `x-amzn-principal` header the thing-principal operations carry.
+fn principal(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get("x-amzn-principal")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid_request("the principal (x-amzn-principal header) is required"))
+}
+
+async fn attach_thing_principal(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    registry.attach_thing_principal(&scope(&ctx), &name, &principal(&headers)?)?;
+    Ok(Json(json!({})))
+}
+
+async fn detach_thing_principal(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    registry.detach_thing_principal(&scope(&ctx), &name, &principal(&headers)?)?;
+    Ok(Json(json!({})))
+}
+
+async fn list_thing_principals(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "principals": registry.thing_principals(&scope(&ctx), &name)? })))
+}
+
+async fn list_principal_things(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "things": registry.principal_things(&scope(&ctx), &principal(&headers)?)? })))
 }

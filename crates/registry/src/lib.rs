@@ -6,7 +6,7 @@
 //! - `error.rs`: [`RegistryError`], AWS's exception names and statuses.
 //! - `http.rs`: the REST routes (wire only).
 //!
-//! Limitations: things only so far; a `thingTypeName` is stored but not checked against thing
+//! Limitations: things, certificates (issued by the emulator) and thing principals so far; a `thingTypeName` is stored but not checked against thing
 //! types, which do not exist yet.
 
 pub mod ca;
@@ -17,5 +17,5 @@ mod state;
 
 pub use error::RegistryError;
 pub use http::routes;
-pub use service::{ListThings, Registry, UpdateThing};
-pub use state::Thing;
+pub use service::{ListThings, NewCertificate, Registry, UpdateThing};
+pub use state::{Certificate, Thing};

@@ -1,7 +1,10 @@
 //! Registry operations. Reads come from the in-memory cache; every mutation is written to the
 //! store before it returns.
 
-use crate::state::{apply_attributes, check_attributes, check_thing_name, Thing};
+use crate::ca::CertAuthority;
+use crate::state::{
+    apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
+};
 use crate::RegistryError;
 use iotemu_store::{Scope, Store};
 use parking_lot::RwLock;
@@ -9,11 +12,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const THING: &str = "thing";
+const CERTIFICATE: &str = "certificate";
 
 /// The registry of every account and region.
 pub struct Registry {
     store: Arc<Store>,
+    ca: Arc<CertAuthority>,
     things: RwLock<BTreeMap<(Scope, String), Thing>>,
+    certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
+}
+
+/// What CreateKeysAndCertificate returns: the certificate and its keys.
+pub struct NewCertificate {
+    pub certificate: Certificate,
+    pub public_key_pem: String,
+    pub private_key_pem: String,
 }
 
 /// UpdateThing's input.
@@ -37,20 +50,26 @@ pub struct ListThings {
 }
 
 impl Registry {
-    /// Loads the registry from `store`.
-    pub fn load(store: Arc<Store>) -> Result<Self, RegistryError> {
-        let mut things = BTreeMap::new();
-        for doc in store.all(THING)? {
-            let thing: Thing =
-                serde_json::from_value(doc.value).map_err(|e| RegistryError::Internal(e.to_string()))?;
-            things.insert((doc.scope, doc.key), thing);
-        }
-        Ok(Registry { store, things: RwLock::new(things) })
+    /// Loads the registry from `store`; `ca` issues CreateKeysAndCertificate's certificates.
+    pub fn load(store: Arc<Store>, ca: Arc<CertAuthority>) -> Result<Self, RegistryError> {
+        let things = load_kind(&store, THING)?;
+        let certificates = load_kind(&store, CERTIFICATE)?;
+        Ok(Registry { store, ca, things: RwLock::new(things), certificates: RwLock::new(certificates) })
     }
 
     fn save(&self, scope: &Scope, thing: &Thing) -> Result<(), RegistryError> {
-        let value = serde_json::to_value(thing).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        Ok(self.store.put(THING, scope, &thing.name, &value)?)
+        self.put(THING, scope, &thing.name, thing)
+    }
+
+    fn put<T: serde::Serialize>(
+        &self,
+        kind: &str,
+        scope: &Scope,
+        key: &str,
+        doc: &T,
+    ) -> Result<(), RegistryError> {
+        let value = serde_json::to_value(doc).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        Ok(self.store.put(kind, scope, key, &value)?)
     }
 
     /// CreateThing: idempotent for the same configuration, ResourceAlreadyExistsException for
@@ -81,6 +100,7 @@ impl Registry {
             type_name,
             attributes,
             version: 1,
+            principals: Default::default(),
         };
         self.save(scope, &thing)?;
         things.insert(key, thing.clone());
@@ -171,15 +191,223 @@ impl Registry {
         Ok((page, next))
     }
 
+    /// CreateKeysAndCertificate: a key pair and a certificate signed by the emulator's CA (the
+    /// same code as `iotemu certs create-device`), ACTIVE when `set_as_active`, else INACTIVE.
+    pub fn create_keys_and_certificate(
+        &self,
+        scope: &Scope,
+        set_as_active: bool,
+    ) -> Result<NewCertificate, RegistryError> {
+        let issued = self
+            .ca
+            .issue_client("AWS IoT Certificate")
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let now = now_secs();
+        let certificate = Certificate {
+            arn: format!("arn:aws:iot:{}:{}:cert/{}", scope.region, scope.account, issued.certificate_id),
+            id: issued.certificate_id,
+            pem: issued.cert_pem,
+            status: if set_as_active { "ACTIVE" } else { "INACTIVE" }.to_string(),
+            ca_certificate_id: None,
+            owned_by: scope.account.clone(),
+            created: now,
+            last_modified: now,
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            generation_id: uuid::Uuid::new_v4().to_string(),
+        };
+        self.put(CERTIFICATE, scope, &certificate.id, &certificate)?;
+        self.certificates.write().insert((scope.clone(), certificate.id.clone()), certificate.clone());
+        Ok(NewCertificate {
+            certificate,
+            public_key_pem: issued.public_key_pem,
+            private_key_pem: issued.key_pem,
+        })
+    }
+
+    /// DescribeCertificate.
+    pub fn describe_certificate(&self, scope: &Scope, id: &str) -> Result<Certificate, RegistryError> {
+        self.certificates
+            .read()
+            .get(&(scope.clone(), id.to_string()))
+            .cloned()
+            .ok_or_else(|| cert_not_found(id))
+    }
+
+    /// ListCertificates, by creation time (ascending unless `descending`), one page of `size`.
+    pub fn list_certificates(
+        &self,
+        scope: &Scope,
+        size: usize,
+        marker: Option<&str>,
+        ascending: bool,
+    ) -> Result<(Vec<Certificate>, Option<String>), RegistryError> {
+        let mut all: Vec<Certificate> = self
+            .certificates
+            .read()
+            .iter()
+            .filter(|((s, _), _)| s == scope)
+            .map(|(_, c)| c.clone())
+            .collect();
+        all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        if !ascending {
+            all.reverse();
+        }
+        let start = match marker {
+            Some(m) => all
+                .iter()
+                .position(|c| c.id == m)
+                .map(|i| i + 1)
+                .ok_or_else(|| RegistryError::InvalidRequest(format!("invalid marker {m:?}")))?,
+            None => 0,
+        };
+        let page: Vec<Certificate> = all.iter().skip(start).take(size).cloned().collect();
+        let next = (start + page.len() < all.len()).then(|| page.last().map(|c| c.id.clone())).flatten();
+        Ok((page, next))
+    }
+
+    /// UpdateCertificate: a REVOKED certificate stays REVOKED (CertificateStateException).
+    pub fn update_certificate(&self, scope: &Scope, id: &str, status: &str) -> Result<(), RegistryError> {
+        if !CERTIFICATE_STATUSES.contains(&status) {
+            return Err(RegistryError::InvalidRequest(format!("invalid newStatus {status:?}")));
+        }
+        let mut certificates = self.certificates.write();
+        let certificate =
+            certificates.get_mut(&(scope.clone(), id.to_string())).ok_or_else(|| cert_not_found(id))?;
+        if certificate.status == "REVOKED" && status != "REVOKED" {
+            return Err(RegistryError::CertificateState(format!(
+                "Certificate {id} is revoked and cannot be changed"
+            )));
+        }
+        let mut next = certificate.clone();
+        next.status = status.to_string();
+        next.last_modified = now_secs();
+        self.put(CERTIFICATE, scope, id, &next)?;
+        *certificate = next;
+        Ok(())
+    }
+
+    /// DeleteCertificate: only when not ACTIVE and attached to no thing.
+    pub fn delete_certificate(&self, scope: &Scope, id: &str) -> Result<(), RegistryError> {
+        let mut certificates = self.certificates.write();
+        let key = (scope.clone(), id.to_string());
+        let certificate = certificates.get(&key).ok_or_else(|| cert_not_found(id))?;
+        if certificate.status == "ACTIVE" {
+            return Err(RegistryError::CertificateState(
+                "Certificate must be deactivated before deletion.".to_string(),
+            ));
+        }
+        let attached = self
+            .things
+            .read()
+            .iter()
+            .any(|((s, _), t)| s == scope && t.principals.contains(&certificate.arn));
+        if attached {
+            return Err(RegistryError::DeleteConflict(
+                "Things must be detached before deletion.".to_string(),
+            ));
+        }
+        self.store.delete(CERTIFICATE, scope, id)?;
+        certificates.remove(&key);
+        Ok(())
+    }
+
+    /// AttachThingPrincipal (the principal must be a known certificate ARN).
+    pub fn attach_thing_principal(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        principal: &str,
+    ) -> Result<(), RegistryError> {
+        self.check_principal(scope, principal)?;
+        self.change_principals(scope, thing, |set| {
+            set.insert(principal.to_string());
+        })
+    }
+
+    /// DetachThingPrincipal.
+    pub fn detach_thing_principal(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        principal: &str,
+    ) -> Result<(), RegistryError> {
+        self.change_principals(scope, thing, |set| {
+            set.remove(principal);
+        })
+    }
+
+    fn change_principals(
+        &self,
+        scope: &Scope,
+        name: &str,
+        change: impl FnOnce(&mut std::collections::BTreeSet<String>),
+    ) -> Result<(), RegistryError> {
+        let mut things = self.things.write();
+        let thing = things.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
+        let mut next = thing.clone();
+        change(&mut next.principals);
+        self.save(scope, &next)?;
+        *thing = next;
+        Ok(())
+    }
+
+    fn check_principal(&self, scope: &Scope, principal: &str) -> Result<(), RegistryError> {
+        let known = self.certificates.read().iter().any(|((s, _), c)| s == scope && c.arn == principal);
+        known
+            .then_some(())
+            .ok_or_else(|| RegistryError::NotFound(format!("Principal {principal} cannot be found.")))
+    }
+
+    /// ListThingPrincipals.
+    pub fn thing_principals(&self, scope: &Scope, name: &str) -> Result<Vec<String>, RegistryError> {
+        Ok(self.describe_thing(scope, name)?.principals.into_iter().collect())
+    }
+
+    /// ListPrincipalThings.
+    pub fn principal_things(&self, scope: &Scope, principal: &str) -> Result<Vec<String>, RegistryError> {
+        self.check_principal(scope, principal)?;
+        Ok(self
+            .things
+            .read()
+            .iter()
+            .filter(|((s, _), t)| s == scope && t.principals.contains(principal))
+            .map(|(_, t)| t.name.clone())
+            .collect())
+    }
+
     /// Forgets everything (`POST /_iotemu/reset`).
     pub fn reset(&self) -> Result<(), RegistryError> {
         let mut things = self.things.write();
-        for (scope, name) in things.keys() {
-            self.store.delete(THING, scope, name)?;
-        }
+        let mut certificates = self.certificates.write();
+        self.store.clear()?;
         things.clear();
+        certificates.clear();
         Ok(())
     }
+}
+
+fn load_kind<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    kind: &str,
+) -> Result<BTreeMap<(Scope, String), T>, RegistryError> {
+    let mut out = BTreeMap::new();
+    for doc in store.all(kind)? {
+        let value = serde_json::from_value(doc.value).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        out.insert((doc.scope, doc.key), value);
+    }
+    Ok(out)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn cert_not_found(id: &str) -> RegistryError {
+    RegistryError::NotFound(format!("The certificate {id} cannot be found."))
 }
 
 fn not_found(name: &str) -> RegistryError {

@@ -13,6 +13,9 @@ pub struct Thing {
     pub type_name: Option<String>,
     pub attributes: BTreeMap<String, String>,
     pub version: i64,
+    /// Principals (certificate ARNs) attached with AttachThingPrincipal.
+    #[serde(default)]
+    pub principals: std::collections::BTreeSet<String>,
 }
 
 /// botocore `ThingName`: 1-128 of `[a-zA-Z0-9:_-]`.
@@ -89,3 +92,25 @@ mod tests {
         assert_eq!(current, [("z".to_string(), "9".to_string())].into());
     }
 }
+
+/// A certificate the registry knows (botocore `CertificateDescription`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub id: String,
+    pub arn: String,
+    pub pem: String,
+    /// ACTIVE, INACTIVE, REVOKED, PENDING_TRANSFER, REGISTER_INACTIVE or PENDING_ACTIVATION.
+    pub status: String,
+    pub ca_certificate_id: Option<String>,
+    pub owned_by: String,
+    /// Epoch seconds.
+    pub created: i64,
+    pub last_modified: i64,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub generation_id: String,
+}
+
+/// The statuses UpdateCertificate accepts (botocore `CertificateStatus`).
+pub const CERTIFICATE_STATUSES: [&str; 6] =
+    ["ACTIVE", "INACTIVE", "REVOKED", "PENDING_TRANSFER", "REGISTER_INACTIVE", "PENDING_ACTIVATION"];

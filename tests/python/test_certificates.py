@@ -1,0 +1,66 @@
+"""Certificates and thing principals through boto3: CreateKeysAndCertificate with the
+emulator's CA, Describe/List/Update/DeleteCertificate and their state rules, and
+Attach/Detach/ListThingPrincipals and ListPrincipalThings."""
+import hashlib
+import ssl
+
+
+from conftest import error_of
+
+
+def test_create_keys_and_certificate_issues_a_certificate_of_the_emulators_ca(iot):
+    created = iot.create_keys_and_certificate(setAsActive=True)
+    der = ssl.PEM_cert_to_DER_cert(created["certificatePem"])
+    assert created["certificateId"] == hashlib.sha256(der).hexdigest()
+    assert created["certificateArn"] == f"arn:aws:iot:us-east-1:123456789012:cert/{created['certificateId']}"
+    assert "PRIVATE KEY" in created["keyPair"]["PrivateKey"]
+    assert "PUBLIC KEY" in created["keyPair"]["PublicKey"]
+    description = iot.describe_certificate(certificateId=created["certificateId"])["certificateDescription"]
+    assert description["status"] == "ACTIVE"
+    assert description["certificatePem"] == created["certificatePem"]
+    assert description["ownedBy"] == "123456789012"
+    assert description["validity"]["notAfter"] > description["validity"]["notBefore"]
+    inactive = iot.create_keys_and_certificate(setAsActive=False)
+    assert iot.describe_certificate(certificateId=inactive["certificateId"])["certificateDescription"]["status"] \
+        == "INACTIVE"
+
+
+def test_certificate_status_rules_and_deletion(iot):
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    cid, arn = cert["certificateId"], cert["certificateArn"]
+    assert error_of(iot.delete_certificate, certificateId=cid) == ("CertificateStateException", 406)
+    iot.create_thing(thingName="holder")
+    iot.attach_thing_principal(thingName="holder", principal=arn)
+    iot.update_certificate(certificateId=cid, newStatus="INACTIVE")
+    assert error_of(iot.delete_certificate, certificateId=cid) == ("DeleteConflictException", 409)
+    iot.detach_thing_principal(thingName="holder", principal=arn)
+    iot.update_certificate(certificateId=cid, newStatus="REVOKED")
+    assert error_of(iot.update_certificate, certificateId=cid, newStatus="ACTIVE") == \
+        ("CertificateStateException", 406)
+    iot.delete_certificate(certificateId=cid)
+    assert error_of(iot.describe_certificate, certificateId=cid) == ("ResourceNotFoundException", 404)
+
+
+def test_list_certificates_pages(iot):
+    ids = [iot.create_keys_and_certificate(setAsActive=True)["certificateId"] for _ in range(5)]
+    seen = [c["certificateId"] for page in iot.get_paginator("list_certificates").paginate(PaginationConfig={"PageSize": 2})
+            for c in page["certificates"]]
+    assert sorted(seen) == sorted(ids)
+    first = iot.list_certificates(pageSize=2)
+    assert len(first["certificates"]) == 2 and "nextMarker" in first
+
+
+def test_thing_principals_both_ways(iot):
+    arn = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
+    for name in ("p-1", "p-2"):
+        iot.create_thing(thingName=name)
+        iot.attach_thing_principal(thingName=name, principal=arn)
+    assert iot.list_thing_principals(thingName="p-1")["principals"] == [arn]
+    assert sorted(iot.list_principal_things(principal=arn)["things"]) == ["p-1", "p-2"]
+    iot.detach_thing_principal(thingName="p-1", principal=arn)
+    assert iot.list_thing_principals(thingName="p-1")["principals"] == []
+    assert iot.list_principal_things(principal=arn)["things"] == ["p-2"]
+    unknown = "arn:aws:iot:us-east-1:123456789012:cert/" + "0" * 64
+    assert error_of(iot.attach_thing_principal, thingName="p-1", principal=unknown) == \
+        ("ResourceNotFoundException", 404)
+    assert error_of(iot.list_thing_principals, thingName="nobody") == ("ResourceNotFoundException", 404)
