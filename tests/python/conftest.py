@@ -1,5 +1,6 @@
 """Fixtures for the Python end-to-end tests: the real iotemu binary on free ports, and boto3
 clients pointed at it with `endpoint_url`."""
+import json
 import os
 import pathlib
 import re
@@ -32,9 +33,10 @@ class Emulator:
 
     def __init__(self, data_dir, *extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEMU_")}
+        self.log_file = pathlib.Path(data_dir) / "entries.jsonl"
         self.process = subprocess.Popen(
             [iotemu_binary(), "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0",
-             "--no-stdout-logs", "--data-dir", str(data_dir), *extra],
+             "--no-stdout-logs", "--data-dir", str(data_dir), "--log-file", str(self.log_file), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         )
         for line in self.process.stderr:
@@ -49,6 +51,13 @@ class Emulator:
     def client(self, service="iot", region="us-east-1"):
         return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
                             aws_access_key_id="test", aws_secret_access_key="test")
+
+    def entries(self):
+        """The complete JSON lines of the log file so far."""
+        if not self.log_file.exists():
+            return []
+        text = self.log_file.read_text()
+        return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)

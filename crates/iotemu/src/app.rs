@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::http::{self, AdminState};
+use crate::logging::Logging;
 use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
@@ -92,6 +93,9 @@ impl App {
             Some(_) => Store::in_memory(),
             None => Store::open(&data_dir.join("iotemu.db")),
         }?);
+        let logging =
+            Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
+        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {}", e.message))?;
         let registry = Arc::new(
             Registry::load(store, ca.clone()).map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
         );
@@ -102,6 +106,7 @@ impl App {
             broker: broker.clone(),
             logs,
             registry,
+            logging,
             mqtts_addr,
             api_addr,
         });

@@ -20,6 +20,7 @@ pub struct AdminState {
     pub broker: iotemu_broker::Broker,
     pub logs: iotemu_logs::EventSink,
     pub registry: Arc<Registry>,
+    pub logging: Arc<crate::logging::Logging>,
     /// The MQTTS and API addresses, for DescribeEndpoint.
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
@@ -30,7 +31,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let iot = Router::new()
         .route("/endpoint", get(describe_endpoint))
         .with_state(state.clone())
-        .merge(iotemu_registry::routes(state.registry.clone()));
+        .merge(iotemu_registry::routes(state.registry.clone()))
+        .merge(crate::logging::routes(state.logging.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone()).with("iot", iot);
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
@@ -61,6 +63,7 @@ async fn ca_pem(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 /// Wipes the control-plane state of every account.
 async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::Value>, ApiError> {
     state.registry.reset()?;
+    state.logging.reset();
     Ok(Json(serde_json::json!({ "reset": true })))
 }
 

@@ -186,6 +186,17 @@ impl LogEntry {
         }
     }
 
+    /// The client the entry is about, for per-target log levels.
+    pub fn client(&self) -> Option<&ClientInfo> {
+        Some(match self {
+            LogEntry::Connect(e) => &e.client,
+            LogEntry::Disconnect(e) => &e.client,
+            LogEntry::PublishIn(e) => &e.client,
+            LogEntry::PublishOut(e) => &e.client,
+            LogEntry::Subscribe(e) => &e.client,
+        })
+    }
+
     /// Writes the entry's own attributes, in the documented order.
     fn write_attributes<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
         match self {

@@ -8,12 +8,12 @@
 //!   thread serializes each record once and fans the line out to the [`sinks`].
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
-//! Limitations: only the message-broker entries exist so far; per-target levels
-//! (SetV2LoggingLevel) come with the control plane.
+//! Limitations: only the message-broker entries exist so far.
 
 pub mod entries;
 pub mod level;
 pub mod pipeline;
+pub mod policy;
 pub mod sinks;
 
 pub use entries::{
@@ -21,4 +21,5 @@ pub use entries::{
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
+pub use policy::{LevelPolicy, LogTarget, TargetType};
 pub use sinks::{FileSink, LogSink, StdoutSink};

@@ -5,11 +5,12 @@
 //! one atomic load per event. When the bounded queue is full the record is dropped and counted;
 //! the writer reports the count as a WARN diagnostic (through `tracing`, never in the stream).
 
+use crate::policy::LevelPolicy;
 use crate::{LevelFilter, LogEntry, LogLevel, LogRecord, LogSink};
 use iotemu_core::{Clock, SystemClock, TraceId};
 use std::borrow::Cow;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,7 +27,7 @@ enum Msg {
 
 struct Shared {
     tx: SyncSender<Msg>,
-    filter: AtomicU8,
+    policy: LevelPolicy,
     /// Dropped and not yet reported by the writer.
     dropped: AtomicU64,
     /// Dropped since start.
@@ -44,18 +45,25 @@ pub struct EventSink {
 impl EventSink {
     /// Whether an entry at `level` would be written; check before building one.
     #[inline]
+    /// (True when the default or any target level lets `level` through; the exact, per-client
+    /// decision is made when the entry is emitted.)
     pub fn enabled(&self, level: LogLevel) -> bool {
-        LevelFilter::from_u8(self.shared.filter.load(Ordering::Relaxed)).allows(level)
+        self.shared.policy.might_allow(level)
     }
 
-    /// The current level filter.
+    /// The default level filter.
     pub fn filter(&self) -> LevelFilter {
-        LevelFilter::from_u8(self.shared.filter.load(Ordering::Relaxed))
+        self.shared.policy.default_level()
     }
 
-    /// Changes the level filter (configuration, later SetV2LoggingOptions).
+    /// Changes the default level filter (configuration, SetV2LoggingOptions).
     pub fn set_filter(&self, filter: LevelFilter) {
-        self.shared.filter.store(filter.to_u8(), Ordering::Relaxed);
+        self.shared.policy.set_default(filter);
+    }
+
+    /// The level rules: per-target levels and `disableAllLogs`.
+    pub fn policy(&self) -> &LevelPolicy {
+        &self.shared.policy
     }
 
     /// The account every entry of this emulator carries.
@@ -100,7 +108,7 @@ impl EventSink {
 
     /// Queues a built record without blocking; counts it as dropped when the queue is full.
     pub fn emit(&self, record: LogRecord) {
-        if !self.enabled(record.log_level) {
+        if !self.shared.policy.allows(record.log_level, record.entry.client()) {
             return;
         }
         match self.shared.tx.try_send(Msg::Record(Box::new(record))) {
@@ -195,7 +203,7 @@ impl LogPipeline {
         let (tx, rx) = sync_channel(self.capacity);
         let shared = Arc::new(Shared {
             tx: tx.clone(),
-            filter: AtomicU8::new(self.filter.to_u8()),
+            policy: LevelPolicy::new(self.filter),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
             account_id: self.account_id,

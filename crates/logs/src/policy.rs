@@ -1,0 +1,159 @@
+//! Which entries are written: the default level (configuration, SetV2LoggingOptions'
+//! `defaultLogLevel` and `disableAllLogs`) and per-target levels (SetV2LoggingLevel).
+//!
+//! When several targets match an entry, the most specific wins: CLIENT_ID (one connection),
+//! then PRINCIPAL_ID (one certificate, maybe several clients), then SOURCE_IP (maybe several
+//! principals), then THING_GROUP (many things), then the default. AWS does not document an
+//! order; this one follows how many connections each target can name. THING_GROUP targets are
+//! kept but match nothing until thing groups exist.
+
+use crate::{LevelFilter, LogLevel};
+use iotemu_core::ClientInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::RwLock;
+
+/// botocore `LogTargetType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetType {
+    ClientId,
+    PrincipalId,
+    SourceIp,
+    ThingGroup,
+}
+
+/// A log target: a client id, principal, source IP or thing group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogTarget {
+    #[serde(rename = "targetType")]
+    pub target_type: TargetType,
+    #[serde(rename = "targetName")]
+    pub name: String,
+}
+
+/// The level rules, read on every event: atomics for the common case of no targets.
+pub struct LevelPolicy {
+    default: AtomicU8,
+    /// The most verbose of the default and every target: a cheap "might any entry pass".
+    loosest: AtomicU8,
+    disable_all: AtomicBool,
+    has_targets: AtomicBool,
+    targets: RwLock<BTreeMap<LogTarget, LevelFilter>>,
+}
+
+impl LevelPolicy {
+    pub fn new(default: LevelFilter) -> Self {
+        LevelPolicy {
+            default: AtomicU8::new(default.to_u8()),
+            loosest: AtomicU8::new(default.to_u8()),
+            disable_all: AtomicBool::new(false),
+            has_targets: AtomicBool::new(false),
+            targets: RwLock::default(),
+        }
+    }
+
+    /// Whether an entry at `level` might pass for some client (check before building one).
+    #[inline]
+    pub fn might_allow(&self, level: LogLevel) -> bool {
+        !self.disable_all.load(Ordering::Relaxed)
+            && LevelFilter::from_u8(self.loosest.load(Ordering::Relaxed)).allows(level)
+    }
+
+    /// Whether an entry at `level` about `client` passes.
+    pub fn allows(&self, level: LogLevel, client: Option<&ClientInfo>) -> bool {
+        if self.disable_all.load(Ordering::Relaxed) {
+            return false;
+        }
+        let default = LevelFilter::from_u8(self.default.load(Ordering::Relaxed));
+        let (true, Some(client)) = (self.has_targets.load(Ordering::Relaxed), client) else {
+            return default.allows(level);
+        };
+        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let lookup = |target_type, name: &str| {
+            targets.get(&LogTarget { target_type, name: name.to_string() }).copied()
+        };
+        lookup(TargetType::ClientId, &client.client_id)
+            .or_else(|| lookup(TargetType::PrincipalId, &client.principal_id))
+            .or_else(|| lookup(TargetType::SourceIp, &client.source_ip))
+            .unwrap_or(default)
+            .allows(level)
+    }
+
+    pub fn default_level(&self) -> LevelFilter {
+        LevelFilter::from_u8(self.default.load(Ordering::Relaxed))
+    }
+
+    pub fn set_default(&self, filter: LevelFilter) {
+        self.default.store(filter.to_u8(), Ordering::Relaxed);
+        self.recompute();
+    }
+
+    pub fn disable_all(&self) -> bool {
+        self.disable_all.load(Ordering::Relaxed)
+    }
+
+    pub fn set_disable_all(&self, disabled: bool) {
+        self.disable_all.store(disabled, Ordering::Relaxed);
+    }
+
+    /// Sets (`Some`) or removes (`None`) the level of a target.
+    pub fn set_target(&self, target: LogTarget, level: Option<LevelFilter>) {
+        {
+            let mut targets = self.targets.write().unwrap_or_else(|e| e.into_inner());
+            match level {
+                Some(level) => targets.insert(target, level),
+                None => targets.remove(&target),
+            };
+            self.has_targets.store(!targets.is_empty(), Ordering::Relaxed);
+        }
+        self.recompute();
+    }
+
+    /// Every target and its level.
+    pub fn targets(&self) -> Vec<(LogTarget, LevelFilter)> {
+        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        targets.iter().map(|(t, l)| (t.clone(), *l)).collect()
+    }
+
+    fn recompute(&self) {
+        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let loosest = targets.values().chain([&self.default_level()]).map(|f| f.to_u8()).min().unwrap_or(4);
+        self.loosest.store(loosest, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_core::Protocol;
+
+    fn client(id: &str, principal: &str, ip: &str) -> ClientInfo {
+        ClientInfo::new(Protocol::Mqtt, id, principal, format!("{ip}:1000").parse().unwrap())
+    }
+
+    fn target(target_type: TargetType, name: &str) -> LogTarget {
+        LogTarget { target_type, name: name.into() }
+    }
+
+    #[test]
+    fn the_most_specific_target_wins() {
+        let policy = LevelPolicy::new(LevelFilter::Error);
+        let a = client("a", "p1", "127.0.0.1");
+        let b = client("b", "p1", "127.0.0.2");
+        assert!(!policy.might_allow(LogLevel::Info));
+        policy.set_target(target(TargetType::PrincipalId, "p1"), Some(LevelFilter::Info));
+        policy.set_target(target(TargetType::ClientId, "a"), Some(LevelFilter::Error));
+        assert!(policy.might_allow(LogLevel::Info));
+        assert!(!policy.allows(LogLevel::Info, Some(&a)), "CLIENT_ID beats PRINCIPAL_ID");
+        assert!(policy.allows(LogLevel::Info, Some(&b)), "PRINCIPAL_ID beats the default");
+        assert!(!policy.allows(LogLevel::Info, Some(&client("c", "p2", "127.0.0.3"))));
+        policy.set_target(target(TargetType::SourceIp, "127.0.0.3"), Some(LevelFilter::Debug));
+        assert!(policy.allows(LogLevel::Debug, Some(&client("c", "p2", "127.0.0.3"))));
+        policy.set_target(target(TargetType::PrincipalId, "p1"), None);
+        assert!(!policy.allows(LogLevel::Info, Some(&b)));
+        policy.set_disable_all(true);
+        assert!(!policy.allows(LogLevel::Error, Some(&a)) && !policy.might_allow(LogLevel::Error));
+    }
+}
