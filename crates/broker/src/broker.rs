@@ -8,7 +8,10 @@ use crate::session::{Delivery, Kick, Link, Message, Session, SubOptions};
 use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
 use crate::BrokerConfig;
 use bytes::Bytes;
-use iotemu_core::{ClientInfo, Disposition, RequestContext, ReservedTopic, ReservedTopicHandler, TraceId};
+use iotemu_core::{
+    ClientInfo, DeviceAuthenticator, Disposition, RequestContext, ReservedTopic, ReservedTopicHandler,
+    TraceId,
+};
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -32,6 +35,7 @@ pub(crate) struct Shared {
     retained: Mutex<HashMap<Arc<str>, Arc<Message>>>,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     reserved: Arc<dyn ReservedTopicHandler>,
+    pub authenticator: Arc<dyn DeviceAuthenticator>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
 }
@@ -55,6 +59,7 @@ impl Broker {
         config: BrokerConfig,
         logs: EventSink,
         reserved: Arc<dyn ReservedTopicHandler>,
+        authenticator: Arc<dyn DeviceAuthenticator>,
         shutdown: CancellationToken,
     ) -> Self {
         let broker = Broker {
@@ -65,6 +70,7 @@ impl Broker {
                 retained: Mutex::default(),
                 sessions: Mutex::default(),
                 reserved,
+                authenticator,
                 shutdown,
                 tasks: TaskTracker::new(),
             }),
@@ -93,12 +99,29 @@ impl Broker {
         self.shared.tasks.len()
     }
 
+    /// Disconnects every connection authenticated as `principal` (its certificate became
+    /// INACTIVE or REVOKED): they log Disconnect with AUTH_ERROR. Returns how many.
+    pub fn disconnect_principal(&self, principal: &str, reason: &'static str) -> usize {
+        let sessions = self.shared.sessions.lock();
+        let mut kicked = 0;
+        for session in sessions.values() {
+            let mut state = session.state.lock();
+            if let Some(link) = state.link.as_mut().filter(|l| &*l.principal == principal) {
+                if let Some(kick) = link.kick.take() {
+                    kicked += usize::from(kick.send(Kick::AuthError(reason)).is_ok());
+                }
+            }
+        }
+        kicked
+    }
+
     /// Attaches a new connection to the session of `client_id`: takes over a live connection
     /// (which then logs DUPLICATE_CLIENT_ID), resumes a persistent session of the same MQTT
     /// version unless `clean_start`, or starts a new one.
     pub(crate) async fn attach(
         &self,
         client_id: &Arc<str>,
+        principal: &Arc<str>,
         version: MqttVersion,
         clean_start: bool,
         expiry: Duration,
@@ -116,7 +139,9 @@ impl Broker {
             })
         };
         if let Some(old) = old_link {
-            let _ = old.kick.send(Kick::TakenOver);
+            if let Some(kick) = old.kick {
+                let _ = kick.send(Kick::TakenOver);
+            }
             let _ = tokio::time::timeout(Duration::from_secs(3), old.done).await;
         }
 
@@ -141,15 +166,16 @@ impl Broker {
             }
         };
         let mut state = session.state.lock();
-        if let Some(racing) = state.link.take() {
-            let _ = racing.kick.send(Kick::TakenOver);
+        if let Some(kick) = state.link.take().and_then(|racing| racing.kick) {
+            let _ = kick.send(Kick::TakenOver);
         }
         state.generation += 1;
         state.expiry = expiry;
         state.disconnected_at = None;
         state.link = Some(Link {
             deliveries: deliveries_tx,
-            kick: kick_tx,
+            kick: Some(kick_tx),
+            principal: principal.clone(),
             done: done_rx,
             generation: state.generation,
         });

@@ -37,11 +37,15 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a connection ended.
 enum Exit {
-    ClientDisconnect { send_will: bool },
+    ClientDisconnect {
+        send_will: bool,
+    },
     ConnectionLost,
     KeepAliveTimeout,
     ClientError(Violation),
     TakenOver,
+    /// The certificate stopped being ACTIVE (reason code of AWS's AuthN errors).
+    AuthError(&'static str),
     ServerShutdown,
 }
 
@@ -53,6 +57,7 @@ impl Exit {
             Exit::KeepAliveTimeout => Some(0x8D),
             Exit::ClientError(v) => Some(v.v5_code()),
             Exit::TakenOver => Some(0x8E),
+            Exit::AuthError(_) => Some(0x87),
             Exit::ServerShutdown => Some(0x8B),
         }
     }
@@ -108,6 +113,7 @@ where
             k = async { kick.as_mut().expect("guarded by the precondition").await }, if kick.is_some() => {
                 match k {
                     Ok(Kick::TakenOver) => break Exit::TakenOver,
+                    Ok(Kick::AuthError(reason)) => break Exit::AuthError(reason),
                     Err(_) => kick = None,
                 }
             }
@@ -344,7 +350,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
             (applied, answer)
         }
     };
-    let attached = broker.attach(&client_id, version, connect.clean_start, expiry).await;
+    let attached = broker.attach(&client_id, principal, version, connect.clean_start, expiry).await;
     codec.encode(
         connack(
             ConnAckCode::Success,
@@ -713,6 +719,14 @@ impl Conn {
                         "DUPLICATE_CLIENT_ID",
                         "A new connection was established with the same client ID",
                     );
+                }
+                return;
+            }
+            Exit::AuthError(reason) => {
+                if logs.enabled(LogLevel::Error) {
+                    let entry = Disconnect { client, disconnect_reason: DisconnectReason::AuthError };
+                    let details = "The certificate of the connection is no longer ACTIVE";
+                    logs.failure(trace_id, LogEntry::Disconnect(entry), *reason, details);
                 }
                 return;
             }

@@ -4,6 +4,8 @@
 use crate::broker::Broker;
 use crate::connection;
 use crate::tls::certificate_id;
+use iotemu_core::{AuthnFailure, TraceId};
+use iotemu_logs::{ConnectionAuthNError, LogEntry, LogLevel};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +28,7 @@ pub async fn serve_plain(listener: TcpListener, broker: Broker) {
 pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Broker) {
     accept_loop(listener, &broker, |tcp, peer, broker| {
         let acceptor = acceptor.clone();
+        let local = tcp.local_addr().unwrap_or(peer);
         let handshake_timeout = broker.shared.config.connect_timeout;
         let broker = broker.clone();
         broker.shared.tasks.clone().spawn(async move {
@@ -33,6 +36,14 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Bro
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    if is_untrusted_certificate(&e) {
+                        let failure = AuthnFailure {
+                            reason: "DEVICE_CERTIFICATE_NOT_REGISTERED",
+                            details: "The certificate is not issued by the emulator's CA or a registered CA"
+                                .into(),
+                        };
+                        log_authn_error(&broker, peer, local, None, &failure);
+                    }
                     return;
                 }
                 Err(_) => {
@@ -40,10 +51,14 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Bro
                     return;
                 }
             };
-            let principal = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-                Some(cert) => certificate_id(cert),
-                None => return,
-            };
+            let (_, session) = tls.get_ref();
+            let sni = session.server_name().map(str::to_string);
+            let Some(cert) = session.peer_certificates().and_then(|c| c.first()).cloned() else { return };
+            let principal = certificate_id(&cert);
+            if let Err(failure) = broker.shared.authenticator.authenticate(&principal, &cert) {
+                log_authn_error(&broker, peer, local, sni, &failure);
+                return;
+            }
             connection::run(tls, peer, principal.into(), broker).await;
         });
     })
@@ -72,4 +87,37 @@ async fn accept_loop(
             },
         }
     }
+}
+
+/// Whether a failed handshake failed on the client's certificate (not on, say, a port scan).
+fn is_untrusted_certificate(e: &std::io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented)
+    )
+}
+
+/// Writes a `Connection.AuthNError` entry (always ERROR/Failure).
+fn log_authn_error(
+    broker: &Broker,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    sni: Option<String>,
+    failure: &AuthnFailure,
+) {
+    let logs = &broker.shared.logs;
+    if !logs.enabled(LogLevel::Error) {
+        return;
+    }
+    let entry = ConnectionAuthNError {
+        authentication_type: "AWS_X509",
+        server_name_indication: sni,
+        client_id: None,
+        source_ip: peer.ip().to_canonical().to_string().into(),
+        source_port: peer.port(),
+        target_ip: local.ip().to_canonical().to_string().into(),
+        target_port: local.port(),
+    };
+    let entry = LogEntry::ConnectionAuthNError(entry);
+    logs.failure(TraceId::new(), entry, failure.reason, failure.details.clone());
 }

@@ -64,12 +64,17 @@ pub struct SubOptions {
 pub enum Kick {
     /// Another connection with the same client id arrived.
     TakenOver,
+    /// The client's certificate stopped being ACTIVE; the `reason` code says how.
+    AuthError(&'static str),
 }
 
 /// The live connection serving a session.
 pub struct Link {
     pub deliveries: mpsc::Sender<Delivery>,
-    pub kick: oneshot::Sender<Kick>,
+    /// Taken when the connection is told to go.
+    pub kick: Option<oneshot::Sender<Kick>>,
+    /// The connection's principal, to find it when its certificate changes.
+    pub principal: Arc<str>,
     /// Resolves when the connection has finished and handed its state back.
     pub done: oneshot::Receiver<()>,
     pub generation: u64,

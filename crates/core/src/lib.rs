@@ -18,5 +18,5 @@ pub fn certificate_id(der: &[u8]) -> String {
 
 pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
-pub use error::ServiceError;
+pub use error::{AcceptAll, AuthnFailure, DeviceAuthenticator, ServiceError};
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};

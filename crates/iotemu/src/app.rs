@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use iotemu_broker::Broker;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
 use iotemu_registry::ca::CertAuthority;
-use iotemu_registry::Registry;
-use iotemu_store::Store;
+use iotemu_registry::{Registry, RegistryAuthenticator};
+use iotemu_store::{Scope, Store};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,14 +69,34 @@ impl App {
             pipeline = pipeline.sink(Box::new(sink));
         }
         let (logs, pipeline) = pipeline.start().context("starting the log writer")?;
-
+        let store = Arc::new(match &ephemeral {
+            Some(_) => Store::in_memory(),
+            None => Store::open(&data_dir.join("iotemu.db")),
+        }?);
+        let logging =
+            Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
+        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {}", e.message))?;
+        let registry = Arc::new(
+            Registry::load(store.clone(), ca.clone())
+                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
+        );
+        // Certificates are checked by the registry of the account and region MQTT serves.
+        let authenticator = RegistryAuthenticator {
+            registry: registry.clone(),
+            scope: Scope::new(config.server.account_id.clone(), config.server.region.clone()),
+        };
         let shutdown = CancellationToken::new();
         let broker = Broker::new(
             config.broker_config(),
             logs.clone(),
             Arc::new(ReservedTopicRouter::default()),
+            Arc::new(authenticator),
             shutdown.clone(),
         );
+        let on_deactivate = broker.clone();
+        registry.on_deactivate(move |certificate_id, reason| {
+            on_deactivate.disconnect_principal(certificate_id, reason);
+        });
 
         let ip: IpAddr = config.server.bind.parse().context("bind address")?;
         let bind = |port: u16| async move {
@@ -89,16 +109,6 @@ impl App {
 
         let tls = iotemu_broker::tls::server_config(&[ca.cert_der()?], server_chain, server_key)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let store = Arc::new(match &ephemeral {
-            Some(_) => Store::in_memory(),
-            None => Store::open(&data_dir.join("iotemu.db")),
-        }?);
-        let logging =
-            Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
-        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {}", e.message))?;
-        let registry = Arc::new(
-            Registry::load(store, ca.clone()).map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
-        );
         let admin = Arc::new(AdminState {
             ca_pem: ca.cert_pem.clone(),
             account_id: config.server.account_id.clone(),

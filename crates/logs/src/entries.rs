@@ -160,6 +160,7 @@ pub enum LogEntry {
     PublishIn(PublishIn),
     PublishOut(PublishOut),
     Subscribe(Subscribe),
+    ConnectionAuthNError(ConnectionAuthNError),
 }
 
 impl LogEntry {
@@ -172,6 +173,8 @@ impl LogEntry {
             | LogEntry::PublishIn(_)
             | LogEntry::PublishOut(_)
             | LogEntry::Subscribe(_) => LogLevel::Info,
+            // Always ERROR (aws-behaviour.md §5); it has no Success form.
+            LogEntry::ConnectionAuthNError(_) => LogLevel::Error,
         }
     }
 
@@ -183,6 +186,7 @@ impl LogEntry {
             LogEntry::PublishIn(_) => "Publish-In",
             LogEntry::PublishOut(_) => "Publish-Out",
             LogEntry::Subscribe(_) => "Subscribe",
+            LogEntry::ConnectionAuthNError(_) => "Connection.AuthNError",
         }
     }
 
@@ -194,6 +198,7 @@ impl LogEntry {
             LogEntry::PublishIn(e) => &e.client,
             LogEntry::PublishOut(e) => &e.client,
             LogEntry::Subscribe(e) => &e.client,
+            LogEntry::ConnectionAuthNError(_) => return None,
         })
     }
 
@@ -209,6 +214,19 @@ impl LogEntry {
             | LogEntry::PublishOut(PublishOut { topic_name, client })
             | LogEntry::Subscribe(Subscribe { topic_name, client }) => {
                 write_client(map, client, Some(topic_name))
+            }
+            LogEntry::ConnectionAuthNError(e) => {
+                map.serialize_entry("authenticationType", e.authentication_type)?;
+                if let Some(sni) = &e.server_name_indication {
+                    map.serialize_entry("serverNameIndication", sni)?;
+                }
+                if let Some(client_id) = &e.client_id {
+                    map.serialize_entry("clientId", &**client_id)?;
+                }
+                map.serialize_entry("sourceIp", &*e.source_ip)?;
+                map.serialize_entry("sourcePort", &e.source_port)?;
+                map.serialize_entry("targetIp", &*e.target_ip)?;
+                map.serialize_entry("targetPort", &e.target_port)
             }
         }
     }
@@ -262,6 +280,21 @@ pub struct PublishOut {
 pub struct Subscribe {
     pub topic_name: Arc<str>,
     pub client: Arc<ClientInfo>,
+}
+
+/// `Connection.AuthNError`: a device failed to authenticate (AWS's newer broker entry,
+/// `aws-behaviour.md` §11: authenticationType, serverNameIndication, source and target address,
+/// clientId where known; always ERROR/Failure with `reason` and `details`).
+#[derive(Debug, Clone)]
+pub struct ConnectionAuthNError {
+    /// AWS_X509 for certificates.
+    pub authentication_type: &'static str,
+    pub server_name_indication: Option<String>,
+    pub client_id: Option<Arc<str>>,
+    pub source_ip: Arc<str>,
+    pub source_port: u16,
+    pub target_ip: Arc<str>,
+    pub target_port: u16,
 }
 
 /// `disconnectReason`, from AWS's list (`aws-behaviour.md` §3, life-cycle-events page).

@@ -17,7 +17,8 @@ pub mod policy;
 pub mod sinks;
 
 pub use entries::{
-    Connect, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut, Status, Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut,
+    Status, Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};

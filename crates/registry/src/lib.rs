@@ -17,5 +17,5 @@ mod state;
 
 pub use error::RegistryError;
 pub use http::routes;
-pub use service::{ListThings, NewCertificate, Registry, UpdateThing};
+pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
 pub use state::{Certificate, Thing};

@@ -6,6 +6,7 @@ use crate::state::{
     apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
 };
 use crate::RegistryError;
+use iotemu_core::{AuthnFailure, DeviceAuthenticator};
 use iotemu_store::{Scope, Store};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -14,10 +15,15 @@ use std::sync::Arc;
 const THING: &str = "thing";
 const CERTIFICATE: &str = "certificate";
 
+/// Called with a certificate id and AWS's AuthN reason code when it stops being ACTIVE.
+type DeactivationHook = Box<dyn Fn(&str, &'static str) + Send + Sync>;
+
 /// The registry of every account and region.
 pub struct Registry {
     store: Arc<Store>,
     ca: Arc<CertAuthority>,
+    /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
+    on_deactivate: std::sync::OnceLock<DeactivationHook>,
     things: RwLock<BTreeMap<(Scope, String), Thing>>,
     certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
 }
@@ -54,7 +60,63 @@ impl Registry {
     pub fn load(store: Arc<Store>, ca: Arc<CertAuthority>) -> Result<Self, RegistryError> {
         let things = load_kind(&store, THING)?;
         let certificates = load_kind(&store, CERTIFICATE)?;
-        Ok(Registry { store, ca, things: RwLock::new(things), certificates: RwLock::new(certificates) })
+        Ok(Registry {
+            store,
+            ca,
+            on_deactivate: std::sync::OnceLock::new(),
+            things: RwLock::new(things),
+            certificates: RwLock::new(certificates),
+        })
+    }
+
+    /// Sets what happens when a certificate becomes INACTIVE or REVOKED: `f(certificate_id,
+    /// reason)`, with AWS's AuthN reason code.
+    pub fn on_deactivate(&self, f: impl Fn(&str, &'static str) + Send + Sync + 'static) {
+        let _ = self.on_deactivate.set(Box::new(f));
+    }
+
+    /// Whether the certificate `id` (already verified by TLS against the emulator's CA) may
+    /// connect in `scope`. A certificate of the emulator's CA that the registry does not know yet
+    /// (say, from `iotemu certs create-device`) is registered as ACTIVE on first use, so that a
+    /// device works before anyone calls the API; INACTIVE and REVOKED ones are refused.
+    pub fn authenticate_certificate(&self, scope: &Scope, id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
+        let known = self.certificates.read().get(&(scope.clone(), id.to_string())).map(|c| c.status.clone());
+        let status = match known {
+            Some(status) => status,
+            None => {
+                let now = now_secs();
+                let certificate = Certificate {
+                    arn: format!("arn:aws:iot:{}:{}:cert/{id}", scope.region, scope.account),
+                    id: id.to_string(),
+                    pem: pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())),
+                    status: "ACTIVE".into(),
+                    ca_certificate_id: None,
+                    owned_by: scope.account.clone(),
+                    created: now,
+                    last_modified: now,
+                    not_before: 0,
+                    not_after: 0,
+                    generation_id: uuid::Uuid::new_v4().to_string(),
+                };
+                let stored = self.put(CERTIFICATE, scope, id, &certificate);
+                if let Err(e) = stored {
+                    return Err(AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() });
+                }
+                self.certificates.write().insert((scope.clone(), id.to_string()), certificate);
+                "ACTIVE".into()
+            }
+        };
+        match status.as_str() {
+            "ACTIVE" => Ok(()),
+            "REVOKED" => Err(AuthnFailure {
+                reason: "DEVICE_CERTIFICATE_REVOKED",
+                details: format!("Certificate {id} is revoked"),
+            }),
+            _ => Err(AuthnFailure {
+                reason: "DEVICE_CERTIFICATE_INACTIVE",
+                details: format!("Certificate {id} is {status}, not ACTIVE"),
+            }),
+        }
     }
 
     fn save(&self, scope: &Scope, thing: &Thing) -> Result<(), RegistryError> {
@@ -284,6 +346,17 @@ impl Registry {
         next.last_modified = now_secs();
         self.put(CERTIFICATE, scope, id, &next)?;
         *certificate = next;
+        drop(certificates);
+        if status != "ACTIVE" {
+            let reason = if status == "REVOKED" {
+                "DEVICE_CERTIFICATE_REVOKED"
+            } else {
+                "DEVICE_CERTIFICATE_INACTIVE"
+            };
+            if let Some(f) = self.on_deactivate.get() {
+                f(id, reason);
+            }
+        }
         Ok(())
     }
 
@@ -421,5 +494,18 @@ fn check_version(thing: &Thing, expected: Option<i64>) -> Result<(), RegistryErr
             thing.name
         ))),
         _ => Ok(()),
+    }
+}
+
+/// The registry as the broker's [`DeviceAuthenticator`], for the account and region the MQTT
+/// listeners serve.
+pub struct RegistryAuthenticator {
+    pub registry: Arc<Registry>,
+    pub scope: Scope,
+}
+
+impl DeviceAuthenticator for RegistryAuthenticator {
+    fn authenticate(&self, certificate_id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
+        self.registry.authenticate_certificate(&self.scope, certificate_id, der)
     }
 }
