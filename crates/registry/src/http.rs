@@ -2,6 +2,7 @@
 //! botocore's `iot` model (CreateThingRequest/Response, DescribeThingResponse, ...).
 
 use crate::service::{ListThings, UpdateThing};
+use crate::state::ThingType;
 use crate::{Registry, Thing};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -33,6 +34,12 @@ pub fn routes(registry: Arc<Registry>) -> Router {
             put(attach_thing_principal).delete(detach_thing_principal).get(list_thing_principals),
         )
         .route("/principals/things", get(list_principal_things))
+        .route("/thing-types", get(list_thing_types))
+        .route(
+            "/thing-types/{thing_type_name}",
+            post(create_thing_type).get(describe_thing_type).delete(delete_thing_type),
+        )
+        .route("/thing-types/{thing_type_name}/deprecate", post(deprecate_thing_type))
         .with_state(registry)
 }
 
@@ -338,4 +345,109 @@ async fn list_principal_things(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "things": registry.principal_things(&scope(&ctx), &principal(&headers)?)? })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ThingTypeProperties {
+    thing_type_description: Option<String>,
+    #[serde(default)]
+    searchable_attributes: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CreateThingTypeRequest {
+    thing_type_properties: Option<ThingTypeProperties>,
+}
+
+async fn create_thing_type(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+    AwsJson(req): AwsJson<CreateThingTypeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let props = req.thing_type_properties.unwrap_or_default();
+    let t = registry.create_thing_type(
+        &scope(&ctx),
+        &name,
+        props.thing_type_description,
+        props.searchable_attributes,
+    )?;
+    Ok(Json(json!({ "thingTypeName": t.name, "thingTypeArn": t.arn, "thingTypeId": t.id })))
+}
+
+/// botocore's `ThingTypeDefinition` (ListThingTypes); DescribeThingType adds the id.
+fn thing_type_definition(t: &ThingType) -> Value {
+    let mut properties = json!({ "searchableAttributes": t.searchable_attributes });
+    if let Some(description) = &t.description {
+        properties["thingTypeDescription"] = json!(description);
+    }
+    let mut metadata = json!({ "deprecated": t.deprecated, "creationDate": t.created });
+    if let Some(date) = t.deprecation_date {
+        metadata["deprecationDate"] = json!(date);
+    }
+    json!({
+        "thingTypeName": t.name,
+        "thingTypeArn": t.arn,
+        "thingTypeProperties": properties,
+        "thingTypeMetadata": metadata,
+    })
+}
+
+async fn describe_thing_type(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = registry.describe_thing_type(&scope(&ctx), &name)?;
+    let mut body = thing_type_definition(&t);
+    body["thingTypeId"] = json!(t.id);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListThingTypesQuery {
+    thing_type_name: Option<String>,
+}
+
+async fn list_thing_types(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    q: AwsQuery<ListThingTypesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let types: Vec<Value> = registry
+        .list_thing_types(&scope(&ctx), q.thing_type_name.as_deref())
+        .iter()
+        .map(thing_type_definition)
+        .collect();
+    Ok(Json(json!({ "thingTypes": types })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DeprecateRequest {
+    #[serde(default)]
+    undo_deprecate: bool,
+}
+
+async fn deprecate_thing_type(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+    AwsJson(req): AwsJson<DeprecateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    registry.deprecate_thing_type(&scope(&ctx), &name, req.undo_deprecate)?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_thing_type(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    registry.delete_thing_type(&scope(&ctx), &name)?;
+    Ok(Json(json!({})))
 }

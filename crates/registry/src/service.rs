@@ -2,6 +2,7 @@
 //! store before it returns.
 
 use crate::ca::CertAuthority;
+use crate::state::ThingType;
 use crate::state::{
     apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
 };
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 const THING: &str = "thing";
 const CERTIFICATE: &str = "certificate";
+const THING_TYPE: &str = "thing-type";
 
 /// Called with a certificate id and AWS's AuthN reason code when it stops being ACTIVE.
 type DeactivationHook = Box<dyn Fn(&str, &'static str) + Send + Sync>;
@@ -26,6 +28,7 @@ pub struct Registry {
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
     things: RwLock<BTreeMap<(Scope, String), Thing>>,
     certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
+    thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
 }
 
 /// What CreateKeysAndCertificate returns: the certificate and its keys.
@@ -60,12 +63,14 @@ impl Registry {
     pub fn load(store: Arc<Store>, ca: Arc<CertAuthority>) -> Result<Self, RegistryError> {
         let things = load_kind(&store, THING)?;
         let certificates = load_kind(&store, CERTIFICATE)?;
+        let thing_types = load_kind(&store, THING_TYPE)?;
         Ok(Registry {
             store,
             ca,
             on_deactivate: std::sync::OnceLock::new(),
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
+            thing_types: RwLock::new(thing_types),
         })
     }
 
@@ -145,6 +150,9 @@ impl Registry {
     ) -> Result<Thing, RegistryError> {
         check_thing_name(name)?;
         check_attributes(&attributes)?;
+        if let Some(type_name) = &type_name {
+            self.check_type_usable(scope, type_name)?;
+        }
         let mut things = self.things.write();
         let key = (scope.clone(), name.to_string());
         if let Some(existing) = things.get(&key) {
@@ -176,6 +184,9 @@ impl Registry {
 
     /// UpdateThing: `expectedVersion` must match; the version goes up by one.
     pub fn update_thing(&self, scope: &Scope, name: &str, update: UpdateThing) -> Result<(), RegistryError> {
+        if let Some(type_name) = &update.type_name {
+            self.check_type_usable(scope, type_name)?;
+        }
         let mut things = self.things.write();
         let thing = things.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
         check_version(thing, update.expected_version)?;
@@ -251,6 +262,106 @@ impl Registry {
         }
         let next = matching.next().and(page.last().map(|t| t.name.clone()));
         Ok((page, next))
+    }
+
+    /// A thing may get `type_name` only if the type exists and is not deprecated.
+    fn check_type_usable(&self, scope: &Scope, type_name: &str) -> Result<(), RegistryError> {
+        match self.thing_types.read().get(&(scope.clone(), type_name.to_string())) {
+            None => Err(RegistryError::NotFound(format!("Thing type {type_name} cannot be found."))),
+            Some(t) if t.deprecated => Err(RegistryError::InvalidRequest(format!(
+                "Thing type {type_name} is deprecated; new things cannot use it"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// CreateThingType (idempotent for the same properties).
+    pub fn create_thing_type(
+        &self,
+        scope: &Scope,
+        name: &str,
+        description: Option<String>,
+        searchable_attributes: Vec<String>,
+    ) -> Result<ThingType, RegistryError> {
+        check_thing_name(name)?;
+        let mut types = self.thing_types.write();
+        let key = (scope.clone(), name.to_string());
+        if let Some(existing) = types.get(&key) {
+            if existing.description == description && existing.searchable_attributes == searchable_attributes
+            {
+                return Ok(existing.clone());
+            }
+            return Err(RegistryError::AlreadyExists(format!("Thing type {name} already exists")));
+        }
+        let thing_type = ThingType {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
+            arn: format!("arn:aws:iot:{}:{}:thingtype/{name}", scope.region, scope.account),
+            description,
+            searchable_attributes,
+            deprecated: false,
+            deprecation_date: None,
+            created: now_secs(),
+        };
+        self.put(THING_TYPE, scope, name, &thing_type)?;
+        types.insert(key, thing_type.clone());
+        Ok(thing_type)
+    }
+
+    /// DescribeThingType.
+    pub fn describe_thing_type(&self, scope: &Scope, name: &str) -> Result<ThingType, RegistryError> {
+        self.thing_types
+            .read()
+            .get(&(scope.clone(), name.to_string()))
+            .cloned()
+            .ok_or_else(|| RegistryError::NotFound(format!("Thing type {name} cannot be found.")))
+    }
+
+    /// ListThingTypes, by name, optionally one name only.
+    pub fn list_thing_types(&self, scope: &Scope, name: Option<&str>) -> Vec<ThingType> {
+        let types = self.thing_types.read();
+        types
+            .iter()
+            .filter(|((s, n), _)| s == scope && name.is_none_or(|wanted| wanted == n))
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// DeprecateThingType (or undo it).
+    pub fn deprecate_thing_type(&self, scope: &Scope, name: &str, undo: bool) -> Result<(), RegistryError> {
+        let mut types = self.thing_types.write();
+        let thing_type = types
+            .get_mut(&(scope.clone(), name.to_string()))
+            .ok_or_else(|| RegistryError::NotFound(format!("Thing type {name} cannot be found.")))?;
+        let mut next = thing_type.clone();
+        next.deprecated = !undo;
+        next.deprecation_date = (!undo).then(now_secs);
+        self.put(THING_TYPE, scope, name, &next)?;
+        *thing_type = next;
+        Ok(())
+    }
+
+    /// DeleteThingType: only a deprecated type that no thing uses. (AWS also makes you wait
+    /// five minutes after deprecating; the emulator does not.)
+    pub fn delete_thing_type(&self, scope: &Scope, name: &str) -> Result<(), RegistryError> {
+        let mut types = self.thing_types.write();
+        let key = (scope.clone(), name.to_string());
+        let thing_type = types
+            .get(&key)
+            .ok_or_else(|| RegistryError::NotFound(format!("Thing type {name} cannot be found.")))?;
+        if !thing_type.deprecated {
+            return Err(RegistryError::InvalidRequest(format!(
+                "Thing type {name} must be deprecated before it is deleted"
+            )));
+        }
+        let used =
+            self.things.read().iter().any(|((s, _), t)| s == scope && t.type_name.as_deref() == Some(name));
+        if used {
+            return Err(RegistryError::InvalidRequest(format!("Thing type {name} is still used by things")));
+        }
+        self.store.delete(THING_TYPE, scope, name)?;
+        types.remove(&key);
+        Ok(())
     }
 
     /// CreateKeysAndCertificate: a key pair and a certificate signed by the emulator's CA (the
@@ -453,9 +564,11 @@ impl Registry {
     pub fn reset(&self) -> Result<(), RegistryError> {
         let mut things = self.things.write();
         let mut certificates = self.certificates.write();
+        let mut thing_types = self.thing_types.write();
         self.store.clear()?;
         things.clear();
         certificates.clear();
+        thing_types.clear();
         Ok(())
     }
 }

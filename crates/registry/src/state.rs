@@ -114,3 +114,17 @@ pub struct Certificate {
 /// The statuses UpdateCertificate accepts (botocore `CertificateStatus`).
 pub const CERTIFICATE_STATUSES: [&str; 6] =
     ["ACTIVE", "INACTIVE", "REVOKED", "PENDING_TRANSFER", "REGISTER_INACTIVE", "PENDING_ACTIVATION"];
+
+/// A thing type (botocore `DescribeThingTypeResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThingType {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub description: Option<String>,
+    pub searchable_attributes: Vec<String>,
+    pub deprecated: bool,
+    /// Epoch seconds.
+    pub deprecation_date: Option<i64>,
+    pub created: i64,
+}
