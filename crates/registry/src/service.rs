@@ -415,6 +415,9 @@ impl Registry {
         marker: Option<&str>,
         ascending: bool,
     ) -> Result<(Vec<Certificate>, Option<String>), RegistryError> {
+        if !(1..=250).contains(&size) {
+            return Err(RegistryError::InvalidRequest("pageSize must be between 1 and 250".into()));
+        }
         let mut all: Vec<Certificate> = self
             .certificates
             .read()
