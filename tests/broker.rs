@@ -27,6 +27,12 @@ async fn subscribe_v4(client: &mut RawClient, filter: &str, qos: QoS4) {
     }
 }
 
+async fn subscribe_v5(client: &mut RawClient, filter: &str, qos: QoS5) {
+    let sub = v5::Subscribe { pkid: 1, filters: vec![v5::Filter::new(filter, qos)], properties: None };
+    client.send_v5(v5::Packet::Subscribe(sub)).await;
+    assert!(matches!(client.recv_v5(5 * SECOND).await, Ok(v5::Packet::SubAck(_))), "SUBACK");
+}
+
 async fn publish_v4(client: &mut RawClient, topic: &str, payload: &str, qos: QoS4, retain: bool) {
     let mut p = v4::Publish::new(topic, qos, payload.as_bytes().to_vec());
     p.retain = retain;
@@ -117,13 +123,7 @@ async fn source_port_is_the_clients_local_port_and_publish_out_is_per_delivery()
     let (mut a, _) = RawClient::connect_v4(emu.mqtt, "fan-a", 30, true).await;
     let (mut b, _) = RawClient::connect_v5(emu.mqtt, "fan-b", 30).await;
     subscribe_v4(&mut a, "fan/out", QoS4::AtMostOnce).await;
-    let sub = v5::Subscribe {
-        pkid: 3,
-        filters: vec![v5::Filter::new("fan/#", QoS5::AtMostOnce)],
-        properties: None,
-    };
-    b.send_v5(v5::Packet::Subscribe(sub)).await;
-    assert!(matches!(b.recv_v5(5 * SECOND).await, Ok(v5::Packet::SubAck(_))));
+    subscribe_v5(&mut b, "fan/#", QoS5::AtMostOnce).await;
     let (mut p, _) = RawClient::connect_v4(emu.mqtt, "fan-pub", 30, true).await;
     publish_v4(&mut p, "fan/out", "x", QoS4::AtMostOnce, false).await;
     assert!(next_publish_v4(&mut a, 5 * SECOND).await.is_some());
@@ -421,13 +421,7 @@ async fn a_shared_subscription_delivers_each_message_to_one_member() {
 async fn mqtt5_properties_pass_through_and_topic_aliases_resolve() {
     let emu = start();
     let (mut sub, _) = RawClient::connect_v5(emu.mqtt, "props-sub", 30).await;
-    let subscribe = v5::Subscribe {
-        pkid: 1,
-        filters: vec![v5::Filter::new("rpc/#", QoS5::AtLeastOnce)],
-        properties: None,
-    };
-    sub.send_v5(v5::Packet::Subscribe(subscribe)).await;
-    assert!(matches!(sub.recv_v5(5 * SECOND).await, Ok(v5::Packet::SubAck(_))));
+    subscribe_v5(&mut sub, "rpc/#", QoS5::AtLeastOnce).await;
 
     let (mut p, _) = RawClient::connect_v5(emu.mqtt, "props-pub", 30).await;
     let properties = v5::PublishProperties {
