@@ -16,6 +16,12 @@ pub enum RegistryError {
     DeleteConflict(String),
     #[error("{0}")]
     CertificateState(String),
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("{0}")]
+    VersionsLimitExceeded(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -28,6 +34,9 @@ impl ServiceError for RegistryError {
             RegistryError::InvalidRequest(_) => 400,
             RegistryError::DeleteConflict(_) => 409,
             RegistryError::CertificateState(_) => 406,
+            RegistryError::MalformedPolicy(_) => 400,
+            RegistryError::VersionsLimitExceeded(_) => 409,
+            RegistryError::LimitExceeded(_) => 410,
             RegistryError::Internal(_) => 500,
         }
     }
@@ -40,6 +49,9 @@ impl ServiceError for RegistryError {
             RegistryError::InvalidRequest(_) => "InvalidRequestException",
             RegistryError::DeleteConflict(_) => "DeleteConflictException",
             RegistryError::CertificateState(_) => "CertificateStateException",
+            RegistryError::MalformedPolicy(_) => "MalformedPolicyException",
+            RegistryError::VersionsLimitExceeded(_) => "VersionsLimitExceededException",
+            RegistryError::LimitExceeded(_) => "LimitExceededException",
             RegistryError::Internal(_) => "InternalFailureException",
         }
     }

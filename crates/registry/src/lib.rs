@@ -12,10 +12,13 @@
 pub mod ca;
 mod error;
 mod http;
+mod policies;
+pub mod policy_document;
 mod service;
 mod state;
 
 pub use error::RegistryError;
 pub use http::routes;
+pub use policies::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
 pub use state::{Certificate, Thing};

@@ -2,6 +2,7 @@
 //! store before it returns.
 
 use crate::ca::CertAuthority;
+use crate::policies;
 use crate::state::ThingType;
 use crate::state::{
     apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
@@ -22,13 +23,16 @@ type DeactivationHook = Box<dyn Fn(&str, &'static str) + Send + Sync>;
 
 /// The registry of every account and region.
 pub struct Registry {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     ca: Arc<CertAuthority>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
-    things: RwLock<BTreeMap<(Scope, String), Thing>>,
-    certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
+    pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
+    pub(crate) certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
     thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
+    pub(crate) policies: RwLock<policies::PolicyCache>,
+    /// Target (certificate ARN, thing group ARN, identity) -> names of its policies.
+    pub(crate) policy_targets: RwLock<policies::TargetCache>,
 }
 
 /// What CreateKeysAndCertificate returns: the certificate and its keys.
@@ -64,6 +68,7 @@ impl Registry {
         let things = load_kind(&store, THING)?;
         let certificates = load_kind(&store, CERTIFICATE)?;
         let thing_types = load_kind(&store, THING_TYPE)?;
+        let (policies, policy_targets) = policies::load(&store)?;
         Ok(Registry {
             store,
             ca,
@@ -71,6 +76,8 @@ impl Registry {
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),
+            policies: RwLock::new(policies),
+            policy_targets: RwLock::new(policy_targets),
         })
     }
 
@@ -82,8 +89,9 @@ impl Registry {
 
     /// Whether the certificate `id` (already verified by TLS against the emulator's CA) may
     /// connect in `scope`. A certificate of the emulator's CA that the registry does not know yet
-    /// (say, from `iotemu certs create-device`) is registered as ACTIVE on first use, so that a
-    /// device works before anyone calls the API; INACTIVE and REVOKED ones are refused.
+    /// (say, from `iotemu certs create-device`) is registered as ACTIVE on first use, with the
+    /// `iotemu-allow-all` policy unless it was made with `--no-policy`, so that a device works
+    /// before anyone calls the API; INACTIVE and REVOKED ones are refused.
     pub fn authenticate_certificate(&self, scope: &Scope, id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
         let known = self.certificates.read().get(&(scope.clone(), id.to_string())).map(|c| c.status.clone());
         let status = match known {
@@ -107,7 +115,11 @@ impl Registry {
                 if let Err(e) = stored {
                     return Err(AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() });
                 }
+                let arn = certificate.arn.clone();
                 self.certificates.write().insert((scope.clone(), id.to_string()), certificate);
+                if let Err(e) = self.grant_first_use_policy(scope, &arn, id) {
+                    return Err(AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() });
+                }
                 "ACTIVE".into()
             }
         };
@@ -128,7 +140,7 @@ impl Registry {
         self.put(THING, scope, &thing.name, thing)
     }
 
-    fn put<T: serde::Serialize>(
+    pub(crate) fn put<T: serde::Serialize>(
         &self,
         kind: &str,
         scope: &Scope,
@@ -494,6 +506,11 @@ impl Registry {
                 "Things must be detached before deletion.".to_string(),
             ));
         }
+        if !self.policies_of(scope, &certificate.arn).is_empty() {
+            return Err(RegistryError::DeleteConflict(
+                "Certificate policies must be detached before deletion.".to_string(),
+            ));
+        }
         self.store.delete(CERTIFICATE, scope, id)?;
         certificates.remove(&key);
         Ok(())
@@ -568,15 +585,19 @@ impl Registry {
         let mut things = self.things.write();
         let mut certificates = self.certificates.write();
         let mut thing_types = self.thing_types.write();
+        let mut policies = self.policies.write();
+        let mut policy_targets = self.policy_targets.write();
         self.store.clear()?;
         things.clear();
         certificates.clear();
         thing_types.clear();
+        policies.clear();
+        policy_targets.clear();
         Ok(())
     }
 }
 
-fn load_kind<T: serde::de::DeserializeOwned>(
+pub(crate) fn load_kind<T: serde::de::DeserializeOwned>(
     store: &Store,
     kind: &str,
 ) -> Result<BTreeMap<(Scope, String), T>, RegistryError> {
@@ -588,7 +609,7 @@ fn load_kind<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

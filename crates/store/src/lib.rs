@@ -66,6 +66,8 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // `iotemu certs create-device` may write while a server holds the file.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Self::init(conn)
     }
 

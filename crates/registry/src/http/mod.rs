@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod policies;
+
 /// The routes of the registry operations.
 pub fn routes(registry: Arc<Registry>) -> Router {
     Router::new()
@@ -40,10 +42,11 @@ pub fn routes(registry: Arc<Registry>) -> Router {
             post(create_thing_type).get(describe_thing_type).delete(delete_thing_type),
         )
         .route("/thing-types/{thing_type_name}/deprecate", post(deprecate_thing_type))
+        .merge(policies::routes())
         .with_state(registry)
 }
 
-fn scope(ctx: &ApiContext) -> Scope {
+pub(super) fn scope(ctx: &ApiContext) -> Scope {
     Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
 }
 
@@ -185,9 +188,9 @@ async fn list_things(
 }
 
 /// A query string in AWS's error shape when it does not parse.
-type AwsQuery<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+pub(super) type AwsQuery<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
-fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
 }
 
