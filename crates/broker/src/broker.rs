@@ -9,8 +9,8 @@ use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
 use crate::BrokerConfig;
 use bytes::Bytes;
 use iotemu_core::{
-    ClientInfo, DeviceAuthenticator, Disposition, RequestContext, ReservedTopic, ReservedTopicHandler,
-    TraceId,
+    ClientInfo, DeviceAuthenticator, DeviceAuthorizer, Disposition, IotAction, RequestContext, ReservedTopic,
+    ReservedTopicHandler, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use parking_lot::{Mutex, RwLock};
@@ -36,6 +36,7 @@ pub(crate) struct Shared {
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     reserved: Arc<dyn ReservedTopicHandler>,
     pub authenticator: Arc<dyn DeviceAuthenticator>,
+    pub authorizer: Arc<dyn DeviceAuthorizer>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
 }
@@ -60,6 +61,7 @@ impl Broker {
         logs: EventSink,
         reserved: Arc<dyn ReservedTopicHandler>,
         authenticator: Arc<dyn DeviceAuthenticator>,
+        authorizer: Arc<dyn DeviceAuthorizer>,
         shutdown: CancellationToken,
     ) -> Self {
         let broker = Broker {
@@ -71,6 +73,7 @@ impl Broker {
                 sessions: Mutex::default(),
                 reserved,
                 authenticator,
+                authorizer,
                 shutdown,
                 tasks: TaskTracker::new(),
             }),
@@ -343,6 +346,7 @@ impl Broker {
         will: WillPacket,
         session: Arc<Session>,
         generation: u64,
+        enforced: bool,
     ) {
         let broker = self.clone();
         let send = move || {
@@ -351,6 +355,21 @@ impl Broker {
             };
             let trace_id = TraceId::new();
             let topic: Arc<str> = topic.into();
+            // The will goes out with the client's own rights (`iot:Publish`, and `iot:RetainPublish`
+            // for a retained will), checked when it is sent.
+            let authorizer = &broker.shared.authorizer;
+            let allowed = !enforced
+                || (authorizer.authorize(&client, IotAction::Publish, &topic)
+                    && (!will.retain || authorizer.authorize(&client, IotAction::RetainPublish, &topic)));
+            if !allowed {
+                if broker.shared.logs.enabled(LogLevel::Error) {
+                    let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
+                    let violation = crate::violation::Violation::NotAuthorized;
+                    let entry = LogEntry::PublishIn(entry);
+                    broker.shared.logs.failure(trace_id, entry, violation.reason(), violation.details());
+                }
+                return;
+            }
             if broker.shared.logs.enabled(LogLevel::Info) {
                 let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
                 broker.shared.logs.success(trace_id, LogEntry::PublishIn(entry));

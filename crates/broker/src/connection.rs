@@ -14,9 +14,9 @@ use crate::codec::{
 };
 use crate::session::{Delivery, Kick, Message, Session, SubOptions};
 use crate::topic::{parse_filter, validate_topic_name};
-use crate::violation::Violation;
+use crate::violation::{Violation, AUTHORIZATION_FAILURE_DETAILS};
 use bytes::{Bytes, BytesMut};
-use iotemu_core::{ClientInfo, Protocol, TraceId};
+use iotemu_core::{ClientInfo, IotAction, Protocol, TraceId};
 use iotemu_logs::{
     Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, PublishOut, Subscribe,
 };
@@ -44,12 +44,21 @@ enum Exit {
     KeepAliveTimeout,
     ClientError(Violation),
     TakenOver,
-    /// The certificate stopped being ACTIVE (reason code of AWS's AuthN errors).
+    /// The certificate stopped being ACTIVE (reason code of AWS's AuthN errors), or an IoT
+    /// policy denied a 3.1.1 PUBLISH or SUBSCRIBE (AUTHORIZATION_FAILURE).
     AuthError(&'static str),
     ServerShutdown,
 }
 
 impl Exit {
+    /// How a violation ends the connection: a denial is an AUTH_ERROR, the rest CLIENT_ERROR.
+    fn from_violation(violation: Violation) -> Exit {
+        match violation {
+            Violation::NotAuthorized => Exit::AuthError(violation.reason()),
+            other => Exit::ClientError(other),
+        }
+    }
+
     /// The MQTT 5 DISCONNECT reason code the server sends, if any.
     fn v5_code(&self) -> Option<u8> {
         match self {
@@ -73,12 +82,13 @@ impl Exit {
 
 /// Serves one accepted connection until it ends. The handshake and the farewell run boxed, so
 /// the task of an idle connection holds only the state of its main loop.
-pub(crate) async fn run<S>(stream: S, peer: SocketAddr, principal: Arc<str>, broker: Broker)
+/// `enforced`: whether IoT policies apply to this connection.
+pub(crate) async fn run<S>(stream: S, peer: SocketAddr, principal: Arc<str>, enforced: bool, broker: Broker)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let Some(started) = Box::pin(handshake(reader, writer, peer, principal, &broker)).await else {
+    let Some(started) = Box::pin(handshake(reader, writer, peer, principal, enforced, &broker)).await else {
         return;
     };
     let Started { mut reader, mut writer, mut rbuf, mut conn, attached, keep_alive, trace_id } = started;
@@ -125,7 +135,7 @@ where
                     match conn.process(&mut rbuf) {
                         Ok(None) => {}
                         Ok(Some(exit)) => break exit,
-                        Err(violation) => break Exit::ClientError(violation),
+                        Err(violation) => break Exit::from_violation(violation),
                     }
                 }
             },
@@ -172,6 +182,7 @@ async fn handshake<S>(
     mut writer: WriteHalf<S>,
     peer: SocketAddr,
     principal: Arc<str>,
+    enforced: bool,
     broker: &Broker,
 ) -> Option<Started<S>>
 where
@@ -213,7 +224,7 @@ where
 
     let trace_id = TraceId::new();
     let Some(accepted) =
-        accept_connect(broker, codec, connect, &principal, peer, trace_id, &mut writer).await
+        accept_connect(broker, codec, connect, &principal, enforced, peer, trace_id, &mut writer).await
     else {
         let _ = writer.shutdown().await;
         return None;
@@ -251,7 +262,7 @@ impl Farewell<'_> {
         conn.log_disconnect(trace_id, &exit);
         if exit.sends_will() {
             if let Some(will) = conn.will.take() {
-                broker.publish_will(conn.client.clone(), *will, session.clone(), generation);
+                broker.publish_will(conn.client.clone(), *will, session.clone(), generation, conn.enforced);
             }
         }
         let leftovers = conn.take_unacknowledged();
@@ -272,13 +283,17 @@ struct Accepted {
     keep_alive: Duration,
 }
 
-/// Checks CONNECT, attaches the session, answers CONNACK and logs Connect. `None` when the
-/// connection was refused (its Connect Failure entry is written).
+/// Checks CONNECT (`iot:Connect` too, when `enforced`), attaches the session, answers CONNACK
+/// and logs Connect. `None` when the connection was refused (its Connect Failure entry is
+/// written). A denied CONNECT gets no CONNACK on 3.1.1 and CONNACK 0x87 on MQTT 5, as AWS
+/// answers (`aws-behaviour.md` §2); it never touches the session of the client id.
+#[allow(clippy::too_many_arguments)]
 async fn accept_connect<W: AsyncWrite + Unpin>(
     broker: &Broker,
     codec: Box<dyn MqttCodec>,
     connect: ConnectPacket,
     principal: &Arc<str>,
+    enforced: bool,
     peer: SocketAddr,
     trace_id: TraceId,
     writer: &mut W,
@@ -318,6 +333,9 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
         connect.will.as_ref().map(|w| validate_topic_name(w.topic.as_bytes(), limits))
     {
         Some((ConnAckCode::TopicNameInvalid, "INVALID_TOPIC", format!("Invalid will topic: {e}")))
+    } else if enforced && !shared.authorizer.authorize(&client, IotAction::Connect, &client_id) {
+        let violation = Violation::NotAuthorized;
+        Some((ConnAckCode::NotAuthorized, violation.reason(), violation.details()))
     } else {
         None
     };
@@ -369,6 +387,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
         broker: broker.clone(),
         codec,
         client,
+        enforced,
         session: None,
         out,
         inflight: VecDeque::new(),
@@ -416,6 +435,8 @@ struct Conn {
     broker: Broker,
     codec: Box<dyn MqttCodec>,
     client: Arc<ClientInfo>,
+    /// Whether IoT policies apply (always over mutual TLS; on the plain port when configured).
+    enforced: bool,
     session: Option<Arc<Session>>,
     /// Bytes waiting to be written.
     out: BytesMut,
@@ -481,6 +502,18 @@ impl Conn {
         if p.payload.len() > self.limits().payload_bytes {
             return Err(self.publish_failure(&p.topic, Violation::PayloadTooLarge(p.payload.len())));
         }
+        if !self.may_publish(&topic, p.retain) {
+            let violation = self.publish_failure(topic.as_bytes(), Violation::NotAuthorized);
+            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 (`aws-behaviour.md` §2).
+            if self.codec.version() == MqttVersion::V311 {
+                return Err(violation);
+            }
+            if p.qos == 1 {
+                let reason = violation.v5_code();
+                self.codec.encode(Outgoing::PubAck { pkid: p.pkid, reason }, &mut self.out);
+            }
+            return Ok(());
+        }
         let trace_id = TraceId::new();
         let logs = &self.broker.shared.logs;
         if logs.enabled(LogLevel::Info) {
@@ -508,6 +541,16 @@ impl Conn {
             self.codec.encode(Outgoing::PubAck { pkid: p.pkid, reason: 0 }, &mut self.out);
         }
         Ok(())
+    }
+
+    /// Whether the policies let this client publish to `topic` (and retain there).
+    fn may_publish(&self, topic: &str, retain: bool) -> bool {
+        self.allowed(IotAction::Publish, topic) && (!retain || self.allowed(IotAction::RetainPublish, topic))
+    }
+
+    /// Whether the policies allow `action` on `resource`; always, when they are not enforced.
+    fn allowed(&self, action: IotAction, resource: &str) -> bool {
+        !self.enforced || self.broker.shared.authorizer.authorize(&self.client, action, resource)
     }
 
     /// The topic of a PUBLISH, through its MQTT 5 topic alias when it has one.
@@ -578,6 +621,15 @@ impl Conn {
                 Ok(p) => p,
                 Err(e) => return Err(self.subscribe_failure(&f.filter, Violation::TopicFilterInvalid(e))),
             };
+            if !self.allowed(IotAction::Subscribe, &f.filter) {
+                let violation = self.subscribe_failure(&f.filter, Violation::NotAuthorized);
+                // 3.1.1: AWS closes the connection, no SUBACK; MQTT 5: SUBACK 0x87 for the filter.
+                if self.codec.version() == MqttVersion::V311 {
+                    return Err(violation);
+                }
+                codes.push(violation.v5_code());
+                continue;
+            }
             let count = {
                 let state = session.state.lock();
                 state.subscriptions.len() + usize::from(!state.subscriptions.contains_key(&f.filter))
@@ -644,6 +696,22 @@ impl Conn {
     fn send(&mut self, delivery: Delivery) {
         let now = Instant::now();
         if delivery.message.expired(now) {
+            return;
+        }
+        if !self.allowed(IotAction::Receive, &delivery.message.topic) {
+            // No `iot:Receive`: the message is silently not sent (`iot-policy-actions.md`).
+            let logs = &self.broker.shared.logs;
+            if logs.enabled(LogLevel::Error) {
+                let message = &delivery.message;
+                let entry = PublishOut { topic_name: message.topic.clone(), client: self.client.clone() };
+                let violation = Violation::NotAuthorized;
+                logs.failure(
+                    message.trace_id,
+                    LogEntry::PublishOut(entry),
+                    violation.reason(),
+                    violation.details(),
+                );
+            }
             return;
         }
         let pkid = if delivery.qos == 0 {
@@ -725,7 +793,11 @@ impl Conn {
             Exit::AuthError(reason) => {
                 if logs.enabled(LogLevel::Error) {
                     let entry = Disconnect { client, disconnect_reason: DisconnectReason::AuthError };
-                    let details = "The certificate of the connection is no longer ACTIVE";
+                    let details = if *reason == Violation::NotAuthorized.reason() {
+                        AUTHORIZATION_FAILURE_DETAILS
+                    } else {
+                        "The certificate of the connection is no longer ACTIVE"
+                    };
                     logs.failure(trace_id, LogEntry::Disconnect(entry), *reason, details);
                 }
                 return;

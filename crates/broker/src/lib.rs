@@ -9,11 +9,14 @@
 //! routing, retained messages, session lifecycle), `connection` (one task per client),
 //! `listener` (accept loops, TLS handshakes), [`tls`] (client-certificate verifier).
 //!
-//! Limitations: no IoT policies yet (every authenticated client may connect, publish and
-//! subscribe); queued messages are replayed at once rather than at AWS's 10 per second;
+//! IoT policies are asked of a [`DeviceAuthorizer`] (`iot:Connect`, `Publish`, `RetainPublish`,
+//! `Subscribe`, `Receive`) on the mutual-TLS port, and on the plain port when configured.
+//!
+//! Limitations: queued messages are replayed at once rather than at AWS's 10 per second;
 //! `$aws/...` topics are routed like any other unless the [`ReservedTopicHandler`] consumes them.
 //!
 //! [`ReservedTopicHandler`]: iotemu_core::ReservedTopicHandler
+//! [`DeviceAuthorizer`]: iotemu_core::DeviceAuthorizer
 
 mod broker;
 pub mod codec;
@@ -85,6 +88,9 @@ pub struct BrokerConfig {
     pub session_expiry: Duration,
     /// How long a new connection may take to send CONNECT (and finish TLS).
     pub connect_timeout: Duration,
+    /// Whether IoT policies also apply on the plain port (principal `anonymous`); they always
+    /// apply over mutual TLS.
+    pub enforce_on_plain: bool,
 }
 
 impl Default for BrokerConfig {
@@ -93,6 +99,7 @@ impl Default for BrokerConfig {
             limits: Limits::default(),
             session_expiry: Duration::from_secs(3600),
             connect_timeout: Duration::from_secs(10),
+            enforce_on_plain: false,
         }
     }
 }

@@ -19,7 +19,8 @@ pub async fn serve_plain(listener: TcpListener, broker: Broker) {
     let anonymous: Arc<str> = ANONYMOUS.into();
     accept_loop(listener, &broker, |tcp, peer, broker| {
         let principal = anonymous.clone();
-        broker.shared.tasks.spawn(connection::run(tcp, peer, principal, broker.clone()));
+        let enforced = broker.shared.config.enforce_on_plain;
+        broker.shared.tasks.spawn(connection::run(tcp, peer, principal, enforced, broker.clone()));
     })
     .await;
 }
@@ -59,7 +60,7 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Bro
                 log_authn_error(&broker, peer, local, sni, &failure);
                 return;
             }
-            connection::run(tls, peer, principal.into(), broker).await;
+            connection::run(tls, peer, principal.into(), true, broker).await;
         });
     })
     .await;

@@ -9,6 +9,9 @@ use crate::codec::CodecError;
 use crate::topic::TopicError;
 use std::borrow::Cow;
 
+/// The `details` AWS writes with AUTHORIZATION_FAILURE (`aws-behaviour.md` §2).
+pub const AUTHORIZATION_FAILURE_DETAILS: &str = "Authorization Failure";
+
 /// A client's protocol violation.
 #[derive(Debug, Clone)]
 pub enum Violation {
@@ -23,6 +26,8 @@ pub enum Violation {
     TooManyFilters(usize),
     TooManySubscriptions(usize),
     TopicAliasInvalid(u16),
+    /// An IoT policy denies the action (`aws-behaviour.md` §2).
+    NotAuthorized,
 }
 
 impl Violation {
@@ -39,6 +44,7 @@ impl Violation {
                 "SUBSCRIPTION_LIMIT_EXCEEDED"
             }
             Violation::TopicAliasInvalid(_) => "INVALID_TOPIC_ALIAS",
+            Violation::NotAuthorized => "AUTHORIZATION_FAILURE",
         }
     }
 
@@ -57,6 +63,7 @@ impl Violation {
                 format!("{n} subscriptions on one connection exceed the limit")
             }
             Violation::TopicAliasInvalid(a) => format!("Topic alias {a} is not valid"),
+            Violation::NotAuthorized => AUTHORIZATION_FAILURE_DETAILS.into(),
         }
     }
 
@@ -71,6 +78,7 @@ impl Violation {
             Violation::PacketTooLarge(_) | Violation::PayloadTooLarge(_) => 0x95,
             Violation::TooManyFilters(_) | Violation::TooManySubscriptions(_) => 0x97,
             Violation::TopicAliasInvalid(_) => 0x94,
+            Violation::NotAuthorized => 0x87,
         }
     }
 }

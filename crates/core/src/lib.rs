@@ -1,9 +1,11 @@
 //! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
 //! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
-//! broker and the services meet without importing each other ([`ReservedTopicHandler`]).
+//! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
+//! [`DeviceAuthorizer`]).
 //!
 //! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
 
+mod authz;
 mod clock;
 mod context;
 mod error;
@@ -16,6 +18,7 @@ pub fn certificate_id(der: &[u8]) -> String {
     Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+pub use authz::{AllowAll, DeviceAuthorizer, IotAction};
 pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
 pub use error::{AcceptAll, AuthnFailure, DeviceAuthenticator, ServiceError};

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use iotemu_broker::Broker;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
 use iotemu_registry::ca::CertAuthority;
-use iotemu_registry::{Registry, RegistryAuthenticator};
+use iotemu_registry::{Registry, RegistryAuthenticator, RegistryAuthorizer};
 use iotemu_store::{Scope, Store};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -81,16 +81,15 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
         );
         // Certificates are checked by the registry of the account and region MQTT serves.
-        let authenticator = RegistryAuthenticator {
-            registry: registry.clone(),
-            scope: Scope::new(config.server.account_id.clone(), config.server.region.clone()),
-        };
+        let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
+        let authenticator = RegistryAuthenticator { registry: registry.clone(), scope: mqtt_scope.clone() };
         let shutdown = CancellationToken::new();
         let broker = Broker::new(
             config.broker_config(),
             logs.clone(),
             Arc::new(ReservedTopicRouter::default()),
             Arc::new(authenticator),
+            Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
         let on_deactivate = broker.clone();

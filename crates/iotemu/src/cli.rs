@@ -125,7 +125,8 @@ pub struct CreateDeviceArgs {
     /// The emulator's data directory, whose CA signs the certificate [default: ./.iotemu].
     #[arg(long, env = "IOTEMU_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Attach no policy (policies arrive with the control plane; accepted for scripts now).
+    /// Attach no policy: by default the certificate gets the allow-all policy `iotemu-allow-all`
+    /// when it first connects.
     #[arg(long)]
     pub no_policy: bool,
 }

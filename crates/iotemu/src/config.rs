@@ -17,7 +17,16 @@ pub struct Config {
     pub server: ServerConfig,
     pub logging: LoggingConfig,
     pub broker: BrokerSection,
+    pub policies: PoliciesSection,
     pub limits: Limits,
+}
+
+/// Where IoT policies apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesSection {
+    /// Also on the plain port, as principal `anonymous` (AttachPolicy with target `anonymous`).
+    pub enforce_on_plain: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +141,7 @@ impl Config {
             limits: self.limits.clone(),
             session_expiry: Duration::from_secs(self.broker.session_expiry_secs),
             connect_timeout: Duration::from_secs(self.broker.connect_timeout_secs),
+            enforce_on_plain: self.policies.enforce_on_plain,
         }
     }
 

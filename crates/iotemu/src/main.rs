@@ -119,10 +119,8 @@ impl ShutdownSignals {
 /// `iotemu certs create-device`: reads (or creates) the CA in the data directory, so it works
 /// beside a server running on the same directory.
 fn create_device(args: &CreateDeviceArgs) -> Result<()> {
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => ServeArgs::default().resolve()?.server.data_dir,
-    };
+    let config = ServeArgs::default().resolve()?;
+    let data_dir = args.data_dir.clone().unwrap_or(config.server.data_dir);
     anyhow::ensure!(
         !args.thing.is_empty() && !args.thing.contains(['/', '\\']),
         "invalid thing name {:?}",
@@ -141,6 +139,14 @@ fn create_device(args: &CreateDeviceArgs) -> Result<()> {
     eprintln!("certificate: {}", cert_path.display());
     eprintln!("private key: {}", key_path.display());
     eprintln!("CA certificate: {}", ca_path.display());
+    if args.no_policy {
+        // The server gives certificates it registers on first use `iotemu-allow-all`, unless
+        // the store says otherwise; SQLite lets this process write beside a running server.
+        let store = iotemu_store::Store::open(&data_dir.join("iotemu.db"))?;
+        let scope = iotemu_store::Scope::new(config.server.account_id, config.server.region);
+        iotemu_registry::mark_without_policy(&store, &scope, &device.certificate_id)
+            .map_err(|e| anyhow::anyhow!("recording --no-policy: {e}"))?;
+    }
     println!("{}", device.certificate_id);
     Ok(())
 }
