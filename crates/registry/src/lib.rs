@@ -14,8 +14,13 @@ mod error;
 mod http;
 mod service;
 mod state;
+mod thing_groups;
 
 pub use error::RegistryError;
 pub use http::routes;
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
 pub use state::{Certificate, Thing};
+pub use thing_groups::{
+    GroupNameAndArn, ListThingGroups, NameOrArn, Page, ThingGroup, ThingGroupDescription,
+    ThingGroupProperties, MAX_GROUPS_PER_THING,
+};

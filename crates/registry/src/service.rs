@@ -6,6 +6,7 @@ use crate::state::ThingType;
 use crate::state::{
     apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
 };
+use crate::thing_groups::{self, Groups, Memberships};
 use crate::RegistryError;
 use iotemu_core::{AuthnFailure, DeviceAuthenticator};
 use iotemu_store::{Scope, Store};
@@ -22,13 +23,16 @@ type DeactivationHook = Box<dyn Fn(&str, &'static str) + Send + Sync>;
 
 /// The registry of every account and region.
 pub struct Registry {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     ca: Arc<CertAuthority>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
-    things: RwLock<BTreeMap<(Scope, String), Thing>>,
+    // Lock order: things, thing_groups, group_memberships (then the others).
+    pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
     certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
     thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
+    pub(crate) thing_groups: RwLock<Groups>,
+    pub(crate) group_memberships: RwLock<Memberships>,
 }
 
 /// What CreateKeysAndCertificate returns: the certificate and its keys.
@@ -64,6 +68,7 @@ impl Registry {
         let things = load_kind(&store, THING)?;
         let certificates = load_kind(&store, CERTIFICATE)?;
         let thing_types = load_kind(&store, THING_TYPE)?;
+        let (thing_groups, group_memberships) = thing_groups::load(&store)?;
         Ok(Registry {
             store,
             ca,
@@ -71,6 +76,8 @@ impl Registry {
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),
+            thing_groups: RwLock::new(thing_groups),
+            group_memberships: RwLock::new(group_memberships),
         })
     }
 
@@ -128,7 +135,7 @@ impl Registry {
         self.put(THING, scope, &thing.name, thing)
     }
 
-    fn put<T: serde::Serialize>(
+    pub(crate) fn put<T: serde::Serialize>(
         &self,
         kind: &str,
         scope: &Scope,
@@ -211,7 +218,8 @@ impl Registry {
         Ok(())
     }
 
-    /// DeleteThing: deleting a thing that does not exist succeeds, as on AWS.
+    /// DeleteThing: deleting a thing that does not exist succeeds, as on AWS; the thing leaves
+    /// its thing groups.
     pub fn delete_thing(
         &self,
         scope: &Scope,
@@ -222,6 +230,7 @@ impl Registry {
         let key = (scope.clone(), name.to_string());
         let Some(thing) = things.get(&key) else { return Ok(()) };
         check_version(thing, expected_version)?;
+        self.forget_memberships(scope, name)?;
         self.store.delete(THING, scope, name)?;
         things.remove(&key);
         Ok(())
@@ -566,17 +575,21 @@ impl Registry {
     /// Forgets everything (`POST /_iotemu/reset`).
     pub fn reset(&self) -> Result<(), RegistryError> {
         let mut things = self.things.write();
+        let mut thing_groups = self.thing_groups.write();
+        let mut group_memberships = self.group_memberships.write();
         let mut certificates = self.certificates.write();
         let mut thing_types = self.thing_types.write();
         self.store.clear()?;
         things.clear();
+        thing_groups.clear();
+        group_memberships.clear();
         certificates.clear();
         thing_types.clear();
         Ok(())
     }
 }
 
-fn load_kind<T: serde::de::DeserializeOwned>(
+pub(crate) fn load_kind<T: serde::de::DeserializeOwned>(
     store: &Store,
     kind: &str,
 ) -> Result<BTreeMap<(Scope, String), T>, RegistryError> {
@@ -588,7 +601,7 @@ fn load_kind<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
