@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod thing_groups;
+
 /// The routes of the registry operations.
 pub fn routes(registry: Arc<Registry>) -> Router {
     Router::new()
@@ -40,6 +42,7 @@ pub fn routes(registry: Arc<Registry>) -> Router {
             post(create_thing_type).get(describe_thing_type).delete(delete_thing_type),
         )
         .route("/thing-types/{thing_type_name}/deprecate", post(deprecate_thing_type))
+        .merge(thing_groups::routes())
         .with_state(registry)
 }
 
