@@ -3,11 +3,14 @@
 //! - `state.rs`: the [`Thing`] document and pure checks.
 //! - `service.rs`: [`Registry`], the operations, cached in memory and written through to the
 //!   store before they return.
+//! - `thing_groups.rs`: static thing groups ([`ThingGroup`]), their hierarchy and memberships.
 //! - `error.rs`: [`RegistryError`], AWS's exception names and statuses.
-//! - `http.rs`: the REST routes (wire only).
+//! - `http/`: the REST routes (wire only), one file per area.
 //!
-//! Limitations: things, certificates (issued by the emulator) and thing principals so far; a `thingTypeName` is stored but not checked against thing
-//! types, which do not exist yet.
+//! Limitations: things, thing types, static thing groups, certificates (issued by the emulator)
+//! and thing principals so far. No dynamic thing groups, billing groups or tags (CreateThingGroup
+//! accepts `tags` and drops them); thing groups have no depth or child-count limits, and the
+//! guide's "one group per hierarchy" rule for things is not enforced (see `thing_groups.rs`).
 
 pub mod ca;
 mod error;
@@ -16,9 +19,14 @@ mod policies;
 pub mod policy_document;
 mod service;
 mod state;
+mod thing_groups;
 
 pub use error::RegistryError;
 pub use http::routes;
 pub use policies::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
 pub use state::{Certificate, Thing};
+pub use thing_groups::{
+    GroupNameAndArn, ListThingGroups, NameOrArn, Page, ThingGroup, ThingGroupDescription,
+    ThingGroupProperties, MAX_GROUPS_PER_THING,
+};

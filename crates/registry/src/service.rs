@@ -7,6 +7,7 @@ use crate::state::ThingType;
 use crate::state::{
     apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
 };
+use crate::thing_groups::{self, Groups, Memberships};
 use crate::RegistryError;
 use iotemu_core::{AuthnFailure, DeviceAuthenticator};
 use iotemu_store::{Scope, Store};
@@ -27,9 +28,12 @@ pub struct Registry {
     ca: Arc<CertAuthority>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
+    // Lock order: things, thing_groups, group_memberships (then the others).
     pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
-    pub(crate) certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
     thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
+    pub(crate) thing_groups: RwLock<Groups>,
+    pub(crate) group_memberships: RwLock<Memberships>,
+    pub(crate) certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
     pub(crate) policies: RwLock<policies::PolicyCache>,
     /// Target (certificate ARN, thing group ARN, identity) -> names of its policies.
     pub(crate) policy_targets: RwLock<policies::TargetCache>,
@@ -68,6 +72,7 @@ impl Registry {
         let things = load_kind(&store, THING)?;
         let certificates = load_kind(&store, CERTIFICATE)?;
         let thing_types = load_kind(&store, THING_TYPE)?;
+        let (thing_groups, group_memberships) = thing_groups::load(&store)?;
         let (policies, policy_targets) = policies::load(&store)?;
         Ok(Registry {
             store,
@@ -76,6 +81,8 @@ impl Registry {
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),
+            thing_groups: RwLock::new(thing_groups),
+            group_memberships: RwLock::new(group_memberships),
             policies: RwLock::new(policies),
             policy_targets: RwLock::new(policy_targets),
         })
@@ -223,7 +230,8 @@ impl Registry {
         Ok(())
     }
 
-    /// DeleteThing: deleting a thing that does not exist succeeds, as on AWS.
+    /// DeleteThing: deleting a thing that does not exist succeeds, as on AWS; the thing leaves
+    /// its thing groups.
     pub fn delete_thing(
         &self,
         scope: &Scope,
@@ -234,6 +242,7 @@ impl Registry {
         let key = (scope.clone(), name.to_string());
         let Some(thing) = things.get(&key) else { return Ok(()) };
         check_version(thing, expected_version)?;
+        self.forget_memberships(scope, name)?;
         self.store.delete(THING, scope, name)?;
         things.remove(&key);
         Ok(())
@@ -583,12 +592,16 @@ impl Registry {
     /// Forgets everything (`POST /_iotemu/reset`).
     pub fn reset(&self) -> Result<(), RegistryError> {
         let mut things = self.things.write();
+        let mut thing_groups = self.thing_groups.write();
+        let mut group_memberships = self.group_memberships.write();
         let mut certificates = self.certificates.write();
         let mut thing_types = self.thing_types.write();
         let mut policies = self.policies.write();
         let mut policy_targets = self.policy_targets.write();
         self.store.clear()?;
         things.clear();
+        thing_groups.clear();
+        group_memberships.clear();
         certificates.clear();
         thing_types.clear();
         policies.clear();

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod policies;
+mod thing_groups;
 
 /// The routes of the registry operations.
 pub fn routes(registry: Arc<Registry>) -> Router {
@@ -42,6 +43,7 @@ pub fn routes(registry: Arc<Registry>) -> Router {
             post(create_thing_type).get(describe_thing_type).delete(delete_thing_type),
         )
         .route("/thing-types/{thing_type_name}/deprecate", post(deprecate_thing_type))
+        .merge(thing_groups::routes())
         .merge(policies::routes())
         .with_state(registry)
 }

@@ -1,0 +1,721 @@
+//! Static thing groups (developer guide `thing-groups.md`; botocore `CreateThingGroup` and
+//! friends): the [`ThingGroup`] document, its hierarchy, memberships, and the operations.
+//!
+//! Memberships are stored per thing (kind `thing-group-membership`, key = thing name, value = the
+//! names of its groups), so that DeleteThing drops them with the thing.
+//!
+//! Choices where AWS is unclear or where the emulator is simpler:
+//! - DeleteThingGroup refuses a group with child groups (InvalidRequestException, as the guide
+//!   shows); its things simply stop being members.
+//! - ListThingGroups without `recursive`: with `parentGroup`, the direct children (as the guide's
+//!   example); without it, every group. `recursive=false` without `parentGroup` lists the root
+//!   groups only.
+//! - A thing may be in at most 10 groups (guide, "Add a thing to a static thing group"); the
+//!   guide's "not two groups of one hierarchy" rule is not enforced, because its own
+//!   ListThingGroupsForThing example shows a thing in a group and in that group's child.
+//! - No limits on hierarchy depth or number of children (the guide only links to the quotas).
+
+use crate::service::{load_kind, now_secs};
+use crate::state::{apply_attributes, check_attributes};
+use crate::{Registry, RegistryError};
+use iotemu_store::{Scope, Store};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) const THING_GROUP: &str = "thing-group";
+pub(crate) const GROUP_MEMBERSHIP: &str = "thing-group-membership";
+
+/// The groups a thing may belong to at once.
+pub const MAX_GROUPS_PER_THING: usize = 10;
+
+/// Groups by (scope, name).
+pub(crate) type Groups = BTreeMap<(Scope, String), ThingGroup>;
+/// The group names of each thing, by (scope, thing name).
+pub(crate) type Memberships = BTreeMap<(Scope, String), BTreeSet<String>>;
+
+/// A static thing group, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThingGroup {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub description: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+    /// Set at creation and never changed (AWS does not move groups).
+    pub parent: Option<String>,
+    pub version: i64,
+    /// Epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// A group's name and ARN (botocore `GroupNameAndArn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupNameAndArn {
+    pub name: String,
+    pub arn: String,
+}
+
+impl From<&ThingGroup> for GroupNameAndArn {
+    fn from(g: &ThingGroup) -> Self {
+        GroupNameAndArn { name: g.name.clone(), arn: g.arn.clone() }
+    }
+}
+
+/// DescribeThingGroup's answer: the group and its ancestors from the root down to the parent.
+#[derive(Debug, Clone)]
+pub struct ThingGroupDescription {
+    pub group: ThingGroup,
+    pub root_to_parent: Vec<GroupNameAndArn>,
+}
+
+/// A resource named by name or by ARN (AddThingToThingGroup, RemoveThingFromThingGroup).
+#[derive(Debug, Clone)]
+pub enum NameOrArn {
+    Name(String),
+    Arn(String),
+}
+
+impl NameOrArn {
+    /// The name if given, else the ARN; `what` (e.g. "thingGroup") names the missing member.
+    pub fn from_request(
+        name: Option<String>,
+        arn: Option<String>,
+        what: &str,
+    ) -> Result<Self, RegistryError> {
+        match (name, arn) {
+            (Some(name), _) => Ok(NameOrArn::Name(name)),
+            (None, Some(arn)) => Ok(NameOrArn::Arn(arn)),
+            (None, None) => {
+                Err(RegistryError::InvalidRequest(format!("either {what}Name or {what}Arn is required")))
+            }
+        }
+    }
+}
+
+/// One page of a listing: `next_token` is the last name of the previous page.
+#[derive(Debug, Default, Clone)]
+pub struct Page {
+    pub max_results: Option<usize>,
+    pub next_token: Option<String>,
+}
+
+/// ListThingGroups' filters.
+#[derive(Debug, Default, Clone)]
+pub struct ListThingGroups {
+    pub parent_group: Option<String>,
+    pub name_prefix: Option<String>,
+    pub recursive: Option<bool>,
+    pub page: Page,
+}
+
+/// The properties of CreateThingGroup and UpdateThingGroup.
+#[derive(Debug, Default, Clone)]
+pub struct ThingGroupProperties {
+    pub description: Option<String>,
+    /// Attributes and whether to merge them (UpdateThingGroup only; CreateThingGroup ignores it).
+    pub attributes: Option<(BTreeMap<String, String>, bool)>,
+}
+
+/// botocore `ThingGroupName`: 1-128 of `[a-zA-Z0-9:_-]`.
+pub fn check_group_name(name: &str) -> Result<(), RegistryError> {
+    let ok = (1..=128).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:-".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        RegistryError::InvalidRequest(format!(
+            "thingGroupName {name:?} must be 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'"
+        ))
+    })
+}
+
+/// botocore `ThingGroupDescription`: at most 2028 of `[\p{Graph}\x20]`, taken literally as
+/// printable ASCII and space (Java's `\p{Graph}` is ASCII-only).
+pub fn check_description(description: &str) -> Result<(), RegistryError> {
+    let ok = description.len() <= 2028 && description.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        RegistryError::InvalidRequest(
+            "thingGroupDescription must be at most 2028 printable ASCII characters".into(),
+        )
+    })
+}
+
+fn group_not_found(name: &str) -> RegistryError {
+    RegistryError::NotFound(format!("Thing group {name} cannot be found."))
+}
+
+fn thing_not_found(name: &str) -> RegistryError {
+    RegistryError::NotFound(format!("Thing {name} cannot be found."))
+}
+
+/// The ancestors of `name`, from its parent up to the root.
+pub(crate) fn ancestors<'a>(groups: &'a Groups, scope: &Scope, name: &str) -> Vec<&'a ThingGroup> {
+    let mut out: Vec<&ThingGroup> = Vec::new();
+    let mut next = groups.get(&(scope.clone(), name.to_string())).and_then(|g| g.parent.clone());
+    while let Some(parent) = next {
+        // Parents are fixed at creation, so there is no cycle; the check only guards the loop.
+        let Some(group) = groups.get(&(scope.clone(), parent)) else { break };
+        if out.iter().any(|g| g.name == group.name) {
+            break;
+        }
+        out.push(group);
+        next = group.parent.clone();
+    }
+    out
+}
+
+/// The children of `parent` (all descendants when `recursive`), by name; `None` means the roots
+/// (every group when `recursive`).
+pub(crate) fn descendants(
+    groups: &Groups,
+    scope: &Scope,
+    parent: Option<&str>,
+    recursive: bool,
+) -> Vec<String> {
+    let in_scope = || groups.iter().filter(move |((s, _), _)| s == scope).map(|(_, g)| g);
+    if parent.is_none() && recursive {
+        return in_scope().map(|g| g.name.clone()).collect();
+    }
+    let mut out = BTreeSet::new();
+    let mut frontier: Vec<Option<String>> = vec![parent.map(str::to_string)];
+    while let Some(current) = frontier.pop() {
+        for child in in_scope().filter(|g| g.parent == current) {
+            if out.insert(child.name.clone()) && recursive {
+                frontier.push(Some(child.name.clone()));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One page of `items` (sorted by `key`): the items after the token, at most `max_results`
+/// (1-250, default 50), and the token of the next page if there is one.
+pub(crate) fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    page: &Page,
+) -> Result<(Vec<T>, Option<String>), RegistryError> {
+    let max = page.max_results.unwrap_or(50);
+    if !(1..=250).contains(&max) {
+        return Err(RegistryError::InvalidRequest("maxResults must be between 1 and 250".into()));
+    }
+    let mut rest =
+        items.into_iter().filter(|item| page.next_token.as_deref().is_none_or(|token| key(item) > token));
+    let out: Vec<T> = rest.by_ref().take(max).collect();
+    let next = rest.next().and(out.last().map(|item| key(item).to_string()));
+    Ok((out, next))
+}
+
+/// The names of the groups in `names` and all their ancestors, each once: each group followed by
+/// its ancestors up to the root, in the order of `names`.
+pub(crate) fn with_ancestors<'a>(
+    groups: &Groups,
+    scope: &Scope,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if !groups.contains_key(&(scope.clone(), name.clone())) {
+            continue;
+        }
+        let chain = std::iter::once(name.clone())
+            .chain(ancestors(groups, scope, name).into_iter().map(|g| g.name.clone()));
+        for group in chain {
+            if !out.contains(&group) {
+                out.push(group);
+            }
+        }
+    }
+    out
+}
+
+impl Registry {
+    /// CreateThingGroup: the parent must exist; idempotent for the same parent, description and
+    /// attributes, ResourceAlreadyExistsException otherwise. Tags are not kept.
+    pub fn create_thing_group(
+        &self,
+        scope: &Scope,
+        name: &str,
+        parent: Option<String>,
+        properties: ThingGroupProperties,
+    ) -> Result<ThingGroup, RegistryError> {
+        check_group_name(name)?;
+        if let Some(parent) = &parent {
+            check_group_name(parent)?;
+        }
+        if let Some(description) = &properties.description {
+            check_description(description)?;
+        }
+        let attributes = properties.attributes.map(|(a, _)| a).unwrap_or_default();
+        check_attributes(&attributes)?;
+        let mut groups = self.thing_groups.write();
+        let key = (scope.clone(), name.to_string());
+        if let Some(existing) = groups.get(&key) {
+            if existing.parent == parent
+                && existing.description == properties.description
+                && existing.attributes == attributes
+            {
+                return Ok(existing.clone());
+            }
+            return Err(RegistryError::AlreadyExists(format!(
+                "Thing group {name} already exists with different properties"
+            )));
+        }
+        if let Some(parent) = &parent {
+            if !groups.contains_key(&(scope.clone(), parent.clone())) {
+                return Err(group_not_found(parent));
+            }
+        }
+        let group = ThingGroup {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
+            arn: format!("arn:aws:iot:{}:{}:thinggroup/{name}", scope.region, scope.account),
+            description: properties.description,
+            attributes,
+            parent,
+            version: 1,
+            created_ms: now_millis(),
+        };
+        self.put(THING_GROUP, scope, name, &group)?;
+        groups.insert(key, group.clone());
+        Ok(group)
+    }
+
+    /// DescribeThingGroup.
+    pub fn describe_thing_group(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<ThingGroupDescription, RegistryError> {
+        let groups = self.thing_groups.read();
+        let group = groups.get(&(scope.clone(), name.to_string())).ok_or_else(|| group_not_found(name))?;
+        let root_to_parent =
+            ancestors(&groups, scope, name).into_iter().rev().map(GroupNameAndArn::from).collect();
+        Ok(ThingGroupDescription { group: group.clone(), root_to_parent })
+    }
+
+    /// UpdateThingGroup: `expectedVersion` must match; a description replaces the old one (an
+    /// absent one leaves it), attributes follow UpdateThing's merge rules. Returns the new version.
+    pub fn update_thing_group(
+        &self,
+        scope: &Scope,
+        name: &str,
+        properties: ThingGroupProperties,
+        expected_version: Option<i64>,
+    ) -> Result<i64, RegistryError> {
+        if let Some(description) = &properties.description {
+            check_description(description)?;
+        }
+        let mut groups = self.thing_groups.write();
+        let group =
+            groups.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| group_not_found(name))?;
+        check_group_version(group, expected_version)?;
+        let mut next = group.clone();
+        if properties.description.is_some() {
+            next.description = properties.description;
+        }
+        if let Some((attributes, merge)) = properties.attributes {
+            apply_attributes(&mut next.attributes, attributes, merge);
+            check_attributes(&next.attributes)?;
+        }
+        next.version += 1;
+        self.put(THING_GROUP, scope, name, &next)?;
+        *group = next;
+        Ok(group.version)
+    }
+
+    /// DeleteThingGroup: a missing group is no error (as DeleteThing); a group with child groups
+    /// is refused with InvalidRequestException (developer guide, "Delete a thing group"); its
+    /// things stop being members.
+    pub fn delete_thing_group(
+        &self,
+        scope: &Scope,
+        name: &str,
+        expected_version: Option<i64>,
+    ) -> Result<(), RegistryError> {
+        let mut groups = self.thing_groups.write();
+        let key = (scope.clone(), name.to_string());
+        let Some(group) = groups.get(&key) else { return Ok(()) };
+        check_group_version(group, expected_version)?;
+        if !descendants(&groups, scope, Some(name), false).is_empty() {
+            return Err(RegistryError::InvalidRequest(format!(
+                "Cannot delete thing group : {name} when there are still child groups attached to it."
+            )));
+        }
+        // Memberships first: a crash in between leaves a group with fewer things, never members
+        // of a group that is gone.
+        let mut memberships = self.group_memberships.write();
+        let members: Vec<String> = memberships
+            .iter()
+            .filter(|((s, _), set)| s == scope && set.contains(name))
+            .map(|((_, thing), _)| thing.clone())
+            .collect();
+        for thing in members {
+            let mut set = memberships.get(&(scope.clone(), thing.clone())).cloned().unwrap_or_default();
+            set.remove(name);
+            self.save_memberships(&mut memberships, scope, &thing, set)?;
+        }
+        self.store.delete(THING_GROUP, scope, name)?;
+        groups.remove(&key);
+        Ok(())
+    }
+
+    /// ListThingGroups, by name (see the module documentation for `recursive`).
+    pub fn list_thing_groups(
+        &self,
+        scope: &Scope,
+        query: &ListThingGroups,
+    ) -> Result<(Vec<GroupNameAndArn>, Option<String>), RegistryError> {
+        let groups = self.thing_groups.read();
+        if let Some(parent) = &query.parent_group {
+            if !groups.contains_key(&(scope.clone(), parent.clone())) {
+                return Err(group_not_found(parent));
+            }
+        }
+        let recursive = query.recursive.unwrap_or(query.parent_group.is_none());
+        let mut names = descendants(&groups, scope, query.parent_group.as_deref(), recursive);
+        if let Some(prefix) = &query.name_prefix {
+            names.retain(|n| n.starts_with(prefix.as_str()));
+        }
+        let (page, next) = paginate(names, |n| n.as_str(), &query.page)?;
+        let page = page
+            .iter()
+            .filter_map(|n| groups.get(&(scope.clone(), n.clone())))
+            .map(GroupNameAndArn::from)
+            .collect();
+        Ok((page, next))
+    }
+
+    /// AddThingToThingGroup: idempotent; InvalidRequestException beyond
+    /// [`MAX_GROUPS_PER_THING`].
+    pub fn add_thing_to_thing_group(
+        &self,
+        scope: &Scope,
+        group: &NameOrArn,
+        thing: &NameOrArn,
+    ) -> Result<(), RegistryError> {
+        self.change_groups_of_thing(scope, thing, |groups, set| {
+            set.insert(resolve_group(groups, scope, group)?);
+            Ok(())
+        })
+    }
+
+    /// RemoveThingFromThingGroup: removing a thing that is not a member is no error.
+    pub fn remove_thing_from_thing_group(
+        &self,
+        scope: &Scope,
+        group: &NameOrArn,
+        thing: &NameOrArn,
+    ) -> Result<(), RegistryError> {
+        self.change_groups_of_thing(scope, thing, |groups, set| {
+            set.remove(&resolve_group(groups, scope, group)?);
+            Ok(())
+        })
+    }
+
+    /// UpdateThingGroupsForThing: every named group must exist (nothing changes otherwise);
+    /// removals are applied before additions, so a group in both lists ends up a member.
+    pub fn update_thing_groups_for_thing(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        to_add: &[String],
+        to_remove: &[String],
+    ) -> Result<(), RegistryError> {
+        let thing = NameOrArn::Name(thing.to_string());
+        self.change_groups_of_thing(scope, &thing, |groups, set| {
+            for name in to_add.iter().chain(to_remove) {
+                resolve_group(groups, scope, &NameOrArn::Name(name.clone()))?;
+            }
+            for name in to_remove {
+                set.remove(name);
+            }
+            set.extend(to_add.iter().cloned());
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to the groups of `thing` under the locks (things, then groups, then
+    /// memberships, the registry's lock order), checks the limit, and stores the result.
+    fn change_groups_of_thing(
+        &self,
+        scope: &Scope,
+        thing: &NameOrArn,
+        change: impl FnOnce(&Groups, &mut BTreeSet<String>) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        let things = self.things.read();
+        let thing = match thing {
+            NameOrArn::Name(name) => things
+                .get(&(scope.clone(), name.clone()))
+                .map(|t| t.name.clone())
+                .ok_or_else(|| thing_not_found(name))?,
+            NameOrArn::Arn(arn) => things
+                .iter()
+                .find(|((s, _), t)| s == scope && &t.arn == arn)
+                .map(|(_, t)| t.name.clone())
+                .ok_or_else(|| thing_not_found(arn))?,
+        };
+        let groups = self.thing_groups.read();
+        let mut memberships = self.group_memberships.write();
+        let current = memberships.get(&(scope.clone(), thing.clone())).cloned().unwrap_or_default();
+        let mut next = current.clone();
+        change(&groups, &mut next)?;
+        if next == current {
+            return Ok(());
+        }
+        if next.len() > MAX_GROUPS_PER_THING {
+            return Err(RegistryError::InvalidRequest(format!(
+                "Thing {thing} cannot be in more than {MAX_GROUPS_PER_THING} thing groups"
+            )));
+        }
+        self.save_memberships(&mut memberships, scope, &thing, next)
+    }
+
+    /// Stores the groups of one thing (deleting the document when there are none).
+    fn save_memberships(
+        &self,
+        memberships: &mut Memberships,
+        scope: &Scope,
+        thing: &str,
+        set: BTreeSet<String>,
+    ) -> Result<(), RegistryError> {
+        let key = (scope.clone(), thing.to_string());
+        if set.is_empty() {
+            self.store.delete(GROUP_MEMBERSHIP, scope, thing)?;
+            memberships.remove(&key);
+        } else {
+            self.put(GROUP_MEMBERSHIP, scope, thing, &set)?;
+            memberships.insert(key, set);
+        }
+        Ok(())
+    }
+
+    /// Forgets the groups of a deleted thing; the caller holds the `things` lock.
+    pub(crate) fn forget_memberships(&self, scope: &Scope, thing: &str) -> Result<(), RegistryError> {
+        let mut memberships = self.group_memberships.write();
+        self.save_memberships(&mut memberships, scope, thing, BTreeSet::new())
+    }
+
+    /// ListThingsInThingGroup, by thing name; with `recursive`, the things of every descendant
+    /// group too (each once).
+    pub fn list_things_in_thing_group(
+        &self,
+        scope: &Scope,
+        group: &str,
+        recursive: bool,
+        page: &Page,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let groups = self.thing_groups.read();
+        if !groups.contains_key(&(scope.clone(), group.to_string())) {
+            return Err(group_not_found(group));
+        }
+        let mut wanted: BTreeSet<String> = [group.to_string()].into();
+        if recursive {
+            wanted.extend(descendants(&groups, scope, Some(group), true));
+        }
+        let memberships = self.group_memberships.read();
+        let things: Vec<String> = memberships
+            .iter()
+            .filter(|((s, _), set)| s == scope && !set.is_disjoint(&wanted))
+            .map(|((_, thing), _)| thing.clone())
+            .collect();
+        paginate(things, |n| n.as_str(), page)
+    }
+
+    /// ListThingGroupsForThing: the groups the thing is a direct member of, by name.
+    pub fn list_thing_groups_for_thing(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        page: &Page,
+    ) -> Result<(Vec<GroupNameAndArn>, Option<String>), RegistryError> {
+        let things = self.things.read();
+        if !things.contains_key(&(scope.clone(), thing.to_string())) {
+            return Err(thing_not_found(thing));
+        }
+        let groups = self.thing_groups.read();
+        let memberships = self.group_memberships.read();
+        let names = memberships.get(&(scope.clone(), thing.to_string())).cloned().unwrap_or_default();
+        let list: Vec<GroupNameAndArn> = names
+            .iter()
+            .filter_map(|n| groups.get(&(scope.clone(), n.clone())))
+            .map(GroupNameAndArn::from)
+            .collect();
+        paginate(list, |g| g.name.as_str(), page)
+    }
+
+    /// The names of every group `thing_name` belongs to and all their ancestors, each once: each
+    /// direct group (by name) followed by its ancestors up to the root. Empty for an unknown thing.
+    pub fn thing_group_hierarchy(&self, scope: &Scope, thing_name: &str) -> Vec<String> {
+        let groups = self.thing_groups.read();
+        let memberships = self.group_memberships.read();
+        match memberships.get(&(scope.clone(), thing_name.to_string())) {
+            Some(names) => with_ancestors(&groups, scope, names),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The name of the group `group` names, if it exists in `scope`.
+fn resolve_group(groups: &Groups, scope: &Scope, group: &NameOrArn) -> Result<String, RegistryError> {
+    match group {
+        NameOrArn::Name(name) => groups
+            .get(&(scope.clone(), name.clone()))
+            .map(|g| g.name.clone())
+            .ok_or_else(|| group_not_found(name)),
+        NameOrArn::Arn(arn) => groups
+            .iter()
+            .find(|((s, _), g)| s == scope && &g.arn == arn)
+            .map(|(_, g)| g.name.clone())
+            .ok_or_else(|| group_not_found(arn)),
+    }
+}
+
+fn check_group_version(group: &ThingGroup, expected: Option<i64>) -> Result<(), RegistryError> {
+    match expected {
+        Some(v) if v != group.version => Err(RegistryError::VersionConflict(format!(
+            "The version for thing group {} does not match the expected version.",
+            group.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_else(|_| now_secs() * 1000)
+}
+
+/// Loads both kinds for [`Registry::load`].
+pub(crate) fn load(store: &Store) -> Result<(Groups, Memberships), RegistryError> {
+    Ok((load_kind(store, THING_GROUP)?, load_kind(store, GROUP_MEMBERSHIP)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::CertAuthority;
+    use std::sync::Arc;
+
+    fn scope() -> Scope {
+        Scope::new("123456789012", "us-east-1")
+    }
+
+    fn registry() -> (Registry, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Arc::new(CertAuthority::load_or_create(dir.path()).unwrap());
+        let store = Arc::new(Store::in_memory().unwrap());
+        (Registry::load(store, ca).unwrap(), dir)
+    }
+
+    fn group(name: &str, parent: Option<&str>) -> ((Scope, String), ThingGroup) {
+        let g = ThingGroup {
+            name: name.into(),
+            id: name.into(),
+            arn: format!("arn:{name}"),
+            description: None,
+            attributes: BTreeMap::new(),
+            parent: parent.map(str::to_string),
+            version: 1,
+            created_ms: 0,
+        };
+        ((scope(), name.into()), g)
+    }
+
+    /// a -> b -> c, a -> d, and e alone; plus a group of another region.
+    fn tree() -> Groups {
+        let mut groups: Groups = [
+            group("a", None),
+            group("b", Some("a")),
+            group("c", Some("b")),
+            group("d", Some("a")),
+            group("e", None),
+        ]
+        .into();
+        let mut other = group("b", None);
+        other.0 .0 = Scope::new("123456789012", "eu-west-1");
+        groups.insert(other.0, other.1);
+        groups
+    }
+
+    #[test]
+    fn ancestors_go_from_the_parent_to_the_root() {
+        let groups = tree();
+        let names = |v: Vec<&ThingGroup>| v.into_iter().map(|g| g.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(ancestors(&groups, &scope(), "c")), ["b", "a"]);
+        assert!(ancestors(&groups, &scope(), "a").is_empty());
+        assert!(ancestors(&groups, &scope(), "missing").is_empty());
+    }
+
+    #[test]
+    fn descendants_are_direct_or_recursive_and_scoped() {
+        let groups = tree();
+        let s = scope();
+        assert_eq!(descendants(&groups, &s, Some("a"), false), ["b", "d"]);
+        assert_eq!(descendants(&groups, &s, Some("a"), true), ["b", "c", "d"]);
+        assert_eq!(descendants(&groups, &s, Some("c"), true), Vec::<String>::new());
+        assert_eq!(descendants(&groups, &s, None, false), ["a", "e"]);
+        assert_eq!(descendants(&groups, &s, None, true), ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn hierarchy_lists_each_group_once_with_its_ancestors() {
+        let groups = tree();
+        let names: Vec<String> = ["c", "d", "e", "gone"].map(String::from).into();
+        assert_eq!(with_ancestors(&groups, &scope(), &names), ["c", "b", "a", "d", "e"]);
+    }
+
+    #[test]
+    fn pages_follow_the_last_name() {
+        let items: Vec<String> = ["a", "b", "c"].map(String::from).into();
+        let mut page = Page { max_results: Some(2), next_token: None };
+        let (first, next) = paginate(items.clone(), |s| s.as_str(), &page).unwrap();
+        assert_eq!((first, next.clone()), (vec!["a".to_string(), "b".to_string()], Some("b".to_string())));
+        page.next_token = next;
+        assert_eq!(paginate(items.clone(), |s| s.as_str(), &page).unwrap(), (vec!["c".to_string()], None));
+        page.max_results = Some(0);
+        assert!(paginate(items, |s| s.as_str(), &page).is_err());
+    }
+
+    #[test]
+    fn membership_follows_things_and_groups() {
+        let (r, _dir) = registry();
+        let s = scope();
+        r.create_thing_group(&s, "root", None, Default::default()).unwrap();
+        r.create_thing_group(&s, "mid", Some("root".into()), Default::default()).unwrap();
+        r.create_thing_group(&s, "leaf", Some("mid".into()), Default::default()).unwrap();
+        r.create_thing(&s, "t1", None, BTreeMap::new()).unwrap();
+        r.create_thing(&s, "t2", None, BTreeMap::new()).unwrap();
+        let name = |n: &str| NameOrArn::Name(n.into());
+        r.add_thing_to_thing_group(&s, &name("leaf"), &name("t1")).unwrap();
+        r.add_thing_to_thing_group(&s, &name("root"), &name("t2")).unwrap();
+        assert_eq!(r.thing_group_hierarchy(&s, "t1"), ["leaf", "mid", "root"]);
+        let all =
+            |recursive| r.list_things_in_thing_group(&s, "root", recursive, &Page::default()).unwrap().0;
+        assert_eq!(all(true), ["t1", "t2"]);
+        assert_eq!(all(false), ["t2"]);
+
+        assert!(matches!(r.delete_thing_group(&s, "mid", None), Err(RegistryError::InvalidRequest(_))));
+        r.delete_thing_group(&s, "leaf", None).unwrap();
+        assert!(r.thing_group_hierarchy(&s, "t1").is_empty());
+        r.delete_thing(&s, "t2", None).unwrap();
+        assert!(all(true).is_empty());
+        assert!(r.group_memberships.read().is_empty());
+    }
+
+    #[test]
+    fn a_thing_is_in_at_most_ten_groups() {
+        let (r, _dir) = registry();
+        let s = scope();
+        r.create_thing(&s, "t", None, BTreeMap::new()).unwrap();
+        let names: Vec<String> = (0..11).map(|i| format!("g{i:02}")).collect();
+        for n in &names {
+            r.create_thing_group(&s, n, None, Default::default()).unwrap();
+        }
+        r.update_thing_groups_for_thing(&s, "t", &names[..10], &[]).unwrap();
+        let err = r.update_thing_groups_for_thing(&s, "t", &names[10..], &[]);
+        assert!(matches!(err, Err(RegistryError::InvalidRequest(_))));
+        r.update_thing_groups_for_thing(&s, "t", &names[10..], &names[..1]).unwrap();
+        assert_eq!(r.thing_group_hierarchy(&s, "t").len(), 10);
+    }
+}
