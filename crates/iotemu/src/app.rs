@@ -92,6 +92,10 @@ impl App {
             Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
+        // THING_GROUP log targets: the groups of the thing a client id names.
+        let groups = (registry.clone(), mqtt_scope.clone());
+        logs.policy()
+            .set_thing_groups(move |client| groups.0.thing_group_hierarchy(&groups.1, &client.client_id));
         let on_deactivate = broker.clone();
         registry.on_deactivate(move |certificate_id, reason| {
             on_deactivate.disconnect_principal(certificate_id, reason);

@@ -4,8 +4,10 @@
 //! When several targets match an entry, the most specific wins: CLIENT_ID (one connection),
 //! then PRINCIPAL_ID (one certificate, maybe several clients), then SOURCE_IP (maybe several
 //! principals), then THING_GROUP (many things), then the default. AWS does not document an
-//! order; this one follows how many connections each target can name. THING_GROUP targets are
-//! kept but match nothing until thing groups exist.
+//! order; this one follows how many connections each target can name. A THING_GROUP target
+//! matches the clients whose client id names a thing in the group or in one of its descendants;
+//! the nearest group wins (a thing's own group before its ancestors). The groups of a client
+//! come from the resolver the registry installs ([`LevelPolicy::set_thing_groups`]).
 
 use crate::{LevelFilter, LogLevel};
 use iotemu_core::ClientInfo;
@@ -40,8 +42,13 @@ pub struct LevelPolicy {
     loosest: AtomicU8,
     disable_all: AtomicBool,
     has_targets: AtomicBool,
+    has_group_targets: AtomicBool,
     targets: RwLock<BTreeMap<LogTarget, LevelFilter>>,
+    thing_groups: std::sync::OnceLock<ThingGroupResolver>,
 }
+
+/// The thing groups of a client's thing, nearest first (its groups, then their ancestors).
+pub type ThingGroupResolver = Box<dyn Fn(&ClientInfo) -> Vec<String> + Send + Sync>;
 
 impl LevelPolicy {
     pub fn new(default: LevelFilter) -> Self {
@@ -50,8 +57,15 @@ impl LevelPolicy {
             loosest: AtomicU8::new(default.to_u8()),
             disable_all: AtomicBool::new(false),
             has_targets: AtomicBool::new(false),
+            has_group_targets: AtomicBool::new(false),
             targets: RwLock::default(),
+            thing_groups: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Installs how THING_GROUP targets find a client's groups (once; the registry's).
+    pub fn set_thing_groups(&self, resolver: impl Fn(&ClientInfo) -> Vec<String> + Send + Sync + 'static) {
+        let _ = self.thing_groups.set(Box::new(resolver));
     }
 
     /// Whether an entry at `level` might pass for some client (check before building one).
@@ -77,6 +91,13 @@ impl LevelPolicy {
         lookup(TargetType::ClientId, &client.client_id)
             .or_else(|| lookup(TargetType::PrincipalId, &client.principal_id))
             .or_else(|| lookup(TargetType::SourceIp, &client.source_ip))
+            .or_else(|| {
+                if !self.has_group_targets.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let groups = self.thing_groups.get().map(|resolve| resolve(client)).unwrap_or_default();
+                groups.iter().find_map(|group| lookup(TargetType::ThingGroup, group))
+            })
             .unwrap_or(default)
             .allows(level)
     }
@@ -107,6 +128,8 @@ impl LevelPolicy {
                 None => targets.remove(&target),
             };
             self.has_targets.store(!targets.is_empty(), Ordering::Relaxed);
+            let groups = targets.keys().any(|t| t.target_type == TargetType::ThingGroup);
+            self.has_group_targets.store(groups, Ordering::Relaxed);
         }
         self.recompute();
     }
@@ -155,5 +178,22 @@ mod tests {
         assert!(!policy.allows(LogLevel::Info, Some(&b)));
         policy.set_disable_all(true);
         assert!(!policy.allows(LogLevel::Error, Some(&a)) && !policy.might_allow(LogLevel::Error));
+    }
+
+    #[test]
+    fn the_nearest_thing_group_wins_after_the_other_targets() {
+        let policy = LevelPolicy::new(LevelFilter::Error);
+        policy.set_thing_groups(|c: &ClientInfo| match &*c.client_id {
+            "lamp" => vec!["kitchen".to_string(), "house".to_string()],
+            _ => Vec::new(),
+        });
+        policy.set_target(target(TargetType::ThingGroup, "house"), Some(LevelFilter::Info));
+        let lamp = client("lamp", "p", "127.0.0.1");
+        assert!(policy.allows(LogLevel::Info, Some(&lamp)), "through the parent group");
+        assert!(!policy.allows(LogLevel::Info, Some(&client("fan", "p", "127.0.0.1"))));
+        policy.set_target(target(TargetType::ThingGroup, "kitchen"), Some(LevelFilter::Warn));
+        assert!(!policy.allows(LogLevel::Info, Some(&lamp)), "the thing's own group is nearer");
+        policy.set_target(target(TargetType::ClientId, "lamp"), Some(LevelFilter::Debug));
+        assert!(policy.allows(LogLevel::Debug, Some(&lamp)), "CLIENT_ID beats THING_GROUP");
     }
 }
