@@ -381,6 +381,13 @@ impl Registry {
                 return Err(RegistryError::NotFound(format!("The certificate {target} cannot be found.")));
             }
         }
+        if let Some((_, group)) =
+            target.split_once(":thinggroup/").filter(|_| target.starts_with("arn:aws:iot:"))
+        {
+            if !self.thing_groups.read().contains_key(&(scope.clone(), group.to_string())) {
+                return Err(RegistryError::NotFound(format!("Thing group {group} cannot be found.")));
+            }
+        }
         Ok(())
     }
 
@@ -422,16 +429,26 @@ impl Registry {
             .collect()
     }
 
-    /// ListAttachedPolicies.
+    /// ListAttachedPolicies; `recursive` adds, for a thing group, the policies of its ancestors.
     pub fn list_attached_policies(
         &self,
         scope: &Scope,
         target: &str,
+        recursive: bool,
         marker: Option<&str>,
         size: Option<usize>,
     ) -> Result<(Vec<Policy>, Option<String>), RegistryError> {
         self.check_policy_target(scope, target)?;
-        let names = self.policies_of(scope, target);
+        let mut names: BTreeSet<String> = self.policies_of(scope, target).into_iter().collect();
+        if let Some((_, group)) = target.split_once(":thinggroup/").filter(|_| recursive) {
+            let ancestors: Vec<String> = {
+                let groups = self.thing_groups.read();
+                crate::thing_groups::ancestors(&groups, scope, group).iter().map(|g| g.name.clone()).collect()
+            };
+            for ancestor in ancestors {
+                names.extend(self.policies_of(scope, &self.group_arn(scope, &ancestor)));
+            }
+        }
         let policies = self.policies.read();
         let attached: Vec<Policy> = names
             .iter()
@@ -478,10 +495,16 @@ impl Registry {
             .collect())
     }
 
-    /// The policies attached to the thing groups of `thing` and their ancestors (none until
-    /// thing groups exist in this build).
-    fn thing_group_policies(&self, _scope: &Scope, _thing: &str) -> Vec<String> {
-        Vec::new()
+    /// The policies attached to the thing groups of `thing` and to their ancestors.
+    fn thing_group_policies(&self, scope: &Scope, thing: &str) -> Vec<String> {
+        self.thing_group_hierarchy(scope, thing)
+            .iter()
+            .flat_map(|group| self.policies_of(scope, &self.group_arn(scope, group)))
+            .collect()
+    }
+
+    fn group_arn(&self, scope: &Scope, group: &str) -> String {
+        format!("arn:aws:iot:{}:{}:thinggroup/{group}", scope.region, scope.account)
     }
 
     /// Whether `client` may do `action` on `resource` in `scope`, by the policies of its

@@ -102,6 +102,8 @@ async fn delete_policy(
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct PageQuery {
+    #[serde(default)]
+    recursive: bool,
     marker: Option<String>,
     page_size: Option<usize>,
     is_ascending_order: Option<bool>,
@@ -238,8 +240,13 @@ async fn list_attached_policies(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (page, next) =
-        registry.list_attached_policies(&scope(&ctx), &target, q.marker.as_deref(), q.page_size)?;
+    let (page, next) = registry.list_attached_policies(
+        &scope(&ctx),
+        &target,
+        q.recursive,
+        q.marker.as_deref(),
+        q.page_size,
+    )?;
     Ok(policy_page("policies", &page, next))
 }
 
@@ -326,7 +333,7 @@ async fn list_principal_policies(
     let q = query(q)?;
     let principal = header(&headers, "x-amzn-iot-principal")?;
     let (page, next) =
-        registry.list_attached_policies(&scope(&ctx), principal, q.marker.as_deref(), q.page_size)?;
+        registry.list_attached_policies(&scope(&ctx), principal, false, q.marker.as_deref(), q.page_size)?;
     Ok(policy_page("policies", &page, next))
 }
 
