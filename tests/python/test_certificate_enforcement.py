@@ -48,9 +48,14 @@ def wait_until(predicate, timeout=5):
     return False
 
 
+ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}'
+
+
 def test_an_inactive_certificate_is_disconnected_and_refused(emulator, iot, tmp_path):
     created = iot.create_keys_and_certificate(setAsActive=True)
     cid = created["certificateId"]
+    iot.create_policy(policyName="allow-all", policyDocument=ALLOW_ALL)
+    iot.attach_policy(policyName="allow-all", target=created["certificateArn"])
     client = tls_client(emulator, tmp_path, "enforced", created["certificatePem"], created["keyPair"]["PrivateKey"])
     connected, disconnected = connect(client, emulator)
     assert connected.wait(5), "an ACTIVE certificate connects"

@@ -67,3 +67,25 @@ def test_disable_all_logs_silences_everything(emulator, iot):
     publish(emulator, "anyone", "room/5")
     time.sleep(0.5)
     assert emulator.entries() == []
+
+
+def test_a_thing_group_target_logs_the_things_of_the_group_and_its_children(emulator, iot):
+    iot.create_thing_group(thingGroupName="building")
+    iot.create_thing_group(thingGroupName="floor-2", parentGroupName="building")
+    iot.create_thing(thingName="lamp")
+    iot.create_thing(thingName="fan")
+    iot.add_thing_to_thing_group(thingGroupName="floor-2", thingName="lamp")
+    iot.set_v2_logging_options(defaultLogLevel="ERROR")
+    iot.set_v2_logging_level(logTarget={"targetType": "THING_GROUP", "targetName": "building"}, logLevel="INFO")
+
+    publish(emulator, "fan", "room/6")
+    publish(emulator, "lamp", "room/7")
+    entries = wait_for_entries(emulator, lambda es: any(e["eventType"] == "Disconnect" for e in es))
+    assert {e["clientId"] for e in entries} == {"lamp"}, "only the thing in the group's hierarchy"
+    assert [e["topicName"] for e in entries if e["eventType"] == "Publish-In"] == ["room/7"]
+
+    iot.remove_thing_from_thing_group(thingGroupName="floor-2", thingName="lamp")
+    before = len(emulator.entries())
+    publish(emulator, "lamp", "room/8")
+    time.sleep(0.5)
+    assert len(emulator.entries()) == before, "out of the group, the default ERROR applies again"
