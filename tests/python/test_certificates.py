@@ -64,3 +64,20 @@ def test_thing_principals_both_ways(iot):
     assert error_of(iot.attach_thing_principal, thingName="p-1", principal=unknown) == \
         ("ResourceNotFoundException", 404)
     assert error_of(iot.list_thing_principals, thingName="nobody") == ("ResourceNotFoundException", 404)
+
+
+def test_principal_listings_page(iot):
+    arns = sorted(iot.create_keys_and_certificate(setAsActive=True)["certificateArn"] for _ in range(3))
+    iot.create_thing(thingName="hub")
+    for arn in arns:
+        iot.attach_thing_principal(thingName="hub", principal=arn)
+    for name in ("a-thing", "b-thing", "c-thing"):
+        iot.create_thing(thingName=name)
+        iot.attach_thing_principal(thingName=name, principal=arns[0])
+    first = iot.list_thing_principals(thingName="hub", maxResults=2)
+    assert first["principals"] == arns[:2]
+    rest = iot.list_thing_principals(thingName="hub", maxResults=2, nextToken=first["nextToken"])
+    assert rest["principals"] == arns[2:] and "nextToken" not in rest
+    things = [t for page in iot.get_paginator("list_principal_things").paginate(
+        principal=arns[0], PaginationConfig={"PageSize": 1}) for t in page["things"]]
+    assert things == ["a-thing", "b-thing", "c-thing", "hub"]

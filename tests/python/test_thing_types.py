@@ -35,3 +35,15 @@ def test_thing_type_lifecycle(iot):
     iot.delete_thing(thingName="lamp-2")
     iot.delete_thing_type(thingTypeName="lamp-type")
     assert error_of(iot.describe_thing_type, thingTypeName="lamp-type") == ("ResourceNotFoundException", 404)
+
+
+def test_list_thing_types_pages(iot):
+    names = [f"type-{i}" for i in range(5)]
+    for name in names:
+        iot.create_thing_type(thingTypeName=name)
+    first = iot.list_thing_types(maxResults=2)
+    assert [t["thingTypeName"] for t in first["thingTypes"]] == names[:2] and first["nextToken"]
+    paged = [t["thingTypeName"] for page in iot.get_paginator("list_thing_types").paginate(
+        PaginationConfig={"PageSize": 2}) for t in page["thingTypes"]]
+    assert paged == names
+    assert error_of(iot.list_thing_types, maxResults=251)[0] in ("InvalidRequestException", "ValidationException")

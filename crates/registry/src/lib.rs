@@ -15,6 +15,7 @@
 pub mod ca;
 mod error;
 mod http;
+mod paging;
 mod policies;
 pub mod policy_document;
 mod service;
@@ -23,10 +24,11 @@ mod thing_groups;
 
 pub use error::RegistryError;
 pub use http::routes;
+pub use paging::Page;
 pub use policies::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
 pub use state::{Certificate, Thing};
 pub use thing_groups::{
-    GroupNameAndArn, ListThingGroups, NameOrArn, Page, ThingGroup, ThingGroupDescription,
-    ThingGroupProperties, MAX_GROUPS_PER_THING,
+    GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup, ThingGroupDescription, ThingGroupProperties,
+    MAX_GROUPS_PER_THING,
 };

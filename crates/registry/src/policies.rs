@@ -9,6 +9,7 @@
 //! thing group apply to a client whose client id names a thing in the group (or a child group)
 //! that is attached to the client's certificate, as AWS documents for thing-group policies.
 
+use crate::paging::marker_page;
 use crate::policy_document::{Decision, PolicyDocument, PolicyVariables};
 use crate::service::{load_kind, now_secs};
 use crate::{Registry, RegistryError, Thing};
@@ -124,30 +125,6 @@ fn version_not_found(name: &str, version: &str) -> RegistryError {
     RegistryError::NotFound(format!("Policy {name} version {version} cannot be found."))
 }
 
-/// One page of `items` after `marker` (the last item of the previous page), and the next marker.
-fn page<T: Clone>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> &str,
-    marker: Option<&str>,
-    size: Option<usize>,
-) -> Result<(Vec<T>, Option<String>), RegistryError> {
-    let size = size.unwrap_or(250);
-    if !(1..=250).contains(&size) {
-        return Err(RegistryError::InvalidRequest("pageSize must be between 1 and 250".into()));
-    }
-    let start = match marker {
-        Some(m) => items
-            .iter()
-            .position(|i| key(i) == m)
-            .map(|i| i + 1)
-            .ok_or_else(|| RegistryError::InvalidRequest(format!("invalid marker {m:?}")))?,
-        None => 0,
-    };
-    let page: Vec<T> = items.iter().skip(start).take(size).cloned().collect();
-    let next = (start + page.len() < items.len()).then(|| page.last().map(|i| key(i).to_string())).flatten();
-    Ok((page, next))
-}
-
 impl Registry {
     /// CreatePolicy: version 1, the default.
     pub fn create_policy(&self, scope: &Scope, name: &str, document: &str) -> Result<Policy, RegistryError> {
@@ -201,7 +178,7 @@ impl Registry {
         if !ascending {
             all.reverse();
         }
-        page(all, |p| p.name.as_str(), marker, size)
+        marker_page(all, |p| p.name.as_str(), marker, size)
     }
 
     /// DeletePolicy: refused (DeleteConflictException) while the policy is attached or has
@@ -454,7 +431,7 @@ impl Registry {
             .iter()
             .filter_map(|n| policies.get(&(scope.clone(), n.clone())).map(|c| c.policy.clone()))
             .collect();
-        page(attached, |p| p.name.as_str(), marker, size)
+        marker_page(attached, |p| p.name.as_str(), marker, size)
     }
 
     /// ListTargetsForPolicy.
@@ -466,7 +443,7 @@ impl Registry {
         size: Option<usize>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         self.get_policy(scope, name)?;
-        page(self.targets_of(scope, name), |t| t.as_str(), marker, size)
+        marker_page(self.targets_of(scope, name), |t| t.as_str(), marker, size)
     }
 
     /// GetEffectivePolicies: the policies of `principal`, and those of the thing groups of

@@ -2,6 +2,7 @@
 //! store before it returns.
 
 use crate::ca::CertAuthority;
+use crate::paging::{marker_page, paginate, Page};
 use crate::policies;
 use crate::state::ThingType;
 use crate::state::{
@@ -28,7 +29,8 @@ pub struct Registry {
     ca: Arc<CertAuthority>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
-    // Lock order: things, thing_groups, group_memberships (then the others).
+    // Lock order: things, thing_groups, group_memberships, certificates, thing_types, policies,
+    // policy_targets; a method taking two locks takes them in this order.
     pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
     thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
     pub(crate) thing_groups: RwLock<Groups>,
@@ -338,14 +340,21 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("Thing type {name} cannot be found.")))
     }
 
-    /// ListThingTypes, by name, optionally one name only.
-    pub fn list_thing_types(&self, scope: &Scope, name: Option<&str>) -> Vec<ThingType> {
-        let types = self.thing_types.read();
-        types
+    /// ListThingTypes, by name, optionally one name only; one page.
+    pub fn list_thing_types(
+        &self,
+        scope: &Scope,
+        name: Option<&str>,
+        page: &Page,
+    ) -> Result<(Vec<ThingType>, Option<String>), RegistryError> {
+        let types: Vec<ThingType> = self
+            .thing_types
+            .read()
             .iter()
             .filter(|((s, n), _)| s == scope && name.is_none_or(|wanted| wanted == n))
             .map(|(_, t)| t.clone())
-            .collect()
+            .collect();
+        paginate(types, |t| t.name.as_str(), page)
     }
 
     /// DeprecateThingType (or undo it).
@@ -365,6 +374,8 @@ impl Registry {
     /// DeleteThingType: only a deprecated type that no thing uses. (AWS also makes you wait
     /// five minutes after deprecating; the emulator does not.)
     pub fn delete_thing_type(&self, scope: &Scope, name: &str) -> Result<(), RegistryError> {
+        // Lock order (see `Registry`): things before thing types.
+        let things = self.things.read();
         let mut types = self.thing_types.write();
         let key = (scope.clone(), name.to_string());
         let thing_type = types
@@ -375,8 +386,7 @@ impl Registry {
                 "Thing type {name} must be deprecated before it is deleted"
             )));
         }
-        let used =
-            self.things.read().iter().any(|((s, _), t)| s == scope && t.type_name.as_deref() == Some(name));
+        let used = things.iter().any(|((s, _), t)| s == scope && t.type_name.as_deref() == Some(name));
         if used {
             return Err(RegistryError::InvalidRequest(format!("Thing type {name} is still used by things")));
         }
@@ -436,9 +446,6 @@ impl Registry {
         marker: Option<&str>,
         ascending: bool,
     ) -> Result<(Vec<Certificate>, Option<String>), RegistryError> {
-        if !(1..=250).contains(&size) {
-            return Err(RegistryError::InvalidRequest("pageSize must be between 1 and 250".into()));
-        }
         let mut all: Vec<Certificate> = self
             .certificates
             .read()
@@ -450,17 +457,7 @@ impl Registry {
         if !ascending {
             all.reverse();
         }
-        let start = match marker {
-            Some(m) => all
-                .iter()
-                .position(|c| c.id == m)
-                .map(|i| i + 1)
-                .ok_or_else(|| RegistryError::InvalidRequest(format!("invalid marker {m:?}")))?,
-            None => 0,
-        };
-        let page: Vec<Certificate> = all.iter().skip(start).take(size).cloned().collect();
-        let next = (start + page.len() < all.len()).then(|| page.last().map(|c| c.id.clone())).flatten();
-        Ok((page, next))
+        marker_page(all, |c| c.id.as_str(), marker, Some(size))
     }
 
     /// UpdateCertificate: a REVOKED certificate stays REVOKED (CertificateStateException).
@@ -497,6 +494,8 @@ impl Registry {
 
     /// DeleteCertificate: only when not ACTIVE and attached to no thing.
     pub fn delete_certificate(&self, scope: &Scope, id: &str) -> Result<(), RegistryError> {
+        // Lock order (see `Registry`): things before certificates.
+        let things = self.things.read();
         let mut certificates = self.certificates.write();
         let key = (scope.clone(), id.to_string());
         let certificate = certificates.get(&key).ok_or_else(|| cert_not_found(id))?;
@@ -505,11 +504,7 @@ impl Registry {
                 "Certificate must be deactivated before deletion.".to_string(),
             ));
         }
-        let attached = self
-            .things
-            .read()
-            .iter()
-            .any(|((s, _), t)| s == scope && t.principals.contains(&certificate.arn));
+        let attached = things.iter().any(|((s, _), t)| s == scope && t.principals.contains(&certificate.arn));
         if attached {
             return Err(RegistryError::DeleteConflict(
                 "Things must be detached before deletion.".to_string(),
@@ -572,21 +567,33 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("Principal {principal} cannot be found.")))
     }
 
-    /// ListThingPrincipals.
-    pub fn thing_principals(&self, scope: &Scope, name: &str) -> Result<Vec<String>, RegistryError> {
-        Ok(self.describe_thing(scope, name)?.principals.into_iter().collect())
+    /// ListThingPrincipals, one page.
+    pub fn thing_principals(
+        &self,
+        scope: &Scope,
+        name: &str,
+        page: &Page,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let principals = self.describe_thing(scope, name)?.principals.into_iter().collect();
+        paginate(principals, |p| p.as_str(), page)
     }
 
-    /// ListPrincipalThings.
-    pub fn principal_things(&self, scope: &Scope, principal: &str) -> Result<Vec<String>, RegistryError> {
+    /// ListPrincipalThings, one page.
+    pub fn principal_things(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        page: &Page,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         self.check_principal(scope, principal)?;
-        Ok(self
+        let things = self
             .things
             .read()
             .iter()
             .filter(|((s, _), t)| s == scope && t.principals.contains(principal))
             .map(|(_, t)| t.name.clone())
-            .collect())
+            .collect();
+        paginate(things, |t| t.as_str(), page)
     }
 
     /// Forgets everything (`POST /_iotemu/reset`).

@@ -15,6 +15,7 @@
 //!   ListThingGroupsForThing example shows a thing in a group and in that group's child.
 //! - No limits on hierarchy depth or number of children (the guide only links to the quotas).
 
+use crate::paging::{paginate, Page};
 use crate::service::{load_kind, now_secs};
 use crate::state::{apply_attributes, check_attributes};
 use crate::{Registry, RegistryError};
@@ -90,13 +91,6 @@ impl NameOrArn {
             }
         }
     }
-}
-
-/// One page of a listing: `next_token` is the last name of the previous page.
-#[derive(Debug, Default, Clone)]
-pub struct Page {
-    pub max_results: Option<usize>,
-    pub next_token: Option<String>,
 }
 
 /// ListThingGroups' filters.
@@ -184,24 +178,6 @@ pub(crate) fn descendants(
         }
     }
     out.into_iter().collect()
-}
-
-/// One page of `items` (sorted by `key`): the items after the token, at most `max_results`
-/// (1-250, default 50), and the token of the next page if there is one.
-pub(crate) fn paginate<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> &str,
-    page: &Page,
-) -> Result<(Vec<T>, Option<String>), RegistryError> {
-    let max = page.max_results.unwrap_or(50);
-    if !(1..=250).contains(&max) {
-        return Err(RegistryError::InvalidRequest("maxResults must be between 1 and 250".into()));
-    }
-    let mut rest =
-        items.into_iter().filter(|item| page.next_token.as_deref().is_none_or(|token| key(item) > token));
-    let out: Vec<T> = rest.by_ref().take(max).collect();
-    let next = rest.next().and(out.last().map(|item| key(item).to_string()));
-    Ok((out, next))
 }
 
 /// The names of the groups in `names` and all their ancestors, each once: each group followed by
@@ -663,18 +639,6 @@ mod tests {
         let groups = tree();
         let names: Vec<String> = ["c", "d", "e", "gone"].map(String::from).into();
         assert_eq!(with_ancestors(&groups, &scope(), &names), ["c", "b", "a", "d", "e"]);
-    }
-
-    #[test]
-    fn pages_follow_the_last_name() {
-        let items: Vec<String> = ["a", "b", "c"].map(String::from).into();
-        let mut page = Page { max_results: Some(2), next_token: None };
-        let (first, next) = paginate(items.clone(), |s| s.as_str(), &page).unwrap();
-        assert_eq!((first, next.clone()), (vec!["a".to_string(), "b".to_string()], Some("b".to_string())));
-        page.next_token = next;
-        assert_eq!(paginate(items.clone(), |s| s.as_str(), &page).unwrap(), (vec!["c".to_string()], None));
-        page.max_results = Some(0);
-        assert!(paginate(items, |s| s.as_str(), &page).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::service::{ListThings, UpdateThing};
 use crate::state::ThingType;
-use crate::{Registry, Thing};
+use crate::{Page, Registry, Thing};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
@@ -333,20 +333,47 @@ async fn detach_thing_principal(
     Ok(Json(json!({})))
 }
 
+/// `maxResults`/`nextToken` of a list operation.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PageQuery {
+    max_results: Option<usize>,
+    next_token: Option<String>,
+}
+
+impl From<PageQuery> for Page {
+    fn from(q: PageQuery) -> Page {
+        Page { max_results: q.max_results, next_token: q.next_token }
+    }
+}
+
+/// A list body: `items` under `key`, and `nextToken` when there is more.
+pub(super) fn listing(key: &str, items: impl serde::Serialize, next: Option<String>) -> Json<Value> {
+    let mut body = json!({ key: items });
+    if let Some(next) = next {
+        body["nextToken"] = json!(next);
+    }
+    Json(body)
+}
+
 async fn list_thing_principals(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(name): Path<String>,
+    q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "principals": registry.thing_principals(&scope(&ctx), &name)? })))
+    let (principals, next) = registry.thing_principals(&scope(&ctx), &name, &query(q)?.into())?;
+    Ok(listing("principals", principals, next))
 }
 
 async fn list_principal_things(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     headers: HeaderMap,
+    q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "things": registry.principal_things(&scope(&ctx), &principal(&headers)?)? })))
+    let (things, next) = registry.principal_things(&scope(&ctx), &principal(&headers)?, &query(q)?.into())?;
+    Ok(listing("things", things, next))
 }
 
 #[derive(Deserialize, Default)]
@@ -412,6 +439,8 @@ async fn describe_thing_type(
 #[serde(rename_all = "camelCase")]
 struct ListThingTypesQuery {
     thing_type_name: Option<String>,
+    max_results: Option<usize>,
+    next_token: Option<String>,
 }
 
 async fn list_thing_types(
@@ -420,12 +449,9 @@ async fn list_thing_types(
     q: AwsQuery<ListThingTypesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let types: Vec<Value> = registry
-        .list_thing_types(&scope(&ctx), q.thing_type_name.as_deref())
-        .iter()
-        .map(thing_type_definition)
-        .collect();
-    Ok(Json(json!({ "thingTypes": types })))
+    let page = Page { max_results: q.max_results, next_token: q.next_token };
+    let (types, next) = registry.list_thing_types(&scope(&ctx), q.thing_type_name.as_deref(), &page)?;
+    Ok(listing("thingTypes", types.iter().map(thing_type_definition).collect::<Vec<_>>(), next))
 }
 
 #[derive(Deserialize, Default)]

@@ -1,7 +1,7 @@
 //! The thing-group routes: parse, call the operation, render. Shapes follow botocore's
 //! CreateThingGroupRequest/Response, DescribeThingGroupResponse, ListThingGroupsRequest, ...
 
-use super::{query, scope, AttributePayload, AwsQuery};
+use super::{listing, query, scope, AttributePayload, AwsQuery, PageQuery};
 use crate::{GroupNameAndArn, ListThingGroups, NameOrArn, Page, Registry, ThingGroupProperties};
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
@@ -146,16 +146,6 @@ struct ListThingGroupsQuery {
     recursive: Option<bool>,
 }
 
-/// The `{"<key>": [...], "nextToken"}` body of a page.
-fn page_body(key: &str, items: Vec<Value>, next: Option<String>) -> Json<Value> {
-    let mut body = serde_json::Map::new();
-    body.insert(key.to_string(), Value::Array(items));
-    if let Some(next) = next {
-        body.insert("nextToken".to_string(), Value::String(next));
-    }
-    Json(Value::Object(body))
-}
-
 async fn list_thing_groups(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
@@ -169,7 +159,7 @@ async fn list_thing_groups(
         page: Page { max_results: q.max_results, next_token: q.next_token },
     };
     let (groups, next) = registry.list_thing_groups(&scope(&ctx), &list)?;
-    Ok(page_body("thingGroups", groups.iter().map(name_and_arn).collect(), next))
+    Ok(listing("thingGroups", groups.iter().map(name_and_arn).collect::<Vec<_>>(), next))
 }
 
 /// AddThingToThingGroupRequest and RemoveThingFromThingGroupRequest.
@@ -258,14 +248,7 @@ async fn list_things_in_thing_group(
     let q = query(q)?;
     let page = Page { max_results: q.max_results, next_token: q.next_token };
     let (things, next) = registry.list_things_in_thing_group(&scope(&ctx), &name, q.recursive, &page)?;
-    Ok(page_body("things", things.into_iter().map(Value::String).collect(), next))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageQuery {
-    next_token: Option<String>,
-    max_results: Option<usize>,
+    Ok(listing("things", things, next))
 }
 
 async fn list_thing_groups_for_thing(
@@ -274,8 +257,7 @@ async fn list_thing_groups_for_thing(
     Path(thing): Path<String>,
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let page = Page { max_results: q.max_results, next_token: q.next_token };
+    let page: Page = query(q)?.into();
     let (groups, next) = registry.list_thing_groups_for_thing(&scope(&ctx), &thing, &page)?;
-    Ok(page_body("thingGroups", groups.iter().map(name_and_arn).collect(), next))
+    Ok(listing("thingGroups", groups.iter().map(name_and_arn).collect::<Vec<_>>(), next))
 }
