@@ -235,14 +235,22 @@ def test_an_explicit_deny_beats_an_allow(emulator, iot, tmp_path):
 def test_policy_variables(emulator, iot, tmp_path):
     device = Device(emulator, iot, tmp_path, policy(
         allow("iot:Connect", f"{ACCOUNT}:client/${{iot:Connection.Thing.ThingName}}"),
-        allow("iot:Publish", f"{ACCOUNT}:topic/things/${{iot:ClientId}}/*")))
-    iot.create_thing(thingName="lamp-7")
+        allow("iot:Publish", f"{ACCOUNT}:topic/things/${{iot:ClientId}}/*"),
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": f"{ACCOUNT}:topicfilter/rooms/*",
+         "Condition": {"StringEquals": {"iot:Connection.Thing.Attributes[Room]": "kitchen"},
+                       "Bool": {"iot:Connection.Thing.IsAttached": "true"}}}))
+    iot.create_thing(thingName="lamp-7", attributePayload={"attributes": {"Room": "kitchen"}})
     iot.attach_thing_principal(thingName="lamp-7", principal=device.arn)
 
     lamp = device.client("lamp-7", v5=True).connect()
     assert lamp.connected.wait(5), "the client id names a thing attached to the certificate"
     own, other = lamp.publish("things/lamp-7/state"), lamp.publish("things/lamp-8/state")
     assert wait_until(lambda: lamp.pubacks.get(own) == 0 and lamp.pubacks.get(other) == 0x87)
+    kitchen = lamp.subscribe("rooms/kitchen")
+    assert wait_until(lambda: lamp.subacks.get(kitchen) == [1]), "the condition on the attribute holds"
+    iot.update_thing(thingName="lamp-7", attributePayload={"attributes": {"Room": "hall"}, "merge": True})
+    hall = lamp.subscribe("rooms/hall")
+    assert wait_until(lambda: lamp.subacks.get(hall) == [0x87]), "the attribute changed: evaluated anew"
     lamp.stop()
 
     iot.create_thing(thingName="lamp-8")  # exists, but not attached to this certificate

@@ -144,10 +144,12 @@ fn parse_statement(value: &Value) -> Result<Statement, String> {
                     Value::Array(_) => strings(Some(values), "Condition value")?,
                     _ => return Err(format!("Condition value of {key} must be a string or a list")),
                 };
+                // Keys keep their case: attribute names inside them are case-sensitive; the
+                // variables' lookup ignores the case of the rest.
                 conditions.push(Condition {
                     operator: operator.clone(),
                     if_exists,
-                    key: key.to_ascii_lowercase(),
+                    key: key.clone(),
                     values,
                 });
             }
