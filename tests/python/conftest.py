@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import time
 
 import boto3
 import botocore.exceptions
@@ -26,6 +27,16 @@ def error_of(call, **kwargs):
     with pytest.raises(botocore.exceptions.ClientError) as info:
         call(**kwargs)
     return info.value.response["Error"]["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def wait_until(predicate, timeout=5):
+    """Polls `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 class Emulator:

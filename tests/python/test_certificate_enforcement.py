@@ -5,12 +5,11 @@ did not know is registered as ACTIVE on first use."""
 import ssl
 import subprocess
 import threading
-import time
 import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from conftest import iotemu_binary
+from conftest import iotemu_binary, wait_until
 
 
 def tls_client(emulator, tmp_path, client_id, cert_pem, key_pem):
@@ -37,15 +36,6 @@ def connect(client, emulator):
         return connected, disconnected
     client.loop_start()
     return connected, disconnected
-
-
-def wait_until(predicate, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}'

@@ -17,7 +17,7 @@ import urllib.request
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, iotemu_binary
+from conftest import Emulator, iotemu_binary, wait_until
 
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
@@ -98,15 +98,6 @@ class Client:
     def stop(self):
         self.paho.disconnect()
         self.paho.loop_stop()
-
-
-def wait_until(predicate, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def entries_of(emulator, event, client_id):

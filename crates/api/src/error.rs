@@ -23,6 +23,11 @@ impl ApiError {
     pub fn invalid_request(message: impl Into<String>) -> Self {
         ApiError::new(400, "InvalidRequestException", message)
     }
+
+    /// A required request member, or the InvalidRequestException that says it is missing.
+    pub fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
+        value.ok_or_else(|| ApiError::invalid_request(format!("{member} is required")))
+    }
 }
 
 impl<E: ServiceError> From<E> for ApiError {

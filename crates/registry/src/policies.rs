@@ -72,6 +72,14 @@ pub struct PolicyVersion {
 }
 
 impl Policy {
+    /// The id of an existing version given as text, or ResourceNotFoundException.
+    fn version_id(&self, version: &str) -> Result<u32, RegistryError> {
+        let id = version.parse::<u32>().ok().filter(|id| self.versions.contains_key(id));
+        id.ok_or_else(|| {
+            RegistryError::NotFound(format!("Policy {} version {version} cannot be found.", self.name))
+        })
+    }
+
     /// The document of the default (operative) version.
     pub fn default_document(&self) -> &str {
         self.versions.get(&self.default_version).map(|v| v.document.as_str()).unwrap_or_default()
@@ -119,10 +127,6 @@ fn parse_document(text: &str) -> Result<PolicyDocument, RegistryError> {
 
 fn policy_not_found(name: &str) -> RegistryError {
     RegistryError::NotFound(format!("Policy {name} cannot be found."))
-}
-
-fn version_not_found(name: &str, version: &str) -> RegistryError {
-    RegistryError::NotFound(format!("Policy {name} version {version} cannot be found."))
 }
 
 impl Registry {
@@ -237,8 +241,7 @@ impl Registry {
         version: &str,
     ) -> Result<(Policy, u32), RegistryError> {
         let policy = self.get_policy(scope, name)?;
-        let id = version.parse::<u32>().ok().filter(|id| policy.versions.contains_key(id));
-        let id = id.ok_or_else(|| version_not_found(name, version))?;
+        let id = policy.version_id(version)?;
         Ok((policy, id))
     }
 
@@ -250,12 +253,9 @@ impl Registry {
         version: &str,
     ) -> Result<(), RegistryError> {
         self.change_policy(scope, name, |cached| {
-            let id = version.parse::<u32>().ok();
-            let document = id.and_then(|id| cached.policy.versions.get(&id)).map(|v| v.document.clone());
-            let (Some(id), Some(document)) = (id, document) else {
-                return Err(version_not_found(name, version));
-            };
-            cached.compiled = Arc::new(PolicyDocument::parse(&document).map_err(RegistryError::Internal)?);
+            let id = cached.policy.version_id(version)?;
+            let document = &cached.policy.versions[&id].document;
+            cached.compiled = Arc::new(PolicyDocument::parse(document).map_err(RegistryError::Internal)?);
             cached.policy.default_version = id;
             Ok(())
         })
@@ -271,8 +271,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         self.change_policy(scope, name, |cached| {
             let policy = &mut cached.policy;
-            let id = version.parse::<u32>().ok().filter(|id| policy.versions.contains_key(id));
-            let id = id.ok_or_else(|| version_not_found(name, version))?;
+            let id = policy.version_id(version)?;
             if id == policy.default_version {
                 return Err(RegistryError::DeleteConflict(
                     "Cannot delete the default version of a policy".to_string(),

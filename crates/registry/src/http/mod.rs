@@ -303,14 +303,15 @@ async fn delete_certificate(
     Ok(Json(json!({})))
 }
 
+/// A required, non-empty request header (`x-amzn-principal`, `x-amzn-iot-policy`, ...).
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    let value = headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    ApiError::required(value, &format!("the {name} header"))
+}
+
 /// The `x-amzn-principal` header the thing-principal operations carry.
 fn principal(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get("x-amzn-principal")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::invalid_request("the principal (x-amzn-principal header) is required"))
+    header(headers, "x-amzn-principal").map(str::to_string)
 }
 
 async fn attach_thing_principal(

@@ -54,17 +54,17 @@ struct PolicyDocumentBody {
     policy_document: Option<String>,
 }
 
-fn document(body: PolicyDocumentBody) -> Result<String, ApiError> {
-    body.policy_document.ok_or_else(|| ApiError::invalid_request("policyDocument is required"))
-}
-
 async fn create_policy(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(name): Path<String>,
     AwsJson(body): AwsJson<PolicyDocumentBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let policy = registry.create_policy(&scope(&ctx), &name, &document(body)?)?;
+    let policy = registry.create_policy(
+        &scope(&ctx),
+        &name,
+        &ApiError::required(body.policy_document, "policyDocument")?,
+    )?;
     Ok(Json(json!({
         "policyName": policy.name,
         "policyArn": policy.arn,
@@ -135,8 +135,12 @@ async fn create_policy_version(
     AwsJson(body): AwsJson<PolicyDocumentBody>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (policy, id) =
-        registry.create_policy_version(&scope(&ctx), &name, &document(body)?, q.set_as_default)?;
+    let (policy, id) = registry.create_policy_version(
+        &scope(&ctx),
+        &name,
+        &ApiError::required(body.policy_document, "policyDocument")?,
+        q.set_as_default,
+    )?;
     Ok(Json(json!({
         "policyArn": policy.arn,
         "policyDocument": policy.versions.get(&id).map(|v| v.document.as_str()),
@@ -209,17 +213,13 @@ struct TargetBody {
     target: Option<String>,
 }
 
-fn target(body: TargetBody) -> Result<String, ApiError> {
-    body.target.ok_or_else(|| ApiError::invalid_request("target is required"))
-}
-
 async fn attach_policy(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TargetBody>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_policy(&scope(&ctx), &name, &target(body)?)?;
+    registry.attach_policy(&scope(&ctx), &name, &ApiError::required(body.target, "target")?)?;
     Ok(Json(json!({})))
 }
 
@@ -229,7 +229,7 @@ async fn detach_policy(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TargetBody>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.detach_policy(&scope(&ctx), &name, &target(body)?)?;
+    registry.detach_policy(&scope(&ctx), &name, &ApiError::required(body.target, "target")?)?;
     Ok(Json(json!({})))
 }
 
@@ -296,21 +296,13 @@ async fn get_effective_policies(
     Ok(Json(json!({ "effectivePolicies": effective })))
 }
 
-/// A required header of the older principal-policy operations.
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::invalid_request(format!("the {name} header is required")))
-}
-
 async fn attach_principal_policy(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_policy(&scope(&ctx), &name, header(&headers, "x-amzn-iot-principal")?)?;
+    registry.attach_policy(&scope(&ctx), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
     Ok(Json(json!({})))
 }
 
@@ -320,7 +312,7 @@ async fn detach_principal_policy(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.detach_policy(&scope(&ctx), &name, header(&headers, "x-amzn-iot-principal")?)?;
+    registry.detach_policy(&scope(&ctx), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
     Ok(Json(json!({})))
 }
 
@@ -331,7 +323,7 @@ async fn list_principal_policies(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let principal = header(&headers, "x-amzn-iot-principal")?;
+    let principal = super::header(&headers, "x-amzn-iot-principal")?;
     let (page, next) =
         registry.list_attached_policies(&scope(&ctx), principal, false, q.marker.as_deref(), q.page_size)?;
     Ok(policy_page("policies", &page, next))
@@ -344,7 +336,7 @@ async fn list_policy_principals(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let name = header(&headers, "x-amzn-iot-policy")?;
+    let name = super::header(&headers, "x-amzn-iot-policy")?;
     let (targets, next) =
         registry.list_targets_for_policy(&scope(&ctx), name, q.marker.as_deref(), q.page_size)?;
     let mut body = json!({ "principals": targets });

@@ -220,7 +220,7 @@ async fn update_thing_groups_for_thing(
     ctx: ApiContext,
     AwsJson(req): AwsJson<UpdateThingGroupsForThingRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let thing = req.thing_name.ok_or_else(|| ApiError::invalid_request("thingName is required"))?;
+    let thing = ApiError::required(req.thing_name, "thingName")?;
     registry.update_thing_groups_for_thing(
         &scope(&ctx),
         &thing,
