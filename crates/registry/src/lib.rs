@@ -4,11 +4,14 @@
 //! - `service.rs`: [`Registry`], the operations, cached in memory and written through to the
 //!   store before they return.
 //! - `thing_groups.rs`: static thing groups ([`ThingGroup`]), their hierarchy and memberships.
+//! - `policies.rs`: IoT policies ([`Policy`]), versions, attachments, and their evaluation for
+//!   the broker ([`RegistryAuthorizer`]); `policy_document.rs`: the policy language itself.
+//! - `paging.rs`: AWS's two pagination styles.
 //! - `error.rs`: [`RegistryError`], AWS's exception names and statuses.
 //! - `http/`: the REST routes (wire only), one file per area.
 //!
-//! Limitations: things, thing types, static thing groups, certificates (issued by the emulator)
-//! and thing principals so far. No dynamic thing groups, billing groups or tags (CreateThingGroup
+//! Limitations: things, thing types, static thing groups, certificates (issued by the emulator),
+//! thing principals and policies so far. No dynamic thing groups, billing groups or tags (CreateThingGroup
 //! accepts `tags` and drops them); thing groups have no depth or child-count limits, and the
 //! guide's "one group per hierarchy" rule for things is not enforced (see `thing_groups.rs`).
 
