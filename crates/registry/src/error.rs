@@ -16,6 +16,14 @@ pub enum RegistryError {
     DeleteConflict(String),
     #[error("{0}")]
     CertificateState(String),
+    #[error("{0}")]
+    CertificateValidation(String),
+    #[error("{0}")]
+    CertificateConflict(String),
+    #[error("{0}")]
+    RegistrationCodeValidation(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -28,6 +36,9 @@ impl ServiceError for RegistryError {
             RegistryError::InvalidRequest(_) => 400,
             RegistryError::DeleteConflict(_) => 409,
             RegistryError::CertificateState(_) => 406,
+            RegistryError::CertificateValidation(_) | RegistryError::RegistrationCodeValidation(_) => 400,
+            RegistryError::CertificateConflict(_) => 409,
+            RegistryError::LimitExceeded(_) => 410,
             RegistryError::Internal(_) => 500,
         }
     }
@@ -40,6 +51,10 @@ impl ServiceError for RegistryError {
             RegistryError::InvalidRequest(_) => "InvalidRequestException",
             RegistryError::DeleteConflict(_) => "DeleteConflictException",
             RegistryError::CertificateState(_) => "CertificateStateException",
+            RegistryError::CertificateValidation(_) => "CertificateValidationException",
+            RegistryError::CertificateConflict(_) => "CertificateConflictException",
+            RegistryError::RegistrationCodeValidation(_) => "RegistrationCodeValidationException",
+            RegistryError::LimitExceeded(_) => "LimitExceededException",
             RegistryError::Internal(_) => "InternalFailureException",
         }
     }

@@ -10,11 +10,14 @@
 //! types, which do not exist yet.
 
 pub mod ca;
+mod certificates;
 mod error;
 mod http;
 mod service;
 mod state;
+mod x509;
 
+pub use certificates::{CaCertificate, RegisterCa, RegistrationConfig, UpdateCa};
 pub use error::RegistryError;
 pub use http::routes;
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
