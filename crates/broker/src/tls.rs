@@ -147,6 +147,72 @@ pub fn server_config(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use iotemu_core::TrustedCas;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    /// Trust that the test changes, as the registry's does at run time.
+    #[derive(Default)]
+    struct Changing {
+        cas: Mutex<TrustedCas>,
+        registered: Mutex<Vec<String>>,
+    }
+
+    impl DeviceTrust for Changing {
+        fn trusted_cas(&self) -> TrustedCas {
+            self.cas.lock().clone()
+        }
+        fn is_registered(&self, id: &str) -> bool {
+            self.registered.lock().iter().any(|r| r == id)
+        }
+    }
+
+    fn ca(name: &str) -> (Vec<u8>, Issuer<'static, KeyPair>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.der().to_vec(), Issuer::new(params, key))
+    }
+
+    fn device(issuer: Option<&Issuer<'static, KeyPair>>) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["device".to_string()]).unwrap();
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        cert.der().clone()
+    }
+
+    #[test]
+    fn the_verifier_follows_the_trust_as_it_changes() {
+        let (emulator_ca, _) = ca("emulator");
+        let (customer_ca, customer) = ca("customer");
+        let trust = Arc::new(Changing::default());
+        *trust.cas.lock() = TrustedCas { generation: 1, cas: Arc::new(vec![emulator_ca.clone()]) };
+        let verifier = DeviceCertVerifier::new(trust.clone());
+        let now = UnixTime::now();
+        let of_customer = device(Some(&customer));
+        assert!(verifier.verify_client_cert(&of_customer, &[], now).is_err());
+
+        *trust.cas.lock() =
+            TrustedCas { generation: 2, cas: Arc::new(vec![emulator_ca.clone(), customer_ca]) };
+        assert!(verifier.verify_client_cert(&of_customer, &[], now).is_ok(), "a CA registered at run time");
+        *trust.cas.lock() = TrustedCas { generation: 3, cas: Arc::new(vec![emulator_ca]) };
+        assert!(verifier.verify_client_cert(&of_customer, &[], now).is_err(), "and deactivated");
+
+        let self_signed = device(None);
+        assert!(matches!(
+            verifier.verify_client_cert(&self_signed, &[], now),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+        trust.registered.lock().push(certificate_id(&self_signed));
+        assert!(verifier.verify_client_cert(&self_signed, &[], now).is_ok(), "registered without a CA");
+        assert!(verifier.root_hint_subjects().is_empty());
+    }
+
     #[test]
     fn certificate_id_is_lower_hex_sha256() {
         let id = super::certificate_id(b"abc");
