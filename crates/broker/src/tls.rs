@@ -29,8 +29,10 @@ pub struct DeviceCertVerifier {
     algorithms: WebPkiSupportedAlgorithms,
     provider: Arc<CryptoProvider>,
     /// The chain verifier built from the last set of CAs, with that set's generation.
-    built: Mutex<Option<(u64, Option<Arc<dyn ClientCertVerifier>>)>>,
+    built: Mutex<Option<(u64, Option<ChainVerifier>)>>,
 }
+
+type ChainVerifier = Arc<dyn ClientCertVerifier>;
 
 impl std::fmt::Debug for DeviceCertVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,7 +54,7 @@ impl DeviceCertVerifier {
 
     /// The chain verifier for the current CAs (None when there are none), rebuilt only when
     /// they change.
-    fn chain(&self) -> Option<Arc<dyn ClientCertVerifier>> {
+    fn chain(&self) -> Option<ChainVerifier> {
         let current = self.trust.trusted_cas();
         let mut built = self.built.lock();
         if let Some((generation, chain)) = built.as_ref() {
