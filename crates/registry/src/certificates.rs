@@ -471,6 +471,8 @@ impl Registry {
 
     /// DeleteCACertificate: only an INACTIVE CA that no registered certificate names.
     pub fn delete_ca_certificate(&self, scope: &Scope, id: &str) -> Result<(), RegistryError> {
+        // Lock order, as in `reset`: certificates before CA certificates.
+        let certificates = self.certificates.read();
         let mut cas = self.ca_certificates.write();
         let key = (scope.clone(), id.to_string());
         let ca = cas.get(&key).ok_or_else(|| ca_not_found(id))?;
@@ -479,8 +481,7 @@ impl Registry {
                 "The CA certificate must be deactivated before deletion.".into(),
             ));
         }
-        let signed =
-            in_scope(&self.certificates.read(), scope).any(|c| c.ca_certificate_id.as_deref() == Some(id));
+        let signed = in_scope(&certificates, scope).any(|c| c.ca_certificate_id.as_deref() == Some(id));
         if signed {
             return Err(RegistryError::CertificateState(
                 "Certificates signed by this CA certificate are still registered.".into(),
