@@ -2,10 +2,19 @@
 //!
 //! AWS IoT authenticates devices by X.509 certificate; the principal of a certificate is its
 //! certificateId, the lower-case hex SHA-256 of its DER (botocore: 64 hex characters). The
-//! verifier accepts certificates that chain to the emulator's CA; the control plane will add
-//! registered CAs and certificate status.
+//! verifier accepts a certificate that chains to a CA the [`DeviceTrust`] names (the emulator's
+//! CA and the ACTIVE registered CAs, which change at run time) or that is itself registered
+//! (say, with RegisterCertificateWithoutCA); the certificate's status is decided after the
+//! handshake by the `DeviceAuthenticator`. Either way the client proves it holds the
+//! certificate's key: the handshake signature is always checked.
+//!
+//! The CertificateRequest names no CAs (as AWS IoT, which cannot know a device's CA in advance):
+//! clients send their certificate whatever signed it.
 
+use iotemu_core::DeviceTrust;
+use parking_lot::Mutex;
 use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -14,30 +23,71 @@ use std::sync::Arc;
 
 pub use iotemu_core::certificate_id;
 
-/// Accepts client certificates issued by the emulator's CA (and, later, registered CAs).
-#[derive(Debug)]
+/// Accepts client certificates the [`DeviceTrust`] vouches for, consulted on every handshake.
 pub struct DeviceCertVerifier {
-    chain: Arc<dyn ClientCertVerifier>,
+    trust: Arc<dyn DeviceTrust>,
+    algorithms: WebPkiSupportedAlgorithms,
+    provider: Arc<CryptoProvider>,
+    /// The chain verifier built from the last set of CAs, with that set's generation.
+    built: Mutex<Option<(u64, Option<ChainVerifier>)>>,
+}
+
+type ChainVerifier = Arc<dyn ClientCertVerifier>;
+
+impl std::fmt::Debug for DeviceCertVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCertVerifier").finish_non_exhaustive()
+    }
 }
 
 impl DeviceCertVerifier {
-    /// A verifier trusting `cas`.
-    pub fn new(cas: &[CertificateDer<'static>]) -> Result<Self, rustls::Error> {
-        let mut roots = RootCertStore::empty();
-        for ca in cas {
-            roots.add(ca.clone())?;
-        }
+    /// A verifier asking `trust`.
+    pub fn new(trust: Arc<dyn DeviceTrust>) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
-        Ok(DeviceCertVerifier { chain })
+        DeviceCertVerifier {
+            trust,
+            algorithms: provider.signature_verification_algorithms,
+            provider,
+            built: Mutex::new(None),
+        }
+    }
+
+    /// The chain verifier for the current CAs (None when there are none), rebuilt only when
+    /// they change.
+    fn chain(&self) -> Option<ChainVerifier> {
+        let current = self.trust.trusted_cas();
+        let mut built = self.built.lock();
+        if let Some((generation, chain)) = built.as_ref() {
+            if *generation == current.generation {
+                return chain.clone();
+            }
+        }
+        let mut roots = RootCertStore::empty();
+        for ca in current.cas.iter() {
+            if let Err(e) = roots.add(CertificateDer::from(ca.clone())) {
+                tracing::warn!(error = %e, "a trusted CA certificate cannot serve as a TLS root");
+            }
+        }
+        let chain = if roots.is_empty() {
+            None
+        } else {
+            match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), self.provider.clone()).build()
+            {
+                Ok(verifier) => Some(verifier),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot build the client-certificate verifier");
+                    None
+                }
+            }
+        };
+        *built = Some((current.generation, chain.clone()));
+        chain
     }
 }
 
 impl ClientCertVerifier for DeviceCertVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.chain.root_hint_subjects()
+        &[]
     }
 
     fn verify_client_cert(
@@ -46,7 +96,17 @@ impl ClientCertVerifier for DeviceCertVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.chain.verify_client_cert(end_entity, intermediates, now)
+        let chained = match self.chain() {
+            Some(chain) => chain.verify_client_cert(end_entity, intermediates, now),
+            None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
+        };
+        match chained {
+            Ok(verified) => Ok(verified),
+            Err(_) if self.trust.is_registered(&certificate_id(end_entity)) => {
+                Ok(ClientCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn verify_tls12_signature(
@@ -55,7 +115,7 @@ impl ClientCertVerifier for DeviceCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -64,21 +124,21 @@ impl ClientCertVerifier for DeviceCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
 /// The rustls configuration of the MQTTS listener.
 pub fn server_config(
-    cas: &[CertificateDer<'static>],
+    trust: Arc<dyn DeviceTrust>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let verifier = Arc::new(DeviceCertVerifier::new(cas)?);
+    let verifier = Arc::new(DeviceCertVerifier::new(trust));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -89,6 +149,72 @@ pub fn server_config(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use iotemu_core::TrustedCas;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    /// Trust that the test changes, as the registry's does at run time.
+    #[derive(Default)]
+    struct Changing {
+        cas: Mutex<TrustedCas>,
+        registered: Mutex<Vec<String>>,
+    }
+
+    impl DeviceTrust for Changing {
+        fn trusted_cas(&self) -> TrustedCas {
+            self.cas.lock().clone()
+        }
+        fn is_registered(&self, id: &str) -> bool {
+            self.registered.lock().iter().any(|r| r == id)
+        }
+    }
+
+    fn ca(name: &str) -> (Vec<u8>, Issuer<'static, KeyPair>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.der().to_vec(), Issuer::new(params, key))
+    }
+
+    fn device(issuer: Option<&Issuer<'static, KeyPair>>) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["device".to_string()]).unwrap();
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        cert.der().clone()
+    }
+
+    #[test]
+    fn the_verifier_follows_the_trust_as_it_changes() {
+        let (emulator_ca, _) = ca("emulator");
+        let (customer_ca, customer) = ca("customer");
+        let trust = Arc::new(Changing::default());
+        *trust.cas.lock() = TrustedCas { generation: 1, cas: Arc::new(vec![emulator_ca.clone()]) };
+        let verifier = DeviceCertVerifier::new(trust.clone());
+        let now = UnixTime::now();
+        let of_customer = device(Some(&customer));
+        assert!(verifier.verify_client_cert(&of_customer, &[], now).is_err());
+
+        *trust.cas.lock() =
+            TrustedCas { generation: 2, cas: Arc::new(vec![emulator_ca.clone(), customer_ca]) };
+        assert!(verifier.verify_client_cert(&of_customer, &[], now).is_ok(), "a CA registered at run time");
+        *trust.cas.lock() = TrustedCas { generation: 3, cas: Arc::new(vec![emulator_ca]) };
+        assert!(verifier.verify_client_cert(&of_customer, &[], now).is_err(), "and deactivated");
+
+        let self_signed = device(None);
+        assert!(matches!(
+            verifier.verify_client_cert(&self_signed, &[], now),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+        trust.registered.lock().push(certificate_id(&self_signed));
+        assert!(verifier.verify_client_cert(&self_signed, &[], now).is_ok(), "registered without a CA");
+        assert!(verifier.root_hint_subjects().is_empty());
+    }
+
     #[test]
     fn certificate_id_is_lower_hex_sha256() {
         let id = super::certificate_id(b"abc");

@@ -21,5 +21,7 @@ pub fn certificate_id(der: &[u8]) -> String {
 pub use authz::{AllowAll, DeviceAuthorizer, IotAction};
 pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
-pub use error::{AcceptAll, AuthnFailure, DeviceAuthenticator, ServiceError};
+pub use error::{
+    AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
+};
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};

@@ -82,13 +82,13 @@ impl App {
         );
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
-        let authenticator = RegistryAuthenticator { registry: registry.clone(), scope: mqtt_scope.clone() };
+        let authenticator = Arc::new(RegistryAuthenticator::new(registry.clone(), mqtt_scope.clone()));
         let shutdown = CancellationToken::new();
         let broker = Broker::new(
             config.broker_config(),
             logs.clone(),
             Arc::new(ReservedTopicRouter::default()),
-            Arc::new(authenticator),
+            authenticator.clone(),
             Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
@@ -110,7 +110,8 @@ impl App {
         let api = bind(config.server.api_port).await?;
         let (mqtt_addr, mqtts_addr, api_addr) = (mqtt.local_addr()?, mqtts.local_addr()?, api.local_addr()?);
 
-        let tls = iotemu_broker::tls::server_config(&[ca.cert_der()?], server_chain, server_key)?;
+        // TLS trusts the emulator's CA, the registered ACTIVE CAs and the registered certificates.
+        let tls = iotemu_broker::tls::server_config(authenticator, server_chain, server_key)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         let admin = Arc::new(AdminState {
             ca_pem: ca.cert_pem.clone(),

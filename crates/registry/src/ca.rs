@@ -68,6 +68,15 @@ pub struct IssuedCert {
     pub certificate_id: String,
 }
 
+/// A certificate signed for a key the caller holds (CreateCertificateFromCsr).
+pub struct SignedCert {
+    pub cert_pem: String,
+    pub certificate_id: String,
+    /// Validity, in epoch seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
 const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
 
@@ -110,17 +119,25 @@ impl CertAuthority {
         CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).context("parsing the CA certificate")
     }
 
-    /// Signs `params` with a new key, valid from a day ago to the end of 2049 (as AWS IoT's own
-    /// device certificates are).
-    fn issue(&self, mut params: CertificateParams) -> Result<IssuedCert> {
+    /// Valid from a day ago to the end of 2049 (as AWS IoT's own device certificates are).
+    fn set_validity(params: &mut CertificateParams) {
         params.not_before = rcgen::date_time_ymd(1970, 1, 1)
             + std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .saturating_sub(std::time::Duration::from_secs(86_400));
         params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, KeyPair>> {
         let ca_key = KeyPair::from_pem(&self.key_pem)?;
-        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
+        Ok(Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?)
+    }
+
+    /// Signs `params` with a new key.
+    fn issue(&self, mut params: CertificateParams) -> Result<IssuedCert> {
+        Self::set_validity(&mut params);
+        let issuer = self.issuer()?;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
         Ok(IssuedCert {
@@ -147,6 +164,28 @@ impl CertAuthority {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         self.issue(params)
+    }
+
+    /// Signs the public key of a CSR (CreateCertificateFromCsr) as a client certificate with the
+    /// CSR's subject and the validity of the other device certificates. The CSR's requested
+    /// extensions are not copied (AWS decides the extensions of the certificates it signs);
+    /// callers check the CSR first (`x509::check_csr`).
+    pub fn sign_csr(&self, csr_pem: &str) -> Result<SignedCert> {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = csr.params.distinguished_name.clone();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        Self::set_validity(&mut params);
+        let (not_before, not_after) = (params.not_before.unix_timestamp(), params.not_after.unix_timestamp());
+        csr.params = params;
+        let cert = csr.signed_by(&self.issuer()?)?;
+        Ok(SignedCert {
+            certificate_id: iotemu_core::certificate_id(cert.der()),
+            cert_pem: cert.pem(),
+            not_before,
+            not_after,
+        })
     }
 
     /// The MQTTS server certificate in `<data_dir>/server/`, created on first use. Its SANs hold
@@ -225,5 +264,23 @@ mod tests {
         assert!(device.certificate_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         let (chain, _key, _) = ca.server_identity(dir.path()).unwrap();
         assert_eq!(chain.len(), 2);
+    }
+
+    #[test]
+    fn a_csr_is_signed_for_its_own_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::load_or_create(dir.path()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "from a csr");
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        let signed = ca.sign_csr(&csr).unwrap();
+        let cert = crate::x509::parse_certificate(&signed.cert_pem).unwrap();
+        assert_eq!(cert.id, signed.certificate_id);
+        assert_eq!(cert.common_name.as_deref(), Some("from a csr"));
+        assert!(crate::x509::issued_by(&cert.der, ca.cert_der().unwrap().as_ref()));
+        let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).unwrap();
+        assert_eq!(parsed.public_key().subject_public_key.data.as_ref(), key.public_key_raw());
+        assert!(ca.sign_csr("not a csr").is_err());
     }
 }

@@ -21,6 +21,12 @@ pub enum RegistryError {
     #[error("{0}")]
     VersionsLimitExceeded(String),
     #[error("{0}")]
+    CertificateValidation(String),
+    #[error("{0}")]
+    CertificateConflict(String),
+    #[error("{0}")]
+    RegistrationCodeValidation(String),
+    #[error("{0}")]
     LimitExceeded(String),
     #[error("internal failure: {0}")]
     Internal(String),
@@ -36,6 +42,8 @@ impl ServiceError for RegistryError {
             RegistryError::CertificateState(_) => 406,
             RegistryError::MalformedPolicy(_) => 400,
             RegistryError::VersionsLimitExceeded(_) => 409,
+            RegistryError::CertificateValidation(_) | RegistryError::RegistrationCodeValidation(_) => 400,
+            RegistryError::CertificateConflict(_) => 409,
             RegistryError::LimitExceeded(_) => 410,
             RegistryError::Internal(_) => 500,
         }
@@ -51,6 +59,9 @@ impl ServiceError for RegistryError {
             RegistryError::CertificateState(_) => "CertificateStateException",
             RegistryError::MalformedPolicy(_) => "MalformedPolicyException",
             RegistryError::VersionsLimitExceeded(_) => "VersionsLimitExceededException",
+            RegistryError::CertificateValidation(_) => "CertificateValidationException",
+            RegistryError::CertificateConflict(_) => "CertificateConflictException",
+            RegistryError::RegistrationCodeValidation(_) => "RegistrationCodeValidationException",
             RegistryError::LimitExceeded(_) => "LimitExceededException",
             RegistryError::Internal(_) => "InternalFailureException",
         }

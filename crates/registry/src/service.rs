@@ -2,6 +2,7 @@
 //! store before it returns.
 
 use crate::ca::CertAuthority;
+use crate::certificates::{CaCertificate, CA_CERTIFICATE, REGISTRATION_CODE};
 use crate::paging::{marker_page, paginate, Page};
 use crate::policies;
 use crate::state::ThingType;
@@ -10,14 +11,14 @@ use crate::state::{
 };
 use crate::thing_groups::{self, Groups, Memberships};
 use crate::RegistryError;
-use iotemu_core::{AuthnFailure, DeviceAuthenticator};
+use iotemu_core::{AuthnFailure, DeviceAuthenticator, DeviceTrust, TrustedCas};
 use iotemu_store::{Scope, Store};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const THING: &str = "thing";
-const CERTIFICATE: &str = "certificate";
+pub(crate) const CERTIFICATE: &str = "certificate";
 const THING_TYPE: &str = "thing-type";
 
 /// Called with a certificate id and AWS's AuthN reason code when it stops being ACTIVE.
@@ -26,16 +27,24 @@ type DeactivationHook = Box<dyn Fn(&str, &'static str) + Send + Sync>;
 /// The registry of every account and region.
 pub struct Registry {
     pub(crate) store: Arc<Store>,
-    ca: Arc<CertAuthority>,
+    pub(crate) ca: Arc<CertAuthority>,
+    /// The emulator CA's certificate (DER), which the MQTTS listener always trusts.
+    pub(crate) emulator_ca_der: Vec<u8>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
-    // Lock order: things, thing_groups, group_memberships, certificates, thing_types, policies,
-    // policy_targets; a method taking two locks takes them in this order.
+    // Lock order: things, thing_groups, group_memberships, certificates, thing_types,
+    // ca_certificates, registration_codes, policies, policy_targets; a method taking two locks
+    // takes them in this order.
     pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
-    thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
     pub(crate) thing_groups: RwLock<Groups>,
     pub(crate) group_memberships: RwLock<Memberships>,
     pub(crate) certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
+    thing_types: RwLock<BTreeMap<(Scope, String), ThingType>>,
+    pub(crate) ca_certificates: RwLock<BTreeMap<(Scope, String), CaCertificate>>,
+    /// GetRegistrationCode's code, per scope (key `code`).
+    pub(crate) registration_codes: RwLock<BTreeMap<(Scope, String), String>>,
+    /// Goes up whenever the ACTIVE CAs may have changed, under the CA cache's write lock.
+    pub(crate) trust_generation: std::sync::atomic::AtomicU64,
     pub(crate) policies: RwLock<policies::PolicyCache>,
     /// Target (certificate ARN, thing group ARN, identity) -> names of its policies.
     pub(crate) policy_targets: RwLock<policies::TargetCache>,
@@ -76,9 +85,13 @@ impl Registry {
         let thing_types = load_kind(&store, THING_TYPE)?;
         let (thing_groups, group_memberships) = thing_groups::load(&store)?;
         let (policies, policy_targets) = policies::load(&store)?;
+        let ca_certificates = load_kind(&store, CA_CERTIFICATE)?;
+        let registration_codes = load_kind(&store, REGISTRATION_CODE)?;
+        let emulator_ca_der = ca.cert_der().map_err(|e| RegistryError::Internal(e.to_string()))?.to_vec();
         Ok(Registry {
             store,
             ca,
+            emulator_ca_der,
             on_deactivate: std::sync::OnceLock::new(),
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
@@ -87,6 +100,9 @@ impl Registry {
             group_memberships: RwLock::new(group_memberships),
             policies: RwLock::new(policies),
             policy_targets: RwLock::new(policy_targets),
+            ca_certificates: RwLock::new(ca_certificates),
+            registration_codes: RwLock::new(registration_codes),
+            trust_generation: Default::default(),
         })
     }
 
@@ -96,40 +112,25 @@ impl Registry {
         let _ = self.on_deactivate.set(Box::new(f));
     }
 
-    /// Whether the certificate `id` (already verified by TLS against the emulator's CA) may
-    /// connect in `scope`. A certificate of the emulator's CA that the registry does not know yet
-    /// (say, from `iotemu certs create-device`) is registered as ACTIVE on first use, with the
+    /// Whether the certificate `id` (let in by TLS, see [`Registry::trusted_cas`]) may connect in
+    /// `scope`: a certificate the registry does not know yet is registered ACTIVE on first use
+    /// if the emulator's CA or an ACTIVE registered CA signed it (`register_on_first_use`); one
+    /// of the emulator's CA (say, from `iotemu certs create-device`) also gets the
     /// `iotemu-allow-all` policy unless it was made with `--no-policy`, so that a device works
-    /// before anyone calls the API; INACTIVE and REVOKED ones are refused.
+    /// before anyone calls the API. INACTIVE and REVOKED ones are refused.
     pub fn authenticate_certificate(&self, scope: &Scope, id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
         let known = self.certificates.read().get(&(scope.clone(), id.to_string())).map(|c| c.status.clone());
         let status = match known {
             Some(status) => status,
             None => {
-                let now = now_secs();
-                let certificate = Certificate {
-                    arn: format!("arn:aws:iot:{}:{}:cert/{id}", scope.region, scope.account),
-                    id: id.to_string(),
-                    pem: pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())),
-                    status: "ACTIVE".into(),
-                    ca_certificate_id: None,
-                    owned_by: scope.account.clone(),
-                    created: now,
-                    last_modified: now,
-                    not_before: 0,
-                    not_after: 0,
-                    generation_id: uuid::Uuid::new_v4().to_string(),
-                };
-                let stored = self.put(CERTIFICATE, scope, id, &certificate);
-                if let Err(e) = stored {
-                    return Err(AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() });
+                let registered = self.register_on_first_use(scope, id, der)?;
+                if registered.ca_certificate_id.is_none() {
+                    self.grant_first_use_policy(scope, &registered.arn, id).map_err(|e| AuthnFailure {
+                        reason: "INTERNAL_SERVER_ERROR",
+                        details: e.to_string(),
+                    })?;
                 }
-                let arn = certificate.arn.clone();
-                self.certificates.write().insert((scope.clone(), id.to_string()), certificate);
-                if let Err(e) = self.grant_first_use_policy(scope, &arn, id) {
-                    return Err(AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() });
-                }
-                "ACTIVE".into()
+                registered.status
             }
         };
         match status.as_str() {
@@ -419,6 +420,7 @@ impl Registry {
             not_before: issued.not_before,
             not_after: issued.not_after,
             generation_id: uuid::Uuid::new_v4().to_string(),
+            certificate_mode: "DEFAULT".into(),
         };
         self.put(CERTIFICATE, scope, &certificate.id, &certificate)?;
         self.certificates.write().insert((scope.clone(), certificate.id.clone()), certificate.clone());
@@ -603,6 +605,8 @@ impl Registry {
         let mut group_memberships = self.group_memberships.write();
         let mut certificates = self.certificates.write();
         let mut thing_types = self.thing_types.write();
+        let mut ca_certificates = self.ca_certificates.write();
+        let mut registration_codes = self.registration_codes.write();
         let mut policies = self.policies.write();
         let mut policy_targets = self.policy_targets.write();
         self.store.clear()?;
@@ -611,8 +615,11 @@ impl Registry {
         group_memberships.clear();
         certificates.clear();
         thing_types.clear();
+        ca_certificates.clear();
+        registration_codes.clear();
         policies.clear();
         policy_targets.clear();
+        self.trust_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 }
@@ -636,7 +643,7 @@ pub(crate) fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-fn cert_not_found(id: &str) -> RegistryError {
+pub(crate) fn cert_not_found(id: &str) -> RegistryError {
     RegistryError::NotFound(format!("The certificate {id} cannot be found."))
 }
 
@@ -654,15 +661,42 @@ fn check_version(thing: &Thing, expected: Option<i64>) -> Result<(), RegistryErr
     }
 }
 
-/// The registry as the broker's [`DeviceAuthenticator`], for the account and region the MQTT
-/// listeners serve.
+/// The registry as the broker's [`DeviceAuthenticator`] and [`DeviceTrust`], for the account and
+/// region the MQTT listeners serve.
 pub struct RegistryAuthenticator {
-    pub registry: Arc<Registry>,
-    pub scope: Scope,
+    registry: Arc<Registry>,
+    scope: Scope,
+    /// The last [`TrustedCas`], kept until the registry's trust generation moves on.
+    trusted: parking_lot::Mutex<Option<TrustedCas>>,
+}
+
+impl RegistryAuthenticator {
+    pub fn new(registry: Arc<Registry>, scope: Scope) -> Self {
+        RegistryAuthenticator { registry, scope, trusted: Default::default() }
+    }
 }
 
 impl DeviceAuthenticator for RegistryAuthenticator {
     fn authenticate(&self, certificate_id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
         self.registry.authenticate_certificate(&self.scope, certificate_id, der)
+    }
+}
+
+impl DeviceTrust for RegistryAuthenticator {
+    fn trusted_cas(&self) -> TrustedCas {
+        let generation = self.registry.trust_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let mut trusted = self.trusted.lock();
+        match trusted.as_ref() {
+            Some(cached) if cached.generation == generation => cached.clone(),
+            _ => {
+                let fresh = self.registry.trusted_cas(&self.scope);
+                *trusted = Some(fresh.clone());
+                fresh
+            }
+        }
+    }
+
+    fn is_registered(&self, certificate_id: &str) -> bool {
+        self.registry.is_registered(&self.scope, certificate_id)
     }
 }

@@ -109,6 +109,13 @@ pub struct Certificate {
     pub not_before: i64,
     pub not_after: i64,
     pub generation_id: String,
+    /// DEFAULT, or SNI_ONLY for certificates registered without a CA or under an SNI_ONLY CA.
+    #[serde(default = "default_mode")]
+    pub certificate_mode: String,
+}
+
+fn default_mode() -> String {
+    "DEFAULT".to_string()
 }
 
 /// The statuses UpdateCertificate accepts (botocore `CertificateStatus`).

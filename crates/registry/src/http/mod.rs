@@ -1,6 +1,8 @@
 //! The registry's REST routes (`iot`): parse, call the operation, render. Shapes follow
 //! botocore's `iot` model (CreateThingRequest/Response, DescribeThingResponse, ...).
 
+mod certificates;
+
 use crate::service::{ListThings, UpdateThing};
 use crate::state::ThingType;
 use crate::{Page, Registry, Thing};
@@ -45,7 +47,8 @@ pub fn routes(registry: Arc<Registry>) -> Router {
         .route("/thing-types/{thing_type_name}/deprecate", post(deprecate_thing_type))
         .merge(thing_groups::routes())
         .merge(policies::routes())
-        .with_state(registry)
+        .with_state(registry.clone())
+        .merge(certificates::routes(registry))
 }
 
 pub(super) fn scope(ctx: &ApiContext) -> Scope {
@@ -234,7 +237,7 @@ async fn describe_certificate(
         "customerVersion": 1,
         "generationId": c.generation_id,
         "validity": { "notBefore": c.not_before, "notAfter": c.not_after },
-        "certificateMode": "DEFAULT",
+        "certificateMode": c.certificate_mode,
     });
     if let Some(ca) = c.ca_certificate_id {
         description["caCertificateId"] = json!(ca);
@@ -266,7 +269,7 @@ async fn list_certificates(
                 "certificateArn": c.arn,
                 "certificateId": c.id,
                 "status": c.status,
-                "certificateMode": "DEFAULT",
+                "certificateMode": c.certificate_mode,
                 "creationDate": c.created,
             })
         })
