@@ -12,13 +12,13 @@ import paho.mqtt.client as mqtt
 from conftest import iotemu_binary, wait_until
 
 
-def tls_client(emulator, tmp_path, client_id, cert_pem, key_pem):
+def tls_client(emulator, tmp_path, client_id, cert_pem, key_pem, protocol=mqtt.MQTTv311):
     ca = tmp_path / "ca.pem"
     ca.write_bytes(urllib.request.urlopen(f"{emulator.endpoint}/_iotemu/ca.pem").read())
     cert, key = tmp_path / f"{client_id}.pem", tmp_path / f"{client_id}.key"
     cert.write_text(cert_pem)
     key.write_text(key_pem)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
     client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key), tls_version=ssl.PROTOCOL_TLS_CLIENT)
     return client
 

@@ -11,8 +11,10 @@ import subprocess
 
 import pytest
 
-from conftest import Emulator, error_of
-from test_certificate_enforcement import connect, tls_client, wait_until
+import paho.mqtt.client as mqtt
+
+from conftest import Emulator, error_of, wait_until
+from test_certificate_enforcement import ALLOW_ALL, connect, tls_client
 
 OPENSSL_CONFIG = """
 [req]
@@ -121,6 +123,7 @@ def test_create_certificate_from_csr(iot, pki):
 def test_a_certificate_from_a_csr_connects(emulator, iot, pki, tmp_path):
     key, csr = pki.key_and_csr("mqtt-csr", "mqtt-csr")
     created = iot.create_certificate_from_csr(certificateSigningRequest=csr, setAsActive=True)
+    allow_all(iot, created["certificateArn"], "from-csr")
     client = tls_client(emulator, tmp_path, "from-csr", created["certificatePem"], key)
     connected, _ = connect(client, emulator)
     assert connected.wait(5), "a certificate signed from a CSR connects with the CSR's key"
@@ -323,21 +326,36 @@ def authn_errors(emulator, reason):
     return [e for e in emulator.entries() if e["eventType"] == "Connection.AuthNError" and e["reason"] == reason]
 
 
-def try_connect(emulator, tmp_path, client_id, cert_pem, key_pem, timeout=5):
-    """Whether the device connects (CONNACK success) within `timeout` seconds."""
-    client = tls_client(emulator, tmp_path, client_id, cert_pem, key_pem)
-    connected, _ = connect(client, emulator)
-    ok = connected.wait(timeout)
+def authenticates(emulator, tmp_path, client_id, cert_pem, key_pem, timeout=5):
+    """Whether the broker lets the device past TLS and its certificate checks: an MQTT 5 CONNACK
+    arrives within `timeout` seconds (0x00, or 0x87 when no IoT policy allows iot:Connect, which
+    authorization decides after authentication), instead of the connection closing with a
+    Connection.AuthNError entry."""
+    client = tls_client(emulator, tmp_path, client_id, cert_pem, key_pem, protocol=mqtt.MQTTv5)
+    acknowledged = []
+    client.on_connect = lambda c, u, f, rc, p: acknowledged.append(rc.value)
+    try:
+        client.connect("localhost", int(emulator.mqtts.rsplit(":", 1)[1]))
+    except (ssl.SSLError, OSError):
+        return False
+    client.loop_start()
+    ok = wait_until(lambda: acknowledged, timeout)
     if ok:
         client.disconnect()
     client.loop_stop()
     return ok
 
 
+def allow_all(iot, certificate_arn, name):
+    """Attaches an allow-all policy, so that the certificate's clients may connect."""
+    iot.create_policy(policyName=name, policyDocument=ALLOW_ALL)
+    iot.attach_policy(policyName=name, target=certificate_arn)
+
+
 def test_devices_of_a_registered_ca_connect_while_it_is_active(emulator, iot, pki, tmp_path):
     ca = pki.ca("fleet")
     device, device_key = ca.issue("fleet-1")
-    assert not try_connect(emulator, tmp_path, "fleet-1", device, device_key, timeout=2), \
+    assert not authenticates(emulator, tmp_path, "fleet-1", device, device_key, timeout=2), \
         "a device of an unregistered CA is refused"
     assert wait_until(lambda: authn_errors(emulator, "DEVICE_CERTIFICATE_NOT_REGISTERED"))
     refused = authn_errors(emulator, "DEVICE_CERTIFICATE_NOT_REGISTERED")[0]
@@ -345,46 +363,47 @@ def test_devices_of_a_registered_ca_connect_while_it_is_active(emulator, iot, pk
     assert refused["authenticationType"] == "AWS_X509"
 
     ca_id = ca.register(iot, setAsActive=True)["certificateId"]
-    assert try_connect(emulator, tmp_path, "fleet-1", device, device_key), "the CA is registered and ACTIVE"
+    assert authenticates(emulator, tmp_path, "fleet-1", device, device_key), "the CA is registered and ACTIVE"
     description = iot.describe_certificate(certificateId=certificate_id(device))["certificateDescription"]
     assert description["status"] == "ACTIVE" and description["caCertificateId"] == ca_id, \
         "registered on first use, with its CA"
 
     explicit, explicit_key = ca.issue("fleet-2")
     explicit_id = iot.register_certificate(certificatePem=explicit)["certificateId"]
-    assert not try_connect(emulator, tmp_path, "fleet-2", explicit, explicit_key, timeout=2), \
+    assert not authenticates(emulator, tmp_path, "fleet-2", explicit, explicit_key, timeout=2), \
         "registered INACTIVE, it is refused"
     assert wait_until(lambda: authn_errors(emulator, "DEVICE_CERTIFICATE_INACTIVE"))
     iot.update_certificate(certificateId=explicit_id, newStatus="ACTIVE")
-    assert try_connect(emulator, tmp_path, "fleet-2", explicit, explicit_key)
+    assert authenticates(emulator, tmp_path, "fleet-2", explicit, explicit_key)
 
     iot.update_ca_certificate(certificateId=ca_id, newStatus="INACTIVE")
     newcomer, newcomer_key = ca.issue("fleet-3")
     before = len(authn_errors(emulator, "DEVICE_CERTIFICATE_NOT_REGISTERED"))
-    assert not try_connect(emulator, tmp_path, "fleet-3", newcomer, newcomer_key, timeout=2), \
+    assert not authenticates(emulator, tmp_path, "fleet-3", newcomer, newcomer_key, timeout=2), \
         "an INACTIVE CA lets no new certificate in"
     assert wait_until(lambda: len(authn_errors(emulator, "DEVICE_CERTIFICATE_NOT_REGISTERED")) > before)
     assert error_of(iot.describe_certificate, certificateId=certificate_id(newcomer)) == \
         ("ResourceNotFoundException", 404)
     # AWS: registered certificates of a deactivated CA "continue to work until you explicitly
     # revoke each one of them" (deactivate-ca-cert.md).
-    assert try_connect(emulator, tmp_path, "fleet-1", device, device_key)
+    assert authenticates(emulator, tmp_path, "fleet-1", device, device_key)
 
     iot.update_ca_certificate(certificateId=ca_id, newStatus="ACTIVE")
-    assert try_connect(emulator, tmp_path, "fleet-3", newcomer, newcomer_key), "reactivated, the CA lets it in"
+    assert authenticates(emulator, tmp_path, "fleet-3", newcomer, newcomer_key), "reactivated, the CA lets it in"
 
 
 def test_a_certificate_registered_without_ca_connects_when_active(emulator, iot, pki, tmp_path):
     pem, key = pki.self_signed("self", "self-signed-device", "device")
-    assert not try_connect(emulator, tmp_path, "self-signed", pem, key, timeout=2)
+    assert not authenticates(emulator, tmp_path, "self-signed", pem, key, timeout=2)
     assert wait_until(lambda: authn_errors(emulator, "DEVICE_CERTIFICATE_NOT_REGISTERED"))
 
     cid = iot.register_certificate_without_ca(certificatePem=pem, status="INACTIVE")["certificateId"]
-    assert not try_connect(emulator, tmp_path, "self-signed", pem, key, timeout=2)
+    assert not authenticates(emulator, tmp_path, "self-signed", pem, key, timeout=2)
     assert wait_until(lambda: authn_errors(emulator, "DEVICE_CERTIFICATE_INACTIVE"))
 
     iot.update_certificate(certificateId=cid, newStatus="ACTIVE")
-    assert try_connect(emulator, tmp_path, "self-signed", pem, key)
+    allow_all(iot, iot.describe_certificate(certificateId=cid)["certificateDescription"]["certificateArn"], "self")
+    assert authenticates(emulator, tmp_path, "self-signed", pem, key)
     assert wait_until(lambda: any(e["eventType"] == "Connect" and e["principalId"] == cid
                                   and e["status"] == "Success" for e in emulator.entries()))
 
