@@ -339,3 +339,18 @@ def test_enforce_on_plain_makes_anonymous_clients_need_policies(data_dir, tmp_pa
         assert connack("plain-2") == 0
     finally:
         emulator.stop()
+
+
+def test_certificate_policy_variables(emulator, iot, tmp_path):
+    device = Device(emulator, iot, tmp_path, policy(
+        CONNECT_ANY,
+        allow("iot:Publish", f"{ACCOUNT}:topic/by-cn/${{iot:Certificate.Subject.CommonName}}"),
+        allow("iot:Publish", f"{ACCOUNT}:topic/by-id/${{iot:CertificateId}}")))
+    client = device.client("cert-vars", v5=True).connect()
+    assert client.connected.wait(5)
+    # CreateKeysAndCertificate's certificates are issued to the common name "AWS IoT Certificate".
+    by_cn, by_id = client.publish("by-cn/AWS IoT Certificate"), client.publish(f"by-id/{device.certificate_id}")
+    other = client.publish("by-id/someone-else")
+    assert wait_until(lambda: (client.pubacks.get(by_cn), client.pubacks.get(by_id), client.pubacks.get(other))
+                      == (0, 0, 0x87))
+    client.stop()
