@@ -3,7 +3,7 @@
 //! Get/DeleteRegistrationCode, RegisterCACertificate, Describe/List/Update/DeleteCACertificate,
 //! ListCertificatesByCA): parse, call the operation, render.
 
-use super::{query, scope, AwsQuery};
+use super::{certificate_summary, query, scope, with_marker, AwsQuery};
 use crate::{CaCertificate, Certificate, RegisterCa, RegistrationConfig, Registry, UpdateCa};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -207,13 +207,6 @@ fn listed_ca(ca: &CaCertificate) -> Value {
     })
 }
 
-fn with_marker(mut body: Value, next: Option<String>) -> Json<Value> {
-    if let Some(next) = next {
-        body["nextMarker"] = json!(next);
-    }
-    Json(body)
-}
-
 async fn list_ca_certificates(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
@@ -287,17 +280,6 @@ async fn list_certificates_by_ca(
         q.marker.as_deref(),
         q.is_ascending_order.unwrap_or(true),
     )?;
-    let certificates: Vec<Value> = page
-        .iter()
-        .map(|c| {
-            json!({
-                "certificateArn": c.arn,
-                "certificateId": c.id,
-                "status": c.status,
-                "certificateMode": c.certificate_mode,
-                "creationDate": c.created,
-            })
-        })
-        .collect();
+    let certificates: Vec<Value> = page.iter().map(certificate_summary).collect();
     Ok(with_marker(json!({ "certificates": certificates }), next))
 }

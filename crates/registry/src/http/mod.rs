@@ -262,23 +262,8 @@ async fn list_certificates(
     let size = q.page_size.unwrap_or(25);
     let ascending = q.is_ascending_order.unwrap_or(true);
     let (page, next) = registry.list_certificates(&scope(&ctx), size, q.marker.as_deref(), ascending)?;
-    let certificates: Vec<Value> = page
-        .iter()
-        .map(|c| {
-            json!({
-                "certificateArn": c.arn,
-                "certificateId": c.id,
-                "status": c.status,
-                "certificateMode": c.certificate_mode,
-                "creationDate": c.created,
-            })
-        })
-        .collect();
-    let mut body = json!({ "certificates": certificates });
-    if let Some(next) = next {
-        body["nextMarker"] = json!(next);
-    }
-    Ok(Json(body))
+    let certificates: Vec<Value> = page.iter().map(certificate_summary).collect();
+    Ok(with_marker(json!({ "certificates": certificates }), next))
 }
 
 #[derive(Deserialize)]
@@ -335,6 +320,25 @@ async fn detach_thing_principal(
 ) -> Result<Json<Value>, ApiError> {
     registry.detach_thing_principal(&scope(&ctx), &name, &principal(&headers)?)?;
     Ok(Json(json!({})))
+}
+
+/// botocore `Certificate`: a certificate as ListCertificates and ListCertificatesByCA list it.
+pub(super) fn certificate_summary(c: &crate::Certificate) -> Value {
+    json!({
+        "certificateArn": c.arn,
+        "certificateId": c.id,
+        "status": c.status,
+        "certificateMode": c.certificate_mode,
+        "creationDate": c.created,
+    })
+}
+
+/// A `pageSize`/`marker` list body: `nextMarker` added when there is more.
+pub(super) fn with_marker(mut body: Value, next: Option<String>) -> Json<Value> {
+    if let Some(next) = next {
+        body["nextMarker"] = json!(next);
+    }
+    Json(body)
 }
 
 /// `maxResults`/`nextToken` of a list operation.

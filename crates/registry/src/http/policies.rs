@@ -1,7 +1,7 @@
 //! The policy routes (`iot`): CreatePolicy ... GetEffectivePolicies, and the older
 //! principal-policy operations. Wire only; shapes from botocore's `iot` model.
 
-use super::{query, scope, AwsQuery};
+use super::{query, scope, with_marker, AwsQuery};
 use crate::{Policy, Registry};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -41,11 +41,7 @@ fn summary(policy: &Policy) -> Value {
 
 /// A list of policies with its `nextMarker`.
 fn policy_page(key: &str, page: &[Policy], next: Option<String>) -> Json<Value> {
-    let mut body = json!({ key: page.iter().map(summary).collect::<Vec<_>>() });
-    if let Some(next) = next {
-        body["nextMarker"] = json!(next);
-    }
-    Json(body)
+    with_marker(json!({ key: page.iter().map(summary).collect::<Vec<_>>() }), next)
 }
 
 #[derive(Deserialize)]
@@ -259,11 +255,7 @@ async fn list_targets_for_policy(
     let q = query(q)?;
     let (targets, next) =
         registry.list_targets_for_policy(&scope(&ctx), &name, q.marker.as_deref(), q.page_size)?;
-    let mut body = json!({ "targets": targets });
-    if let Some(next) = next {
-        body["nextMarker"] = json!(next);
-    }
-    Ok(Json(body))
+    Ok(with_marker(json!({ "targets": targets }), next))
 }
 
 #[derive(Deserialize, Default)]
@@ -339,9 +331,5 @@ async fn list_policy_principals(
     let name = super::header(&headers, "x-amzn-iot-policy")?;
     let (targets, next) =
         registry.list_targets_for_policy(&scope(&ctx), name, q.marker.as_deref(), q.page_size)?;
-    let mut body = json!({ "principals": targets });
-    if let Some(next) = next {
-        body["nextMarker"] = json!(next);
-    }
-    Ok(Json(body))
+    Ok(with_marker(json!({ "principals": targets }), next))
 }
