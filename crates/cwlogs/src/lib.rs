@@ -1,8 +1,27 @@
 //! CloudWatch Logs for iotemu: the entries of the log pipeline, kept in a durable store and read
 //! back through the `logs` API (JSON 1.1, `Logs_20140328.*`), as AWS IoT's entries are read from
-//! CloudWatch.
+//! CloudWatch (botocore `logs/2014-03-28/service-2.json`).
 //!
 //! - [`filter`]: CloudWatch filter patterns (terms, phrases, `?` alternatives, `-` exclusions,
 //!   JSON patterns).
+//! - [`store`]: the SQLite database (`logs.db`) of groups, streams and events.
+//! - [`sink`]: the pipeline's sink into the store (its own thread; log group `AWSIotLogsV2`, one
+//!   stream per day), retention and the count of entries it missed.
+//! - `service.rs`: the operations ([`Logs`]); `http.rs`: the JSON 1.1 wire.
+//!
+//! Limitations: no metric filters, subscriptions, insights queries, tags, KMS or data
+//! protection; `aws logs tail` of the AWS CLI v2 works through FilterLogEvents, but the
+//! StartLiveTail API is not served.
 
+mod error;
 pub mod filter;
+mod http;
+mod service;
+pub mod sink;
+pub mod store;
+
+pub use error::LogsError;
+pub use http::routes;
+pub use service::{now_ms, FilterInput, Logs, RETENTION_DAYS};
+pub use sink::{StoreConfig, StoreSink, IOT_LOG_GROUP};
+pub use store::{LogStore, Scope};

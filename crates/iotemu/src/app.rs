@@ -68,6 +68,33 @@ impl App {
                 FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
             pipeline = pipeline.sink(Box::new(sink));
         }
+        let log_scope = iotemu_cwlogs::Scope {
+            account: config.server.account_id.clone(),
+            region: config.server.region.clone(),
+        };
+        let log_store = Arc::new(
+            iotemu_cwlogs::LogStore::open(&data_dir.join("logs.db"))
+                .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?,
+        );
+        let retention = Some(config.logstore.retention_days);
+        log_store
+            .ensure_group(&log_scope, iotemu_cwlogs::IOT_LOG_GROUP, retention, iotemu_cwlogs::now_ms())
+            .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?;
+        let mut log_store_missed = None;
+        if config.logstore.enabled {
+            let sink = iotemu_cwlogs::StoreSink::start(
+                log_store.clone(),
+                iotemu_cwlogs::StoreConfig {
+                    scope: log_scope,
+                    queue_capacity: config.logstore.queue_capacity,
+                    max_events: config.logstore.max_events,
+                    retention_days: config.logstore.retention_days,
+                },
+            )
+            .context("starting the log store")?;
+            log_store_missed = Some(sink.missed());
+            pipeline = pipeline.sink(Box::new(sink));
+        }
         let (logs, pipeline) = pipeline.start().context("starting the log writer")?;
         let store = Arc::new(match &ephemeral {
             Some(_) => Store::in_memory(),
@@ -121,6 +148,8 @@ impl App {
             logs,
             registry,
             logging,
+            cloudwatch: Arc::new(iotemu_cwlogs::Logs { store: log_store }),
+            log_store_missed,
             mqtts_addr,
             api_addr,
         });

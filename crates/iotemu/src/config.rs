@@ -16,6 +16,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../config/iotemu.toml");
 pub struct Config {
     pub server: ServerConfig,
     pub logging: LoggingConfig,
+    pub logstore: LogStoreSection,
     pub broker: BrokerSection,
     pub policies: PoliciesSection,
     pub limits: Limits,
@@ -48,6 +49,16 @@ pub struct LoggingConfig {
     pub level: String,
     pub file: String,
     pub stdout: bool,
+    pub queue_capacity: usize,
+}
+
+/// The durable store of the entries behind the CloudWatch Logs API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogStoreSection {
+    pub enabled: bool,
+    pub max_events: u64,
+    pub retention_days: i64,
     pub queue_capacity: usize,
 }
 
@@ -126,6 +137,17 @@ impl Config {
         }
         if l.inflight_qos1 > usize::from(u16::MAX) {
             return invalid("inflight_qos1 must be at most 65535".into());
+        }
+        let store = &self.logstore;
+        if store.max_events == 0 || store.queue_capacity == 0 {
+            return invalid("logstore max_events and queue_capacity must be greater than 0".into());
+        }
+        if !iotemu_cwlogs::RETENTION_DAYS.contains(&store.retention_days) {
+            return invalid(format!(
+                "logstore retention_days {} must be one of CloudWatch's values {:?}",
+                store.retention_days,
+                iotemu_cwlogs::RETENTION_DAYS
+            ));
         }
         Ok(())
     }

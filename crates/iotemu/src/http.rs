@@ -21,6 +21,10 @@ pub struct AdminState {
     pub logs: iotemu_logs::EventSink,
     pub registry: Arc<Registry>,
     pub logging: Arc<crate::logging::Logging>,
+    /// The CloudWatch Logs service over the log store.
+    pub cloudwatch: Arc<iotemu_cwlogs::Logs>,
+    /// Entries the log store missed because its queue was full (`None`: the store is off).
+    pub log_store_missed: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// The MQTTS and API addresses, for DescribeEndpoint.
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
@@ -33,7 +37,9 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with_state(state.clone())
         .merge(iotemu_registry::routes(state.registry.clone()))
         .merge(crate::logging::routes(state.logging.clone()));
-    let services = ServiceRouters::new(state.account_id.clone(), state.region.clone()).with("iot", iot);
+    let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
+        .with("iot", iot)
+        .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()));
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -53,6 +59,8 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "logLevel": state.logs.filter().to_string(),
         // Entries the log pipeline dropped because its queue was full (it never blocks the broker).
         "logEntriesDropped": state.logs.dropped(),
+        // Entries the log store missed (its own queue was full); stdout and the file have them.
+        "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
     }))
 }
 
@@ -64,6 +72,7 @@ async fn ca_pem(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::Value>, ApiError> {
     state.registry.reset()?;
     state.logging.reset();
+    state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))
 }
 

@@ -1,0 +1,248 @@
+//! The pipeline's sink into the [`LogStore`]: the log writer thread hands each line over without
+//! waiting; the store's own thread writes them in batches (one transaction each), applies
+//! retention, and says in a WARN diagnostic how many entries it missed when its queue was full.
+//! The stdout and file sinks never wait for it.
+//!
+//! Log streams: AWS does not document how it names the streams of `AWSIotLogsV2`
+//! (`aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
+//! date of the entry's timestamp): stable across restarts, sorted by name, and few.
+
+use crate::service::{with_fields, EntryFields};
+use crate::store::{LogStore, NewEvent, Scope};
+use iotemu_logs::LogSink;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The log group of AWS IoT's entries.
+pub const IOT_LOG_GROUP: &str = "AWSIotLogsV2";
+/// The log group of AWS IoT Core for LoRaWAN's entries (AWS writes them there).
+pub const WIRELESS_LOG_GROUP: &str = "/aws/iotwireless";
+
+/// How entries are kept.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The account and region whose log groups receive the entries.
+    pub scope: Scope,
+    /// Entries waiting for the store before new ones are missed (and counted).
+    pub queue_capacity: usize,
+    /// Events kept in all; the oldest go first.
+    pub max_events: u64,
+    /// Retention of the IoT log groups when the store creates them.
+    pub retention_days: i64,
+}
+
+/// The store sink; dropping it writes what is queued and stops its thread.
+pub struct StoreSink {
+    tx: Option<SyncSender<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+    missed: Arc<AtomicU64>,
+}
+
+impl StoreSink {
+    /// Starts the store's writer thread.
+    pub fn start(store: Arc<LogStore>, config: StoreConfig) -> std::io::Result<StoreSink> {
+        let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+        let missed = Arc::new(AtomicU64::new(0));
+        let counter = missed.clone();
+        let thread = std::thread::Builder::new()
+            .name("iotemu-log-store".into())
+            .spawn(move || run(rx, &store, &config, &counter))?;
+        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed })
+    }
+
+    /// Entries the store missed because its queue was full (since start).
+    pub fn missed(&self) -> Arc<AtomicU64> {
+        self.missed.clone()
+    }
+}
+
+impl LogSink for StoreSink {
+    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        match tx.try_send(line.to_vec()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.missed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "log store"
+    }
+}
+
+impl Drop for StoreSink {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Lines written per transaction at most.
+const BATCH: usize = 4096;
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &AtomicU64) {
+    let mut groups = std::collections::HashMap::<&'static str, i64>::new();
+    let mut reported = 0;
+    let mut last_prune = Instant::now();
+    // Retention also runs after a tenth of `max_events` new entries, so the bound holds closely.
+    let prune_after = (config.max_events / 10).max(1);
+    let mut since_prune = 0u64;
+    let mut batch: Vec<(&'static str, String, NewEvent)> = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(parse(first));
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(line) => batch.push(parse(line)),
+                Err(_) => break,
+            }
+        }
+        let now = crate::service::now_ms();
+        for group in [IOT_LOG_GROUP, WIRELESS_LOG_GROUP] {
+            let events: Vec<(String, NewEvent)> =
+                batch.iter().filter(|(g, ..)| *g == group).map(|(_, s, e)| (s.clone(), e.clone())).collect();
+            if events.is_empty() {
+                continue;
+            }
+            let written = group_id(store, config, &mut groups, group, now)
+                .and_then(|id| store.append(id, &events, now))
+                // The group may have been deleted (DeleteLogGroup, reset): make it again, once.
+                .or_else(|_| {
+                    groups.remove(group);
+                    group_id(store, config, &mut groups, group, now)
+                        .and_then(|id| store.append(id, &events, now))
+                });
+            if let Err(e) = written {
+                tracing::warn!(error = %e, entries = events.len(), "the log store could not write entries");
+            }
+        }
+        since_prune += batch.len() as u64;
+        batch.clear();
+        let total = missed.load(Ordering::Relaxed);
+        if total > reported {
+            tracing::warn!(
+                missed = total - reported,
+                total,
+                "the log store fell behind: {} entries were not stored (stdout and file sinks have them)",
+                total - reported
+            );
+            reported = total;
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY || since_prune >= prune_after {
+            prune(store, config);
+            last_prune = Instant::now();
+            since_prune = 0;
+        }
+    }
+    prune(store, config);
+}
+
+fn prune(store: &LogStore, config: &StoreConfig) {
+    if let Err(e) = store.prune(crate::service::now_ms(), config.max_events) {
+        tracing::warn!(error = %e, "log retention failed");
+    }
+}
+
+fn group_id(
+    store: &LogStore,
+    config: &StoreConfig,
+    groups: &mut std::collections::HashMap<&'static str, i64>,
+    group: &'static str,
+    now: i64,
+) -> Result<i64, crate::LogsError> {
+    if let Some(id) = groups.get(group) {
+        return Ok(*id);
+    }
+    let id = store.ensure_group(&config.scope, group, Some(config.retention_days), now)?;
+    groups.insert(group, id);
+    Ok(id)
+}
+
+/// The group, stream and event of a line.
+fn parse(mut line: Vec<u8>) -> (&'static str, String, NewEvent) {
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    let message =
+        String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let fields = EntryFields::of(&message);
+    let timestamp =
+        fields.timestamp.as_deref().and_then(entry_timestamp_ms).unwrap_or_else(crate::service::now_ms);
+    let day = fields.timestamp.as_deref().and_then(|t| t.get(..10)).unwrap_or("unknown").to_string();
+    let group = if fields.event_type.is_none() && fields.event.is_some() {
+        WIRELESS_LOG_GROUP
+    } else {
+        IOT_LOG_GROUP
+    };
+    (group, format!("iotemu/{day}"), with_fields(timestamp, message, fields, false))
+}
+
+/// Epoch milliseconds of an entry timestamp, `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
+pub fn entry_timestamp_ms(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 23
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_timestamps_become_epoch_milliseconds() {
+        assert_eq!(entry_timestamp_ms("1970-01-01 00:00:00.000"), Some(0));
+        assert_eq!(entry_timestamp_ms("2026-11-24 10:00:00.123"), Some(1_795_514_400_123));
+        assert_eq!(entry_timestamp_ms("2024-02-29 23:59:59.999"), Some(1_709_251_199_999));
+        assert_eq!(entry_timestamp_ms("2026-11-24T10:00:00.123"), None);
+        assert_eq!(entry_timestamp_ms("2026-13-24 10:00:00.123"), None);
+    }
+
+    #[test]
+    fn lines_go_to_a_daily_stream_of_their_group() {
+        let line = br#"{"timestamp":"2026-11-24 10:00:00.123","logLevel":"INFO","eventType":"Connect","clientId":"c","status":"Success","traceId":"t"}
+"#;
+        let (group, stream, event) = parse(line.to_vec());
+        assert_eq!((group, stream.as_str()), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
+        assert_eq!(event.event_type.as_deref(), Some("Connect"));
+        assert_eq!(event.client_id.as_deref(), Some("c"));
+        assert!(!event.message.ends_with('\n'));
+        let (group, ..) = parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec());
+        assert_eq!(group, WIRELESS_LOG_GROUP);
+    }
+}
