@@ -246,3 +246,31 @@ mod tests {
         assert_eq!(group, WIRELESS_LOG_GROUP);
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+    use crate::store::EventQuery;
+
+    #[test]
+    fn a_full_queue_misses_entries_and_counts_every_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let config = StoreConfig { scope: scope.clone(), queue_capacity: 1, max_events: 1_000_000, retention_days: 7 };
+        let mut sink = StoreSink::start(store.clone(), config).expect("sink");
+        let missed = sink.missed();
+        for i in 0..2000 {
+            let line = format!(
+                "{{\"timestamp\":\"2026-11-24 10:00:00.000\",\"eventType\":\"Publish-In\",\"clientId\":\"c{i}\"}}\n"
+            );
+            sink.write_line(line.as_bytes()).expect("never fails");
+        }
+        drop(sink); // writes what is queued
+        let group = store.group(&scope, IOT_LOG_GROUP).expect("read").expect("created");
+        let stored = store.events(&EventQuery { group_id: group.id, limit: 10_000, ..Default::default() }).expect("read");
+        let missed = missed.load(Ordering::Relaxed);
+        assert!(missed > 0, "a one-entry queue cannot keep up with a burst");
+        assert_eq!(stored.len() as u64 + missed, 2000, "every entry is stored or counted as missed");
+    }
+}
