@@ -1,0 +1,192 @@
+"""The log store's benchmark (not a test); `scripts/bench-logstore.sh` runs it.
+
+1. Store under load: iotemu (release, DEBUG, file sink and store) while loadgen drives the broker
+   at its closed-loop peak (50 pairs, QoS 0). Samples the number of stored events every 0.5 s
+   (reading logs.db) and reports the entries the pipeline wrote per second, the events the store
+   kept per second, and the entries it missed (`logStoreMissed`) — side by side, as a ratio.
+2. FilterLogEvents latency over 1,000,000 stored entries: a fresh iotemu gets 1,000,000
+   realistic entries through PutLogEvents (1,000 clients, the five broker event types; client
+   `x` has 100 of them), then `{ $.eventType = "Publish-In" && $.clientId = "x" }` is asked 30
+   times over HTTP; p50 and p99 are reported against the 100 ms target. A pattern the index
+   cannot narrow (`{ $.sourcePort > 65000 }`, one page) is reported for comparison.
+
+Usage: python benches/logstore.py IOTEMU_BIN LOADGEN_BIN [--quick]
+"""
+import http.client
+import json
+import os
+import random
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+AUTH = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0"
+
+
+def start(binary, data_dir, *extra):
+    process = subprocess.Popen(
+        [binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--no-stdout-logs",
+         "--data-dir", data_dir, *extra],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        match = re.match(r"iotemu listening mqtt=(\S+) mqtts=(\S+) api=(\S+)", line)
+        if match:
+            # Keep draining stderr so that WARN lines never block the emulator.
+            threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()
+            return process, match.group(1), match.group(3)
+    raise RuntimeError("iotemu exited before listening")
+
+
+def logs_call(api, operation, body):
+    host, port = api.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("POST", "/", json.dumps(body), {"X-Amz-Target": f"Logs_20140328.{operation}",
+                                                 "Content-Type": "application/x-amz-json-1.1",
+                                                 "Authorization": AUTH})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
+    return json.loads(data)
+
+
+def stored(db):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        return conn.execute("SELECT COUNT(*) FROM log_events").fetchone()[0]
+
+
+def store_under_load(iotemu, loadgen, quick):
+    with tempfile.TemporaryDirectory() as d:
+        config = os.path.join(d, "iotemu.toml")
+        with open(config, "w") as f:
+            f.write("[logstore]\nmax_events = 50000000\n")
+        process, mqtt, api = start(iotemu, d, "--config", config, "--log-level", "DEBUG",
+                                   "--log-file", os.path.join(d, "entries.jsonl"))
+        db = os.path.join(d, "logs.db")
+        samples, stop = [], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                samples.append((time.monotonic(), stored(db)))
+                time.sleep(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        duration = 4 if quick else 10
+        sampler.start()
+        t0 = time.monotonic()
+        out = subprocess.run([loadgen, "throughput", "--port", mqtt.rsplit(":", 1)[1], "--pattern", "pairs",
+                              "--n", "50", "--qos", "0", "--warmup", "1", "--duration", str(duration)],
+                             capture_output=True, text=True, check=True)
+        t1 = time.monotonic()
+        # Let the store drain what is queued.
+        last = -1
+        while stored(db) != last:
+            last = stored(db)
+            time.sleep(1)
+        stop.set()
+        sampler.join()
+        health = json.load(urllib.request.urlopen(f"http://{api}/_iotemu/health"))
+        with open(os.path.join(d, "entries.jsonl"), "rb") as f:
+            written = sum(1 for _ in f)
+        process.terminate()
+        process.wait(timeout=10)
+    during = [(t, n) for t, n in samples if t0 <= t <= t1]
+    rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(during, during[1:]) if b[0] > a[0]]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "loadgen": result,
+        "entries_written": written,
+        "entries_written_per_sec": round(written / (t1 - t0)),
+        "events_stored": last,
+        "store_events_per_sec_mean": round(statistics.mean(rates)) if rates else None,
+        "store_events_per_sec_max_0_5s": round(max(rates)) if rates else None,
+        "store_missed": health.get("logStoreMissed"),
+        "pipeline_dropped": health.get("logEntriesDropped"),
+        "stored_over_written": round(last / written, 3) if written else None,
+    }
+
+
+EVENT_TYPES = ["Connect", "Publish-In", "Publish-Out", "Subscribe", "Disconnect"]
+
+
+def entry(i, client, event_type, timestamp_ms):
+    t = time.gmtime(timestamp_ms / 1000)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", t) + f".{timestamp_ms % 1000:03d}"
+    e = {"timestamp": stamp, "logLevel": "INFO", "traceId": f"00000000-0000-4000-8000-{i:012d}",
+         "accountId": "123456789012", "status": "Success", "eventType": event_type, "protocol": "MQTT",
+         "clientId": client, "principalId": "anonymous", "sourceIp": "127.0.0.1", "sourcePort": 1024 + i % 60000}
+    if event_type.startswith("Publish") or event_type == "Subscribe":
+        e["topicName"] = f"room/{i % 97}"
+    return json.dumps(e, separators=(",", ":"))
+
+
+def filter_latency(iotemu, quick):
+    total = 100_000 if quick else 1_000_000
+    with tempfile.TemporaryDirectory() as d:
+        config = os.path.join(d, "iotemu.toml")
+        with open(config, "w") as f:
+            f.write("[logstore]\nmax_events = 5000000\n")
+        process, _, api = start(iotemu, d, "--config", config, "--log-level", "DISABLED")
+        logs_call(api, "CreateLogStream", {"logGroupName": "AWSIotLogsV2", "logStreamName": "bench"})
+        rng = random.Random(7)
+        x_every = total // 100
+        now = int(time.time() * 1000) - total // 10
+        loaded = time.monotonic()
+        for start_i in range(0, total, 10_000):
+            events = []
+            for i in range(start_i, min(start_i + 10_000, total)):
+                client = "x" if i % x_every == 0 else f"dev-{rng.randrange(1000)}"
+                events.append({"timestamp": now + i // 10, "message": entry(i, client, rng.choice(EVENT_TYPES),
+                                                                           now + i // 10)})
+            logs_call(api, "PutLogEvents", {"logGroupName": "AWSIotLogsV2", "logStreamName": "bench",
+                                            "logEvents": events})
+        loaded = time.monotonic() - loaded
+        pattern = '{ $.eventType = "Publish-In" && $.clientId = "x" }'
+        expected = sum(1 for i in range(0, total, x_every))  # x's entries; about a fifth are Publish-In
+        times, found = [], None
+        for _ in range(30):
+            t = time.perf_counter()
+            out = logs_call(api, "FilterLogEvents", {"logGroupName": "AWSIotLogsV2", "filterPattern": pattern})
+            times.append((time.perf_counter() - t) * 1000)
+            found = len(out["events"])
+            assert "nextToken" not in out
+        scan = []
+        for _ in range(5):
+            t = time.perf_counter()
+            logs_call(api, "FilterLogEvents", {"logGroupName": "AWSIotLogsV2",
+                                                "filterPattern": "{ $.sourcePort > 65000 }", "limit": 100})
+            scan.append((time.perf_counter() - t) * 1000)
+        process.terminate()
+        process.wait(timeout=10)
+    times.sort()
+    p50, p99 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
+    return {
+        "stored_entries": total,
+        "load_seconds_put_log_events": round(loaded, 1),
+        "pattern": pattern,
+        "matches": found,
+        "entries_of_x": expected,
+        "latency_ms_p50": round(p50, 1),
+        "latency_ms_p99": round(p99, 1),
+        "target_ms": 100,
+        "p99_over_target": round(p99 / 100, 3),
+        "unindexed_pattern_one_page_ms_median": round(statistics.median(scan), 1),
+    }
+
+
+def main():
+    iotemu, loadgen = sys.argv[1], sys.argv[2]
+    quick = "--quick" in sys.argv
+    print(json.dumps({"store_under_peak_load": store_under_load(iotemu, loadgen, quick)}, indent=2))
+    print(json.dumps({"filter_log_events_latency": filter_latency(iotemu, quick)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
