@@ -49,6 +49,8 @@ pub struct LoggingConfig {
     pub file: String,
     pub stdout: bool,
     pub queue_capacity: usize,
+    /// Recent entries the live tail keeps.
+    pub tail_entries: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
