@@ -12,6 +12,7 @@ pub mod http;
 pub mod live_tail;
 pub mod logging;
 pub mod reserved;
+pub mod tail_cmd;
 
 pub use app::{App, Running};
 pub use config::Config;
