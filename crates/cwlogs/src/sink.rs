@@ -257,7 +257,8 @@ mod store_tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
         let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
-        let config = StoreConfig { scope: scope.clone(), queue_capacity: 1, max_events: 1_000_000, retention_days: 7 };
+        let config =
+            StoreConfig { scope: scope.clone(), queue_capacity: 1, max_events: 1_000_000, retention_days: 7 };
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();
         for i in 0..2000 {
@@ -268,7 +269,9 @@ mod store_tests {
         }
         drop(sink); // writes what is queued
         let group = store.group(&scope, IOT_LOG_GROUP).expect("read").expect("created");
-        let stored = store.events(&EventQuery { group_id: group.id, limit: 10_000, ..Default::default() }).expect("read");
+        let stored = store
+            .events(&EventQuery { group_id: group.id, limit: 10_000, ..Default::default() })
+            .expect("read");
         let missed = missed.load(Ordering::Relaxed);
         assert!(missed > 0, "a one-entry queue cannot keep up with a burst");
         assert_eq!(stored.len() as u64 + missed, 2000, "every entry is stored or counted as missed");

@@ -95,7 +95,9 @@ impl App {
             log_store_missed = Some(sink.missed());
             pipeline = pipeline.sink(Box::new(sink));
         }
-        let (logs, pipeline) = pipeline.start().context("starting the log writer")?;
+        let (tail_sink, tail) = iotemu_logs::live_tail(config.logging.tail_entries);
+        let (logs, pipeline) =
+            pipeline.sink(Box::new(tail_sink)).start().context("starting the log writer")?;
         let store = Arc::new(match &ephemeral {
             Some(_) => Store::in_memory(),
             None => Store::open(&data_dir.join("iotemu.db")),
@@ -146,6 +148,7 @@ impl App {
             region: config.server.region.clone(),
             broker: broker.clone(),
             logs,
+            tail,
             registry,
             logging,
             cloudwatch: Arc::new(iotemu_cwlogs::Logs { store: log_store }),

@@ -23,6 +23,16 @@ pub enum Command {
     /// Certificates signed by the emulator's CA.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// The log entries of a running emulator.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Print the recent entries (one readable line each, or JSON), and with --follow the new
+    /// ones as they come.
+    Tail(crate::tail_cmd::TailArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,6 +50,8 @@ pub struct LoggingConfig {
     pub file: String,
     pub stdout: bool,
     pub queue_capacity: usize,
+    /// Recent entries the live tail keeps.
+    pub tail_entries: usize,
 }
 
 /// The durable store of the entries behind the CloudWatch Logs API.

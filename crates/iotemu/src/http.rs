@@ -19,6 +19,8 @@ pub struct AdminState {
     pub region: String,
     pub broker: iotemu_broker::Broker,
     pub logs: iotemu_logs::EventSink,
+    /// Recent and new entries, for `/_iotemu/logs`.
+    pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
     pub logging: Arc<crate::logging::Logging>,
     /// The CloudWatch Logs service over the log store.
@@ -46,6 +48,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/_iotemu/reset", post(reset))
         // The same, for suites written against moto's server mode.
         .route("/moto-api/reset", post(reset))
+        .merge(crate::live_tail::routes(state.tail.clone()))
         .with_state(state);
     admin.merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
 }

@@ -1,7 +1,8 @@
 //! iotemu: a local AWS IoT Core. This crate wires the others together: configuration
 //! ([`config`]), the one [`ReservedTopicRouter`] that hands
-//! `$aws/...` publishes to services, the admin HTTP routes ([`http`]), and [`App::start`], which
-//! binds every listener and returns a [`Running`] emulator.
+//! `$aws/...` publishes to services, the admin HTTP routes ([`http`], [`live_tail`]), and
+//! [`App::start`], which binds every listener and returns a [`Running`] emulator. [`tail_cmd`] is
+//! `iotemu logs tail`, a client of the live-tail routes.
 //!
 //! See `../shared/DESIGN.md` for the architecture and `README.md` for use.
 
@@ -9,8 +10,10 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod live_tail;
 pub mod logging;
 pub mod reserved;
+pub mod tail_cmd;
 
 pub use app::{App, Running};
 pub use config::Config;

@@ -6,6 +6,7 @@
 //!   `configure-logging.md`; which entry logs at which level: `aws-behaviour.md` §5).
 //! - [`pipeline`]: producers hand records to an [`EventSink`] without ever blocking; one writer
 //!   thread serializes each record once and fans the line out to the [`sinks`].
+//! - [`tail`]: live tailing, the most recent lines and a broadcast of new ones, with filters.
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
 //! Limitations: only the message-broker entries exist so far.
@@ -15,6 +16,7 @@ pub mod level;
 pub mod pipeline;
 pub mod policy;
 pub mod sinks;
+pub mod tail;
 
 pub use entries::{
     Connect, ConnectionAuthNError, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut,
@@ -24,3 +26,4 @@ pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
 pub use policy::{LevelPolicy, LogTarget, TargetType};
 pub use sinks::{FileSink, LogSink, StdoutSink};
+pub use tail::{live_tail, LiveTail, TailFilter, TailLine, TailSink, TailStatus};

@@ -1,0 +1,403 @@
+//! `iotemu logs tail`: the entries of a running emulator, from its admin routes
+//! (`GET /_iotemu/logs`, and `/_iotemu/logs/stream` with `--follow`). The emulator's API is
+//! plain HTTP on a local address, so a small blocking HTTP/1.1 GET does: fixed-length, chunked
+//! and close-delimited bodies, no TLS.
+
+use clap::Args;
+use serde_json::Value;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Options of `iotemu logs tail`.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// The emulator's API, e.g. http://127.0.0.1:4580 (wins over --api-port).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The API port of an emulator on 127.0.0.1 [default: 4580].
+    #[arg(long, env = "IOTEMU_API_PORT", value_name = "PORT")]
+    pub api_port: Option<u16>,
+    /// Keep printing new entries until interrupted (by default: print the recent ones and exit).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only entries of this eventType (Connect, Publish-In, ...; any case).
+    #[arg(long, value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Only entries of this clientId.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Only entries of this traceId.
+    #[arg(long, value_name = "ID")]
+    pub trace_id: Option<String>,
+    /// Only Failure entries.
+    #[arg(long)]
+    pub failures: bool,
+    /// Only entries at or after this time: epoch milliseconds or `YYYY-MM-DD HH:MM:SS[.mmm]` UTC.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// At most the last N recent entries (with --follow, the last N before the new ones;
+    /// default there: none).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub lines: Option<usize>,
+    /// Print the entries as they are, one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the command stopped early.
+#[derive(Debug)]
+enum TailError {
+    /// Nobody answers, or the request is wrong: exit 2.
+    Usage(String),
+    /// The connection broke, or the answer makes no sense: exit 1.
+    Failed(String),
+    /// Standard output was closed (`| head`): a quiet success.
+    StdoutClosed,
+}
+
+/// Runs the command; prints its one-line error itself.
+pub fn run(args: &TailArgs) -> ExitCode {
+    match tail(args) {
+        Ok(()) | Err(TailError::StdoutClosed) => ExitCode::SUCCESS,
+        Err(TailError::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(TailError::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tail(args: &TailArgs) -> Result<(), TailError> {
+    let endpoint = match &args.endpoint {
+        Some(url) => Endpoint::parse(url).map_err(TailError::Usage)?,
+        None => {
+            Endpoint { authority: format!("127.0.0.1:{}", args.api_port.unwrap_or(4580)), prefix: "".into() }
+        }
+    };
+    let route = if args.follow { "/_iotemu/logs/stream" } else { "/_iotemu/logs" };
+    let target = format!("{}{route}{}", endpoint.prefix, query(args));
+    let mut response = endpoint.get(&target, !args.follow)?;
+    if response.status != 200 {
+        let mut body = String::new();
+        let _ = response.body.read_to_string(&mut body);
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| body.trim().to_string());
+        let what = format!("{} answered {}: {message}", endpoint.url(), response.status);
+        return Err(if response.status == 400 { TailError::Usage(what) } else { TailError::Failed(what) });
+    }
+    let colour =
+        !args.json && io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut out = Printer { out: io::BufWriter::new(io::stdout().lock()), json: args.json, colour };
+    let broken = |e: io::Error| TailError::Failed(format!("reading from {}: {e}", endpoint.url()));
+    if !args.follow {
+        for line in response.body.lines() {
+            let line = line.map_err(broken)?;
+            if !line.trim().is_empty() {
+                out.entry(&line, false)?;
+            }
+        }
+        return out.out.flush().map_err(out_error);
+    }
+    // Server-Sent Events: the `data:` lines up to a blank line make one event; each entry is
+    // flushed at once.
+    let (mut event, mut data) = (String::new(), String::new());
+    for line in response.body.lines() {
+        let line = line.map_err(broken)?;
+        if line.is_empty() {
+            if event == "lagged" {
+                let missed = serde_json::from_str::<Value>(&data).ok().map(|v| v["missed"].clone());
+                eprintln!("iotemu logs tail: fell behind, {} entries not shown", missed.unwrap_or_default());
+            } else if !data.is_empty() {
+                out.entry(&data, true)?;
+            }
+            event.clear();
+            data.clear();
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "data" => {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value);
+            }
+            "event" => event = value.to_string(),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes entries to standard output, as they are or readable.
+struct Printer<W: Write> {
+    out: W,
+    json: bool,
+    colour: bool,
+}
+
+impl<W: Write> Printer<W> {
+    fn entry(&mut self, line: &str, flush: bool) -> Result<(), TailError> {
+        let text = if self.json { line.to_string() } else { readable(line, self.colour) };
+        writeln!(self.out, "{text}").map_err(out_error)?;
+        if flush {
+            self.out.flush().map_err(out_error)?;
+        }
+        Ok(())
+    }
+}
+
+fn out_error(e: io::Error) -> TailError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        TailError::StdoutClosed
+    } else {
+        TailError::Failed(format!("writing to standard output: {e}"))
+    }
+}
+
+/// The filters as a query string (`?eventType=...&...`, or nothing).
+fn query(args: &TailArgs) -> String {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    let mut add = |key, value: Option<&String>| {
+        if let Some(v) = value {
+            params.push((key, v.clone()));
+        }
+    };
+    add("eventType", args.event_type.as_ref());
+    add("clientId", args.client_id.as_ref());
+    add("traceId", args.trace_id.as_ref());
+    add("since", args.since.as_ref());
+    if args.failures {
+        params.push(("status", "Failure".into()));
+    }
+    if let Some(n) = args.lines {
+        params.push(("limit", n.to_string()));
+    }
+    if params.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
+    format!("?{}", pairs.join("&"))
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One entry as a readable line: time, level, eventType, clientId, topic (or `-`), status, then
+/// the disconnect reason and a failure's reason and details; red for failures when `colour`.
+/// A line that is not a JSON entry is shown as it is.
+pub fn readable(line: &str, colour: bool) -> String {
+    let Ok(Value::Object(e)) = serde_json::from_str::<Value>(line) else {
+        return line.to_string();
+    };
+    let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or("-");
+    let timestamp = text("timestamp");
+    let time = timestamp.split_once(' ').map_or(timestamp, |(_, time)| time);
+    let mut out = format!(
+        "{time} {:<5} {:<11} {:<16} {:<16} {}",
+        text("logLevel"),
+        text("eventType"),
+        text("clientId"),
+        text("topicName"),
+        text("status")
+    );
+    if let Some(reason) = e.get("disconnectReason").and_then(Value::as_str) {
+        out.push(' ');
+        out.push_str(reason);
+    }
+    if let Some(reason) = e.get("reason").and_then(Value::as_str) {
+        out.push_str(&format!(" {reason}: {}", text("details")));
+    }
+    if colour && text("status") == "Failure" {
+        format!("\x1b[31m{out}\x1b[0m")
+    } else {
+        out
+    }
+}
+
+/// `http://host:port[/prefix]`.
+#[derive(Debug)]
+struct Endpoint {
+    authority: String,
+    prefix: String,
+}
+
+/// A response whose body is ready to read.
+struct Response {
+    status: u16,
+    body: Box<dyn BufRead>,
+}
+
+impl Endpoint {
+    fn parse(url: &str) -> Result<Endpoint, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("invalid endpoint {url:?}: expected http://HOST:PORT (the emulator's API is plain HTTP)")
+        })?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() {
+            return Err(format!("invalid endpoint {url:?}: no host"));
+        }
+        let authority = if authority.contains(':') && !authority.ends_with(']') {
+            authority.into()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Endpoint { authority, prefix: path.trim_end_matches('/').to_string() })
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}{}", self.authority, self.prefix)
+    }
+
+    /// Sends `GET target` and reads the head; `timeout` bounds each read (not for streams).
+    fn get(&self, target: &str, timeout: bool) -> Result<Response, TailError> {
+        let refused = |e: io::Error| TailError::Usage(format!("no emulator answers at {}: {e}", self.url()));
+        let addrs: Vec<_> = self.authority.to_socket_addrs().map_err(refused)?.collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let mut stream = stream.ok_or_else(|| refused(last))?;
+        let broken = |e: io::Error| TailError::Failed(format!("talking to {}: {e}", self.url()));
+        stream.set_read_timeout(timeout.then_some(Duration::from_secs(30))).map_err(broken)?;
+        let host = &self.authority;
+        write!(stream, "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+            .map_err(broken)?;
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).map_err(broken)?;
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|_| status_line.starts_with("HTTP/1."))
+            .ok_or_else(|| TailError::Usage(format!("{} does not answer like an iotemu API", self.url())))?;
+        let (mut length, mut chunked) = (None, false);
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).map_err(broken)? == 0 {
+                return Err(TailError::Failed(format!("{} closed the connection early", self.url())));
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<u64>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            }
+        }
+        let body: Box<dyn BufRead> = if chunked {
+            Box::new(BufReader::new(Chunked { inner: reader, left: 0, done: false }))
+        } else if let Some(length) = length {
+            Box::new(reader.take(length))
+        } else {
+            Box::new(reader)
+        };
+        Ok(Response { status, body })
+    }
+}
+
+/// A chunked transfer-encoded body.
+struct Chunked<R> {
+    inner: R,
+    /// Bytes left in the current chunk.
+    left: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut size = String::new();
+            self.inner.read_line(&mut size)?;
+            let hex = size.trim().split(';').next().unwrap_or("");
+            self.left = u64::from_str_radix(hex, 16)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the stream ended inside a chunk"));
+        }
+        self.left -= n as u64;
+        if self.left == 0 {
+            let mut crlf = String::new();
+            self.inner.read_line(&mut crlf)?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        let raw = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
+        let mut text = String::new();
+        Chunked { inner: &raw[..], left: 0, done: false }.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hello, world");
+    }
+
+    #[test]
+    fn readable_lines_show_the_main_attributes_and_colour_only_failures() {
+        let ok = r#"{"timestamp":"2024-01-02 10:00:00.123","logLevel":"INFO","status":"Success","eventType":"Publish-In","topicName":"room/1","clientId":"dev-1"}"#;
+        let line = readable(ok, true);
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            ["10:00:00.123", "INFO", "Publish-In", "dev-1", "room/1", "Success"]
+        );
+        assert!(!line.contains('\x1b'));
+        let failed = r#"{"timestamp":"2024-01-02 10:00:01.000","logLevel":"ERROR","status":"Failure","eventType":"Disconnect","clientId":"dev-1","disconnectReason":"DUPLICATE_CLIENTID","reason":"DUPLICATE_CLIENT_ID","details":"A new connection"}"#;
+        let line = readable(failed, false);
+        assert!(line.starts_with("10:00:01.000 ERROR Disconnect  dev-1            -"), "{line}");
+        assert!(line.ends_with("Failure DUPLICATE_CLIENTID DUPLICATE_CLIENT_ID: A new connection"), "{line}");
+        assert!(readable(failed, true).starts_with("\x1b[31m"));
+        assert_eq!(readable("not json", true), "not json");
+    }
+
+    #[test]
+    fn endpoints_and_queries() {
+        let e = Endpoint::parse("http://localhost:4580/").unwrap();
+        assert_eq!((e.authority.as_str(), e.prefix.as_str()), ("localhost:4580", ""));
+        assert_eq!(Endpoint::parse("http://emu/x").unwrap().authority, "emu:80");
+        assert!(Endpoint::parse("https://localhost:4580").unwrap_err().contains("plain HTTP"));
+        assert_eq!(percent_encode("2024-01-02 10:00:00.000"), "2024-01-02%2010%3A00%3A00.000");
+    }
+}

@@ -1,0 +1,336 @@
+//! Live tailing: [`TailSink`] keeps the most recent lines in a ring and broadcasts each new one;
+//! [`LiveTail`] is the readers' handle (the admin routes `GET /_iotemu/logs` and
+//! `/_iotemu/logs/stream`). The writer thread never waits for a reader: a subscriber that falls
+//! more than the channel's capacity behind loses lines and is told how many
+//! ([`broadcast::error::RecvError::Lagged`]).
+//!
+//! Every line gets a sequence number, so a reader can take the recent lines and subscribe in
+//! one step ([`LiveTail::recent_and_subscribe`]) without gaps or duplicates, and a stream can
+//! resume after a given line (SSE `Last-Event-ID`).
+
+use crate::LogSink;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::broadcast;
+
+/// Lines a subscriber may fall behind before it loses some.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// One serialized entry (without its newline) and its sequence number (1, 2, ...).
+#[derive(Debug, Clone)]
+pub struct TailLine {
+    pub seq: u64,
+    pub line: Arc<str>,
+}
+
+struct Ring {
+    lines: VecDeque<TailLine>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+struct Shared {
+    ring: Mutex<Ring>,
+    /// Weak, so the subscribers' streams end when the sink (the writer thread) goes away.
+    sender: broadcast::WeakSender<TailLine>,
+}
+
+impl Shared {
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        // A panic while holding the lock leaves the ring consistent (push and pop are atomic).
+        self.ring.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The sink: keeps the last `capacity` lines and publishes each one at once.
+pub struct TailSink {
+    shared: Arc<Shared>,
+    sender: broadcast::Sender<TailLine>,
+}
+
+/// The readers' handle: cheap to clone.
+#[derive(Clone)]
+pub struct LiveTail {
+    shared: Arc<Shared>,
+}
+
+/// A sink keeping the most recent `capacity` lines (0: none, the stream still works), and its
+/// readers' handle.
+pub fn live_tail(capacity: usize) -> (TailSink, LiveTail) {
+    let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
+    let shared = Arc::new(Shared {
+        ring: Mutex::new(Ring { lines: VecDeque::new(), capacity, next_seq: 1 }),
+        sender: sender.downgrade(),
+    });
+    (TailSink { shared: shared.clone(), sender }, LiveTail { shared })
+}
+
+impl LogSink for TailSink {
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line: Arc<str> = match std::str::from_utf8(line) {
+            Ok(text) => text.into(),
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        };
+        let mut ring = self.shared.ring();
+        let item = TailLine { seq: ring.next_seq, line };
+        ring.next_seq += 1;
+        if ring.capacity > 0 {
+            if ring.lines.len() == ring.capacity {
+                ring.lines.pop_front();
+            }
+            ring.lines.push_back(item.clone());
+        }
+        // Under the ring's lock, so `recent_and_subscribe` sees each line exactly once. Never
+        // blocks; an error only means nobody listens.
+        let _ = self.sender.send(item);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "tail"
+    }
+}
+
+impl LiveTail {
+    /// The kept lines that match `filter`, oldest first.
+    pub fn recent(&self, filter: &TailFilter) -> Vec<TailLine> {
+        let lines: Vec<TailLine> = self.shared.ring().lines.iter().cloned().collect();
+        lines.into_iter().filter(|l| filter.matches(&l.line)).collect()
+    }
+
+    /// New lines from now on; `None` once the pipeline has stopped.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<TailLine>> {
+        self.shared.sender.upgrade().map(|s| s.subscribe())
+    }
+
+    /// Every kept line (unfiltered, oldest first) and a receiver of the lines after them.
+    pub fn recent_and_subscribe(&self) -> (Vec<TailLine>, Option<broadcast::Receiver<TailLine>>) {
+        let ring = self.shared.ring();
+        let receiver = self.shared.sender.upgrade().map(|s| s.subscribe());
+        (ring.lines.iter().cloned().collect(), receiver)
+    }
+}
+
+/// Which entries a reader wants; an unset field matches every entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TailFilter {
+    /// `eventType`, ASCII case-insensitive (`Publish-In`, `connect`).
+    pub event_type: Option<String>,
+    /// `clientId`, exactly.
+    pub client_id: Option<String>,
+    /// `traceId`, exactly.
+    pub trace_id: Option<String>,
+    /// `status`: Success or Failure.
+    pub status: Option<TailStatus>,
+    /// Entries at or after this time, as a `timestamp` text (`YYYY-MM-DD HH:MM:SS.mmm` UTC,
+    /// which sorts as text).
+    pub since: Option<String>,
+}
+
+/// `status` of an entry, for [`TailFilter::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailStatus {
+    Success,
+    Failure,
+}
+
+impl TailStatus {
+    /// `Success` or `Failure`, in any case.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("success") {
+            Ok(TailStatus::Success)
+        } else if text.eq_ignore_ascii_case("failure") {
+            Ok(TailStatus::Failure)
+        } else {
+            Err(format!("invalid status {text:?}: expected Success or Failure"))
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TailStatus::Success => "Success",
+            TailStatus::Failure => "Failure",
+        }
+    }
+}
+
+/// The attributes a filter looks at, borrowed from the line where it has no escapes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    client_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    trace_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+}
+
+impl TailFilter {
+    /// Whether the filter sets nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == TailFilter::default()
+    }
+
+    /// Sets `since` from epoch milliseconds (`1700000000000`) or an entry timestamp
+    /// (`YYYY-MM-DD HH:MM:SS.mmm` UTC; the milliseconds may be left out).
+    pub fn set_since(&mut self, text: &str) -> Result<(), String> {
+        self.since = Some(parse_since(text)?);
+        Ok(())
+    }
+
+    /// Whether the JSON entry `line` passes; a line that is not an entry never does.
+    pub fn matches(&self, line: &str) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let Ok(head) = serde_json::from_str::<Head>(line) else {
+            return false;
+        };
+        let is = |got: &Option<Cow<str>>, want: &Option<String>| {
+            want.as_ref().is_none_or(|want| got.as_deref() == Some(want.as_str()))
+        };
+        let event_type = head.event_type.as_deref().unwrap_or_default();
+        self.event_type.as_ref().is_none_or(|want| event_type.eq_ignore_ascii_case(want))
+            && is(&head.client_id, &self.client_id)
+            && is(&head.trace_id, &self.trace_id)
+            && self.status.is_none_or(|s| head.status.as_deref() == Some(s.as_str()))
+            && self.since.as_deref().is_none_or(|since| head.timestamp.is_some_and(|t| *t >= *since))
+    }
+}
+
+/// `since` as the timestamp text it is compared with.
+fn parse_since(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let invalid =
+        || format!("invalid since {text:?}: expected epoch milliseconds or YYYY-MM-DD HH:MM:SS[.mmm] (UTC)");
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let millis: u64 = text.parse().map_err(|_| invalid())?;
+        return Ok(crate::entries::format_timestamp(millis));
+    }
+    let with_millis = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+    );
+    let without = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let parsed = time::PrimitiveDateTime::parse(text, with_millis)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, without))
+        .map_err(|_| invalid())?;
+    let millis = parsed.assume_utc().unix_timestamp_nanos() / 1_000_000;
+    let millis = u64::try_from(millis).map_err(|_| invalid())?;
+    Ok(crate::entries::format_timestamp(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ts: &str, event: &str, client: &str, trace: &str, status: &str) -> String {
+        serde_json::json!({
+            "timestamp": ts, "logLevel": "INFO", "traceId": trace, "accountId": "123456789012",
+            "status": status, "eventType": event, "clientId": client,
+        })
+        .to_string()
+    }
+
+    fn write(sink: &mut TailSink, line: &str) {
+        sink.write_line(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn keeps_the_last_lines_in_order_without_newlines() {
+        let (mut sink, tail) = live_tail(3);
+        for i in 0..5 {
+            write(&mut sink, &format!("{{\"n\":{i}}}"));
+        }
+        let recent = tail.recent(&TailFilter::default());
+        let lines: Vec<&str> = recent.iter().map(|l| &*l.line).collect();
+        assert_eq!(lines, ["{\"n\":2}", "{\"n\":3}", "{\"n\":4}"]);
+        assert_eq!(recent.iter().map(|l| l.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    }
+
+    #[test]
+    fn subscribers_get_new_lines_and_a_lagging_one_is_told() {
+        let (mut sink, tail) = live_tail(0);
+        let mut rx = tail.subscribe().unwrap();
+        write(&mut sink, "{\"a\":1}");
+        assert_eq!(&*rx.try_recv().unwrap().line, "{\"a\":1}");
+        for _ in 0..CHANNEL_CAPACITY + 10 {
+            write(&mut sink, "{}");
+        }
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(10))));
+        assert!(tail.recent(&TailFilter::default()).is_empty(), "capacity 0 keeps nothing");
+    }
+
+    #[test]
+    fn recent_and_subscribe_has_no_gap_and_no_duplicate() {
+        let (mut sink, tail) = live_tail(10);
+        write(&mut sink, "{\"n\":1}");
+        let (recent, rx) = tail.recent_and_subscribe();
+        let mut rx = rx.unwrap();
+        write(&mut sink, "{\"n\":2}");
+        assert_eq!(recent.len(), 1);
+        assert_eq!(rx.try_recv().unwrap().seq, 2);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn streams_end_when_the_sink_is_dropped() {
+        let (sink, tail) = live_tail(10);
+        let mut rx = tail.subscribe().unwrap();
+        drop(sink);
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Closed)));
+        assert!(tail.subscribe().is_none());
+    }
+
+    #[test]
+    fn filters_match_each_attribute() {
+        let a = entry("2024-01-02 03:04:05.678", "Publish-In", "dev-1", "t-1", "Success");
+        let b = entry("2024-01-02 03:04:06.000", "Connect", "dev-2", "t-2", "Failure");
+        let pass = |f: &TailFilter| [&a, &b].iter().filter(|l| f.matches(l)).count();
+        assert_eq!(pass(&TailFilter::default()), 2);
+        let f = TailFilter { event_type: Some("publish-in".into()), ..Default::default() };
+        assert!(f.matches(&a) && !f.matches(&b));
+        let f = TailFilter { client_id: Some("dev-2".into()), ..Default::default() };
+        assert!(!f.matches(&a) && f.matches(&b));
+        let f = TailFilter { client_id: Some("DEV-2".into()), ..Default::default() };
+        assert_eq!(pass(&f), 0, "client ids match exactly");
+        let f = TailFilter { trace_id: Some("t-1".into()), ..Default::default() };
+        assert!(f.matches(&a) && !f.matches(&b));
+        let f = TailFilter { status: Some(TailStatus::parse("FAILURE").unwrap()), ..Default::default() };
+        assert!(!f.matches(&a) && f.matches(&b));
+        let mut f = TailFilter::default();
+        f.set_since("2024-01-02 03:04:06").unwrap();
+        assert!(!f.matches(&a) && f.matches(&b));
+        f.set_since("2024-01-02 03:04:05.678").unwrap();
+        assert_eq!(pass(&f), 2, "since is inclusive");
+        assert!(!f.matches("not json"));
+    }
+
+    #[test]
+    fn since_takes_epoch_millis_or_the_timestamp_format() {
+        let mut f = TailFilter::default();
+        f.set_since("1502379443476").unwrap();
+        assert_eq!(f.since.as_deref(), Some("2017-08-10 15:37:23.476"));
+        f.set_since("2017-08-10 15:37:23.476").unwrap();
+        assert_eq!(f.since.as_deref(), Some("2017-08-10 15:37:23.476"));
+        f.set_since("2017-08-10 15:37:23").unwrap();
+        assert_eq!(f.since.as_deref(), Some("2017-08-10 15:37:23.000"));
+        for bad in ["", "yesterday", "2017-08-10", "2017-13-10 00:00:00", "99999999999999999999999"] {
+            let err = f.set_since(bad).unwrap_err();
+            assert!(err.contains("expected epoch milliseconds"), "{bad}: {err}");
+        }
+        assert!(TailStatus::parse("ok").unwrap_err().contains("Success or Failure"));
+    }
+}
