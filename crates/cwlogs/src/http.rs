@@ -3,7 +3,7 @@
 //! `x-amzn-ErrorType` header. Store calls run on the blocking pool: a filter over many events
 //! must not hold up the runtime.
 
-use crate::service::{group_name, FilterInput, Logs, RejectedEvents};
+use crate::service::{group_name, FilterInput, Logs, RejectedEvents, StreamListing};
 use crate::store::{Group, Scope, Stream};
 use crate::LogsError;
 use axum::body::Bytes;
@@ -205,15 +205,14 @@ fn describe_log_streams(logs: &Logs, scope: &Scope, req: DescribeStreamsRequest)
             )))
         }
     };
-    let (streams, next) = logs.describe_log_streams(
-        scope,
-        &group,
-        req.log_stream_name_prefix.as_deref(),
+    let listing = StreamListing {
+        prefix: req.log_stream_name_prefix,
         by_last_event,
-        req.descending,
-        req.next_token.as_deref(),
-        req.limit,
-    )?;
+        descending: req.descending,
+        next_token: req.next_token,
+        limit: req.limit,
+    };
+    let (streams, next) = logs.describe_log_streams(scope, &group, &listing)?;
     let arn = group_arn(scope, &group);
     let streams: Vec<Value> = streams.iter().map(|s| stream_json(&arn, s)).collect();
     Ok(with_token(json!({ "logStreams": streams }), next))

@@ -37,6 +37,17 @@ pub struct FilterInput {
     pub limit: Option<usize>,
 }
 
+/// DescribeLogStreams' input besides the group.
+#[derive(Debug, Default, Clone)]
+pub struct StreamListing {
+    pub prefix: Option<String>,
+    /// Order by last event time instead of by name.
+    pub by_last_event: bool,
+    pub descending: bool,
+    pub next_token: Option<String>,
+    pub limit: Option<usize>,
+}
+
 /// FilterLogEvents' output.
 pub struct FilterOutput {
     pub events: Vec<Event>,
@@ -142,13 +153,12 @@ impl Logs {
         &self,
         scope: &Scope,
         group: &str,
-        prefix: Option<&str>,
-        by_last_event: bool,
-        descending: bool,
-        next_token: Option<&str>,
-        max: Option<usize>,
+        listing: &StreamListing,
     ) -> Result<(Vec<Stream>, Option<String>), LogsError> {
-        let max = limit(max, 50, 50)?;
+        let StreamListing { prefix, by_last_event, descending, next_token, limit: max } = listing;
+        let (prefix, next_token) = (prefix.as_deref(), next_token.as_deref());
+        let (by_last_event, descending) = (*by_last_event, *descending);
+        let max = limit(*max, 50, 50)?;
         if by_last_event && prefix.is_some() {
             return Err(LogsError::InvalidParameter(
                 "Cannot order by LastEventTime with a logStreamNamePrefix.".into(),
