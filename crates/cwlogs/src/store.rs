@@ -420,17 +420,7 @@ impl LogStore {
         args.push((query.limit as i64).into());
         let conn = self.reader.lock();
         let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(Event {
-                    id: r.get(0)?,
-                    stream: r.get(1)?,
-                    timestamp: r.get(2)?,
-                    ingestion: r.get(3)?,
-                    message: r.get(4)?,
-                })
-            })
-            .map_err(db)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), event_row).map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)
     }
 
@@ -463,15 +453,7 @@ impl LogStore {
                     range.1.unwrap_or(i64::MAX),
                     limit as i64
                 ],
-                |r| {
-                    Ok(Event {
-                        id: r.get(0)?,
-                        stream: r.get(1)?,
-                        timestamp: r.get(2)?,
-                        ingestion: r.get(3)?,
-                        message: r.get(4)?,
-                    })
-                },
+                event_row,
             )
             .map_err(db)?;
         let mut events: Vec<Event> = rows.collect::<Result<_, _>>().map_err(db)?;
@@ -538,6 +520,17 @@ fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
         created: r.get(2)?,
         retention_days: r.get(3)?,
         stored_bytes: r.get(4)?,
+    })
+}
+
+/// An event from `SELECT e.id, s.name, e.timestamp, e.ingestion, e.message`.
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        stream: r.get(1)?,
+        timestamp: r.get(2)?,
+        ingestion: r.get(3)?,
+        message: r.get(4)?,
     })
 }
 
