@@ -133,16 +133,24 @@ impl Logs {
         self.store.group(scope, name)?.ok_or_else(group_not_found)
     }
 
-    /// DescribeLogGroups, by name.
+    /// DescribeLogGroups, by name: a `prefix`, or a `pattern` found anywhere in the name (any
+    /// case), not both.
     pub fn describe_log_groups(
         &self,
         scope: &Scope,
         prefix: Option<&str>,
+        pattern: Option<&str>,
         next_token: Option<&str>,
         max: Option<usize>,
     ) -> Result<(Vec<Group>, Option<String>), LogsError> {
         let max = limit(max, 50, 50)?;
-        let mut groups = self.store.groups(scope, prefix.unwrap_or(""), next_token, max + 1)?;
+        if prefix.is_some() && pattern.is_some() {
+            return Err(LogsError::InvalidParameter(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.".into(),
+            ));
+        }
+        let (prefix, pattern) = (prefix.unwrap_or(""), pattern.unwrap_or(""));
+        let mut groups = self.store.groups(scope, prefix, pattern, next_token, max + 1)?;
         let next = (groups.len() > max).then(|| groups[max - 1].name.clone());
         groups.truncate(max);
         Ok((groups, next))

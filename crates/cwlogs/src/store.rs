@@ -192,11 +192,13 @@ impl LogStore {
         .map_err(db)
     }
 
-    /// Groups whose names start with `prefix`, after `after`, by name, at most `limit`.
+    /// Groups whose names start with `prefix` and contain `pattern` (any case), after `after`,
+    /// by name, at most `limit`.
     pub fn groups(
         &self,
         scope: &Scope,
         prefix: &str,
+        pattern: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Group>, LogsError> {
@@ -206,12 +208,12 @@ impl LogStore {
                 "SELECT g.id, g.name, g.created, g.retention_days,
                         (SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams WHERE group_id = g.id)
                  FROM log_groups g WHERE account = ?1 AND region = ?2 AND substr(name, 1, length(?3)) = ?3
-                 AND name > ?4 ORDER BY name LIMIT ?5",
+                 AND name > ?4 AND instr(lower(name), lower(?6)) > 0 ORDER BY name LIMIT ?5",
             )
             .map_err(db)?;
         let rows = stmt
             .query_map(
-                params![scope.account, scope.region, prefix, after.unwrap_or(""), limit as i64],
+                params![scope.account, scope.region, prefix, after.unwrap_or(""), limit as i64, pattern],
                 group_row,
             )
             .map_err(db)?;
