@@ -204,6 +204,8 @@ def test_groups_streams_and_put_log_events(emulator):
                                                                           "ValidationException")
     assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/app/")["logGroups"]] == \
         ["/app/a", "/app/b"]
+    assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePattern="APP/B")["logGroups"]] == \
+        ["/app/b"]
     first = logs.describe_log_groups(limit=1)
     assert len(first["logGroups"]) == 1 and first["nextToken"]
     assert error_of(logs.create_log_stream, logGroupName="/nope", logStreamName="s") == \

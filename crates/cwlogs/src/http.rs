@@ -137,6 +137,7 @@ struct RetentionRequest {
 #[serde(rename_all = "camelCase")]
 struct DescribeGroupsRequest {
     log_group_name_prefix: Option<String>,
+    log_group_name_pattern: Option<String>,
     next_token: Option<String>,
     limit: Option<usize>,
 }
@@ -149,6 +150,7 @@ fn describe_log_groups(logs: &Logs, scope: &Scope, req: DescribeGroupsRequest) -
     let (groups, next) = logs.describe_log_groups(
         scope,
         req.log_group_name_prefix.as_deref(),
+        req.log_group_name_pattern.as_deref(),
         req.next_token.as_deref(),
         req.limit,
     )?;
