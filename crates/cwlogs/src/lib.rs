@@ -3,6 +3,7 @@
 //! CloudWatch.
 //!
 //! - [`filter`]: CloudWatch filter patterns (terms, phrases, `?` alternatives, `-` exclusions,
-//!   JSON patterns).
+//!   JSON patterns). Space-delimited patterns (`[a, b]`) and regular expressions (`%...%`) are
+//!   refused with an error.
 
 pub mod filter;
