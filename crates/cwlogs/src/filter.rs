@@ -34,6 +34,7 @@
 
 mod ast;
 mod parser;
+mod project;
 #[cfg(test)]
 mod tests;
 
@@ -42,11 +43,14 @@ use std::fmt;
 use serde_json::Value;
 
 use ast::Kind;
+use project::Projection;
 
 /// A parsed filter pattern.
 #[derive(Debug, Clone)]
 pub struct FilterPattern {
     kind: Kind,
+    /// What a JSON pattern reads of each event (empty for other patterns).
+    projection: Projection,
 }
 
 /// Why a pattern does not parse: where (a character offset) and what.
@@ -69,7 +73,12 @@ impl std::error::Error for PatternError {}
 impl FilterPattern {
     /// Parses `pattern`; an empty (or blank) pattern matches every event.
     pub fn parse(pattern: &str) -> Result<FilterPattern, PatternError> {
-        parser::parse(pattern).map(|kind| FilterPattern { kind })
+        let kind = parser::parse(pattern)?;
+        let projection = match &kind {
+            Kind::Json(expr) => Projection::of(expr),
+            Kind::All | Kind::Terms(_) => Projection::default(),
+        };
+        Ok(FilterPattern { kind, projection })
     }
 
     /// Whether the event `message` matches.
@@ -82,8 +91,8 @@ impl FilterPattern {
                 if !message.trim_start().starts_with('{') {
                     return false;
                 }
-                match serde_json::from_str::<Value>(message) {
-                    Ok(root @ Value::Object(_)) => expr.eval(&root),
+                match self.projection.parse(message) {
+                    Some(root @ Value::Object(_)) => expr.eval(&root),
                     _ => false,
                 }
             }

@@ -477,3 +477,72 @@ fn required_equalities_never_exclude_a_match() {
         }
     }
 }
+
+// ----- reading only what the pattern needs -----
+
+/// `matches`, which builds only the projected part of each event, agrees with evaluating the
+/// pattern on the whole event.
+#[test]
+fn projected_events_evaluate_like_whole_events() {
+    let patterns = [
+        "{ $.eventType = Connect }",
+        "{ $.eventType != Connect }",
+        "{ $.resources.RepublishTopic = alerts/* }",
+        "{ $.resources NOT EXISTS }",
+        "{ $.resources = * || $.resources.x IS NULL }",
+        "{ $.tags[1] = b && $.tags[0] != b }",
+        "{ $.tags[5] NOT EXISTS }",
+        "{ $.tags[0] NOT EXISTS }",
+        "{ $.items[1].id = 2 || $.items[0] = * }",
+        "{ $.grid[1][2] >= 6 && $.grid[0] NOT EXISTS }",
+        "{ $.nothing IS NULL && $.flag IS TRUE }",
+        "{ $.big > 9007199254740992 }",
+        "{ $.ratio < 1 }",
+        "{ $.a.b NOT EXISTS }",
+        "{ $.weird-key_2 NOT EXISTS }",
+        "{ $.k = 2 }",
+        "{ $.k = 1 }",
+        "{ $.esc = x }",
+    ];
+    let messages = ALL.into_iter().chain([
+        r#"{"k": 1, "k": 2}"#,
+        r#"{"\u0065sc": "x", "tags": [[1, {"a": [2]}], "b", 3, null]}"#,
+        r#"{"a": {"b": null}, "grid": [[], [1, 2, 6.5]], "resources": []}"#,
+        r#"{"items": [{"id": 1}], "tags": "not an array"} trailing"#,
+        r#"{"items": [{"id": 1}, {"id": 2, "x": [1, 2, {"y": "z"}]}]}"#,
+        r#"{"tags": ["a", "b"], "tags": {"0": "a"}}"#,
+        r#"{"flag": true, "nothing": null, "resources": {"x": null}}"#,
+        r#"{"unclosed": [1, 2}"#,
+        "[{\"eventType\": \"Connect\"}]",
+        "{}",
+    ]);
+    for p in patterns {
+        let parsed = pattern(p);
+        let Kind::Json(expr) = &parsed.kind else { panic!("{p:?} is not a JSON pattern") };
+        for message in messages.clone() {
+            let whole = match serde_json::from_str::<Value>(message) {
+                Ok(root @ Value::Object(_)) => expr.eval(&root),
+                _ => false,
+            };
+            assert_eq!(parsed.matches(message), whole, "pattern {p:?} on {message}");
+        }
+    }
+}
+
+#[test]
+fn projection_keeps_only_the_selected_parts() {
+    let parsed =
+        pattern("{ $.tags[1] = b || $.items[0].id = 1 || $.resources NOT EXISTS || $.flag IS TRUE }");
+    let projected = parsed.projection.parse(SHAPES);
+    let expected = serde_json::json!({
+        "tags": [null, "b"],
+        "items": [{"id": 1}],
+        "flag": true,
+    });
+    assert_eq!(projected, Some(expected));
+    // Containers at the end of a selector are kept empty: their kind is all a condition reads.
+    let parsed = pattern("{ $.items = * || $.resources NOT EXISTS }");
+    assert_eq!(parsed.projection.parse(RULE_EXECUTION), Some(serde_json::json!({"resources": {}})));
+    assert_eq!(parsed.projection.parse(SHAPES), Some(serde_json::json!({"items": []})));
+    assert_eq!(parsed.projection.parse("{\"a\": 1} x"), None);
+}
