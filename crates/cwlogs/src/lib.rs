@@ -3,7 +3,8 @@
 //! CloudWatch (botocore `logs/2014-03-28/service-2.json`).
 //!
 //! - [`filter`]: CloudWatch filter patterns (terms, phrases, `?` alternatives, `-` exclusions,
-//!   JSON patterns).
+//!   JSON patterns). Space-delimited patterns (`[a, b]`) and regular expressions (`%...%`) are
+//!   refused with an error.
 //! - [`store`]: the SQLite database (`logs.db`) of groups, streams and events.
 //! - [`sink`]: the pipeline's sink into the store (its own thread; log group `AWSIotLogsV2`, one
 //!   stream per day), retention and the count of entries it missed.
