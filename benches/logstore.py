@@ -139,9 +139,10 @@ def filter_latency(iotemu, quick):
         x_every = total // 100
         now = int(time.time() * 1000) - total // 10
         loaded = time.monotonic()
-        for start_i in range(0, total, 10_000):
+        batch = 3_000  # about 900 KB: under PutLogEvents' 1 MiB quota
+        for start_i in range(0, total, batch):
             events = []
-            for i in range(start_i, min(start_i + 10_000, total)):
+            for i in range(start_i, min(start_i + batch, total)):
                 client = "x" if i % x_every == 0 else f"dev-{rng.randrange(1000)}"
                 events.append({"timestamp": now + i // 10, "message": entry(i, client, rng.choice(EVENT_TYPES),
                                                                            now + i // 10)})

@@ -309,3 +309,16 @@ def all_events_or_none(logs):
         return all_events(logs)
     except logs.exceptions.ResourceNotFoundException:
         return []
+
+
+def test_put_log_events_keeps_cloudwatchs_size_quota(emulator):
+    logs = emulator.client("logs")
+    logs.create_log_group(logGroupName="big")
+    logs.create_log_stream(logGroupName="big", logStreamName="s")
+    now = int(time.time() * 1000)
+    events = [{"timestamp": now, "message": "x" * 1000} for _ in range(1100)]
+    with pytest.raises(logs.exceptions.InvalidParameterException) as info:
+        logs.put_log_events(logGroupName="big", logStreamName="s", logEvents=events)
+    assert "too large" in info.value.response["Error"]["Message"]
+    logs.put_log_events(logGroupName="big", logStreamName="s", logEvents=events[:1000])
+    assert len(logs.get_log_events(logGroupName="big", logStreamName="s")["events"]) == 1000

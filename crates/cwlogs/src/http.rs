@@ -21,10 +21,16 @@ use std::sync::Arc;
 
 const TARGET_PREFIX: &str = "Logs_20140328.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// The router of the `logs` service.
 pub fn routes(logs: Arc<Logs>) -> Router {
-    Router::new().route("/", post(handle)).with_state(logs)
+    // PutLogEvents carries up to 1 MiB of events (CloudWatch's quota, checked by the operation);
+    // the body limit leaves room for the JSON around them.
+    Router::new()
+        .route("/", post(handle))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(logs)
 }
 
 async fn handle(State(logs): State<Arc<Logs>>, ctx: ApiContext, headers: HeaderMap, body: Bytes) -> Response {

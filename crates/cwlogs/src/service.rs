@@ -335,6 +335,13 @@ impl Logs {
         if events.is_empty() || events.len() > 10_000 {
             return Err(LogsError::InvalidParameter("logEvents must hold 1 to 10,000 events".into()));
         }
+        // CloudWatch's quota: 1,048,576 bytes, counting each message plus 26 bytes.
+        let size: usize = events.iter().map(|(_, m)| m.len() + 26).sum();
+        if size > 1_048_576 {
+            return Err(LogsError::InvalidParameter(format!(
+                "Upload too large: {size} bytes exceeds limit of 1048576"
+            )));
+        }
         if events.windows(2).any(|w| w[1].0 < w[0].0) {
             return Err(LogsError::InvalidParameter(
                 "Log events in a single PutLogEvents request must be in chronological order.".into(),
