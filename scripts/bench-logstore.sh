@@ -4,6 +4,7 @@
 #
 #   scripts/bench-logstore.sh            full (about 5 minutes on 2 cores)
 #   scripts/bench-logstore.sh --quick    100,000 entries, shorter load
+#   scripts/bench-logstore.sh --only store|filter   one of the two
 #
 # Needs the test virtual environment (.venv, made by scripts/test.sh) or python3.
 set -euo pipefail
