@@ -11,9 +11,17 @@
 //! device-shadow-mqtt.md, device-shadow-rest-api.md, device-shadow-error-messages.md, and
 //! `aws-behaviour.md` §6 where they leave points open.
 //!
-//! Limitations: a deleted shadow keeps its version forever (AWS: 48 hours); objects emptied by
-//! `null`s are kept as `{}`; the 429 of more than 10 in-flight requests is counted by the wire
-//! layer (only [`ShadowError::too_many_requests`] is here).
+//! Choices where the pages are silent (unconfirmed against AWS): a request `version` is compared
+//! with 0 when no shadow exists; `/update/documents` has `"previous": null` for a new shadow;
+//! GET's `metadata` carries `delta` as in the "Delta state" example; arrays' metadata has one
+//! entry per element; an array holding `null` is rejected with 400 "Invalid JSON"; arrays add
+//! no nesting level; invalid names answer 400 "Invalid thing name" / "Invalid shadow name";
+//! 429's message is "Too Many Requests"; ListNamedShadowsForThing's default page is 100.
+//!
+//! Limitations: a deleted shadow keeps its version forever (AWS: 48 hours); the 429 of more
+//! than 10 in-flight requests is counted by the wire layer (only
+//! [`ShadowError::too_many_requests`] is here); numbers compare as JSON values (`1` differs
+//! from `1.0` in the delta).
 
 mod error;
 mod service;

@@ -588,6 +588,16 @@ mod tests {
     }
 
     #[test]
+    fn removing_the_last_nested_field_keeps_the_empty_parent() {
+        // As AWS does (aws-greengrass-shadow-manager #213, "keep the empty parent object (which
+        // matches IoT Shadow)").
+        let a = update(None, json!({"state": {"desired": {"o": {"x": 1}}}}), 1).unwrap();
+        let b = update(Some(&a.document), json!({"state": {"desired": {"o": {"x": null}}}}), 2).unwrap();
+        assert_eq!(b.document.state(), json!({"desired": {"o": {}}}));
+        assert_eq!(b.document.metadata(), json!({"desired": {"o": {}}}));
+    }
+
+    #[test]
     fn metadata_is_per_field() {
         let a = update(None, json!({"state": {"reported": {"a": 1, "o": {"x": 1}}}}), 1).unwrap();
         let b =
