@@ -321,8 +321,8 @@ impl Broker {
         self.route(&message);
     }
 
-    /// Checks a service's message as the broker checks a PUBLISH and makes it a broker message.
-    fn outbound(&self, source: &Arc<ClientInfo>, m: OutboundMessage) -> Result<Arc<Message>, PublishRefused> {
+    /// The checks of a PUBLISH that do not depend on the client: QoS, topic name, payload size.
+    fn check_outbound(&self, m: &OutboundMessage) -> Result<(), PublishRefused> {
         let limits = &self.shared.config.limits;
         if m.qos > 1 {
             return Err(PublishRefused::InvalidQos(m.qos));
@@ -330,8 +330,17 @@ impl Broker {
         validate_topic_name(m.topic.as_bytes(), limits)
             .map_err(|e| PublishRefused::InvalidTopic(e.to_string()))?;
         if m.payload.len() > limits.payload_bytes {
-            return Err(PublishRefused::PayloadTooLarge { size: m.payload.len(), limit: limits.payload_bytes });
+            return Err(PublishRefused::PayloadTooLarge {
+                size: m.payload.len(),
+                limit: limits.payload_bytes,
+            });
         }
+        Ok(())
+    }
+
+    /// Checks a service's message as the broker checks a PUBLISH and makes it a broker message.
+    fn outbound(&self, source: &Arc<ClientInfo>, m: OutboundMessage) -> Result<Arc<Message>, PublishRefused> {
+        self.check_outbound(&m)?;
         let expires_at = m
             .properties
             .as_ref()
@@ -481,6 +490,10 @@ impl Broker {
 }
 
 impl Publisher for Broker {
+    fn check(&self, message: &OutboundMessage) -> Result<(), PublishRefused> {
+        self.check_outbound(message)
+    }
+
     fn publish(&self, source: &Arc<ClientInfo>, message: OutboundMessage) -> Result<(), PublishRefused> {
         let message = self.outbound(source, message)?;
         self.accept_message(source, message);

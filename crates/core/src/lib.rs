@@ -26,6 +26,7 @@ pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
 };
 pub use publish::{
-    Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage, RetainedMessages,
+    Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
+    RetainedMessages,
 };
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};

@@ -58,6 +58,17 @@ pub enum PublishRefused {
     InvalidQos(u8),
 }
 
+impl PublishRefused {
+    /// The `reason` of the Publish-In Failure entry, as the MQTT broker writes it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PublishRefused::InvalidTopic(_) => "INVALID_TOPIC",
+            PublishRefused::PayloadTooLarge { .. } => "PAYLOAD_LIMIT_EXCEEDED",
+            PublishRefused::InvalidQos(_) => "QOS_NOT_SUPPORTED",
+        }
+    }
+}
+
 impl std::fmt::Display for PublishRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -76,6 +87,10 @@ impl std::error::Error for PublishRefused {}
 /// subscriber (one Publish-Out entry each, `iot:Receive` checked at delivery). Neither method
 /// writes a Publish-In entry: the caller writes what its protocol logs.
 pub trait Publisher: Send + Sync + 'static {
+    /// Whether the broker would take `message` (topic name, payload size, QoS), so a caller can
+    /// log its request before the deliveries' Publish-Out entries appear.
+    fn check(&self, message: &OutboundMessage) -> Result<(), PublishRefused>;
+
     /// Accepts a message as if `source` had published it: a `$aws/...` topic goes to the
     /// reserved-topic services first (a shadow update sent over HTTP), then to subscribers.
     fn publish(&self, source: &Arc<ClientInfo>, message: OutboundMessage) -> Result<(), PublishRefused>;
