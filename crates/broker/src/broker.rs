@@ -540,3 +540,94 @@ impl RetainedMessages for Broker {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_core::{AcceptAll, AllowAll, MessageProperties, Protocol};
+    use iotemu_logs::{LevelFilter, LogPipeline};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the reserved-topic publishes it sees.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl ReservedTopicHandler for Counting {
+        fn on_publish(&self, _: &RequestContext, _: &ReservedTopic<'_>, _: &Bytes) -> Disposition {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Disposition::Deliver
+        }
+    }
+
+    fn broker(reserved: Arc<Counting>) -> (Broker, iotemu_logs::PipelineHandle) {
+        let (logs, handle) = LogPipeline::new("123456789012", LevelFilter::Disabled).start().unwrap();
+        let broker = Broker::new(
+            BrokerConfig::default(),
+            logs,
+            reserved,
+            Arc::new(AcceptAll),
+            Arc::new(AllowAll),
+            CancellationToken::new(),
+        );
+        (broker, handle)
+    }
+
+    fn http_client() -> Arc<ClientInfo> {
+        Arc::new(ClientInfo::new(Protocol::Http, "n/a", "AKID", "127.0.0.1:1".parse().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn publish_reaches_reserved_services_and_deliver_does_not() {
+        let reserved = Arc::new(Counting::default());
+        let (broker, _logs) = broker(reserved.clone());
+        let topic = "$aws/things/t/shadow/update/accepted";
+        Publisher::publish(&broker, &http_client(), OutboundMessage::new(topic, "{}", TraceId::new()))
+            .unwrap();
+        assert_eq!(reserved.0.load(Ordering::Relaxed), 1);
+        broker.deliver(&http_client(), OutboundMessage::new(topic, "{}", TraceId::new())).unwrap();
+        assert_eq!(reserved.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_what_a_publish_would_be_refused_for() {
+        let (broker, _logs) = broker(Arc::default());
+        let client = http_client();
+        let mut message = OutboundMessage::new("a/+", "x", TraceId::new());
+        assert!(matches!(broker.check(&message), Err(PublishRefused::InvalidTopic(_))));
+        message.topic = "a/b".into();
+        message.qos = 2;
+        assert_eq!(broker.check(&message), Err(PublishRefused::InvalidQos(2)));
+        message.qos = 1;
+        message.payload = Bytes::from(vec![0; 128 * 1024 + 1]);
+        assert!(matches!(
+            Publisher::publish(&broker, &client, message),
+            Err(PublishRefused::PayloadTooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn retained_messages_keep_their_time_and_are_listed_in_topic_order() {
+        let (broker, _logs) = broker(Arc::default());
+        let client = http_client();
+        for topic in ["b/1", "a/1", "$aws/rules/r"] {
+            let mut message = OutboundMessage::new(topic, "x", TraceId::new());
+            message.retain = true;
+            message.properties = Some(MessageProperties {
+                user_properties: vec![("k".into(), "v".into())],
+                ..Default::default()
+            });
+            broker.deliver(&client, message).unwrap();
+        }
+        let all = broker.retained_messages();
+        let topics: Vec<&str> = all.iter().map(|m| &*m.topic).collect();
+        assert_eq!(topics, ["a/1", "b/1"], "no retained messages on reserved topics");
+        let one = broker.retained_message("a/1").unwrap();
+        assert!(one.last_modified > 0);
+        assert_eq!(one.user_properties, [("k".to_string(), "v".to_string())]);
+        let mut delete = OutboundMessage::new("a/1", Bytes::new(), TraceId::new());
+        delete.retain = true;
+        broker.deliver(&client, delete).unwrap();
+        assert!(broker.retained_message("a/1").is_none());
+        assert!(!broker.disconnect_client("nobody", false, false));
+    }
+}
