@@ -141,6 +141,8 @@ def test_topics_arrive_percent_encoded_or_with_plain_slashes(emulator, data):
 def test_publish_refusals(emulator, data):
     code, status = error_of(data.publish, topic="big/one", payload=b"x" * (128 * 1024 + 1))
     assert (code, status) == ("RequestEntityTooLargeException", 413)
+    assert error_of(data.publish, topic="huge/one", payload=b"x" * (3 * 1024 * 1024)) == (
+        "RequestEntityTooLargeException", 413)
     assert error_of(data.publish, topic="bad/+/topic", payload=b"x") == ("InvalidRequestException", 400)
     assert error_of(data.publish, topic="$SYS/mine", payload=b"x") == ("ForbiddenException", 403)
     assert error_of(data.publish, topic="$aws/events/presence/connected/x", payload=b"x") == (

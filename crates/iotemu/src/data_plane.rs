@@ -126,8 +126,13 @@ async fn publish(
     topic: Result<Path<String>, axum::extract::rejection::PathRejection>,
     query: Params,
     headers: HeaderMap,
-    payload: Bytes,
+    payload: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    // A body over axum's own limit (2 MB) is refused as AWS refuses one over 128 KB.
+    let payload = payload.map_err(|e| match e.status().as_u16() {
+        413 => too_large(),
+        _ => ApiError::invalid_request(e.body_text()),
+    })?;
     let topic = path_text(topic)?;
     let params = params(query)?;
     let qos = match params.get("qos").map(String::as_str) {
@@ -175,13 +180,14 @@ async fn publish(
 /// How a broker refusal looks to an HTTP caller.
 fn refused_error(refused: PublishRefused) -> ApiError {
     match refused {
-        PublishRefused::PayloadTooLarge { .. } => ApiError::new(
-            413,
-            "RequestEntityTooLargeException",
-            "The payload exceeds the maximum size allowed",
-        ),
+        PublishRefused::PayloadTooLarge { .. } => too_large(),
         other => ApiError::invalid_request(other.to_string()),
     }
+}
+
+/// AWS's answer to a payload over the limit.
+fn too_large() -> ApiError {
+    ApiError::new(413, "RequestEntityTooLargeException", "The payload exceeds the maximum size allowed")
 }
 
 /// The MQTT 5 properties of a Publish: `contentType`, `responseTopic`, `messageExpiry` from the
