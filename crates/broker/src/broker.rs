@@ -9,8 +9,9 @@ use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
 use crate::BrokerConfig;
 use bytes::Bytes;
 use iotemu_core::{
-    ClientInfo, DeviceAuthenticator, DeviceAuthorizer, Disposition, IotAction, RequestContext, ReservedTopic,
-    ReservedTopicHandler, TraceId,
+    ClientInfo, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition, IotAction, OutboundMessage,
+    PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler, RetainedMessage,
+    RetainedMessages, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use parking_lot::{Mutex, RwLock};
@@ -32,13 +33,19 @@ pub(crate) struct Shared {
     pub logs: EventSink,
     tree: RwLock<SubscriptionTree>,
     /// Topic -> the message retained on it (AWS keeps one per topic).
-    retained: Mutex<HashMap<Arc<str>, Arc<Message>>>,
+    retained: Mutex<HashMap<Arc<str>, Retained>>,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     reserved: Arc<dyn ReservedTopicHandler>,
     pub authenticator: Arc<dyn DeviceAuthenticator>,
     pub authorizer: Arc<dyn DeviceAuthorizer>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+}
+
+/// A retained message and when it was stored (epoch ms, for iot-data's `lastModifiedTime`).
+struct Retained {
+    message: Arc<Message>,
+    stored_at: u64,
 }
 
 /// A connection's hold on its session, returned by [`Broker::attach`].
@@ -285,7 +292,7 @@ impl Broker {
     }
 
     /// Accepts a message into the broker: reserved-topic services, retained store, subscribers.
-    pub(crate) fn publish(&self, client: &Arc<ClientInfo>, message: Arc<Message>) {
+    pub(crate) fn accept_message(&self, client: &Arc<ClientInfo>, message: Arc<Message>) {
         if let Some(topic) = ReservedTopic::parse(&message.topic) {
             let ctx = RequestContext {
                 account_id: self.shared.logs.account_id().clone(),
@@ -296,16 +303,81 @@ impl Broker {
                 return;
             }
         }
+        self.store_and_route(message);
+    }
+
+    /// The retained store, then every matching subscriber.
+    fn store_and_route(&self, message: Arc<Message>) {
         // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
         if message.retain && !message.topic.starts_with('$') {
+            let stored_at = self.shared.logs.now_millis();
             let mut retained = self.shared.retained.lock();
             if message.payload.is_empty() {
                 retained.remove(&message.topic);
             } else {
-                retained.insert(message.topic.clone(), message.clone());
+                retained.insert(message.topic.clone(), Retained { message: message.clone(), stored_at });
             }
         }
         self.route(&message);
+    }
+
+    /// The checks of a PUBLISH that do not depend on the client: QoS, topic name, payload size.
+    fn check_outbound(&self, m: &OutboundMessage) -> Result<(), PublishRefused> {
+        let limits = &self.shared.config.limits;
+        if m.qos > 1 {
+            return Err(PublishRefused::InvalidQos(m.qos));
+        }
+        validate_topic_name(m.topic.as_bytes(), limits)
+            .map_err(|e| PublishRefused::InvalidTopic(e.to_string()))?;
+        if m.payload.len() > limits.payload_bytes {
+            return Err(PublishRefused::PayloadTooLarge {
+                size: m.payload.len(),
+                limit: limits.payload_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a service's message as the broker checks a PUBLISH and makes it a broker message.
+    fn outbound(&self, source: &Arc<ClientInfo>, m: OutboundMessage) -> Result<Arc<Message>, PublishRefused> {
+        self.check_outbound(&m)?;
+        let expires_at = m
+            .properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .map(|s| Instant::now() + Duration::from_secs(s.into()));
+        Ok(Arc::new(Message {
+            topic_bytes: Bytes::copy_from_slice(m.topic.as_bytes()),
+            topic: m.topic,
+            payload: m.payload,
+            qos: m.qos,
+            retain: m.retain,
+            properties: m.properties,
+            expires_at,
+            origin: Some(source.client_id.clone()),
+            trace_id: m.trace_id,
+        }))
+    }
+
+    /// Disconnects `client_id` for iot-data DeleteConnection (see [`Connections`]).
+    pub fn disconnect_client(&self, client_id: &str, clean_session: bool, prevent_will: bool) -> bool {
+        let mut sessions = self.shared.sessions.lock();
+        let Some(session) = sessions.get(client_id).cloned() else {
+            return false;
+        };
+        let mut state = session.state.lock();
+        if let Some(link) = state.link.as_mut() {
+            // No kick left: the connection is already being told to go.
+            if let Some(kick) = link.kick.take() {
+                let _ = kick.send(Kick::Api { clean_session, prevent_will });
+            }
+            return true;
+        }
+        drop(state);
+        if clean_session {
+            self.end_session_locked(&mut sessions, &session);
+        }
+        true
     }
 
     /// Hands `message` to every matching subscriber.
@@ -329,13 +401,19 @@ impl Broker {
 
     /// The message retained on `topic`, unless it has expired.
     pub(crate) fn retained(&self, topic: &str) -> Option<Arc<Message>> {
+        self.retained_entry(topic).map(|(message, _)| message)
+    }
+
+    /// The message retained on `topic` and when it was stored, unless it has expired.
+    fn retained_entry(&self, topic: &str) -> Option<(Arc<Message>, u64)> {
         let mut retained = self.shared.retained.lock();
-        let message = retained.get(topic)?.clone();
-        if message.expired(Instant::now()) {
+        let entry = retained.get(topic)?;
+        let found = (entry.message.clone(), entry.stored_at);
+        if found.0.expired(Instant::now()) {
             retained.remove(topic);
             return None;
         }
-        Some(message)
+        Some(found)
     }
 
     /// Publishes a client's last will, after its MQTT 5 Will Delay Interval unless the client
@@ -390,7 +468,7 @@ impl Broker {
                 origin: Some(client.client_id.clone()),
                 trace_id,
             });
-            broker.publish(&client, message);
+            broker.accept_message(&client, message);
         };
         if will.delay == 0 {
             send();
@@ -408,5 +486,148 @@ impl Broker {
                 send();
             }
         });
+    }
+}
+
+impl Publisher for Broker {
+    fn check(&self, message: &OutboundMessage) -> Result<(), PublishRefused> {
+        self.check_outbound(message)
+    }
+
+    fn publish(&self, source: &Arc<ClientInfo>, message: OutboundMessage) -> Result<(), PublishRefused> {
+        let message = self.outbound(source, message)?;
+        self.accept_message(source, message);
+        Ok(())
+    }
+
+    fn deliver(&self, source: &Arc<ClientInfo>, message: OutboundMessage) -> Result<(), PublishRefused> {
+        let message = self.outbound(source, message)?;
+        self.store_and_route(message);
+        Ok(())
+    }
+}
+
+impl Connections for Broker {
+    fn disconnect_client(&self, client_id: &str, clean_session: bool, prevent_will: bool) -> bool {
+        Broker::disconnect_client(self, client_id, clean_session, prevent_will)
+    }
+}
+
+/// The iot-data view of a retained message.
+fn retained_view(message: &Message, stored_at: u64) -> RetainedMessage {
+    RetainedMessage {
+        topic: message.topic.clone(),
+        payload: message.payload.clone(),
+        qos: message.qos,
+        last_modified: stored_at,
+        user_properties: message.properties.as_ref().map(|p| p.user_properties.clone()).unwrap_or_default(),
+    }
+}
+
+impl RetainedMessages for Broker {
+    fn retained_message(&self, topic: &str) -> Option<RetainedMessage> {
+        self.retained_entry(topic).map(|(message, stored_at)| retained_view(&message, stored_at))
+    }
+
+    fn retained_messages(&self) -> Vec<RetainedMessage> {
+        let now = Instant::now();
+        let mut retained = self.shared.retained.lock();
+        retained.retain(|_, r| !r.message.expired(now));
+        let mut all: Vec<RetainedMessage> =
+            retained.values().map(|r| retained_view(&r.message, r.stored_at)).collect();
+        drop(retained);
+        all.sort_by(|a, b| a.topic.cmp(&b.topic));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_core::{AcceptAll, AllowAll, MessageProperties, Protocol};
+    use iotemu_logs::{LevelFilter, LogPipeline};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the reserved-topic publishes it sees.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl ReservedTopicHandler for Counting {
+        fn on_publish(&self, _: &RequestContext, _: &ReservedTopic<'_>, _: &Bytes) -> Disposition {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Disposition::Deliver
+        }
+    }
+
+    fn broker(reserved: Arc<Counting>) -> (Broker, iotemu_logs::PipelineHandle) {
+        let (logs, handle) = LogPipeline::new("123456789012", LevelFilter::Disabled).start().unwrap();
+        let broker = Broker::new(
+            BrokerConfig::default(),
+            logs,
+            reserved,
+            Arc::new(AcceptAll),
+            Arc::new(AllowAll),
+            CancellationToken::new(),
+        );
+        (broker, handle)
+    }
+
+    fn http_client() -> Arc<ClientInfo> {
+        Arc::new(ClientInfo::new(Protocol::Http, "n/a", "AKID", "127.0.0.1:1".parse().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn publish_reaches_reserved_services_and_deliver_does_not() {
+        let reserved = Arc::new(Counting::default());
+        let (broker, _logs) = broker(reserved.clone());
+        let topic = "$aws/things/t/shadow/update/accepted";
+        Publisher::publish(&broker, &http_client(), OutboundMessage::new(topic, "{}", TraceId::new()))
+            .unwrap();
+        assert_eq!(reserved.0.load(Ordering::Relaxed), 1);
+        broker.deliver(&http_client(), OutboundMessage::new(topic, "{}", TraceId::new())).unwrap();
+        assert_eq!(reserved.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_what_a_publish_would_be_refused_for() {
+        let (broker, _logs) = broker(Arc::default());
+        let client = http_client();
+        let mut message = OutboundMessage::new("a/+", "x", TraceId::new());
+        assert!(matches!(broker.check(&message), Err(PublishRefused::InvalidTopic(_))));
+        message.topic = "a/b".into();
+        message.qos = 2;
+        assert_eq!(broker.check(&message), Err(PublishRefused::InvalidQos(2)));
+        message.qos = 1;
+        message.payload = Bytes::from(vec![0; 128 * 1024 + 1]);
+        assert!(matches!(
+            Publisher::publish(&broker, &client, message),
+            Err(PublishRefused::PayloadTooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn retained_messages_keep_their_time_and_are_listed_in_topic_order() {
+        let (broker, _logs) = broker(Arc::default());
+        let client = http_client();
+        for topic in ["b/1", "a/1", "$aws/rules/r"] {
+            let mut message = OutboundMessage::new(topic, "x", TraceId::new());
+            message.retain = true;
+            message.properties = Some(MessageProperties {
+                user_properties: vec![("k".into(), "v".into())],
+                ..Default::default()
+            });
+            broker.deliver(&client, message).unwrap();
+        }
+        let all = broker.retained_messages();
+        let topics: Vec<&str> = all.iter().map(|m| &*m.topic).collect();
+        assert_eq!(topics, ["a/1", "b/1"], "no retained messages on reserved topics");
+        let one = broker.retained_message("a/1").unwrap();
+        assert!(one.last_modified > 0);
+        assert_eq!(one.user_properties, [("k".to_string(), "v".to_string())]);
+        let mut delete = OutboundMessage::new("a/1", Bytes::new(), TraceId::new());
+        delete.retain = true;
+        broker.deliver(&client, delete).unwrap();
+        assert!(broker.retained_message("a/1").is_none());
+        assert!(!broker.disconnect_client("nobody", false, false));
     }
 }

@@ -13,16 +13,7 @@ pub enum MqttVersion {
     V5,
 }
 
-/// MQTT 5 message properties that travel with a message from publisher to subscribers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageProperties {
-    pub payload_format_indicator: Option<u8>,
-    pub message_expiry_interval: Option<u32>,
-    pub response_topic: Option<String>,
-    pub correlation_data: Option<Bytes>,
-    pub user_properties: Vec<(String, String)>,
-    pub content_type: Option<String>,
-}
+pub use iotemu_core::MessageProperties;
 
 /// A CONNECT packet.
 #[derive(Debug, Clone)]

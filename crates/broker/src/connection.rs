@@ -48,6 +48,11 @@ enum Exit {
     /// policy denied a 3.1.1 PUBLISH or SUBSCRIBE (AUTHORIZATION_FAILURE).
     AuthError(&'static str),
     ServerShutdown,
+    /// iot-data DeleteConnection.
+    Api {
+        clean_session: bool,
+        prevent_will: bool,
+    },
 }
 
 impl Exit {
@@ -68,6 +73,9 @@ impl Exit {
             Exit::TakenOver => Some(0x8E),
             Exit::AuthError(_) => Some(0x87),
             Exit::ServerShutdown => Some(0x8B),
+            // AWS documents only that DeleteConnection sends a DISCONNECT; MQTT 5's code for an
+            // operator's action is 0x98 Administrative action.
+            Exit::Api { .. } => Some(0x98),
         }
     }
 
@@ -75,6 +83,7 @@ impl Exit {
     fn sends_will(&self) -> bool {
         match self {
             Exit::ClientDisconnect { send_will } => *send_will,
+            Exit::Api { prevent_will, .. } => !prevent_will,
             _ => true,
         }
     }
@@ -124,6 +133,9 @@ where
                 match k {
                     Ok(Kick::TakenOver) => break Exit::TakenOver,
                     Ok(Kick::AuthError(reason)) => break Exit::AuthError(reason),
+                    Ok(Kick::Api { clean_session, prevent_will }) => {
+                        break Exit::Api { clean_session, prevent_will }
+                    }
                     Err(_) => kick = None,
                 }
             }
@@ -266,7 +278,11 @@ impl Farewell<'_> {
             }
         }
         let leftovers = conn.take_unacknowledged();
-        let expiry = conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into()));
+        let expiry = match exit {
+            // DeleteConnection with cleanSession ends the session with the connection.
+            Exit::Api { clean_session: true, .. } => Some(Duration::ZERO),
+            _ => conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into())),
+        };
         broker.detach(session, generation, leftovers, deliveries, expiry);
     }
 }
@@ -536,7 +552,7 @@ impl Conn {
             origin: Some(self.client.client_id.clone()),
             trace_id,
         });
-        self.broker.publish(&self.client, message);
+        self.broker.accept_message(&self.client, message);
         if p.qos == 1 {
             self.codec.encode(Outgoing::PubAck { pkid: p.pkid, reason: 0 }, &mut self.out);
         }
@@ -806,6 +822,7 @@ impl Conn {
             Exit::ConnectionLost => DisconnectReason::ConnectionLost,
             Exit::KeepAliveTimeout => DisconnectReason::MqttKeepAliveTimeout,
             Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
+            Exit::Api { .. } => DisconnectReason::ApiInitiatedDisconnect,
         };
         if logs.enabled(LogLevel::Info) {
             logs.success(trace_id, LogEntry::Disconnect(Disconnect { client, disconnect_reason: reason }));

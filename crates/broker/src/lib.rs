@@ -9,6 +9,10 @@
 //! routing, retained messages, session lifecycle), `connection` (one task per client),
 //! `listener` (accept loops, TLS handshakes), [`tls`] (client-certificate verifier).
 //!
+//! Services and the HTTP data plane use the broker through `iotemu_core`'s `Publisher`,
+//! `Connections` (DeleteConnection: API_INITIATED_DISCONNECT) and `RetainedMessages`, which
+//! [`Broker`] implements.
+//!
 //! IoT policies are asked of a [`DeviceAuthorizer`] (`iot:Connect`, `Publish`, `RetainPublish`,
 //! `Subscribe`, `Receive`) on the mutual-TLS port, and on the plain port when configured.
 //!

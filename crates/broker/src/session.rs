@@ -66,6 +66,8 @@ pub enum Kick {
     TakenOver,
     /// The client's certificate stopped being ACTIVE; the `reason` code says how.
     AuthError(&'static str),
+    /// iot-data DeleteConnection (API_INITIATED_DISCONNECT).
+    Api { clean_session: bool, prevent_will: bool },
 }
 
 /// The live connection serving a session.

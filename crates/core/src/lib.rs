@@ -1,7 +1,7 @@
 //! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
 //! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
 //! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
-//! [`DeviceAuthorizer`]).
+//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`]).
 //!
 //! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
 
@@ -9,6 +9,7 @@ mod authz;
 mod clock;
 mod context;
 mod error;
+mod publish;
 mod reserved;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
@@ -23,5 +24,9 @@ pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
 pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
+};
+pub use publish::{
+    Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
+    RetainedMessages,
 };
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};

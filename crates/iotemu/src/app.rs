@@ -161,7 +161,9 @@ impl App {
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
             tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
             tokio::spawn(async move {
-                let serve = axum::serve(api, http::router(admin))
+                // The peer address is the sourceIp of an HTTP publish's Publish-In entry.
+                let service = http::router(admin).into_make_service_with_connect_info::<SocketAddr>();
+                let serve = axum::serve(api, service)
                     .with_graceful_shutdown(async move { api_shutdown.cancelled().await });
                 if let Err(e) = serve.await {
                     tracing::error!(error = %e, "API listener failed");

@@ -41,7 +41,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(crate::logging::routes(state.logging.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
-        .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()));
+        .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
+        .with("iotdata", iotdata_routes(&state));
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -51,6 +52,12 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(crate::live_tail::routes(state.tail.clone()))
         .with_state(state);
     admin.merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
+}
+
+/// The `iotdata` router: the data-plane operations (the shadow routes join here).
+pub fn iotdata_routes(state: &AdminState) -> Router {
+    let data_plane = crate::data_plane::DataPlane::new(state.broker.clone(), state.logs.clone());
+    crate::data_plane::routes(Arc::new(data_plane))
 }
 
 async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {

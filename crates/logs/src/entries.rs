@@ -5,7 +5,7 @@
 //! end of this file compare each struct's JSON with the documented example.
 
 use crate::LogLevel;
-use iotemu_core::{ClientInfo, TraceId};
+use iotemu_core::{ClientInfo, Protocol, TraceId};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -161,6 +161,9 @@ pub enum LogEntry {
     PublishOut(PublishOut),
     Subscribe(Subscribe),
     ConnectionAuthNError(ConnectionAuthNError),
+    GetThingShadow(ShadowEntry),
+    UpdateThingShadow(ShadowEntry),
+    DeleteThingShadow(ShadowEntry),
 }
 
 impl LogEntry {
@@ -172,7 +175,10 @@ impl LogEntry {
             | LogEntry::Disconnect(_)
             | LogEntry::PublishIn(_)
             | LogEntry::PublishOut(_)
-            | LogEntry::Subscribe(_) => LogLevel::Info,
+            | LogEntry::Subscribe(_)
+            | LogEntry::GetThingShadow(_)
+            | LogEntry::UpdateThingShadow(_)
+            | LogEntry::DeleteThingShadow(_) => LogLevel::Info,
             // Always ERROR (aws-behaviour.md §5); it has no Success form.
             LogEntry::ConnectionAuthNError(_) => LogLevel::Error,
         }
@@ -187,6 +193,9 @@ impl LogEntry {
             LogEntry::PublishOut(_) => "Publish-Out",
             LogEntry::Subscribe(_) => "Subscribe",
             LogEntry::ConnectionAuthNError(_) => "Connection.AuthNError",
+            LogEntry::GetThingShadow(_) => "GetThingShadow",
+            LogEntry::UpdateThingShadow(_) => "UpdateThingShadow",
+            LogEntry::DeleteThingShadow(_) => "DeleteThingShadow",
         }
     }
 
@@ -199,6 +208,9 @@ impl LogEntry {
             LogEntry::PublishOut(e) => &e.client,
             LogEntry::Subscribe(e) => &e.client,
             LogEntry::ConnectionAuthNError(_) => return None,
+            LogEntry::GetThingShadow(e) | LogEntry::UpdateThingShadow(e) | LogEntry::DeleteThingShadow(e) => {
+                return e.client.as_deref()
+            }
         })
     }
 
@@ -227,6 +239,11 @@ impl LogEntry {
                 map.serialize_entry("sourcePort", &e.source_port)?;
                 map.serialize_entry("targetIp", &*e.target_ip)?;
                 map.serialize_entry("targetPort", &e.target_port)
+            }
+            LogEntry::GetThingShadow(e) | LogEntry::UpdateThingShadow(e) | LogEntry::DeleteThingShadow(e) => {
+                map.serialize_entry("protocol", &e.protocol)?;
+                map.serialize_entry("deviceShadowName", &*e.device_shadow_name)?;
+                map.serialize_entry("topicName", &*e.topic_name)
             }
         }
     }
@@ -297,6 +314,24 @@ pub struct ConnectionAuthNError {
     pub target_port: u16,
 }
 
+/// `GetThingShadow`, `UpdateThingShadow`, `DeleteThingShadow` (the [`LogEntry`] variant says
+/// which): the Device Shadow service received a request. Documented attributes: `protocol`,
+/// `deviceShadowName`, `topicName` ("Device Shadow log entries"), in the example's order.
+/// AWS documents no client identity for these entries, so none is written.
+#[derive(Debug, Clone)]
+pub struct ShadowEntry {
+    /// MQTT or HTTP.
+    pub protocol: Protocol,
+    /// AWS's examples show only classic shadows, where it is the thing name; for a named shadow
+    /// AWS's value is unconfirmed (`aws-behaviour.md` §6): the shadow service chooses.
+    pub device_shadow_name: Arc<str>,
+    /// The request's topic; over HTTP the equivalent reserved MQTT topic (unconfirmed, §6).
+    pub topic_name: Arc<str>,
+    /// The requester, used only by per-target log levels (CLIENT_ID, SOURCE_IP, ...); not
+    /// written.
+    pub client: Option<Arc<ClientInfo>>,
+}
+
 /// `disconnectReason`, from AWS's list (`aws-behaviour.md` §3, life-cycle-events page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -318,7 +353,6 @@ pub enum DisconnectReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iotemu_core::Protocol;
     use serde_json::Value;
 
     fn spec() -> Value {
@@ -399,6 +433,42 @@ mod tests {
                 client: example_client(),
             }),
         );
+    }
+
+    #[test]
+    fn shadow_entries_match_documented_examples() {
+        let entry = |thing: &str, op: &str| ShadowEntry {
+            protocol: Protocol::Mqtt,
+            device_shadow_name: thing.into(),
+            topic_name: format!("$aws/things/{thing}/shadow/{op}").into(),
+            client: Some(example_client()),
+        };
+        assert_matches_example("GetThingShadow", LogEntry::GetThingShadow(entry("MyThing", "get")));
+        assert_matches_example("UpdateThingShadow", LogEntry::UpdateThingShadow(entry("Jack", "update")));
+        assert_matches_example("DeleteThingShadow", LogEntry::DeleteThingShadow(entry("Jack", "delete")));
+    }
+
+    #[test]
+    fn shadow_entries_come_in_the_documented_order() {
+        let record = LogRecord::success(
+            0,
+            "123456789012".into(),
+            TraceId::new(),
+            LogEntry::UpdateThingShadow(ShadowEntry {
+                protocol: Protocol::Http,
+                device_shadow_name: "Jack".into(),
+                topic_name: "$aws/things/Jack/shadow/update".into(),
+                client: None,
+            }),
+        );
+        let json = record.to_json();
+        let keys: Vec<&str> =
+            ["\"eventType\"", "\"protocol\":\"HTTP\"", "\"deviceShadowName\"", "\"topicName\""]
+                .into_iter()
+                .collect();
+        let positions: Vec<usize> = keys.iter().map(|k| json.find(k).expect(k)).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of documented order: {json}");
+        assert_eq!(record.log_level, LogLevel::Info);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! - [`tail`]: live tailing, the most recent lines and a broadcast of new ones, with filters.
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
-//! Limitations: only the message-broker entries exist so far.
+//! Limitations: only the message-broker and Device Shadow entries exist so far.
 
 pub mod entries;
 pub mod level;
@@ -20,7 +20,7 @@ pub mod tail;
 
 pub use entries::{
     Connect, ConnectionAuthNError, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut,
-    Status, Subscribe,
+    ShadowEntry, Status, Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
