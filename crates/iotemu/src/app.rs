@@ -113,14 +113,27 @@ impl App {
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let authenticator = Arc::new(RegistryAuthenticator::new(registry.clone(), mqtt_scope.clone()));
         let shutdown = CancellationToken::new();
+        let reserved = Arc::new(ReservedTopicRouter::new(mqtt_scope.clone()));
         let broker = Broker::new(
             config.broker_config(),
             logs.clone(),
-            Arc::new(ReservedTopicRouter::default()),
+            reserved.clone(),
             authenticator.clone(),
             Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
+        let limits = iotemu_shadow::Limits {
+            max_document_bytes: config.shadow.max_document_bytes,
+            ..Default::default()
+        };
+        let shadows = iotemu_shadow::Shadows::load(store.clone(), limits)
+            .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?;
+        let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
+            Arc::new(shadows),
+            Arc::new(broker.clone()),
+            logs.clone(),
+        ));
+        reserved.attach_shadows(shadows.clone());
         // THING_GROUP log targets: the groups of the thing a client id names.
         let groups = (registry.clone(), mqtt_scope.clone());
         logs.policy()
@@ -152,6 +165,7 @@ impl App {
             registry,
             logging,
             cloudwatch: Arc::new(iotemu_cwlogs::Logs { store: log_store }),
+            shadows,
             log_store_missed,
             mqtts_addr,
             api_addr,

@@ -18,8 +18,17 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub logstore: LogStoreSection,
     pub broker: BrokerSection,
+    pub shadow: ShadowSection,
     pub policies: PoliciesSection,
     pub limits: Limits,
+}
+
+/// The Device Shadow service's limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSection {
+    /// The JSON of `desired` and `reported` together, in bytes (AWS: 8 KB).
+    pub max_document_bytes: usize,
 }
 
 /// Where IoT policies apply.
@@ -139,6 +148,9 @@ impl Config {
         }
         if l.inflight_qos1 > usize::from(u16::MAX) {
             return invalid("inflight_qos1 must be at most 65535".into());
+        }
+        if self.shadow.max_document_bytes == 0 {
+            return invalid("shadow max_document_bytes must be greater than 0".into());
         }
         let store = &self.logstore;
         if store.max_events == 0 || store.queue_capacity == 0 {

@@ -23,6 +23,8 @@ pub struct AdminState {
     pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
     pub logging: Arc<crate::logging::Logging>,
+    /// The Device Shadow service (its `iot-data` routes).
+    pub shadows: Arc<iotemu_shadow::ShadowRequests>,
     /// The CloudWatch Logs service over the log store.
     pub cloudwatch: Arc<iotemu_cwlogs::Logs>,
     /// Entries the log store missed because its queue was full (`None`: the store is off).
@@ -57,7 +59,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
 pub fn iotdata_routes(state: &AdminState) -> Router {
     let data_plane = crate::data_plane::DataPlane::new(state.broker.clone(), state.logs.clone());
-    crate::data_plane::routes(Arc::new(data_plane))
+    crate::data_plane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
 }
 
 async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
@@ -81,6 +83,7 @@ async fn ca_pem(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 /// Wipes the control-plane state of every account.
 async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::Value>, ApiError> {
     state.registry.reset()?;
+    state.shadows.shadows.reset()?;
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))

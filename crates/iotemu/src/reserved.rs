@@ -1,17 +1,45 @@
 //! The one place where `$aws/...` publishes meet the services (DESIGN.md, "The way of one
-//! publish"). No service is attached yet, so every reserved topic is routed like any other; the
-//! shadow, jobs, rules and provisioning services attach here as they arrive.
+//! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
+//! Device Shadow service; every other reserved topic, answers included, is routed like any
+//! other. The jobs, rules and provisioning services attach here as they arrive.
 
 use bytes::Bytes;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
+use iotemu_shadow::topics::ShadowRequest;
+use iotemu_shadow::ShadowRequests;
+use iotemu_store::Scope;
+use std::sync::{Arc, OnceLock};
 
 /// Dispatches reserved-topic publishes to the services that own them.
-#[derive(Debug, Default)]
-pub struct ReservedTopicRouter {}
+pub struct ReservedTopicRouter {
+    /// The account and region of MQTT clients.
+    scope: Scope,
+    /// Set once the broker exists: the shadow service publishes its answers through it.
+    shadows: OnceLock<Arc<ShadowRequests>>,
+}
+
+impl ReservedTopicRouter {
+    pub fn new(scope: Scope) -> Self {
+        ReservedTopicRouter { scope, shadows: OnceLock::new() }
+    }
+
+    /// Attaches the shadow service.
+    pub fn attach_shadows(&self, shadows: Arc<ShadowRequests>) {
+        let _ = self.shadows.set(shadows);
+    }
+}
 
 impl ReservedTopicHandler for ReservedTopicRouter {
+    /// A shadow request is answered before the broker routes it on: its update is committed and
+    /// its `/accepted` published first. The request itself still reaches the subscribers of its
+    /// topic, as on AWS.
     fn on_publish(&self, ctx: &RequestContext, topic: &ReservedTopic<'_>, payload: &Bytes) -> Disposition {
-        tracing::trace!(client = %ctx.client.client_id, ?topic, bytes = payload.len(), "reserved topic");
+        if let ReservedTopic::Shadow { thing, rest } = topic {
+            if let (Some(request), Some(shadows)) = (ShadowRequest::parse(thing, rest), self.shadows.get()) {
+                // The answers and the entry are the outcome; nothing else to do with it here.
+                let _ = shadows.handle(&self.scope, &ctx.client, ctx.trace_id, &request, payload);
+            }
+        }
         Disposition::Deliver
     }
 }

@@ -6,6 +6,10 @@
 //! - `service.rs`: [`Shadows`], the operations, cached in memory and written through to the
 //!   store before they return.
 //! - `error.rs`: [`ShadowError`], AWS's codes and messages and the REST exception names.
+//! - [`topics`]: the reserved request topics and their answer topics.
+//! - [`requests`]: one request from either transport: answers published through the broker,
+//!   and the GetThingShadow, UpdateThingShadow and DeleteThingShadow entries.
+//! - [`http`]: the `iot-data` shadow routes (wire only).
 //!
 //! AWS pages followed: device-shadow-document.md, device-shadow-data-flow.md,
 //! device-shadow-mqtt.md, device-shadow-rest-api.md, device-shadow-error-messages.md, and
@@ -24,10 +28,14 @@
 //! from `1.0` in the delta).
 
 mod error;
+pub mod http;
+pub mod requests;
 mod service;
 mod state;
+pub mod topics;
 
 pub use error::ShadowError;
+pub use requests::{Rejection, ShadowRequests};
 pub use service::Shadows;
 pub use state::{
     apply_update, check_shadow_name, check_thing_name, client_token_of, delete_answer, document_bytes,

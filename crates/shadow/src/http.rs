@@ -1,0 +1,130 @@
+//! The shadow operations of `iot-data` over HTTP (botocore `iot-data/2015-05-28`): GetThingShadow,
+//! UpdateThingShadow, DeleteThingShadow (`?name=` for a named shadow) and
+//! ListNamedShadowsForThing. Wire only: the same [`ShadowRequests::handle`] serves MQTT, so an
+//! update over HTTP publishes the same `/accepted`, `/delta` and `/documents` messages.
+//!
+//! The caller of an HTTP request has no client id; its principal is the SigV4 access key.
+
+use crate::requests::{now_secs, ShadowRequests};
+use crate::topics::{Operation, ShadowRequest};
+use crate::Rejection;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use iotemu_api::{ApiContext, ApiError};
+use iotemu_core::{ClientInfo, Protocol, ServiceError, TraceId};
+use iotemu_store::Scope;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The shadow routes of the `iotdata` service.
+pub fn routes(requests: Arc<ShadowRequests>) -> Router {
+    Router::new()
+        .route("/things/{thing}/shadow", get(get_shadow).post(update_shadow).delete(delete_shadow))
+        .route("/api/things/shadow/ListNamedShadowsForThing/{thing}", get(list_named_shadows))
+        .with_state(requests)
+}
+
+#[derive(Deserialize, Default)]
+struct NameQuery {
+    name: Option<String>,
+}
+
+type AwsQuery<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
+}
+
+fn scope(ctx: &ApiContext) -> Scope {
+    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
+}
+
+fn caller(ctx: &ApiContext) -> Arc<ClientInfo> {
+    let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    Arc::new(ClientInfo::new(Protocol::Http, "", ctx.0.access_key.as_str(), unspecified))
+}
+
+/// Runs one request and renders its answer: the accepted payload as JSON, or AWS's error.
+fn run(
+    requests: &ShadowRequests,
+    ctx: &ApiContext,
+    thing: &str,
+    name: Option<&str>,
+    operation: Operation,
+    payload: &[u8],
+) -> Response {
+    let request = ShadowRequest { thing, name, operation };
+    match requests.handle(&scope(ctx), &caller(ctx), TraceId::new(), &request, payload) {
+        Ok(accepted) => ([(header::CONTENT_TYPE, "application/json")], accepted.to_string()).into_response(),
+        // AWS's message alone (the code is the status); the exception name from the code.
+        Err(Rejection { error, .. }) => {
+            ApiError::new(error.http_status(), error.error_type(), error.message).into_response()
+        }
+    }
+}
+
+async fn get_shadow(
+    State(requests): State<Arc<ShadowRequests>>,
+    ctx: ApiContext,
+    Path(thing): Path<String>,
+    q: AwsQuery<NameQuery>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    Ok(run(&requests, &ctx, &thing, q.name.as_deref(), Operation::Get, b""))
+}
+
+async fn update_shadow(
+    State(requests): State<Arc<ShadowRequests>>,
+    ctx: ApiContext,
+    Path(thing): Path<String>,
+    q: AwsQuery<NameQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    // SQLite commits on the blocking pool, so a slow disk never stalls the runtime.
+    let name = q.name;
+    let answer = tokio::task::spawn_blocking(move || {
+        run(&requests, &ctx, &thing, name.as_deref(), Operation::Update, &body)
+    })
+    .await
+    .map_err(|e| ApiError::new(500, "InternalFailureException", e.to_string()))?;
+    Ok(answer)
+}
+
+async fn delete_shadow(
+    State(requests): State<Arc<ShadowRequests>>,
+    ctx: ApiContext,
+    Path(thing): Path<String>,
+    q: AwsQuery<NameQuery>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    Ok(run(&requests, &ctx, &thing, q.name.as_deref(), Operation::Delete, b""))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    next_token: Option<String>,
+    page_size: Option<usize>,
+}
+
+async fn list_named_shadows(
+    State(requests): State<Arc<ShadowRequests>>,
+    ctx: ApiContext,
+    Path(thing): Path<String>,
+    q: AwsQuery<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let (names, next) =
+        requests.shadows.list_named(&scope(&ctx), &thing, q.page_size, q.next_token.as_deref())?;
+    let mut body = json!({ "results": names, "timestamp": now_secs() });
+    if let Some(next) = next {
+        body["nextToken"] = json!(next);
+    }
+    Ok(Json(body))
+}

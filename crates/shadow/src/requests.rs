@@ -1,0 +1,137 @@
+//! One shadow request, whichever way it came (MQTT reserved topic or `iot-data` HTTP): the
+//! operation, its answers published through the broker as ordinary messages (`/accepted` or
+//! `/rejected`, then `/update/delta` and `/update/documents` when AWS publishes them), and its
+//! GetThingShadow, UpdateThingShadow or DeleteThingShadow entry.
+//!
+//! The answers reach only the clients subscribed to them, with their Publish-Out entries and
+//! `iot:Receive` checked at delivery (the broker does that). They are sent at QoS 1 from the
+//! service itself, so an MQTT 5 `noLocal` subscription of the requester still gets them.
+//!
+//! Entry choices (`aws-behaviour.md` §6): `deviceShadowName` is the thing name, for named
+//! shadows too; `topicName` is the request's reserved topic, also for HTTP requests; a rejected
+//! request writes its entry as a Failure with `reason` = AWS's exception name for the code (for
+//! example `ConflictException`) and `details` = the rejected payload's message.
+
+use crate::topics::{Operation, ShadowRequest};
+use crate::{client_token_of, get_document, rejected, ShadowError, Shadows};
+use iotemu_core::{ClientInfo, OutboundMessage, Protocol, Publisher, ServiceError, TraceId};
+use iotemu_logs::{EventSink, LogEntry, LogLevel, ShadowEntry};
+use iotemu_store::Scope;
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+
+/// The shadow service with what it needs to answer: the broker's [`Publisher`] and the log.
+pub struct ShadowRequests {
+    pub shadows: Arc<Shadows>,
+    publisher: Arc<dyn Publisher>,
+    logs: EventSink,
+}
+
+/// A rejected request: the error and the `/rejected` payload (also the HTTP error body).
+#[derive(Debug)]
+pub struct Rejection {
+    pub error: ShadowError,
+    pub payload: Value,
+}
+
+/// The source of the service's own messages: no client.
+fn service_source() -> Arc<ClientInfo> {
+    static SOURCE: OnceLock<Arc<ClientInfo>> = OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            Arc::new(ClientInfo::new(Protocol::Mqtt, "", "iotemu-device-shadow", unspecified))
+        })
+        .clone()
+}
+
+/// Epoch seconds.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl ShadowRequests {
+    pub fn new(shadows: Arc<Shadows>, publisher: Arc<dyn Publisher>, logs: EventSink) -> Self {
+        ShadowRequests { shadows, publisher, logs }
+    }
+
+    /// Runs `request` for `client` (whose request has `trace_id`: the Publish-In's for MQTT),
+    /// publishes its answers and writes its entry. The accepted payload, or the rejection.
+    pub fn handle(
+        &self,
+        scope: &Scope,
+        client: &Arc<ClientInfo>,
+        trace_id: TraceId,
+        request: &ShadowRequest<'_>,
+        payload: &[u8],
+    ) -> Result<Value, Rejection> {
+        let now = now_secs();
+        let token = client_token_of(payload);
+        let token = token.as_deref();
+        let (thing, name) = (request.thing, request.name);
+        let result = match request.operation {
+            Operation::Get => {
+                self.shadows.get(scope, thing, name).map(|doc| (get_document(&doc, token, now), None))
+            }
+            Operation::Update => self
+                .shadows
+                .update(scope, thing, name, payload, now)
+                .map(|outcome| (outcome.accepted, Some((outcome.delta, outcome.documents)))),
+            Operation::Delete => {
+                self.shadows.delete(scope, thing, name, token, now).map(|answer| (answer, None))
+            }
+        };
+        let entry = ShadowEntry {
+            protocol: client.protocol,
+            device_shadow_name: thing.into(),
+            topic_name: request.topic().into(),
+            client: Some(client.clone()),
+        };
+        match result {
+            Ok((accepted, update)) => {
+                self.answer(request.answer_topic("accepted"), &accepted, trace_id);
+                if let Some((delta, documents)) = update {
+                    if let Some(delta) = delta {
+                        self.answer(request.answer_topic("delta"), &delta, trace_id);
+                    }
+                    self.answer(request.answer_topic("documents"), &documents, trace_id);
+                }
+                if self.logs.enabled(LogLevel::Info) {
+                    self.logs.success(trace_id, entry_of(request.operation, entry));
+                }
+                Ok(accepted)
+            }
+            Err(error) => {
+                let payload = rejected(&error, token, now);
+                self.answer(request.answer_topic("rejected"), &payload, trace_id);
+                if self.logs.enabled(LogLevel::Error) {
+                    let details = error.message.clone();
+                    self.logs.failure(
+                        trace_id,
+                        entry_of(request.operation, entry),
+                        error.error_type(),
+                        details,
+                    );
+                }
+                Err(Rejection { error, payload })
+            }
+        }
+    }
+
+    /// Delivers one answer to its subscribers.
+    fn answer(&self, topic: String, payload: &Value, trace_id: TraceId) {
+        let mut message = OutboundMessage::new(topic, payload.to_string(), trace_id);
+        message.qos = 1;
+        if let Err(e) = self.publisher.deliver(&service_source(), message) {
+            tracing::warn!(error = %e, "a shadow answer could not be published");
+        }
+    }
+}
+
+fn entry_of(operation: Operation, entry: ShadowEntry) -> LogEntry {
+    match operation {
+        Operation::Get => LogEntry::GetThingShadow(entry),
+        Operation::Update => LogEntry::UpdateThingShadow(entry),
+        Operation::Delete => LogEntry::DeleteThingShadow(entry),
+    }
+}
