@@ -6,6 +6,7 @@
 mod mqtt;
 mod report;
 mod scenarios;
+mod shadow;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -93,6 +94,32 @@ enum Cmd {
         qos: u8,
         #[arg(long, default_value_t = 1.0)]
         warmup: f64,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
+    /// Device Shadow update -> /update/accepted latency over MQTT at a fixed rate (iotemu only).
+    Shadow {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 100)]
+        things: usize,
+        /// Updates per second per thing.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
+    /// Device Shadow UpdateThingShadow requests per second over HTTP (iotemu only).
+    ShadowHttp {
+        /// iotemu's API port on 127.0.0.1.
+        #[arg(long)]
+        api_port: u16,
+        #[arg(long, default_value_t = 100)]
+        things: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
         #[arg(long, default_value_t = 5.0)]
         duration: f64,
     },
@@ -247,6 +274,21 @@ async fn run(cmd: Cmd) -> Result<()> {
                 tag: format!("{}l", tag()),
             };
             scenarios::latency(&o).await?
+        }
+        Cmd::Shadow { target, things, rate, warmup, duration } => {
+            let o = shadow::ShadowOpts {
+                addr: target.addr()?,
+                things,
+                rate,
+                warmup: secs(warmup),
+                duration: secs(duration),
+                tag: format!("{}s", tag()),
+            };
+            shadow::mqtt_updates(&o).await?
+        }
+        Cmd::ShadowHttp { api_port, things, concurrency, duration } => {
+            let api = SocketAddr::from(([127, 0, 0, 1], api_port));
+            shadow::http_updates(api, things, concurrency, secs(duration)).await?
         }
         Cmd::Connects { target, clients, concurrency, rounds } => {
             scenarios::connects(target.addr()?, clients, concurrency, rounds, &format!("{}c", tag())).await?
