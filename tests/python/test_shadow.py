@@ -256,3 +256,27 @@ def test_the_aws_iot_device_sdk_shadow_client(emulator, data_dir, tmp_path):
     connection.disconnect().result(timeout=10)
     entries = [e["eventType"] for e in emulator.entries()]
     assert {"UpdateThingShadow", "GetThingShadow", "DeleteThingShadow"} <= set(entries)
+
+
+def test_shadow_topics_obey_iot_policies(emulator, iot, tmp_path):
+    from test_policy_enforcement import ACCOUNT, Device, allow, failure, policy
+
+    device = Device(emulator, iot, tmp_path, policy(
+        allow("iot:Connect", f"{ACCOUNT}:client/*"),
+        allow("iot:Subscribe", f"{ACCOUNT}:topicfilter/$aws/things/guarded/shadow/*"),
+        allow("iot:Publish", f"{ACCOUNT}:topic/$aws/things/guarded/shadow/update"),
+        allow("iot:Receive", f"{ACCOUNT}:topic/$aws/things/guarded/shadow/update/documents")))
+    client = device.client("guarded", v5=True).connect()
+    assert client.connected.wait(5)
+    mid = client.paho.subscribe([("$aws/things/guarded/shadow/update/accepted", 1),
+                                 ("$aws/things/guarded/shadow/update/documents", 1)])[1]
+    assert wait_until(lambda: client.subacks.get(mid) == [1, 1])
+    client.paho.publish("$aws/things/guarded/shadow/update", json.dumps({"state": {"reported": {"x": 1}}}), qos=1)
+    assert wait_until(lambda: "$aws/things/guarded/shadow/update/documents" in client.messages)
+    time.sleep(0.2)
+    assert "$aws/things/guarded/shadow/update/accepted" not in client.messages, "no iot:Receive for /accepted"
+    assert failure(emulator, "Publish-Out", "guarded")["topicName"] == "$aws/things/guarded/shadow/update/accepted"
+    denied = client.publish("$aws/things/guarded/shadow/delete")
+    assert wait_until(lambda: client.pubacks.get(denied) == 0x87), "no iot:Publish on .../delete"
+    client.stop()
+    assert not any(e["eventType"] == "DeleteThingShadow" for e in emulator.entries()), "a denied request never runs"
