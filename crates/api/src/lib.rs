@@ -13,6 +13,14 @@ mod error;
 mod scope;
 
 pub use error::{ApiError, AwsJson};
+
+/// A query-string extractor whose rejection the handler turns into AWS's error with [`query`].
+pub type AwsQuery<T> = Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// The query of an [`AwsQuery`], or an InvalidRequestException saying what is wrong with it.
+pub fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
+}
 pub use scope::{ApiContext, CredentialScope};
 
 use axum::extract::{Request, State};

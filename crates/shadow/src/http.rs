@@ -9,12 +9,12 @@ use crate::requests::{now_secs, ShadowRequests};
 use crate::topics::{Operation, ShadowRequest};
 use crate::Rejection;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use iotemu_api::{ApiContext, ApiError};
+use iotemu_api::{query, ApiContext, ApiError, AwsQuery};
 use iotemu_core::{ClientInfo, Protocol, ServiceError, TraceId};
 use iotemu_store::Scope;
 use serde::Deserialize;
@@ -32,12 +32,6 @@ pub fn routes(requests: Arc<ShadowRequests>) -> Router {
 #[derive(Deserialize, Default)]
 struct NameQuery {
     name: Option<String>,
-}
-
-type AwsQuery<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
 }
 
 fn scope(ctx: &ApiContext) -> Scope {

@@ -6,7 +6,7 @@ mod certificates;
 use crate::service::{ListThings, UpdateThing};
 use crate::state::ThingType;
 use crate::{Page, Registry, Thing};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -193,11 +193,7 @@ async fn list_things(
 }
 
 /// A query string in AWS's error shape when it does not parse.
-pub(super) type AwsQuery<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-pub(super) fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
-}
+pub(super) use iotemu_api::{query, AwsQuery};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
