@@ -135,8 +135,10 @@ def test_update_errors_have_aws_codes_and_rejected_answers(emulator, payload, st
     assert wait_until(lambda: observer.payloads("$aws/things/err/shadow/update/rejected"))
     (rejected,) = observer.payloads("$aws/things/err/shadow/update/rejected")
     assert rejected["code"] == status and rejected["message"] == error["Error"]["Message"]
+    # The log writer may still be writing: wait for the entry.
+    assert wait_until(lambda: [e for e in emulator.entries() if e["eventType"] == "UpdateThingShadow"])
     failure = [e for e in emulator.entries() if e["eventType"] == "UpdateThingShadow"]
-    assert failure and failure[-1]["status"] == "Failure" and failure[-1]["reason"] == code
+    assert failure[-1]["status"] == "Failure" and failure[-1]["reason"] == code
     observer.stop()
 
 
@@ -254,8 +256,8 @@ def test_the_aws_iot_device_sdk_shadow_client(emulator, data_dir, tmp_path):
     shadow.publish_delete_shadow(iotshadow.DeleteShadowRequest(thing_name=thing), qos).result(timeout=10)
     assert got["delete"].wait(10) and seen["delete"].version == 1
     connection.disconnect().result(timeout=10)
-    entries = [e["eventType"] for e in emulator.entries()]
-    assert {"UpdateThingShadow", "GetThingShadow", "DeleteThingShadow"} <= set(entries)
+    wanted = {"UpdateThingShadow", "GetThingShadow", "DeleteThingShadow"}
+    assert wait_until(lambda: wanted <= {e["eventType"] for e in emulator.entries()})
 
 
 def test_shadow_topics_obey_iot_policies(emulator, iot, tmp_path):

@@ -88,7 +88,11 @@ impl ShadowRequests {
             client: Some(client.clone()),
         };
         match result {
+            // The entry comes first, then the answers' Publish-Out entries.
             Ok((accepted, update)) => {
+                if self.logs.enabled(LogLevel::Info) {
+                    self.logs.success(trace_id, entry_of(request.operation, entry));
+                }
                 self.answer(request.answer_topic("accepted"), &accepted, trace_id);
                 if let Some((delta, documents)) = update {
                     if let Some(delta) = delta {
@@ -96,23 +100,16 @@ impl ShadowRequests {
                     }
                     self.answer(request.answer_topic("documents"), &documents, trace_id);
                 }
-                if self.logs.enabled(LogLevel::Info) {
-                    self.logs.success(trace_id, entry_of(request.operation, entry));
-                }
                 Ok(accepted)
             }
             Err(error) => {
-                let payload = rejected(&error, token, now);
-                self.answer(request.answer_topic("rejected"), &payload, trace_id);
                 if self.logs.enabled(LogLevel::Error) {
                     let details = error.message.clone();
-                    self.logs.failure(
-                        trace_id,
-                        entry_of(request.operation, entry),
-                        error.error_type(),
-                        details,
-                    );
+                    let entry = entry_of(request.operation, entry);
+                    self.logs.failure(trace_id, entry, error.error_type(), details);
                 }
+                let payload = rejected(&error, token, now);
+                self.answer(request.answer_topic("rejected"), &payload, trace_id);
                 Err(Rejection { error, payload })
             }
         }
