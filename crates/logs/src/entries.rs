@@ -85,7 +85,9 @@ impl Serialize for LogRecord {
         if let Some(trace_id) = &self.trace_id {
             map.serialize_entry("traceId", trace_id)?;
         }
-        map.serialize_entry("accountId", &*self.account_id)?;
+        if self.entry.has_account_id() {
+            map.serialize_entry("accountId", &*self.account_id)?;
+        }
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("eventType", self.entry.event_type())?;
         self.entry.write_attributes(&mut map)?;
@@ -164,6 +166,12 @@ pub enum LogEntry {
     GetThingShadow(ShadowEntry),
     UpdateThingShadow(ShadowEntry),
     DeleteThingShadow(ShadowEntry),
+    RuleMatch(RuleEntry),
+    StartingRuleExecution(RuleEntry),
+    RuleExecution(RuleEntry),
+    FunctionExecution(RuleEntry),
+    RuleNotFound(RuleEntry),
+    RuleMessageThrottled(RuleEntry),
 }
 
 impl LogEntry {
@@ -178,9 +186,14 @@ impl LogEntry {
             | LogEntry::Subscribe(_)
             | LogEntry::GetThingShadow(_)
             | LogEntry::UpdateThingShadow(_)
-            | LogEntry::DeleteThingShadow(_) => LogLevel::Info,
-            // Always ERROR (aws-behaviour.md §5); it has no Success form.
-            LogEntry::ConnectionAuthNError(_) => LogLevel::Error,
+            | LogEntry::DeleteThingShadow(_)
+            | LogEntry::RuleMatch(_)
+            | LogEntry::RuleExecution(_) => LogLevel::Info,
+            LogEntry::StartingRuleExecution(_) | LogEntry::FunctionExecution(_) => LogLevel::Debug,
+            // Always ERROR (aws-behaviour.md §5); they have no Success form.
+            LogEntry::ConnectionAuthNError(_)
+            | LogEntry::RuleNotFound(_)
+            | LogEntry::RuleMessageThrottled(_) => LogLevel::Error,
         }
     }
 
@@ -196,7 +209,18 @@ impl LogEntry {
             LogEntry::GetThingShadow(_) => "GetThingShadow",
             LogEntry::UpdateThingShadow(_) => "UpdateThingShadow",
             LogEntry::DeleteThingShadow(_) => "DeleteThingShadow",
+            LogEntry::RuleMatch(_) => "RuleMatch",
+            LogEntry::StartingRuleExecution(_) => "StartingRuleExecution",
+            LogEntry::RuleExecution(_) => "RuleExecution",
+            LogEntry::FunctionExecution(_) => "FunctionExecution",
+            LogEntry::RuleNotFound(_) => "RuleNotFound",
+            LogEntry::RuleMessageThrottled(_) => "RuleMessageThrottled",
         }
+    }
+
+    /// Whether the entry carries `accountId`: every documented example does but FunctionExecution's.
+    fn has_account_id(&self) -> bool {
+        !matches!(self, LogEntry::FunctionExecution(_))
     }
 
     /// The client the entry is about, for per-target log levels.
@@ -211,6 +235,12 @@ impl LogEntry {
             LogEntry::GetThingShadow(e) | LogEntry::UpdateThingShadow(e) | LogEntry::DeleteThingShadow(e) => {
                 return e.client.as_deref()
             }
+            LogEntry::RuleMatch(e)
+            | LogEntry::StartingRuleExecution(e)
+            | LogEntry::RuleExecution(e)
+            | LogEntry::FunctionExecution(e)
+            | LogEntry::RuleNotFound(e)
+            | LogEntry::RuleMessageThrottled(e) => return e.client.as_deref(),
         })
     }
 
@@ -245,7 +275,37 @@ impl LogEntry {
                 map.serialize_entry("deviceShadowName", &*e.device_shadow_name)?;
                 map.serialize_entry("topicName", &*e.topic_name)
             }
+            LogEntry::RuleMatch(e)
+            | LogEntry::StartingRuleExecution(e)
+            | LogEntry::RuleExecution(e)
+            | LogEntry::FunctionExecution(e)
+            | LogEntry::RuleNotFound(e)
+            | LogEntry::RuleMessageThrottled(e) => {
+                map.serialize_entry("clientId", &*e.client_id)?;
+                map.serialize_entry("topicName", &*e.topic_name)?;
+                map.serialize_entry("ruleName", &*e.rule_name)?;
+                if let Some(action) = e.rule_action {
+                    map.serialize_entry("ruleAction", action)?;
+                }
+                if let Some(resources) = &e.resources {
+                    map.serialize_entry("resources", &Resources(resources))?;
+                }
+                map.serialize_entry("principalId", &*e.principal_id)
+            }
         }
+    }
+}
+
+/// A rule action's `resources`, as a JSON object in the given order.
+struct Resources<'a>(&'a [(&'static str, String)]);
+
+impl Serialize for Resources<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }
 
@@ -263,6 +323,27 @@ fn write_client<M: SerializeMap>(
     map.serialize_entry("principalId", &*client.principal_id)?;
     map.serialize_entry("sourceIp", &*client.source_ip)?;
     map.serialize_entry("sourcePort", &client.source_port)
+}
+
+/// The rules-engine entries (the [`LogEntry`] variant says which): RuleMatch, StartingRuleExecution,
+/// RuleExecution, FunctionExecution, RuleNotFound, RuleMessageThrottled ("Rules engine log
+/// entries"). Attributes in the examples' order: `clientId`, `topicName`, `ruleName`,
+/// `ruleAction` (StartingRuleExecution, RuleExecution, FunctionExecution), `resources`
+/// (RuleExecution, FunctionExecution), `principalId`; RuleNotFound and RuleMessageThrottled add
+/// the failure's `reason` and `details`.
+#[derive(Debug, Clone)]
+pub struct RuleEntry {
+    /// The message's publisher; `N/A` for FunctionExecution, as AWS writes it.
+    pub client_id: Arc<str>,
+    pub principal_id: Arc<str>,
+    pub topic_name: Arc<str>,
+    pub rule_name: Arc<str>,
+    /// `RepublishAction`, `HttpAction`, ... (`aws-behaviour.md` §12).
+    pub rule_action: Option<&'static str>,
+    /// Such as `[("RepublishTopic", "alerts/1")]`.
+    pub resources: Option<Vec<(&'static str, String)>>,
+    /// The publisher, for per-target log levels; not written.
+    pub client: Option<Arc<ClientInfo>>,
 }
 
 /// `Connect`: an MQTT client connected (or failed to).
@@ -393,6 +474,74 @@ mod tests {
         let record = LogRecord::success(millis, "123456789012".into(), trace, entry);
         let got: Value = serde_json::from_str(&record.to_json()).unwrap();
         assert_eq!(got, ex, "{event} differs from the documented example");
+    }
+
+    fn rule_entry(action: Option<&'static str>, resources: Option<Vec<(&'static str, String)>>) -> RuleEntry {
+        RuleEntry {
+            client_id: "abf27092886e49a8a5c1922749736453".into(),
+            principal_id: "145179c40e2219e18a909d896a5340b74cf97a39641beec2fc3eeafc5a932167".into(),
+            topic_name: "rules/test".into(),
+            rule_name: "JSONLogsRule".into(),
+            rule_action: action,
+            resources,
+            client: None,
+        }
+    }
+
+    /// A failure entry's JSON, for the always-failing rule entries.
+    fn assert_failure_matches_example(
+        event: &str,
+        entry: LogEntry,
+        reason: &'static str,
+        details: &'static str,
+    ) {
+        let ex = example(event);
+        let trace: TraceId = ex["traceId"].as_str().unwrap().parse().unwrap();
+        let record =
+            LogRecord::failure(1_507_145_146_070, "123456789012".into(), trace, entry, reason, details);
+        let got: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(got, ex, "{event} differs from the documented example");
+    }
+
+    #[test]
+    fn rule_entries_match_documented_examples() {
+        assert_matches_example("RuleMatch", LogEntry::RuleMatch(rule_entry(None, None)));
+        let starting = rule_entry(Some("RepublishAction"), None);
+        assert_matches_example("StartingRuleExecution", LogEntry::StartingRuleExecution(starting));
+        let execution =
+            rule_entry(Some("RepublishAction"), Some(vec![("RepublishTopic", "rules/republish".into())]));
+        assert_matches_example("RuleExecution", LogEntry::RuleExecution(execution));
+        let mut function =
+            rule_entry(Some("MachinelearningPredict"), Some(vec![("ModelId", "predict-model".into())]));
+        function.client_id = "N/A".into();
+        function.rule_name = "ruleTestPredict".into();
+        let record = {
+            let ex = example("FunctionExecution");
+            let trace: TraceId = ex["traceId"].as_str().unwrap().parse().unwrap();
+            LogRecord::success(
+                1_499_970_831_903,
+                "123456789012".into(),
+                trace,
+                LogEntry::FunctionExecution(function),
+            )
+        };
+        let got: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(got, example("FunctionExecution"), "FunctionExecution has no accountId");
+        let mut missing = rule_entry(None, None);
+        missing.topic_name = "$aws/rules/example_rule".into();
+        missing.rule_name = "example_rule".into();
+        assert_failure_matches_example(
+            "RuleNotFound",
+            LogEntry::RuleNotFound(missing.clone()),
+            "RuleNotFound",
+            "Rule example_rule not found",
+        );
+        assert_failure_matches_example(
+            "RuleMessageThrottled",
+            LogEntry::RuleMessageThrottled(missing),
+            "RuleExecutionThrottled",
+            "Message for Rule example_rule throttled",
+        );
     }
 
     #[test]

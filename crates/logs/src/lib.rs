@@ -20,7 +20,7 @@ pub mod tail;
 
 pub use entries::{
     Connect, ConnectionAuthNError, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut,
-    ShadowEntry, Status, Subscribe,
+    RuleEntry, ShadowEntry, Status, Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
