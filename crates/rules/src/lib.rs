@@ -1,1 +1,27 @@
-//! placeholder
+//! The AWS IoT rules engine of iotemu. For now: the AWS IoT SQL language, parsed once per rule and
+//! evaluated per message, with no I/O of its own ([`sql::Statement`]).
+//!
+//! Follows AWS's pages `iot-sql-reference`, `-select`, `-from`, `-where`, `-data-types`,
+//! `-operators`, `-functions`, `-literals`, `-case`, `-json`, `-nested-queries` and
+//! `iot-rule-sql-version`, for SQL versions `2015-10-08` (the default) and `2016-03-23` (`beta` is
+//! read as 2016-03-23).
+//!
+//! Version differences: object and array literals, nested `(SELECT ... FROM expr)`, `encode`,
+//! `decode`, `isUndefined`, `length`, `parse_time`, `get_thing_shadow` and `cast(... AS
+//! Decimal|Bool|Boolean)` are refused by the parser under 2015-10-08; under 2016-03-23 a whole
+//! Decimal (`10.0`) is processed as an Int.
+//!
+//! Limitations:
+//! - Numbers are `i64` and `f64`, not AWS's 34-digit decimals; Int overflow falls back to a Decimal.
+//! - Regular expressions are Rust's `regex` (no look-around or back-references), not Java's.
+//! - `parse_time` knows the common Joda-Time pattern letters and only UTC/GMT or fixed offsets
+//!   (`+05:30`) as zones; named zones such as `America/Belize` give Undefined.
+//! - Output objects are JSON objects with sorted keys (serde_json's map), not insertion order.
+//! - Not implemented: substitution templates `${...}`, `aws_lambda`, `get_dynamodb`, `get_secret`,
+//!   `machinelearning_predict`, hashing (`md5`, `sha*`), trigonometry, `bit*`, `chr`, `lpad`/`rpad`,
+//!   `nanvl`, `rand`, `time_to_epoch`, `transform`, `trunc`, `exp`/`ln`/`log`; unknown functions
+//!   are parse errors.
+//! - Non-JSON payloads: fields read as Undefined; `SELECT *` alone passes the bytes through and
+//!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error.
+
+pub mod sql;

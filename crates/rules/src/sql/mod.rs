@@ -1,0 +1,55 @@
+//! AWS IoT SQL: parse a rule's statement once, evaluate it against each message.
+
+mod ast;
+mod eval;
+mod functions;
+mod parser;
+#[cfg(test)]
+mod tests;
+mod value;
+
+pub use ast::{BinOp, CastType, Expr, From, Literal, Query, SelectItem, SqlVersion};
+pub use eval::{Environment, EvalError, FunctionExecution, Message, NoEnvironment, Output};
+pub use parser::{topic_matches, Position, SqlError};
+
+/// A parsed rule statement with its SQL version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    query: Query,
+    version: SqlVersion,
+}
+
+impl Statement {
+    /// Parses `sql` as `version` interprets it; an error points at the problem.
+    pub fn parse(sql: &str, version: SqlVersion) -> Result<Statement, SqlError> {
+        Ok(Statement { query: parser::parse_statement(sql, version)?, version })
+    }
+
+    /// The topic filter of the FROM clause.
+    pub fn topic_filter(&self) -> &str {
+        match &self.query.from {
+            From::Topic(t) => t,
+            From::Expr(_) => "",
+        }
+    }
+
+    /// Whether a message on `topic` triggers this statement.
+    pub fn matches_topic(&self, topic: &str) -> bool {
+        topic_matches(self.topic_filter(), topic)
+    }
+
+    /// The SQL version the statement was parsed with.
+    pub fn version(&self) -> SqlVersion {
+        self.version
+    }
+
+    /// The syntax tree.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// Evaluates the statement: `None` when the WHERE clause does not match, else the outgoing payload.
+    pub fn evaluate(&self, msg: &Message, env: &dyn Environment) -> Result<Option<Output>, EvalError> {
+        eval::evaluate(&self.query, self.version, msg, env)
+    }
+}
