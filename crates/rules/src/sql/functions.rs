@@ -168,7 +168,9 @@ fn is_base64(scheme: &Val) -> bool {
 fn concat(a: &[Val]) -> Val {
     match a {
         [] => Val::Undefined,
-        [one] => one.clone(),
+        // The page's table returns one argument unmodified, its example gives `concat(1)` = "1".
+        [one @ Val::Arr(_)] => one.clone(),
+        [one] => one.to_str().map_or(Val::Undefined, Val::Str),
         _ if a.iter().any(|v| matches!(v, Val::Arr(_))) => {
             let mut out = Vec::new();
             for v in a {

@@ -262,13 +262,16 @@ impl Parser<'_> {
         }
         let mut items = Vec::new();
         loop {
+            if value && matches!(self.peek(), Tok::Punct("*")) {
+                return Err(self.error("SELECT VALUE takes one expression, not '*'"));
+            }
             items.push(self.select_item()?);
+            if value && matches!(self.peek(), Tok::Punct(",")) {
+                return Err(self.error("SELECT VALUE takes exactly one expression"));
+            }
             if !self.eat(",") {
                 break;
             }
-        }
-        if value && (items.len() != 1 || items[0] == SelectItem::Wildcard) {
-            return Err(self.error("SELECT VALUE takes exactly one expression"));
         }
         if !self.is_kw("from") {
             return Err(self.expected("',' or FROM"));
@@ -315,6 +318,9 @@ impl Parser<'_> {
 
     fn name(&mut self, what: &str) -> Result<String, SqlError> {
         match self.peek().clone() {
+            Tok::Ident(s) if what == "an alias" && RESERVED.contains(&s.to_ascii_lowercase().as_str()) => {
+                Err(self.expected(what))
+            }
             Tok::Ident(s) => {
                 self.pos += 1;
                 Ok(s)
@@ -428,6 +434,7 @@ impl Parser<'_> {
 
     fn primary(&mut self) -> Result<Expr, SqlError> {
         let at = self.offset();
+        let start = self.pos;
         match self.next() {
             Tok::Number(n) => {
                 number(&n).ok_or_else(|| SqlError::at(self.sql, at, format!("Invalid number {n}")))
@@ -453,13 +460,11 @@ impl Parser<'_> {
                 let mut fields = Vec::new();
                 if !self.eat("}") {
                     loop {
-                        let key = match self.next() {
+                        let key = match self.peek().clone() {
                             Tok::Str(s) | Tok::Ident(s) => s,
-                            _ => {
-                                self.pos -= 1;
-                                return Err(self.expected("a key"));
-                            }
+                            _ => return Err(self.expected("a key")),
                         };
+                        self.pos += 1;
                         self.expect(":")?;
                         fields.push((key, self.expr()?));
                         if self.eat("}") {
@@ -488,7 +493,7 @@ impl Parser<'_> {
             }
             Tok::Ident(name) => self.identifier(name, at),
             _ => {
-                self.pos -= 1;
+                self.pos = start;
                 Err(self.expected("an expression"))
             }
         }
