@@ -8,19 +8,19 @@
 //!
 //! Version differences: object and array literals, nested `(SELECT ... FROM expr)`, `encode`,
 //! `decode`, `isUndefined`, `length`, `parse_time`, `get_thing_shadow` and `cast(... AS
-//! Decimal|Bool|Boolean)` are refused by the parser under 2015-10-08; under 2016-03-23 a whole
-//! Decimal (`10.0`) is processed as an Int.
+//! Decimal|Bool|Boolean)`, `indexof` and `numbytes` are refused by the parser under 2015-10-08;
+//! under 2016-03-23 a whole Decimal (`10.0`) is processed as an Int.
 //!
 //! Limitations:
 //! - Numbers are `i64` and `f64`, not AWS's 34-digit decimals; Int overflow falls back to a Decimal.
 //! - Regular expressions are Rust's `regex` (no look-around or back-references), not Java's.
 //! - `parse_time` knows the common Joda-Time pattern letters and only UTC/GMT or fixed offsets
 //!   (`+05:30`) as zones; named zones such as `America/Belize` give Undefined.
-//! - Output objects are JSON objects with sorted keys (serde_json's map), not insertion order.
+//! - Output objects are serde_json maps: key order is serde_json's (sorted unless a crate of the
+//!   build enables `preserve_order`), not always the order of the SELECT list.
 //! - Not implemented: substitution templates `${...}`, `aws_lambda`, `get_dynamodb`, `get_secret`,
-//!   `machinelearning_predict`, hashing (`md5`, `sha*`), trigonometry, `bit*`, `chr`, `lpad`/`rpad`,
-//!   `nanvl`, `rand`, `time_to_epoch`, `transform`, `trunc`, `exp`/`ln`/`log`; unknown functions
-//!   are parse errors.
+//!   `machinelearning_predict`, `md2`, `time_to_epoch`, `transform`; unknown functions are parse
+//!   errors.
 //! - Non-JSON payloads: fields read as Undefined; `SELECT *` alone passes the bytes through and
 //!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error.
 

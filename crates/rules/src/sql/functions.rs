@@ -18,10 +18,14 @@ pub(crate) fn arity(name: &str, version: SqlVersion) -> Option<RangeInclusive<us
         "clientid" | "principal" | "timestamp" | "traceid" | "accountid" | "newuuid" | "sql_version" => 0..=0,
         "topic" => 0..=1,
         "abs" | "ceil" | "floor" | "round" | "sign" | "sqrt" | "lower" | "upper" | "trim" | "ltrim"
-        | "rtrim" | "numbytes" | "isnull" | "isstring" | "isnumber" | "isboolean" | "isobject"
-        | "isarray" => 1..=1,
-        "mod" | "remainder" | "power" | "startswith" | "endswith" | "indexof" | "regexp_matches"
-        | "regexp_substr" | "get" => 2..=2,
+        | "rtrim" | "isnull" | "isstring" | "isnumber" | "isboolean" | "isobject" | "isarray" => 1..=1,
+        "acos" | "asin" | "atan" | "cos" | "cosh" | "sin" | "sinh" | "tan" | "tanh" | "exp" | "ln"
+        | "log" | "bitnot" | "chr" | "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512" => 1..=1,
+        "mod" | "remainder" | "power" | "startswith" | "endswith" | "regexp_matches" | "regexp_substr"
+        | "get" | "atan2" | "bitand" | "bitor" | "bitxor" | "lpad" | "rpad" | "trunc" | "nanvl" => 2..=2,
+        "rand" => 0..=0,
+        "indexof" if v2016 => 2..=2,
+        "numbytes" if v2016 => 1..=1,
         "replace" | "regexp_replace" => 3..=3,
         "substring" => 2..=3,
         "concat" => 0..=ANY,
@@ -145,6 +149,78 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
             }
         }
         "get_thing_shadow" => get_thing_shadow(ctx, &a)?,
+        "acos" | "asin" | "atan" | "cos" | "cosh" | "sin" | "sinh" | "tan" | "tanh" | "exp" | "ln"
+        | "log" => {
+            let f: fn(f64) -> f64 = match name {
+                "acos" => f64::acos,
+                "asin" => f64::asin,
+                "atan" => f64::atan,
+                "cos" => f64::cos,
+                "cosh" => f64::cosh,
+                "sin" => f64::sin,
+                "sinh" => f64::sinh,
+                "tan" => f64::tan,
+                "tanh" => f64::tanh,
+                "exp" => f64::exp,
+                "ln" => f64::ln,
+                _ => f64::log10,
+            };
+            // Imaginary or infinite results (acos(2), ln(0)) are Undefined.
+            decimal_of(arg(0)).map_or(Val::Undefined, |d| Val::dec(f(d), version))
+        }
+        "atan2" => match (decimal_of(arg(0)), decimal_of(arg(1))) {
+            (Some(y), Some(x)) => Val::dec(y.atan2(x), version),
+            _ => Val::Undefined,
+        },
+        "bitand" | "bitor" | "bitxor" => match (floor_int(arg(0)), floor_int(arg(1))) {
+            (Some(x), Some(y)) => Val::Int(match name {
+                "bitand" => x & y,
+                "bitor" => x | y,
+                _ => x ^ y,
+            }),
+            _ => Val::Undefined,
+        },
+        "bitnot" => floor_int(arg(0)).map_or(Val::Undefined, |x| Val::Int(!x)),
+        "chr" => floor_int(arg(0))
+            .and_then(|c| u8::try_from(c).ok())
+            .filter(u8::is_ascii)
+            .map_or(Val::Undefined, |c| Val::Str(char::from(c).to_string())),
+        "lpad" | "rpad" => match (str_of(0), floor_int(arg(1))) {
+            (Some(s), Some(n)) => {
+                let pad = " ".repeat(n.clamp(0, 1000) as usize);
+                Val::Str(if name == "lpad" { pad + &s } else { s + &pad })
+            }
+            _ => Val::Undefined,
+        },
+        "trunc" => match (arg(0), floor_int(arg(1))) {
+            (Val::Int(i), Some(_)) => Val::Int(*i),
+            (v, Some(places)) => match decimal_of(v) {
+                Some(d) => {
+                    let scale = 10f64.powi(places.clamp(0, 34) as i32);
+                    let t = (d * scale).trunc() / scale;
+                    if t.fract() == 0.0 && t.abs() < 9.0e15 {
+                        Val::Int(t as i64)
+                    } else {
+                        Val::Dec(t)
+                    }
+                }
+                None => Val::Undefined,
+            },
+            _ => Val::Undefined,
+        },
+        "nanvl" => match arg(0) {
+            Val::Undefined | Val::Null => arg(1).clone(),
+            Val::Dec(d) if d.is_nan() => arg(1).clone(),
+            v => v.clone(),
+        },
+        "rand" => {
+            // 53 random bits from a v4 UUID's random source make a uniform double in [0, 1).
+            let bits = uuid::Uuid::new_v4().as_u128() >> 75;
+            Val::Dec(bits as f64 / (1u64 << 53) as f64)
+        }
+        "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512" => {
+            str_of(0).map_or(Val::Undefined, |s| Val::Str(hash(name, s.as_bytes())))
+        }
         _ => Val::Undefined,
     })
 }
@@ -159,6 +235,27 @@ fn round_with(v: &Val, f: fn(f64) -> f64) -> Val {
         Val::Int(i) => Val::Int(*i),
         v => decimal_of(v).map_or(Val::Undefined, |d| Val::Int(f(d) as i64)),
     }
+}
+
+/// The standard Int conversion, Decimals rounded down, as the bit functions and `chr` take it.
+fn floor_int(v: &Val) -> Option<i64> {
+    match v {
+        Val::Int(i) => Some(*i),
+        v => decimal_of(v).map(|d| d.floor() as i64),
+    }
+}
+
+fn hash(name: &str, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest: Vec<u8> = match name {
+        "md5" => md5::Md5::digest(bytes).to_vec(),
+        "sha1" => sha1::Sha1::digest(bytes).to_vec(),
+        "sha224" => sha2::Sha224::digest(bytes).to_vec(),
+        "sha256" => sha2::Sha256::digest(bytes).to_vec(),
+        "sha384" => sha2::Sha384::digest(bytes).to_vec(),
+        _ => sha2::Sha512::digest(bytes).to_vec(),
+    };
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_base64(scheme: &Val) -> bool {

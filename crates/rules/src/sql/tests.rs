@@ -408,6 +408,46 @@ fn functions() {
         ("decode('eyJhIjoxfQ==', 'base64').a", Some(json!(1))),
         ("decode('***', 'base64')", Some(json!(null))),
         ("sql_version()", Some(json!("2016-03-23"))),
+        // The page gives 1.5707963267948966.
+        ("acos(0)", Some(json!(std::f64::consts::FRAC_PI_2))),
+        ("acos(2)", None),
+        ("asin(1)", Some(json!(std::f64::consts::FRAC_PI_2))),
+        ("atan2(1, 0)", Some(json!(std::f64::consts::FRAC_PI_2))),
+        ("cos(0)", Some(json!(1))),
+        ("sin('0')", Some(json!(0))),
+        ("tanh(true)", None),
+        ("ln(exp(1))", Some(json!(1))),
+        ("log(100)", Some(json!(2))),
+        ("ln(0)", None),
+        ("bitand(13, 5)", Some(json!(5))),
+        ("bitor(12, 10)", Some(json!(14))),
+        ("bitxor(12, 10)", Some(json!(6))),
+        ("bitnot(12)", Some(json!(-13))),
+        ("bitand(13.9, '5.2')", Some(json!(5))),
+        ("bitand(13, 'x')", None),
+        ("chr(65)", Some(json!("A"))),
+        ("chr(49)", Some(json!("1"))),
+        ("chr(65.9)", Some(json!("A"))),
+        ("chr(300)", None),
+        ("lpad('hello', 2)", Some(json!("  hello"))),
+        ("lpad(1, 3)", Some(json!("   1"))),
+        ("lpad('a', -4)", Some(json!("a"))),
+        ("rpad('hello', 2)", Some(json!("hello  "))),
+        ("rpad('a', 'x')", None),
+        ("trunc(2.3, 0)", Some(json!(2))),
+        ("trunc(2.3123, 2)", Some(json!(2.31))),
+        ("trunc(2.888, 2)", Some(json!(2.88))),
+        ("trunc(2.00, 5)", Some(json!(2))),
+        ("trunc(7, 2)", Some(json!(7))),
+        ("trunc('x', 2)", None),
+        ("Nanvl(8, 3)", Some(json!(8))),
+        ("nanvl(missing, 3)", Some(json!(3))),
+        ("nanvl(null, 'b')", Some(json!("b"))),
+        ("md5('hello')", Some(json!("5d41402abc4b2a76b9719d911017c592"))),
+        ("sha1('hello')", Some(json!("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"))),
+        ("sha256('hello')", Some(json!("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"))),
+        ("sha256(null)", None),
+        ("indexof('abcd', 'bc')", Some(json!(1))),
     ];
     for (expr, expected) in cases {
         assert_eq!(&value(V2, expr), expected, "{expr}");
@@ -455,6 +495,11 @@ fn message_functions() {
     let st =
         Statement::parse("SELECT clientid() AS c, traceid() AS t, principal() AS p FROM 'a'", V1).unwrap();
     assert_eq!(st.evaluate(&bare, &NoEnvironment).unwrap(), Some(Output::Json(json!({"c":"n/a"}))));
+
+    let st = Statement::parse("SELECT rand() AS r FROM 'a'", V1).unwrap();
+    let Some(Output::Json(out)) = st.evaluate(&bare, &NoEnvironment).unwrap() else { panic!() };
+    let r = out["r"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&r), "{r}");
 
     let st = Statement::parse("SELECT newuuid() AS a, newuuid() AS b FROM 'a'", V1).unwrap();
     let Some(Output::Json(out)) = st.evaluate(&bare, &NoEnvironment).unwrap() else { panic!() };
@@ -601,6 +646,11 @@ fn parse_errors_point_at_the_problem() {
             V1,
             "SELECT encode(*, 'base64') FROM 't'",
             "Unknown function 'encode' in SQL version 2015-10-08 at 1:8",
+        ),
+        (
+            V1,
+            "SELECT indexof('a', 'b') FROM 't'",
+            "Unknown function 'indexof' in SQL version 2015-10-08 at 1:8",
         ),
         (V1, "SELECT abs(1, 2) FROM 't'", "Function 'abs' takes 1 arguments, not 2 at 1:8"),
         (V2, "SELECT substring('a') FROM 't'", "Function 'substring' takes 2 to 3 arguments, not 1 at 1:8"),
