@@ -110,7 +110,22 @@ pub(crate) fn evaluate(
     msg: &Message,
     env: &dyn Environment,
 ) -> Result<Option<Output>, EvalError> {
-    let json = serde_json::from_slice::<Value>(&msg.payload).ok().map(|v| Val::from_json(&v, version));
+    if msg.payload.is_empty() && q.items == [SelectItem::Wildcard] && !q.value {
+        // `SELECT *` of an empty payload is an empty payload; an empty payload is `{}` otherwise.
+        let root = Val::Obj(Vec::new());
+        let ctx = Ctx { msg, env, version, json: Some(root.clone()) };
+        if let Some(cond) = &q.condition {
+            if !is_true(&ctx.eval(cond, &root)?) {
+                return Ok(None);
+            }
+        }
+        return Ok(Some(Output::Binary(Vec::new())));
+    }
+    let json = if msg.payload.is_empty() {
+        Some(Val::Obj(Vec::new()))
+    } else {
+        serde_json::from_slice::<Value>(&msg.payload).ok().map(|v| Val::from_json(&v, version))
+    };
     let ctx = Ctx { msg, env, version, json };
     let root = ctx.json.clone().unwrap_or(Val::Undefined);
     if let Some(cond) = &q.condition {

@@ -556,6 +556,27 @@ fn binary_payloads() {
     );
     assert!(matches!(eval("SELECT *, 1 AS n FROM 'a/b'"), Err(EvalError::BinaryPayload(_))));
     assert_eq!(Output::Json(json!({"a":1})).to_bytes(), br#"{"a":1}"#.to_vec());
+    // The page's examples: a WHERE on functions only, and a field a binary payload does not have.
+    assert_eq!(
+        eval("SELECT * FROM 'a/b' WHERE timestamp() % 12 = 3").unwrap(),
+        Some(Output::Binary(payload.to_vec()))
+    );
+    assert_eq!(eval("SELECT * FROM 'a/b' WHERE device_type = 'thermostat'").unwrap(), None);
+    assert_eq!(
+        eval("SELECT encode(*, 'base64') AS data, timestamp() AS ts FROM 'a/b'").unwrap(),
+        Some(Output::Json(json!({"data":"/wAQ","ts":1481825251155_i64})))
+    );
+    // An empty payload can have data added, like a JSON one.
+    let empty = message("a/b", b"");
+    let eval_empty = |sql: &str| Statement::parse(sql, V2).unwrap().evaluate(&empty, &NoEnvironment);
+    assert_eq!(
+        eval_empty("SELECT *, principal() as principal FROM 'a/b'").unwrap(),
+        Some(Output::Json(
+            json!({"principal":"ba67293af50bf2506f5f93469686da660c7c844e7b3950bfb16813e0d31e9373"})
+        ))
+    );
+    assert_eq!(eval_empty("SELECT * FROM 'a/b'").unwrap(), Some(Output::Binary(vec![])));
+    assert_eq!(eval_empty("SELECT * FROM 'a/b' WHERE x = 1").unwrap(), None);
     // A JSON scalar payload is JSON: `SELECT *` gives it back.
     assert_eq!(run(V2, "SELECT * FROM 'a'", "42"), Some(json!(42)));
 }
