@@ -1,9 +1,10 @@
 //! The AWS IoT rules engine of iotemu. For now: the AWS IoT SQL language, parsed once per rule and
-//! evaluated per message, with no I/O of its own ([`sql::Statement`]).
+//! evaluated per message, with no I/O of its own ([`sql::Statement`]), and the substitution
+//! templates of rule actions ([`sql::Template`]).
 //!
 //! Follows AWS's pages `iot-sql-reference`, `-select`, `-from`, `-where`, `-data-types`,
-//! `-operators`, `-functions`, `-literals`, `-case`, `-json`, `-nested-queries` and
-//! `iot-rule-sql-version`, for SQL versions `2015-10-08` (the default) and `2016-03-23` (`beta` is
+//! `-operators`, `-functions`, `-literals`, `-case`, `-json`, `-nested-queries`,
+//! `iot-rule-sql-version`, `binary-payloads` and `iot-substitution-templates`, for SQL versions `2015-10-08` (the default) and `2016-03-23` (`beta` is
 //! read as 2016-03-23).
 //!
 //! Version differences: object and array literals, nested `(SELECT ... FROM expr)`, `encode`,
@@ -18,7 +19,7 @@
 //!   (`+05:30`) as zones; named zones such as `America/Belize` give Undefined.
 //! - Output objects are serde_json maps: key order is serde_json's (sorted unless a crate of the
 //!   build enables `preserve_order`), not always the order of the SELECT list.
-//! - Not implemented: substitution templates `${...}`, `aws_lambda`, `get_dynamodb`, `get_secret`,
+//! - Not implemented: `aws_lambda`, `get_dynamodb`, `get_secret`,
 //!   `machinelearning_predict`, `md2`, `time_to_epoch`, `transform`; unknown functions are parse
 //!   errors.
 //! - Non-JSON payloads: fields read as Undefined; `SELECT *` alone passes the bytes through and

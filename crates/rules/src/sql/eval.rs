@@ -146,6 +146,23 @@ pub(crate) fn evaluate(
     }))
 }
 
+/// Evaluates a lone expression against a message's payload (for substitution templates).
+pub(crate) fn evaluate_expr(
+    e: &Expr,
+    version: SqlVersion,
+    msg: &Message,
+    env: &dyn Environment,
+) -> Result<Val, EvalError> {
+    let json = if msg.payload.is_empty() {
+        Some(Val::Obj(Vec::new()))
+    } else {
+        serde_json::from_slice::<Value>(&msg.payload).ok().map(|v| Val::from_json(&v, version))
+    };
+    let ctx = Ctx { msg, env, version, json };
+    let root = ctx.json.clone().unwrap_or(Val::Undefined);
+    ctx.eval(e, &root)
+}
+
 /// Whether a WHERE result lets the rule act: true, or the string "true".
 fn is_true(v: &Val) -> bool {
     v.to_bool() == Some(true)

@@ -4,6 +4,7 @@ mod ast;
 mod eval;
 mod functions;
 mod parser;
+mod template;
 #[cfg(test)]
 mod tests;
 mod value;
@@ -11,6 +12,7 @@ mod value;
 pub use ast::{BinOp, CastType, Expr, From, Literal, Query, SelectItem, SqlVersion};
 pub use eval::{Environment, EvalError, FunctionExecution, Message, NoEnvironment, Output};
 pub use parser::{topic_matches, Position, SqlError};
+pub use template::Template;
 
 /// A parsed rule statement with its SQL version.
 #[derive(Debug, Clone, PartialEq)]

@@ -33,7 +33,7 @@ pub struct SqlError {
 }
 
 impl SqlError {
-    fn at(sql: &str, offset: usize, message: impl Into<String>) -> SqlError {
+    pub(crate) fn at(sql: &str, offset: usize, message: impl Into<String>) -> SqlError {
         let before = &sql[..offset.min(sql.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -165,6 +165,23 @@ pub(crate) fn parse_statement(sql: &str, version: SqlVersion) -> Result<Query, S
         return Err(p.error(format!("Unexpected {} after the statement", p.peek())));
     }
     Ok(query)
+}
+
+/// Parses a lone expression (a substitution template's `${...}`); `base` is where `sql` starts
+/// inside `whole`, so that positions point into the whole text.
+pub(crate) fn parse_expression(
+    whole: &str,
+    base: usize,
+    sql: &str,
+    version: SqlVersion,
+) -> Result<Expr, SqlError> {
+    let shift = |e: SqlError| SqlError::at(whole, base + e.position.offset, e.message);
+    let mut p = Parser { sql, toks: tokenize(sql).map_err(shift)?, pos: 0, version };
+    let expr = p.expr().map_err(shift)?;
+    if p.peek() != &Tok::Eof {
+        return Err(shift(p.error(format!("Unexpected {} after the expression", p.peek()))));
+    }
+    Ok(expr)
 }
 
 struct Parser<'a> {
