@@ -9,7 +9,7 @@
 //! `iot-rule-sql-version`, `binary-payloads` and `iot-substitution-templates`, for SQL versions
 //! `2015-10-08` (the default) and `2016-03-23` (`beta` is read as 2016-03-23).
 //!
-//! The parser is hand-written (a tokenizer and recursive descent, about 500 lines) rather than
+//! The parser is hand-written (a tokenizer and recursive descent of a few hundred lines) rather than
 //! built on a parser library: the grammar is small, and it lets every error say what was expected
 //! and where (`Expected ',' or FROM but found 'b' at 1:10`), as AWS's SqlParseException does.
 //!

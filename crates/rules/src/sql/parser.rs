@@ -41,6 +41,20 @@ impl SqlError {
     }
 }
 
+/// CreateTopicRule and ReplaceTopicRule answer an invalid statement with 400 SqlParseException.
+impl iotemu_core::ServiceError for SqlError {
+    fn http_status(&self) -> u16 {
+        400
+    }
+
+    fn error_type(&self) -> &'static str {
+        "SqlParseException"
+    }
+}
+
+/// How deeply expressions may nest, so a hostile statement cannot overflow the stack.
+const MAX_DEPTH: usize = 128;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
@@ -159,7 +173,7 @@ const RESERVED: [&str; 14] = [
 
 /// Parses a whole statement.
 pub(crate) fn parse_statement(sql: &str, version: SqlVersion) -> Result<Query, SqlError> {
-    let mut p = Parser { sql, toks: tokenize(sql)?, pos: 0, version };
+    let mut p = Parser { sql, toks: tokenize(sql)?, pos: 0, version, depth: 0 };
     let query = p.query(true)?;
     if p.peek() != &Tok::Eof {
         return Err(p.error(format!("Unexpected {} after the statement", p.peek())));
@@ -176,7 +190,7 @@ pub(crate) fn parse_expression(
     version: SqlVersion,
 ) -> Result<Expr, SqlError> {
     let shift = |e: SqlError| SqlError::at(whole, base + e.position.offset, e.message);
-    let mut p = Parser { sql, toks: tokenize(sql).map_err(shift)?, pos: 0, version };
+    let mut p = Parser { sql, toks: tokenize(sql).map_err(shift)?, pos: 0, version, depth: 0 };
     let expr = p.expr().map_err(shift)?;
     if p.peek() != &Tok::Eof {
         return Err(shift(p.error(format!("Unexpected {} after the expression", p.peek()))));
@@ -189,6 +203,7 @@ struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     version: SqlVersion,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -259,6 +274,14 @@ impl Parser<'_> {
         } else {
             Err(self.expected(&format!("'{p}'")))
         }
+    }
+
+    fn enter(&mut self) -> Result<(), SqlError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(format!("Expressions nest deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn require_2016(&self, what: &str) -> Result<(), SqlError> {
@@ -347,80 +370,87 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.and()?;
-        while self.eat_kw("or") {
-            let right = self.and()?;
-            left = Expr::Binary(BinOp::Or, Box::new(left), Box::new(right));
+        self.enter()?;
+        let e = self.or();
+        self.depth -= 1;
+        e
+    }
+
+    /// One level of left-associative binary operators; each operator counts toward the depth
+    /// limit, since evaluating `a + b + ...` recurses once per operator.
+    fn binary_level(
+        &mut self,
+        operand: fn(&mut Self) -> Result<Expr, SqlError>,
+        operator: fn(&Self) -> Option<BinOp>,
+    ) -> Result<Expr, SqlError> {
+        let mut left = operand(self)?;
+        let mut chain = 0;
+        while let Some(op) = operator(self) {
+            self.enter()?;
+            chain += 1;
+            self.pos += 1;
+            let right = operand(self)?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
+        self.depth -= chain;
         Ok(left)
+    }
+
+    fn or(&mut self) -> Result<Expr, SqlError> {
+        self.binary_level(Self::and, |p| p.is_kw("or").then_some(BinOp::Or))
     }
 
     fn and(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.not()?;
-        while self.eat_kw("and") {
-            let right = self.not()?;
-            left = Expr::Binary(BinOp::And, Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.binary_level(Self::not, |p| p.is_kw("and").then_some(BinOp::And))
     }
 
     fn not(&mut self) -> Result<Expr, SqlError> {
-        if self.eat_kw("not") {
-            return Ok(Expr::Not(Box::new(self.not()?)));
+        if self.is_kw("not") {
+            self.enter()?;
+            self.pos += 1;
+            let inner = self.not();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner?)));
         }
         self.comparison()
     }
 
     fn comparison(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.additive()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Punct("=") => BinOp::Eq,
-                Tok::Punct("<>" | "!=") => BinOp::Ne,
-                Tok::Punct("<") => BinOp::Lt,
-                Tok::Punct("<=") => BinOp::Le,
-                Tok::Punct(">") => BinOp::Gt,
-                Tok::Punct(">=") => BinOp::Ge,
-                _ => return Ok(left),
-            };
-            self.pos += 1;
-            let right = self.additive()?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-        }
+        self.binary_level(Self::additive, |p| match p.peek() {
+            Tok::Punct("=") => Some(BinOp::Eq),
+            Tok::Punct("<>" | "!=") => Some(BinOp::Ne),
+            Tok::Punct("<") => Some(BinOp::Lt),
+            Tok::Punct("<=") => Some(BinOp::Le),
+            Tok::Punct(">") => Some(BinOp::Gt),
+            Tok::Punct(">=") => Some(BinOp::Ge),
+            _ => None,
+        })
     }
 
     fn additive(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Punct("+") => BinOp::Add,
-                Tok::Punct("-") => BinOp::Sub,
-                _ => return Ok(left),
-            };
-            self.pos += 1;
-            let right = self.multiplicative()?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-        }
+        self.binary_level(Self::multiplicative, |p| match p.peek() {
+            Tok::Punct("+") => Some(BinOp::Add),
+            Tok::Punct("-") => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Punct("*") => BinOp::Mul,
-                Tok::Punct("/") => BinOp::Div,
-                Tok::Punct("%") => BinOp::Mod,
-                _ => return Ok(left),
-            };
-            self.pos += 1;
-            let right = self.unary()?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
-        }
+        self.binary_level(Self::unary, |p| match p.peek() {
+            Tok::Punct("*") => Some(BinOp::Mul),
+            Tok::Punct("/") => Some(BinOp::Div),
+            Tok::Punct("%") => Some(BinOp::Mod),
+            _ => None,
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, SqlError> {
-        if self.eat("-") {
-            return Ok(match self.unary()? {
+        if matches!(self.peek(), Tok::Punct("-")) {
+            self.enter()?;
+            self.pos += 1;
+            let inner = self.unary();
+            self.depth -= 1;
+            return Ok(match inner? {
                 Expr::Literal(Literal::Int(i)) => Expr::Literal(Literal::Int(-i)),
                 Expr::Literal(Literal::Decimal(d)) => Expr::Literal(Literal::Decimal(-d)),
                 e => Expr::Neg(Box::new(e)),

@@ -697,6 +697,21 @@ fn parse_errors_point_at_the_problem() {
             Err(e) => assert_eq!(e.to_string(), *message, "{sql}"),
         }
     }
+    let deep = format!("SELECT {}1{} FROM 't'", "(".repeat(100_000), ")".repeat(100_000));
+    let e = Statement::parse(&deep, V1).unwrap_err();
+    assert_eq!(e.message, "Expressions nest deeper than 128 levels");
+    let long = format!("SELECT 1{} FROM 't'", " + 1".repeat(100_000));
+    assert_eq!(Statement::parse(&long, V1).unwrap_err().message, "Expressions nest deeper than 128 levels");
+    let chain = format!("SELECT 1{} AS n FROM 't'", " + 1".repeat(100));
+    assert_eq!(run(V1, &chain, "{}"), Some(json!({"n":101})));
+    for prefix in ["NOT ", "- "] {
+        let e = Statement::parse(&format!("SELECT {}1 FROM 't'", prefix.repeat(100_000)), V1).unwrap_err();
+        assert_eq!(e.message, "Expressions nest deeper than 128 levels");
+    }
+    assert!(Statement::parse(&format!("SELECT {}1{} AS a FROM 't'", "(".repeat(100), ")".repeat(100)), V1)
+        .is_ok());
+    use iotemu_core::ServiceError as _;
+    assert_eq!((e.http_status(), e.error_type()), (400, "SqlParseException"));
     let e = Statement::parse("SELECT a\n  FROM t", V1).unwrap_err();
     assert_eq!((e.position.line, e.position.column, e.position.offset), (2, 8, 16));
 }
