@@ -313,7 +313,7 @@ fn substring(a: &[Val]) -> Val {
 
 fn regexp(name: &str, a: &[Val]) -> Val {
     let (Some(s), Some(pattern)) = (a[0].to_str(), a[1].to_str()) else { return Val::Undefined };
-    let Ok(re) = regex::Regex::new(&pattern) else { return Val::Undefined };
+    let Some(re) = compiled(&pattern) else { return Val::Undefined };
     match name {
         "regexp_matches" => Val::Bool(re.is_match(&s)),
         "regexp_substr" => Val::Str(re.find(&s).map_or(String::new(), |m| m.as_str().to_string())),
@@ -322,6 +322,25 @@ fn regexp(name: &str, a: &[Val]) -> Val {
             None => Val::Undefined,
         },
     }
+}
+
+/// A compiled regular expression, from a small process-wide cache so that a rule's pattern is not
+/// compiled again for every message; `None` for an invalid pattern.
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = cache.get(pattern) {
+        return found.clone();
+    }
+    let re = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().ok();
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), re.clone());
+    re
 }
 
 /// Java's `$1` group references, written so Rust's regex reads `$1x` as group 1 then `x`.
