@@ -23,8 +23,8 @@
 //! - Regular expressions are Rust's `regex` (no look-around or back-references), not Java's.
 //! - `parse_time` knows the common Joda-Time pattern letters and only UTC/GMT or fixed offsets
 //!   (`+05:30`) as zones; named zones such as `America/Belize` give Undefined.
-//! - Output objects are serde_json maps: key order is serde_json's (sorted unless a crate of the
-//!   build enables `preserve_order`), not always the order of the SELECT list.
+//! - Output text ([`sql::Output::to_bytes`]) keeps the payload's and the SELECT's key order, as
+//!   AWS does; the parsed [`serde_json::Value`] beside it has serde_json's order.
 //! - The undocumented 2015-10-08 quirks that 2016-03-23 "fixed" (nested objects, array queries,
 //!   `SELECT VALUE` of an array) are not reproduced: both versions behave as 2016-03-23 there.
 //! - Keys of items without `AS` are the last field name, the function name, or `_N` for other

@@ -81,18 +81,56 @@ pub enum EvalError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// A JSON document: an object, or any value with `SELECT VALUE`.
-    Json(Value),
+    Json(JsonPayload),
     /// Raw bytes: `SELECT *` of a non-JSON payload, or `SELECT VALUE` of Undefined (an empty payload).
     Binary(Vec<u8>),
 }
 
 impl Output {
-    /// The payload as bytes, as the rule's actions receive it.
+    /// A JSON output whose text is `value` serialized.
+    pub fn json(value: Value) -> Output {
+        let text = value.to_string();
+        Output::Json(JsonPayload { value, text })
+    }
+
+    /// The payload as bytes, as the rule's actions receive it (keys in SELECT order).
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
-            Output::Json(v) => v.to_string().into_bytes(),
+            Output::Json(j) => j.text.clone().into_bytes(),
             Output::Binary(b) => b.clone(),
         }
+    }
+}
+
+/// A JSON output: the value, and its text with the keys in the order the SELECT produced them
+/// (AWS keeps that order; serde_json's map may not).
+#[derive(Debug, Clone)]
+pub struct JsonPayload {
+    value: Value,
+    text: String,
+}
+
+impl JsonPayload {
+    /// The document.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The document as the actions receive it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The document, owned.
+    pub fn into_value(self) -> Value {
+        self.value
+    }
+}
+
+/// Equal when the documents are equal, whatever the order of their keys.
+impl PartialEq for JsonPayload {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
     }
 }
 
@@ -124,7 +162,7 @@ pub(crate) fn evaluate(
     let json = if msg.payload.is_empty() {
         Some(Val::Obj(Vec::new()))
     } else {
-        serde_json::from_slice::<Value>(&msg.payload).ok().map(|v| Val::from_json(&v, version))
+        Val::parse_json(&msg.payload, version)
     };
     let ctx = Ctx { msg, env, version, json };
     let root = ctx.json.clone().unwrap_or(Val::Undefined);
@@ -141,7 +179,11 @@ pub(crate) fn evaluate(
     }
     let out = ctx.project(q, &root)?;
     Ok(Some(match out.to_json() {
-        Some(v) => Output::Json(v),
+        Some(value) => {
+            let mut text = String::new();
+            out.write_json(&mut text);
+            Output::Json(JsonPayload { value, text })
+        }
         None => Output::Binary(Vec::new()),
     }))
 }
@@ -156,7 +198,7 @@ pub(crate) fn evaluate_expr(
     let json = if msg.payload.is_empty() {
         Some(Val::Obj(Vec::new()))
     } else {
-        serde_json::from_slice::<Value>(&msg.payload).ok().map(|v| Val::from_json(&v, version))
+        Val::parse_json(&msg.payload, version)
     };
     let ctx = Ctx { msg, env, version, json };
     let root = ctx.json.clone().unwrap_or(Val::Undefined);

@@ -394,10 +394,7 @@ fn get(collection: &Val, key: &Val) -> Val {
 fn decode(s: &str, version: SqlVersion) -> Val {
     let Ok(bytes) = STANDARD.decode(s.trim()) else { return Val::Null };
     let Ok(text) = String::from_utf8(bytes) else { return Val::Null };
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) => Val::from_json(&v, version),
-        Err(_) => Val::Str(text),
-    }
+    Val::parse_json(text.as_bytes(), version).unwrap_or(Val::Str(text))
 }
 
 fn get_thing_shadow(ctx: &Ctx<'_>, a: &[Val]) -> Result<Val, EvalError> {

@@ -26,7 +26,7 @@ fn message(topic: &str, payload: &[u8]) -> Message {
 fn run(version: SqlVersion, sql: &str, payload: &str) -> Option<Value> {
     let st = Statement::parse(sql, version).unwrap_or_else(|e| panic!("{sql}: {e}"));
     match st.evaluate(&message("topic/subtopic", payload.as_bytes()), &NoEnvironment) {
-        Ok(Some(Output::Json(v))) => Some(v),
+        Ok(Some(Output::Json(v))) => Some(v.into_value()),
         Ok(None) => None,
         other => panic!("{sql}: {other:?}"),
     }
@@ -156,6 +156,20 @@ const SENSORS: &str = r#"{"e":[
     {"n":"temperature","u":"Cel","t":1234,"v":22.5},
     {"n":"light","u":"lm","t":1235,"v":135},
     {"n":"acidity","u":"pH","t":1235,"v":7}]}"#;
+
+#[test]
+fn output_text_keeps_the_select_order() {
+    let st =
+        Statement::parse("SELECT *, 15 as speed, {'z': 1, 'a': [2, missing]} AS o FROM 't'", V2).unwrap();
+    let payload = br#"{"color":"red","temperature":50,"s":"\"q\""}"#;
+    let out = st.evaluate(&message("t", payload), &NoEnvironment).unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(out.to_bytes()).unwrap(),
+        r#"{"color":"red","temperature":50,"s":"\"q\"","speed":15,"o":{"z":1,"a":[2]}}"#
+    );
+    let Output::Json(j) = out else { panic!() };
+    assert_eq!(serde_json::from_str::<Value>(j.text()).unwrap(), *j.value());
+}
 
 #[test]
 fn nested_queries_of_the_aws_page() {
@@ -489,21 +503,21 @@ fn message_functions() {
         else {
             panic!("{expr}")
         };
-        assert_eq!(&out.get("r").cloned(), expected, "{expr} on {topic}");
+        assert_eq!(&out.value().get("r").cloned(), expected, "{expr} on {topic}");
     }
     let bare = Message { topic: "a".into(), payload: b"{}".to_vec(), ..Message::default() };
     let st =
         Statement::parse("SELECT clientid() AS c, traceid() AS t, principal() AS p FROM 'a'", V1).unwrap();
-    assert_eq!(st.evaluate(&bare, &NoEnvironment).unwrap(), Some(Output::Json(json!({"c":"n/a"}))));
+    assert_eq!(st.evaluate(&bare, &NoEnvironment).unwrap(), Some(Output::json(json!({"c":"n/a"}))));
 
     let st = Statement::parse("SELECT rand() AS r FROM 'a'", V1).unwrap();
     let Some(Output::Json(out)) = st.evaluate(&bare, &NoEnvironment).unwrap() else { panic!() };
-    let r = out["r"].as_f64().unwrap();
+    let r = out.value()["r"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&r), "{r}");
 
     let st = Statement::parse("SELECT newuuid() AS a, newuuid() AS b FROM 'a'", V1).unwrap();
     let Some(Output::Json(out)) = st.evaluate(&bare, &NoEnvironment).unwrap() else { panic!() };
-    let (a, b) = (out["a"].as_str().unwrap(), out["b"].as_str().unwrap());
+    let (a, b) = (out.value()["a"].as_str().unwrap(), out.value()["b"].as_str().unwrap());
     assert!(uuid::Uuid::parse_str(a).is_ok());
     assert_ne!(a, b);
 }
@@ -546,16 +560,16 @@ fn binary_payloads() {
     assert_eq!(eval("SELECT * FROM 'a/b'").unwrap(), Some(Output::Binary(payload.to_vec())));
     assert_eq!(
         eval("SELECT encode(*, 'base64') AS data FROM 'a/b'").unwrap(),
-        Some(Output::Json(json!({"data":"/wAQ"})))
+        Some(Output::json(json!({"data":"/wAQ"})))
     );
-    assert_eq!(eval("SELECT x FROM 'a/b'").unwrap(), Some(Output::Json(json!({}))));
+    assert_eq!(eval("SELECT x FROM 'a/b'").unwrap(), Some(Output::json(json!({}))));
     assert_eq!(eval("SELECT * FROM 'a/b' WHERE x = 1").unwrap(), None);
     assert_eq!(
         eval("SELECT * FROM 'a/b' WHERE topic(1) = 'a'").unwrap(),
         Some(Output::Binary(payload.to_vec()))
     );
     assert!(matches!(eval("SELECT *, 1 AS n FROM 'a/b'"), Err(EvalError::BinaryPayload(_))));
-    assert_eq!(Output::Json(json!({"a":1})).to_bytes(), br#"{"a":1}"#.to_vec());
+    assert_eq!(Output::json(json!({"a":1})).to_bytes(), br#"{"a":1}"#.to_vec());
     // The page's examples: a WHERE on functions only, and a field a binary payload does not have.
     assert_eq!(
         eval("SELECT * FROM 'a/b' WHERE timestamp() % 12 = 3").unwrap(),
@@ -564,14 +578,14 @@ fn binary_payloads() {
     assert_eq!(eval("SELECT * FROM 'a/b' WHERE device_type = 'thermostat'").unwrap(), None);
     assert_eq!(
         eval("SELECT encode(*, 'base64') AS data, timestamp() AS ts FROM 'a/b'").unwrap(),
-        Some(Output::Json(json!({"data":"/wAQ","ts":1481825251155_i64})))
+        Some(Output::json(json!({"data":"/wAQ","ts":1481825251155_i64})))
     );
     // An empty payload can have data added, like a JSON one.
     let empty = message("a/b", b"");
     let eval_empty = |sql: &str| Statement::parse(sql, V2).unwrap().evaluate(&empty, &NoEnvironment);
     assert_eq!(
         eval_empty("SELECT *, principal() as principal FROM 'a/b'").unwrap(),
-        Some(Output::Json(
+        Some(Output::json(
             json!({"principal":"ba67293af50bf2506f5f93469686da660c7c844e7b3950bfb16813e0d31e9373"})
         ))
     );
@@ -616,7 +630,7 @@ fn get_thing_shadow_through_the_environment() {
         "SELECT * from 'topic/subtopic' WHERE get_thing_shadow(\"MyThing\",\"MyThingShadow\",\"{role}\").state.reported.alarm = 'ON'"
     );
     let st = Statement::parse(&named, V2).unwrap();
-    assert_eq!(st.evaluate(&msg, &env).unwrap(), Some(Output::Json(json!({"a":1}))));
+    assert_eq!(st.evaluate(&msg, &env).unwrap(), Some(Output::json(json!({"a":1}))));
     let classic = format!(
         "SELECT * from 'topic/subtopic' WHERE get_thing_shadow(\"Other\",\"{role}\").state.reported.alarm = 'ON'"
     );

@@ -68,6 +68,43 @@ impl Val {
         })
     }
 
+    /// Writes the JSON text with object keys in their order here; Undefined members are left out.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Val::Arr(items) => {
+                out.push('[');
+                let mut first = true;
+                for v in items.iter().filter(|v| !v.is_undefined()) {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            Val::Obj(fields) => {
+                out.push('{');
+                let mut first = true;
+                for (k, v) in fields.iter().filter(|(_, v)| !v.is_undefined()) {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+            other => {
+                if let Some(j) = other.to_json() {
+                    out.push_str(&j.to_string());
+                }
+            }
+        }
+    }
+
     pub fn get(&self, key: &str) -> Val {
         match self {
             Val::Obj(o) => o.iter().find(|(k, _)| k == key).map_or(Val::Undefined, |(_, v)| v.clone()),
@@ -160,4 +197,98 @@ pub(crate) fn parse_decimal(s: &str) -> Option<f64> {
         return None;
     }
     s.parse::<f64>().ok().filter(|d| d.is_finite())
+}
+
+/// Parses JSON straight into a [`Val`], keeping the order of object keys (a repeated key keeps
+/// its first place and its last value, as JSON parsers commonly do).
+impl<'de> serde::Deserialize<'de> for Val {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Val, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValVisitor {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
+        Ok(Val::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Val, E> {
+        Ok(Val::Int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
+        Ok(i64::try_from(u).map_or(Val::Dec(u as f64), Val::Int))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
+        Ok(Val::Dec(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Val, E> {
+        Ok(Val::Str(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Val, E> {
+        Ok(Val::Str(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Val::Arr(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
+        let mut fields: Vec<(String, Val)> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        while let Some((k, v)) = map.next_entry::<String, Val>()? {
+            match index.get(&k) {
+                Some(&i) => fields[i].1 = v,
+                None => {
+                    index.insert(k.clone(), fields.len());
+                    fields.push((k, v));
+                }
+            }
+        }
+        Ok(Val::Obj(fields))
+    }
+}
+
+impl Val {
+    /// Parses a payload as JSON, keeping key order; `None` when it is not JSON.
+    pub fn parse_json(bytes: &[u8], version: SqlVersion) -> Option<Val> {
+        serde_json::from_slice::<Val>(bytes).ok().map(|v| v.for_version(version))
+    }
+
+    /// Applies the version's number rule (2016-03-23: whole Decimals are Ints) throughout.
+    fn for_version(self, version: SqlVersion) -> Val {
+        match self {
+            Val::Dec(d) => Val::dec(d, version),
+            Val::Arr(items) if version == SqlVersion::V2016_03_23 => {
+                Val::Arr(items.into_iter().map(|v| v.for_version(version)).collect())
+            }
+            Val::Obj(fields) if version == SqlVersion::V2016_03_23 => {
+                Val::Obj(fields.into_iter().map(|(k, v)| (k, v.for_version(version))).collect())
+            }
+            other => other,
+        }
+    }
 }
