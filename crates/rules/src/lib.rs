@@ -14,9 +14,10 @@
 //! and where (`Expected ',' or FROM but found 'b' at 1:10`), as AWS's SqlParseException does.
 //!
 //! Version differences: object and array literals, nested `(SELECT ... FROM expr)`, `encode`,
-//! `decode`, `isUndefined`, `length`, `indexof`, `numbytes`, `parse_time`, `get_thing_shadow` and
-//! `cast(... AS Decimal|Bool|Boolean)` are refused by the parser under 2015-10-08; under
-//! 2016-03-23 a whole Decimal (`10.0`) is processed as an Int.
+//! `decode`, `isUndefined`, `length`, `indexof`, `numbytes`, `parse_time`, `get_thing_shadow`,
+//! `transform` and `cast(... AS Decimal|Bool|Boolean)` are refused by the parser under
+//! 2015-10-08; under 2016-03-23 a whole Decimal (`10.0`) is processed as an Int. A nested query
+//! over an array gives an array of its projections; over one object, that object's projection.
 //!
 //! Limitations:
 //! - Numbers are `i64` and `f64`, not AWS's 34-digit decimals; Int overflow falls back to a Decimal.
@@ -30,7 +31,7 @@
 //! - Keys of items without `AS` are the last field name, the function name, or `_N` for other
 //!   expressions (N = the item's position): AWS does not document them.
 //! - Not implemented: `aws_lambda`, `get_dynamodb`, `get_secret`, `machinelearning_predict`,
-//!   `md2`, `time_to_epoch`, `transform`; unknown functions are parse errors.
+//!   `md2`, `time_to_epoch`; unknown functions are parse errors.
 //! - Non-JSON payloads: fields read as Undefined; `SELECT *` alone passes the bytes through and
 //!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error. An empty
 //!   payload reads as `{}`.

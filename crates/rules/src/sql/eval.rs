@@ -322,8 +322,17 @@ impl Ctx<'_> {
                 let From::Expr(source) = &q.from else { return Ok(Val::Undefined) };
                 let elements = match self.eval(source, root)? {
                     Val::Arr(a) => a,
-                    Val::Undefined => return Ok(Val::Undefined),
-                    other => vec![other],
+                    // Over one object the query gives its projection itself, not an array of it
+                    // (the transform function's third example).
+                    obj @ Val::Obj(_) => {
+                        if let Some(cond) = &q.condition {
+                            if !is_true(&self.eval(cond, &obj)?) {
+                                return Ok(Val::Undefined);
+                            }
+                        }
+                        return self.project(q, &obj);
+                    }
+                    _ => return Ok(Val::Undefined),
                 };
                 let mut out = Vec::new();
                 for el in &elements {

@@ -32,6 +32,7 @@ pub(crate) fn arity(name: &str, version: SqlVersion) -> Option<RangeInclusive<us
         "isundefined" | "length" if v2016 => 1..=1,
         "encode" | "decode" if v2016 => 2..=2,
         "parse_time" | "get_thing_shadow" if v2016 => 2..=3,
+        "transform" if v2016 => 3..=3,
         _ => return None,
     })
 }
@@ -149,6 +150,24 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
             }
         }
         "get_thing_shadow" => get_thing_shadow(ctx, &a)?,
+        "transform" => match (arg(0), arg(1), arg(2)) {
+            (Val::Str(mode), Val::Obj(extra), Val::Arr(items)) if mode == "enrichArray" => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let Val::Obj(fields) = item else { return Ok(Val::Undefined) };
+                    let mut fields = fields.clone();
+                    for (k, v) in extra {
+                        match fields.iter_mut().find(|(f, _)| f == k) {
+                            Some(slot) => slot.1 = v.clone(),
+                            None => fields.push((k.clone(), v.clone())),
+                        }
+                    }
+                    out.push(Val::Obj(fields));
+                }
+                Val::Arr(out)
+            }
+            _ => Val::Undefined,
+        },
         "acos" | "asin" | "atan" | "cos" | "cosh" | "sin" | "sinh" | "tan" | "tanh" | "exp" | "ln"
         | "log" => {
             let f: fn(f64) -> f64 = match name {

@@ -172,6 +172,37 @@ fn output_text_keeps_the_select_order() {
 }
 
 #[test]
+fn transform_examples_of_the_aws_page() {
+    let p = r#"{"attributes":{"data1":1,"data2":2},"values":[{"a":3},{"b":4},{"c":5}]}"#;
+    let text = |sql: &str, payload: &str| {
+        let st = Statement::parse(sql, V2).unwrap();
+        let out = st.evaluate(&message("A/B", payload.as_bytes()), &NoEnvironment).unwrap().unwrap();
+        String::from_utf8(out.to_bytes()).unwrap()
+    };
+    assert_eq!(
+        text("select value transform(\"enrichArray\", attributes, values) from 'A/B'", p),
+        r#"[{"a":3,"data1":1,"data2":2},{"b":4,"data1":1,"data2":2},{"c":5,"data1":1,"data2":2}]"#
+    );
+    assert_eq!(
+        text("select value transform(\"enrichArray\", {\"key\": attributes.data1}, values) from 'A/B'", p),
+        r#"[{"a":3,"key":1},{"b":4,"key":1},{"c":5,"key":1}]"#
+    );
+    let p3 = r#"{"data1":"example","data2":{"a":"first attribute","b":"second attribute","c":[
+        {"x":{"someInt":5,"someString":"hello"},"y":true},
+        {"x":{"someInt":10,"someString":"world"},"y":false}]}}"#;
+    assert_eq!(
+        text(
+            "select value transform('enrichArray', (select a, b from data2), (select value c from data2)) from 'A/B'",
+            p3
+        ),
+        r#"[{"x":{"someInt":5,"someString":"hello"},"y":true,"a":"first attribute","b":"second attribute"},{"x":{"someInt":10,"someString":"world"},"y":false,"a":"first attribute","b":"second attribute"}]"#
+    );
+    assert_eq!(value(V2, "transform('other', {}, [])"), None);
+    assert_eq!(value(V2, "transform('enrichArray', {'k': 1}, [1])"), None);
+    assert!(Statement::parse("SELECT transform('enrichArray', a, b) FROM 't'", V1).is_err());
+}
+
+#[test]
 fn nested_queries_of_the_aws_page() {
     let cases = [
         (
