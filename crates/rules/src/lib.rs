@@ -15,7 +15,7 @@
 //!
 //! Version differences: object and array literals, nested `(SELECT ... FROM expr)`, `encode`,
 //! `decode`, `isUndefined`, `length`, `indexof`, `numbytes`, `parse_time`, `get_thing_shadow`,
-//! `transform` and `cast(... AS Decimal|Bool|Boolean)` are refused by the parser under
+//! `time_to_epoch`, `transform` and `cast(... AS Decimal|Bool|Boolean)` are refused by the parser under
 //! 2015-10-08; under 2016-03-23 a whole Decimal (`10.0`) is processed as an Int. A nested query
 //! over an array gives an array of its projections; over one object, that object's projection.
 //!
@@ -31,7 +31,8 @@
 //! - Keys of items without `AS` are the last field name, the function name, or `_N` for other
 //!   expressions (N = the item's position): AWS does not document them.
 //! - Not implemented: `aws_lambda`, `get_dynamodb`, `get_secret`, `machinelearning_predict`,
-//!   `md2`, `time_to_epoch`; unknown functions are parse errors.
+//!   `md2`; unknown functions are parse errors. `time_to_epoch`, like `parse_time`, knows only
+//!   UTC/GMT and fixed offsets (`UTC+01:00`, `+0100`).
 //! - Non-JSON payloads: fields read as Undefined; `SELECT *` alone passes the bytes through and
 //!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error. An empty
 //!   payload reads as `{}`.

@@ -33,6 +33,7 @@ pub(crate) fn arity(name: &str, version: SqlVersion) -> Option<RangeInclusive<us
         "encode" | "decode" if v2016 => 2..=2,
         "parse_time" | "get_thing_shadow" if v2016 => 2..=3,
         "transform" if v2016 => 3..=3,
+        "time_to_epoch" if v2016 => 2..=2,
         _ => return None,
     })
 }
@@ -149,6 +150,10 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
                 _ => Val::Undefined,
             }
         }
+        "time_to_epoch" => match (str_of(0), str_of(1)) {
+            (Some(text), Some(pattern)) => joda::parse(&text, &pattern).map_or(Val::Undefined, Val::Int),
+            _ => Val::Undefined,
+        },
         "get_thing_shadow" => get_thing_shadow(ctx, &a)?,
         "transform" => match (arg(0), arg(1), arg(2)) {
             (Val::Str(mode), Val::Obj(extra), Val::Arr(items)) if mode == "enrichArray" => {
@@ -471,6 +476,129 @@ pub(crate) mod joda {
         let m: i8 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
         let offset = UtcOffset::from_hms(sign * h, sign * m, 0).ok()?;
         Some((offset, format!("{}{:02}:{:02}", if sign > 0 { '+' } else { '-' }, h, m)))
+    }
+
+    /// Parses `text` with a date/time pattern (the common letters of Joda-Time and java.time) to
+    /// milliseconds since the epoch; without a zone in the text, UTC. `None` when it does not fit.
+    pub fn parse(text: &str, pattern: &str) -> Option<i64> {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        let (mut i, mut j) = (0, 0);
+        let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut millis) =
+            (1970, 1, 1, 0, 0, 0, 0);
+        let mut pm: Option<bool> = None;
+        let mut offset = UtcOffset::UTC;
+        let digits = |j: &mut usize, max: usize| -> Option<i64> {
+            let start = *j;
+            while *j < t.len() && *j - start < max && t[*j].is_ascii_digit() {
+                *j += 1;
+            }
+            t[start..*j].iter().collect::<String>().parse().ok()
+        };
+        while i < p.len() {
+            let c = p[i];
+            if c == '\'' {
+                i += 1;
+                while i < p.len() && p[i] != '\'' {
+                    if t.get(j) != Some(&p[i]) {
+                        return None;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                i += 1;
+                continue;
+            }
+            if !c.is_ascii_alphabetic() {
+                if t.get(j) != Some(&c) {
+                    return None;
+                }
+                i += 1;
+                j += 1;
+                continue;
+            }
+            let mut n = 1;
+            while p.get(i + n) == Some(&c) {
+                n += 1;
+            }
+            i += n;
+            // A numeric field directly followed by another letter takes exactly n digits.
+            let width = if p.get(i).is_some_and(char::is_ascii_alphabetic) { n } else { 9 };
+            match c {
+                'y' | 'u' | 'Y' => year = digits(&mut j, if n == 2 { 2 } else { width.max(4) })?,
+                'M' | 'L' if n >= 3 => {
+                    let rest: String = t[j..].iter().collect();
+                    let (k, name) = MONTHS.iter().enumerate().find_map(|(k, m)| {
+                        let name = if n == 3 { &m[..3] } else { m };
+                        rest.to_ascii_lowercase().starts_with(&name.to_ascii_lowercase()).then_some((k, name))
+                    })?;
+                    month = k as i64 + 1;
+                    j += name.chars().count();
+                }
+                'M' | 'L' => month = digits(&mut j, width.min(2))?,
+                'd' => day = digits(&mut j, width.min(2))?,
+                'H' | 'k' => hour = digits(&mut j, width.min(2))?,
+                'h' | 'K' => hour = digits(&mut j, width.min(2))?,
+                'm' => minute = digits(&mut j, width.min(2))?,
+                's' => second = digits(&mut j, width.min(2))?,
+                'S' => {
+                    let start = j;
+                    let frac = digits(&mut j, n.max(1))?;
+                    let len = (j - start) as u32;
+                    millis = if len >= 3 { frac / 10i64.pow(len - 3) } else { frac * 10i64.pow(3 - len) };
+                }
+                'a' => {
+                    let rest: String = t[j..(j + 2).min(t.len())].iter().collect();
+                    pm = Some(match rest.to_ascii_uppercase().as_str() {
+                        "AM" => false,
+                        "PM" => true,
+                        _ => return None,
+                    });
+                    j += 2;
+                }
+                'E' => {
+                    let rest: String = t[j..].iter().collect::<String>().to_ascii_lowercase();
+                    let name = DAYS.iter().find_map(|d| {
+                        let d = d.to_ascii_lowercase();
+                        if rest.starts_with(&d) {
+                            Some(d.len())
+                        } else {
+                            rest.starts_with(&d[..3]).then_some(3)
+                        }
+                    })?;
+                    j += name;
+                }
+                'V' | 'z' | 'Z' | 'X' | 'x' | 'O' => {
+                    let end = t[j..].iter().position(|ch| ch.is_whitespace()).map_or(t.len(), |e| j + e);
+                    let name: String = t[j..end].iter().collect();
+                    let fixed =
+                        name.strip_prefix("UTC").or_else(|| name.strip_prefix("GMT")).unwrap_or(&name);
+                    offset = if fixed.is_empty() { UtcOffset::UTC } else { zone(fixed)?.0 };
+                    j = end;
+                }
+                _ => return None,
+            }
+        }
+        if j != t.len() {
+            return None;
+        }
+        match pm {
+            Some(true) if hour < 12 => hour += 12,
+            Some(false) if hour == 12 => hour = 0,
+            _ => {}
+        }
+        let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+        let date =
+            time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
+        let clock = time::Time::from_hms_milli(
+            u8::try_from(hour).ok()?,
+            u8::try_from(minute).ok()?,
+            u8::try_from(second).ok()?,
+            u16::try_from(millis).ok()?,
+        )
+        .ok()?;
+        let at = time::PrimitiveDateTime::new(date, clock).assume_offset(offset);
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
     }
 
     /// Formats `ms` since the epoch in `zone` with a Joda pattern; `None` for what is not supported.

@@ -584,6 +584,41 @@ fn parse_time() {
 }
 
 #[test]
+fn time_to_epoch() {
+    let cases: &[(&str, Option<Value>)] = &[
+        (
+            "time_to_epoch('2020-04-03 09:45:18 UTC+01:00', 'yyyy-MM-dd HH:mm:ss VV')",
+            Some(json!(1585903518000_i64)),
+        ),
+        ("time_to_epoch('18 December 2015', 'dd MMMM yyyy')", Some(json!(1450396800000_i64))),
+        (
+            "time_to_epoch('2007-12-03 10:15:30.592 UTC', 'yyyy-MM-dd HH:mm:ss.SSS z')",
+            Some(json!(1196676930592_i64)),
+        ),
+        ("time_to_epoch('20161215180731', 'yyyyMMddHHmmss')", Some(json!(1481825251000_i64))),
+        (
+            "time_to_epoch('Thu, 15 Dec 2016 06:07:31 PM', 'EEE, d MMM yyyy hh:mm:ss a')",
+            Some(json!(1481825251000_i64)),
+        ),
+        (
+            "time_to_epoch('2016-12-15T18:07:31+0100', 'yyyy-MM-dd''T''HH:mm:ssZ')",
+            Some(json!(1481821651000_i64)),
+        ),
+        // A named zone needs the tz database we do not carry.
+        ("time_to_epoch('2007-12-03 10:15:30.592 America/Los_Angeles', 'yyyy-MM-dd HH:mm:ss.SSS z')", None),
+        ("time_to_epoch('2016-02-30', 'yyyy-MM-dd')", None),
+        ("time_to_epoch('2016-12-15 extra', 'yyyy-MM-dd')", None),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(&value(V2, expr), expected, "{expr}");
+    }
+    // parse_time and time_to_epoch undo each other.
+    let round =
+        "time_to_epoch(parse_time('yyyy-MM-dd HH:mm:ss.SSS Z', 1481825251155), 'yyyy-MM-dd HH:mm:ss.SSS Z')";
+    assert_eq!(value(V2, round), Some(json!(1481825251155_i64)));
+}
+
+#[test]
 fn binary_payloads() {
     let payload = [0xff_u8, 0x00, 0x10];
     let msg = message("a/b", &payload);
