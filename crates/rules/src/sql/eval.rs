@@ -30,8 +30,13 @@ pub struct Message {
 /// One call of a function that reaches outside the engine (`get_thing_shadow`), for FunctionExecution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionExecution {
-    /// The function's name as AWS spells it.
+    /// The function's name as the SQL spells it (`get_thing_shadow`).
     pub function: String,
+    /// The entry's `ruleAction`: `GetThingShadow`, by analogy with the documented
+    /// `MachinelearningPredict` (unconfirmed).
+    pub rule_action: String,
+    /// The entry's `resources`: `ThingName`, and `ShadowName` for a named shadow (unconfirmed names).
+    pub resources: serde_json::Map<String, Value>,
     /// `Err(message)` when the call failed.
     pub outcome: Result<(), String>,
 }

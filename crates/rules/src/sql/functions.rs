@@ -430,7 +430,17 @@ fn get_thing_shadow(ctx: &Ctx<'_>, a: &[Val]) -> Result<Val, EvalError> {
     };
     let result = ctx.env.get_thing_shadow(thing, shadow, role);
     let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
-    ctx.env.function_executed(&FunctionExecution { function: "get_thing_shadow".into(), outcome });
+    let mut resources = serde_json::Map::new();
+    resources.insert("ThingName".into(), thing.as_str().into());
+    if let Some(shadow) = shadow {
+        resources.insert("ShadowName".into(), shadow.into());
+    }
+    ctx.env.function_executed(&FunctionExecution {
+        function: "get_thing_shadow".into(),
+        rule_action: "GetThingShadow".into(),
+        resources,
+        outcome,
+    });
     match result {
         Ok(Some(doc)) => Ok(Val::from_json(&doc, ctx.version)),
         Ok(None) => Ok(Val::Undefined),

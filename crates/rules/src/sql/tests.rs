@@ -717,6 +717,13 @@ fn get_thing_shadow_through_the_environment() {
     );
     let outcomes: Vec<_> = env.executions.borrow().iter().map(|e| e.outcome.clone()).collect();
     assert_eq!(outcomes, [Ok(()), Ok(()), Err("access denied".to_string())]);
+    let first = &env.executions.borrow()[0];
+    assert_eq!((first.function.as_str(), first.rule_action.as_str()), ("get_thing_shadow", "GetThingShadow"));
+    assert_eq!(
+        Value::Object(first.resources.clone()),
+        json!({"ThingName":"MyThing","ShadowName":"MyThingShadow"})
+    );
+    assert_eq!(Value::Object(env.executions.borrow()[1].resources.clone()), json!({"ThingName":"Other"}));
     // Without an environment that has shadows, the call fails and stops the rule.
     let st =
         Statement::parse(&format!("SELECT get_thing_shadow('MyThing', '{role}') AS s FROM 'a'"), V2).unwrap();
