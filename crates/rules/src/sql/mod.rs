@@ -1,4 +1,25 @@
 //! AWS IoT SQL: parse a rule's statement once, evaluate it against each message.
+//!
+//! ```
+//! use iotemu_rules::sql::{Message, NoEnvironment, SqlVersion, Statement};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sql = "SELECT color AS rgb FROM 'topic/+' WHERE temperature > 50";
+//! let rule = Statement::parse(sql, SqlVersion::default())?;
+//! assert!(rule.matches_topic("topic/subtopic"));
+//! let msg = Message {
+//!     topic: "topic/subtopic".into(),
+//!     payload: br#"{"color":"red","temperature":100}"#.to_vec(),
+//!     ..Message::default()
+//! };
+//! let out = rule.evaluate(&msg, &NoEnvironment)?.map(|o| o.to_bytes());
+//! assert_eq!(out, Some(br#"{"rgb":"red"}"#.to_vec()));
+//!
+//! let err = Statement::parse("SELECT color rgb FROM 't'", SqlVersion::default()).unwrap_err();
+//! assert_eq!(err.to_string(), "Expected ',' or FROM but found 'rgb' at 1:14");
+//! # Ok(())
+//! # }
+//! ```
 
 mod ast;
 mod eval;
