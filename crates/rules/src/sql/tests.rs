@@ -849,3 +849,28 @@ fn topic_filters() {
         assert_eq!(topic_matches(filter, topic), expected, "{filter} vs {topic}");
     }
 }
+
+#[test]
+fn prefixes_and_mutations_never_panic() {
+    let statements = [
+        "SELECT (temperature - 32) * 5 / 9 AS celsius, upper(color) as my_color FROM 'topic/subtopic'",
+        "SELECT CASE color WHEN 'green' THEN 'go' ELSE 'x' END as i FROM 'a/#' WHERE NOT a.b[0] <> 'é'",
+        "SELECT VALUE transform('enrichArray', (select a, b from data2), (select value c from data2)) from 'A/B'",
+        "SELECT {'k': [1, 2.5e3, \"s\"]}, cast(x AS Boolean), parse_time('yyyy', 0) FROM '+/x' WHERE a % 2 = 1",
+    ];
+    let payloads: [&[u8]; 3] =
+        [br#"{"temperature":50,"color":"red","a":{"b":["x"]},"data2":{"a":1}}"#, b"\xff", b""];
+    for sql in statements {
+        for (cut, _) in sql.char_indices() {
+            for candidate in [&sql[..cut], &format!("{}){}", &sql[..cut], &sql[cut..])] {
+                for version in [V1, V2] {
+                    if let Ok(st) = Statement::parse(candidate, version) {
+                        for payload in payloads {
+                            let _ = st.evaluate(&message("a/b", payload), &NoEnvironment);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
