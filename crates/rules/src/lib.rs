@@ -21,6 +21,7 @@
 //!
 //! Limitations:
 //! - Numbers are `i64` and `f64`, not AWS's 34-digit decimals; Int overflow falls back to a Decimal.
+//!   Sums, differences and products are rounded to 15 significant digits (`0.1 + 0.2` = `0.3`).
 //! - Regular expressions are Rust's `regex` (no look-around or back-references), not Java's.
 //! - `parse_time` knows the common Joda-Time pattern letters and only UTC/GMT or fixed offsets
 //!   (`+05:30`) as zones; named zones such as `America/Belize` give Undefined.

@@ -408,9 +408,9 @@ impl Ctx<'_> {
         }
         let (Some(a), Some(b)) = (l.to_dec(), r.to_dec()) else { return Val::Undefined };
         let d = match op {
-            BinOp::Add => a + b,
-            BinOp::Sub => a - b,
-            BinOp::Mul => a * b,
+            BinOp::Add => tidy(a + b),
+            BinOp::Sub => tidy(a - b),
+            BinOp::Mul => tidy(a * b),
             BinOp::Div if b == 0.0 => return Val::Undefined,
             BinOp::Div => a / b,
             BinOp::Mod if b == 0.0 => return Val::Undefined,
@@ -445,6 +445,12 @@ impl Ctx<'_> {
             },
         }
     }
+}
+
+/// Rounds a sum, difference or product to 15 significant digits, so that binary floating point
+/// gives what AWS's decimal arithmetic gives for ordinary operands (`0.1 + 0.2` = `0.3`).
+fn tidy(d: f64) -> f64 {
+    format!("{d:.14e}").parse().unwrap_or(d)
 }
 
 /// SQL equality: `None` (Undefined) when either side is Undefined; mismatched types are unequal.

@@ -309,6 +309,12 @@ fn operators() {
         ("2 + 3 * 4", Some(json!(14))),
         ("(2 + 3) * 4", Some(json!(20))),
         ("1 < 2 OR 1 / 0 = 1", None),
+        // Decimal arithmetic as AWS's decimals give it, not binary floating point's 0.30000000000000004.
+        ("0.1 + 0.2", Some(json!(0.3))),
+        ("1.1 * 1.1", Some(json!(1.21))),
+        ("22.5 * 1.8 + 32", Some(json!(72.5))),
+        ("0.3 - 0.1", Some(json!(0.2))),
+        ("0.1 + 0.2 = 0.3", Some(json!(true))),
     ];
     for (expr, expected) in cases {
         assert_eq!(&value(V2, expr), expected, "{expr}");
