@@ -1,0 +1,294 @@
+//! Values of the SQL engine, with `Undefined`, and AWS's standard conversions between types.
+
+use serde_json::{Map, Number, Value};
+
+use super::ast::SqlVersion;
+
+/// A value as the SQL engine sees it: JSON's types, Int apart from Decimal, and `Undefined`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Undefined,
+    Null,
+    Bool(bool),
+    Int(i64),
+    Dec(f64),
+    Str(String),
+    Arr(Vec<Val>),
+    /// Keys in insertion order.
+    Obj(Vec<(String, Val)>),
+}
+
+impl Val {
+    /// A Decimal; with 2016-03-23 a whole number becomes an Int, as AWS documents.
+    pub fn dec(d: f64, version: SqlVersion) -> Val {
+        if !d.is_finite() {
+            return Val::Undefined;
+        }
+        if version == SqlVersion::V2016_03_23 && d.fract() == 0.0 && d.abs() < 9.0e15 {
+            return Val::Int(d as i64);
+        }
+        Val::Dec(d)
+    }
+
+    pub fn from_json(v: &Value, version: SqlVersion) -> Val {
+        match v {
+            Value::Null => Val::Null,
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Val::Int(i),
+                None => Val::dec(n.as_f64().unwrap_or(f64::NAN), version),
+            },
+            Value::String(s) => Val::Str(s.clone()),
+            Value::Array(a) => Val::Arr(a.iter().map(|x| Val::from_json(x, version)).collect()),
+            Value::Object(o) => {
+                Val::Obj(o.iter().map(|(k, x)| (k.clone(), Val::from_json(x, version))).collect())
+            }
+        }
+    }
+
+    /// JSON for output; `None` for Undefined, which JSON cannot hold (object members are dropped).
+    pub fn to_json(&self) -> Option<Value> {
+        Some(match self {
+            Val::Undefined => return None,
+            Val::Null => Value::Null,
+            Val::Bool(b) => Value::Bool(*b),
+            Val::Int(i) => Value::Number((*i).into()),
+            Val::Dec(d) => Number::from_f64(*d).map_or(Value::Null, Value::Number),
+            Val::Str(s) => Value::String(s.clone()),
+            Val::Arr(a) => Value::Array(a.iter().filter_map(Val::to_json).collect()),
+            Val::Obj(o) => {
+                let mut m = Map::new();
+                for (k, v) in o {
+                    if let Some(j) = v.to_json() {
+                        m.insert(k.clone(), j);
+                    }
+                }
+                Value::Object(m)
+            }
+        })
+    }
+
+    /// Writes the JSON text with object keys in their order here; Undefined members are left out.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Val::Arr(items) => {
+                out.push('[');
+                let mut first = true;
+                for v in items.iter().filter(|v| !v.is_undefined()) {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            Val::Obj(fields) => {
+                out.push('{');
+                let mut first = true;
+                for (k, v) in fields.iter().filter(|(_, v)| !v.is_undefined()) {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+            other => {
+                if let Some(j) = other.to_json() {
+                    out.push_str(&j.to_string());
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Val {
+        match self {
+            Val::Obj(o) => o.iter().find(|(k, _)| k == key).map_or(Val::Undefined, |(_, v)| v.clone()),
+            _ => Val::Undefined,
+        }
+    }
+
+    pub fn is_undefined(&self) -> bool {
+        matches!(self, Val::Undefined)
+    }
+
+    /// The standard conversion to String; `None` for Null and Undefined.
+    pub fn to_str(&self) -> Option<String> {
+        match self {
+            Val::Undefined | Val::Null => None,
+            Val::Str(s) => Some(s.clone()),
+            Val::Int(i) => Some(i.to_string()),
+            Val::Dec(d) => Some(format_dec(*d)),
+            Val::Bool(b) => Some(b.to_string()),
+            Val::Arr(_) | Val::Obj(_) => self.to_json().map(|j| j.to_string()),
+        }
+    }
+
+    /// The standard conversion to Decimal (numbers and numeric strings).
+    pub fn to_dec(&self) -> Option<f64> {
+        match self {
+            Val::Int(i) => Some(*i as f64),
+            Val::Dec(d) => Some(*d),
+            Val::Str(s) => parse_decimal(s),
+            _ => None,
+        }
+    }
+
+    /// The standard conversion to Int: Decimals round to the nearest, strings truncate.
+    pub fn to_int(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            Val::Dec(d) => Some(d.round() as i64),
+            Val::Str(s) => parse_decimal(s).map(|d| d.trunc() as i64),
+            _ => None,
+        }
+    }
+
+    /// The standard conversion to Boolean: booleans and "true"/"false" in any case.
+    pub fn to_bool(&self) -> Option<bool> {
+        match self {
+            Val::Bool(b) => Some(*b),
+            Val::Str(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Val::Str(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a Decimal as JSON does (`10.0`, `1.5`, `1e-7`).
+pub(crate) fn format_dec(d: f64) -> String {
+    Number::from_f64(d).map_or_else(|| d.to_string(), |n| n.to_string())
+}
+
+/// Parses what AWS converts to Decimal: `^-?\d+(\.\d+)?((?i)E-?\d+)?$`.
+pub(crate) fn parse_decimal(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > start
+    };
+    if !digits(&mut i) {
+        return None;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if !digits(&mut i) {
+            return None;
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && b[i] == b'-' {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|d| d.is_finite())
+}
+
+/// Parses JSON straight into a [`Val`], keeping the order of object keys (a repeated key keeps
+/// its first place and its last value, as JSON parsers commonly do).
+impl<'de> serde::Deserialize<'de> for Val {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Val, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValVisitor {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
+        Ok(Val::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Val, E> {
+        Ok(Val::Int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
+        Ok(i64::try_from(u).map_or(Val::Dec(u as f64), Val::Int))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
+        Ok(Val::Dec(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Val, E> {
+        Ok(Val::Str(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Val, E> {
+        Ok(Val::Str(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Val::Arr(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
+        let mut fields: Vec<(String, Val)> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        while let Some((k, v)) = map.next_entry::<String, Val>()? {
+            match index.get(&k) {
+                Some(&i) => fields[i].1 = v,
+                None => {
+                    index.insert(k.clone(), fields.len());
+                    fields.push((k, v));
+                }
+            }
+        }
+        Ok(Val::Obj(fields))
+    }
+}
+
+impl Val {
+    /// Parses a payload as JSON, keeping key order; `None` when it is not JSON.
+    pub fn parse_json(bytes: &[u8], version: SqlVersion) -> Option<Val> {
+        serde_json::from_slice::<Val>(bytes).ok().map(|v| v.for_version(version))
+    }
+
+    /// Applies the version's number rule (2016-03-23: whole Decimals are Ints) throughout.
+    fn for_version(self, version: SqlVersion) -> Val {
+        match self {
+            Val::Dec(d) => Val::dec(d, version),
+            Val::Arr(items) if version == SqlVersion::V2016_03_23 => {
+                Val::Arr(items.into_iter().map(|v| v.for_version(version)).collect())
+            }
+            Val::Obj(fields) if version == SqlVersion::V2016_03_23 => {
+                Val::Obj(fields.into_iter().map(|(k, v)| (k, v.for_version(version))).collect())
+            }
+            other => other,
+        }
+    }
+}
