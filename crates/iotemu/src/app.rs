@@ -128,6 +128,10 @@ impl App {
         };
         let shadows = iotemu_shadow::Shadows::load(store.clone(), limits)
             .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?;
+        let topic_rules = Arc::new(
+            iotemu_rules::TopicRules::load(store.clone())
+                .map_err(|e| anyhow::anyhow!("loading the topic rules: {e}"))?,
+        );
         let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
             Arc::new(shadows),
             Arc::new(broker.clone()),
@@ -166,6 +170,7 @@ impl App {
             logging,
             cloudwatch: Arc::new(iotemu_cwlogs::Logs { store: log_store }),
             shadows,
+            topic_rules,
             log_store_missed,
             mqtts_addr,
             api_addr,

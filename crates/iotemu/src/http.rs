@@ -23,6 +23,8 @@ pub struct AdminState {
     pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
     pub logging: Arc<crate::logging::Logging>,
+    /// The topic rules of the `iot` API.
+    pub topic_rules: Arc<iotemu_rules::TopicRules>,
     /// The Device Shadow service (its `iot-data` routes).
     pub shadows: Arc<iotemu_shadow::ShadowRequests>,
     /// The CloudWatch Logs service over the log store.
@@ -40,7 +42,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/endpoint", get(describe_endpoint))
         .with_state(state.clone())
         .merge(iotemu_registry::routes(state.registry.clone()))
-        .merge(crate::logging::routes(state.logging.clone()));
+        .merge(crate::logging::routes(state.logging.clone()))
+        .merge(iotemu_rules::http::routes(state.topic_rules.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
@@ -84,6 +87,7 @@ async fn ca_pem(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
 async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::Value>, ApiError> {
     state.registry.reset()?;
     state.shadows.shadows.reset()?;
+    state.topic_rules.reset()?;
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))

@@ -1,6 +1,8 @@
-//! The AWS IoT rules engine of iotemu. For now: the AWS IoT SQL language, parsed once per rule and
+//! The AWS IoT rules engine of iotemu. For now: the topic rules of the `iot` API
+//! ([`TopicRules`], routes in [`http`]), the AWS IoT SQL language, parsed once per rule and
 //! evaluated per message, with no I/O of its own ([`sql::Statement`]), and the substitution
-//! templates of rule actions ([`sql::Template`]). External functions (`get_thing_shadow`) go
+//! templates of rule actions ([`sql::Template`]). The engine that runs rules on messages, their
+//! actions and their log entries are not built yet. External functions (`get_thing_shadow`) go
 //! through [`sql::Environment`], which is also told of each call so the caller can log
 //! FunctionExecution.
 //!
@@ -38,4 +40,8 @@
 //!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error. An empty
 //!   payload reads as `{}`.
 
+pub mod http;
 pub mod sql;
+pub mod topic_rules;
+
+pub use topic_rules::{CachedRule, RuleError, TopicRule, TopicRulePayload, TopicRules};

@@ -1,0 +1,278 @@
+//! Topic rules through the `iot` API (botocore `iot/2015-05-28`): CreateTopicRule, GetTopicRule,
+//! ListTopicRules, ReplaceTopicRule, DeleteTopicRule, EnableTopicRule, DisableTopicRule. A rule's
+//! SQL is parsed when it is created or replaced, so an invalid statement is refused with
+//! SqlParseException (400) and a message that points at the problem. Rules are kept per account
+//! and region in the SQLite store.
+//!
+//! AWS answers GetTopicRule, DeleteTopicRule, EnableTopicRule and DisableTopicRule for a rule
+//! that does not exist with UnauthorizedException (401), not a 404; so does iotemu. Every action
+//! of botocore's `Action` shape is accepted and kept as given (`actions`, `errorAction`).
+
+use crate::sql::{SqlVersion, Statement};
+use iotemu_core::ServiceError;
+use iotemu_store::{Scope, Store};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const TOPIC_RULE: &str = "topic-rule";
+
+/// A topic rule, as stored (botocore `TopicRule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicRule {
+    pub name: String,
+    pub arn: String,
+    pub sql: String,
+    pub description: Option<String>,
+    pub actions: Vec<Value>,
+    pub error_action: Option<Value>,
+    pub disabled: bool,
+    /// As given; `None` means the default, 2015-10-08.
+    pub sql_version: Option<String>,
+    /// Epoch seconds.
+    pub created: i64,
+}
+
+/// CreateTopicRule's and ReplaceTopicRule's `topicRulePayload`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicRulePayload {
+    pub sql: Option<String>,
+    pub description: Option<String>,
+    pub actions: Option<Vec<Value>>,
+    #[serde(default)]
+    pub rule_disabled: bool,
+    pub aws_iot_sql_version: Option<String>,
+    pub error_action: Option<Value>,
+}
+
+/// A rule with its statement parsed, as the cache holds it.
+#[derive(Debug, Clone)]
+pub struct CachedRule {
+    pub rule: TopicRule,
+    pub statement: Arc<Statement>,
+}
+
+/// The errors of the topic-rule operations.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("{0}")]
+    SqlParse(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+impl ServiceError for RuleError {
+    fn http_status(&self) -> u16 {
+        match self {
+            RuleError::SqlParse(_) | RuleError::InvalidRequest(_) => 400,
+            RuleError::AlreadyExists(_) => 409,
+            RuleError::Unauthorized(_) => 401,
+            RuleError::Internal(_) => 500,
+        }
+    }
+
+    fn error_type(&self) -> &'static str {
+        match self {
+            RuleError::SqlParse(_) => "SqlParseException",
+            RuleError::InvalidRequest(_) => "InvalidRequestException",
+            RuleError::AlreadyExists(_) => "ResourceAlreadyExistsException",
+            RuleError::Unauthorized(_) => "UnauthorizedException",
+            RuleError::Internal(_) => "InternalException",
+        }
+    }
+}
+
+impl From<iotemu_store::StoreError> for RuleError {
+    fn from(e: iotemu_store::StoreError) -> Self {
+        RuleError::Internal(e.to_string())
+    }
+}
+
+/// botocore `RuleName`: 1-128 of `[a-zA-Z0-9_]`.
+fn check_rule_name(name: &str) -> Result<(), RuleError> {
+    let ok = (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    ok.then_some(()).ok_or_else(|| {
+        RuleError::InvalidRequest(format!(
+            "ruleName {name:?} must be 1 to 128 characters of a-z, A-Z, 0-9 and _"
+        ))
+    })
+}
+
+fn not_found(name: &str) -> RuleError {
+    RuleError::Unauthorized(format!("Rule {name} does not exist or you are not authorized to access it"))
+}
+
+/// Parses a payload into a rule named `name` (the SQL checked as its version says).
+fn rule_of(
+    scope: &Scope,
+    name: &str,
+    payload: TopicRulePayload,
+    created: i64,
+) -> Result<CachedRule, RuleError> {
+    let sql =
+        payload.sql.ok_or_else(|| RuleError::InvalidRequest("topicRulePayload.sql is required".into()))?;
+    let version = match payload.aws_iot_sql_version.as_deref() {
+        None => SqlVersion::default(),
+        Some(v) => SqlVersion::parse(v)
+            .ok_or_else(|| RuleError::InvalidRequest(format!("unknown awsIotSqlVersion {v:?}")))?,
+    };
+    let statement = Statement::parse(&sql, version).map_err(|e| RuleError::SqlParse(e.to_string()))?;
+    let actions = payload.actions.unwrap_or_default();
+    if actions.len() > 10 {
+        return Err(RuleError::InvalidRequest("a rule has at most 10 actions".into()));
+    }
+    let rule = TopicRule {
+        name: name.to_string(),
+        arn: format!("arn:aws:iot:{}:{}:rule/{name}", scope.region, scope.account),
+        sql,
+        description: payload.description,
+        actions,
+        error_action: payload.error_action,
+        disabled: payload.rule_disabled,
+        sql_version: payload.aws_iot_sql_version,
+        created,
+    };
+    Ok(CachedRule { rule, statement: Arc::new(statement) })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The topic rules of every account and region.
+pub struct TopicRules {
+    store: Arc<Store>,
+    rules: RwLock<BTreeMap<(Scope, String), CachedRule>>,
+}
+
+impl TopicRules {
+    /// Loads the rules from `store`, parsing each statement again.
+    pub fn load(store: Arc<Store>) -> Result<Self, RuleError> {
+        let mut rules = BTreeMap::new();
+        for doc in store.all(TOPIC_RULE)? {
+            let rule: TopicRule =
+                serde_json::from_value(doc.value).map_err(|e| RuleError::Internal(e.to_string()))?;
+            let version = rule.sql_version.as_deref().and_then(SqlVersion::parse).unwrap_or_default();
+            let statement =
+                Statement::parse(&rule.sql, version).map_err(|e| RuleError::Internal(e.to_string()))?;
+            rules.insert((doc.scope, doc.key), CachedRule { rule, statement: Arc::new(statement) });
+        }
+        Ok(TopicRules { store, rules: RwLock::new(rules) })
+    }
+
+    fn save(&self, scope: &Scope, rule: &TopicRule) -> Result<(), RuleError> {
+        let value = serde_json::to_value(rule).map_err(|e| RuleError::Internal(e.to_string()))?;
+        Ok(self.store.put(TOPIC_RULE, scope, &rule.name, &value)?)
+    }
+
+    /// CreateTopicRule.
+    pub fn create(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+        check_rule_name(name)?;
+        let cached = rule_of(scope, name, payload, now_secs())?;
+        let mut rules = self.rules.write();
+        let key = (scope.clone(), name.to_string());
+        if rules.contains_key(&key) {
+            return Err(RuleError::AlreadyExists(format!("Rule {name} already exists")));
+        }
+        self.save(scope, &cached.rule)?;
+        rules.insert(key, cached);
+        Ok(())
+    }
+
+    /// GetTopicRule.
+    pub fn get(&self, scope: &Scope, name: &str) -> Result<CachedRule, RuleError> {
+        self.rules.read().get(&(scope.clone(), name.to_string())).cloned().ok_or_else(|| not_found(name))
+    }
+
+    /// ListTopicRules: by name, optionally only rules whose FROM filter is `topic` and those
+    /// enabled or disabled; `next_token` is the last name of the previous page.
+    pub fn list(
+        &self,
+        scope: &Scope,
+        topic: Option<&str>,
+        disabled: Option<bool>,
+        max: Option<usize>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<CachedRule>, Option<String>), RuleError> {
+        let max = max.unwrap_or(1000);
+        if !(1..=10_000).contains(&max) {
+            return Err(RuleError::InvalidRequest("maxResults must be between 1 and 10000".into()));
+        }
+        let rules = self.rules.read();
+        let mut matching = rules
+            .iter()
+            .filter(|((s, n), _)| s == scope && next_token.is_none_or(|t| n.as_str() > t))
+            .map(|(_, r)| r)
+            .filter(|r| topic.is_none_or(|t| r.statement.topic_filter() == t))
+            .filter(|r| disabled.is_none_or(|d| r.rule.disabled == d));
+        let page: Vec<CachedRule> = matching.by_ref().take(max).cloned().collect();
+        let next = matching.next().and(page.last().map(|r| r.rule.name.clone()));
+        Ok((page, next))
+    }
+
+    /// ReplaceTopicRule: a new definition, keeping the creation date.
+    pub fn replace(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+        let mut rules = self.rules.write();
+        let key = (scope.clone(), name.to_string());
+        let created = rules.get(&key).map(|r| r.rule.created).ok_or_else(|| not_found(name))?;
+        let cached = rule_of(scope, name, payload, created)?;
+        self.save(scope, &cached.rule)?;
+        rules.insert(key, cached);
+        Ok(())
+    }
+
+    /// DeleteTopicRule.
+    pub fn delete(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+        let mut rules = self.rules.write();
+        let key = (scope.clone(), name.to_string());
+        if !rules.contains_key(&key) {
+            return Err(not_found(name));
+        }
+        self.store.delete(TOPIC_RULE, scope, name)?;
+        rules.remove(&key);
+        Ok(())
+    }
+
+    /// EnableTopicRule (`enabled`) or DisableTopicRule.
+    pub fn set_enabled(&self, scope: &Scope, name: &str, enabled: bool) -> Result<(), RuleError> {
+        let mut rules = self.rules.write();
+        let cached = rules.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
+        let mut next = cached.rule.clone();
+        next.disabled = !enabled;
+        self.save(scope, &next)?;
+        cached.rule = next;
+        Ok(())
+    }
+
+    /// Every enabled rule of `scope` (the engine reads them for each message).
+    pub fn enabled(&self, scope: &Scope) -> Vec<CachedRule> {
+        self.rules
+            .read()
+            .iter()
+            .filter(|((s, _), r)| s == scope && !r.rule.disabled)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// Forgets every rule (`POST /_iotemu/reset`).
+    pub fn reset(&self) -> Result<(), RuleError> {
+        let mut rules = self.rules.write();
+        for ((scope, name), _) in rules.iter() {
+            self.store.delete(TOPIC_RULE, scope, name)?;
+        }
+        rules.clear();
+        Ok(())
+    }
+}
