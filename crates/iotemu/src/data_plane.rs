@@ -35,7 +35,7 @@ use bytes::Bytes;
 use iotemu_api::{ApiContext, ApiError};
 use iotemu_core::{
     ClientInfo, Connections, MessageProperties, OutboundMessage, Protocol, PublishRefused, Publisher,
-    RetainedMessages, TraceId,
+    ReservedTopic, RetainedMessages, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use serde_json::{json, Value};
@@ -144,7 +144,8 @@ async fn publish(
     };
     let retain = flag(&params, "retain")?;
     if topic.starts_with('$') {
-        if !topic.starts_with("$aws/") || topic.starts_with("$aws/events/") {
+        let reserved = ReservedTopic::parse(&topic);
+        if matches!(reserved, None | Some(ReservedTopic::Events { .. })) {
             return Err(ApiError::new(
                 403,
                 "ForbiddenException",

@@ -29,6 +29,17 @@ impl ReservedTopicRouter {
     }
 }
 
+/// Runs `f`, which blocks on SQLite, so that the runtime's other tasks move to another worker
+/// meanwhile (`block_in_place`, on the multi-threaded runtime the binary uses); elsewhere, as is.
+/// The connection that sent the request waits, as it must: `/accepted` follows the commit.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl ReservedTopicHandler for ReservedTopicRouter {
     /// A shadow request is answered before the broker routes it on: its update is committed and
     /// its `/accepted` published first. The request itself still reaches the subscribers of its
@@ -37,7 +48,8 @@ impl ReservedTopicHandler for ReservedTopicRouter {
         if let ReservedTopic::Shadow { thing, rest } = topic {
             if let (Some(request), Some(shadows)) = (ShadowRequest::parse(thing, rest), self.shadows.get()) {
                 // The answers and the entry are the outcome; nothing else to do with it here.
-                let _ = shadows.handle(&self.scope, &ctx.client, ctx.trace_id, &request, payload);
+                let handle = || shadows.handle(&self.scope, &ctx.client, ctx.trace_id, &request, payload);
+                let _ = off_the_runtime(handle);
             }
         }
         Disposition::Deliver

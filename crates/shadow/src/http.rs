@@ -62,14 +62,29 @@ fn run(
     }
 }
 
+/// Serves one request on the blocking pool: updates and deletes commit to SQLite, so a slow disk
+/// never stalls the runtime.
+async fn serve(
+    requests: Arc<ShadowRequests>,
+    ctx: ApiContext,
+    thing: String,
+    q: AwsQuery<NameQuery>,
+    operation: Operation,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let name = query(q)?.name;
+    tokio::task::spawn_blocking(move || run(&requests, &ctx, &thing, name.as_deref(), operation, &body))
+        .await
+        .map_err(|e| ApiError::new(500, "InternalFailureException", e.to_string()))
+}
+
 async fn get_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
     q: AwsQuery<NameQuery>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    Ok(run(&requests, &ctx, &thing, q.name.as_deref(), Operation::Get, b""))
+    serve(requests, ctx, thing, q, Operation::Get, Bytes::new()).await
 }
 
 async fn update_shadow(
@@ -79,15 +94,7 @@ async fn update_shadow(
     q: AwsQuery<NameQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    // SQLite commits on the blocking pool, so a slow disk never stalls the runtime.
-    let name = q.name;
-    let answer = tokio::task::spawn_blocking(move || {
-        run(&requests, &ctx, &thing, name.as_deref(), Operation::Update, &body)
-    })
-    .await
-    .map_err(|e| ApiError::new(500, "InternalFailureException", e.to_string()))?;
-    Ok(answer)
+    serve(requests, ctx, thing, q, Operation::Update, body).await
 }
 
 async fn delete_shadow(
@@ -96,8 +103,7 @@ async fn delete_shadow(
     Path(thing): Path<String>,
     q: AwsQuery<NameQuery>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    Ok(run(&requests, &ctx, &thing, q.name.as_deref(), Operation::Delete, b""))
+    serve(requests, ctx, thing, q, Operation::Delete, Bytes::new()).await
 }
 
 #[derive(Deserialize, Default)]

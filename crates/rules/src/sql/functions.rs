@@ -59,9 +59,10 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
     Ok(match name {
         "topic" => {
             let topic = ctx.msg.topic.as_str();
-            let topic = match topic.strip_prefix("$aws/rules/") {
-                Some(rest) => rest.split_once('/').map_or("", |(_, t)| t),
-                None => topic,
+            // Basic Ingest: `topic()` sees what follows `$aws/rules/<rule>/`.
+            let topic = match iotemu_core::ReservedTopic::parse(topic) {
+                Some(iotemu_core::ReservedTopic::BasicIngest { topic, .. }) => topic,
+                _ => topic,
             };
             match a.first() {
                 None => Val::Str(topic.to_string()),
