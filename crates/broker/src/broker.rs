@@ -505,6 +505,27 @@ impl Publisher for Broker {
         self.store_and_route(message);
         Ok(())
     }
+
+    fn deliver_to_client(&self, client_id: &str, message: OutboundMessage) -> Result<bool, PublishRefused> {
+        self.check_outbound(&message)?;
+        let Some(session) = self.shared.sessions.lock().get(client_id).cloned() else {
+            return Ok(false);
+        };
+        let qos = message.qos;
+        let message = Arc::new(Message {
+            topic_bytes: Bytes::copy_from_slice(message.topic.as_bytes()),
+            topic: message.topic,
+            payload: message.payload,
+            qos,
+            retain: false,
+            properties: message.properties,
+            expires_at: None,
+            origin: None,
+            trace_id: message.trace_id,
+        });
+        let delivery = Delivery { message, qos, retain: false, resend: false };
+        Ok(session.deliver(delivery, self.shared.config.limits.offline_queue))
+    }
 }
 
 impl Connections for Broker {
@@ -586,6 +607,26 @@ mod tests {
         assert_eq!(reserved.0.load(Ordering::Relaxed), 1);
         broker.deliver(&http_client(), OutboundMessage::new(topic, "{}", TraceId::new())).unwrap();
         assert_eq!(reserved.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn deliver_to_client_reaches_only_that_session_without_a_subscription() {
+        let (broker, _logs) = broker(Arc::default());
+        let topic = "$aws/things/t/jobs/get/accepted";
+        let mut message = OutboundMessage::new(topic, "{}", TraceId::new());
+        message.qos = 1;
+        assert_eq!(broker.deliver_to_client("nobody", message.clone()), Ok(false));
+        // An offline persistent session queues the QoS 1 answer; another session gets nothing.
+        let session = Arc::new(Session::new("dev".into(), MqttVersion::V311, Duration::from_secs(60)));
+        let other = Arc::new(Session::new("other".into(), MqttVersion::V311, Duration::from_secs(60)));
+        broker.shared.sessions.lock().insert("dev".into(), session.clone());
+        broker.shared.sessions.lock().insert("other".into(), other.clone());
+        assert_eq!(broker.deliver_to_client("dev", message), Ok(true));
+        assert_eq!(session.state.lock().queue.len(), 1);
+        assert_eq!(&*session.state.lock().queue[0].message.topic, topic);
+        assert!(other.state.lock().queue.is_empty());
+        let bad = OutboundMessage::new("a/+", "x", TraceId::new());
+        assert!(broker.deliver_to_client("dev", bad).is_err());
     }
 
     #[tokio::test]

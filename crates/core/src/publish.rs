@@ -98,6 +98,12 @@ pub trait Publisher: Send + Sync + 'static {
     /// Delivers a service's own message (shadow `/accepted`, `/rejected`, `/delta`, ...) to
     /// subscribers only, never back to the reserved-topic services.
     fn deliver(&self, source: &Arc<ClientInfo>, message: OutboundMessage) -> Result<(), PublishRefused>;
+
+    /// Delivers a service's answer to the one connected client `client_id`, whether or not it
+    /// subscribed to the topic, and to nobody else (the Jobs MQTT API answers its requester so,
+    /// `jobs-mqtt-api.md`). `iot:Receive` is still checked and the Publish-Out entry written at
+    /// delivery. False when the client has no session to deliver to.
+    fn deliver_to_client(&self, client_id: &str, message: OutboundMessage) -> Result<bool, PublishRefused>;
 }
 
 /// Disconnects clients (iot-data DeleteConnection).

@@ -172,6 +172,11 @@ pub enum LogEntry {
     FunctionExecution(RuleEntry),
     RuleNotFound(RuleEntry),
     RuleMessageThrottled(RuleEntry),
+    DescribeJobExecution(JobEntry),
+    GetPendingJobExecution(JobEntry),
+    StartNextPendingJobExecution(JobEntry),
+    UpdateJobExecution(JobEntry),
+    ReportFinalJobExecutionCount(JobCompletionEntry),
 }
 
 impl LogEntry {
@@ -190,6 +195,12 @@ impl LogEntry {
             | LogEntry::RuleMatch(_)
             | LogEntry::RuleExecution(_) => LogLevel::Info,
             LogEntry::StartingRuleExecution(_) | LogEntry::FunctionExecution(_) => LogLevel::Debug,
+            // The jobs device requests are DEBUG, the final count INFO (the documented examples).
+            LogEntry::DescribeJobExecution(_)
+            | LogEntry::GetPendingJobExecution(_)
+            | LogEntry::StartNextPendingJobExecution(_)
+            | LogEntry::UpdateJobExecution(_) => LogLevel::Debug,
+            LogEntry::ReportFinalJobExecutionCount(_) => LogLevel::Info,
             // Always ERROR (aws-behaviour.md §5); they have no Success form.
             LogEntry::ConnectionAuthNError(_)
             | LogEntry::RuleNotFound(_)
@@ -215,6 +226,11 @@ impl LogEntry {
             LogEntry::FunctionExecution(_) => "FunctionExecution",
             LogEntry::RuleNotFound(_) => "RuleNotFound",
             LogEntry::RuleMessageThrottled(_) => "RuleMessageThrottled",
+            LogEntry::DescribeJobExecution(_) => "DescribeJobExecution",
+            LogEntry::GetPendingJobExecution(_) => "GetPendingJobExecution",
+            LogEntry::StartNextPendingJobExecution(_) => "StartNextPendingJobExecution",
+            LogEntry::UpdateJobExecution(_) => "UpdateJobExecution",
+            LogEntry::ReportFinalJobExecutionCount(_) => "ReportFinalJobExecutionCount",
         }
     }
 
@@ -241,6 +257,11 @@ impl LogEntry {
             | LogEntry::FunctionExecution(e)
             | LogEntry::RuleNotFound(e)
             | LogEntry::RuleMessageThrottled(e) => return e.client.as_deref(),
+            LogEntry::DescribeJobExecution(e)
+            | LogEntry::GetPendingJobExecution(e)
+            | LogEntry::StartNextPendingJobExecution(e)
+            | LogEntry::UpdateJobExecution(e) => return e.client.as_deref(),
+            LogEntry::ReportFinalJobExecutionCount(_) => return None,
         })
     }
 
@@ -291,6 +312,29 @@ impl LogEntry {
                     map.serialize_entry("resources", &Resources(resources))?;
                 }
                 map.serialize_entry("principalId", &*e.principal_id)
+            }
+            LogEntry::DescribeJobExecution(e)
+            | LogEntry::GetPendingJobExecution(e)
+            | LogEntry::StartNextPendingJobExecution(e)
+            | LogEntry::UpdateJobExecution(e) => {
+                map.serialize_entry("protocol", &e.protocol)?;
+                map.serialize_entry("clientId", &*e.client_id)?;
+                if let Some(job_id) = &e.job_id {
+                    map.serialize_entry("jobId", &**job_id)?;
+                }
+                map.serialize_entry("topicName", &*e.topic_name)?;
+                map.serialize_entry("clientToken", &*e.client_token)?;
+                if let Some(version) = &e.version_number {
+                    map.serialize_entry("versionNumber", version)?;
+                }
+                if let Some(details) = &e.details {
+                    map.serialize_entry("details", details)?;
+                }
+                Ok(())
+            }
+            LogEntry::ReportFinalJobExecutionCount(e) => {
+                map.serialize_entry("jobId", &*e.job_id)?;
+                map.serialize_entry("details", &e.details)
             }
         }
     }
@@ -411,6 +455,38 @@ pub struct ShadowEntry {
     /// The requester, used only by per-target log levels (CLIENT_ID, SOURCE_IP, ...); not
     /// written.
     pub client: Option<Arc<ClientInfo>>,
+}
+
+/// `DescribeJobExecution`, `GetPendingJobExecution`, `StartNextPendingJobExecution`,
+/// `UpdateJobExecution` (the [`LogEntry`] variant says which): the Jobs service received a
+/// device request over MQTT or HTTP ("Job log entries"). Attributes in the examples' order:
+/// `protocol`, `clientId`, `jobId` (Describe and Update), `topicName`, `clientToken`,
+/// `versionNumber` (Update, a string as in the example), `details`.
+///
+/// A Success entry carries `details` here ("The request status is SUCCESS."); a Failure leaves
+/// it `None` and the record adds `reason` and `details` after the attributes (so the key is
+/// written once).
+#[derive(Debug, Clone)]
+pub struct JobEntry {
+    pub protocol: Protocol,
+    pub client_id: Arc<str>,
+    pub job_id: Option<Arc<str>>,
+    /// The request's topic; over HTTP the equivalent reserved MQTT topic.
+    pub topic_name: Arc<str>,
+    /// The request's `clientToken`; empty when it gave none (every example has one).
+    pub client_token: Arc<str>,
+    pub version_number: Option<String>,
+    pub details: Option<Cow<'static, str>>,
+    /// The requester, for per-target log levels; not written.
+    pub client: Option<Arc<ClientInfo>>,
+}
+
+/// `ReportFinalJobExecutionCount`: a snapshot job completed; `details` counts its executions by
+/// status in AWS's wording.
+#[derive(Debug, Clone)]
+pub struct JobCompletionEntry {
+    pub job_id: Arc<str>,
+    pub details: String,
 }
 
 /// `disconnectReason`, from AWS's list (`aws-behaviour.md` §3, life-cycle-events page).
@@ -618,6 +694,126 @@ mod tests {
         let positions: Vec<usize> = keys.iter().map(|k| json.find(k).expect(k)).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of documented order: {json}");
         assert_eq!(record.log_level, LogLevel::Info);
+    }
+
+    /// The job examples have no traceId: compare without it.
+    fn assert_job_entry_matches_example(event: &str, entry: LogEntry) {
+        let ex = example(event);
+        let ts = ex["timestamp"].as_str().unwrap();
+        let dt = time::PrimitiveDateTime::parse(
+            ts,
+            time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+            ),
+        )
+        .unwrap()
+        .assume_utc();
+        let millis = (dt.unix_timestamp_nanos() / 1_000_000) as u64;
+        let mut record = LogRecord::success(millis, "123456789012".into(), TraceId::new(), entry);
+        record.trace_id = None;
+        let got: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(got, ex, "{event} differs from the documented example");
+        // In the examples' order (serde_json's map would sort the keys).
+        let order =
+            ["eventType", "protocol", "clientId", "jobId", "topicName", "clientToken", "versionNumber"];
+        let json = record.to_json();
+        let positions: Vec<usize> = order.iter().filter_map(|k| json.find(&format!("\"{k}\":"))).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of documented order: {json}");
+    }
+
+    #[test]
+    fn job_entries_match_documented_examples() {
+        let job =
+            |client: &str, job: Option<&str>, topic: &str, token: &str, version: Option<&str>, details| {
+                JobEntry {
+                    protocol: Protocol::Mqtt,
+                    client_id: client.into(),
+                    job_id: job.map(Into::into),
+                    topic_name: topic.into(),
+                    client_token: token.into(),
+                    version_number: version.map(Into::into),
+                    details: Some(Cow::Borrowed(details)),
+                    client: None,
+                }
+            };
+        let ok = "The request status is SUCCESS.";
+        assert_job_entry_matches_example(
+            "DescribeJobExecution",
+            LogEntry::DescribeJobExecution(job(
+                "thingOne",
+                Some("002"),
+                "$aws/things/thingOne/jobs/002/get",
+                "myToken",
+                None,
+                ok,
+            )),
+        );
+        let t = "299966ad-54de-40b4-99d3-4fc8b52da0c5";
+        assert_job_entry_matches_example(
+            "GetPendingJobExecution",
+            LogEntry::GetPendingJobExecution(job(
+                t,
+                None,
+                &format!("$aws/things/{t}/jobs/get"),
+                "24b9a741-15a7-44fc-bd3c-1ff2e34e5e82",
+                None,
+                ok,
+            )),
+        );
+        let t = "95c47808-b1ca-4794-bc68-a588d6d9216c";
+        assert_job_entry_matches_example(
+            "StartNextPendingJobExecution",
+            LogEntry::StartNextPendingJobExecution(job(
+                t,
+                None,
+                &format!("$aws/things/{t}/jobs/start-next"),
+                "bd7447c4-3a05-49f4-8517-dd89b2c68d94",
+                None,
+                ok,
+            )),
+        );
+        assert_job_entry_matches_example(
+            "UpdateJobExecution",
+            LogEntry::UpdateJobExecution(job(
+                "thingOne",
+                Some("002"),
+                "$aws/things/thingOne/jobs/002/update",
+                "myClientToken",
+                Some("1"),
+                "The destination status is IN_PROGRESS. The request status is SUCCESS.",
+            )),
+        );
+        let details = example("ReportFinalJobExecutionCount")["details"].as_str().unwrap().to_string();
+        assert_job_entry_matches_example(
+            "ReportFinalJobExecutionCount",
+            LogEntry::ReportFinalJobExecutionCount(JobCompletionEntry { job_id: "002".into(), details }),
+        );
+    }
+
+    #[test]
+    fn a_rejected_job_request_writes_details_once() {
+        let entry = JobEntry {
+            protocol: Protocol::Http,
+            client_id: "t".into(),
+            job_id: Some("j".into()),
+            topic_name: "$aws/things/t/jobs/j/update".into(),
+            client_token: "".into(),
+            version_number: Some("2".into()),
+            details: None,
+            client: None,
+        };
+        let record = LogRecord::failure(
+            0,
+            "123456789012".into(),
+            TraceId::new(),
+            LogEntry::UpdateJobExecution(entry),
+            "VersionMismatch",
+            "The request status is REJECTED.",
+        );
+        let json = record.to_json();
+        assert_eq!(json.matches("\"details\"").count(), 1, "{json}");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("Failure"), Some("VersionMismatch")));
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub mod sinks;
 pub mod tail;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn, PublishOut,
-    RuleEntry, ShadowEntry, Status, Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, JobCompletionEntry, JobEntry, LogEntry,
+    LogRecord, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status, Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
