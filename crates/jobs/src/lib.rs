@@ -1,0 +1,61 @@
+//! The AWS IoT Jobs service: jobs (SNAPSHOT and CONTINUOUS, targets of things and thing groups
+//! with their descendants), job executions and their state machine, job templates, the device
+//! MQTT API (`$aws/things/T/jobs/...`) and `iot-jobs-data` HTTP API, timeouts, the rollout
+//! rate, the FAILED/REJECTED/TIMED_OUT abort criteria, and the DescribeJobExecution,
+//! GetPendingJobExecution, StartNextPendingJobExecution, UpdateJobExecution and
+//! ReportFinalJobExecutionCount entries.
+//!
+//! - `state.rs`: executions, the transition table, timers, counts, JSON shapes (pure).
+//! - `service.rs`: [`Jobs`], the control-plane operations, persistence, notifications, the
+//!   timer sweep.
+//! - [`device`]: the four device operations and their entries, for either transport.
+//! - [`mqtt`]: the reserved request topics (wire only); answers to the requester alone.
+//! - [`http`]: the `iot` routes and the `iot-jobs-data` routes (wire only).
+//!
+//! AWS pages followed: jobs-mqtt-api.md, jobs-http-device-api.md, jobs-api.md,
+//! jobs-comm-notifications.md, iot-jobs-lifecycle.md, jobs-configurations-details.md, and
+//! `aws-behaviour.md` §7.
+//!
+//! Time: a [`iotemu_core::Clock`] is injected, and a timer "minute" lasts `minute_ms` (the
+//! `[jobs] minute_seconds` setting, 60 by default), so a test can see a 1-minute step timeout
+//! fire in about a second. [`Jobs::run_timers`] sweeps several times per "minute".
+//!
+//! Choices where AWS is silent or ambiguous (unconfirmed): a new execution has version 1 and
+//! execution number 1 (one execution per thing and job; no retries); a device may move QUEUED
+//! straight to SUCCEEDED, FAILED or REJECTED; updating an execution the service ended (TIMED_OUT,
+//! CANCELED, REMOVED) is TerminalStateReached, one the device ended InvalidStateTransition;
+//! `jobs/notify` is sent when the set of pending job ids changes and `jobs/notify-next` when the
+//! next job changes (`jobs-comm-notifications.md`); CancelJob of a COMPLETED job is
+//! InvalidStateTransitionException; an abort cancels like CancelJob without force.
+//!
+//! Limitations: `documentSource` is kept but never fetched (devices get `{}`); retry,
+//! scheduling, presigned URLs, exponential rollout, namespaces and dynamic thing groups are not
+//! implemented; targets must exist when the job is created; the rollout rate applies per
+//! "minute" window rather than evenly within it.
+
+pub mod device;
+mod error;
+pub mod http;
+pub mod mqtt;
+mod service;
+pub mod state;
+
+pub use error::JobsError;
+pub use service::{
+    check_id, execution_json, job_json, CreateJob, CreateJobTemplate, Job, JobTemplate, Jobs, Targets,
+    UpdateJob,
+};
+
+use iotemu_core::{ClientInfo, Protocol};
+use std::sync::{Arc, OnceLock};
+
+/// The source of the service's own messages (notifications): no client.
+pub(crate) fn service_source() -> Arc<ClientInfo> {
+    static SOURCE: OnceLock<Arc<ClientInfo>> = OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            Arc::new(ClientInfo::new(Protocol::Mqtt, "", "iotemu-jobs", unspecified))
+        })
+        .clone()
+}
