@@ -59,3 +59,6 @@ pub(crate) fn service_source() -> Arc<ClientInfo> {
         })
         .clone()
 }
+
+#[cfg(test)]
+mod tests;
