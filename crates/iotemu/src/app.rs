@@ -138,6 +138,18 @@ impl App {
             logs.clone(),
         ));
         reserved.attach_shadows(shadows.clone());
+        let jobs = Arc::new(
+            iotemu_jobs::Jobs::load(
+                store.clone(),
+                Arc::new(iotemu_core::SystemClock),
+                registry.clone(),
+                Arc::new(broker.clone()),
+                logs.clone(),
+                config.jobs.minute_seconds.saturating_mul(1000),
+            )
+            .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
+        );
+        reserved.attach_jobs(jobs.clone());
         // THING_GROUP log targets: the groups of the thing a client id names.
         let groups = (registry.clone(), mqtt_scope.clone());
         logs.policy()
@@ -171,12 +183,16 @@ impl App {
             cloudwatch: Arc::new(iotemu_cwlogs::Logs { store: log_store }),
             shadows,
             topic_rules,
+            jobs: jobs.clone(),
             log_store_missed,
             mqtts_addr,
             api_addr,
         });
         let api_shutdown = shutdown.clone();
+        // The job timers fire within a tenth of a "minute" (at most a second) of their time.
+        let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
+            tokio::spawn(jobs.run_timers(tick, shutdown.clone())),
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
             tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
             tokio::spawn(async move {

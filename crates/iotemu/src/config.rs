@@ -21,6 +21,7 @@ pub struct Config {
     pub shadow: ShadowSection,
     pub policies: PoliciesSection,
     pub limits: Limits,
+    pub jobs: JobsSection,
 }
 
 /// The Device Shadow service's limits.
@@ -29,6 +30,16 @@ pub struct Config {
 pub struct ShadowSection {
     /// The JSON of `desired` and `reported` together, in bytes (AWS: 8 KB).
     pub max_document_bytes: usize,
+}
+
+/// The Jobs service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    /// How many real seconds one "minute" of the job timers (`stepTimeoutInMinutes`,
+    /// `inProgressTimeoutInMinutes`) and of the rollout rate (`maximumPerMinute`) lasts: 60, as
+    /// on AWS, unless a test shortens it (1 makes a 1-minute step timeout fire in about 1 s).
+    pub minute_seconds: u64,
 }
 
 /// Where IoT policies apply.
@@ -151,6 +162,9 @@ impl Config {
         }
         if self.shadow.max_document_bytes == 0 {
             return invalid("shadow max_document_bytes must be greater than 0".into());
+        }
+        if self.jobs.minute_seconds == 0 {
+            return invalid("jobs minute_seconds must be greater than 0".into());
         }
         let store = &self.logstore;
         if store.max_events == 0 || store.queue_capacity == 0 {

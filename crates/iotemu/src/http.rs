@@ -27,6 +27,8 @@ pub struct AdminState {
     pub topic_rules: Arc<iotemu_rules::TopicRules>,
     /// The Device Shadow service (its `iot-data` routes).
     pub shadows: Arc<iotemu_shadow::ShadowRequests>,
+    /// The Jobs service (its `iot` and `iot-jobs-data` routes).
+    pub jobs: Arc<iotemu_jobs::Jobs>,
     /// The CloudWatch Logs service over the log store.
     pub cloudwatch: Arc<iotemu_cwlogs::Logs>,
     /// Entries the log store missed because its queue was full (`None`: the store is off).
@@ -43,11 +45,13 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with_state(state.clone())
         .merge(iotemu_registry::routes(state.registry.clone()))
         .merge(crate::logging::routes(state.logging.clone()))
-        .merge(iotemu_rules::http::routes(state.topic_rules.clone()));
+        .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
+        .merge(iotemu_jobs::http::control_routes(state.jobs.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
-        .with("iotdata", iotdata_routes(&state));
+        .with("iotdata", iotdata_routes(&state))
+        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()));
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -88,6 +92,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.registry.reset()?;
     state.shadows.shadows.reset()?;
     state.topic_rules.reset()?;
+    state.jobs.reset()?;
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))

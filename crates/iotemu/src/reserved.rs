@@ -16,16 +16,23 @@ pub struct ReservedTopicRouter {
     scope: Scope,
     /// Set once the broker exists: the shadow service publishes its answers through it.
     shadows: OnceLock<Arc<ShadowRequests>>,
+    /// Set once the broker exists: the jobs service answers through it.
+    jobs: OnceLock<Arc<iotemu_jobs::Jobs>>,
 }
 
 impl ReservedTopicRouter {
     pub fn new(scope: Scope) -> Self {
-        ReservedTopicRouter { scope, shadows: OnceLock::new() }
+        ReservedTopicRouter { scope, shadows: OnceLock::new(), jobs: OnceLock::new() }
     }
 
     /// Attaches the shadow service.
     pub fn attach_shadows(&self, shadows: Arc<ShadowRequests>) {
         let _ = self.shadows.set(shadows);
+    }
+
+    /// Attaches the jobs service.
+    pub fn attach_jobs(&self, jobs: Arc<iotemu_jobs::Jobs>) {
+        let _ = self.jobs.set(jobs);
     }
 }
 
@@ -51,6 +58,13 @@ impl ReservedTopicHandler for ReservedTopicRouter {
                 let handle = || shadows.handle(&self.scope, &ctx.client, ctx.trace_id, &request, payload);
                 let _ = off_the_runtime(handle);
             }
+        }
+        // A jobs request is answered (to its requester only) before it is routed on like any
+        // message; `jobs/notify*` and the answers' topics pass through untouched.
+        if let (ReservedTopic::Jobs { thing, rest }, Some(jobs)) = (topic, self.jobs.get()) {
+            off_the_runtime(|| {
+                iotemu_jobs::mqtt::handle_publish(jobs, &self.scope, ctx, thing, rest, payload)
+            });
         }
         Disposition::Deliver
     }
