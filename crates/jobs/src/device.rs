@@ -64,7 +64,8 @@ pub enum DeviceOp {
 #[derive(Debug, Clone)]
 pub struct Refusal {
     pub error: DeviceError,
-    pub execution: Option<Execution>,
+    /// Boxed: most refusals have none.
+    pub execution: Option<Box<Execution>>,
 }
 
 impl Refusal {
@@ -239,7 +240,7 @@ impl Jobs {
                 .unwrap_or(crate::state::Timers { minute_ms, in_progress_timeout_minutes: None });
             let current = exec.clone();
             apply_device_update(&mut exec, update, txn.now, timers)
-                .map_err(|error| Refusal { error, execution: Some(current) })?;
+                .map_err(|error| Refusal { error, execution: Some(Box::new(current)) })?;
             txn.put_exec(&call.scope, exec.clone())?;
             Ok::<_, Refusal>((exec, before))
         })?;
