@@ -264,6 +264,13 @@ def test_answers_reach_the_requester_alone_and_every_rejection_has_its_code(emul
     assert {e["reason"] for e in failures} >= {"InvalidJson", "InvalidTopic", "ResourceNotFound", "InvalidRequest",
                                                "VersionMismatch", "InvalidStateTransition", "TerminalStateReached"}
     assert all(e["logLevel"] == "ERROR" and "The request status is REJECTED." in e["details"] for e in failures)
+    # The answer's Publish-Out goes to the requester with the request's traceId; nobody else has one.
+    publish_in = [e for e in entries(emulator, "Publish-In")
+                  if e["topicName"] == f"{prefix}/get" and e["clientId"] == "lamp-client"][0]
+    outs = [e for e in entries(emulator, "Publish-Out") if e["topicName"] == f"{prefix}/get/accepted"]
+    assert [(e["clientId"], e["traceId"]) for e in outs] == [("lamp-client", publish_in["traceId"])]
+    (get_entry,) = [e for e in entries(emulator, "GetPendingJobExecution") if e["clientToken"] == "t-get"]
+    assert get_entry["traceId"] == publish_in["traceId"] and get_entry["logLevel"] == "DEBUG"
     describe = [e for e in entries(emulator, "DescribeJobExecution") if e["clientToken"] == "t-next"]
     assert describe[0]["details"] == "The request status is SUCCESS." and describe[0]["jobId"] == "$next"
     check_entries(emulator, "GetPendingJobExecution", "DescribeJobExecution", "StartNextPendingJobExecution",
@@ -382,6 +389,14 @@ def test_templates_errors_continuous_jobs_and_reset(emulator, iot):
     assert error_of(iot.create_job_template, jobTemplateId="tpl", description="d", document="{}") == \
         ("ConflictException", 409)
     assert error_of(data.describe_job_execution, thingName="t1", jobId="nope") == ("ResourceNotFoundException", 404)
+
+    iot.update_job(jobId="from-tpl", description="now described", timeoutConfig={"inProgressTimeoutInMinutes": 9})
+    job = iot.describe_job(jobId="from-tpl")["job"]
+    assert job["description"] == "now described" and job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 9}
+    assert job["jobTemplateArn"] == template["jobTemplateArn"] and job["targetSelection"] == "CONTINUOUS"
+    assert [j["jobId"] for j in iot.list_jobs(targetSelection="CONTINUOUS", thingGroupName="later")["jobs"]] == \
+        ["from-tpl"]
+    assert iot.list_jobs(status="COMPLETED")["jobs"] == []
 
     iot.delete_job_template(jobTemplateId="tpl")
     assert error_of(iot.describe_job_template, jobTemplateId="tpl") == ("ResourceNotFoundException", 404)
