@@ -403,3 +403,24 @@ def test_templates_errors_continuous_jobs_and_reset(emulator, iot):
     import urllib.request
     urllib.request.urlopen(urllib.request.Request(f"{emulator.endpoint}/_iotemu/reset", method="POST"))
     assert iot.list_jobs()["jobs"] == []
+
+
+def test_an_answer_needs_iot_receive_like_any_message(emulator, iot, tmp_path):
+    from test_policy_enforcement import Device as CertDevice, allow, deny, policy
+
+    make_things(iot, "guarded")
+    iot.create_job(jobId="g", targets=[thing_arn("guarded")], document="{}")
+    prefix = "$aws/things/guarded/jobs"
+    device = CertDevice(emulator, iot, tmp_path, policy(
+        allow("iot:Connect", f"{ACCOUNT}:client/guarded"),
+        allow(["iot:Publish", "iot:Receive"], f"{ACCOUNT}:topic/{prefix}/*"),
+        deny("iot:Receive", f"{ACCOUNT}:topic/{prefix}/get/accepted")))
+    client = device.client("guarded").connect()
+    assert client.connected.wait(10)
+    client.publish(f"{prefix}/get")
+    client.publish(f"{prefix}/g/get")
+    assert wait_until(lambda: f"{prefix}/g/get/accepted" in client.messages)
+    time.sleep(0.2)
+    assert f"{prefix}/get/accepted" not in client.messages, "iot:Receive denied: the answer is not sent"
+    client.stop()
+    assert entries(emulator, "GetPendingJobExecution")[0]["status"] == "Success"
