@@ -261,8 +261,10 @@ def test_answers_reach_the_requester_alone_and_every_rejection_has_its_code(emul
     other.stop()
 
     failures = [e for e in emulator.entries() if e["eventType"].endswith("JobExecution") and e["status"] == "Failure"]
-    assert {e["reason"] for e in failures} >= {"InvalidJson", "InvalidTopic", "ResourceNotFound", "InvalidRequest",
-                                               "VersionMismatch", "InvalidStateTransition", "TerminalStateReached"}
+    assert {e["reason"] for e in failures} == {"InvalidJson", "ResourceNotFound", "InvalidRequest", "VersionMismatch",
+                                               "InvalidStateTransition", "TerminalStateReached"}
+    assert not [e for e in emulator.entries() if e.get("topicName") == f"{prefix}/j1/delete"
+                and e["eventType"].endswith("JobExecution")], "a topic naming no operation writes no job entry"
     assert all(e["logLevel"] == "ERROR" and "The request status is REJECTED." in e["details"] for e in failures)
     # The answer's Publish-Out goes to the requester with the request's traceId; nobody else has one.
     publish_in = [e for e in entries(emulator, "Publish-In")
@@ -374,6 +376,9 @@ def test_templates_errors_continuous_jobs_and_reset(emulator, iot):
     data = emulator.client("iot-jobs-data")
     execution = data.describe_job_execution(thingName="t1", jobId="from-tpl")["execution"]
     assert json.loads(execution["jobDocument"]) == {"v": "3"}
+    assert json.loads(iot.get_job_document(jobId="from-tpl")["document"]) == {"v": "3"}
+    raw = iot.get_job_document(jobId="from-tpl", beforeSubstitution=True)["document"]
+    assert raw == '{"v": "${aws:iot:parameter:version}"}'
 
     # A continuous job reaches a thing added to its group later.
     iot.create_thing(thingName="t2")

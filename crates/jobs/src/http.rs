@@ -181,12 +181,20 @@ async fn delete_job(
     Ok(Json(json!({})))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DocumentQuery {
+    before_substitution: Option<bool>,
+}
+
 async fn get_job_document(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(job_id): Path<String>,
+    q: AwsQuery<DocumentQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "document": jobs.job_document(&scope(&ctx), &job_id)? })))
+    let raw = query(q)?.before_substitution.unwrap_or(false);
+    Ok(Json(json!({ "document": jobs.job_document(&scope(&ctx), &job_id, raw)? })))
 }
 
 #[derive(Deserialize, Default)]

@@ -182,10 +182,12 @@ pub fn handle_publish(
         }
         Err(error) => {
             // A request that cannot be read still gets its entry (an UpdateJobExecution of an
-            // unreadable payload logs as one), and its `/rejected`.
+            // unreadable payload logs as one), and its `/rejected`. A topic that names no
+            // operation has no documented entry to write: only its `/rejected`.
             let refusal = Refusal::from(error);
-            let op = fallback_op(rest);
-            jobs.log_refused(&call, &op, &refusal);
+            if let Some(op) = fallback_op(rest) {
+                jobs.log_refused(&call, &op, &refusal);
+            }
             (format!("{topic}/rejected"), refusal.payload(token.as_deref(), now_secs), Vec::new())
         }
     };
@@ -193,21 +195,21 @@ pub fn handle_publish(
     jobs.publish(notices);
 }
 
-/// The operation a refused topic is logged as: its shape if it has one, else GetPending.
-fn fallback_op(rest: &str) -> DeviceOp {
-    match topic_op(rest) {
-        Some(TopicOp::StartNext) => DeviceOp::StartNext(DeviceUpdate::default()),
-        Some(TopicOp::Describe(job)) => {
+/// The operation a refused request is logged as; `None` for a topic that names none.
+fn fallback_op(rest: &str) -> Option<DeviceOp> {
+    Some(match topic_op(rest)? {
+        TopicOp::GetPending => DeviceOp::GetPending,
+        TopicOp::StartNext => DeviceOp::StartNext(DeviceUpdate::default()),
+        TopicOp::Describe(job) => {
             DeviceOp::Describe { job_id: job.to_string(), execution_number: None, include_document: false }
         }
-        Some(TopicOp::Update(job)) => DeviceOp::Update {
+        TopicOp::Update(job) => DeviceOp::Update {
             job_id: job.to_string(),
             update: DeviceUpdate::default(),
             include_state: false,
             include_document: false,
         },
-        _ => DeviceOp::GetPending,
-    }
+    })
 }
 
 /// Sends one answer to the requesting client alone.

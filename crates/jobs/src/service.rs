@@ -800,10 +800,19 @@ impl Jobs {
         })
     }
 
-    /// GetJobDocument: the document as given (parameters not substituted).
-    pub fn job_document(&self, scope: &Scope, job_id: &str) -> Result<String, JobsError> {
+    /// GetJobDocument: the document with its `documentParameters` substituted, or as given
+    /// with `before_substitution`.
+    pub fn job_document(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        before_substitution: bool,
+    ) -> Result<String, JobsError> {
         let (job, _) = self.describe_job(scope, job_id)?;
-        Ok(job.document.unwrap_or_else(|| "{}".into()))
+        Ok(match before_substitution {
+            true => job.document.unwrap_or_else(|| "{}".into()),
+            false => job.device_document(),
+        })
     }
 
     // ---- executions (control plane) ----
