@@ -1,7 +1,8 @@
 //! The one place where `$aws/...` publishes meet the services (DESIGN.md, "The way of one
 //! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
 //! Device Shadow service; every other reserved topic, answers included, is routed like any
-//! other. The jobs, rules and provisioning services attach here as they arrive.
+//! other. Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
+//! requester alone. The rules and provisioning services attach here as they arrive.
 
 use bytes::Bytes;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};

@@ -4,7 +4,7 @@
 //! request's `clientToken`. The answers go to the requesting client only, whether or not it
 //! subscribed ([`iotemu_core::Publisher::deliver_to_client`]); other clients never see them.
 //! Any other topic under `jobs/` but the service's own (`notify`, `notify-next`, answers) is
-//! refused with InvalidTopic. The request itself is then routed like any message (as shadow
+//! refused with InvalidTopic (and writes no entry: no documented one fits). The request itself is then routed like any message (as shadow
 //! requests are; AWS does not say otherwise).
 //!
 //! Wire only: [`parse_request`] and the answers; the operations are [`Jobs::device_request`].
