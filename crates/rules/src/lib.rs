@@ -40,8 +40,11 @@
 //!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error. An empty
 //!   payload reads as `{}`.
 
+pub mod actions;
+pub mod engine;
 pub mod http;
 pub mod sql;
 pub mod topic_rules;
 
+pub use engine::{EngineConfig, LogGroupWriter, RulesEngine, Services, ShadowReader};
 pub use topic_rules::{CachedRule, RuleError, TopicRule, TopicRulePayload, TopicRules};
