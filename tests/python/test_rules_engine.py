@@ -346,3 +346,18 @@ def test_config_rules_lambda_throttling_and_a_full_queue(configured):
     gate.set()
     check(emulator, "RuleMessageThrottled", "RuleExecution")
     device.stop()
+
+
+def test_iot_data_publish_feeds_rules_and_republish_to_a_reserved_topic_updates_a_shadow(emulator, iot):
+    rule(iot, "to_shadow", "SELECT VALUE {'state': {'reported': {'temp': temp}}} FROM 'report/+'", [
+        {"republish": {"roleArn": ROLE, "topic": "$$aws/things/${topic(2)}/shadow/update", "qos": 1}}])
+    data = emulator.client("iot-data")
+    data.publish(topic="report/kettle", qos=1, payload=json.dumps({"temp": 98}))
+    assert wait_until(lambda: of(emulator, "UpdateThingShadow"))
+    shadow = json.loads(data.get_thing_shadow(thingName="kettle")["payload"].read())
+    assert shadow["state"]["reported"] == {"temp": 98}
+    (publish_in,) = of(emulator, "Publish-In", topicName="report/kettle")
+    assert publish_in["protocol"] == "HTTP"
+    (execution,) = of(emulator, "RuleExecution", ruleName="to_shadow")
+    assert execution["resources"] == {"RepublishTopic": "$aws/things/kettle/shadow/update"}
+    assert of(emulator, "UpdateThingShadow")[0]["traceId"] == publish_in["traceId"] == execution["traceId"]
