@@ -420,7 +420,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
                     error: Some(("", details.clone())),
                 })
                 .collect();
-            error_action(inner, &rule, &name, &message, &sql, failures).await;
+            after_local(inner, rule, name, message, sql, failures).await;
             return;
         }
     };
@@ -443,7 +443,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
         }
     }
     if remote.is_empty() {
-        error_action(inner, &rule, &name, &message, &sql, outcomes).await;
+        after_local(inner, rule, name, message, sql, outcomes).await;
         return;
     }
     // Wait for a slot: with every slot busy the queue fills and overflows (see the module doc).
@@ -460,6 +460,24 @@ async fn run(inner: &Arc<Inner>, work: Work) {
         drop(permit);
         error_action(&inner, &rule, &name, &message, &sql, outcomes).await;
     });
+}
+
+/// Runs the error action after local actions only: inline when it is local too, else on its own
+/// task so that the dispatcher never waits on the network.
+async fn after_local(
+    inner: &Arc<Inner>,
+    rule: CachedRule,
+    name: Arc<str>,
+    message: Arc<Incoming>,
+    sql: Message,
+    outcomes: Vec<Outcome>,
+) {
+    if rule.error_action.as_ref().is_some_and(|a| a.is_remote()) {
+        let inner = inner.clone();
+        tokio::spawn(async move { error_action(&inner, &rule, &name, &message, &sql, outcomes).await });
+    } else {
+        error_action(inner, &rule, &name, &message, &sql, outcomes).await;
+    }
 }
 
 fn output_is_json(output: &Output) -> bool {
