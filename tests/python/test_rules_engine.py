@@ -361,3 +361,21 @@ def test_iot_data_publish_feeds_rules_and_republish_to_a_reserved_topic_updates_
     (execution,) = of(emulator, "RuleExecution", ruleName="to_shadow")
     assert execution["resources"] == {"RepublishTopic": "$aws/things/kettle/shadow/update"}
     assert of(emulator, "UpdateThingShadow")[0]["traceId"] == publish_in["traceId"] == execution["traceId"]
+
+
+def test_republish_headers_reach_an_mqtt5_subscriber(emulator, iot):
+    rule(iot, "headers", "SELECT * FROM 'h/+'", [{"republish": {"roleArn": ROLE, "topic": "h5/out", "headers": {
+        "contentType": "application/json", "payloadFormatIndicator": "UTF-8_DATA",
+        "responseTopic": "reply/${topic(2)}", "correlationData": "Y29ycmVsYXRpb24=", "messageExpiry": "60",
+        "userProperties": [{"key": "device", "value": "${topic(2)}"}, {"key": "static", "value": "s"}]}}}])
+    watcher = Client(emulator, "watcher5", ["h5/out"], protocol=mqtt.MQTTv5)
+    device = Client(emulator, "dev-h")
+    device.publish("h/d3", {"x": 1})
+    assert wait_until(lambda: watcher.on("h5/out"))
+    props = watcher.on("h5/out")[0].properties
+    assert props.ContentType == "application/json" and props.PayloadFormatIndicator == 1
+    assert props.ResponseTopic == "reply/d3" and props.CorrelationData == b"correlation"
+    assert 0 < props.MessageExpiryInterval <= 60
+    assert props.UserProperty == [("device", "d3"), ("static", "s")]
+    watcher.stop()
+    device.stop()
