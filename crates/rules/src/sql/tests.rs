@@ -880,3 +880,35 @@ fn prefixes_and_mutations_never_panic() {
         }
     }
 }
+
+/// Found by review while adding the fuzz target: unary `+`, `.name`/`[i]` chains, nested SELECTs
+/// in FROM and `AS a.b...` paths did not count toward the depth limit, so a long enough statement
+/// overflowed the stack (parsing, evaluating or dropping it). Deep ones are now parse errors,
+/// and the deepest accepted ones still evaluate.
+#[test]
+fn every_nesting_construct_counts_toward_the_depth_limit() {
+    let deep = |n: usize| {
+        [
+            format!("SELECT {}1 AS a FROM 't'", "+".repeat(n)),
+            format!("SELECT a{} AS b FROM 't'", ".b".repeat(n)),
+            format!("SELECT a{} AS b FROM 't'", "[0]".repeat(n)),
+            format!("SELECT 1 FROM 't' WHERE {}1{}", "(SELECT * FROM ".repeat(n), ")".repeat(n)),
+            format!("SELECT VALUE {}[1]{} FROM 't'", "(SELECT VALUE 1 FROM ".repeat(n), ")".repeat(n)),
+        ]
+    };
+    for sql in deep(100_000) {
+        let e = Statement::parse(&sql, V2).unwrap_err();
+        assert_eq!(e.message, "Expressions nest deeper than 128 levels", "{}", &sql[..40]);
+    }
+    for sql in deep(120) {
+        let st = Statement::parse(&sql, V2).unwrap_or_else(|e| panic!("{}: {e}", &sql[..40]));
+        for payload in [&br#"{"a":[[{"b":1}]]}"#[..], b"\xff", b""] {
+            let _ = st.evaluate(&message("t", payload), &NoEnvironment);
+        }
+    }
+    let alias = format!("SELECT 1 AS a{} FROM 't'", ".b".repeat(100_000));
+    assert_eq!(Statement::parse(&alias, V1).unwrap_err().message, "Aliases nest deeper than 128 levels");
+    let alias = format!("SELECT 1 AS a{} FROM 't'", ".b".repeat(127));
+    let out = run(V1, &alias, "{}").unwrap_or_default();
+    assert_eq!(out.to_string().matches('{').count(), 128);
+}
