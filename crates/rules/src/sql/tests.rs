@@ -912,3 +912,36 @@ fn every_nesting_construct_counts_toward_the_depth_limit() {
     let out = run(V1, &alias, "{}").unwrap_or_default();
     assert_eq!(out.to_string().matches('{').count(), 128);
 }
+
+/// Found by review while adding the fuzz target: a statement of a few hundred bytes could make
+/// one evaluation build gigabytes (nested `replace`s multiply a string, nested queries over
+/// arrays multiply the elements) and abort the process; the evaluation now has a budget.
+#[test]
+fn evaluation_has_a_budget() {
+    let expensive = |sql: &str| {
+        let st = Statement::parse(sql, V2).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(st.evaluate(&message("t", b"{}"), &NoEnvironment), Err(EvalError::TooExpensive), "{sql}");
+    };
+    let mut e = "'ab'".to_string();
+    for _ in 0..9 {
+        e = format!("replace({e}, '', 'xxxxxxxxx')");
+    }
+    expensive(&format!("SELECT {e} AS a FROM 't'"));
+    let mut e = "'ab'".to_string();
+    for _ in 0..4 {
+        e = format!("regexp_replace({e}, '.', '{}$0')", "x".repeat(1000));
+    }
+    expensive(&format!("SELECT {e} AS a FROM 't'"));
+    // (With `1` instead of the string it stops as well, after 2^24 steps: too slow for a debug test.)
+    let mut e = format!("'{}'", "x".repeat(100));
+    for _ in 0..8 {
+        e = format!("(SELECT VALUE {e} FROM [1,1,1,1,1,1,1,1,1,1])");
+    }
+    expensive(&format!("SELECT {e} AS a FROM 't'"));
+    // Within the budget they evaluate as before.
+    assert_eq!(value(V2, "replace(replace('ab', '', 'x'), 'x', 'yy')"), Some(json!("yyayybyy")));
+    assert_eq!(value(V2, "regexp_replace('abc', '(b)', '$1$1\\$')"), Some(json!("abb$c")));
+    assert_eq!(value(V2, "regexp_replace('abc', '', '-')"), Some(json!("-a-b-c-")));
+    let nested = "(SELECT VALUE (SELECT VALUE 1 FROM [1,1]) FROM [1,1,1])";
+    assert_eq!(value(V2, nested), Some(json!([[1, 1], [1, 1], [1, 1]])));
+}
