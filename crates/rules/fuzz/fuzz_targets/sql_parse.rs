@@ -35,21 +35,25 @@ fuzz_target!(|data: &[u8]| {
         let Ok(statement) = Statement::parse(sql, version) else { continue };
         let filter = statement.topic_filter();
         let _ = statement.matches_topic(filter);
-        for topic in ["topic/subtopic", "a/b/c", "$aws/rules/r/x/y", "$aws/things/t/shadow/update"] {
+        for topic in ["topic/subtopic", "a/b/c", "$aws/rules/r/x/y", "$aws/things/t/shadow/update", ""] {
             let _ = statement.matches_topic(topic);
-            for payload in PAYLOADS {
-                let msg = Message {
-                    topic: topic.into(),
-                    payload: payload.to_vec(),
-                    client_id: Some("client-1".into()),
-                    principal: Some("principal".into()),
-                    trace_id: None,
-                    account_id: "123456789012".into(),
-                    timestamp_ms: 1481825251155,
-                };
-                if let Ok(Some(out)) = statement.evaluate(&msg, &Env) {
-                    let _ = out.to_bytes();
-                }
+        }
+        // Each evaluation may spend up to MAX_COST, so a few: every payload on one topic, and the
+        // JSON one on a Basic Ingest topic for `topic()`.
+        let cases =
+            PAYLOADS.iter().map(|p| ("topic/subtopic", *p)).chain([("$aws/rules/r/x/y", PAYLOADS[0])]);
+        for (topic, payload) in cases {
+            let msg = Message {
+                topic: topic.into(),
+                payload: payload.to_vec(),
+                client_id: Some("client-1".into()),
+                principal: Some("principal".into()),
+                trace_id: None,
+                account_id: "123456789012".into(),
+                timestamp_ms: 1481825251155,
+            };
+            if let Ok(Some(out)) = statement.evaluate(&msg, &Env) {
+                let _ = out.to_bytes();
             }
         }
     }
