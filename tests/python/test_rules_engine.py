@@ -11,6 +11,7 @@ import json
 import pathlib
 import subprocess
 import threading
+import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -343,6 +344,9 @@ def test_config_rules_lambda_throttling_and_a_full_queue(configured):
     assert wait_until(lambda: of(emulator, "RuleExecution", ruleName="slow", reason="RuleQueueFull"))
     full = of(emulator, "RuleExecution", ruleName="slow", reason="RuleQueueFull")[0]
     assert full["status"] == "Failure" and full["ruleAction"] == "HttpAction" and "queue" in full["details"]
+    overflowed = lambda: json.loads(urllib.request.urlopen(emulator.endpoint + "/_iotemu/health").read())["rulesQueueFull"]
+    assert wait_until(lambda: overflowed() == len(of(emulator, "RuleExecution", ruleName="slow", reason="RuleQueueFull")))
+    assert overflowed() >= 1, "the health route counts what the queue refused"
     gate.set()
     check(emulator, "RuleMessageThrottled", "RuleExecution")
     device.stop()

@@ -152,7 +152,7 @@ impl App {
             config.rules.engine_config(),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
-        reserved.attach_rules(rules_engine);
+        reserved.attach_rules(rules_engine.clone());
         let shadows =
             Arc::new(iotemu_shadow::ShadowRequests::new(shadows, Arc::new(broker.clone()), logs.clone()));
         reserved.attach_shadows(shadows.clone());
@@ -189,6 +189,7 @@ impl App {
             cloudwatch,
             shadows,
             topic_rules,
+            rules_engine,
             log_store_missed,
             mqtts_addr,
             api_addr,

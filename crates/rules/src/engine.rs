@@ -47,6 +47,7 @@ use iotemu_store::Scope;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
@@ -129,6 +130,8 @@ struct Inner {
     services: Services,
     config: EngineConfig,
     queue: mpsc::Sender<Work>,
+    /// (rule, message) pairs refused because the queue was full, since start.
+    overflowed: AtomicU64,
     buckets: Mutex<HashMap<Arc<str>, Bucket>>,
     in_flight: Arc<Semaphore>,
     http: reqwest::Client,
@@ -207,11 +210,19 @@ impl RulesEngine {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config,
             queue,
+            overflowed: AtomicU64::new(0),
             buckets: Mutex::new(HashMap::new()),
             http,
         });
         tokio::spawn(dispatch(inner.clone(), rx));
         RulesEngine { inner }
+    }
+
+    /// (rule, message) pairs refused since start because the queue was full: each also wrote
+    /// RuleExecution Failures, which the log pipeline may itself drop under overload, so the
+    /// health route reports this count too.
+    pub fn overflowed(&self) -> u64 {
+        self.inner.overflowed.load(Ordering::Relaxed)
     }
 
     /// A Basic Ingest publish (`$aws/rules/{rule}/{topic}`): to that rule only, whatever its
@@ -320,6 +331,7 @@ impl Inner {
                 "The rules engine's queue ({} messages, [rules] queue_capacity) is full; the message was not processed",
                 self.config.queue_capacity
             );
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
             self.fail_all(&work.rule, &work.message, "RuleQueueFull", &details);
         }
     }
@@ -437,7 +449,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
         if action.is_remote() {
             remote.push(prepare_remote(inner, action, &sql, &env, &payload));
         } else {
-            let outcome = run_local(inner, &rule, action, &sql, &env, &message, &output);
+            let outcome = run_local(inner, &rule, action, &sql, &env, &message, (&output, &payload));
             inner.finished(&name, &message, &outcome);
             outcomes.push(outcome);
         }
@@ -518,11 +530,12 @@ async fn error_action(
     let output = Output::json(document);
     let env = RuleEnvironment { inner, rule: name, message };
     inner.starting(name, message, action);
+    let payload = Bytes::from(output.to_bytes());
     let outcome = if action.is_remote() {
-        let prepared = prepare_remote(inner, action, sql, &env, &Bytes::from(output.to_bytes()));
+        let prepared = prepare_remote(inner, action, sql, &env, &payload);
         run_remote(inner, prepared, true).await
     } else {
-        run_local(inner, rule, action, sql, &env, message, &output)
+        run_local(inner, rule, action, sql, &env, message, (&output, &payload))
     };
     inner.finished(name, message, &outcome);
 }
@@ -535,7 +548,7 @@ fn run_local(
     sql: &Message,
     env: &dyn Environment,
     message: &Incoming,
-    output: &Output,
+    (output, payload): (&Output, &Bytes),
 ) -> Outcome {
     let rule_action = action.rule_action();
     let failed = |resources, reason, details: String| Outcome {
@@ -544,7 +557,7 @@ fn run_local(
         error: Some((reason, details)),
     };
     match action {
-        Action::Republish(r) => republish(inner, rule, r, sql, env, message, output),
+        Action::Republish(r) => republish(inner, rule, r, sql, env, message, payload),
         Action::CloudwatchLogs(c) => cloudwatch_logs(inner, rule, c, sql, env, output),
         Action::NotRun { key, resources } => failed(
             resources.clone(),
@@ -562,7 +575,7 @@ fn republish(
     sql: &Message,
     env: &dyn Environment,
     message: &Incoming,
-    output: &Output,
+    payload: &Bytes,
 ) -> Outcome {
     let rule_action = "RepublishAction";
     let topic = match r.topic.render(sql, env) {
@@ -597,7 +610,7 @@ fn republish(
     rule_chain.push(rule.rule.name.as_str().into());
     let outbound = OutboundMessage {
         topic: topic.as_str().into(),
-        payload: Bytes::from(output.to_bytes()),
+        payload: payload.clone(),
         qos: r.qos,
         retain: false,
         properties,
