@@ -1,7 +1,7 @@
 """Topic rules through boto3: create (an invalid statement is a SqlParseException that points at
 the problem), get, list (topic filter, enabled/disabled, pagination), replace, enable, disable,
 delete (AWS answers a missing rule with UnauthorizedException), persistence across a restart,
-and reset. The engine that runs the rules is not built yet."""
+and reset. test_rules_engine.py runs them."""
 import urllib.request
 
 from conftest import Emulator, error_of

@@ -5,6 +5,7 @@
 
 mod mqtt;
 mod report;
+mod rules;
 mod scenarios;
 mod shadow;
 
@@ -122,6 +123,32 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 5.0)]
         duration: f64,
+    },
+    /// Messages/s through one topic rule (WHERE + republish) beside plain delivery of the same
+    /// messages, alternating for several rounds (iotemu only): JSON lines, then a table.
+    Rules {
+        #[command(flatten)]
+        target: Target,
+        /// iotemu's API port on the same host (CreateTopicRule, DeleteTopicRule, health).
+        #[arg(long)]
+        api_port: u16,
+        #[arg(long, default_value_t = 10)]
+        publishers: usize,
+        /// QoS 0 messages per publisher per measurement.
+        #[arg(long, default_value_t = 50_000)]
+        messages: u64,
+        /// Messages per publisher outstanding end to end (0: open loop, no limit).
+        #[arg(long, default_value_t = 100)]
+        window: u64,
+        /// Alternating (plain, rule) pairs.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// A measurement gives up when nothing arrived for this many seconds.
+        #[arg(long, default_value_t = 3.0)]
+        idle: f64,
+        /// A measurement gives up after this many seconds.
+        #[arg(long, default_value_t = 60.0)]
+        max: f64,
     },
     /// CONNECT/CONNACK rate (one JSON object).
     Connects {
@@ -289,6 +316,21 @@ async fn run(cmd: Cmd) -> Result<()> {
         Cmd::ShadowHttp { api_port, things, concurrency, duration } => {
             let api = SocketAddr::from(([127, 0, 0, 1], api_port));
             shadow::http_updates(api, things, concurrency, secs(duration)).await?
+        }
+        Cmd::Rules { target, api_port, publishers, messages, window, rounds, idle, max } => {
+            let addr = target.addr()?;
+            let o = rules::RulesOpts {
+                addr,
+                api: SocketAddr::new(addr.ip(), api_port),
+                publishers: publishers.max(1),
+                messages,
+                window,
+                rounds: rounds.max(1),
+                idle: secs(idle),
+                max: secs(max),
+                tag: tag(),
+            };
+            return rules::run(&o).await;
         }
         Cmd::Connects { target, clients, concurrency, rounds } => {
             scenarios::connects(target.addr()?, clients, concurrency, rounds, &format!("{}c", tag())).await?

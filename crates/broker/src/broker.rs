@@ -11,12 +11,12 @@ use bytes::Bytes;
 use iotemu_core::{
     ClientInfo, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition, IotAction, OutboundMessage,
     PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler, RetainedMessage,
-    RetainedMessages, TraceId,
+    RetainedMessages, RoutedMessage, RulesFeed, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     retained: Mutex<HashMap<Arc<str>, Retained>>,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     reserved: Arc<dyn ReservedTopicHandler>,
+    /// The rules engine, once attached ([`Broker::attach_rules`]).
+    rules: OnceLock<Arc<dyn RulesFeed>>,
     pub authenticator: Arc<dyn DeviceAuthenticator>,
     pub authorizer: Arc<dyn DeviceAuthorizer>,
     pub shutdown: CancellationToken,
@@ -79,6 +81,7 @@ impl Broker {
                 retained: Mutex::default(),
                 sessions: Mutex::default(),
                 reserved,
+                rules: OnceLock::new(),
                 authenticator,
                 authorizer,
                 shutdown,
@@ -303,11 +306,17 @@ impl Broker {
                 return;
             }
         }
-        self.store_and_route(message);
+        self.store_and_route(client, message);
     }
 
-    /// The retained store, then every matching subscriber.
-    fn store_and_route(&self, message: Arc<Message>) {
+    /// Hands every routed message to `rules` from now on. The rules engine is built after the
+    /// broker (its republish action publishes through it), hence not a constructor argument.
+    pub fn attach_rules(&self, rules: Arc<dyn RulesFeed>) {
+        let _ = self.shared.rules.set(rules);
+    }
+
+    /// The retained store, then every matching subscriber, then the rules feed.
+    fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
         // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
         if message.retain && !message.topic.starts_with('$') {
             let stored_at = self.shared.logs.now_millis();
@@ -319,6 +328,17 @@ impl Broker {
             }
         }
         self.route(&message);
+        if let Some(rules) = self.shared.rules.get() {
+            rules.on_message(&RoutedMessage {
+                source,
+                topic: &message.topic,
+                payload: &message.payload,
+                qos: message.qos,
+                properties: message.properties.as_ref(),
+                trace_id: message.trace_id,
+                rule_chain: &message.rule_chain,
+            });
+        }
     }
 
     /// The checks of a PUBLISH that do not depend on the client: QoS, topic name, payload size.
@@ -356,6 +376,7 @@ impl Broker {
             expires_at,
             origin: Some(source.client_id.clone()),
             trace_id: m.trace_id,
+            rule_chain: m.rule_chain,
         }))
     }
 
@@ -467,6 +488,7 @@ impl Broker {
                 expires_at,
                 origin: Some(client.client_id.clone()),
                 trace_id,
+                rule_chain: Vec::new(),
             });
             broker.accept_message(&client, message);
         };
@@ -502,7 +524,7 @@ impl Publisher for Broker {
 
     fn deliver(&self, source: &Arc<ClientInfo>, message: OutboundMessage) -> Result<(), PublishRefused> {
         let message = self.outbound(source, message)?;
-        self.store_and_route(message);
+        self.store_and_route(source, message);
         Ok(())
     }
 
@@ -522,6 +544,7 @@ impl Publisher for Broker {
             expires_at: None,
             origin: None,
             trace_id: message.trace_id,
+            rule_chain: message.rule_chain,
         });
         let delivery = Delivery { message, qos, retain: false, resend: false };
         Ok(session.deliver(delivery, self.shared.config.limits.offline_queue))

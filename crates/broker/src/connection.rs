@@ -551,6 +551,7 @@ impl Conn {
             expires_at,
             origin: Some(self.client.client_id.clone()),
             trace_id,
+            rule_chain: Vec::new(),
         });
         self.broker.accept_message(&self.client, message);
         if p.qos == 1 {

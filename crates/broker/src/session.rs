@@ -31,6 +31,8 @@ pub struct Message {
     pub origin: Option<Arc<str>>,
     /// The Publish-In traceId, repeated by every Publish-Out of this message.
     pub trace_id: TraceId,
+    /// The rules that republished it (`OutboundMessage::rule_chain`); empty for a device's.
+    pub rule_chain: Vec<Arc<str>>,
 }
 
 impl Message {

@@ -18,6 +18,8 @@ pub enum TopicError {
     NullCharacter,
     BadWildcard,
     BadSharedSubscription,
+    /// A filter on `$aws/rules/...`: Basic Ingest topics cannot be subscribed to.
+    BasicIngest,
 }
 
 impl std::fmt::Display for TopicError {
@@ -34,6 +36,9 @@ impl std::fmt::Display for TopicError {
             }
             TopicError::BadSharedSubscription => {
                 f.write_str("a shared subscription is $share/{group}/{filter}")
+            }
+            TopicError::BasicIngest => {
+                f.write_str("Basic Ingest topics ($aws/rules/...) cannot be subscribed to")
             }
         }
     }
@@ -57,9 +62,18 @@ fn check_size(topic: &str, limits: &Limits) -> Result<(), TopicError> {
 }
 
 /// Checks the topic name of a PUBLISH.
+/// The first three levels of a Basic Ingest topic (`$aws/rules/{rule}/`) do not count toward the
+/// size and level limits (`iot-basic-ingest.md`).
 pub fn validate_topic_name<'a>(raw: &'a [u8], limits: &Limits) -> Result<&'a str, TopicError> {
     let topic = std::str::from_utf8(raw).map_err(|_| TopicError::NotUtf8)?;
-    check_size(topic, limits)?;
+    let counted = match topic.strip_prefix("$aws/rules/").and_then(|rest| rest.split_once('/')) {
+        Some((_rule, rest)) if !rest.is_empty() => rest,
+        _ => topic,
+    };
+    check_size(counted, limits)?;
+    if topic.contains('\0') {
+        return Err(TopicError::NullCharacter);
+    }
     if topic.contains(['+', '#']) {
         return Err(TopicError::Wildcard);
     }
@@ -94,6 +108,9 @@ pub fn parse_filter<'a>(filter: &'a str, limits: &Limits) -> Result<ParsedFilter
         None => (None, filter),
     };
     check_size(inner, limits)?;
+    if inner == "$aws/rules" || inner.starts_with("$aws/rules/") {
+        return Err(TopicError::BasicIngest);
+    }
     let levels: Vec<&str> = inner.split('/').collect();
     for (i, level) in levels.iter().enumerate() {
         let has_wildcard = level.contains(['+', '#']);
@@ -134,5 +151,22 @@ mod tests {
         assert!(!shared.is_exact());
         assert!(parse_filter("a/b", &limits).unwrap().is_exact());
         assert_eq!(parse_filter("$share//a", &limits), Err(TopicError::BadSharedSubscription));
+    }
+
+    #[test]
+    fn basic_ingest_topics_are_publish_only_and_their_prefix_is_not_counted() {
+        let limits = Limits::default();
+        assert_eq!(parse_filter("$aws/rules/r/#", &limits), Err(TopicError::BasicIngest));
+        assert_eq!(parse_filter("$share/g/$aws/rules/r", &limits), Err(TopicError::BasicIngest));
+        assert!(parse_filter("$aws/things/t/shadow/#", &limits).is_ok());
+        let seven_slashes = "a/b/c/d/e/f/g/h";
+        assert!(validate_topic_name(seven_slashes.as_bytes(), &limits).is_ok());
+        let ingest = format!("$aws/rules/rule_1/{seven_slashes}");
+        assert!(validate_topic_name(ingest.as_bytes(), &limits).is_ok());
+        let too_deep = format!("$aws/things/{seven_slashes}");
+        assert!(matches!(
+            validate_topic_name(too_deep.as_bytes(), &limits),
+            Err(TopicError::TooManySlashes(_))
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
 //! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
 //! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
-//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`]).
+//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
 //!
 //! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
 
@@ -27,6 +27,6 @@ pub use error::{
 };
 pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
-    RetainedMessages,
+    RetainedMessages, RoutedMessage, RulesFeed,
 };
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};

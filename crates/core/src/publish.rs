@@ -31,6 +31,9 @@ pub struct OutboundMessage {
     /// Repeated by every Publish-Out entry of the message: the traceId of the request that
     /// caused it (the Publish-In of a shadow update, the HTTP Publish).
     pub trace_id: TraceId,
+    /// The rules whose republish actions produced this message, oldest first; empty for every
+    /// other message. The rules engine uses it to stop loops (see [`RulesFeed`]).
+    pub rule_chain: Vec<Arc<str>>,
 }
 
 impl OutboundMessage {
@@ -43,6 +46,7 @@ impl OutboundMessage {
             retain: false,
             properties: None,
             trace_id,
+            rule_chain: Vec::new(),
         }
     }
 }
@@ -131,4 +135,27 @@ pub trait RetainedMessages: Send + Sync + 'static {
     fn retained_message(&self, topic: &str) -> Option<RetainedMessage>;
     /// Every retained message, sorted by topic.
     fn retained_messages(&self) -> Vec<RetainedMessage>;
+}
+
+/// A message the broker has accepted and routed, as the rules engine sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutedMessage<'a> {
+    /// Who published it: a device, the HTTP data plane, or a service (shadow answers).
+    pub source: &'a Arc<ClientInfo>,
+    pub topic: &'a Arc<str>,
+    pub payload: &'a Bytes,
+    pub qos: u8,
+    pub properties: Option<&'a MessageProperties>,
+    /// The Publish-In traceId (or the request's, for a service's answer).
+    pub trace_id: TraceId,
+    /// See [`OutboundMessage::rule_chain`].
+    pub rule_chain: &'a [Arc<str>],
+}
+
+/// The rules feed (DESIGN.md, "The way of one publish"): the broker hands it every message it
+/// routes (device publishes, `iot-data` Publish, service answers on reserved topics, wills and
+/// republished messages), but not Basic Ingest messages, which the reserved-topic handler
+/// consumes. Called on the broker's hot path: an implementation must only queue.
+pub trait RulesFeed: Send + Sync + 'static {
+    fn on_message(&self, message: &RoutedMessage<'_>);
 }

@@ -126,17 +126,35 @@ impl App {
             max_document_bytes: config.shadow.max_document_bytes,
             ..Default::default()
         };
-        let shadows = iotemu_shadow::Shadows::load(store.clone(), limits)
-            .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?;
+        let shadows = Arc::new(
+            iotemu_shadow::Shadows::load(store.clone(), limits)
+                .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?,
+        );
         let topic_rules = Arc::new(
             iotemu_rules::TopicRules::load(store.clone())
                 .map_err(|e| anyhow::anyhow!("loading the topic rules: {e}"))?,
         );
-        let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
-            Arc::new(shadows),
-            Arc::new(broker.clone()),
+        for rule in &config.rules.topic_rule {
+            topic_rules
+                .put(&mqtt_scope, &rule.name, rule.payload())
+                .map_err(|e| anyhow::anyhow!("creating rule {} of the config file: {e}", rule.name))?;
+        }
+        let cloudwatch = Arc::new(iotemu_cwlogs::Logs { store: log_store });
+        let rules_engine = iotemu_rules::RulesEngine::start(
+            topic_rules.clone(),
+            mqtt_scope.clone(),
             logs.clone(),
-        ));
+            iotemu_rules::Services {
+                publisher: Arc::new(broker.clone()),
+                shadows: Some(Arc::new(crate::rules_services::ShadowStoreReader(shadows.clone()))),
+                log_groups: Some(Arc::new(crate::rules_services::LogStoreWriter(cloudwatch.clone()))),
+            },
+            config.rules.engine_config(),
+        );
+        broker.attach_rules(Arc::new(rules_engine.clone()));
+        reserved.attach_rules(rules_engine.clone());
+        let shadows =
+            Arc::new(iotemu_shadow::ShadowRequests::new(shadows, Arc::new(broker.clone()), logs.clone()));
         reserved.attach_shadows(shadows.clone());
         let jobs = Arc::new(
             iotemu_jobs::Jobs::load(
@@ -180,10 +198,11 @@ impl App {
             tail,
             registry,
             logging,
-            cloudwatch: Arc::new(iotemu_cwlogs::Logs { store: log_store }),
+            cloudwatch,
             shadows,
             topic_rules,
             jobs: jobs.clone(),
+            rules_engine,
             log_store_missed,
             mqtts_addr,
             api_addr,

@@ -20,8 +20,78 @@ pub struct Config {
     pub broker: BrokerSection,
     pub shadow: ShadowSection,
     pub policies: PoliciesSection,
+    pub rules: RulesSection,
     pub limits: Limits,
     pub jobs: JobsSection,
+}
+
+/// The rules engine (`iotemu_rules::EngineConfig`) and rules created at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    pub queue_capacity: usize,
+    pub max_in_flight: usize,
+    /// Messages per second each rule takes (0: no limit).
+    pub messages_per_second: u32,
+    /// Per-rule limits: `rule_name = N`.
+    #[serde(default)]
+    pub rule_messages_per_second: std::collections::HashMap<String, u32>,
+    /// Lambda function ARN (or `*`) -> the URL the lambda action POSTs to.
+    #[serde(default)]
+    pub lambda_endpoints: std::collections::HashMap<String, String>,
+    pub http_timeout_ms: u64,
+    pub max_republish_depth: usize,
+    /// Rules created (or replaced) at start, each as CreateTopicRule's `topicRulePayload` plus `name`.
+    #[serde(default)]
+    pub topic_rule: Vec<ConfigRule>,
+}
+
+/// A rule of the config file: `[[rules.topic_rule]]` with `name`, `sql`, `actions`, ...
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigRule {
+    pub name: String,
+    pub sql: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_iot_sql_version: Option<String>,
+    #[serde(default)]
+    pub rule_disabled: bool,
+    /// Each as the API takes it: `{ republish = { topic = "out", qos = 1 } }`.
+    #[serde(default)]
+    pub actions: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_action: Option<serde_json::Value>,
+}
+
+impl ConfigRule {
+    /// CreateTopicRule's payload for this rule.
+    pub fn payload(&self) -> iotemu_rules::TopicRulePayload {
+        iotemu_rules::TopicRulePayload {
+            sql: Some(self.sql.clone()),
+            description: self.description.clone(),
+            actions: Some(self.actions.clone()),
+            rule_disabled: self.rule_disabled,
+            aws_iot_sql_version: self.aws_iot_sql_version.clone(),
+            error_action: self.error_action.clone(),
+        }
+    }
+}
+
+impl RulesSection {
+    /// The engine's settings.
+    pub fn engine_config(&self) -> iotemu_rules::EngineConfig {
+        iotemu_rules::EngineConfig {
+            queue_capacity: self.queue_capacity,
+            max_in_flight: self.max_in_flight,
+            messages_per_second: self.messages_per_second,
+            rule_messages_per_second: self.rule_messages_per_second.clone(),
+            lambda_endpoints: self.lambda_endpoints.clone(),
+            http_timeout: Duration::from_millis(self.http_timeout_ms),
+            max_republish_depth: self.max_republish_depth,
+        }
+    }
 }
 
 /// The Device Shadow service's limits.
@@ -153,6 +223,9 @@ impl Config {
             ("connection_queue", l.connection_queue),
             ("queue_capacity", self.logging.queue_capacity),
             ("connect_timeout_secs", self.broker.connect_timeout_secs as usize),
+            ("rules queue_capacity", self.rules.queue_capacity),
+            ("rules max_in_flight", self.rules.max_in_flight),
+            ("rules http_timeout_ms", self.rules.http_timeout_ms as usize),
         ];
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return invalid(format!("{name} must be greater than 0"));

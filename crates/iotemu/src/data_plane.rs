@@ -159,8 +159,15 @@ async fn publish(
     let properties = mqtt5_properties(&params, &headers)?;
     let client = http_client(&scope.access_key, peer);
     let trace_id = TraceId::new();
-    let message =
-        OutboundMessage { topic: topic.as_str().into(), payload, qos, retain, properties, trace_id };
+    let message = OutboundMessage {
+        topic: topic.as_str().into(),
+        payload,
+        qos,
+        retain,
+        properties,
+        trace_id,
+        rule_chain: Vec::new(),
+    };
     let entry =
         || LogEntry::PublishIn(PublishIn { topic_name: topic.as_str().into(), client: client.clone() });
     // The Publish-In entry comes before the deliveries' Publish-Out entries, as over MQTT: the

@@ -29,6 +29,8 @@ pub struct AdminState {
     pub shadows: Arc<iotemu_shadow::ShadowRequests>,
     /// The Jobs service (its `iot` and `iot-jobs-data` routes).
     pub jobs: Arc<iotemu_jobs::Jobs>,
+    /// The rules engine, for its overflow count.
+    pub rules_engine: iotemu_rules::RulesEngine,
     /// The CloudWatch Logs service over the log store.
     pub cloudwatch: Arc<iotemu_cwlogs::Logs>,
     /// Entries the log store missed because its queue was full (`None`: the store is off).
@@ -80,6 +82,8 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "logEntriesDropped": state.logs.dropped(),
         // Entries the log store missed (its own queue was full); stdout and the file have them.
         "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
+        // Messages a rule did not process because the rules queue was full ([rules] queue_capacity).
+        "rulesQueueFull": state.rules_engine.overflowed(),
     }))
 }
 

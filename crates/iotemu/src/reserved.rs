@@ -1,11 +1,13 @@
 //! The one place where `$aws/...` publishes meet the services (DESIGN.md, "The way of one
 //! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
-//! Device Shadow service; every other reserved topic, answers included, is routed like any
-//! other. Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
-//! requester alone. The rules and provisioning services attach here as they arrive.
+//! Device Shadow service; Basic Ingest publishes (`$aws/rules/R/...`) go to the rules engine
+//! only; Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
+//! requester alone; every other reserved topic, answers included, is routed like any other.
+//! The provisioning service attaches here when it arrives.
 
 use bytes::Bytes;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
+use iotemu_rules::RulesEngine;
 use iotemu_shadow::topics::ShadowRequest;
 use iotemu_shadow::ShadowRequests;
 use iotemu_store::Scope;
@@ -19,11 +21,13 @@ pub struct ReservedTopicRouter {
     shadows: OnceLock<Arc<ShadowRequests>>,
     /// Set once the broker exists: the jobs service answers through it.
     jobs: OnceLock<Arc<iotemu_jobs::Jobs>>,
+    /// Set once the rules engine exists (it republishes through the broker).
+    rules: OnceLock<RulesEngine>,
 }
 
 impl ReservedTopicRouter {
     pub fn new(scope: Scope) -> Self {
-        ReservedTopicRouter { scope, shadows: OnceLock::new(), jobs: OnceLock::new() }
+        ReservedTopicRouter { scope, shadows: OnceLock::new(), jobs: OnceLock::new(), rules: OnceLock::new() }
     }
 
     /// Attaches the shadow service.
@@ -34,6 +38,11 @@ impl ReservedTopicRouter {
     /// Attaches the jobs service.
     pub fn attach_jobs(&self, jobs: Arc<iotemu_jobs::Jobs>) {
         let _ = self.jobs.set(jobs);
+    }
+
+    /// Attaches the rules engine (Basic Ingest).
+    pub fn attach_rules(&self, rules: RulesEngine) {
+        let _ = self.rules.set(rules);
     }
 }
 
@@ -51,8 +60,12 @@ fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
 impl ReservedTopicHandler for ReservedTopicRouter {
     /// A shadow request is answered before the broker routes it on: its update is committed and
     /// its `/accepted` published first. The request itself still reaches the subscribers of its
-    /// topic, as on AWS.
+    /// topic, as on AWS. A Basic Ingest message reaches its rule and nothing else.
     fn on_publish(&self, ctx: &RequestContext, topic: &ReservedTopic<'_>, payload: &Bytes) -> Disposition {
+        if let (ReservedTopic::BasicIngest { rule, topic }, Some(rules)) = (topic, self.rules.get()) {
+            rules.ingest(&ctx.client, ctx.trace_id, rule, topic, payload);
+            return Disposition::Consumed;
+        }
         if let ReservedTopic::Shadow { thing, rest } = topic {
             if let (Some(request), Some(shadows)) = (ShadowRequest::parse(thing, rest), self.shadows.get()) {
                 // The answers and the entry are the outcome; nothing else to do with it here.

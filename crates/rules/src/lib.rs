@@ -1,10 +1,10 @@
-//! The AWS IoT rules engine of iotemu. For now: the topic rules of the `iot` API
-//! ([`TopicRules`], routes in [`http`]), the AWS IoT SQL language, parsed once per rule and
-//! evaluated per message, with no I/O of its own ([`sql::Statement`]), and the substitution
-//! templates of rule actions ([`sql::Template`]). The engine that runs rules on messages, their
-//! actions and their log entries are not built yet. External functions (`get_thing_shadow`) go
-//! through [`sql::Environment`], which is also told of each call so the caller can log
-//! FunctionExecution.
+//! The AWS IoT rules engine of iotemu: the topic rules of the `iot` API ([`TopicRules`], routes
+//! in [`http`]), the AWS IoT SQL language, parsed once per rule and evaluated per message, with no
+//! I/O of its own ([`sql::Statement`]), the substitution templates of rule actions
+//! ([`sql::Template`]), the actions ([`actions`]) and the engine that runs them on messages and
+//! writes the rule entries ([`RulesEngine`], see [`engine`] for its choices). External functions
+//! (`get_thing_shadow`) go through [`sql::Environment`], which is also told of each call so the
+//! engine can log FunctionExecution.
 //!
 //! Follows AWS's pages `iot-sql-reference`, `-select`, `-from`, `-where`, `-data-types`,
 //! `-operators`, `-functions`, `-literals`, `-case`, `-json`, `-nested-queries`,
@@ -40,8 +40,11 @@
 //!   `encode(*, 'base64')` reads them; `*` beside other items is an evaluation error. An empty
 //!   payload reads as `{}`.
 
+pub mod actions;
+pub mod engine;
 pub mod http;
 pub mod sql;
 pub mod topic_rules;
 
+pub use engine::{EngineConfig, LogGroupWriter, RulesEngine, Services, ShadowReader};
 pub use topic_rules::{CachedRule, RuleError, TopicRule, TopicRulePayload, TopicRules};

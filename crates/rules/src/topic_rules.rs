@@ -6,8 +6,11 @@
 //!
 //! AWS answers GetTopicRule, DeleteTopicRule, EnableTopicRule and DisableTopicRule for a rule
 //! that does not exist with UnauthorizedException (401), not a 404; so does iotemu. Every action
-//! of botocore's `Action` shape is accepted and kept as given (`actions`, `errorAction`).
+//! of botocore's `Action` shape is accepted and kept as given (`actions`, `errorAction`); an
+//! action that is not one object with one type, or whose templates do not parse, is refused
+//! with InvalidRequestException.
 
+use crate::actions::Action;
 use crate::sql::{SqlVersion, Statement};
 use iotemu_core::ServiceError;
 use iotemu_store::{Scope, Store};
@@ -48,11 +51,42 @@ pub struct TopicRulePayload {
     pub error_action: Option<Value>,
 }
 
-/// A rule with its statement parsed, as the cache holds it.
+/// A rule with its statement and actions parsed, as the cache holds it (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct CachedRule {
-    pub rule: TopicRule,
+    pub rule: Arc<TopicRule>,
     pub statement: Arc<Statement>,
+    pub actions: Arc<[Action]>,
+    pub error_action: Option<Arc<Action>>,
+}
+
+impl CachedRule {
+    /// Parses the statement and the actions of `rule`.
+    fn parse(rule: TopicRule) -> Result<CachedRule, RuleError> {
+        let version = match rule.sql_version.as_deref() {
+            None => SqlVersion::default(),
+            Some(v) => SqlVersion::parse(v)
+                .ok_or_else(|| RuleError::InvalidRequest(format!("unknown awsIotSqlVersion {v:?}")))?,
+        };
+        let statement =
+            Statement::parse(&rule.sql, version).map_err(|e| RuleError::SqlParse(e.to_string()))?;
+        let actions = rule
+            .actions
+            .iter()
+            .map(|a| Action::parse(a, version))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RuleError::InvalidRequest)?;
+        let error_action = match &rule.error_action {
+            Some(a) => Some(Arc::new(Action::parse(a, version).map_err(RuleError::InvalidRequest)?)),
+            None => None,
+        };
+        Ok(CachedRule {
+            rule: Arc::new(rule),
+            statement: Arc::new(statement),
+            actions: actions.into(),
+            error_action,
+        })
+    }
 }
 
 /// The errors of the topic-rule operations.
@@ -120,12 +154,6 @@ fn rule_of(
 ) -> Result<CachedRule, RuleError> {
     let sql =
         payload.sql.ok_or_else(|| RuleError::InvalidRequest("topicRulePayload.sql is required".into()))?;
-    let version = match payload.aws_iot_sql_version.as_deref() {
-        None => SqlVersion::default(),
-        Some(v) => SqlVersion::parse(v)
-            .ok_or_else(|| RuleError::InvalidRequest(format!("unknown awsIotSqlVersion {v:?}")))?,
-    };
-    let statement = Statement::parse(&sql, version).map_err(|e| RuleError::SqlParse(e.to_string()))?;
     let actions = payload.actions.unwrap_or_default();
     if actions.len() > 10 {
         return Err(RuleError::InvalidRequest("a rule has at most 10 actions".into()));
@@ -141,7 +169,7 @@ fn rule_of(
         sql_version: payload.aws_iot_sql_version,
         created,
     };
-    Ok(CachedRule { rule, statement: Arc::new(statement) })
+    CachedRule::parse(rule)
 }
 
 fn now_secs() -> i64 {
@@ -164,10 +192,8 @@ impl TopicRules {
         for doc in store.all(TOPIC_RULE)? {
             let rule: TopicRule =
                 serde_json::from_value(doc.value).map_err(|e| RuleError::Internal(e.to_string()))?;
-            let version = rule.sql_version.as_deref().and_then(SqlVersion::parse).unwrap_or_default();
-            let statement =
-                Statement::parse(&rule.sql, version).map_err(|e| RuleError::Internal(e.to_string()))?;
-            rules.insert((doc.scope, doc.key), CachedRule { rule, statement: Arc::new(statement) });
+            let cached = CachedRule::parse(rule).map_err(|e| RuleError::Internal(e.to_string()))?;
+            rules.insert((doc.scope, doc.key), cached);
         }
         Ok(TopicRules { store, rules: RwLock::new(rules) })
     }
@@ -249,10 +275,10 @@ impl TopicRules {
     pub fn set_enabled(&self, scope: &Scope, name: &str, enabled: bool) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let cached = rules.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
-        let mut next = cached.rule.clone();
+        let mut next = TopicRule::clone(&cached.rule);
         next.disabled = !enabled;
         self.save(scope, &next)?;
-        cached.rule = next;
+        cached.rule = Arc::new(next);
         Ok(())
     }
 
@@ -264,6 +290,38 @@ impl TopicRules {
             .filter(|((s, _), r)| s == scope && !r.rule.disabled)
             .map(|(_, r)| r.clone())
             .collect()
+    }
+
+    /// The enabled rules of `scope` whose FROM filter matches `topic`, except those named in
+    /// `skip`, into `out` (the rules feed calls it for every message: no allocation unless a
+    /// rule matches).
+    pub fn matching(&self, scope: &Scope, topic: &str, skip: &[Arc<str>], out: &mut Vec<CachedRule>) {
+        for ((s, name), r) in self.rules.read().iter() {
+            if s == scope
+                && !r.rule.disabled
+                && r.statement.matches_topic(topic)
+                && !skip.iter().any(|n| **n == **name)
+            {
+                out.push(r.clone());
+            }
+        }
+    }
+
+    /// The rule a Basic Ingest topic names, if it exists and is enabled.
+    pub fn enabled_rule(&self, scope: &Scope, name: &str) -> Option<CachedRule> {
+        self.rules.read().get(&(scope.clone(), name.to_string())).filter(|r| !r.rule.disabled).cloned()
+    }
+
+    /// Creates the rule, or replaces it when it exists (rules given in the config file).
+    pub fn put(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+        check_rule_name(name)?;
+        let mut rules = self.rules.write();
+        let key = (scope.clone(), name.to_string());
+        let created = rules.get(&key).map(|r| r.rule.created).unwrap_or_else(now_secs);
+        let cached = rule_of(scope, name, payload, created)?;
+        self.save(scope, &cached.rule)?;
+        rules.insert(key, cached);
+        Ok(())
     }
 
     /// Forgets every rule (`POST /_iotemu/reset`).

@@ -1,5 +1,6 @@
 //! Evaluation of a parsed statement against one message.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -80,7 +81,16 @@ pub enum EvalError {
     /// The statement asks a binary (non-JSON) payload for something only JSON has.
     #[error("binary payload: {0}")]
     BinaryPayload(String),
+    /// The evaluation would take more than [`MAX_COST`] steps and bytes (nested queries over
+    /// arrays, `replace` that multiplies a string), so it stops instead of exhausting memory or time.
+    #[error("the statement is too expensive to evaluate (more than {MAX_COST} steps and bytes)")]
+    TooExpensive,
 }
+
+/// How much one evaluation may do: each expression evaluated costs 1 plus the size of its value
+/// (bytes of strings, one per element and key), so a short hostile statement cannot build
+/// gigabytes or run for hours.
+pub const MAX_COST: usize = 1 << 24;
 
 /// The outgoing payload of a matching rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +155,8 @@ pub(crate) struct Ctx<'a> {
     pub version: SqlVersion,
     /// The parsed payload; `None` when it is not JSON.
     pub json: Option<Val>,
+    /// What the evaluation has cost so far, against [`MAX_COST`].
+    pub cost: Cell<usize>,
 }
 
 pub(crate) fn evaluate(
@@ -156,7 +168,7 @@ pub(crate) fn evaluate(
     if msg.payload.is_empty() && q.items == [SelectItem::Wildcard] && !q.value {
         // `SELECT *` of an empty payload is an empty payload; an empty payload is `{}` otherwise.
         let root = Val::Obj(Vec::new());
-        let ctx = Ctx { msg, env, version, json: Some(root.clone()) };
+        let ctx = Ctx { msg, env, version, json: Some(root.clone()), cost: Cell::new(0) };
         if let Some(cond) = &q.condition {
             if !is_true(&ctx.eval(cond, &root)?) {
                 return Ok(None);
@@ -169,7 +181,7 @@ pub(crate) fn evaluate(
     } else {
         Val::parse_json(&msg.payload, version)
     };
-    let ctx = Ctx { msg, env, version, json };
+    let ctx = Ctx { msg, env, version, json, cost: Cell::new(0) };
     let root = ctx.json.clone().unwrap_or(Val::Undefined);
     if let Some(cond) = &q.condition {
         if !is_true(&ctx.eval(cond, &root)?) {
@@ -205,7 +217,7 @@ pub(crate) fn evaluate_expr(
     } else {
         Val::parse_json(&msg.payload, version)
     };
-    let ctx = Ctx { msg, env, version, json };
+    let ctx = Ctx { msg, env, version, json, cost: Cell::new(0) };
     let root = ctx.json.clone().unwrap_or(Val::Undefined);
     ctx.eval(e, &root)
 }
@@ -251,7 +263,29 @@ impl Ctx<'_> {
         Ok(Val::Obj(out))
     }
 
+    /// Spends `units` of the evaluation's budget; `TooExpensive` once it is exhausted.
+    pub(crate) fn charge(&self, units: usize) -> Result<(), EvalError> {
+        let spent = self.cost.get().saturating_add(units);
+        self.cost.set(spent);
+        if spent > MAX_COST {
+            return Err(EvalError::TooExpensive);
+        }
+        Ok(())
+    }
+
+    /// What is left of the budget, for functions that check a result's size before building it.
+    pub(crate) fn remaining(&self) -> usize {
+        MAX_COST.saturating_sub(self.cost.get())
+    }
+
     pub fn eval(&self, e: &Expr, root: &Val) -> Result<Val, EvalError> {
+        self.charge(1)?;
+        let v = self.eval_inner(e, root)?;
+        self.charge(v.size())?;
+        Ok(v)
+    }
+
+    fn eval_inner(&self, e: &Expr, root: &Val) -> Result<Val, EvalError> {
         Ok(match e {
             Expr::Literal(l) => match l {
                 Literal::Null => Val::Null,

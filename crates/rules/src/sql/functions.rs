@@ -122,10 +122,19 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
             _ => Val::Undefined,
         },
         "replace" => match (str_of(0), str_of(1), str_of(2)) {
-            (Some(s), Some(from), Some(to)) => Val::Str(s.replace(&from, &to)),
+            (Some(s), Some(from), Some(to)) => {
+                // An empty `from` matches between every two characters; check the size first,
+                // since nested replaces multiply it.
+                let count = if from.is_empty() { s.chars().count() + 1 } else { s.matches(&from).count() };
+                let len = count.saturating_mul(to.len()).saturating_add(s.len());
+                if len > ctx.remaining() {
+                    return Err(EvalError::TooExpensive);
+                }
+                Val::Str(s.replace(&from, &to))
+            }
             _ => Val::Undefined,
         },
-        "regexp_matches" | "regexp_substr" | "regexp_replace" => regexp(name, &a),
+        "regexp_matches" | "regexp_substr" | "regexp_replace" => regexp(name, &a, ctx.remaining())?,
         "isundefined" => Val::Bool(matches!(arg(0), Val::Undefined)),
         "isnull" => Val::Bool(matches!(arg(0), Val::Null)),
         "isstring" => Val::Bool(matches!(arg(0), Val::Str(_))),
@@ -336,17 +345,34 @@ fn substring(a: &[Val]) -> Val {
     Val::Str(chars[start..end].iter().collect())
 }
 
-fn regexp(name: &str, a: &[Val]) -> Val {
-    let (Some(s), Some(pattern)) = (a[0].to_str(), a[1].to_str()) else { return Val::Undefined };
-    let Some(re) = compiled(&pattern) else { return Val::Undefined };
-    match name {
+/// `limit`: the most bytes `regexp_replace` may build (its `$0`s can multiply a string).
+fn regexp(name: &str, a: &[Val], limit: usize) -> Result<Val, EvalError> {
+    let (Some(s), Some(pattern)) = (a[0].to_str(), a[1].to_str()) else { return Ok(Val::Undefined) };
+    let Some(re) = compiled(&pattern) else { return Ok(Val::Undefined) };
+    Ok(match name {
         "regexp_matches" => Val::Bool(re.is_match(&s)),
         "regexp_substr" => Val::Str(re.find(&s).map_or(String::new(), |m| m.as_str().to_string())),
         _ => match a.get(2).and_then(Val::to_str) {
-            Some(with) => Val::Str(re.replace_all(&s, java_replacement(&with).as_str()).into_owned()),
+            Some(with) => {
+                // `replace_all`, one match at a time, so the size is checked as it grows.
+                let with = java_replacement(&with);
+                let mut out = String::new();
+                let mut last = 0;
+                for caps in re.captures_iter(&s) {
+                    let Some(m) = caps.get(0) else { continue };
+                    out.push_str(&s[last..m.start()]);
+                    caps.expand(&with, &mut out);
+                    last = m.end();
+                    if out.len() > limit {
+                        return Err(EvalError::TooExpensive);
+                    }
+                }
+                out.push_str(&s[last..]);
+                Val::Str(out)
+            }
             None => Val::Undefined,
         },
-    }
+    })
 }
 
 /// A compiled regular expression, from a small process-wide cache so that a rule's pattern is not

@@ -31,7 +31,9 @@ mod tests;
 mod value;
 
 pub use ast::{BinOp, CastType, Expr, From, Literal, Query, SelectItem, SqlVersion};
-pub use eval::{Environment, EvalError, FunctionExecution, JsonPayload, Message, NoEnvironment, Output};
+pub use eval::{
+    Environment, EvalError, FunctionExecution, JsonPayload, Message, NoEnvironment, Output, MAX_COST,
+};
 pub use parser::{topic_matches, Position, SqlError};
 pub use template::Template;
 

@@ -347,6 +347,10 @@ impl Parser<'_> {
         let alias = if self.eat_kw("as") {
             let mut path = vec![self.name("an alias")?];
             while self.eat(".") {
+                // Each level of the path nests the output object one deeper.
+                if path.len() >= MAX_DEPTH {
+                    return Err(self.error(format!("Aliases nest deeper than {MAX_DEPTH} levels")));
+                }
                 path.push(self.name("an alias")?);
             }
             Some(path)
@@ -456,24 +460,37 @@ impl Parser<'_> {
                 e => Expr::Neg(Box::new(e)),
             });
         }
-        if self.eat("+") {
-            return self.unary();
+        if matches!(self.peek(), Tok::Punct("+")) {
+            self.enter()?;
+            self.pos += 1;
+            let inner = self.unary();
+            self.depth -= 1;
+            return inner;
         }
         self.postfix()
     }
 
+    /// `a.b[0].c`: each `.` and `[]` counts toward the depth limit, since evaluating (and
+    /// dropping) the chain recurses once per link.
     fn postfix(&mut self) -> Result<Expr, SqlError> {
         let mut e = self.primary()?;
+        let mut chain = 0;
         loop {
-            if self.eat(".") {
+            if matches!(self.peek(), Tok::Punct(".")) {
+                self.enter()?;
+                chain += 1;
+                self.pos += 1;
                 let name = self.name("a field name after '.'")?;
                 e = Expr::Member(Box::new(e), name);
             } else if matches!(self.peek(), Tok::Punct("[")) {
+                self.enter()?;
+                chain += 1;
                 self.pos += 1;
                 let index = self.expr()?;
                 self.expect("]")?;
                 e = Expr::Index(Box::new(e), Box::new(index));
             } else {
+                self.depth -= chain;
                 return Ok(e);
             }
         }
@@ -491,8 +508,11 @@ impl Parser<'_> {
                 if self.is_kw("select") {
                     self.pos -= 1;
                     self.require_2016("A nested SELECT")?;
+                    // A nested query counts toward the depth limit: its FROM may nest another.
+                    self.enter()?;
                     self.pos += 1;
                     let q = self.query(false)?;
+                    self.depth -= 1;
                     self.expect(")")?;
                     return Ok(Expr::Subquery(Box::new(q)));
                 }

@@ -880,3 +880,68 @@ fn prefixes_and_mutations_never_panic() {
         }
     }
 }
+
+/// Found by review while adding the fuzz target: unary `+`, `.name`/`[i]` chains, nested SELECTs
+/// in FROM and `AS a.b...` paths did not count toward the depth limit, so a long enough statement
+/// overflowed the stack (parsing, evaluating or dropping it). Deep ones are now parse errors,
+/// and the deepest accepted ones still evaluate.
+#[test]
+fn every_nesting_construct_counts_toward_the_depth_limit() {
+    let deep = |n: usize| {
+        [
+            format!("SELECT {}1 AS a FROM 't'", "+".repeat(n)),
+            format!("SELECT a{} AS b FROM 't'", ".b".repeat(n)),
+            format!("SELECT a{} AS b FROM 't'", "[0]".repeat(n)),
+            format!("SELECT 1 FROM 't' WHERE {}1{}", "(SELECT * FROM ".repeat(n), ")".repeat(n)),
+            format!("SELECT VALUE {}[1]{} FROM 't'", "(SELECT VALUE 1 FROM ".repeat(n), ")".repeat(n)),
+        ]
+    };
+    for sql in deep(100_000) {
+        let e = Statement::parse(&sql, V2).unwrap_err();
+        assert_eq!(e.message, "Expressions nest deeper than 128 levels", "{}", &sql[..40]);
+    }
+    for sql in deep(120) {
+        let st = Statement::parse(&sql, V2).unwrap_or_else(|e| panic!("{}: {e}", &sql[..40]));
+        for payload in [&br#"{"a":[[{"b":1}]]}"#[..], b"\xff", b""] {
+            let _ = st.evaluate(&message("t", payload), &NoEnvironment);
+        }
+    }
+    let alias = format!("SELECT 1 AS a{} FROM 't'", ".b".repeat(100_000));
+    assert_eq!(Statement::parse(&alias, V1).unwrap_err().message, "Aliases nest deeper than 128 levels");
+    let alias = format!("SELECT 1 AS a{} FROM 't'", ".b".repeat(127));
+    let out = run(V1, &alias, "{}").unwrap_or_default();
+    assert_eq!(out.to_string().matches('{').count(), 128);
+}
+
+/// Found by review while adding the fuzz target: a statement of a few hundred bytes could make
+/// one evaluation build gigabytes (nested `replace`s multiply a string, nested queries over
+/// arrays multiply the elements) and abort the process; the evaluation now has a budget.
+#[test]
+fn evaluation_has_a_budget() {
+    let expensive = |sql: &str| {
+        let st = Statement::parse(sql, V2).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(st.evaluate(&message("t", b"{}"), &NoEnvironment), Err(EvalError::TooExpensive), "{sql}");
+    };
+    let mut e = "'ab'".to_string();
+    for _ in 0..9 {
+        e = format!("replace({e}, '', 'xxxxxxxxx')");
+    }
+    expensive(&format!("SELECT {e} AS a FROM 't'"));
+    let mut e = "'ab'".to_string();
+    for _ in 0..4 {
+        e = format!("regexp_replace({e}, '.', '{}$0')", "x".repeat(1000));
+    }
+    expensive(&format!("SELECT {e} AS a FROM 't'"));
+    // (With `1` instead of the string it stops as well, after 2^24 steps: too slow for a debug test.)
+    let mut e = format!("'{}'", "x".repeat(100));
+    for _ in 0..8 {
+        e = format!("(SELECT VALUE {e} FROM [1,1,1,1,1,1,1,1,1,1])");
+    }
+    expensive(&format!("SELECT {e} AS a FROM 't'"));
+    // Within the budget they evaluate as before.
+    assert_eq!(value(V2, "replace(replace('ab', '', 'x'), 'x', 'yy')"), Some(json!("yyayybyy")));
+    assert_eq!(value(V2, "regexp_replace('abc', '(b)', '$1$1\\$')"), Some(json!("abb$c")));
+    assert_eq!(value(V2, "regexp_replace('abc', '', '-')"), Some(json!("-a-b-c-")));
+    let nested = "(SELECT VALUE (SELECT VALUE 1 FROM [1,1]) FROM [1,1,1])";
+    assert_eq!(value(V2, nested), Some(json!([[1, 1], [1, 1], [1, 1]])));
+}

@@ -112,6 +112,16 @@ impl Val {
         }
     }
 
+    /// The value's size for the evaluation budget: bytes of strings and keys, one per element.
+    pub fn size(&self) -> usize {
+        match self {
+            Val::Str(s) => s.len(),
+            Val::Arr(items) => items.iter().map(|v| 1 + v.size()).sum(),
+            Val::Obj(fields) => fields.iter().map(|(k, v)| 1 + k.len() + v.size()).sum(),
+            _ => 0,
+        }
+    }
+
     pub fn is_undefined(&self) -> bool {
         matches!(self, Val::Undefined)
     }

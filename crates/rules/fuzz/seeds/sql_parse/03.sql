@@ -1,0 +1,1 @@
+SELECT VALUE color FROM 'topic/subtopic'

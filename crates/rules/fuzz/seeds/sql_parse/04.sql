@@ -1,0 +1,1 @@
+SELECT color.red as red_value FROM 'topic/subtopic'

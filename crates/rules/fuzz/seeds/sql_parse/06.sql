@@ -1,0 +1,1 @@
+SELECT * FROM 'topic/#' WHERE NOT (a = 1 OR b <> 2) AND c >= 3 AND a.b[0] = 'x'

@@ -1,0 +1,1 @@
+SELECT CASE color WHEN 'green' THEN 'go' WHEN 'yellow' THEN 'caution' ELSE 'stop' END as instructions FROM 'a/+'

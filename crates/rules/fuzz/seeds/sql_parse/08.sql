@@ -1,0 +1,1 @@
+SELECT VALUE transform('enrichArray', (select a, b from data), (select value c from data)) from 'A/B'

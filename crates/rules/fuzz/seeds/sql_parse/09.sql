@@ -1,0 +1,1 @@
+SELECT {'k': [1, 2.5e3, "s"], 'it''s': null} AS o, cast(temperature AS Boolean) AS b, cast('1.5' AS Int) AS i FROM '+/x'

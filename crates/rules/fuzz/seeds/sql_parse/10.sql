@@ -1,0 +1,1 @@
+SELECT encode(*, 'base64') AS data, topic(2) AS t, clientid() AS c, timestamp() AS ts FROM 'a/b'

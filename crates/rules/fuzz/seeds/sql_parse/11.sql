@@ -1,0 +1,1 @@
+SELECT parse_time("yyyy-MM-dd'T'HH:mm:ss.SSSZ", timestamp(), 'UTC') AS t, time_to_epoch('2020-01-02 03:04:05', 'yyyy-MM-dd HH:mm:ss') AS e FROM 'x'

@@ -1,0 +1,1 @@
+SELECT regexp_replace(color, 'r(e)', '$1$1') AS r, substring(color, 1, 2) AS s, concat(a.b, [1]) AS c, get(a.b, 1) AS g FROM 'x'

@@ -1,0 +1,1 @@
+SELECT * FROM 'topic/subtopic' WHERE get_thing_shadow("MyThing","arn:aws:iam::123456789012:role/AllowsThingShadowAccess").state.reported.alarm = 'ON'

@@ -1,0 +1,1 @@
+SELECT lpad(color, 3) AS l, trunc(2.3456, 2) AS t, mod(8, 3) AS m, bitand(13, 5) AS b, sha256(color) AS h, decode(s, 'base64') AS d FROM 'x'

@@ -1,0 +1,891 @@
+//! The rules engine at run time: messages in, rule entries and actions out.
+//!
+//! The broker hands every routed message to [`RulesEngine`] through the core [`RulesFeed`] seam,
+//! and the reserved-topic router hands it Basic Ingest messages ([`RulesEngine::ingest`]). On
+//! that hot path the engine only matches topics and queues: one bounded queue of (rule, message)
+//! pairs, read by one dispatcher task that evaluates the SQL and runs the local actions
+//! (republish, cloudwatchLogs) in order. Actions that wait on the network (http, lambda) run on
+//! their own tasks, at most [`EngineConfig::max_in_flight`] at once; when they are all busy the
+//! dispatcher waits, the queue fills, and a message that finds it full is written as a
+//! RuleExecution Failure (reason `RuleQueueFull`) for each action of each rule it matched:
+//! never lost without a trace, never delaying MQTT delivery.
+//!
+//! Entries, all with the message's Publish-In traceId: RuleMatch once the WHERE clause holds,
+//! StartingRuleExecution before each action, RuleExecution after it (Failure with reason and
+//! details when it failed), FunctionExecution for `get_thing_shadow`, RuleNotFound for Basic
+//! Ingest to a missing or disabled rule, RuleMessageThrottled past a rule's rate.
+//!
+//! Choices where AWS is silent (documented in the README too):
+//! - Loops: a message that a rule republished never triggers that same rule again (its
+//!   `rule_chain` names it), and a chain of republishes stops after
+//!   [`EngineConfig::max_republish_depth`] hops with a RuleExecution Failure (`RepublishLoop`).
+//! - Republished messages come from the client id `N/A` (so an MQTT 5 No Local subscription of
+//!   the original publisher still receives them) with the original principal and address.
+//! - `http`: AWS calls only confirmed topic rule destinations; iotemu has no destinations and
+//!   skips the confirmation for every URL (loopback or not). Up to three tries, retrying only on
+//!   429 and 5xx, as `https-rule-action.md` says; each try times out after
+//!   [`EngineConfig::http_timeout`].
+//! - `lambda`: POSTs the payload to the URL configured for the function ARN (exact ARN, then the
+//!   ARN without its version or alias, then `*`), with `X-Amz-Invocation-Type: Event` as AWS
+//!   invokes rule functions asynchronously. No URL: a Failure saying how to configure one.
+//! - `cloudwatchLogs`: the log group must exist (AWS's rule role creates streams, not groups);
+//!   events go to a stream named after the rule (AWS does not document the stream's name).
+//! - An SQL evaluation error fails every action of the rule (reason `SqlEvaluationError`) and
+//!   reaches the error action.
+
+use crate::actions::{Action, CloudwatchLogs, Http, Republish};
+use crate::sql::{Environment, FunctionExecution, Message, Output};
+use crate::topic_rules::{CachedRule, TopicRules};
+use base64::Engine as _;
+use bytes::Bytes;
+use iotemu_core::{
+    ClientInfo, MessageProperties, OutboundMessage, Publisher, ReservedTopic, RoutedMessage, RulesFeed,
+    TraceId,
+};
+use iotemu_logs::{EventSink, LogEntry, LogLevel, RuleEntry};
+use iotemu_store::Scope;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+
+/// What the engine may use: the broker for republish, the shadow store for
+/// `get_thing_shadow`, and the log store for the cloudwatchLogs action.
+pub struct Services {
+    pub publisher: Arc<dyn Publisher>,
+    pub shadows: Option<Arc<dyn ShadowReader>>,
+    pub log_groups: Option<Arc<dyn LogGroupWriter>>,
+}
+
+/// Reads shadow documents for `get_thing_shadow` (implemented over the shadow service).
+pub trait ShadowReader: Send + Sync + 'static {
+    /// The whole shadow document (state, metadata, version, timestamp), `None` when there is none.
+    fn shadow_document(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        shadow: Option<&str>,
+    ) -> Result<Option<Value>, String>;
+}
+
+/// Writes events into a log group of the emulator's CloudWatch Logs store.
+pub trait LogGroupWriter: Send + Sync + 'static {
+    /// Appends `(timestamp ms, message)` events to `stream` of `group` (creating the stream);
+    /// fails when the group does not exist.
+    fn write(
+        &self,
+        scope: &Scope,
+        group: &str,
+        stream: &str,
+        events: Vec<(i64, String)>,
+    ) -> Result<(), String>;
+}
+
+/// The engine's settings (config section `[rules]`).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// (rule, message) pairs waiting for the dispatcher.
+    pub queue_capacity: usize,
+    /// http and lambda actions running at once.
+    pub max_in_flight: usize,
+    /// Messages per second each rule takes before RuleMessageThrottled; 0: no limit (the default;
+    /// AWS's own quota is 20,000 rule evaluations per second per account).
+    pub messages_per_second: u32,
+    /// Per-rule limits, overriding `messages_per_second`.
+    pub rule_messages_per_second: HashMap<String, u32>,
+    /// Function ARN (or `*`) -> URL, for the lambda action.
+    pub lambda_endpoints: HashMap<String, String>,
+    pub http_timeout: Duration,
+    pub max_republish_depth: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            queue_capacity: 10_000,
+            max_in_flight: 64,
+            messages_per_second: 0,
+            rule_messages_per_second: HashMap::new(),
+            lambda_endpoints: HashMap::new(),
+            http_timeout: Duration::from_secs(3),
+            max_republish_depth: 8,
+        }
+    }
+}
+
+/// The rules engine; cheap to clone.
+#[derive(Clone)]
+pub struct RulesEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rules: Arc<TopicRules>,
+    /// The account and region whose rules see the broker's messages.
+    scope: Scope,
+    logs: EventSink,
+    services: Services,
+    config: EngineConfig,
+    queue: mpsc::Sender<Work>,
+    /// (rule, message) pairs refused because the queue was full, since start.
+    overflowed: AtomicU64,
+    buckets: Mutex<HashMap<Arc<str>, Bucket>>,
+    in_flight: Arc<Semaphore>,
+    http: reqwest::Client,
+}
+
+/// A message as the rules see it.
+struct Incoming {
+    /// The topic it was published to: the entries' `topicName` (with a Basic Ingest prefix).
+    topic_name: Arc<str>,
+    /// What `topic()` and the FROM filter see (without a Basic Ingest prefix).
+    topic: String,
+    payload: Bytes,
+    client: Arc<ClientInfo>,
+    trace_id: TraceId,
+    rule_chain: Vec<Arc<str>>,
+    received_ms: i64,
+}
+
+struct Work {
+    rule: CachedRule,
+    message: Arc<Incoming>,
+}
+
+/// One action's outcome: its `resources`, and why it failed.
+struct Outcome {
+    rule_action: &'static str,
+    resources: Vec<(&'static str, String)>,
+    error: Option<(&'static str, String)>,
+}
+
+/// A remote action with its templates rendered, ready to run off the dispatcher.
+enum Remote {
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+    Lambda {
+        arn: String,
+        url: Option<String>,
+        body: Bytes,
+    },
+    /// Rendering failed: only the outcome is left to write.
+    Done(Outcome),
+}
+
+/// A token bucket of one rule.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl RulesEngine {
+    /// Starts the dispatcher (inside a tokio runtime).
+    pub fn start(
+        rules: Arc<TopicRules>,
+        scope: Scope,
+        logs: EventSink,
+        services: Services,
+        config: EngineConfig,
+    ) -> RulesEngine {
+        let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let http = reqwest::Client::builder().timeout(config.http_timeout).build().unwrap_or_default();
+        let inner = Arc::new(Inner {
+            rules,
+            scope,
+            logs,
+            services,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            config,
+            queue,
+            overflowed: AtomicU64::new(0),
+            buckets: Mutex::new(HashMap::new()),
+            http,
+        });
+        tokio::spawn(dispatch(inner.clone(), rx));
+        RulesEngine { inner }
+    }
+
+    /// (rule, message) pairs refused since start because the queue was full: each also wrote
+    /// RuleExecution Failures, which the log pipeline may itself drop under overload, so the
+    /// health route reports this count too.
+    pub fn overflowed(&self) -> u64 {
+        self.inner.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// A Basic Ingest publish (`$aws/rules/{rule}/{topic}`): to that rule only, whatever its
+    /// FROM clause; RuleNotFound when it is missing or disabled.
+    pub fn ingest(
+        &self,
+        client: &Arc<ClientInfo>,
+        trace_id: TraceId,
+        rule: &str,
+        topic: &str,
+        payload: &Bytes,
+    ) {
+        let full = format!("$aws/rules/{rule}{}{topic}", if topic.is_empty() { "" } else { "/" });
+        let message = Arc::new(Incoming {
+            topic_name: full.into(),
+            topic: topic.to_string(),
+            payload: payload.clone(),
+            client: client.clone(),
+            trace_id,
+            rule_chain: Vec::new(),
+            received_ms: now_ms(),
+        });
+        match self.inner.rules.enabled_rule(&self.inner.scope, rule) {
+            Some(rule) => self.inner.enqueue(rule, message),
+            None => {
+                if self.inner.logs.enabled(LogLevel::Error) {
+                    let entry = LogEntry::RuleNotFound(self.inner.entry(rule.into(), &message, None, None));
+                    self.inner.logs.failure(
+                        trace_id,
+                        entry,
+                        "RuleNotFound",
+                        format!("Rule {rule} not found"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl RulesFeed for RulesEngine {
+    fn on_message(&self, routed: &RoutedMessage<'_>) {
+        // Basic Ingest messages come through `ingest`; the broker never routes them here.
+        let mut matched = Vec::new();
+        self.inner.rules.matching(&self.inner.scope, routed.topic, routed.rule_chain, &mut matched);
+        if matched.is_empty() {
+            return;
+        }
+        let message = Arc::new(Incoming {
+            topic_name: routed.topic.clone(),
+            topic: routed.topic.to_string(),
+            payload: routed.payload.clone(),
+            client: routed.source.clone(),
+            trace_id: routed.trace_id,
+            rule_chain: routed.rule_chain.to_vec(),
+            received_ms: now_ms(),
+        });
+        for rule in matched {
+            if message.rule_chain.len() >= self.inner.config.max_republish_depth {
+                let details = format!(
+                    "The message was republished {} times by rules ({}); iotemu stops republish loops there",
+                    message.rule_chain.len(),
+                    message.rule_chain.join(" -> ")
+                );
+                self.inner.fail_all(&rule, &message, "RepublishLoop", &details);
+                continue;
+            }
+            self.inner.enqueue(rule, message.clone());
+        }
+    }
+}
+
+impl Inner {
+    fn entry(
+        &self,
+        rule_name: Arc<str>,
+        message: &Incoming,
+        rule_action: Option<&'static str>,
+        resources: Option<Vec<(&'static str, String)>>,
+    ) -> RuleEntry {
+        RuleEntry {
+            client_id: message.client.client_id.clone(),
+            principal_id: message.client.principal_id.clone(),
+            topic_name: message.topic_name.clone(),
+            rule_name,
+            rule_action,
+            resources,
+            client: Some(message.client.clone()),
+        }
+    }
+
+    /// Throttles, then queues; a full queue fails the rule's actions at once.
+    fn enqueue(&self, rule: CachedRule, message: Arc<Incoming>) {
+        if self.throttled(&rule.rule.name) {
+            if self.logs.enabled(LogLevel::Error) {
+                let name = rule.rule.name.as_str();
+                let entry = LogEntry::RuleMessageThrottled(self.entry(name.into(), &message, None, None));
+                let details = format!("Message for Rule {name} throttled");
+                self.logs.failure(message.trace_id, entry, "RuleExecutionThrottled", details);
+            }
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(work) | mpsc::error::TrySendError::Closed(work)) =
+            self.queue.try_send(Work { rule, message })
+        {
+            let details = format!(
+                "The rules engine's queue ({} messages, [rules] queue_capacity) is full; the message was not processed",
+                self.config.queue_capacity
+            );
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+            self.fail_all(&work.rule, &work.message, "RuleQueueFull", &details);
+        }
+    }
+
+    /// Whether `rule` is over its messages-per-second limit (a token bucket one second deep).
+    fn throttled(&self, rule: &str) -> bool {
+        let limit = self
+            .config
+            .rule_messages_per_second
+            .get(rule)
+            .copied()
+            .unwrap_or(self.config.messages_per_second);
+        if limit == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock();
+        let bucket = buckets.entry(rule.into()).or_insert(Bucket { tokens: f64::from(limit), at: now });
+        let refill = now.duration_since(bucket.at).as_secs_f64() * f64::from(limit);
+        bucket.tokens = (bucket.tokens + refill).min(f64::from(limit));
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// A RuleExecution Failure for every action of `rule` that could not run.
+    fn fail_all(&self, rule: &CachedRule, message: &Incoming, reason: &'static str, details: &str) {
+        if !self.logs.enabled(LogLevel::Error) {
+            return;
+        }
+        let name: Arc<str> = rule.rule.name.as_str().into();
+        for action in rule.actions.iter() {
+            let entry = self.entry(name.clone(), message, Some(action.rule_action()), Some(Vec::new()));
+            self.logs.failure(message.trace_id, LogEntry::RuleExecution(entry), reason, details.to_string());
+        }
+    }
+
+    fn sql_message(&self, message: &Incoming) -> Message {
+        Message {
+            topic: message.topic.clone(),
+            payload: message.payload.to_vec(),
+            client_id: Some(message.client.client_id.to_string()),
+            principal: Some(message.client.principal_id.to_string()),
+            trace_id: Some(message.trace_id.to_string()),
+            account_id: self.scope.account.clone(),
+            timestamp_ms: message.received_ms,
+        }
+    }
+
+    fn starting(&self, name: &Arc<str>, message: &Incoming, action: &Action) {
+        if self.logs.enabled(LogLevel::Debug) {
+            let entry = self.entry(name.clone(), message, Some(action.rule_action()), None);
+            self.logs.success(message.trace_id, LogEntry::StartingRuleExecution(entry));
+        }
+    }
+
+    fn finished(&self, name: &Arc<str>, message: &Incoming, outcome: &Outcome) {
+        let entry =
+            self.entry(name.clone(), message, Some(outcome.rule_action), Some(outcome.resources.clone()));
+        match &outcome.error {
+            None => self.logs.success(message.trace_id, LogEntry::RuleExecution(entry)),
+            Some((reason, details)) => {
+                self.logs.failure(message.trace_id, LogEntry::RuleExecution(entry), *reason, details.clone())
+            }
+        }
+    }
+}
+
+/// Reads the queue: evaluates each rule, runs local actions in order and hands remote ones to
+/// their own tasks.
+async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<Work>) {
+    while let Some(work) = rx.recv().await {
+        run(&inner, work).await;
+    }
+}
+
+async fn run(inner: &Arc<Inner>, work: Work) {
+    let Work { rule, message } = work;
+    let name: Arc<str> = rule.rule.name.as_str().into();
+    let sql = inner.sql_message(&message);
+    let env = RuleEnvironment { inner, rule: &name, message: &message };
+    let output = match rule.statement.evaluate(&sql, &env) {
+        Ok(Some(output)) => output,
+        Ok(None) => return,
+        Err(e) => {
+            let details = format!("Evaluating the rule's SQL failed: {e}");
+            inner.fail_all(&rule, &message, "SqlEvaluationError", &details);
+            let failures = rule
+                .actions
+                .iter()
+                .map(|a| Outcome {
+                    rule_action: a.rule_action(),
+                    resources: Vec::new(),
+                    error: Some(("", details.clone())),
+                })
+                .collect();
+            after_local(inner, rule, name, message, sql, failures).await;
+            return;
+        }
+    };
+    if inner.logs.enabled(LogLevel::Info) {
+        inner
+            .logs
+            .success(message.trace_id, LogEntry::RuleMatch(inner.entry(name.clone(), &message, None, None)));
+    }
+    let payload = Bytes::from(output.to_bytes());
+    let mut outcomes = Vec::new();
+    let mut remote = Vec::new();
+    for action in rule.actions.iter() {
+        inner.starting(&name, &message, action);
+        if action.is_remote() {
+            remote.push(prepare_remote(inner, action, &sql, &env, &payload));
+        } else {
+            let outcome = run_local(inner, &rule, action, &sql, &env, &message, (&output, &payload));
+            inner.finished(&name, &message, &outcome);
+            outcomes.push(outcome);
+        }
+    }
+    if remote.is_empty() {
+        after_local(inner, rule, name, message, sql, outcomes).await;
+        return;
+    }
+    // Wait for a slot: with every slot busy the queue fills and overflows (see the module doc).
+    let Ok(permit) = inner.in_flight.clone().acquire_owned().await else {
+        return;
+    };
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        for prepared in remote {
+            let outcome = run_remote(&inner, prepared, output_is_json(&output)).await;
+            inner.finished(&name, &message, &outcome);
+            outcomes.push(outcome);
+        }
+        drop(permit);
+        error_action(&inner, &rule, &name, &message, &sql, outcomes).await;
+    });
+}
+
+/// Runs the error action after local actions only: inline when it is local too, else on its own
+/// task so that the dispatcher never waits on the network.
+async fn after_local(
+    inner: &Arc<Inner>,
+    rule: CachedRule,
+    name: Arc<str>,
+    message: Arc<Incoming>,
+    sql: Message,
+    outcomes: Vec<Outcome>,
+) {
+    if rule.error_action.as_ref().is_some_and(|a| a.is_remote()) {
+        let inner = inner.clone();
+        tokio::spawn(async move { error_action(&inner, &rule, &name, &message, &sql, outcomes).await });
+    } else {
+        error_action(inner, &rule, &name, &message, &sql, outcomes).await;
+    }
+}
+
+fn output_is_json(output: &Output) -> bool {
+    matches!(output, Output::Json(_))
+}
+
+/// The `errorAction` of `rule`, with AWS's error message, when any of `outcomes` failed.
+async fn error_action(
+    inner: &Arc<Inner>,
+    rule: &CachedRule,
+    name: &Arc<str>,
+    message: &Arc<Incoming>,
+    sql: &Message,
+    outcomes: Vec<Outcome>,
+) {
+    let failures: Vec<Value> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let (_, error) = o.error.as_ref()?;
+            Some(json!({
+                "failedAction": o.rule_action,
+                "failedResource": o.resources.first().map(|(_, v)| v.as_str()).unwrap_or(""),
+                "errorMessage": error,
+            }))
+        })
+        .collect();
+    let Some(action) = rule.error_action.as_ref().filter(|_| !failures.is_empty()) else {
+        return;
+    };
+    let document = json!({
+        "ruleName": name.as_ref(),
+        "topic": &*message.topic_name,
+        "cloudwatchTraceId": message.trace_id.to_string(),
+        "clientId": &*message.client.client_id,
+        "base64OriginalPayload": base64::engine::general_purpose::STANDARD.encode(&message.payload),
+        "failures": failures,
+    });
+    let output = Output::json(document);
+    let env = RuleEnvironment { inner, rule: name, message };
+    inner.starting(name, message, action);
+    let payload = Bytes::from(output.to_bytes());
+    let outcome = if action.is_remote() {
+        let prepared = prepare_remote(inner, action, sql, &env, &payload);
+        run_remote(inner, prepared, true).await
+    } else {
+        run_local(inner, rule, action, sql, &env, message, (&output, &payload))
+    };
+    inner.finished(name, message, &outcome);
+}
+
+/// Runs republish, cloudwatchLogs or an action type iotemu does not run.
+fn run_local(
+    inner: &Inner,
+    rule: &CachedRule,
+    action: &Action,
+    sql: &Message,
+    env: &dyn Environment,
+    message: &Incoming,
+    (output, payload): (&Output, &Bytes),
+) -> Outcome {
+    let rule_action = action.rule_action();
+    let failed = |resources, reason, details: String| Outcome {
+        rule_action,
+        resources,
+        error: Some((reason, details)),
+    };
+    match action {
+        Action::Republish(r) => republish(inner, rule, r, sql, env, message, payload),
+        Action::CloudwatchLogs(c) => cloudwatch_logs(inner, rule, c, sql, env, output),
+        Action::NotRun { key, resources } => failed(
+            resources.clone(),
+            "ActionNotSupported",
+            format!("iotemu does not run {key} actions ({rule_action}); the rule accepted it, but nothing was sent"),
+        ),
+        Action::Http(_) | Action::Lambda { .. } => failed(Vec::new(), "InternalError", "not a local action".into()),
+    }
+}
+
+fn republish(
+    inner: &Inner,
+    rule: &CachedRule,
+    r: &Republish,
+    sql: &Message,
+    env: &dyn Environment,
+    message: &Incoming,
+    payload: &Bytes,
+) -> Outcome {
+    let rule_action = "RepublishAction";
+    let topic = match r.topic.render(sql, env) {
+        Ok(t) => t,
+        Err(e) => {
+            let details = format!("The republish topic template failed: {e}");
+            return Outcome { rule_action, resources: Vec::new(), error: Some(("TemplateError", details)) };
+        }
+    };
+    // `$$aws/...` in the action is the reserved topic `$aws/...`.
+    let topic = topic.strip_prefix('$').filter(|t| t.starts_with('$')).map(str::to_owned).unwrap_or(topic);
+    let resources = vec![("RepublishTopic", topic.clone())];
+    let fail = |reason, details| Outcome {
+        rule_action,
+        resources: resources.clone(),
+        error: Some((reason, details)),
+    };
+    if matches!(ReservedTopic::parse(&topic), Some(ReservedTopic::Jobs { .. })) {
+        return fail(
+            "RepublishFailed",
+            format!("Republishing to reserved job topics is not supported: {topic}"),
+        );
+    }
+    let properties = match &r.headers {
+        None => None,
+        Some(h) => match republish_properties(h, sql, env) {
+            Ok(p) => Some(p),
+            Err(e) => return fail("TemplateError", e),
+        },
+    };
+    let mut rule_chain = message.rule_chain.clone();
+    rule_chain.push(rule.rule.name.as_str().into());
+    let outbound = OutboundMessage {
+        topic: topic.as_str().into(),
+        payload: payload.clone(),
+        qos: r.qos,
+        retain: false,
+        properties,
+        trace_id: message.trace_id,
+        rule_chain,
+    };
+    let source = Arc::new(ClientInfo { client_id: "N/A".into(), ..ClientInfo::clone(&message.client) });
+    match inner.services.publisher.publish(&source, outbound) {
+        Ok(()) => Outcome { rule_action, resources, error: None },
+        Err(e) => fail("RepublishFailed", format!("Failed to republish to topic {topic}: {e}")),
+    }
+}
+
+fn republish_properties(
+    h: &crate::actions::RepublishHeaders,
+    sql: &Message,
+    env: &dyn Environment,
+) -> Result<MessageProperties, String> {
+    let render = |t: &Option<crate::sql::Template>| -> Result<Option<String>, String> {
+        t.as_ref()
+            .map(|t| t.render(sql, env).map_err(|e| format!("A republish header template failed: {e}")))
+            .transpose()
+    };
+    let payload_format_indicator = match render(&h.payload_format_indicator)?.as_deref() {
+        None => None,
+        Some("UTF-8_DATA") => Some(1),
+        Some("UNSPECIFIED_BYTES") => Some(0),
+        Some(other) => {
+            return Err(format!("payloadFormatIndicator {other:?} is not UTF-8_DATA or UNSPECIFIED_BYTES"))
+        }
+    };
+    let correlation_data = match render(&h.correlation_data)? {
+        None => None,
+        Some(text) => Some(Bytes::from(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .map_err(|e| format!("correlationData is not base64: {e}"))?,
+        )),
+    };
+    let message_expiry_interval = match render(&h.message_expiry)? {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("messageExpiry {text:?} is not a number of seconds"))?,
+        ),
+    };
+    let mut user_properties = Vec::new();
+    for (k, v) in &h.user_properties {
+        user_properties.push((
+            k.clone(),
+            v.render(sql, env).map_err(|e| format!("A user property template failed: {e}"))?,
+        ));
+    }
+    Ok(MessageProperties {
+        payload_format_indicator,
+        message_expiry_interval,
+        response_topic: render(&h.response_topic)?,
+        correlation_data,
+        user_properties,
+        content_type: render(&h.content_type)?,
+    })
+}
+
+fn cloudwatch_logs(
+    inner: &Inner,
+    rule: &CachedRule,
+    c: &CloudwatchLogs,
+    sql: &Message,
+    env: &dyn Environment,
+    output: &Output,
+) -> Outcome {
+    let rule_action = "CloudwatchLogsAction";
+    let group = match c.log_group.render(sql, env) {
+        Ok(g) => g,
+        Err(e) => {
+            let details = format!("The logGroupName template failed: {e}");
+            return Outcome { rule_action, resources: Vec::new(), error: Some(("TemplateError", details)) };
+        }
+    };
+    let resources = vec![("LogGroupName", group.clone())];
+    let fail = |details| Outcome {
+        rule_action,
+        resources: resources.clone(),
+        error: Some(("CloudwatchLogsFailed", details)),
+    };
+    let Some(writer) = inner.services.log_groups.as_ref() else {
+        return fail("The log store is not available".into());
+    };
+    let now = now_ms();
+    let events = match (c.batch_mode, output) {
+        (true, Output::Json(j)) => match j.value() {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item.get("message") {
+                    Some(Value::String(m)) => {
+                        (item.get("timestamp").and_then(Value::as_i64).unwrap_or(now), m.clone())
+                    }
+                    _ => (now, item.to_string()),
+                })
+                .collect(),
+            _ => return fail("batchMode needs the rule's SELECT to give a JSON array".into()),
+        },
+        (true, Output::Binary(_)) => {
+            return fail("batchMode needs the rule's SELECT to give a JSON array".into())
+        }
+        (false, output) => vec![(now, String::from_utf8_lossy(&output.to_bytes()).into_owned())],
+    };
+    if events.is_empty() {
+        return Outcome { rule_action, resources, error: None };
+    }
+    match writer.write(&inner.scope, &group, &rule.rule.name, events) {
+        Ok(()) => Outcome { rule_action, resources, error: None },
+        Err(e) => fail(format!("Failed to write to log group {group}: {e}")),
+    }
+}
+
+/// Renders a remote action's templates on the dispatcher (they may read the message).
+fn prepare_remote(
+    inner: &Inner,
+    action: &Action,
+    sql: &Message,
+    env: &dyn Environment,
+    body: &Bytes,
+) -> Remote {
+    match action {
+        Action::Http(Http { url, headers }) => {
+            let rendered = url.render(sql, env).and_then(|url| {
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| v.render(sql, env).map(|v| (k.clone(), v)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((url, headers))
+            });
+            match rendered {
+                Ok((url, headers)) => Remote::Http { url, headers, body: body.clone() },
+                Err(e) => Remote::Done(Outcome {
+                    rule_action: "HttpAction",
+                    resources: Vec::new(),
+                    error: Some(("TemplateError", format!("An http action template failed: {e}"))),
+                }),
+            }
+        }
+        Action::Lambda { function_arn } => {
+            let endpoints = &inner.config.lambda_endpoints;
+            let unqualified = function_arn.split(':').take(7).collect::<Vec<_>>().join(":");
+            let url = endpoints
+                .get(function_arn)
+                .or_else(|| endpoints.get(&unqualified))
+                .or_else(|| endpoints.get("*"));
+            Remote::Lambda { arn: function_arn.clone(), url: url.cloned(), body: body.clone() }
+        }
+        other => Remote::Done(Outcome {
+            rule_action: other.rule_action(),
+            resources: Vec::new(),
+            error: Some(("InternalError", "not a remote action".into())),
+        }),
+    }
+}
+
+async fn run_remote(inner: &Inner, prepared: Remote, json_body: bool) -> Outcome {
+    match prepared {
+        Remote::Done(outcome) => outcome,
+        Remote::Http { url, headers, body } => {
+            let resources = vec![("Url", url.clone())];
+            let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+            let content_type = if json_body { "application/json" } else { "application/octet-stream" };
+            let error =
+                post(inner, &url, &headers, (!has_content_type).then_some(content_type), body, 3).await.err();
+            Outcome { rule_action: "HttpAction", resources, error: error.map(|e| ("HttpRequestFailed", e)) }
+        }
+        Remote::Lambda { arn, url, body } => {
+            let resources = vec![("FunctionArn", arn.clone())];
+            let error = match url {
+                None => Some((
+                    "LambdaNotConfigured",
+                    format!(
+                        "iotemu has no endpoint for Lambda function {arn}; map it to a URL in [rules.lambda_endpoints] of the config file"
+                    ),
+                )),
+                Some(url) => {
+                    let headers = vec![("X-Amz-Invocation-Type".to_string(), "Event".to_string())];
+                    post(inner, &url, &headers, Some("application/json"), body, 1)
+                        .await
+                        .err()
+                        .map(|e| ("LambdaInvocationFailed", format!("Invoking {arn} at {url} failed: {e}")))
+                }
+            };
+            Outcome { rule_action: "LambdaAction", resources, error }
+        }
+    }
+}
+
+/// POSTs `body`, retrying on 429 and 5xx up to `tries` times in all.
+async fn post(
+    inner: &Inner,
+    url: &str,
+    headers: &[(String, String)],
+    content_type: Option<&str>,
+    body: Bytes,
+    tries: u32,
+) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..tries.max(1) {
+        let mut request = inner.http.post(url).body(body.clone());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        for (k, v) in headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                last = format!("The endpoint {url} answered HTTP {}", status.as_u16());
+                if !(status.as_u16() == 429 || status.is_server_error()) {
+                    break;
+                }
+            }
+            Err(e) => {
+                last = format!("The request to {url} failed: {e}");
+                break;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// What the SQL of one rule may call while one message is evaluated.
+struct RuleEnvironment<'a> {
+    inner: &'a Inner,
+    rule: &'a Arc<str>,
+    message: &'a Incoming,
+}
+
+impl Environment for RuleEnvironment<'_> {
+    fn get_thing_shadow(
+        &self,
+        thing: &str,
+        shadow: Option<&str>,
+        _role_arn: &str,
+    ) -> Result<Option<Value>, String> {
+        match &self.inner.services.shadows {
+            Some(reader) => reader.shadow_document(&self.inner.scope, thing, shadow),
+            None => Err("the shadow service is not available".into()),
+        }
+    }
+
+    /// FunctionExecution: `clientId` N/A, as AWS writes it.
+    fn function_executed(&self, execution: &FunctionExecution) {
+        let rule_action = match execution.rule_action.as_str() {
+            "GetThingShadow" => "GetThingShadow",
+            _ => "UnknownFunction",
+        };
+        let resources = execution
+            .resources
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = match k.as_str() {
+                    "ThingName" => "ThingName",
+                    "ShadowName" => "ShadowName",
+                    _ => return None,
+                };
+                Some((key, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            })
+            .collect();
+        let mut entry = self.inner.entry(self.rule.clone(), self.message, Some(rule_action), Some(resources));
+        entry.client_id = "N/A".into();
+        let entry = LogEntry::FunctionExecution(entry);
+        match &execution.outcome {
+            Ok(()) => self.inner.logs.success(self.message.trace_id, entry),
+            Err(e) => {
+                self.inner.logs.failure(self.message.trace_id, entry, "FunctionExecutionFailed", e.clone())
+            }
+        }
+    }
+}
