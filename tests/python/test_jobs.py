@@ -429,3 +429,57 @@ def test_an_answer_needs_iot_receive_like_any_message(emulator, iot, tmp_path):
     assert f"{prefix}/get/accepted" not in client.messages, "iot:Receive denied: the answer is not sent"
     client.stop()
     assert entries(emulator, "GetPendingJobExecution")[0]["status"] == "Success"
+
+
+def test_the_sdk_v2_request_response_jobs_client(emulator, iot, data_dir, tmp_path):
+    """IotJobsClientV2 correlates answers by clientToken on wildcard subscriptions (`.../update/+`)."""
+    import awscrt.mqtt_request_response as rr
+    import awsiot
+    from awsiot import iotjobs, mqtt_connection_builder
+
+    thing = "v2-device"
+    make_things(iot, thing)
+    subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", thing, "--out", str(tmp_path),
+                    "--data-dir", str(data_dir)], check=True, capture_output=True)
+    port = int(emulator.mqtts.rsplit(":", 1)[1])
+    connection = mqtt_connection_builder.mtls_from_path(
+        endpoint="localhost", port=port, cert_filepath=str(tmp_path / f"{thing}.cert.pem"),
+        pri_key_filepath=str(tmp_path / f"{thing}.private.key"), ca_filepath=str(tmp_path / "ca.pem"),
+        client_id=thing, clean_session=True, keep_alive_secs=30)
+    connection.connect().result(timeout=10)
+    jobs = iotjobs.IotJobsClientV2(connection, rr.ClientOptions(
+        max_request_response_subscriptions=4, max_streaming_subscriptions=2, operation_timeout_in_seconds=10))
+    events = []
+    subscribed = threading.Event()
+    stream = jobs.create_next_job_execution_changed_stream(
+        iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name=thing),
+        awsiot.ServiceStreamOptions(
+            incoming_event_listener=events.append,
+            subscription_status_listener=lambda e: subscribed.set()))
+    stream.open()
+    assert subscribed.wait(10)
+
+    iot.create_job(jobId="v2-job", targets=[thing_arn(thing)], document='{"step": "one"}')
+    assert wait_until(lambda: events, timeout=10)
+    assert events[0].execution.job_id == "v2-job" and events[0].execution.job_document == {"step": "one"}
+
+    pending = jobs.get_pending_job_executions(
+        iotjobs.GetPendingJobExecutionsRequest(thing_name=thing)).result(timeout=10)
+    assert [j.job_id for j in pending.queued_jobs] == ["v2-job"]
+    started = jobs.start_next_pending_job_execution(
+        iotjobs.StartNextPendingJobExecutionRequest(thing_name=thing)).result(timeout=10)
+    assert started.execution.status == "IN_PROGRESS" and started.execution.version_number == 2
+    done = jobs.update_job_execution(iotjobs.UpdateJobExecutionRequest(
+        thing_name=thing, job_id="v2-job", status="SUCCEEDED", expected_version=2,
+        include_job_execution_state=True)).result(timeout=10)
+    assert done.execution_state.status == "SUCCEEDED"
+    described = jobs.describe_job_execution(
+        iotjobs.DescribeJobExecutionRequest(thing_name=thing, job_id="v2-job")).result(timeout=10)
+    assert described.execution.status == "SUCCEEDED"
+    with pytest.raises(awsiot.V2ServiceException) as refused:
+        jobs.update_job_execution(iotjobs.UpdateJobExecutionRequest(
+            thing_name=thing, job_id="v2-job", status="IN_PROGRESS")).result(timeout=10)
+    assert refused.value.modeled_error.code == "InvalidStateTransition"
+    assert refused.value.modeled_error.execution_state.status == "SUCCEEDED"
+    connection.disconnect().result(timeout=10)
+    assert wait_until(lambda: iot.describe_job(jobId="v2-job")["job"]["status"] == "COMPLETED")
