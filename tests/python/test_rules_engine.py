@@ -108,7 +108,9 @@ def test_republish_lands_and_the_trace_id_runs_from_publish_in_to_the_republishe
     assert json.loads(watcher.on("alerts/d1")[0].payload) == {"temp": 40, "device": "d1"}
     assert watcher.on("alerts/d1")[0].qos == 1
 
-    assert wait_until(lambda: of(emulator, "Publish-Out", topicName="alerts/d1"))
+    # Entries reach the log file a moment after the messages they describe.
+    assert wait_until(lambda: of(emulator, "Publish-Out", topicName="alerts/d1") and of(emulator, "RuleExecution")
+                      and of(emulator, "Publish-In", topicName="sensors/d2/data"))
     (hot_in,) = of(emulator, "Publish-In", topicName="sensors/d1/data")
     (cold_in,) = of(emulator, "Publish-In", topicName="sensors/d2/data")
     trace = hot_in["traceId"]
@@ -166,6 +168,7 @@ def test_a_failing_action_reaches_the_error_action_with_aws_error_payload(emulat
     device.publish("fragile/x", {"v": 1})
     assert wait_until(lambda: watcher.on("errors/x"))
     error = json.loads(watcher.on("errors/x")[0].payload)
+    assert wait_until(lambda: len(of(emulator, "RuleExecution")) == 3), "two failures and the error action"
     (publish_in,) = of(emulator, "Publish-In", topicName="fragile/x")
     assert error["ruleName"] == "fragile" and error["topic"] == "fragile/x" and error["clientId"] == "dev-err"
     assert error["cloudwatchTraceId"] == publish_in["traceId"]
@@ -194,6 +197,7 @@ def test_basic_ingest_reaches_only_its_rule_and_a_missing_rule_is_rule_not_found
     device.publish("$aws/rules/ingest/plant/7", {"level": 3})
     assert wait_until(lambda: watcher.on("ingested/plant"))
     assert json.loads(watcher.on("ingested/plant")[0].payload) == {"level": 3, "t": "plant/7"}
+    assert wait_until(lambda: of(emulator, "RuleMatch", ruleName="ingest"))
     assert not [m for m in watcher.messages if m.topic.startswith("$aws/rules")], "not delivered to subscribers"
     (match,) = of(emulator, "RuleMatch", ruleName="ingest")
     assert match["topicName"] == "$aws/rules/ingest/plant/7"
@@ -214,6 +218,7 @@ def test_basic_ingest_reaches_only_its_rule_and_a_missing_rule_is_rule_not_found
     spy = Client(emulator, "spy")
     spy.paho.subscribe("$aws/rules/ingest/#", qos=1)
     assert wait_until(lambda: not spy.paho.is_connected())
+    assert wait_until(lambda: of(emulator, "Subscribe", clientId="spy"))
     (refused,) = of(emulator, "Subscribe", clientId="spy")
     assert refused["status"] == "Failure"
     spy.stop()
@@ -245,6 +250,8 @@ def test_shadow_answers_feed_rules_and_get_thing_shadow_writes_function_executio
     device.publish("$aws/things/boiler/shadow/update", {"state": {"reported": {"temp": 71}}})
     assert wait_until(lambda: watcher.on("seen/boiler"))
     assert json.loads(watcher.on("seen/boiler")[0].payload) == {"temp": 71, "version": 1}
+    # Entries reach the log file a moment after the messages they describe.
+    assert wait_until(lambda: of(emulator, "FunctionExecution") and of(emulator, "RuleExecution"))
     (function,) = of(emulator, "FunctionExecution")
     assert function["clientId"] == "N/A" and function["ruleName"] == "shadow_seen"
     (update,) = of(emulator, "UpdateThingShadow")
@@ -357,7 +364,7 @@ def test_iot_data_publish_feeds_rules_and_republish_to_a_reserved_topic_updates_
         {"republish": {"roleArn": ROLE, "topic": "$$aws/things/${topic(2)}/shadow/update", "qos": 1}}])
     data = emulator.client("iot-data")
     data.publish(topic="report/kettle", qos=1, payload=json.dumps({"temp": 98}))
-    assert wait_until(lambda: of(emulator, "UpdateThingShadow"))
+    assert wait_until(lambda: of(emulator, "UpdateThingShadow") and of(emulator, "RuleExecution", ruleName="to_shadow"))
     shadow = json.loads(data.get_thing_shadow(thingName="kettle")["payload"].read())
     assert shadow["state"]["reported"] == {"temp": 98}
     (publish_in,) = of(emulator, "Publish-In", topicName="report/kettle")

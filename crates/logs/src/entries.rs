@@ -533,19 +533,23 @@ mod tests {
         })
     }
 
-    /// Builds the typed record with the example's common values and compares the whole JSON.
-    fn assert_matches_example(event: &str, entry: LogEntry) {
-        let ex = example(event);
-        let ts = ex["timestamp"].as_str().unwrap();
+    /// The example's `timestamp` in epoch milliseconds.
+    fn example_millis(ex: &Value) -> u64 {
         let dt = time::PrimitiveDateTime::parse(
-            ts,
+            ex["timestamp"].as_str().unwrap(),
             time::macros::format_description!(
                 "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
             ),
         )
         .unwrap()
         .assume_utc();
-        let millis = (dt.unix_timestamp_nanos() / 1_000_000) as u64;
+        (dt.unix_timestamp_nanos() / 1_000_000) as u64
+    }
+
+    /// Builds the typed record with the example's common values and compares the whole JSON.
+    fn assert_matches_example(event: &str, entry: LogEntry) {
+        let ex = example(event);
+        let millis = example_millis(&ex);
         let trace: TraceId = ex["traceId"].as_str().unwrap().parse().unwrap();
         let record = LogRecord::success(millis, "123456789012".into(), trace, entry);
         let got: Value = serde_json::from_str(&record.to_json()).unwrap();
@@ -699,16 +703,7 @@ mod tests {
     /// The job examples have no traceId: compare without it.
     fn assert_job_entry_matches_example(event: &str, entry: LogEntry) {
         let ex = example(event);
-        let ts = ex["timestamp"].as_str().unwrap();
-        let dt = time::PrimitiveDateTime::parse(
-            ts,
-            time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
-            ),
-        )
-        .unwrap()
-        .assume_utc();
-        let millis = (dt.unix_timestamp_nanos() / 1_000_000) as u64;
+        let millis = example_millis(&ex);
         let mut record = LogRecord::success(millis, "123456789012".into(), TraceId::new(), entry);
         record.trace_id = None;
         let got: Value = serde_json::from_str(&record.to_json()).unwrap();

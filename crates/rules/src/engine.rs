@@ -162,6 +162,14 @@ struct Outcome {
     error: Option<(&'static str, String)>,
 }
 
+impl Outcome {
+    /// A substitution template of the action could not be rendered.
+    fn template_failed(rule_action: &'static str, what: &str, e: impl std::fmt::Display) -> Outcome {
+        let details = format!("The {what} template failed: {e}");
+        Outcome { rule_action, resources: Vec::new(), error: Some(("TemplateError", details)) }
+    }
+}
+
 /// A remote action with its templates rendered, ready to run off the dispatcher.
 enum Remote {
     Http {
@@ -580,10 +588,7 @@ fn republish(
     let rule_action = "RepublishAction";
     let topic = match r.topic.render(sql, env) {
         Ok(t) => t,
-        Err(e) => {
-            let details = format!("The republish topic template failed: {e}");
-            return Outcome { rule_action, resources: Vec::new(), error: Some(("TemplateError", details)) };
-        }
+        Err(e) => return Outcome::template_failed(rule_action, "republish topic", e),
     };
     // `$$aws/...` in the action is the reserved topic `$aws/...`.
     let topic = topic.strip_prefix('$').filter(|t| t.starts_with('$')).map(str::to_owned).unwrap_or(topic);
@@ -686,10 +691,7 @@ fn cloudwatch_logs(
     let rule_action = "CloudwatchLogsAction";
     let group = match c.log_group.render(sql, env) {
         Ok(g) => g,
-        Err(e) => {
-            let details = format!("The logGroupName template failed: {e}");
-            return Outcome { rule_action, resources: Vec::new(), error: Some(("TemplateError", details)) };
-        }
+        Err(e) => return Outcome::template_failed(rule_action, "logGroupName", e),
     };
     let resources = vec![("LogGroupName", group.clone())];
     let fail = |details| Outcome {
@@ -747,11 +749,7 @@ fn prepare_remote(
             });
             match rendered {
                 Ok((url, headers)) => Remote::Http { url, headers, body: body.clone() },
-                Err(e) => Remote::Done(Outcome {
-                    rule_action: "HttpAction",
-                    resources: Vec::new(),
-                    error: Some(("TemplateError", format!("An http action template failed: {e}"))),
-                }),
+                Err(e) => Remote::Done(Outcome::template_failed("HttpAction", "http", e)),
             }
         }
         Action::Lambda { function_arn } => {
