@@ -268,7 +268,9 @@ def test_the_store_keeps_at_most_max_events_and_counts_what_it_missed(data_dir, 
         client.connect(host, int(port))
         client.loop_start()
         for i in range(300):
-            client.publish(f"burst/{i}", b"x", qos=0)
+            sent = client.publish(f"burst/{i}", b"x", qos=0)
+        # paho's loop_stop may end its thread before the queue is written out: wait for the last.
+        sent.wait_for_publish(timeout=10)
         client.disconnect()
         client.loop_stop()
         assert wait_until(lambda: any(e["eventType"] == "Disconnect" for e in emulator.entries()))
