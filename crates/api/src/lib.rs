@@ -8,6 +8,7 @@
 //! - [`ApiError`]: REST-JSON errors (status, `x-amzn-ErrorType`, `{"message"}`).
 //! - [`AwsJson`]: a JSON body extractor whose rejection is an InvalidRequestException.
 //! - [`dispatch`]: the fallback that picks the service router.
+//! - [`blocking`]: runs an operation that commits to SQLite on tokio's blocking pool.
 
 mod error;
 mod scope;
@@ -22,6 +23,16 @@ pub fn query<T>(q: AwsQuery<T>) -> Result<T, ApiError> {
     q.map(|axum::extract::Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
 }
 pub use scope::{ApiContext, CredentialScope};
+
+/// Runs `f`, which blocks (it commits to SQLite), on tokio's blocking pool, so the runtime's
+/// workers keep serving; a panic in it is a 500 InternalFailureException.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(500, "InternalFailureException", e.to_string()))?
+}
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};

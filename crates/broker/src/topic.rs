@@ -6,6 +6,7 @@
 //! (AWS IoT quotas). Shared subscriptions are `$share/{group}/{filter}`.
 
 use crate::Limits;
+use iotemu_core::ReservedTopic;
 
 /// Why a topic name or filter is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +67,8 @@ fn check_size(topic: &str, limits: &Limits) -> Result<(), TopicError> {
 /// size and level limits (`iot-basic-ingest.md`).
 pub fn validate_topic_name<'a>(raw: &'a [u8], limits: &Limits) -> Result<&'a str, TopicError> {
     let topic = std::str::from_utf8(raw).map_err(|_| TopicError::NotUtf8)?;
-    let counted = match topic.strip_prefix("$aws/rules/").and_then(|rest| rest.split_once('/')) {
-        Some((_rule, rest)) if !rest.is_empty() => rest,
+    let counted = match ReservedTopic::parse(topic) {
+        Some(ReservedTopic::BasicIngest { topic: rest, .. }) if !rest.is_empty() => rest,
         _ => topic,
     };
     check_size(counted, limits)?;
@@ -108,7 +109,7 @@ pub fn parse_filter<'a>(filter: &'a str, limits: &Limits) -> Result<ParsedFilter
         None => (None, filter),
     };
     check_size(inner, limits)?;
-    if inner == "$aws/rules" || inner.starts_with("$aws/rules/") {
+    if matches!(ReservedTopic::parse(inner), Some(ReservedTopic::BasicIngest { .. })) {
         return Err(TopicError::BasicIngest);
     }
     let levels: Vec<&str> = inner.split('/').collect();

@@ -49,6 +49,16 @@ impl<'a> ReservedTopic<'a> {
             _ => ReservedTopic::Other,
         })
     }
+
+    /// The topic name `$aws/rules/{rule}/{topic}` of a Basic Ingest message (the inverse of
+    /// [`ReservedTopic::BasicIngest`]).
+    pub fn basic_ingest_topic(rule: &str, topic: &str) -> String {
+        if topic.is_empty() {
+            format!("$aws/rules/{rule}")
+        } else {
+            format!("$aws/rules/{rule}/{topic}")
+        }
+    }
 }
 
 /// What the broker does with a publish after a service has seen it.
@@ -96,6 +106,7 @@ mod tests {
             ReservedTopic::parse("$aws/rules/myRule/a/b"),
             Some(ReservedTopic::BasicIngest { rule: "myRule", topic: "a/b" })
         );
+        assert_eq!(ReservedTopic::basic_ingest_topic("myRule", "a/b"), "$aws/rules/myRule/a/b");
         assert_eq!(ReservedTopic::parse("$aws/unknown"), Some(ReservedTopic::Other));
         assert_eq!(ReservedTopic::parse("devices/1"), None);
     }

@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use iotemu_api::{query, ApiContext, ApiError, AwsJson, AwsQuery};
+use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
 use iotemu_core::{ClientInfo, Protocol, TraceId};
 use iotemu_store::Scope;
 use serde::Deserialize;
@@ -25,15 +25,6 @@ use std::sync::Arc;
 
 fn scope(ctx: &ApiContext) -> Scope {
     Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
-
-/// Runs a blocking operation (it commits to SQLite) off the runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(500, "InternalFailureException", e.to_string()))?
 }
 
 /// The `iot` routes of jobs, executions and job templates.
@@ -146,10 +137,9 @@ async fn cancel_job(
     ctx: ApiContext,
     Path(job_id): Path<String>,
     q: AwsQuery<ForceQuery>,
-    body: Bytes,
+    AwsJson(body): AwsJson<CancelJobBody>,
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
-    let body: CancelJobBody = json_body(&body)?;
     let scope = scope(&ctx);
     let job =
         blocking(move || Ok(jobs.cancel_job(&scope, &job_id, force, body.reason_code, body.comment)?))
@@ -159,14 +149,6 @@ async fn cancel_job(
         out["description"] = json!(d);
     }
     Ok(Json(out))
-}
-
-/// A JSON body that may be empty.
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_request(e.to_string()))
 }
 
 async fn delete_job(
@@ -288,10 +270,9 @@ async fn cancel_execution(
     ctx: ApiContext,
     Path((thing, job_id)): Path<(String, String)>,
     q: AwsQuery<ForceQuery>,
-    body: Bytes,
+    AwsJson(body): AwsJson<CancelExecutionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
-    let body: CancelExecutionBody = json_body(&body)?;
     let scope = scope(&ctx);
     blocking(move || {
         Ok(jobs.cancel_execution(

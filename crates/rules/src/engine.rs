@@ -172,31 +172,21 @@ impl Outcome {
 
 /// A remote action with its templates rendered, ready to run off the dispatcher.
 enum Remote {
-    Http {
-        url: String,
-        headers: Vec<(String, String)>,
-        body: Bytes,
-    },
-    Lambda {
-        arn: String,
-        url: Option<String>,
-        body: Bytes,
-    },
-    /// Rendering failed: only the outcome is left to write.
+    Http { url: String, headers: Vec<(String, String)>, body: Bytes },
+    Lambda { arn: String, url: Option<String>, body: Bytes },
+}
+
+/// What starting an action gave: its outcome (local actions, and remote ones whose templates
+/// failed), or a remote call to make off the dispatcher.
+enum Started {
     Done(Outcome),
+    Remote(Remote),
 }
 
 /// A token bucket of one rule.
 struct Bucket {
     tokens: f64,
     at: Instant,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl RulesEngine {
@@ -243,7 +233,7 @@ impl RulesEngine {
         topic: &str,
         payload: &Bytes,
     ) {
-        let full = format!("$aws/rules/{rule}{}{topic}", if topic.is_empty() { "" } else { "/" });
+        let full = ReservedTopic::basic_ingest_topic(rule, topic);
         let message = Arc::new(Incoming {
             topic_name: full.into(),
             topic: topic.to_string(),
@@ -251,7 +241,7 @@ impl RulesEngine {
             client: client.clone(),
             trace_id,
             rule_chain: Vec::new(),
-            received_ms: now_ms(),
+            received_ms: self.inner.logs.now_millis() as i64,
         });
         match self.inner.rules.enabled_rule(&self.inner.scope, rule) {
             Some(rule) => self.inner.enqueue(rule, message),
@@ -285,7 +275,7 @@ impl RulesFeed for RulesEngine {
             client: routed.source.clone(),
             trace_id: routed.trace_id,
             rule_chain: routed.rule_chain.to_vec(),
-            received_ms: now_ms(),
+            received_ms: self.inner.logs.now_millis() as i64,
         });
         for rule in matched {
             if message.rule_chain.len() >= self.inner.config.max_republish_depth {
@@ -454,12 +444,12 @@ async fn run(inner: &Arc<Inner>, work: Work) {
     let mut remote = Vec::new();
     for action in rule.actions.iter() {
         inner.starting(&name, &message, action);
-        if action.is_remote() {
-            remote.push(prepare_remote(inner, action, &sql, &env, &payload));
-        } else {
-            let outcome = run_local(inner, &rule, action, &sql, &env, &message, (&output, &payload));
-            inner.finished(&name, &message, &outcome);
-            outcomes.push(outcome);
+        match start_action(inner, &rule, action, &sql, &env, &message, (&output, &payload)) {
+            Started::Remote(call) => remote.push(call),
+            Started::Done(outcome) => {
+                inner.finished(&name, &message, &outcome);
+                outcomes.push(outcome);
+            }
         }
     }
     if remote.is_empty() {
@@ -539,17 +529,16 @@ async fn error_action(
     let env = RuleEnvironment { inner, rule: name, message };
     inner.starting(name, message, action);
     let payload = Bytes::from(output.to_bytes());
-    let outcome = if action.is_remote() {
-        let prepared = prepare_remote(inner, action, sql, &env, &payload);
-        run_remote(inner, prepared, true).await
-    } else {
-        run_local(inner, rule, action, sql, &env, message, (&output, &payload))
+    let outcome = match start_action(inner, rule, action, sql, &env, message, (&output, &payload)) {
+        Started::Done(outcome) => outcome,
+        Started::Remote(call) => run_remote(inner, call, true).await,
     };
     inner.finished(name, message, &outcome);
 }
 
-/// Runs republish, cloudwatchLogs or an action type iotemu does not run.
-fn run_local(
+/// Runs a local action (republish, cloudwatchLogs, or a type iotemu does not run) or renders
+/// a remote one's templates on the dispatcher (they may read the message).
+fn start_action(
     inner: &Inner,
     rule: &CachedRule,
     action: &Action,
@@ -557,23 +546,22 @@ fn run_local(
     env: &dyn Environment,
     message: &Incoming,
     (output, payload): (&Output, &Bytes),
-) -> Outcome {
+) -> Started {
     let rule_action = action.rule_action();
-    let failed = |resources, reason, details: String| Outcome {
-        rule_action,
-        resources,
-        error: Some((reason, details)),
-    };
-    match action {
+    Started::Done(match action {
         Action::Republish(r) => republish(inner, rule, r, sql, env, message, payload),
         Action::CloudwatchLogs(c) => cloudwatch_logs(inner, rule, c, sql, env, output),
-        Action::NotRun { key, resources } => failed(
-            resources.clone(),
-            "ActionNotSupported",
-            format!("iotemu does not run {key} actions ({rule_action}); the rule accepted it, but nothing was sent"),
-        ),
-        Action::Http(_) | Action::Lambda { .. } => failed(Vec::new(), "InternalError", "not a local action".into()),
-    }
+        Action::NotRun { key, resources } => Outcome {
+            rule_action,
+            resources: resources.clone(),
+            error: Some((
+                "ActionNotSupported",
+                format!("iotemu does not run {key} actions ({rule_action}); the rule accepted it, but nothing was sent"),
+            )),
+        },
+        Action::Http(http) => return prepare_http(http, sql, env, payload),
+        Action::Lambda { function_arn } => return Started::Remote(prepare_lambda(inner, function_arn, payload)),
+    })
 }
 
 fn republish(
@@ -702,7 +690,7 @@ fn cloudwatch_logs(
     let Some(writer) = inner.services.log_groups.as_ref() else {
         return fail("The log store is not available".into());
     };
-    let now = now_ms();
+    let now = inner.logs.now_millis() as i64;
     let events = match (c.batch_mode, output) {
         (true, Output::Json(j)) => match j.value() {
             Value::Array(items) => items
@@ -730,48 +718,33 @@ fn cloudwatch_logs(
     }
 }
 
-/// Renders a remote action's templates on the dispatcher (they may read the message).
-fn prepare_remote(
-    inner: &Inner,
-    action: &Action,
-    sql: &Message,
-    env: &dyn Environment,
-    body: &Bytes,
-) -> Remote {
-    match action {
-        Action::Http(Http { url, headers }) => {
-            let rendered = url.render(sql, env).and_then(|url| {
-                let headers = headers
-                    .iter()
-                    .map(|(k, v)| v.render(sql, env).map(|v| (k.clone(), v)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((url, headers))
-            });
-            match rendered {
-                Ok((url, headers)) => Remote::Http { url, headers, body: body.clone() },
-                Err(e) => Remote::Done(Outcome::template_failed("HttpAction", "http", e)),
-            }
-        }
-        Action::Lambda { function_arn } => {
-            let endpoints = &inner.config.lambda_endpoints;
-            let unqualified = function_arn.split(':').take(7).collect::<Vec<_>>().join(":");
-            let url = endpoints
-                .get(function_arn)
-                .or_else(|| endpoints.get(&unqualified))
-                .or_else(|| endpoints.get("*"));
-            Remote::Lambda { arn: function_arn.clone(), url: url.cloned(), body: body.clone() }
-        }
-        other => Remote::Done(Outcome {
-            rule_action: other.rule_action(),
-            resources: Vec::new(),
-            error: Some(("InternalError", "not a remote action".into())),
-        }),
+/// The http action with its URL and header templates rendered.
+fn prepare_http(Http { url, headers }: &Http, sql: &Message, env: &dyn Environment, body: &Bytes) -> Started {
+    let rendered = url.render(sql, env).and_then(|url| {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| v.render(sql, env).map(|v| (k.clone(), v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((url, headers))
+    });
+    match rendered {
+        Ok((url, headers)) => Started::Remote(Remote::Http { url, headers, body: body.clone() }),
+        Err(e) => Started::Done(Outcome::template_failed("HttpAction", "http", e)),
     }
+}
+
+/// The lambda action with the URL configured for its function: the exact ARN, then the ARN
+/// without its version or alias, then `*`.
+fn prepare_lambda(inner: &Inner, function_arn: &str, body: &Bytes) -> Remote {
+    let endpoints = &inner.config.lambda_endpoints;
+    let unqualified = function_arn.split(':').take(7).collect::<Vec<_>>().join(":");
+    let url =
+        endpoints.get(function_arn).or_else(|| endpoints.get(&unqualified)).or_else(|| endpoints.get("*"));
+    Remote::Lambda { arn: function_arn.to_string(), url: url.cloned(), body: body.clone() }
 }
 
 async fn run_remote(inner: &Inner, prepared: Remote, json_body: bool) -> Outcome {
     match prepared {
-        Remote::Done(outcome) => outcome,
         Remote::Http { url, headers, body } => {
             let resources = vec![("Url", url.clone())];
             let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));

@@ -73,9 +73,7 @@ async fn serve(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let name = query(q)?.name;
-    tokio::task::spawn_blocking(move || run(&requests, &ctx, &thing, name.as_deref(), operation, &body))
-        .await
-        .map_err(|e| ApiError::new(500, "InternalFailureException", e.to_string()))
+    iotemu_api::blocking(move || Ok(run(&requests, &ctx, &thing, name.as_deref(), operation, &body))).await
 }
 
 async fn get_shadow(
