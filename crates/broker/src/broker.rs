@@ -128,6 +128,14 @@ impl Broker {
         kicked
     }
 
+    /// The principal of the connection that last attached to the session of `client_id`, while
+    /// that session lives (connected, or persistent and offline).
+    pub(crate) fn session_owner(&self, client_id: &str) -> Option<Arc<str>> {
+        let sessions = self.shared.sessions.lock();
+        let state = sessions.get(client_id)?.state.lock();
+        state.owner.clone().filter(|_| !state.ended)
+    }
+
     /// Attaches a new connection to the session of `client_id`: takes over a live connection
     /// (which then logs DUPLICATE_CLIENT_ID), resumes a persistent session of the same MQTT
     /// version unless `clean_start`, or starts a new one.
@@ -185,6 +193,7 @@ impl Broker {
         state.generation += 1;
         state.expiry = expiry;
         state.disconnected_at = None;
+        state.owner = Some(principal.clone());
         state.link = Some(Link {
             deliveries: deliveries_tx,
             kick: Some(kick_tx),

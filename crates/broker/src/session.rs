@@ -106,6 +106,8 @@ pub struct SessionState {
     pub queue: VecDeque<Delivery>,
     /// Removed from the broker; nothing may be queued any more.
     pub ended: bool,
+    /// The principal of the last connection that attached (kept while the session is offline).
+    pub owner: Option<Arc<str>>,
 }
 
 impl Session {
@@ -122,6 +124,7 @@ impl Session {
                 subscriptions: HashMap::new(),
                 queue: VecDeque::new(),
                 ended: false,
+                owner: None,
             }),
         }
     }

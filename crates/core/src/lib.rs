@@ -1,5 +1,6 @@
 //! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
-//! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
+//! `$aws/...` reserved topics ([`ReservedTopic`]) and what clients may do on them
+//! ([`client_may_publish`], [`client_may_subscribe`]), the [`Clock`], and the traits through which the
 //! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
 //! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
 //!
@@ -11,6 +12,7 @@ mod context;
 mod error;
 mod publish;
 mod reserved;
+mod reserved_access;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
 /// 64 hex characters), which is also the principalId of the device's log entries.
@@ -30,3 +32,7 @@ pub use publish::{
     RetainedMessages, RoutedMessage, RulesFeed,
 };
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};
+pub use reserved_access::{
+    client_may_publish, client_may_subscribe, ClientOperation, ReservedTopicAccess, ReservedTopicRefusal,
+    RESERVED_TOPIC_ACCESS,
+};

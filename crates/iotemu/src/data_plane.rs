@@ -13,10 +13,13 @@
 //!   `principalId` the caller's access key id (the emulator has no IAM principal ids), and the
 //!   HTTP peer's address.
 //! - Publish answers `{"message":"OK","traceId":...}` as AWS's HTTPS publish endpoint does.
-//! - Topics starting with `$` outside `$aws/`, and the subscribe-only `$aws/events/...`, are
-//!   refused with ForbiddenException (`reserved-topics.md`: "you can't create new topics that
-//!   begin with a dollar sign"); a retained publish to a `$` topic is an InvalidRequestException
-//!   (AWS does not retain on reserved topics, `aws-behaviour.md` §8).
+//! - A reserved topic that clients may not publish to (`iotemu_core::client_may_publish`:
+//!   `reserved-topics.md`'s Subscribe-only topics such as `/update/delta` and `$aws/events/...`,
+//!   `$` topics outside the page, and topics no iotemu service answers) is refused with
+//!   UnauthorizedException (401), the one denial botocore's `iot-data` model lists for Publish,
+//!   and a Publish-In Failure entry (reason FORBIDDEN_RESERVED_TOPIC); a retained publish to a
+//!   `$` topic is an InvalidRequestException (AWS does not retain on reserved topics,
+//!   `aws-behaviour.md` §8).
 //! - ListRetainedMessages lists in topic order; its nextToken is opaque (the last topic,
 //!   base64); maxResults defaults to 200, its maximum.
 //! - The MQTT 5 DISCONNECT that DeleteConnection sends carries 0x98 (Administrative action).
@@ -34,8 +37,8 @@ use base64::Engine;
 use bytes::Bytes;
 use iotemu_api::{ApiContext, ApiError};
 use iotemu_core::{
-    ClientInfo, Connections, MessageProperties, OutboundMessage, Protocol, PublishRefused, Publisher,
-    ReservedTopic, RetainedMessages, TraceId,
+    client_may_publish, ClientInfo, Connections, MessageProperties, OutboundMessage, Protocol,
+    PublishRefused, Publisher, ReservedTopicRefusal, RetainedMessages, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use serde_json::{json, Value};
@@ -143,22 +146,22 @@ async fn publish(
         }
     };
     let retain = flag(&params, "retain")?;
-    if topic.starts_with('$') {
-        let reserved = ReservedTopic::parse(&topic);
-        if matches!(reserved, None | Some(ReservedTopic::Events { .. })) {
-            return Err(ApiError::new(
-                403,
-                "ForbiddenException",
-                format!("publishing to the reserved topic {topic:?} is not allowed"),
-            ));
-        }
-        if retain {
-            return Err(ApiError::invalid_request("retained messages are not allowed on reserved topics"));
-        }
-    }
     let properties = mqtt5_properties(&params, &headers)?;
     let client = http_client(&scope.access_key, peer);
     let trace_id = TraceId::new();
+    let entry =
+        || LogEntry::PublishIn(PublishIn { topic_name: topic.as_str().into(), client: client.clone() });
+    // A reserved topic clients may not publish to (a shadow answer, an event, a `$` topic AWS
+    // does not serve) is refused as MQTT refuses it, with its Publish-In Failure entry.
+    if let Err(refusal) = client_may_publish(&topic) {
+        if dp.logs.enabled(LogLevel::Error) {
+            dp.logs.failure(trace_id, entry(), ReservedTopicRefusal::REASON, refusal.to_string());
+        }
+        return Err(ApiError::new(401, "UnauthorizedException", refusal.to_string()));
+    }
+    if retain && topic.starts_with('$') {
+        return Err(ApiError::invalid_request("retained messages are not allowed on reserved topics"));
+    }
     let message = OutboundMessage {
         topic: topic.as_str().into(),
         payload,
@@ -168,8 +171,6 @@ async fn publish(
         trace_id,
         rule_chain: Vec::new(),
     };
-    let entry =
-        || LogEntry::PublishIn(PublishIn { topic_name: topic.as_str().into(), client: client.clone() });
     // The Publish-In entry comes before the deliveries' Publish-Out entries, as over MQTT: the
     // broker's checks run first, then the entry, then the publish.
     if let Err(refused) = dp.publisher.check(&message) {
