@@ -42,7 +42,7 @@ pub use certificates::{CaCertificate, RegisterCa, RegistrationConfig, UpdateCa};
 pub use error::RegistryError;
 pub use http::routes;
 pub use paging::Page;
-pub use policies::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
+pub use policies::{record_issued_device, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
 pub use state::{Certificate, Thing};
 pub use thing_groups::{
