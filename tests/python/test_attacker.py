@@ -12,6 +12,7 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import boto3
@@ -194,15 +195,17 @@ class Watcher:
     def __init__(self, emulator, client_id, *filters):
         self.got = []
         self.paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        subscribed = threading.Event()
+        connected, subscribed = threading.Event(), threading.Event()
+        self.paho.on_connect = lambda *args: connected.set()
         self.paho.on_message = lambda c, u, m: self.got.append((m.topic, m.payload))
         self.paho.on_subscribe = lambda *args: subscribed.set()
         host, port = emulator.mqtt.rsplit(":", 1)
         self.paho.connect(host, int(port))
         self.paho.loop_start()
+        assert connected.wait(10), f"{client_id} connects"
         if filters:
             self.paho.subscribe([(f, 1) for f in filters])
-            assert subscribed.wait(10)
+            assert subscribed.wait(10), f"{client_id} subscribes"
 
     def on(self, topic):
         return [json.loads(p) for t, p in self.got if t == topic]
@@ -296,10 +299,10 @@ def test_forged_answers_over_iot_data_are_refused(emulator):
 
 
 # ------------------------------------------------------------------------------------------------
-# 4. A filter pattern that nests too deep
+# 4. Input that nests too deep
 # ------------------------------------------------------------------------------------------------
 
-def test_deeply_nested_filter_patterns_are_refused_and_the_process_stays_up(emulator):
+def test_deeply_nested_input_is_refused_and_the_process_stays_up(emulator):
     logs = emulator.client("logs")
     deep = "{ " + "(" * 2000 + "$.a = 1" + ")" * 2000 + " }"
     with pytest.raises(logs.exceptions.InvalidParameterException) as info:
@@ -312,6 +315,28 @@ def test_deeply_nested_filter_patterns_are_refused_and_the_process_stays_up(emul
     with pytest.raises(logs.exceptions.InvalidParameterException) as info:
         logs.filter_log_events(logGroupName="AWSIotLogsV2", filterPattern=within)
     assert "parentheses nest deeper than 64 levels" in info.value.response["Error"]["Message"]
+
+    # The other parsers of outside JSON stop where serde_json does (128 levels), with AWS's errors.
+    iot = emulator.client("iot")
+    nested = "[" * 50_000 + '"x"' + "]" * 50_000
+    deep_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}).replace('"*"}', '"*", "Condition": '
+                                                                             '{"StringEquals": {"iot:ClientId": '
+                                                                             + nested + '}}}')
+    assert error_of(iot.create_policy, policyName="deep", policyDocument=deep_policy) == (
+        "MalformedPolicyException", 400)
+    deep_state = '{"state": {"desired": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}}"
+    with pytest.raises(emulator.client("iot-data").exceptions.InvalidRequestException) as info:
+        emulator.client("iot-data").update_thing_shadow(thingName="t", payload=deep_state.encode())
+    assert info.value.response["Error"]["Message"] == "JSON contains too many levels of nesting; maximum is 6"
+    body = ('{"attributePayload": ' + nested + "}").encode()
+    request = urllib.request.Request(f"{emulator.endpoint}/things/deep", data=body, method="POST", headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261124/us-east-1/iot/aws4_request, "
+                         "SignedHeaders=host, Signature=0", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as http_error:
+        urllib.request.urlopen(request, timeout=5)
+    assert http_error.value.code == 400
+    assert http_error.value.headers["x-amzn-ErrorType"].startswith("InvalidRequestException")
 
     health = json.loads(urllib.request.urlopen(f"{emulator.endpoint}/_iotemu/health").read())
     assert health["status"] == "ok"
