@@ -1,0 +1,3 @@
+//! AWS IoT fleet provisioning (work in progress).
+
+pub mod template;
