@@ -154,10 +154,12 @@ impl Template {
                 "DeviceConfiguration" => {
                     template.device_configuration = Some(parse_device_configuration(content)?)
                 }
-                other => return Err(TemplateError::invalid(format!(
+                other => {
+                    return Err(TemplateError::invalid(format!(
                     "Unknown template section {other:?}: a template has Parameters, Mappings, Resources and \
                          DeviceConfiguration"
-                ))),
+                )))
+                }
             }
         }
         let count = |kind| template.resources.values().filter(|r| r.kind == kind).count();
@@ -194,9 +196,11 @@ fn parse_parameters(value: &Value) -> Result<BTreeMap<String, Parameter>, Templa
             Some("Number") => ParamType::Number,
             Some("List<Number>") => ParamType::NumberList,
             Some("CommaDelimitedList") => ParamType::CommaDelimitedList,
-            Some(other) => return Err(TemplateError::invalid(format!(
+            Some(other) => {
+                return Err(TemplateError::invalid(format!(
                 "Parameter {name} has Type {other:?}: use String, Number, List<Number> or CommaDelimitedList"
-            ))),
+            )))
+            }
             None => return Err(TemplateError::invalid(format!("Parameter {name} has no Type"))),
         };
         let default = match declaration.get("Default") {
@@ -371,9 +375,11 @@ fn parse_overrides(
                     "The policy resource {logical} has OverrideSettings: they are not available for policies"
                 )))
             }
-            _ => return Err(TemplateError::invalid(format!(
+            _ => {
+                return Err(TemplateError::invalid(format!(
                 "The resource {logical} has an OverrideSettings entry for {key:?}, which it cannot override"
-            ))),
+            )))
+            }
         };
         let action = match value.as_str().map(str::to_ascii_uppercase).as_deref() {
             Some("DO_NOTHING") => Override::DoNothing,
