@@ -838,7 +838,8 @@ mod tests {
     fn provisioning_entries_match_documented_examples() {
         let id = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let details = || Some(Cow::Borrowed("Additional details about this log."));
-        let entry = GetDeviceCredentials { device_certificate_id: id.into(), details: details(), client: None };
+        let entry =
+            GetDeviceCredentials { device_certificate_id: id.into(), details: details(), client: None };
         let ex = example("GetDeviceCredentials");
         let trace: TraceId = ex["traceId"].as_str().unwrap().parse().unwrap();
         let record = LogRecord::success(

@@ -69,8 +69,7 @@ pub fn certificate_parameters(id: &str, der: &[u8]) -> BTreeMap<String, String> 
     out
 }
 
-fn refused(id: &str, details: impl Into<String>) -> AuthnFailure {
-    let _ = id;
+fn refused(details: impl Into<String>) -> AuthnFailure {
     AuthnFailure { reason: "DEVICE_CERTIFICATE_INACTIVE", details: details.into() }
 }
 
@@ -105,10 +104,9 @@ impl Provisioning {
                     return None;
                 }
                 self.publish_registered(scope, &ca, id);
-                Some(Err(refused(
-                    id,
-                    format!("Certificate {id} is PENDING_ACTIVATION (just-in-time registration)"),
-                )))
+                Some(Err(refused(format!(
+                    "Certificate {id} is PENDING_ACTIVATION (just-in-time registration)"
+                ))))
             }
             Err(_) => {
                 let ca = self.registry.signing_ca_certificate(scope, der)?;
@@ -135,10 +133,9 @@ impl Provisioning {
             return Err(AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() });
         }
         self.publish_registered(scope, ca, id);
-        Err(refused(
-            id,
-            format!("Certificate {id} was registered PENDING_ACTIVATION by just-in-time registration"),
-        ))
+        Err(refused(format!(
+            "Certificate {id} was registered PENDING_ACTIVATION by just-in-time registration"
+        )))
     }
 
     /// `$aws/events/certificates/registered/<caCertificateId>`.
@@ -188,7 +185,7 @@ impl Provisioning {
                             ),
                         );
                         self.log_provision(trace_id, None, name, id, Err(&rejection));
-                        return Err(refused(id, rejection.message));
+                        return Err(refused(rejection.message));
                     }
                 }
             }
@@ -196,11 +193,9 @@ impl Provisioning {
         let result = self.provision_certificate(scope, ca, &body, id, der);
         self.log_provision(trace_id, None, &name, id, result.as_ref());
         match result {
-            Ok(_) => Err(refused(
-                id,
-                format!("Certificate {id} was PENDING_ACTIVATION when it connected; just-in-time provisioning has now provisioned it: connect again"),
+            Ok(_) => Err(refused(format!("Certificate {id} was PENDING_ACTIVATION when it connected; just-in-time provisioning has now provisioned it: connect again"),
             )),
-            Err(rejection) => Err(refused(id, format!("Just-in-time provisioning failed: {}", rejection.message))),
+            Err(rejection) => Err(refused(format!("Just-in-time provisioning failed: {}", rejection.message))),
         }
     }
 
@@ -250,16 +245,30 @@ fn template_of(ca: &CaCertificate) -> Option<TemplateRef<'_>> {
 }
 
 /// The broker's authenticator with just-in-time provisioning and registration in front of the
-/// registry's.
+/// registry's. The service is attached once the broker (which it publishes through) exists;
+/// until then the registry alone decides.
 pub struct JitAuthenticator {
-    pub inner: Arc<RegistryAuthenticator>,
-    pub service: Arc<Provisioning>,
-    pub scope: Scope,
+    inner: Arc<RegistryAuthenticator>,
+    scope: Scope,
+    service: OnceLock<Arc<Provisioning>>,
+}
+
+impl JitAuthenticator {
+    pub fn new(inner: Arc<RegistryAuthenticator>, scope: Scope) -> Self {
+        JitAuthenticator { inner, scope, service: OnceLock::new() }
+    }
+
+    /// Attaches the provisioning service.
+    pub fn attach(&self, service: Arc<Provisioning>) {
+        let _ = self.service.set(service);
+    }
 }
 
 impl DeviceAuthenticator for JitAuthenticator {
     fn authenticate(&self, certificate_id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
-        match self.service.authenticate_just_in_time(&self.scope, certificate_id, der) {
+        let decided =
+            self.service.get().and_then(|s| s.authenticate_just_in_time(&self.scope, certificate_id, der));
+        match decided {
             Some(outcome) => outcome,
             None => self.inner.authenticate(certificate_id, der),
         }

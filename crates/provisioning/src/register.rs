@@ -212,11 +212,13 @@ fn apply_steps(
             match plan_cert.status_override {
                 Override::DoNothing | Override::Merge => false,
                 Override::Replace => cert.status != *target,
-                Override::Fail if cert.status != *target => return Err(ApplyError::Conflict(format!(
+                Override::Fail if cert.status != *target => {
+                    return Err(ApplyError::Conflict(format!(
                     "ResourceConflictsException: certificate {} is {}, the template sets {target} and its \
                          override is FAIL",
                     cert.id, cert.status
-                ))),
+                )))
+                }
                 Override::Fail => false,
             }
         };
