@@ -218,8 +218,12 @@ impl Provisioning {
             }
             Some(_) => return Err(Rejection::invalid_payload("certificateOwnershipToken must be a string")),
         };
+        // The entry names the token's certificate whatever fails next.
+        if let Some((_, known)) = self.state.lock().tokens.get(&token).filter(|(s, _)| *s == call.scope) {
+            *certificate_id = known.certificate_id.clone();
+        }
         let (template, _in_flight) = self.template_for_device(&call.scope, template_name)?;
-        let claimed = self.claim_token(&call.scope, &token, certificate_id)?;
+        let claimed = self.claim_token(&call.scope, &token)?;
         if let Some(target) = template.pre_provisioning_hook.as_ref().map(|h| h.target_arn.clone()) {
             let pem = self
                 .registry
@@ -307,21 +311,14 @@ impl Provisioning {
         Ok((template, InFlight { service: self.clone(), key }))
     }
 
-    /// Takes the token for this request; `certificate_id` learns its certificate as soon as the
-    /// token is known (for the entry).
-    fn claim_token(
-        self: &Arc<Self>,
-        scope: &Scope,
-        token: &str,
-        certificate_id: &mut String,
-    ) -> Result<Claimed, Rejection> {
+    /// Takes the token for this request.
+    fn claim_token(self: &Arc<Self>, scope: &Scope, token: &str) -> Result<Claimed, Rejection> {
         let now = self.now();
         let mut state = self.state.lock();
         let found = state.tokens.get(token).filter(|(s, _)| s == scope).map(|(_, t)| t.clone());
         let Some(found) = found else {
             return Err(Rejection::invalid_token("The certificate ownership token is invalid."));
         };
-        *certificate_id = found.certificate_id.clone();
         if found.is_expired(now) {
             return Err(Rejection::invalid_token("The certificate ownership token has expired."));
         }
