@@ -33,8 +33,8 @@ const CODE_KEY: &str = "code";
 /// AWS: "up to 10 CA certificates with the same CA subject field per account".
 const SAME_SUBJECT_LIMIT: usize = 10;
 
-/// A CA certificate's registration configuration (botocore `RegistrationConfig`): stored and
-/// returned; fleet provisioning does not use it yet.
+/// A CA certificate's registration configuration (botocore `RegistrationConfig`): the template
+/// just-in-time provisioning runs (iotemu-provisioning's `jit`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationConfig {
