@@ -402,6 +402,21 @@ def test_refusals_roll_back_and_are_failure_entries(emulator, iot, tmp_path):
     check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
 
 
+def test_the_claim_policy_must_allow_the_request(emulator, iot, tmp_path):
+    setup_template(iot, "lamps")
+    claim = Claim(emulator, iot, tmp_path, "other-template")
+    device = Device(claim, "claim-denied")
+    device.client.publish("$aws/provisioning-templates/lamps/provision/json", b"{}", qos=1)
+    # MQTT 3.1.1: a denied PUBLISH closes the connection, as on AWS; the service never sees it.
+    assert device.closed.wait(10)
+    device.client.loop_stop()
+    (denied,) = wait_entries(emulator, "Publish-In", clientId="claim-denied", status="Failure")
+    assert denied["reason"] == "AUTHORIZATION_FAILURE"
+    assert denied["topicName"] == "$aws/provisioning-templates/lamps/provision/json"
+    time.sleep(0.5)
+    assert entries(emulator, "ProvisionDevice") == []
+
+
 class HookServer:
     """A local stand-in for the hook's Lambda: its answer depends on the `Mode` parameter."""
 

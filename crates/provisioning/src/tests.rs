@@ -238,6 +238,20 @@ fn templates_and_versions_follow_botocore_and_persist() {
     assert_eq!((page[0].template_name.as_str(), next.as_deref()), ("alpha", Some("alpha")));
     let (page, next) = f.service.list_provisioning_templates(&scope(), Some(1), next.as_deref()).unwrap();
     assert_eq!((page[0].template_name.as_str(), next), ("widget", None));
+    // 256 templates at most (AWS's quota); the other region has its own.
+    for n in 2..crate::state::MAX_TEMPLATES {
+        f.create(&format!("t{n}"), "{}", json!({})).unwrap();
+    }
+    assert!(matches!(f.create("one-more", "{}", json!({})), Err(ProvisioningError::LimitExceeded(_))));
+    let west = Scope::new("123456789012", "us-west-2");
+    let request: CreateTemplate =
+        serde_json::from_value(json!({"templateName": "w", "templateBody": "{}", "provisioningRoleArn": "arn:aws:iam::1:role/Provision"}))
+            .unwrap();
+    f.service.create_provisioning_template(&west, request).unwrap();
+    for n in 2..crate::state::MAX_TEMPLATES {
+        f.service.delete_provisioning_template(&scope(), &format!("t{n}")).unwrap();
+    }
+    f.service.delete_provisioning_template(&west, "w").unwrap();
     // A reload from the store sees the same; a reset forgets everything.
     let again = Provisioning::load(
         f.store.clone(),
