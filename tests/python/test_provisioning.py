@@ -415,6 +415,7 @@ def test_the_claim_policy_must_allow_the_request(emulator, iot, tmp_path):
     assert denied["topicName"] == "$aws/provisioning-templates/lamps/provision/json"
     time.sleep(0.5)
     assert entries(emulator, "ProvisionDevice") == []
+    check_entries(emulator)
 
 
 class HookServer:
@@ -687,6 +688,8 @@ def test_jitr_registers_pending_activation_and_publishes_the_event(emulator, iot
     device.stop()
     watcher.loop_stop()
     assert len(events) == 1
+    assert wait_entries(emulator, "Connection.AuthNError")[0]["reason"] == "DEVICE_CERTIFICATE_INACTIVE"
+    check_entries(emulator, "Connection.AuthNError")
 
 
 def test_the_control_plane_with_boto3_persists_and_resets(data_dir, tmp_path):
