@@ -31,7 +31,9 @@ pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,
 };
-pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};
+pub use reserved::{
+    Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,
+};
 pub use reserved_access::{
     client_may_publish, client_may_subscribe, ClientOperation, ReservedTopicAccess, ReservedTopicRefusal,
     RESERVED_TOPIC_ACCESS,

@@ -17,9 +17,9 @@
 //!   `jobs-mqtt-api.md`); only the answer topics are Subscribe-only.
 //! - A wildcard filter may be subscribed to when some topic it matches allows Subscribe (such as
 //!   `$aws/things/+/shadow/#`); the filter `$aws/events/#` covers every event topic.
-//! - Topics the page lists with Publish that no iotemu service answers (fleet provisioning,
-//!   Device Defender metrics, MQTT-based file delivery) are refused, so that nothing pretends to
-//!   be their service; they may still be subscribed to.
+//! - Topics the page lists with Publish that no iotemu service answers (Device Defender metrics,
+//!   MQTT-based file delivery) are refused, so that nothing pretends to be their service; they
+//!   may still be subscribed to.
 
 use std::fmt;
 
@@ -82,9 +82,9 @@ pub const RESERVED_TOPIC_ACCESS: &[ReservedTopicAccess] = &[
     // Lifecycle, registry and jobs events.
     answer("$aws/events/#"),
     // Fleet provisioning.
-    unserved("$aws/certificates/create|create-from-csr/{format}"),
+    request("$aws/certificates/create|create-from-csr/{format}"),
     answer("$aws/certificates/create|create-from-csr/{format}/accepted|rejected"),
-    unserved("$aws/provisioning-templates/{template}/provision/{format}"),
+    request("$aws/provisioning-templates/{template}/provision/{format}"),
     answer("$aws/provisioning-templates/{template}/provision/{format}/accepted|rejected"),
     // Device Defender.
     unserved("$aws/things/{thing}/defender/metrics/{format}"),
@@ -335,13 +335,12 @@ mod tests {
 
     #[test]
     fn topics_iotemu_does_not_serve_are_refused_to_publishers() {
-        for topic in [
-            "$aws/certificates/create/json",
-            "$aws/provisioning-templates/t/provision/json",
-            "$aws/things/t/defender/metrics/json",
-            "$aws/things/t/streams/s/get/cbor",
-        ] {
+        for topic in ["$aws/things/t/defender/metrics/json", "$aws/things/t/streams/s/get/cbor"] {
             assert!(publish(topic).unwrap_err().contains("iotemu does not serve"), "{topic}");
+        }
+        for topic in ["$aws/certificates/create/json", "$aws/provisioning-templates/t/provision/cbor"] {
+            assert!(publish(topic).is_ok(), "{topic}: the provisioning service answers it");
+            assert!(publish(&format!("{topic}/accepted")).is_err(), "{topic}/accepted");
         }
         assert!(subscribe("$aws/certificates/create/json/accepted").is_ok());
         assert!(subscribe("$aws/things/t/tunnels/notify").is_ok());
