@@ -1,9 +1,9 @@
-//! The one place where `$aws/...` publishes meet the services (DESIGN.md, "The way of one
-//! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
-//! Device Shadow service; Basic Ingest publishes (`$aws/rules/R/...`) go to the rules engine
-//! only; Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
-//! requester alone; every other reserved topic, answers included, is routed like any other.
-//! The provisioning service attaches here when it arrives.
+//! The one place where `$aws/...` publishes meet the services (`docs/architecture.md`, "The way of
+//! one publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
+//! Device Shadow service; Basic Ingest publishes (`$aws/rules/R/...`) go to the rules engine only;
+//! Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the requester
+//! alone; every other reserved topic, answers included, is routed like any other. The provisioning
+//! service attaches here when it arrives.
 
 use bytes::Bytes;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
