@@ -237,7 +237,7 @@ pub fn check_entry(spec: &Spec, value: &Value) -> (Option<String>, Vec<(ProblemK
     let Some((group, name)) = identify(spec, entry) else {
         return (None, vec![(ProblemKind::NoEventType, "no eventType (or LoRaWAN event) string".into())]);
     };
-    let Some(documented) = spec.entry(name) else {
+    let Some(documented) = spec.entry(name).filter(|e| e.log_group == group.name) else {
         let problem = format!("{} {name:?} is not documented", group.type_attribute);
         return (Some(name.to_string()), vec![(ProblemKind::UnknownEventType, problem)]);
     };

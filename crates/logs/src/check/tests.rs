@@ -131,6 +131,11 @@ fn each_broken_line_reports_its_problem() {
             edit(&|m| drop(m.insert("eventType".into(), json!("Teleport")))),
             ProblemKind::UnknownEventType,
         ),
+        (
+            "a LoRaWAN event as eventType",
+            edit(&|m| drop(m.insert("eventType".into(), json!("Join")))),
+            ProblemKind::UnknownEventType,
+        ),
         ("missing", edit(&|m| drop(m.remove("clientId"))), ProblemKind::Missing),
         ("missing common", edit(&|m| drop(m.remove("traceId"))), ProblemKind::Missing),
         ("extra", edit(&|m| drop(m.insert("colour".into(), json!("blue")))), ProblemKind::Extra),
