@@ -10,6 +10,7 @@
 //! - [`region`]: EU868 and US915 radio parameters and the station's `router_config`.
 //! - [`lns`]: the LoRa Basics Station LNS protocol over WebSocket (wire only).
 //! - [`http`]: the `iotwireless` REST-JSON routes (wire only).
+//! - [`simulate`]: `iotemu lora simulate`, a gateway and a device played against an emulator.
 //!
 //! Uplinks reach the rules engine and the broker through [`iotemu_core::Publisher`]: a
 //! `RuleName` destination publishes to the rule's Basic Ingest topic `$aws/rules/<rule>` (the
@@ -31,6 +32,7 @@ pub mod lns;
 mod network;
 pub mod region;
 mod service;
+pub mod simulate;
 pub mod state;
 
 pub use error::WirelessError;
