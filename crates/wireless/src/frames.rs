@@ -404,6 +404,30 @@ mod tests {
         assert!(JoinAccept::open(&sealed, &parse_key("ff0102030405060708090a0b0c0d0e0f").unwrap()).is_err());
     }
 
+    /// The same join built by lora-packet 0.9.3 (`fromFields` and `generateSessionKeys`, as
+    /// tests/lorawan/device.js calls them): AppKey 000102..0f, JoinEUI ..01, DevEUI 0102..08,
+    /// DevNonce 0x004d; AppNonce abcdef, NetID 000013, DevAddr 01234567, RxDelay 1.
+    #[test]
+    fn the_join_matches_lora_packets_bytes_and_keys() {
+        let app_key = parse_key("000102030405060708090a0b0c0d0e0f").unwrap();
+        let request = JoinRequest::sign([0, 0, 0, 0, 0, 0, 0, 1], [1, 2, 3, 4, 5, 6, 7, 8], 0x004d, &app_key);
+        assert_eq!(hex(&request.to_bytes()), "00010000000000000008070605040302014d001f3da3d3");
+        let accept = JoinAccept {
+            app_nonce: 0xabcdef,
+            net_id: 0x13,
+            dev_addr: 0x0123_4567,
+            dl_settings: 0,
+            rx_delay: 1,
+            cf_list: None,
+        };
+        assert_eq!(hex(&accept.seal(&app_key)), "20abb6d396834d448bea3bce0be1630ad8");
+        let (nwk, app) = crate::crypto::session_keys(&app_key, 0xabcdef, 0x13, 0x004d);
+        assert_eq!(
+            (hex(&nwk), hex(&app)),
+            ("8170921d04109a33e7c08002bd5b1458".into(), "ddf45f7393281ac8e43d4918f2028a0e".into())
+        );
+    }
+
     #[test]
     fn counters_and_bad_frames() {
         assert_eq!(full_fcnt(0, 5), 5);
