@@ -36,5 +36,8 @@ pub mod simulate;
 pub mod state;
 
 pub use error::WirelessError;
+
+#[cfg(test)]
+mod tests;
 pub use network::{Downlink, Gateway, Radio, INVALID_MIC};
 pub use service::{DeviceFilter, LogLevelsUpdate, RolePolicy, Wireless};

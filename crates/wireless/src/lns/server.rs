@@ -94,7 +94,9 @@ async fn serve_gateway(lns: Arc<Lns>, gateway: Gateway, socket: WebSocket) {
         let (lns2, gateway2) = (lns.clone(), gateway.clone());
         // The network server commits sessions to SQLite: off the runtime's workers.
         let replies =
-            tokio::task::spawn_blocking(move || handle(&lns2, &gateway2, &text)).await.unwrap_or_default();
+            tokio::task::spawn_blocking(move || answer(&lns2.wireless, &gateway2, &lns2.diid, &text))
+                .await
+                .unwrap_or_default();
         for reply in replies {
             if tx.send(Message::Text(reply.to_string().into())).await.is_err() {
                 return;
@@ -104,8 +106,8 @@ async fn serve_gateway(lns: Arc<Lns>, gateway: Gateway, socket: WebSocket) {
     tracing::debug!(eui = %gateway.eui, "gateway disconnected");
 }
 
-/// The answers to one station message.
-fn handle(lns: &Lns, gateway: &Gateway, text: &str) -> Vec<Value> {
+/// The answers to one station message of `gateway` (`diid` numbers the downlinks).
+pub(crate) fn answer(wireless: &Wireless, gateway: &Gateway, diid: &AtomicU64, text: &str) -> Vec<Value> {
     let message = match parse(text) {
         Ok(m) => m,
         Err(e) => {
@@ -119,8 +121,8 @@ fn handle(lns: &Lns, gateway: &Gateway, text: &str) -> Vec<Value> {
             return vec![gateway.region.router_config(mux_time())];
         }
         StationMessage::TimeSync { txtime } => return vec![timesync(txtime)],
-        StationMessage::Join { request, radio } => lns.wireless.join_request(gateway, &request, &radio),
-        StationMessage::Uplink { frame, radio } => lns.wireless.uplink(gateway, &frame, &radio),
+        StationMessage::Join { request, radio } => wireless.join_request(gateway, &request, &radio),
+        StationMessage::Uplink { frame, radio } => wireless.uplink(gateway, &frame, &radio),
         StationMessage::DownlinkTransmitted { diid } => {
             tracing::debug!(eui = %gateway.eui, diid, "downlink transmitted");
             None
@@ -130,5 +132,5 @@ fn handle(lns: &Lns, gateway: &Gateway, text: &str) -> Vec<Value> {
             None
         }
     };
-    downlink.map(|d| dnmsg(&d, lns.diid.fetch_add(1, Ordering::Relaxed), mux_time())).into_iter().collect()
+    downlink.map(|d| dnmsg(&d, diid.fetch_add(1, Ordering::Relaxed), mux_time())).into_iter().collect()
 }
