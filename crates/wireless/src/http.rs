@@ -2,7 +2,8 @@
 //! paths, status codes (201 for creations, 204 for deletions, 202 for
 //! SendDataToWirelessDevice) and member names as the model has them. Wire only.
 
-use crate::service::{DeviceFilter, LogLevelsUpdate};
+use crate::levels::LogLevelsUpdate;
+use crate::service::DeviceFilter;
 use crate::state::{ExpressionType, Level, LoRaWanDevice};
 use crate::{Wireless, WirelessError};
 use axum::extract::{Path, State};

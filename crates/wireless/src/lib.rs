@@ -28,6 +28,7 @@ pub mod crypto;
 mod error;
 pub mod frames;
 pub mod http;
+mod levels;
 pub mod lns;
 mod network;
 pub mod region;
@@ -39,5 +40,6 @@ pub use error::WirelessError;
 
 #[cfg(test)]
 mod tests;
+pub use levels::LogLevelsUpdate;
 pub use network::{Downlink, Gateway, Radio, INVALID_MIC};
-pub use service::{DeviceFilter, LogLevelsUpdate, RolePolicy, Wireless};
+pub use service::{DeviceFilter, RolePolicy, Wireless};
