@@ -197,6 +197,10 @@ def test_control_plane_follows_the_model(wireless):
     wireless.update_destination(Name="d1", ExpressionType="MqttTopic", Expression="up/1")
     assert wireless.list_destinations()["DestinationList"][0]["ExpressionType"] == "MqttTopic"
     assert error_of(wireless.get_destination, Name="nope") == ("ResourceNotFoundException", 404)
+    assert error_of(wireless.create_destination, Name="bad name!", ExpressionType="RuleName", Expression="r",
+                    RoleArn=ROLE) == ("ValidationException", 400)
+    assert error_of(wireless.create_destination, Name="d2", ExpressionType="Bogus", Expression="r",
+                    RoleArn=ROLE) == ("ValidationException", 400)
 
     device_id = onboard_device_only(wireless)
     got = wireless.get_wireless_device(Identifier="0004a30b001c0530", IdentifierType="DevEui")

@@ -65,6 +65,19 @@ pub fn routes(wireless: Arc<Wireless>) -> Router {
             get(get_resource_log_level).put(put_resource_log_level).delete(reset_resource_log_level),
         )
         .with_state(wireless)
+        .layer(axum::middleware::map_response(validation_exception))
+}
+
+/// A body or query the shared extractors refuse is an InvalidRequestException there; the
+/// iotwireless model names that error ValidationException (400).
+async fn validation_exception(mut response: Response) -> Response {
+    let header = response.headers().get("x-amzn-ErrorType");
+    if header.is_some_and(|v| v.as_bytes() == b"InvalidRequestException") {
+        response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", axum::http::HeaderValue::from_static("ValidationException"));
+    }
+    response
 }
 
 /// `maxResults` and `nextToken`, and the list filters.
