@@ -392,6 +392,7 @@ def test_only_registered_gateways_connect(emulator, wireless):
 
 
 def test_lora_simulate_plays_the_whole_flow(emulator):
+    subscriber = Subscriber(emulator, "lorawan/uplinks")
     result = subprocess.run(
         [iotemu_binary(), "lora", "simulate", "--endpoint", emulator.endpoint, "--lns", f"ws://{emulator.lns}",
          "-n", "2"], capture_output=True, text=True, timeout=60,
@@ -400,3 +401,9 @@ def test_lora_simulate_plays_the_whole_flow(emulator):
     out = result.stdout
     assert "device: joined, DevAddr" in out and out.count("device: uplink FCnt") == 2
     assert "device: downlink in RX1 (RxDelay 1), FPort Some(1), payload 4f4b" in out
+    # Its destination is an MQTT topic: each uplink reaches the subscriber as AWS's uplink message.
+    assert wait_until(lambda: len(subscriber.messages) == 2)
+    got = [json.loads(m.payload) for m in subscriber.messages]
+    assert [base64.b64decode(g["PayloadData"]) for g in got] == [b"Hello", b"Hello"]
+    assert [g["WirelessMetadata"]["LoRaWAN"]["FCnt"] for g in got] == [0, 1]
+    subscriber.stop()
