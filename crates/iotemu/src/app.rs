@@ -284,14 +284,22 @@ impl Running {
         if !self.broker.wait_closed(grace.mul_f32(0.7)).await {
             tracing::warn!(remaining = self.broker.connection_count(), "connections still open at shutdown");
         }
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_millis(200), task).await;
+        let mut pending = Vec::new();
+        for mut task in self.tasks {
+            if tokio::time::timeout(Duration::from_millis(200), &mut task).await.is_err() {
+                pending.push(task);
+            }
         }
         let left = grace.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
         let pipeline = self.pipeline;
         let flushed = tokio::task::spawn_blocking(move || pipeline.shutdown(left)).await.unwrap_or(false);
         if !flushed {
             tracing::warn!("log sinks were not flushed in time");
+        }
+        // The live-tail streams end with the pipeline: let the API finish writing them, so a
+        // follower reads a complete response rather than a connection cut mid-chunk.
+        for task in pending {
+            let _ = tokio::time::timeout(Duration::from_millis(300), task).await;
         }
     }
 }
