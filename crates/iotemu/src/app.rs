@@ -113,7 +113,10 @@ impl App {
         );
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
-        let authenticator = Arc::new(RegistryAuthenticator::new(registry.clone(), mqtt_scope.clone()));
+        let authenticator = Arc::new(iotemu_provisioning::jit::JitAuthenticator::new(
+            Arc::new(RegistryAuthenticator::new(registry.clone(), mqtt_scope.clone())),
+            mqtt_scope.clone(),
+        ));
         let shutdown = CancellationToken::new();
         let reserved = Arc::new(ReservedTopicRouter::new(mqtt_scope.clone()));
         let broker = Broker::new(
@@ -170,6 +173,19 @@ impl App {
             .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
         );
         reserved.attach_jobs(jobs.clone());
+        let provisioning = Arc::new(
+            iotemu_provisioning::Provisioning::load(
+                store.clone(),
+                registry.clone(),
+                Arc::new(iotemu_core::SystemClock),
+                Arc::new(broker.clone()),
+                logs.clone(),
+                config.provisioning.settings(),
+            )
+            .map_err(|e| anyhow::anyhow!("loading the provisioning templates: {e}"))?,
+        );
+        reserved.attach_provisioning(provisioning.clone());
+        authenticator.attach(provisioning.clone());
         // LoRaWAN uplinks reach rules (Basic Ingest topics) and subscribers through the broker.
         let wireless = Arc::new(
             iotemu_wireless::Wireless::load(
@@ -216,6 +232,7 @@ impl App {
             shadows,
             topic_rules,
             jobs: jobs.clone(),
+            provisioning: provisioning.clone(),
             wireless: wireless.clone(),
             rules_engine,
             log_store_missed,
@@ -228,6 +245,8 @@ impl App {
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
             tokio::spawn(jobs.run_timers(tick, shutdown.clone())),
+            // Ownership tokens expire within a second of their hour.
+            tokio::spawn(provisioning.run_timers(Duration::from_secs(1), shutdown.clone())),
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
             tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
             tokio::spawn(async move {

@@ -48,8 +48,9 @@ pub enum LogsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Write a device certificate, its private key and the CA certificate into a directory,
-    /// and print the certificateId.
+    /// Write a device certificate, its private key (ECDSA P-256, PKCS#8 PEM; CreateKeysAndCertificate
+    /// gives RSA 2048 keys as AWS does) and the CA certificate into a directory, and print the
+    /// certificateId.
     CreateDevice(CreateDeviceArgs),
 }
 

@@ -24,6 +24,7 @@ pub struct Config {
     pub limits: Limits,
     pub jobs: JobsSection,
     pub wireless: WirelessSection,
+    pub provisioning: ProvisioningSection,
 }
 
 /// The rules engine (`iotemu_rules::EngineConfig`) and rules created at start.
@@ -122,6 +123,28 @@ pub struct WirelessSection {
     /// Role ARNs a destination may use (`*`: every role); the others cannot be "assumed", and
     /// the uplinks of their destinations write the Uplink error entry.
     pub allowed_role_arns: Vec<String>,
+}
+
+/// Fleet provisioning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningSection {
+    /// How long an ownership token lives (AWS: one hour).
+    pub ownership_token_seconds: u64,
+    /// Lambda function ARN (or `*`) -> the URL a pre-provisioning hook POSTs to.
+    #[serde(default)]
+    pub hook_endpoints: std::collections::HashMap<String, String>,
+}
+
+impl ProvisioningSection {
+    /// The service's settings.
+    pub fn settings(&self) -> iotemu_provisioning::Settings {
+        iotemu_provisioning::Settings {
+            hook_endpoints: self.hook_endpoints.clone(),
+            token_ttl_ms: self.ownership_token_seconds.saturating_mul(1000),
+            ..Default::default()
+        }
+    }
 }
 
 /// Where IoT policies apply.
@@ -247,6 +270,9 @@ impl Config {
         }
         if self.shadow.max_document_bytes == 0 {
             return invalid("shadow max_document_bytes must be greater than 0".into());
+        }
+        if self.provisioning.ownership_token_seconds == 0 {
+            return invalid("provisioning ownership_token_seconds must be greater than 0".into());
         }
         if self.jobs.minute_seconds == 0 {
             return invalid("jobs minute_seconds must be greater than 0".into());

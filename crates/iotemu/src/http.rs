@@ -31,6 +31,8 @@ pub struct AdminState {
     pub jobs: Arc<iotemu_jobs::Jobs>,
     /// AWS IoT Core for LoRaWAN (its `iotwireless` routes).
     pub wireless: Arc<iotemu_wireless::Wireless>,
+    /// The fleet provisioning service (its `iot` routes).
+    pub provisioning: Arc<iotemu_provisioning::Provisioning>,
     /// The rules engine, for its overflow count.
     pub rules_engine: iotemu_rules::RulesEngine,
     /// The CloudWatch Logs service over the log store.
@@ -50,7 +52,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(iotemu_registry::routes(state.registry.clone()))
         .merge(crate::logging::routes(state.logging.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
-        .merge(iotemu_jobs::http::control_routes(state.jobs.clone()));
+        .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
+        .merge(iotemu_provisioning::http::routes(state.provisioning.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
@@ -101,6 +104,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.topic_rules.reset()?;
     state.jobs.reset()?;
     state.wireless.reset()?;
+    state.provisioning.reset()?;
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))

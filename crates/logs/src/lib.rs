@@ -10,7 +10,7 @@
 //! - [`tail`]: live tailing, the most recent lines and a broadcast of new ones, with filters.
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
-//! Limitations: only the message-broker and Device Shadow entries exist so far.
+//! Limitations: no LoRaWAN or dynamic-thing-group entries yet.
 
 pub mod entries;
 pub mod level;
@@ -21,8 +21,9 @@ pub mod tail;
 pub mod wireless;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, JobCompletionEntry, JobEntry, LogEntry,
-    LogRecord, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status, Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, GetDeviceCredentials, JobCompletionEntry,
+    JobEntry, LogEntry, LogRecord, ProvisionDevice, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status,
+    Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
