@@ -174,6 +174,7 @@ class Subscriber:
         self.paho.on_message = lambda c, u, m: self.messages.append(m)
         self.paho.connect(host, int(port))
         self.paho.loop_start()
+        assert wait_until(self.paho.is_connected)
         done = threading.Event()
         self.paho.on_subscribe = lambda *a: done.set()
         self.paho.subscribe(topic, qos=1)
