@@ -9,11 +9,12 @@
 //!   `configure-logging.md`; which entry logs at which level: `docs/aws-behaviour.md` §5).
 //! - [`pipeline`]: producers hand records to an [`EventSink`] without ever blocking; one writer
 //!   thread serializes each record once and fans the line out to the [`sinks`].
+//! - [`wireless`]: the AWS IoT Core for LoRaWAN entries (`/aws/iotwireless`, their own schema).
 //! - [`tail`]: live tailing, the most recent lines and a broadcast of new ones, with filters.
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
-//! Limitations: the provisioning, dynamic-group and LoRaWAN entries, and the newer broker entries
-//! other than Connection.AuthNError, are in the spec but not written yet.
+//! Limitations: the dynamic-group entries, and the newer broker entries other than
+//! Connection.AuthNError, are in the spec but not written yet.
 
 pub mod check;
 pub mod entries;
@@ -23,13 +24,18 @@ pub mod policy;
 pub mod sinks;
 pub mod spec;
 pub mod tail;
+pub mod wireless;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, JobCompletionEntry, JobEntry, LogEntry,
-    LogRecord, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status, Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, GetDeviceCredentials, JobCompletionEntry,
+    JobEntry, LogEntry, LogRecord, ProvisionDevice, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status,
+    Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
 pub use policy::{LevelPolicy, LogTarget, TargetType};
 pub use sinks::{FileSink, LogSink, StdoutSink};
 pub use tail::{live_tail, LiveTail, TailFilter, TailLine, TailSink, TailStatus};
+pub use wireless::{
+    DownlinkEntry, JoinEntry, UplinkEntry, WirelessEntry, WirelessLogLevel, WirelessRecord, WirelessResource,
+};

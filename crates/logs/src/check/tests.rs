@@ -1,5 +1,8 @@
 use super::*;
-use crate::entries::{Connect, Disconnect, DisconnectReason, LogEntry, LogRecord, PublishIn};
+use crate::entries::{
+    Connect, Disconnect, DisconnectReason, GetDeviceCredentials, LogEntry, LogRecord, PublishIn,
+};
+use crate::wireless::{JoinEntry, WirelessEntry, WirelessLogLevel, WirelessRecord};
 use iotemu_core::{ClientInfo, Protocol, TraceId};
 use std::sync::Arc;
 
@@ -356,8 +359,30 @@ fn what_the_emulator_writes_passes() {
             "A new connection was established with the same client ID",
         ),
     ];
-    for record in records {
-        let value: Value = serde_json::from_str(&record.to_json()).unwrap();
+    let refused = LogRecord::failure(
+        3,
+        account,
+        TraceId::new(),
+        LogEntry::GetDeviceCredentials(GetDeviceCredentials {
+            device_certificate_id: "".into(),
+            details: None,
+            client: None,
+        }),
+        "InvalidCertificateSigningRequest",
+        "The CSR could not be read",
+    );
+    let join = WirelessRecord {
+        timestamp_nanos: 1_606_182_410_883_481_989,
+        log_level: WirelessLogLevel::Info,
+        entry: WirelessEntry::Join(JoinEntry {
+            resource_id: "cb4c087c-1be5-4990-8654-ccf543ee9fff".into(),
+            dev_eui: "58a0cb000020255c".into(),
+            message: "Join succeeded".into(),
+        }),
+    };
+    let lines = records.iter().chain([&refused]).map(LogRecord::to_json).chain([join.to_json()]);
+    for line in lines {
+        let value: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(kinds(&value), [], "{value}");
     }
 }
