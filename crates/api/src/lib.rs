@@ -4,7 +4,8 @@
 //! `iot` and `iot-jobs-data`. Signatures are parsed for account, region and service, never
 //! verified.
 //!
-//! - [`CredentialScope`]: who is calling, where; the [`ApiContext`] extractor hands it to handlers.
+//! - [`CredentialScope`]: who is calling, where; the [`ApiContext`] extractor hands it to handlers
+//!   ([`ApiContext::scope`]: the account and region of the request's resources).
 //! - [`ApiError`]: REST-JSON errors (status, `x-amzn-ErrorType`, `{"message"}`).
 //! - [`AwsJson`]: a JSON body extractor whose rejection is an InvalidRequestException.
 //! - [`dispatch`]: the fallback that picks the service router.

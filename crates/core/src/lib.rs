@@ -1,7 +1,8 @@
-//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
-//! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
-//! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
-//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
+//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), where a resource lives
+//! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]), the
+//! [`Clock`], and the traits through which the broker and the services meet without importing
+//! each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`],
+//! [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
 //!
 //! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
 
@@ -11,6 +12,7 @@ mod context;
 mod error;
 mod publish;
 mod reserved;
+mod scope;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
 /// 64 hex characters), which is also the principalId of the device's log entries.
@@ -30,3 +32,4 @@ pub use publish::{
     RetainedMessages, RoutedMessage, RulesFeed,
 };
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};
+pub use scope::Scope;

@@ -4,7 +4,7 @@
 //! must not hold up the runtime.
 
 use crate::service::{group_name, FilterInput, Logs, RejectedEvents, StreamListing};
-use crate::store::{Group, Scope, Stream};
+use crate::store::{Group, Stream};
 use crate::LogsError;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use iotemu_api::ApiContext;
-use iotemu_core::ServiceError;
+use iotemu_core::{Scope, ServiceError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ pub fn routes(logs: Arc<Logs>) -> Router {
 }
 
 async fn handle(State(logs): State<Arc<Logs>>, ctx: ApiContext, headers: HeaderMap, body: Bytes) -> Response {
-    let scope = Scope { account: ctx.0.account.clone(), region: ctx.0.region.clone() };
+    let scope = ctx.scope();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let answer = tokio::task::spawn_blocking(move || call(&logs, &scope, &target, &body)).await;
     match answer {

@@ -25,4 +25,4 @@ pub use error::LogsError;
 pub use http::routes;
 pub use service::{now_ms, FilterInput, Logs, RETENTION_DAYS};
 pub use sink::{StoreConfig, StoreSink, IOT_LOG_GROUP};
-pub use store::{LogStore, Scope};
+pub use store::LogStore;

@@ -7,8 +7,9 @@
 //! operations' is the last name returned.
 
 use crate::filter::FilterPattern;
-use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Scope, Stream, INDEXED_FIELDS};
+use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Stream, INDEXED_FIELDS};
 use crate::LogsError;
+use iotemu_core::Scope;
 use std::sync::Arc;
 
 /// The retention values PutRetentionPolicy accepts (botocore `Days`).

@@ -8,7 +8,8 @@
 //! date of the entry's timestamp): stable across restarts, sorted by name, and few.
 
 use crate::service::{with_fields, EntryFields};
-use crate::store::{LogStore, NewEvent, Scope};
+use crate::store::{LogStore, NewEvent};
+use iotemu_core::Scope;
 use iotemu_logs::LogSink;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};

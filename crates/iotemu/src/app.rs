@@ -6,10 +6,11 @@ use crate::logging::Logging;
 use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
+use iotemu_core::Scope;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
 use iotemu_registry::ca::CertAuthority;
 use iotemu_registry::{Registry, RegistryAuthenticator, RegistryAuthorizer};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,10 +69,7 @@ impl App {
                 FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
             pipeline = pipeline.sink(Box::new(sink));
         }
-        let log_scope = iotemu_cwlogs::Scope {
-            account: config.server.account_id.clone(),
-            region: config.server.region.clone(),
-        };
+        let log_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let log_store = Arc::new(
             iotemu_cwlogs::LogStore::open(&data_dir.join("logs.db"))
                 .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?,

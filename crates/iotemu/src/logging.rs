@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use iotemu_api::{ApiContext, ApiError, AwsJson};
 use iotemu_logs::{EventSink, LevelFilter, LogTarget, TargetType};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -97,10 +97,6 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(500, "InternalFailureException", e.to_string())
 }
 
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
-
 fn target_key(target: &LogTarget) -> String {
     format!("level:{:?}:{}", target.target_type, target.name)
 }
@@ -112,13 +108,13 @@ async fn set_options(
 ) -> Result<Json<Value>, ApiError> {
     logging.apply_options(&options)?;
     let value = serde_json::to_value(&options).map_err(internal)?;
-    logging.store.put(KIND, &scope(&ctx), OPTIONS, &value).map_err(internal)?;
+    logging.store.put(KIND, &ctx.scope(), OPTIONS, &value).map_err(internal)?;
     Ok(Json(json!({})))
 }
 
 /// NotConfiguredException before the first SetV2LoggingOptions, as AWS answers (botocore).
 async fn get_options(State(logging): State<Arc<Logging>>, ctx: ApiContext) -> Result<Json<Value>, ApiError> {
-    let stored = logging.store.get(KIND, &scope(&ctx), OPTIONS).map_err(internal)?;
+    let stored = logging.store.get(KIND, &ctx.scope(), OPTIONS).map_err(internal)?;
     let Some(stored) = stored else {
         return Err(ApiError::new(404, "NotConfiguredException", "Logging options are not configured"));
     };
@@ -143,7 +139,7 @@ async fn set_level(
         return Err(ApiError::invalid_request("logTarget.targetName is required"));
     }
     let value = serde_json::to_value(&level).map_err(internal)?;
-    logging.store.put(KIND, &scope(&ctx), &target_key(&level.log_target), &value).map_err(internal)?;
+    logging.store.put(KIND, &ctx.scope(), &target_key(&level.log_target), &value).map_err(internal)?;
     logging.logs.policy().set_target(level.log_target, Some(filter));
     Ok(Json(json!({})))
 }
@@ -184,7 +180,7 @@ async fn delete_level(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let target = LogTarget { target_type: q.target_type, name: q.target_name };
-    logging.store.delete(KIND, &scope(&ctx), &target_key(&target)).map_err(internal)?;
+    logging.store.delete(KIND, &ctx.scope(), &target_key(&target)).map_err(internal)?;
     logging.logs.policy().set_target(target, None);
     Ok(Json(json!({})))
 }

@@ -6,11 +6,11 @@
 //! The provisioning service attaches here when it arrives.
 
 use bytes::Bytes;
+use iotemu_core::Scope;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
 use iotemu_rules::RulesEngine;
 use iotemu_shadow::topics::ShadowRequest;
 use iotemu_shadow::ShadowRequests;
-use iotemu_store::Scope;
 use std::sync::{Arc, OnceLock};
 
 /// Dispatches reserved-topic publishes to the services that own them.

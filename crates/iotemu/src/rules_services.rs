@@ -2,8 +2,8 @@
 //! `get_thing_shadow` reads the shadow store, the cloudwatchLogs action writes into the log
 //! store behind the CloudWatch Logs API.
 
+use iotemu_core::Scope;
 use iotemu_rules::{LogGroupWriter, ShadowReader};
-use iotemu_store::Scope;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -36,9 +36,8 @@ impl LogGroupWriter for LogStoreWriter {
         stream: &str,
         events: Vec<(i64, String)>,
     ) -> Result<(), String> {
-        let scope = iotemu_cwlogs::Scope { account: scope.account.clone(), region: scope.region.clone() };
         // The stream may exist already; any other failure shows in the put below.
-        let _ = self.0.create_log_stream(&scope, group, stream);
-        self.0.put_log_events(&scope, group, stream, events).map(|_| ()).map_err(|e| e.to_string())
+        let _ = self.0.create_log_stream(scope, group, stream);
+        self.0.put_log_events(scope, group, stream, events).map(|_| ()).map_err(|e| e.to_string())
     }
 }

@@ -18,9 +18,9 @@ use crate::state::{
     pending_order, DeviceError, DeviceUpdate, DocumentForm, Execution, ExecutionStatus, RejectCode,
 };
 use crate::JobsError;
+use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, OutboundMessage, TraceId};
 use iotemu_logs::{JobEntry, LogEntry};
-use iotemu_store::Scope;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -17,15 +17,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
 use iotemu_core::{ClientInfo, Protocol, TraceId};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
 
 /// The `iot` routes of jobs, executions and job templates.
 pub fn control_routes(jobs: Arc<Jobs>) -> Router {
@@ -56,7 +51,7 @@ async fn create_job(
     Path(job_id): Path<String>,
     AwsJson(body): AwsJson<CreateJob>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let job = blocking(move || Ok(jobs.create_job(&scope, &job_id, body)?)).await?;
     let mut out = json!({ "jobArn": job.arn, "jobId": job.job_id });
     if let Some(d) = job.description {
@@ -70,7 +65,7 @@ async fn describe_job(
     ctx: ApiContext,
     Path(job_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (job, counts) = jobs.describe_job(&scope(&ctx), &job_id)?;
+    let (job, counts) = jobs.describe_job(&ctx.scope(), &job_id)?;
     let mut out = json!({ "job": job_json(&job, &counts) });
     if let Some(source) = &job.document_source {
         out["documentSource"] = json!(source);
@@ -95,7 +90,7 @@ async fn list_jobs(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (page, next) = jobs.list_jobs(
-        &scope(&ctx),
+        &ctx.scope(),
         q.status.as_deref(),
         q.target_selection.as_deref(),
         q.thing_group_name.as_deref(),
@@ -115,7 +110,7 @@ async fn update_job(
     Path(job_id): Path<String>,
     AwsJson(body): AwsJson<UpdateJob>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(jobs.update_job(&scope, &job_id, body)?)).await?;
     Ok(Json(json!({})))
 }
@@ -140,7 +135,7 @@ async fn cancel_job(
     AwsJson(body): AwsJson<CancelJobBody>,
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let job =
         blocking(move || Ok(jobs.cancel_job(&scope, &job_id, force, body.reason_code, body.comment)?))
             .await?;
@@ -158,7 +153,7 @@ async fn delete_job(
     q: AwsQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(jobs.delete_job(&scope, &job_id, force)?)).await?;
     Ok(Json(json!({})))
 }
@@ -176,7 +171,7 @@ async fn get_job_document(
     q: AwsQuery<DocumentQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let raw = query(q)?.before_substitution.unwrap_or(false);
-    Ok(Json(json!({ "document": jobs.job_document(&scope(&ctx), &job_id, raw)? })))
+    Ok(Json(json!({ "document": jobs.job_document(&ctx.scope(), &job_id, raw)? })))
 }
 
 #[derive(Deserialize, Default)]
@@ -192,7 +187,7 @@ async fn describe_execution(
     q: AwsQuery<ExecutionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let exec = jobs.describe_execution(&scope, &job_id, &thing, q.execution_number)?;
     Ok(Json(json!({ "execution": execution_json(&exec, &scope, jobs.now()) })))
 }
@@ -213,7 +208,7 @@ async fn list_executions_for_job(
     q: AwsQuery<ListExecutionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let (page, next) = jobs.list_executions_for_job(
         &scope,
         &job_id,
@@ -240,7 +235,7 @@ async fn list_executions_for_thing(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (page, next) = jobs.list_executions_for_thing(
-        &scope(&ctx),
+        &ctx.scope(),
         &thing,
         q.status.as_deref(),
         q.job_id.as_deref(),
@@ -273,7 +268,7 @@ async fn cancel_execution(
     AwsJson(body): AwsJson<CancelExecutionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || {
         Ok(jobs.cancel_execution(
             &scope,
@@ -295,7 +290,7 @@ async fn delete_execution(
     q: AwsQuery<ForceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(jobs.delete_execution(&scope, &job_id, &thing, number, force)?)).await?;
     Ok(Json(json!({})))
 }
@@ -306,7 +301,7 @@ async fn create_template(
     Path(id): Path<String>,
     AwsJson(body): AwsJson<CreateJobTemplate>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let template = blocking(move || Ok(jobs.create_template(&scope, &id, body)?)).await?;
     Ok(Json(json!({ "jobTemplateArn": template.arn, "jobTemplateId": template.job_template_id })))
 }
@@ -316,7 +311,7 @@ async fn describe_template(
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = jobs.describe_template(&scope(&ctx), &id)?;
+    let t = jobs.describe_template(&ctx.scope(), &id)?;
     let mut out = json!({
         "jobTemplateArn": t.arn,
         "jobTemplateId": t.job_template_id,
@@ -352,7 +347,7 @@ async fn list_templates(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (page, next) = jobs.list_templates(&scope(&ctx), q.max_results, q.next_token.as_deref());
+    let (page, next) = jobs.list_templates(&ctx.scope(), q.max_results, q.next_token.as_deref());
     let items: Vec<Value> = page
         .iter()
         .map(|t| {
@@ -376,7 +371,7 @@ async fn delete_template(
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(jobs.delete_template(&scope, &id)?)).await?;
     Ok(Json(json!({})))
 }
@@ -401,7 +396,7 @@ fn http_call(ctx: &ApiContext, thing: &str, topic_rest: &str) -> DeviceCall {
     let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     let client = Arc::new(ClientInfo::new(Protocol::Http, thing, ctx.0.access_key.as_str(), unspecified));
     DeviceCall {
-        scope: scope(ctx),
+        scope: ctx.scope(),
         thing: thing.to_string(),
         client_id: client.client_id.clone(),
         client,

@@ -12,8 +12,8 @@
 use crate::device::{DeviceCall, DeviceOp, Refusal};
 use crate::state::{DeviceError, DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
 use crate::Jobs;
+use iotemu_core::Scope;
 use iotemu_core::{OutboundMessage, RequestContext, TraceId};
-use iotemu_store::Scope;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 

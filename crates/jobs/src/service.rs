@@ -14,9 +14,10 @@ use crate::state::{
     TargetSelection, Timers,
 };
 use crate::JobsError;
+use iotemu_core::Scope;
 use iotemu_core::{Clock, OutboundMessage, Publisher, TraceId};
 use iotemu_logs::{EventSink, JobCompletionEntry, LogEntry};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};

@@ -3,9 +3,10 @@
 use crate::device::{DeviceCall, DeviceOp};
 use crate::state::{DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
 use crate::{CreateJob, CreateJobTemplate, Jobs, JobsError, Targets};
+use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, Clock, OutboundMessage, Protocol, PublishRefused, Publisher, TraceId};
 use iotemu_logs::{LevelFilter, LiveTail, LogPipeline, PipelineHandle, TailFilter};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -11,8 +11,9 @@ use crate::state::{
 };
 use crate::thing_groups::{self, Groups, Memberships};
 use crate::RegistryError;
+use iotemu_core::Scope;
 use iotemu_core::{AuthnFailure, DeviceAuthenticator, DeviceTrust, TrustedCas};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::sync::Arc;

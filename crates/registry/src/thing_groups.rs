@@ -19,7 +19,8 @@ use crate::paging::{paginate, Page};
 use crate::service::{load_kind, now_secs};
 use crate::state::{apply_attributes, check_attributes};
 use crate::{Registry, RegistryError};
-use iotemu_store::{Scope, Store};
+use iotemu_core::Scope;
+use iotemu_store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -38,12 +38,12 @@ use crate::sql::{Environment, FunctionExecution, Message, Output};
 use crate::topic_rules::{CachedRule, TopicRules};
 use base64::Engine as _;
 use bytes::Bytes;
+use iotemu_core::Scope;
 use iotemu_core::{
     ClientInfo, MessageProperties, OutboundMessage, Publisher, ReservedTopic, RoutedMessage, RulesFeed,
     TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, RuleEntry};
-use iotemu_store::Scope;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;

@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotemu_api::{query, ApiContext, ApiError, AwsJson, AwsQuery};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -24,17 +23,13 @@ pub fn routes(rules: Arc<TopicRules>) -> Router {
         .with_state(rules)
 }
 
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
-
 async fn create_topic_rule(
     State(rules): State<Arc<TopicRules>>,
     ctx: ApiContext,
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.create(&scope(&ctx), &name, body)?;
+    rules.create(&ctx.scope(), &name, body)?;
     Ok(Json(json!({})))
 }
 
@@ -44,7 +39,7 @@ async fn replace_topic_rule(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.replace(&scope(&ctx), &name, body)?;
+    rules.replace(&ctx.scope(), &name, body)?;
     Ok(Json(json!({})))
 }
 
@@ -53,7 +48,7 @@ async fn get_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let CachedRule { rule, .. } = rules.get(&scope(&ctx), &name)?;
+    let CachedRule { rule, .. } = rules.get(&ctx.scope(), &name)?;
     let mut body = json!({
         "ruleName": rule.name,
         "sql": rule.sql,
@@ -76,7 +71,7 @@ async fn delete_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.delete(&scope(&ctx), &name)?;
+    rules.delete(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -85,7 +80,7 @@ async fn enable_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.set_enabled(&scope(&ctx), &name, true)?;
+    rules.set_enabled(&ctx.scope(), &name, true)?;
     Ok(Json(json!({})))
 }
 
@@ -94,7 +89,7 @@ async fn disable_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.set_enabled(&scope(&ctx), &name, false)?;
+    rules.set_enabled(&ctx.scope(), &name, false)?;
     Ok(Json(json!({})))
 }
 
@@ -114,7 +109,7 @@ async fn list_topic_rules(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (page, next) = rules.list(
-        &scope(&ctx),
+        &ctx.scope(),
         q.topic.as_deref(),
         q.rule_disabled,
         q.max_results,

@@ -12,8 +12,9 @@
 
 use crate::actions::Action;
 use crate::sql::{SqlVersion, Statement};
+use iotemu_core::Scope;
 use iotemu_core::ServiceError;
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -16,7 +16,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use iotemu_api::{query, ApiContext, ApiError, AwsQuery};
 use iotemu_core::{ClientInfo, Protocol, ServiceError, TraceId};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -34,10 +33,6 @@ struct NameQuery {
     name: Option<String>,
 }
 
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
-
 fn caller(ctx: &ApiContext) -> Arc<ClientInfo> {
     let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     Arc::new(ClientInfo::new(Protocol::Http, "", ctx.0.access_key.as_str(), unspecified))
@@ -53,7 +48,7 @@ fn run(
     payload: &[u8],
 ) -> Response {
     let request = ShadowRequest { thing, name, operation };
-    match requests.handle(&scope(ctx), &caller(ctx), TraceId::new(), &request, payload) {
+    match requests.handle(&ctx.scope(), &caller(ctx), TraceId::new(), &request, payload) {
         Ok(accepted) => ([(header::CONTENT_TYPE, "application/json")], accepted.to_string()).into_response(),
         // AWS's message alone (the code is the status); the exception name from the code.
         Err(Rejection { error, .. }) => {
@@ -119,7 +114,7 @@ async fn list_named_shadows(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
     let (names, next) =
-        requests.shadows.list_named(&scope(&ctx), &thing, q.page_size, q.next_token.as_deref())?;
+        requests.shadows.list_named(&ctx.scope(), &thing, q.page_size, q.next_token.as_deref())?;
     let mut body = json!({ "results": names, "timestamp": now_secs() });
     if let Some(next) = next {
         body["nextToken"] = json!(next);

@@ -14,9 +14,9 @@
 
 use crate::topics::{Operation, ShadowRequest};
 use crate::{client_token_of, get_document, rejected, ShadowError, Shadows};
+use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, OutboundMessage, Protocol, Publisher, ServiceError, TraceId};
 use iotemu_logs::{EventSink, LogEntry, LogLevel, ShadowEntry};
-use iotemu_store::Scope;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 

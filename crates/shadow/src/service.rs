@@ -6,7 +6,8 @@ use crate::state::{
     UpdateOutcome,
 };
 use crate::ShadowError;
-use iotemu_store::{Scope, Store};
+use iotemu_core::Scope;
+use iotemu_store::Store;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! Get/DeleteRegistrationCode, RegisterCACertificate, Describe/List/Update/DeleteCACertificate,
 //! ListCertificatesByCA): parse, call the operation, render.
 
-use super::{certificate_summary, query, scope, with_marker, AwsQuery};
+use super::{certificate_summary, query, with_marker, AwsQuery};
 use crate::{CaCertificate, Certificate, RegisterCa, RegistrationConfig, Registry, UpdateCa};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -51,7 +51,7 @@ async fn create_certificate_from_csr(
 ) -> Result<Json<Value>, ApiError> {
     let set_as_active = query(q)?.set_as_active;
     let c = registry.create_certificate_from_csr(
-        &scope(&ctx),
+        &ctx.scope(),
         &req.certificate_signing_request,
         set_as_active,
     )?;
@@ -78,7 +78,7 @@ async fn register_certificate(
 ) -> Result<Json<Value>, ApiError> {
     let set_as_active = query(q)?.set_as_active;
     let c = registry.register_certificate(
-        &scope(&ctx),
+        &ctx.scope(),
         &req.certificate_pem,
         req.ca_certificate_pem.as_deref(),
         req.status.as_deref(),
@@ -100,7 +100,7 @@ async fn register_certificate_without_ca(
     AwsJson(req): AwsJson<RegisterWithoutCaRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let c = registry.register_certificate_without_ca(
-        &scope(&ctx),
+        &ctx.scope(),
         &req.certificate_pem,
         req.status.as_deref(),
     )?;
@@ -111,14 +111,14 @@ async fn get_registration_code(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "registrationCode": registry.registration_code(&scope(&ctx))? })))
+    Ok(Json(json!({ "registrationCode": registry.registration_code(&ctx.scope())? })))
 }
 
 async fn delete_registration_code(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_registration_code(&scope(&ctx))?;
+    registry.delete_registration_code(&ctx.scope())?;
     Ok(Json(json!({})))
 }
 
@@ -158,7 +158,7 @@ async fn register_ca_certificate(
         registration_config: req.registration_config,
         certificate_mode: req.certificate_mode,
     };
-    let ca = registry.register_ca_certificate(&scope(&ctx), register)?;
+    let ca = registry.register_ca_certificate(&ctx.scope(), register)?;
     Ok(Json(json!({ "certificateArn": ca.arn, "certificateId": ca.id })))
 }
 
@@ -167,7 +167,7 @@ async fn describe_ca_certificate(
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ca = registry.describe_ca_certificate(&scope(&ctx), &id)?;
+    let ca = registry.describe_ca_certificate(&ctx.scope(), &id)?;
     let description = json!({
         "certificateArn": ca.arn,
         "certificateId": ca.id,
@@ -214,7 +214,7 @@ async fn list_ca_certificates(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (page, next) = registry.list_ca_certificates(
-        &scope(&ctx),
+        &ctx.scope(),
         q.page_size.unwrap_or(25),
         q.marker.as_deref(),
         q.is_ascending_order.unwrap_or(true),
@@ -253,7 +253,7 @@ async fn update_ca_certificate(
         registration_config: req.registration_config,
         remove_auto_registration: req.remove_auto_registration,
     };
-    registry.update_ca_certificate(&scope(&ctx), &id, update)?;
+    registry.update_ca_certificate(&ctx.scope(), &id, update)?;
     Ok(Json(json!({})))
 }
 
@@ -262,7 +262,7 @@ async fn delete_ca_certificate(
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_ca_certificate(&scope(&ctx), &id)?;
+    registry.delete_ca_certificate(&ctx.scope(), &id)?;
     Ok(Json(json!({})))
 }
 
@@ -274,7 +274,7 @@ async fn list_certificates_by_ca(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (page, next) = registry.list_certificates_by_ca(
-        &scope(&ctx),
+        &ctx.scope(),
         &ca_id,
         q.page_size.unwrap_or(25),
         q.marker.as_deref(),

@@ -11,7 +11,6 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use iotemu_api::{ApiContext, ApiError, AwsJson};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -51,10 +50,6 @@ pub fn routes(registry: Arc<Registry>) -> Router {
         .merge(certificates::routes(registry))
 }
 
-pub(super) fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AttributePayload {
@@ -80,7 +75,7 @@ async fn create_thing(
     AwsJson(req): AwsJson<CreateThingRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let attributes = req.attribute_payload.map(|p| p.attributes).unwrap_or_default();
-    let thing = registry.create_thing(&scope(&ctx), &name, req.thing_type_name, attributes)?;
+    let thing = registry.create_thing(&ctx.scope(), &name, req.thing_type_name, attributes)?;
     Ok(Json(json!({ "thingName": thing.name, "thingArn": thing.arn, "thingId": thing.id })))
 }
 
@@ -89,7 +84,7 @@ async fn describe_thing(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let thing = registry.describe_thing(&scope(&ctx), &name)?;
+    let thing = registry.describe_thing(&ctx.scope(), &name)?;
     let mut body = thing_attribute(&thing);
     body["defaultClientId"] = json!(thing.name);
     body["thingId"] = json!(thing.id);
@@ -132,7 +127,7 @@ async fn update_thing(
         attributes: req.attribute_payload.map(|p| (p.attributes, p.merge)),
         expected_version: req.expected_version,
     };
-    registry.update_thing(&scope(&ctx), &name, update)?;
+    registry.update_thing(&ctx.scope(), &name, update)?;
     Ok(Json(json!({})))
 }
 
@@ -148,7 +143,7 @@ async fn delete_thing(
     Path(name): Path<String>,
     q: AwsQuery<DeleteThingQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_thing(&scope(&ctx), &name, query(q)?.expected_version)?;
+    registry.delete_thing(&ctx.scope(), &name, query(q)?.expected_version)?;
     Ok(Json(json!({})))
 }
 
@@ -183,7 +178,7 @@ async fn list_things(
         max_results: q.max_results,
         next_token: q.next_token,
     };
-    let (things, next) = registry.list_things(&scope(&ctx), &list)?;
+    let (things, next) = registry.list_things(&ctx.scope(), &list)?;
     let things: Vec<Value> = things.iter().map(thing_attribute).collect();
     let mut body = json!({ "things": things });
     if let Some(next) = next {
@@ -207,7 +202,7 @@ async fn create_keys_and_certificate(
     ctx: ApiContext,
     q: AwsQuery<SetAsActive>,
 ) -> Result<Json<Value>, ApiError> {
-    let created = registry.create_keys_and_certificate(&scope(&ctx), query(q)?.set_as_active)?;
+    let created = registry.create_keys_and_certificate(&ctx.scope(), query(q)?.set_as_active)?;
     Ok(Json(json!({
         "certificateArn": created.certificate.arn,
         "certificateId": created.certificate.id,
@@ -221,7 +216,7 @@ async fn describe_certificate(
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let c = registry.describe_certificate(&scope(&ctx), &id)?;
+    let c = registry.describe_certificate(&ctx.scope(), &id)?;
     let mut description = json!({
         "certificateArn": c.arn,
         "certificateId": c.id,
@@ -257,7 +252,7 @@ async fn list_certificates(
     let q = query(q)?;
     let size = q.page_size.unwrap_or(25);
     let ascending = q.is_ascending_order.unwrap_or(true);
-    let (page, next) = registry.list_certificates(&scope(&ctx), size, q.marker.as_deref(), ascending)?;
+    let (page, next) = registry.list_certificates(&ctx.scope(), size, q.marker.as_deref(), ascending)?;
     let certificates: Vec<Value> = page.iter().map(certificate_summary).collect();
     Ok(with_marker(json!({ "certificates": certificates }), next))
 }
@@ -274,7 +269,7 @@ async fn update_certificate(
     Path(id): Path<String>,
     q: AwsQuery<NewStatus>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.update_certificate(&scope(&ctx), &id, &query(q)?.new_status)?;
+    registry.update_certificate(&ctx.scope(), &id, &query(q)?.new_status)?;
     Ok(Json(json!({})))
 }
 
@@ -283,7 +278,7 @@ async fn delete_certificate(
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_certificate(&scope(&ctx), &id)?;
+    registry.delete_certificate(&ctx.scope(), &id)?;
     Ok(Json(json!({})))
 }
 
@@ -304,7 +299,7 @@ async fn attach_thing_principal(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_thing_principal(&scope(&ctx), &name, &principal(&headers)?)?;
+    registry.attach_thing_principal(&ctx.scope(), &name, &principal(&headers)?)?;
     Ok(Json(json!({})))
 }
 
@@ -314,7 +309,7 @@ async fn detach_thing_principal(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.detach_thing_principal(&scope(&ctx), &name, &principal(&headers)?)?;
+    registry.detach_thing_principal(&ctx.scope(), &name, &principal(&headers)?)?;
     Ok(Json(json!({})))
 }
 
@@ -366,7 +361,7 @@ async fn list_thing_principals(
     Path(name): Path<String>,
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (principals, next) = registry.thing_principals(&scope(&ctx), &name, &query(q)?.into())?;
+    let (principals, next) = registry.thing_principals(&ctx.scope(), &name, &query(q)?.into())?;
     Ok(listing("principals", principals, next))
 }
 
@@ -376,7 +371,7 @@ async fn list_principal_things(
     headers: HeaderMap,
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (things, next) = registry.principal_things(&scope(&ctx), &principal(&headers)?, &query(q)?.into())?;
+    let (things, next) = registry.principal_things(&ctx.scope(), &principal(&headers)?, &query(q)?.into())?;
     Ok(listing("things", things, next))
 }
 
@@ -402,7 +397,7 @@ async fn create_thing_type(
 ) -> Result<Json<Value>, ApiError> {
     let props = req.thing_type_properties.unwrap_or_default();
     let t = registry.create_thing_type(
-        &scope(&ctx),
+        &ctx.scope(),
         &name,
         props.thing_type_description,
         props.searchable_attributes,
@@ -433,7 +428,7 @@ async fn describe_thing_type(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = registry.describe_thing_type(&scope(&ctx), &name)?;
+    let t = registry.describe_thing_type(&ctx.scope(), &name)?;
     let mut body = thing_type_definition(&t);
     body["thingTypeId"] = json!(t.id);
     Ok(Json(body))
@@ -454,7 +449,7 @@ async fn list_thing_types(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let page = Page { max_results: q.max_results, next_token: q.next_token };
-    let (types, next) = registry.list_thing_types(&scope(&ctx), q.thing_type_name.as_deref(), &page)?;
+    let (types, next) = registry.list_thing_types(&ctx.scope(), q.thing_type_name.as_deref(), &page)?;
     Ok(listing("thingTypes", types.iter().map(thing_type_definition).collect::<Vec<_>>(), next))
 }
 
@@ -471,7 +466,7 @@ async fn deprecate_thing_type(
     Path(name): Path<String>,
     AwsJson(req): AwsJson<DeprecateRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.deprecate_thing_type(&scope(&ctx), &name, req.undo_deprecate)?;
+    registry.deprecate_thing_type(&ctx.scope(), &name, req.undo_deprecate)?;
     Ok(Json(json!({})))
 }
 
@@ -480,6 +475,6 @@ async fn delete_thing_type(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_thing_type(&scope(&ctx), &name)?;
+    registry.delete_thing_type(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }

@@ -1,7 +1,7 @@
 //! The policy routes (`iot`): CreatePolicy ... GetEffectivePolicies, and the older
 //! principal-policy operations. Wire only; shapes from botocore's `iot` model.
 
-use super::{query, scope, with_marker, AwsQuery};
+use super::{query, with_marker, AwsQuery};
 use crate::{Policy, Registry};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -57,7 +57,7 @@ async fn create_policy(
     AwsJson(body): AwsJson<PolicyDocumentBody>,
 ) -> Result<Json<Value>, ApiError> {
     let policy = registry.create_policy(
-        &scope(&ctx),
+        &ctx.scope(),
         &name,
         &ApiError::required(body.policy_document, "policyDocument")?,
     )?;
@@ -74,7 +74,7 @@ async fn get_policy(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let policy = registry.get_policy(&scope(&ctx), &name)?;
+    let policy = registry.get_policy(&ctx.scope(), &name)?;
     Ok(Json(json!({
         "policyName": policy.name,
         "policyArn": policy.arn,
@@ -91,7 +91,7 @@ async fn delete_policy(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_policy(&scope(&ctx), &name)?;
+    registry.delete_policy(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -112,7 +112,7 @@ async fn list_policies(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let ascending = q.is_ascending_order.unwrap_or(true);
-    let (page, next) = registry.list_policies(&scope(&ctx), q.marker.as_deref(), q.page_size, ascending)?;
+    let (page, next) = registry.list_policies(&ctx.scope(), q.marker.as_deref(), q.page_size, ascending)?;
     Ok(policy_page("policies", &page, next))
 }
 
@@ -132,7 +132,7 @@ async fn create_policy_version(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (policy, id) = registry.create_policy_version(
-        &scope(&ctx),
+        &ctx.scope(),
         &name,
         &ApiError::required(body.policy_document, "policyDocument")?,
         q.set_as_default,
@@ -150,7 +150,7 @@ async fn list_policy_versions(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let policy = registry.get_policy(&scope(&ctx), &name)?;
+    let policy = registry.get_policy(&ctx.scope(), &name)?;
     // Newest first, as AWS lists them.
     let versions: Vec<Value> = policy
         .versions
@@ -172,7 +172,7 @@ async fn get_policy_version(
     ctx: ApiContext,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (policy, id) = registry.get_policy_version(&scope(&ctx), &name, &version)?;
+    let (policy, id) = registry.get_policy_version(&ctx.scope(), &name, &version)?;
     let created = policy.versions.get(&id).map(|v| v.created);
     Ok(Json(json!({
         "policyArn": policy.arn,
@@ -191,7 +191,7 @@ async fn set_default_policy_version(
     ctx: ApiContext,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.set_default_policy_version(&scope(&ctx), &name, &version)?;
+    registry.set_default_policy_version(&ctx.scope(), &name, &version)?;
     Ok(Json(json!({})))
 }
 
@@ -200,7 +200,7 @@ async fn delete_policy_version(
     ctx: ApiContext,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_policy_version(&scope(&ctx), &name, &version)?;
+    registry.delete_policy_version(&ctx.scope(), &name, &version)?;
     Ok(Json(json!({})))
 }
 
@@ -215,7 +215,7 @@ async fn attach_policy(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TargetBody>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_policy(&scope(&ctx), &name, &ApiError::required(body.target, "target")?)?;
+    registry.attach_policy(&ctx.scope(), &name, &ApiError::required(body.target, "target")?)?;
     Ok(Json(json!({})))
 }
 
@@ -225,7 +225,7 @@ async fn detach_policy(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TargetBody>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.detach_policy(&scope(&ctx), &name, &ApiError::required(body.target, "target")?)?;
+    registry.detach_policy(&ctx.scope(), &name, &ApiError::required(body.target, "target")?)?;
     Ok(Json(json!({})))
 }
 
@@ -237,7 +237,7 @@ async fn list_attached_policies(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (page, next) = registry.list_attached_policies(
-        &scope(&ctx),
+        &ctx.scope(),
         &target,
         q.recursive,
         q.marker.as_deref(),
@@ -254,7 +254,7 @@ async fn list_targets_for_policy(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (targets, next) =
-        registry.list_targets_for_policy(&scope(&ctx), &name, q.marker.as_deref(), q.page_size)?;
+        registry.list_targets_for_policy(&ctx.scope(), &name, q.marker.as_deref(), q.page_size)?;
     Ok(with_marker(json!({ "targets": targets }), next))
 }
 
@@ -280,7 +280,7 @@ async fn get_effective_policies(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let policies =
-        registry.effective_policies(&scope(&ctx), body.principal.as_deref(), q.thing_name.as_deref())?;
+        registry.effective_policies(&ctx.scope(), body.principal.as_deref(), q.thing_name.as_deref())?;
     let effective: Vec<Value> = policies
         .iter()
         .map(|p| json!({ "policyName": p.name, "policyArn": p.arn, "policyDocument": p.default_document() }))
@@ -294,7 +294,7 @@ async fn attach_principal_policy(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_policy(&scope(&ctx), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
+    registry.attach_policy(&ctx.scope(), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
     Ok(Json(json!({})))
 }
 
@@ -304,7 +304,7 @@ async fn detach_principal_policy(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.detach_policy(&scope(&ctx), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
+    registry.detach_policy(&ctx.scope(), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
     Ok(Json(json!({})))
 }
 
@@ -317,7 +317,7 @@ async fn list_principal_policies(
     let q = query(q)?;
     let principal = super::header(&headers, "x-amzn-iot-principal")?;
     let (page, next) =
-        registry.list_attached_policies(&scope(&ctx), principal, false, q.marker.as_deref(), q.page_size)?;
+        registry.list_attached_policies(&ctx.scope(), principal, false, q.marker.as_deref(), q.page_size)?;
     Ok(policy_page("policies", &page, next))
 }
 
@@ -330,6 +330,6 @@ async fn list_policy_principals(
     let q = query(q)?;
     let name = super::header(&headers, "x-amzn-iot-policy")?;
     let (targets, next) =
-        registry.list_targets_for_policy(&scope(&ctx), name, q.marker.as_deref(), q.page_size)?;
+        registry.list_targets_for_policy(&ctx.scope(), name, q.marker.as_deref(), q.page_size)?;
     Ok(with_marker(json!({ "principals": targets }), next))
 }

@@ -1,7 +1,7 @@
 //! The thing-group routes: parse, call the operation, render. Shapes follow botocore's
 //! CreateThingGroupRequest/Response, DescribeThingGroupResponse, ListThingGroupsRequest, ...
 
-use super::{listing, query, scope, AttributePayload, AwsQuery, PageQuery};
+use super::{listing, query, AttributePayload, AwsQuery, PageQuery};
 use crate::{GroupNameAndArn, ListThingGroups, NameOrArn, Page, Registry, ThingGroupProperties};
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
@@ -63,7 +63,7 @@ async fn create_thing_group(
     AwsJson(req): AwsJson<CreateThingGroupRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let properties = req.thing_group_properties.unwrap_or_default().into();
-    let g = registry.create_thing_group(&scope(&ctx), &name, req.parent_group_name, properties)?;
+    let g = registry.create_thing_group(&ctx.scope(), &name, req.parent_group_name, properties)?;
     Ok(Json(json!({ "thingGroupName": g.name, "thingGroupArn": g.arn, "thingGroupId": g.id })))
 }
 
@@ -77,7 +77,7 @@ async fn describe_thing_group(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let d = registry.describe_thing_group(&scope(&ctx), &name)?;
+    let d = registry.describe_thing_group(&ctx.scope(), &name)?;
     let g = &d.group;
     let mut properties = json!({ "attributePayload": { "attributes": g.attributes } });
     if let Some(description) = &g.description {
@@ -112,7 +112,7 @@ async fn update_thing_group(
     AwsJson(req): AwsJson<UpdateThingGroupRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let version = registry.update_thing_group(
-        &scope(&ctx),
+        &ctx.scope(),
         &name,
         req.thing_group_properties.into(),
         req.expected_version,
@@ -132,7 +132,7 @@ async fn delete_thing_group(
     Path(name): Path<String>,
     q: AwsQuery<DeleteQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_thing_group(&scope(&ctx), &name, query(q)?.expected_version)?;
+    registry.delete_thing_group(&ctx.scope(), &name, query(q)?.expected_version)?;
     Ok(Json(json!({})))
 }
 
@@ -158,7 +158,7 @@ async fn list_thing_groups(
         recursive: q.recursive,
         page: Page { max_results: q.max_results, next_token: q.next_token },
     };
-    let (groups, next) = registry.list_thing_groups(&scope(&ctx), &list)?;
+    let (groups, next) = registry.list_thing_groups(&ctx.scope(), &list)?;
     Ok(listing("thingGroups", groups.iter().map(name_and_arn).collect::<Vec<_>>(), next))
 }
 
@@ -189,7 +189,7 @@ async fn add_thing_to_thing_group(
     AwsJson(req): AwsJson<MembershipRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let (group, thing) = req.targets()?;
-    registry.add_thing_to_thing_group(&scope(&ctx), &group, &thing)?;
+    registry.add_thing_to_thing_group(&ctx.scope(), &group, &thing)?;
     Ok(Json(json!({})))
 }
 
@@ -199,7 +199,7 @@ async fn remove_thing_from_thing_group(
     AwsJson(req): AwsJson<MembershipRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let (group, thing) = req.targets()?;
-    registry.remove_thing_from_thing_group(&scope(&ctx), &group, &thing)?;
+    registry.remove_thing_from_thing_group(&ctx.scope(), &group, &thing)?;
     Ok(Json(json!({})))
 }
 
@@ -222,7 +222,7 @@ async fn update_thing_groups_for_thing(
 ) -> Result<Json<Value>, ApiError> {
     let thing = ApiError::required(req.thing_name, "thingName")?;
     registry.update_thing_groups_for_thing(
-        &scope(&ctx),
+        &ctx.scope(),
         &thing,
         &req.thing_groups_to_add,
         &req.thing_groups_to_remove,
@@ -247,7 +247,7 @@ async fn list_things_in_thing_group(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let page = Page { max_results: q.max_results, next_token: q.next_token };
-    let (things, next) = registry.list_things_in_thing_group(&scope(&ctx), &name, q.recursive, &page)?;
+    let (things, next) = registry.list_things_in_thing_group(&ctx.scope(), &name, q.recursive, &page)?;
     Ok(listing("things", things, next))
 }
 
@@ -258,6 +258,6 @@ async fn list_thing_groups_for_thing(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page: Page = query(q)?.into();
-    let (groups, next) = registry.list_thing_groups_for_thing(&scope(&ctx), &thing, &page)?;
+    let (groups, next) = registry.list_thing_groups_for_thing(&ctx.scope(), &thing, &page)?;
     Ok(listing("thingGroups", groups.iter().map(name_and_arn).collect::<Vec<_>>(), next))
 }
