@@ -2,7 +2,8 @@
 //! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]), the
 //! [`Clock`], and the traits through which the broker and the services meet without importing
 //! each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`],
-//! [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
+//! [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`], [`ShadowReader`],
+//! [`LogGroupWriter`]).
 //!
 //! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
 
@@ -13,6 +14,7 @@ mod error;
 mod publish;
 mod reserved;
 mod scope;
+mod services;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
 /// 64 hex characters), which is also the principalId of the device's log entries.
@@ -33,3 +35,4 @@ pub use publish::{
 };
 pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};
 pub use scope::Scope;
+pub use services::{LogGroupWriter, ServiceFailure, ShadowReader};

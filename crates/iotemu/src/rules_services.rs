@@ -2,8 +2,7 @@
 //! `get_thing_shadow` reads the shadow store, the cloudwatchLogs action writes into the log
 //! store behind the CloudWatch Logs API.
 
-use iotemu_core::Scope;
-use iotemu_rules::{LogGroupWriter, ShadowReader};
+use iotemu_core::{LogGroupWriter, Scope, ServiceFailure, ShadowReader};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -16,11 +15,11 @@ impl ShadowReader for ShadowStoreReader {
         scope: &Scope,
         thing: &str,
         shadow: Option<&str>,
-    ) -> Result<Option<Value>, String> {
+    ) -> Result<Option<Value>, ServiceFailure> {
         match self.0.get(scope, thing, shadow) {
             Ok(doc) => Ok(Some(iotemu_shadow::get_document(&doc, None, iotemu_shadow::requests::now_secs()))),
             Err(e) if iotemu_core::ServiceError::http_status(&e) == 404 => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -35,9 +34,9 @@ impl LogGroupWriter for LogStoreWriter {
         group: &str,
         stream: &str,
         events: Vec<(i64, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServiceFailure> {
         // The stream may exist already; any other failure shows in the put below.
         let _ = self.0.create_log_stream(scope, group, stream);
-        self.0.put_log_events(scope, group, stream, events).map(|_| ()).map_err(|e| e.to_string())
+        self.0.put_log_events(scope, group, stream, events).map(|_| ()).map_err(Into::into)
     }
 }

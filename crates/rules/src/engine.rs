@@ -40,8 +40,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use iotemu_core::Scope;
 use iotemu_core::{
-    ClientInfo, MessageProperties, OutboundMessage, Publisher, ReservedTopic, RoutedMessage, RulesFeed,
-    TraceId,
+    ClientInfo, LogGroupWriter, MessageProperties, OutboundMessage, Publisher, ReservedTopic, RoutedMessage,
+    RulesFeed, ShadowReader, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, RuleEntry};
 use parking_lot::Mutex;
@@ -58,30 +58,6 @@ pub struct Services {
     pub publisher: Arc<dyn Publisher>,
     pub shadows: Option<Arc<dyn ShadowReader>>,
     pub log_groups: Option<Arc<dyn LogGroupWriter>>,
-}
-
-/// Reads shadow documents for `get_thing_shadow` (implemented over the shadow service).
-pub trait ShadowReader: Send + Sync + 'static {
-    /// The whole shadow document (state, metadata, version, timestamp), `None` when there is none.
-    fn shadow_document(
-        &self,
-        scope: &Scope,
-        thing: &str,
-        shadow: Option<&str>,
-    ) -> Result<Option<Value>, String>;
-}
-
-/// Writes events into a log group of the emulator's CloudWatch Logs store.
-pub trait LogGroupWriter: Send + Sync + 'static {
-    /// Appends `(timestamp ms, message)` events to `stream` of `group` (creating the stream);
-    /// fails when the group does not exist.
-    fn write(
-        &self,
-        scope: &Scope,
-        group: &str,
-        stream: &str,
-        events: Vec<(i64, String)>,
-    ) -> Result<(), String>;
 }
 
 /// The engine's settings (config section `[rules]`).
@@ -826,7 +802,9 @@ impl Environment for RuleEnvironment<'_> {
         _role_arn: &str,
     ) -> Result<Option<Value>, String> {
         match &self.inner.services.shadows {
-            Some(reader) => reader.shadow_document(&self.inner.scope, thing, shadow),
+            Some(reader) => {
+                reader.shadow_document(&self.inner.scope, thing, shadow).map_err(|e| e.to_string())
+            }
             None => Err("the shadow service is not available".into()),
         }
     }
