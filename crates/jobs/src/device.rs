@@ -115,13 +115,15 @@ impl Jobs {
     pub fn device_request(&self, call: &DeviceCall, op: &DeviceOp) -> DeviceOutcome {
         let mut version: Option<i64> = None;
         let (result, notices) = match op {
-            DeviceOp::GetPending => (Ok(self.get_pending(call)), Vec::new()),
-            DeviceOp::StartNext(update) => split(self.start_next(call, update)),
-            DeviceOp::Describe { job_id, execution_number, include_document } => {
-                (self.describe_for_device(call, job_id, *execution_number, *include_document), Vec::new())
-            }
+            DeviceOp::GetPending => (Ok(self.get_pending_job_executions(call)), Vec::new()),
+            DeviceOp::StartNext(update) => split(self.start_next_pending_job_execution(call, update)),
+            DeviceOp::Describe { job_id, execution_number, include_document } => (
+                self.describe_job_execution_for_device(call, job_id, *execution_number, *include_document),
+                Vec::new(),
+            ),
             DeviceOp::Update { job_id, update, include_state, include_document } => {
-                let outcome = self.update_for_device(call, job_id, update, *include_state, *include_document);
+                let outcome =
+                    self.update_job_execution(call, job_id, update, *include_state, *include_document);
                 let outcome = outcome.map(|(value, before, notices)| {
                     version = Some(before);
                     (value, notices)
@@ -136,7 +138,7 @@ impl Jobs {
         DeviceOutcome { result, notices }
     }
 
-    fn get_pending(&self, call: &DeviceCall) -> Value {
+    fn get_pending_job_executions(&self, call: &DeviceCall) -> Value {
         let state = self.state.lock();
         let pending = pending_order(state.of_thing(&call.scope, &call.thing));
         let (running, queued): (Vec<&Execution>, Vec<&Execution>) =
@@ -155,7 +157,7 @@ impl Jobs {
             .map(|j| document_value(&j.device_document(), form))
     }
 
-    fn start_next(
+    fn start_next_pending_job_execution(
         &self,
         call: &DeviceCall,
         update: &DeviceUpdate,
@@ -185,7 +187,7 @@ impl Jobs {
         Ok((answer, notices))
     }
 
-    fn describe_for_device(
+    fn describe_job_execution_for_device(
         &self,
         call: &DeviceCall,
         job_id: &str,
@@ -213,7 +215,7 @@ impl Jobs {
     }
 
     /// UpdateJobExecution: the answer, the version before the update, and the notices.
-    fn update_for_device(
+    fn update_job_execution(
         &self,
         call: &DeviceCall,
         job_id: &str,

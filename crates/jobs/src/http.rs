@@ -29,18 +29,18 @@ pub fn control_routes(jobs: Arc<Jobs>) -> Router {
         .route("/jobs/{job_id}", get(describe_job).put(create_job).patch(update_job).delete(delete_job))
         .route("/jobs/{job_id}/cancel", axum::routing::put(cancel_job))
         .route("/jobs/{job_id}/job-document", get(get_job_document))
-        .route("/jobs/{job_id}/things", get(list_executions_for_job))
-        .route("/things/{thing_name}/jobs", get(list_executions_for_thing))
-        .route("/things/{thing_name}/jobs/{job_id}", get(describe_execution))
-        .route("/things/{thing_name}/jobs/{job_id}/cancel", axum::routing::put(cancel_execution))
+        .route("/jobs/{job_id}/things", get(list_job_executions_for_job))
+        .route("/things/{thing_name}/jobs", get(list_job_executions_for_thing))
+        .route("/things/{thing_name}/jobs/{job_id}", get(describe_job_execution))
+        .route("/things/{thing_name}/jobs/{job_id}/cancel", axum::routing::put(cancel_job_execution))
         .route(
             "/things/{thing_name}/jobs/{job_id}/executionNumber/{execution_number}",
-            axum::routing::delete(delete_execution),
+            axum::routing::delete(delete_job_execution),
         )
-        .route("/job-templates", get(list_templates))
+        .route("/job-templates", get(list_job_templates))
         .route(
             "/job-templates/{template_id}",
-            get(describe_template).put(create_template).delete(delete_template),
+            get(describe_job_template).put(create_job_template).delete(delete_job_template),
         )
         .with_state(jobs)
 }
@@ -171,7 +171,7 @@ async fn get_job_document(
     q: AwsQuery<DocumentQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let raw = query(q)?.before_substitution.unwrap_or(false);
-    Ok(Json(json!({ "document": jobs.job_document(&ctx.scope(), &job_id, raw)? })))
+    Ok(Json(json!({ "document": jobs.get_job_document(&ctx.scope(), &job_id, raw)? })))
 }
 
 #[derive(Deserialize, Default)]
@@ -180,7 +180,7 @@ struct ExecutionQuery {
     execution_number: Option<i64>,
 }
 
-async fn describe_execution(
+async fn describe_job_execution(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path((thing, job_id)): Path<(String, String)>,
@@ -188,7 +188,7 @@ async fn describe_execution(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let scope = ctx.scope();
-    let exec = jobs.describe_execution(&scope, &job_id, &thing, q.execution_number)?;
+    let exec = jobs.describe_job_execution(&scope, &job_id, &thing, q.execution_number)?;
     Ok(Json(json!({ "execution": execution_json(&exec, &scope, jobs.now()) })))
 }
 
@@ -201,7 +201,7 @@ struct ListExecutionsQuery {
     job_id: Option<String>,
 }
 
-async fn list_executions_for_job(
+async fn list_job_executions_for_job(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(job_id): Path<String>,
@@ -209,7 +209,7 @@ async fn list_executions_for_job(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let scope = ctx.scope();
-    let (page, next) = jobs.list_executions_for_job(
+    let (page, next) = jobs.list_job_executions_for_job(
         &scope,
         &job_id,
         q.status.as_deref(),
@@ -227,14 +227,14 @@ async fn list_executions_for_job(
     Ok(Json(out))
 }
 
-async fn list_executions_for_thing(
+async fn list_job_executions_for_thing(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
     q: AwsQuery<ListExecutionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (page, next) = jobs.list_executions_for_thing(
+    let (page, next) = jobs.list_job_executions_for_thing(
         &ctx.scope(),
         &thing,
         q.status.as_deref(),
@@ -260,7 +260,7 @@ struct CancelExecutionBody {
     status_details: Option<BTreeMap<String, String>>,
 }
 
-async fn cancel_execution(
+async fn cancel_job_execution(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path((thing, job_id)): Path<(String, String)>,
@@ -270,7 +270,7 @@ async fn cancel_execution(
     let force = query(q)?.force.unwrap_or(false);
     let scope = ctx.scope();
     blocking(move || {
-        Ok(jobs.cancel_execution(
+        Ok(jobs.cancel_job_execution(
             &scope,
             &job_id,
             &thing,
@@ -283,7 +283,7 @@ async fn cancel_execution(
     Ok(Json(json!({})))
 }
 
-async fn delete_execution(
+async fn delete_job_execution(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path((thing, job_id, number)): Path<(String, String, i64)>,
@@ -291,27 +291,27 @@ async fn delete_execution(
 ) -> Result<Json<Value>, ApiError> {
     let force = query(q)?.force.unwrap_or(false);
     let scope = ctx.scope();
-    blocking(move || Ok(jobs.delete_execution(&scope, &job_id, &thing, number, force)?)).await?;
+    blocking(move || Ok(jobs.delete_job_execution(&scope, &job_id, &thing, number, force)?)).await?;
     Ok(Json(json!({})))
 }
 
-async fn create_template(
+async fn create_job_template(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(id): Path<String>,
     AwsJson(body): AwsJson<CreateJobTemplate>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
-    let template = blocking(move || Ok(jobs.create_template(&scope, &id, body)?)).await?;
+    let template = blocking(move || Ok(jobs.create_job_template(&scope, &id, body)?)).await?;
     Ok(Json(json!({ "jobTemplateArn": template.arn, "jobTemplateId": template.job_template_id })))
 }
 
-async fn describe_template(
+async fn describe_job_template(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = jobs.describe_template(&ctx.scope(), &id)?;
+    let t = jobs.describe_job_template(&ctx.scope(), &id)?;
     let mut out = json!({
         "jobTemplateArn": t.arn,
         "jobTemplateId": t.job_template_id,
@@ -341,13 +341,13 @@ struct PageQuery {
     next_token: Option<String>,
 }
 
-async fn list_templates(
+async fn list_job_templates(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (page, next) = jobs.list_templates(&ctx.scope(), q.max_results, q.next_token.as_deref());
+    let (page, next) = jobs.list_job_templates(&ctx.scope(), q.max_results, q.next_token.as_deref());
     let items: Vec<Value> = page
         .iter()
         .map(|t| {
@@ -366,13 +366,13 @@ async fn list_templates(
     Ok(Json(out))
 }
 
-async fn delete_template(
+async fn delete_job_template(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
-    blocking(move || Ok(jobs.delete_template(&scope, &id)?)).await?;
+    blocking(move || Ok(jobs.delete_job_template(&scope, &id)?)).await?;
     Ok(Json(json!({})))
 }
 
@@ -384,10 +384,12 @@ async fn delete_template(
 /// and there is no `timestamp` or `clientToken` in the answers (botocore).
 pub fn data_routes(jobs: Arc<Jobs>) -> Router {
     Router::new()
-        .route("/things/{thing_name}/jobs", get(data_get_pending))
+        .route("/things/{thing_name}/jobs", get(get_pending_job_executions))
         .route(
             "/things/{thing_name}/jobs/{job_id}",
-            get(data_describe).put(data_start_next).post(data_update),
+            get(describe_job_execution_for_device)
+                .put(start_next_pending_job_execution)
+                .post(update_job_execution),
         )
         .with_state(jobs)
 }
@@ -424,7 +426,7 @@ async fn run_device(jobs: Arc<Jobs>, call: DeviceCall, op: DeviceOp) -> Result<R
     .await
 }
 
-async fn data_get_pending(
+async fn get_pending_job_executions(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -440,7 +442,7 @@ struct DescribeQuery {
     execution_number: Option<i64>,
 }
 
-async fn data_describe(
+async fn describe_job_execution_for_device(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path((thing, job_id)): Path<(String, String)>,
@@ -461,7 +463,7 @@ fn device_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> 
     parse_object(body).map_err(|e| ApiError::invalid_request(e.message))
 }
 
-async fn data_start_next(
+async fn start_next_pending_job_execution(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path((thing, job_id)): Path<(String, String)>,
@@ -480,7 +482,7 @@ async fn data_start_next(
     run_device(jobs, call, DeviceOp::StartNext(update)).await
 }
 
-async fn data_update(
+async fn update_job_execution(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path((thing, job_id)): Path<(String, String)>,

@@ -803,7 +803,7 @@ impl Jobs {
 
     /// GetJobDocument: the document with its `documentParameters` substituted, or as given
     /// with `before_substitution`.
-    pub fn job_document(
+    pub fn get_job_document(
         &self,
         scope: &Scope,
         job_id: &str,
@@ -819,7 +819,7 @@ impl Jobs {
     // ---- executions (control plane) ----
 
     /// DescribeJobExecution (`iot`).
-    pub fn describe_execution(
+    pub fn describe_job_execution(
         &self,
         scope: &Scope,
         job_id: &str,
@@ -836,7 +836,7 @@ impl Jobs {
     }
 
     /// ListJobExecutionsForJob, by thing name.
-    pub fn list_executions_for_job(
+    pub fn list_job_executions_for_job(
         &self,
         scope: &Scope,
         job_id: &str,
@@ -857,7 +857,7 @@ impl Jobs {
     }
 
     /// ListJobExecutionsForThing, by job id.
-    pub fn list_executions_for_thing(
+    pub fn list_job_executions_for_thing(
         &self,
         scope: &Scope,
         thing: &str,
@@ -878,7 +878,7 @@ impl Jobs {
 
     /// CancelJobExecution: QUEUED -> CANCELED; IN_PROGRESS -> CANCELED only with `force`;
     /// a terminal execution cannot be canceled (InvalidStateTransitionException).
-    pub fn cancel_execution(
+    pub fn cancel_job_execution(
         &self,
         scope: &Scope,
         job_id: &str,
@@ -924,7 +924,7 @@ impl Jobs {
     }
 
     /// DeleteJobExecution: a terminal execution, or any with `force`.
-    pub fn delete_execution(
+    pub fn delete_job_execution(
         &self,
         scope: &Scope,
         job_id: &str,
@@ -954,7 +954,7 @@ impl Jobs {
     // ---- templates ----
 
     /// CreateJobTemplate: from a document, a documentSource, or an existing job (`jobArn`).
-    pub fn create_template(
+    pub fn create_job_template(
         &self,
         scope: &Scope,
         id: &str,
@@ -1017,7 +1017,7 @@ impl Jobs {
     }
 
     /// DescribeJobTemplate.
-    pub fn describe_template(&self, scope: &Scope, id: &str) -> Result<JobTemplate, JobsError> {
+    pub fn describe_job_template(&self, scope: &Scope, id: &str) -> Result<JobTemplate, JobsError> {
         self.state
             .lock()
             .templates
@@ -1027,7 +1027,7 @@ impl Jobs {
     }
 
     /// ListJobTemplates, by id.
-    pub fn list_templates(
+    pub fn list_job_templates(
         &self,
         scope: &Scope,
         max: Option<usize>,
@@ -1040,7 +1040,7 @@ impl Jobs {
     }
 
     /// DeleteJobTemplate.
-    pub fn delete_template(&self, scope: &Scope, id: &str) -> Result<(), JobsError> {
+    pub fn delete_job_template(&self, scope: &Scope, id: &str) -> Result<(), JobsError> {
         let mut state = self.state.lock();
         if state.templates.remove(&(scope.clone(), id.to_string())).is_none() {
             return Err(JobsError::NotFound(format!("Job template {id} cannot be found.")));

@@ -154,7 +154,7 @@ impl Fixture {
     }
 
     fn status(&self, thing: &str, job: &str) -> ExecutionStatus {
-        self.jobs.describe_execution(&scope(), job, thing, None).unwrap().status
+        self.jobs.describe_job_execution(&scope(), job, thing, None).unwrap().status
     }
 
     fn entries(&self) -> Vec<Value> {
@@ -286,7 +286,7 @@ fn cancel_job_without_force_spares_running_executions_and_with_force_does_not() 
     let job = f.jobs.cancel_job(&scope(), "j", true, None, None).unwrap();
     assert!(job.force_canceled);
     assert_eq!(f.status("t1", "j"), ExecutionStatus::Canceled);
-    let exec = f.jobs.describe_execution(&scope(), "j", "t1", None).unwrap();
+    let exec = f.jobs.describe_job_execution(&scope(), "j", "t1", None).unwrap();
     assert!(exec.force_canceled);
     assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.reason_code.as_deref(), Some("r1"));
     // Deleting needs no force once nothing runs.
@@ -299,20 +299,20 @@ fn cancel_and_delete_executions_follow_their_rules() {
     let f = fixture();
     f.create("j", &[&arn("thinggroup", "fleet")], json!({})).unwrap();
     f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
-    let cancel = |thing: &str, force| f.jobs.cancel_execution(&scope(), "j", thing, force, None, None);
+    let cancel = |thing: &str, force| f.jobs.cancel_job_execution(&scope(), "j", thing, force, None, None);
     assert!(matches!(cancel("t1", false), Err(JobsError::InvalidStateTransition(_))));
     cancel("t2", false).unwrap();
     assert!(matches!(cancel("t2", false), Err(JobsError::InvalidStateTransition(_))));
-    let conflict = f.jobs.cancel_execution(&scope(), "j", "t3", false, Some(5), None);
+    let conflict = f.jobs.cancel_job_execution(&scope(), "j", "t3", false, Some(5), None);
     assert!(matches!(conflict, Err(JobsError::VersionConflict(_))));
     cancel("t1", true).unwrap();
     assert!(matches!(
-        f.jobs.delete_execution(&scope(), "j", "t3", 1, false),
+        f.jobs.delete_job_execution(&scope(), "j", "t3", 1, false),
         Err(JobsError::InvalidStateTransition(_))
     ));
-    f.jobs.delete_execution(&scope(), "j", "t2", 1, false).unwrap();
-    f.jobs.delete_execution(&scope(), "j", "t3", 1, true).unwrap();
-    assert!(f.jobs.describe_execution(&scope(), "j", "t3", None).is_err());
+    f.jobs.delete_job_execution(&scope(), "j", "t2", 1, false).unwrap();
+    f.jobs.delete_job_execution(&scope(), "j", "t3", 1, true).unwrap();
+    assert!(f.jobs.describe_job_execution(&scope(), "j", "t3", None).is_err());
     assert!(matches!(f.jobs.delete_job(&scope(), "j", false), Err(JobsError::InvalidStateTransition(_))));
     f.jobs.delete_job(&scope(), "j", true).unwrap();
 }
@@ -337,16 +337,16 @@ fn a_restart_in_the_middle_of_a_job_loses_nothing() {
             document: Some("{}".into()),
             ..Default::default()
         };
-        f.jobs.create_template(&scope(), "tpl", template).unwrap();
+        f.jobs.create_job_template(&scope(), "tpl", template).unwrap();
     }
     let f = fixture_with(Arc::new(Store::open(&path).unwrap()));
-    let exec = f.jobs.describe_execution(&scope(), "j", "t1", None).unwrap();
+    let exec = f.jobs.describe_job_execution(&scope(), "j", "t1", None).unwrap();
     assert_eq!((exec.status, exec.version_number), (ExecutionStatus::InProgress, 2));
     assert_eq!(exec.status_details["step"], "download");
     assert!(exec.step_deadline.is_some());
     assert_eq!(f.status("t2", "j"), ExecutionStatus::Succeeded);
     assert_eq!(f.status("t3", "j"), ExecutionStatus::Queued);
-    assert!(f.jobs.describe_template(&scope(), "tpl").is_ok());
+    assert!(f.jobs.describe_job_template(&scope(), "tpl").is_ok());
     f.update("t1", "j", ExecutionStatus::Succeeded).unwrap();
     f.update("t3", "j", ExecutionStatus::Succeeded).unwrap();
     assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.status, crate::state::JobStatus::Completed);
@@ -367,7 +367,7 @@ fn the_rollout_rate_holds_back_executions_until_the_next_minute() {
     assert_eq!((counts[&ExecutionStatus::Queued], job.pending_targets.clone()), (2, vec!["t3".to_string()]));
     f.advance(MINUTE / 2);
     f.jobs.sweep().unwrap();
-    assert!(f.jobs.describe_execution(&scope(), "j", "t3", None).is_err());
+    assert!(f.jobs.describe_job_execution(&scope(), "j", "t3", None).is_err());
     f.advance(MINUTE / 2);
     f.jobs.sweep().unwrap();
     assert_eq!(f.status("t3", "j"), ExecutionStatus::Queued);
@@ -431,8 +431,8 @@ fn a_job_from_a_template_takes_its_document_and_parameters() {
         timeout_config: Some(json!({"inProgressTimeoutInMinutes": 3})),
         ..Default::default()
     };
-    let t = f.jobs.create_template(&scope(), "tpl", template.clone()).unwrap();
-    assert!(matches!(f.jobs.create_template(&scope(), "tpl", template), Err(JobsError::Conflict(_))));
+    let t = f.jobs.create_job_template(&scope(), "tpl", template.clone()).unwrap();
+    assert!(matches!(f.jobs.create_job_template(&scope(), "tpl", template), Err(JobsError::Conflict(_))));
     let body = json!({"jobTemplateArn": t.arn, "documentParameters": {"v": "2.1"}, "document": null});
     let request: CreateJob =
         serde_json::from_value(json!({"targets": [arn("thing", "t1")], "jobTemplateArn": body["jobTemplateArn"], "documentParameters": body["documentParameters"]})).unwrap();
@@ -445,7 +445,7 @@ fn a_job_from_a_template_takes_its_document_and_parameters() {
         )
         .unwrap();
     assert_eq!(answer["execution"]["jobDocument"], json!({"version": "2.1"}));
-    assert_eq!(f.jobs.list_templates(&scope(), None, None).0.len(), 1);
-    f.jobs.delete_template(&scope(), "tpl").unwrap();
-    assert!(f.jobs.describe_template(&scope(), "tpl").is_err());
+    assert_eq!(f.jobs.list_job_templates(&scope(), None, None).0.len(), 1);
+    f.jobs.delete_job_template(&scope(), "tpl").unwrap();
+    assert!(f.jobs.describe_job_template(&scope(), "tpl").is_err());
 }
