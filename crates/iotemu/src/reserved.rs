@@ -77,7 +77,7 @@ impl ReservedTopicHandler for ReservedTopicRouter {
         // message; `jobs/notify*` and the answers' topics pass through untouched.
         if let (ReservedTopic::Jobs { thing, rest }, Some(jobs)) = (topic, self.jobs.get()) {
             off_the_runtime(|| {
-                iotemu_jobs::mqtt::handle_publish(jobs, &self.scope, ctx, thing, rest, payload)
+                iotemu_jobs::device::mqtt::handle_publish(jobs, &self.scope, ctx, thing, rest, payload)
             });
         }
         Disposition::Deliver

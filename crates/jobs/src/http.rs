@@ -2,13 +2,13 @@
 //! plane of `iot-jobs-data` ([`data_routes`]). Wire only; shapes from botocore's models. Path
 //! parameters are named as the registry's (`thing_name`) so the `iot` routes merge.
 
-use crate::device::{DeviceCall, DeviceOp};
-use crate::mqtt::{parse_object, parse_update};
+use crate::device::mqtt::{parse_object, parse_update};
+use crate::device::service::{DeviceCall, DeviceOp};
+use crate::executions::state::{api_time, DocumentForm};
 use crate::service::{
     execution_json, execution_summary_json, job_json, job_summary_json, thing_arn, CreateJob,
     CreateJobTemplate, UpdateJob,
 };
-use crate::state::{api_time, DocumentForm};
 use crate::Jobs;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -5,11 +5,11 @@
 //! GetPendingJobExecution, StartNextPendingJobExecution, UpdateJobExecution and
 //! ReportFinalJobExecutionCount entries.
 //!
-//! - `state.rs`: executions, the transition table, timers, counts, JSON shapes (pure).
+//! - [`executions::state`]: executions, the transition table, timers, counts, JSON shapes (pure).
 //! - `service.rs`: [`Jobs`], the control-plane operations, persistence, notifications, the
 //!   timer sweep.
-//! - [`device`]: the four device operations and their entries, for either transport.
-//! - [`mqtt`]: the reserved request topics (wire only); answers to the requester alone.
+//! - [`device::service`]: the four device operations and their entries, for either transport.
+//! - [`device::mqtt`]: the reserved request topics (wire only); answers to the requester alone.
 //! - [`http`]: the `iot` routes and the `iot-jobs-data` routes (wire only).
 //!
 //! AWS pages followed: jobs-mqtt-api.md, jobs-http-device-api.md, jobs-api.md,
@@ -35,10 +35,9 @@
 
 pub mod device;
 mod error;
+pub mod executions;
 pub mod http;
-pub mod mqtt;
 mod service;
-pub mod state;
 
 pub use error::JobsError;
 pub use service::{

@@ -8,7 +8,7 @@
 //! Time comes from an injectable [`Clock`]; a "minute" of the timers and of the rollout rate
 //! lasts `minute_ms` (60 000 unless a test shortens it with `[jobs] minute_seconds`).
 
-use crate::state::{
+use crate::executions::state::{
     abort_triggered, api_time, counts, device_execution, device_summary, document_value, final_count_details,
     pending_order, substitute_parameters, AbortCriteria, DocumentForm, Execution, ExecutionStatus, JobStatus,
     TargetSelection, Timers,
@@ -888,7 +888,8 @@ impl Jobs {
         status_details: Option<BTreeMap<String, String>>,
     ) -> Result<(), JobsError> {
         if let Some(details) = &status_details {
-            crate::state::check_status_details(details).map_err(|e| JobsError::InvalidRequest(e.message))?;
+            crate::executions::state::check_status_details(details)
+                .map_err(|e| JobsError::InvalidRequest(e.message))?;
         }
         self.change(|txn| {
             let key = (scope.clone(), thing.to_string(), job_id.to_string());
@@ -1280,7 +1281,7 @@ pub fn execution_json(exec: &Execution, scope: &Scope, now: u64) -> Value {
     if let Some(t) = exec.started_at {
         out["startedAt"] = json!(api_time(t));
     }
-    if let Some(left) = crate::state::seconds_before_timeout(exec, now) {
+    if let Some(left) = crate::executions::state::seconds_before_timeout(exec, now) {
         out["approximateSecondsBeforeTimedOut"] = json!(left);
     }
     out

@@ -1,7 +1,7 @@
 //! The service with a manual clock, a recording broker and a registry stand-in.
 
-use crate::device::{DeviceCall, DeviceOp};
-use crate::state::{DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
+use crate::device::service::{DeviceCall, DeviceOp};
+use crate::executions::state::{DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
 use crate::{CreateJob, CreateJobTemplate, Jobs, JobsError, Targets};
 use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, Clock, OutboundMessage, Protocol, PublishRefused, Publisher, TraceId};
@@ -134,7 +134,7 @@ impl Fixture {
         }
     }
 
-    fn device(&self, thing: &str, op: DeviceOp) -> Result<Value, crate::device::Refusal> {
+    fn device(&self, thing: &str, op: DeviceOp) -> Result<Value, crate::device::service::Refusal> {
         let outcome = self.jobs.device_request(&self.call(thing), &op);
         self.jobs.publish(outcome.notices);
         outcome.result
@@ -145,7 +145,7 @@ impl Fixture {
         thing: &str,
         job: &str,
         status: ExecutionStatus,
-    ) -> Result<Value, crate::device::Refusal> {
+    ) -> Result<Value, crate::device::service::Refusal> {
         let update = DeviceUpdate { status: Some(status), ..Default::default() };
         self.device(
             thing,
@@ -195,7 +195,7 @@ fn a_group_job_reaches_every_member_and_completes_with_its_final_count() {
         f.update(thing, "j1", ExecutionStatus::Succeeded).unwrap();
     }
     let (job, counts) = f.jobs.describe_job(&scope(), "j1").unwrap();
-    assert_eq!(job.status, crate::state::JobStatus::Completed);
+    assert_eq!(job.status, crate::executions::state::JobStatus::Completed);
     assert_eq!(counts[&ExecutionStatus::Succeeded], 3);
     let notices = f.broker.take();
     let next = notices.iter().find(|(_, t, _)| t == "$aws/things/t2/jobs/notify-next").unwrap();
@@ -268,7 +268,7 @@ fn step_and_in_progress_timeouts_fire_on_the_injected_clock() {
     f.jobs.sweep().unwrap();
     assert_eq!(f.status("t2", "whole"), ExecutionStatus::TimedOut);
     let (job, _) = f.jobs.describe_job(&scope(), "whole").unwrap();
-    assert_eq!(job.status, crate::state::JobStatus::Completed);
+    assert_eq!(job.status, crate::executions::state::JobStatus::Completed);
     let refusal = f.update("t1", "step", ExecutionStatus::Succeeded).unwrap_err();
     assert_eq!(refusal.error.code, RejectCode::TerminalStateReached);
 }
@@ -279,7 +279,7 @@ fn cancel_job_without_force_spares_running_executions_and_with_force_does_not() 
     f.create("j", &[&arn("thinggroup", "fleet")], json!({})).unwrap();
     f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
     let job = f.jobs.cancel_job(&scope(), "j", false, Some("r1".into()), Some("why".into())).unwrap();
-    assert_eq!((job.status, job.force_canceled), (crate::state::JobStatus::Canceled, false));
+    assert_eq!((job.status, job.force_canceled), (crate::executions::state::JobStatus::Canceled, false));
     assert_eq!(f.status("t1", "j"), ExecutionStatus::InProgress);
     assert_eq!(f.status("t2", "j"), ExecutionStatus::Canceled);
     // The device can still finish the running one.
@@ -349,7 +349,10 @@ fn a_restart_in_the_middle_of_a_job_loses_nothing() {
     assert!(f.jobs.describe_job_template(&scope(), "tpl").is_ok());
     f.update("t1", "j", ExecutionStatus::Succeeded).unwrap();
     f.update("t3", "j", ExecutionStatus::Succeeded).unwrap();
-    assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.status, crate::state::JobStatus::Completed);
+    assert_eq!(
+        f.jobs.describe_job(&scope(), "j").unwrap().0.status,
+        crate::executions::state::JobStatus::Completed
+    );
     f.jobs.reset().unwrap();
     assert!(f.store.all("job").unwrap().is_empty() && f.store.all("job-execution").unwrap().is_empty());
 }
@@ -380,7 +383,10 @@ fn a_continuous_job_reaches_things_added_to_its_group_later() {
     for thing in ["t1", "t2", "t3"] {
         f.update(thing, "c", ExecutionStatus::Succeeded).unwrap();
     }
-    assert_eq!(f.jobs.describe_job(&scope(), "c").unwrap().0.status, crate::state::JobStatus::InProgress);
+    assert_eq!(
+        f.jobs.describe_job(&scope(), "c").unwrap().0.status,
+        crate::executions::state::JobStatus::InProgress
+    );
     f.registry.things.lock().push("t4".into());
     f.registry.groups.lock().insert("fleet".into(), ["t1", "t2", "t4"].map(String::from).to_vec());
     f.broker.take();
@@ -401,7 +407,10 @@ fn the_failed_threshold_aborts_a_job() {
     ]}});
     f.create("j", &[&arn("thinggroup", "fleet")], abort).unwrap();
     f.update("t1", "j", ExecutionStatus::Failed).unwrap();
-    assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.status, crate::state::JobStatus::Canceled);
+    assert_eq!(
+        f.jobs.describe_job(&scope(), "j").unwrap().0.status,
+        crate::executions::state::JobStatus::Canceled
+    );
     assert_eq!(f.status("t2", "j"), ExecutionStatus::Canceled);
 }
 

@@ -9,8 +9,8 @@
 //!
 //! Wire only: [`parse_request`] and the answers; the operations are [`Jobs::device_request`].
 
-use crate::device::{DeviceCall, DeviceOp, Refusal};
-use crate::state::{DeviceError, DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
+use crate::device::service::{DeviceCall, DeviceOp, Refusal};
+use crate::executions::state::{DeviceError, DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
 use crate::Jobs;
 use iotemu_core::Scope;
 use iotemu_core::{OutboundMessage, RequestContext, TraceId};

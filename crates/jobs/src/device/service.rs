@@ -12,11 +12,11 @@
 //! `reason` = the rejection code and `details` = "The request status is REJECTED." preceded by
 //! the destination status for UpdateJobExecution and followed by the code and message.
 
-use crate::service::Jobs;
-use crate::state::{
+use crate::executions::state::{
     apply_device_update, apply_start_next, device_execution, device_summary, document_value, execution_state,
     pending_order, DeviceError, DeviceUpdate, DocumentForm, Execution, ExecutionStatus, RejectCode,
 };
+use crate::service::Jobs;
 use crate::JobsError;
 use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, OutboundMessage, TraceId};
@@ -171,7 +171,7 @@ impl Jobs {
                 .jobs
                 .get(&(call.scope.clone(), exec.job_id.clone()))
                 .map(|j| j.timers(minute_ms))
-                .unwrap_or(crate::state::Timers { minute_ms, in_progress_timeout_minutes: None });
+                .unwrap_or(crate::executions::state::Timers { minute_ms, in_progress_timeout_minutes: None });
             if apply_start_next(&mut exec, update, txn.now, timers)? {
                 txn.put_exec(&call.scope, exec.clone())?;
             }
@@ -239,7 +239,7 @@ impl Jobs {
                 .jobs
                 .get(&(call.scope.clone(), job_id.to_string()))
                 .map(|j| j.timers(minute_ms))
-                .unwrap_or(crate::state::Timers { minute_ms, in_progress_timeout_minutes: None });
+                .unwrap_or(crate::executions::state::Timers { minute_ms, in_progress_timeout_minutes: None });
             let current = exec.clone();
             apply_device_update(&mut exec, update, txn.now, timers)
                 .map_err(|error| Refusal { error, execution: Some(Box::new(current)) })?;
