@@ -10,8 +10,10 @@
 //! - [`AwsJson`]: a JSON body extractor whose rejection is an InvalidRequestException.
 //! - [`dispatch`]: the fallback that picks the service router.
 //! - [`blocking`]: runs an operation that commits to SQLite on tokio's blocking pool.
+//! - [`paging`]: the `nextToken` and `marker` pages of the list operations.
 
 mod error;
+pub mod paging;
 mod scope;
 
 pub use error::{ApiError, AwsJson};
