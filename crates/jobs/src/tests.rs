@@ -149,7 +149,12 @@ impl Fixture {
         let update = DeviceUpdate { status: Some(status), ..Default::default() };
         self.device(
             thing,
-            DeviceOp::Update { job_id: job.into(), update, include_state: true, include_document: false },
+            DeviceOp::UpdateJobExecution {
+                job_id: job.into(),
+                update,
+                include_state: true,
+                include_document: false,
+            },
         )
     }
 
@@ -187,7 +192,7 @@ fn a_group_job_reaches_every_member_and_completes_with_its_final_count() {
             notices.iter().find(|(_, t, _)| t == &format!("$aws/things/{thing}/jobs/notify")).unwrap();
         assert_eq!(notify.2["jobs"]["QUEUED"][0]["jobId"], "j1");
     }
-    let started = f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    let started = f.device("t1", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     assert_eq!(started["execution"]["status"], "IN_PROGRESS");
     assert_eq!(started["execution"]["versionNumber"], 2);
     assert!(f.broker.take().is_empty(), "IN_PROGRESS changes neither the pending set nor the next job");
@@ -224,7 +229,12 @@ fn refusals_are_answered_and_logged_as_failures() {
     let refusal = f
         .device(
             "solo",
-            DeviceOp::Update { job_id: "j1".into(), update, include_state: false, include_document: false },
+            DeviceOp::UpdateJobExecution {
+                job_id: "j1".into(),
+                update,
+                include_state: false,
+                include_document: false,
+            },
         )
         .unwrap_err();
     assert_eq!(refusal.error.code, RejectCode::VersionMismatch);
@@ -254,9 +264,9 @@ fn step_and_in_progress_timeouts_fire_on_the_injected_clock() {
     f.create("whole", &[&arn("thing", "t2")], json!({"timeoutConfig": {"inProgressTimeoutInMinutes": 2}}))
         .unwrap();
     let start = DeviceUpdate { step_timeout_minutes: Some(1), ..Default::default() };
-    let answer = f.device("t1", DeviceOp::StartNext(start)).unwrap();
+    let answer = f.device("t1", DeviceOp::StartNextPendingJobExecution(start)).unwrap();
     assert_eq!(answer["execution"]["approximateSecondsBeforeTimedOut"], 60);
-    f.device("t2", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    f.device("t2", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     f.advance(MINUTE - 1);
     f.jobs.sweep().unwrap();
     assert_eq!(f.status("t1", "step"), ExecutionStatus::InProgress);
@@ -277,7 +287,7 @@ fn step_and_in_progress_timeouts_fire_on_the_injected_clock() {
 fn cancel_job_without_force_spares_running_executions_and_with_force_does_not() {
     let f = fixture();
     f.create("j", &[&arn("thinggroup", "fleet")], json!({})).unwrap();
-    f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    f.device("t1", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     let job = f.jobs.cancel_job(&scope(), "j", false, Some("r1".into()), Some("why".into())).unwrap();
     assert_eq!((job.status, job.force_canceled), (crate::executions::state::JobStatus::Canceled, false));
     assert_eq!(f.status("t1", "j"), ExecutionStatus::InProgress);
@@ -298,7 +308,7 @@ fn cancel_job_without_force_spares_running_executions_and_with_force_does_not() 
 fn cancel_and_delete_executions_follow_their_rules() {
     let f = fixture();
     f.create("j", &[&arn("thinggroup", "fleet")], json!({})).unwrap();
-    f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    f.device("t1", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     let cancel = |thing: &str, force| f.jobs.cancel_job_execution(&scope(), "j", thing, force, None, None);
     assert!(matches!(cancel("t1", false), Err(JobsError::InvalidStateTransition(_))));
     cancel("t2", false).unwrap();
@@ -330,7 +340,7 @@ fn a_restart_in_the_middle_of_a_job_loses_nothing() {
             step_timeout_minutes: Some(5),
             ..Default::default()
         };
-        f.device("t1", DeviceOp::StartNext(update)).unwrap();
+        f.device("t1", DeviceOp::StartNextPendingJobExecution(update)).unwrap();
         f.update("t2", "j", ExecutionStatus::Succeeded).unwrap();
         let template = CreateJobTemplate {
             description: Some("d".into()),
@@ -450,7 +460,11 @@ fn a_job_from_a_template_takes_its_document_and_parameters() {
     let answer = f
         .device(
             "t1",
-            DeviceOp::Describe { job_id: "$next".into(), execution_number: None, include_document: true },
+            DeviceOp::DescribeJobExecution {
+                job_id: "$next".into(),
+                execution_number: None,
+                include_document: true,
+            },
         )
         .unwrap();
     assert_eq!(answer["execution"]["jobDocument"], json!({"version": "2.1"}));

@@ -123,14 +123,14 @@ fn parse_request(rest: &str, payload: &[u8]) -> Result<DeviceOp, DeviceError> {
     })?;
     let request = parse_object(payload)?;
     Ok(match op {
-        TopicOp::GetPending => DeviceOp::GetPending,
-        TopicOp::StartNext => DeviceOp::StartNext(parse_update(&request)?),
-        TopicOp::Describe(job) => DeviceOp::Describe {
+        TopicOp::GetPending => DeviceOp::GetPendingJobExecutions,
+        TopicOp::StartNext => DeviceOp::StartNextPendingJobExecution(parse_update(&request)?),
+        TopicOp::Describe(job) => DeviceOp::DescribeJobExecution {
             job_id: job.to_string(),
             execution_number: integer(&request, "executionNumber")?,
             include_document: boolean(&request, "includeJobDocument")?.unwrap_or(true),
         },
-        TopicOp::Update(job) => DeviceOp::Update {
+        TopicOp::Update(job) => DeviceOp::UpdateJobExecution {
             job_id: job.to_string(),
             update: parse_update(&request)?,
             include_state: boolean(&request, "includeJobExecutionState")?.unwrap_or(false),
@@ -198,12 +198,14 @@ pub fn handle_publish(
 /// The operation a refused request is logged as; `None` for a topic that names none.
 fn fallback_op(rest: &str) -> Option<DeviceOp> {
     Some(match topic_op(rest)? {
-        TopicOp::GetPending => DeviceOp::GetPending,
-        TopicOp::StartNext => DeviceOp::StartNext(DeviceUpdate::default()),
-        TopicOp::Describe(job) => {
-            DeviceOp::Describe { job_id: job.to_string(), execution_number: None, include_document: false }
-        }
-        TopicOp::Update(job) => DeviceOp::Update {
+        TopicOp::GetPending => DeviceOp::GetPendingJobExecutions,
+        TopicOp::StartNext => DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default()),
+        TopicOp::Describe(job) => DeviceOp::DescribeJobExecution {
+            job_id: job.to_string(),
+            execution_number: None,
+            include_document: false,
+        },
+        TopicOp::Update(job) => DeviceOp::UpdateJobExecution {
             job_id: job.to_string(),
             update: DeviceUpdate::default(),
             include_state: false,
@@ -227,16 +229,16 @@ mod tests {
 
     #[test]
     fn request_topics_map_to_operations() {
-        assert!(matches!(parse_request("get", b""), Ok(DeviceOp::GetPending)));
-        assert!(matches!(parse_request("start-next", b"{}"), Ok(DeviceOp::StartNext(_))));
+        assert!(matches!(parse_request("get", b""), Ok(DeviceOp::GetPendingJobExecutions)));
+        assert!(matches!(parse_request("start-next", b"{}"), Ok(DeviceOp::StartNextPendingJobExecution(_))));
         match parse_request("$next/get", br#"{"includeJobDocument": false}"#) {
-            Ok(DeviceOp::Describe { job_id, include_document, .. }) => {
+            Ok(DeviceOp::DescribeJobExecution { job_id, include_document, .. }) => {
                 assert_eq!((job_id.as_str(), include_document), ("$next", false));
             }
             other => panic!("{other:?}"),
         }
         match parse_request("j1/update", br#"{"status": "IN_PROGRESS", "expectedVersion": "3"}"#) {
-            Ok(DeviceOp::Update { job_id, update, include_state, include_document }) => {
+            Ok(DeviceOp::UpdateJobExecution { job_id, update, include_state, include_document }) => {
                 assert_eq!(job_id, "j1");
                 assert_eq!(update.status, Some(ExecutionStatus::InProgress));
                 assert_eq!(update.expected_version, Some(3));

@@ -44,15 +44,15 @@ pub struct DeviceCall {
 /// The four device operations.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceOp {
-    GetPending,
-    StartNext(DeviceUpdate),
+    GetPendingJobExecutions,
+    StartNextPendingJobExecution(DeviceUpdate),
     /// `job_id` may be `$next`.
-    Describe {
+    DescribeJobExecution {
         job_id: String,
         execution_number: Option<i64>,
         include_document: bool,
     },
-    Update {
+    UpdateJobExecution {
         job_id: String,
         update: DeviceUpdate,
         include_state: bool,
@@ -115,15 +115,16 @@ impl Jobs {
     pub fn device_request(&self, call: &DeviceCall, op: &DeviceOp) -> DeviceOutcome {
         let mut version: Option<i64> = None;
         let (result, notices) = match op {
-            DeviceOp::GetPending => (Ok(self.get_pending_job_executions(call)), Vec::new()),
-            DeviceOp::StartNext(update) => split(self.start_next_pending_job_execution(call, update)),
-            DeviceOp::Describe { job_id, execution_number, include_document } => (
-                self.describe_job_execution_for_device(call, job_id, *execution_number, *include_document),
-                Vec::new(),
-            ),
-            DeviceOp::Update { job_id, update, include_state, include_document } => {
+            DeviceOp::GetPendingJobExecutions => (Ok(get_pending_job_executions(self, call)), Vec::new()),
+            DeviceOp::StartNextPendingJobExecution(update) => {
+                split(start_next_pending_job_execution(self, call, update))
+            }
+            DeviceOp::DescribeJobExecution { job_id, execution_number, include_document } => {
+                (describe_job_execution(self, call, job_id, *execution_number, *include_document), Vec::new())
+            }
+            DeviceOp::UpdateJobExecution { job_id, update, include_state, include_document } => {
                 let outcome =
-                    self.update_job_execution(call, job_id, update, *include_state, *include_document);
+                    update_job_execution(self, call, job_id, update, *include_state, *include_document);
                 let outcome = outcome.map(|(value, before, notices)| {
                     version = Some(before);
                     (value, notices)
@@ -138,124 +139,12 @@ impl Jobs {
         DeviceOutcome { result, notices }
     }
 
-    fn get_pending_job_executions(&self, call: &DeviceCall) -> Value {
-        let state = self.state.lock();
-        let pending = pending_order(state.of_thing(&call.scope, &call.thing));
-        let (running, queued): (Vec<&Execution>, Vec<&Execution>) =
-            pending.into_iter().partition(|e| e.status == ExecutionStatus::InProgress);
-        json!({
-            "inProgressJobs": running.into_iter().map(device_summary).collect::<Vec<_>>(),
-            "queuedJobs": queued.into_iter().map(device_summary).collect::<Vec<_>>(),
-        })
-    }
-
     fn document_of(&self, scope: &Scope, job_id: &str, form: DocumentForm) -> Option<Value> {
         let state = self.state.lock();
         state
             .jobs
             .get(&(scope.clone(), job_id.to_string()))
             .map(|j| document_value(&j.device_document(), form))
-    }
-
-    fn start_next_pending_job_execution(
-        &self,
-        call: &DeviceCall,
-        update: &DeviceUpdate,
-    ) -> Result<(Value, Vec<OutboundMessage>), Refusal> {
-        let minute_ms = self.minute_ms();
-        let (found, notices) = self.change_quietly(|txn| {
-            let next = pending_order(txn.st.of_thing(&call.scope, &call.thing)).first().map(|e| (*e).clone());
-            let Some(mut exec) = next else { return Ok::<_, Refusal>(None) };
-            let timers = txn
-                .st
-                .jobs
-                .get(&(call.scope.clone(), exec.job_id.clone()))
-                .map(|j| j.timers(minute_ms))
-                .unwrap_or(crate::executions::state::Timers { minute_ms, in_progress_timeout_minutes: None });
-            if apply_start_next(&mut exec, update, txn.now, timers)? {
-                txn.put_exec(&call.scope, exec.clone())?;
-            }
-            Ok(Some((exec, txn.now)))
-        })?;
-        let answer = match found {
-            Some((exec, now)) => {
-                let doc = self.document_of(&call.scope, &exec.job_id, call.form);
-                json!({ "execution": device_execution(&exec, doc, true, now) })
-            }
-            None => json!({}),
-        };
-        Ok((answer, notices))
-    }
-
-    fn describe_job_execution_for_device(
-        &self,
-        call: &DeviceCall,
-        job_id: &str,
-        execution_number: Option<i64>,
-        include_document: bool,
-    ) -> Result<Value, Refusal> {
-        let now = self.now();
-        let exec = {
-            let state = self.state.lock();
-            if job_id == "$next" {
-                pending_order(state.of_thing(&call.scope, &call.thing)).first().map(|e| (*e).clone())
-            } else {
-                let key = (call.scope.clone(), call.thing.clone(), job_id.to_string());
-                let exec = state
-                    .executions
-                    .get(&key)
-                    .filter(|e| execution_number.is_none_or(|n| n == e.execution_number));
-                Some(exec.cloned().ok_or_else(|| not_found(job_id, &call.thing))?)
-            }
-        };
-        let Some(exec) = exec else { return Ok(json!({})) };
-        let doc =
-            if include_document { self.document_of(&call.scope, &exec.job_id, call.form) } else { None };
-        Ok(json!({ "execution": device_execution(&exec, doc, true, now) }))
-    }
-
-    /// UpdateJobExecution: the answer, the version before the update, and the notices.
-    fn update_job_execution(
-        &self,
-        call: &DeviceCall,
-        job_id: &str,
-        update: &DeviceUpdate,
-        include_state: bool,
-        include_document: bool,
-    ) -> Result<(Value, i64, Vec<OutboundMessage>), Refusal> {
-        let minute_ms = self.minute_ms();
-        let ((exec, before), notices) = self.change_quietly(|txn| {
-            let key = (call.scope.clone(), call.thing.clone(), job_id.to_string());
-            let mut exec = txn
-                .st
-                .executions
-                .get(&key)
-                .filter(|e| update.execution_number.is_none_or(|n| n == e.execution_number))
-                .cloned()
-                .ok_or_else(|| not_found(job_id, &call.thing))?;
-            let before = exec.version_number;
-            let timers = txn
-                .st
-                .jobs
-                .get(&(call.scope.clone(), job_id.to_string()))
-                .map(|j| j.timers(minute_ms))
-                .unwrap_or(crate::executions::state::Timers { minute_ms, in_progress_timeout_minutes: None });
-            let current = exec.clone();
-            apply_device_update(&mut exec, update, txn.now, timers)
-                .map_err(|error| Refusal { error, execution: Some(Box::new(current)) })?;
-            txn.put_exec(&call.scope, exec.clone())?;
-            Ok::<_, Refusal>((exec, before))
-        })?;
-        let mut answer = json!({});
-        if include_state {
-            answer["executionState"] = execution_state(&exec);
-        }
-        if include_document {
-            if let Some(doc) = self.document_of(&call.scope, job_id, call.form) {
-                answer["jobDocument"] = doc;
-            }
-        }
-        Ok((answer, before, notices))
     }
 
     /// Writes the Failure entry of a request refused before it reached an operation.
@@ -271,11 +160,14 @@ impl Jobs {
         result: &Result<Value, Refusal>,
     ) {
         let (job_id, destination) = match op {
-            DeviceOp::GetPending | DeviceOp::StartNext(_) => (None, None),
-            DeviceOp::Describe { job_id, .. } => (Some(job_id.as_str()), None),
-            DeviceOp::Update { job_id, update, .. } => (Some(job_id.as_str()), Some(update.status)),
+            DeviceOp::GetPendingJobExecutions | DeviceOp::StartNextPendingJobExecution(_) => (None, None),
+            DeviceOp::DescribeJobExecution { job_id, .. } => (Some(job_id.as_str()), None),
+            DeviceOp::UpdateJobExecution { job_id, update, .. } => {
+                (Some(job_id.as_str()), Some(update.status))
+            }
         };
-        let version_number = matches!(op, DeviceOp::Update { .. }).then(|| version.unwrap_or(0).to_string());
+        let version_number =
+            matches!(op, DeviceOp::UpdateJobExecution { .. }).then(|| version.unwrap_or(0).to_string());
         let prefix = match destination {
             Some(Some(status)) => format!("The destination status is {}. ", status.as_str()),
             _ => String::new(),
@@ -291,10 +183,10 @@ impl Jobs {
             client: Some(call.client.clone()),
         };
         let wrap = |entry: JobEntry| match op {
-            DeviceOp::GetPending => LogEntry::GetPendingJobExecution(entry),
-            DeviceOp::StartNext(_) => LogEntry::StartNextPendingJobExecution(entry),
-            DeviceOp::Describe { .. } => LogEntry::DescribeJobExecution(entry),
-            DeviceOp::Update { .. } => LogEntry::UpdateJobExecution(entry),
+            DeviceOp::GetPendingJobExecutions => LogEntry::GetPendingJobExecution(entry),
+            DeviceOp::StartNextPendingJobExecution(_) => LogEntry::StartNextPendingJobExecution(entry),
+            DeviceOp::DescribeJobExecution { .. } => LogEntry::DescribeJobExecution(entry),
+            DeviceOp::UpdateJobExecution { .. } => LogEntry::UpdateJobExecution(entry),
         };
         match result {
             Ok(_) => {
@@ -309,6 +201,121 @@ impl Jobs {
             }
         }
     }
+}
+
+/// GetPendingJobExecutions.
+fn get_pending_job_executions(jobs: &Jobs, call: &DeviceCall) -> Value {
+    let state = jobs.state.lock();
+    let pending = pending_order(state.of_thing(&call.scope, &call.thing));
+    let (running, queued): (Vec<&Execution>, Vec<&Execution>) =
+        pending.into_iter().partition(|e| e.status == ExecutionStatus::InProgress);
+    json!({
+        "inProgressJobs": running.into_iter().map(device_summary).collect::<Vec<_>>(),
+        "queuedJobs": queued.into_iter().map(device_summary).collect::<Vec<_>>(),
+    })
+}
+
+/// StartNextPendingJobExecution: the next pending execution, started (IN_PROGRESS) if it was
+/// QUEUED.
+fn start_next_pending_job_execution(
+    jobs: &Jobs,
+    call: &DeviceCall,
+    update: &DeviceUpdate,
+) -> Result<(Value, Vec<OutboundMessage>), Refusal> {
+    let minute_ms = jobs.minute_ms();
+    let (found, notices) = jobs.change_quietly(|txn| {
+        let next = pending_order(txn.st.of_thing(&call.scope, &call.thing)).first().map(|e| (*e).clone());
+        let Some(mut exec) = next else { return Ok::<_, Refusal>(None) };
+        let timers = txn
+            .st
+            .jobs
+            .get(&(call.scope.clone(), exec.job_id.clone()))
+            .map(|j| j.timers(minute_ms))
+            .unwrap_or(crate::executions::state::Timers { minute_ms, in_progress_timeout_minutes: None });
+        if apply_start_next(&mut exec, update, txn.now, timers)? {
+            txn.put_exec(&call.scope, exec.clone())?;
+        }
+        Ok(Some((exec, txn.now)))
+    })?;
+    let answer = match found {
+        Some((exec, now)) => {
+            let doc = jobs.document_of(&call.scope, &exec.job_id, call.form);
+            json!({ "execution": device_execution(&exec, doc, true, now) })
+        }
+        None => json!({}),
+    };
+    Ok((answer, notices))
+}
+
+/// DescribeJobExecution (`$next`: the next pending one).
+fn describe_job_execution(
+    jobs: &Jobs,
+    call: &DeviceCall,
+    job_id: &str,
+    execution_number: Option<i64>,
+    include_document: bool,
+) -> Result<Value, Refusal> {
+    let now = jobs.now();
+    let exec = {
+        let state = jobs.state.lock();
+        if job_id == "$next" {
+            pending_order(state.of_thing(&call.scope, &call.thing)).first().map(|e| (*e).clone())
+        } else {
+            let key = (call.scope.clone(), call.thing.clone(), job_id.to_string());
+            let exec = state
+                .executions
+                .get(&key)
+                .filter(|e| execution_number.is_none_or(|n| n == e.execution_number));
+            Some(exec.cloned().ok_or_else(|| not_found(job_id, &call.thing))?)
+        }
+    };
+    let Some(exec) = exec else { return Ok(json!({})) };
+    let doc = if include_document { jobs.document_of(&call.scope, &exec.job_id, call.form) } else { None };
+    Ok(json!({ "execution": device_execution(&exec, doc, true, now) }))
+}
+
+/// UpdateJobExecution: the answer, the version before the update, and the notices.
+fn update_job_execution(
+    jobs: &Jobs,
+    call: &DeviceCall,
+    job_id: &str,
+    update: &DeviceUpdate,
+    include_state: bool,
+    include_document: bool,
+) -> Result<(Value, i64, Vec<OutboundMessage>), Refusal> {
+    let minute_ms = jobs.minute_ms();
+    let ((exec, before), notices) = jobs.change_quietly(|txn| {
+        let key = (call.scope.clone(), call.thing.clone(), job_id.to_string());
+        let mut exec = txn
+            .st
+            .executions
+            .get(&key)
+            .filter(|e| update.execution_number.is_none_or(|n| n == e.execution_number))
+            .cloned()
+            .ok_or_else(|| not_found(job_id, &call.thing))?;
+        let before = exec.version_number;
+        let timers = txn
+            .st
+            .jobs
+            .get(&(call.scope.clone(), job_id.to_string()))
+            .map(|j| j.timers(minute_ms))
+            .unwrap_or(crate::executions::state::Timers { minute_ms, in_progress_timeout_minutes: None });
+        let current = exec.clone();
+        apply_device_update(&mut exec, update, txn.now, timers)
+            .map_err(|error| Refusal { error, execution: Some(Box::new(current)) })?;
+        txn.put_exec(&call.scope, exec.clone())?;
+        Ok::<_, Refusal>((exec, before))
+    })?;
+    let mut answer = json!({});
+    if include_state {
+        answer["executionState"] = execution_state(&exec);
+    }
+    if include_document {
+        if let Some(doc) = jobs.document_of(&call.scope, job_id, call.form) {
+            answer["jobDocument"] = doc;
+        }
+    }
+    Ok((answer, before, notices))
 }
 
 fn split(
