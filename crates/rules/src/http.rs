@@ -29,7 +29,7 @@ async fn create_topic_rule(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.create(&ctx.scope(), &name, body)?;
+    rules.create_topic_rule(&ctx.scope(), &name, body)?;
     Ok(Json(json!({})))
 }
 
@@ -39,7 +39,7 @@ async fn replace_topic_rule(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.replace(&ctx.scope(), &name, body)?;
+    rules.replace_topic_rule(&ctx.scope(), &name, body)?;
     Ok(Json(json!({})))
 }
 
@@ -48,7 +48,7 @@ async fn get_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let CachedRule { rule, .. } = rules.get(&ctx.scope(), &name)?;
+    let CachedRule { rule, .. } = rules.get_topic_rule(&ctx.scope(), &name)?;
     let mut body = json!({
         "ruleName": rule.name,
         "sql": rule.sql,
@@ -71,7 +71,7 @@ async fn delete_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.delete(&ctx.scope(), &name)?;
+    rules.delete_topic_rule(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -80,7 +80,7 @@ async fn enable_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.set_enabled(&ctx.scope(), &name, true)?;
+    rules.enable_topic_rule(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -89,7 +89,7 @@ async fn disable_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.set_enabled(&ctx.scope(), &name, false)?;
+    rules.disable_topic_rule(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -108,7 +108,7 @@ async fn list_topic_rules(
     q: AwsQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (page, next) = rules.list(
+    let (page, next) = rules.list_topic_rules(
         &ctx.scope(),
         q.topic.as_deref(),
         q.rule_disabled,

@@ -12,6 +12,7 @@
 
 use crate::actions::Action;
 use crate::sql::{SqlVersion, Statement};
+use iotemu_api::paging::page;
 use iotemu_core::Scope;
 use iotemu_core::ServiceError;
 use iotemu_store::Store;
@@ -205,7 +206,12 @@ impl TopicRules {
     }
 
     /// CreateTopicRule.
-    pub fn create(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+    pub fn create_topic_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+        payload: TopicRulePayload,
+    ) -> Result<(), RuleError> {
         check_rule_name(name)?;
         let cached = rule_of(scope, name, payload, now_secs())?;
         let mut rules = self.rules.write();
@@ -219,13 +225,13 @@ impl TopicRules {
     }
 
     /// GetTopicRule.
-    pub fn get(&self, scope: &Scope, name: &str) -> Result<CachedRule, RuleError> {
+    pub fn get_topic_rule(&self, scope: &Scope, name: &str) -> Result<CachedRule, RuleError> {
         self.rules.read().get(&(scope.clone(), name.to_string())).cloned().ok_or_else(|| not_found(name))
     }
 
     /// ListTopicRules: by name, optionally only rules whose FROM filter is `topic` and those
     /// enabled or disabled; `next_token` is the last name of the previous page.
-    pub fn list(
+    pub fn list_topic_rules(
         &self,
         scope: &Scope,
         topic: Option<&str>,
@@ -238,19 +244,23 @@ impl TopicRules {
             return Err(RuleError::InvalidRequest("maxResults must be between 1 and 10000".into()));
         }
         let rules = self.rules.read();
-        let mut matching = rules
+        let matching = rules
             .iter()
-            .filter(|((s, n), _)| s == scope && next_token.is_none_or(|t| n.as_str() > t))
+            .filter(|((s, _), _)| s == scope)
             .map(|(_, r)| r)
             .filter(|r| topic.is_none_or(|t| r.statement.topic_filter() == t))
             .filter(|r| disabled.is_none_or(|d| r.rule.disabled == d));
-        let page: Vec<CachedRule> = matching.by_ref().take(max).cloned().collect();
-        let next = matching.next().and(page.last().map(|r| r.rule.name.clone()));
-        Ok((page, next))
+        let (rules, next) = page(matching, |r| r.rule.name.as_str(), next_token, max);
+        Ok((rules.into_iter().cloned().collect(), next))
     }
 
     /// ReplaceTopicRule: a new definition, keeping the creation date.
-    pub fn replace(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+    pub fn replace_topic_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+        payload: TopicRulePayload,
+    ) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
         let created = rules.get(&key).map(|r| r.rule.created).ok_or_else(|| not_found(name))?;
@@ -261,7 +271,7 @@ impl TopicRules {
     }
 
     /// DeleteTopicRule.
-    pub fn delete(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+    pub fn delete_topic_rule(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
         if !rules.contains_key(&key) {
@@ -272,8 +282,17 @@ impl TopicRules {
         Ok(())
     }
 
-    /// EnableTopicRule (`enabled`) or DisableTopicRule.
-    pub fn set_enabled(&self, scope: &Scope, name: &str, enabled: bool) -> Result<(), RuleError> {
+    /// EnableTopicRule.
+    pub fn enable_topic_rule(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+        self.set_enabled(scope, name, true)
+    }
+
+    /// DisableTopicRule.
+    pub fn disable_topic_rule(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+        self.set_enabled(scope, name, false)
+    }
+
+    fn set_enabled(&self, scope: &Scope, name: &str, enabled: bool) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let cached = rules.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
         let mut next = TopicRule::clone(&cached.rule);
