@@ -1,12 +1,19 @@
 //! A rule's actions (botocore `Action`), parsed once when the rule is created: the four that
 //! iotemu runs (`republish`, `http`, `cloudwatchLogs`, `lambda`) with their substitution
 //! templates, and every other type kept by name so that running it can fail with a clear entry.
+//! Running them: `run.rs` (which action runs where), `republish.rs`, `cloudwatch_logs.rs` and
+//! `remote.rs` (`http` and `lambda`); the engine writes the entries around them.
 //!
 //! `ruleAction` names and `resources` keys follow `aws-behaviour.md` §12: `RepublishAction`
 //! {RepublishTopic} is documented; the others follow AWS's `<Service>Action` scheme
 //! (unconfirmed): `HttpAction` {Url}, `CloudwatchLogsAction` {LogGroupName}, `LambdaAction`
 //! {FunctionArn}, `S3Action` {BucketName, Key}, `SqsAction` {QueueUrl}, `SnsAction` {TargetArn},
 //! `KinesisAction` {StreamName}, `DynamoAction` {Table}, `DynamoActionV2` {Table}.
+
+mod cloudwatch_logs;
+pub(crate) mod remote;
+mod republish;
+pub(crate) mod run;
 
 use crate::sql::{SqlVersion, Template};
 use serde_json::Value;
