@@ -67,8 +67,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
 
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
 pub fn iotdata_routes(state: &AdminState) -> Router {
-    let data_plane = crate::data_plane::DataPlane::new(state.broker.clone(), state.logs.clone());
-    crate::data_plane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
+    let data_plane = iotemu_dataplane::DataPlane::new(state.broker.clone(), state.logs.clone());
+    iotemu_dataplane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
 }
 
 async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {

@@ -1,6 +1,6 @@
 //! iotemu: a local AWS IoT Core. This crate wires the others together: configuration
 //! ([`config`]), the one [`ReservedTopicRouter`] that hands
-//! `$aws/...` publishes to services, the `iot-data` operations ([`data_plane`]), the admin HTTP routes ([`http`], [`live_tail`]), and
+//! `$aws/...` publishes to services, the admin HTTP routes ([`http`], [`live_tail`]), and
 //! [`App::start`], which binds every listener and returns a [`Running`] emulator. [`tail_cmd`] is
 //! `iotemu logs tail`, a client of the live-tail routes.
 //!
@@ -9,7 +9,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod data_plane;
 pub mod http;
 pub mod live_tail;
 pub mod logging;
