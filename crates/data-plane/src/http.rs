@@ -1,29 +1,10 @@
-//! `iot-data` (SigV4 service `iotdata`) operations that are not shadows: Publish,
-//! GetRetainedMessage, ListRetainedMessages and DeleteConnection. Shapes, paths and errors follow
-//! botocore's `iot-data` 2015-05-28 model; behaviour follows `http.md`, `mqtt.md` and
-//! `aws-behaviour.md` §8 (retained messages) and §9 (DeleteConnection).
-//!
-//! The broker is reached only through the `iotemu_core` seams ([`Publisher`], [`Connections`],
-//! [`RetainedMessages`]). [`routes`] builds the `iotdata` router; the shadow HTTP routes merge
-//! into it.
-//!
-//! Choices where AWS is not documented:
-//! - An HTTP publish's Publish-In entry has `protocol` HTTP, `clientId` `n/a` (HTTPS has no
-//!   client id, `http.md`; the rules SQL `clientid()` answers `n/a` for non-MQTT messages),
-//!   `principalId` the caller's access key id (the emulator has no IAM principal ids), and the
-//!   HTTP peer's address.
-//! - Publish answers `{"message":"OK","traceId":...}` as AWS's HTTPS publish endpoint does.
-//! - Topics starting with `$` outside `$aws/`, and the subscribe-only `$aws/events/...`, are
-//!   refused with ForbiddenException (`reserved-topics.md`: "you can't create new topics that
-//!   begin with a dollar sign"); a retained publish to a `$` topic is an InvalidRequestException
-//!   (AWS does not retain on reserved topics, `aws-behaviour.md` §8).
-//! - ListRetainedMessages lists in topic order; its nextToken is opaque (the last topic,
-//!   base64); maxResults defaults to 200, its maximum.
-//! - The MQTT 5 DISCONNECT that DeleteConnection sends carries 0x98 (Administrative action).
-//!
-//! Limitations: GetRetainedMessage/ListRetainedMessage/DeleteConnection log entries are not
-//! written (AWS's fields are unconfirmed); IAM policies are not evaluated.
+//! The data plane on the wire: parse, call the operation ([`DataPlane`]), render. The query
+//! members, headers and answers follow botocore's `iot-data` model (and `iot`'s for
+//! DescribeEndpoint).
 
+use crate::service::{DataPlane, PublishRequest};
+use crate::state::{check_client_id, check_publish_topic, Endpoints, HTTP_CLIENT_ID};
+use crate::DataPlaneError;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -32,42 +13,13 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
-use iotemu_api::{ApiContext, ApiError};
-use iotemu_core::{
-    ClientInfo, Connections, MessageProperties, OutboundMessage, Protocol, PublishRefused, Publisher,
-    ReservedTopic, RetainedMessages, TraceId,
-};
-use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
+use iotemu_api::{ApiContext, ApiError, AwsQuery};
+use iotemu_core::{ClientInfo, MessageProperties, Protocol};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// The client id AWS has no value for over HTTPS.
-pub const HTTP_CLIENT_ID: &str = "n/a";
-
-/// What the `iot-data` operations use.
-pub struct DataPlane {
-    pub publisher: Arc<dyn Publisher>,
-    pub connections: Arc<dyn Connections>,
-    pub retained: Arc<dyn RetainedMessages>,
-    pub logs: EventSink,
-}
-
-impl DataPlane {
-    /// A data plane over one broker (which implements every seam).
-    pub fn new<B>(broker: B, logs: EventSink) -> Self
-    where
-        B: Publisher + Connections + RetainedMessages + Clone,
-    {
-        DataPlane {
-            publisher: Arc::new(broker.clone()),
-            connections: Arc::new(broker.clone()),
-            retained: Arc::new(broker),
-            logs,
-        }
-    }
-}
 
 /// The `iotdata` router (merge the shadow routes into it).
 pub fn routes(state: Arc<DataPlane>) -> Router {
@@ -77,6 +29,11 @@ pub fn routes(state: Arc<DataPlane>) -> Router {
         .route("/retainedMessage/{*topic}", get(get_retained_message))
         .route("/connections/{*client_id}", delete(delete_connection))
         .with_state(state)
+}
+
+/// DescribeEndpoint's route, for the `iot` router.
+pub fn endpoint_routes(endpoints: Endpoints) -> Router {
+    Router::new().route("/endpoint", get(describe_endpoint)).with_state(endpoints)
 }
 
 /// The HTTP peer, when the listener records it (`into_make_service_with_connect_info`).
@@ -130,7 +87,7 @@ async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     // A body over axum's own limit (2 MB) is refused as AWS refuses one over 128 KB.
     let payload = payload.map_err(|e| match e.status().as_u16() {
-        413 => too_large(),
+        413 => ApiError::from(DataPlaneError::TooLarge),
         _ => ApiError::invalid_request(e.body_text()),
     })?;
     let topic = path_text(topic)?;
@@ -143,59 +100,11 @@ async fn publish(
         }
     };
     let retain = flag(&params, "retain")?;
-    if topic.starts_with('$') {
-        let reserved = ReservedTopic::parse(&topic);
-        if matches!(reserved, None | Some(ReservedTopic::Events { .. })) {
-            return Err(ApiError::new(
-                403,
-                "ForbiddenException",
-                format!("publishing to the reserved topic {topic:?} is not allowed"),
-            ));
-        }
-        if retain {
-            return Err(ApiError::invalid_request("retained messages are not allowed on reserved topics"));
-        }
-    }
+    check_publish_topic(&topic, retain)?;
     let properties = mqtt5_properties(&params, &headers)?;
     let client = http_client(&scope.access_key, peer);
-    let trace_id = TraceId::new();
-    let message = OutboundMessage {
-        topic: topic.as_str().into(),
-        payload,
-        qos,
-        retain,
-        properties,
-        trace_id,
-        rule_chain: Vec::new(),
-    };
-    let entry =
-        || LogEntry::PublishIn(PublishIn { topic_name: topic.as_str().into(), client: client.clone() });
-    // The Publish-In entry comes before the deliveries' Publish-Out entries, as over MQTT: the
-    // broker's checks run first, then the entry, then the publish.
-    if let Err(refused) = dp.publisher.check(&message) {
-        if dp.logs.enabled(LogLevel::Error) {
-            dp.logs.failure(trace_id, entry(), refused.reason(), refused.to_string());
-        }
-        return Err(refused_error(refused));
-    }
-    if dp.logs.enabled(LogLevel::Info) {
-        dp.logs.success(trace_id, entry());
-    }
-    dp.publisher.publish(&client, message).map_err(refused_error)?;
+    let trace_id = dp.publish(&client, PublishRequest { topic, payload, qos, retain, properties })?;
     Ok(Json(json!({ "message": "OK", "traceId": trace_id.to_string() })))
-}
-
-/// How a broker refusal looks to an HTTP caller.
-fn refused_error(refused: PublishRefused) -> ApiError {
-    match refused {
-        PublishRefused::PayloadTooLarge { .. } => too_large(),
-        other => ApiError::invalid_request(other.to_string()),
-    }
-}
-
-/// AWS's answer to a payload over the limit.
-fn too_large() -> ApiError {
-    ApiError::new(413, "RequestEntityTooLargeException", "The payload exceeds the maximum size allowed")
 }
 
 /// The MQTT 5 properties of a Publish: `contentType`, `responseTopic`, `messageExpiry` from the
@@ -286,13 +195,7 @@ async fn get_retained_message(
     topic: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let topic = path_text(topic)?;
-    let Some(message) = dp.retained.retained_message(&topic) else {
-        return Err(ApiError::new(
-            404,
-            "ResourceNotFoundException",
-            format!("No retained message found for topic {topic}"),
-        ));
-    };
+    let message = dp.get_retained_message(&topic)?;
     let mut body = json!({
         "topic": &*message.topic,
         "payload": B64.encode(&message.payload),
@@ -305,7 +208,8 @@ async fn get_retained_message(
     Ok(Json(body))
 }
 
-/// ListRetainedMessages: `GET /retainedMessage?maxResults=&nextToken=`.
+/// ListRetainedMessages: `GET /retainedMessage?maxResults=&nextToken=` (the token is the last
+/// topic of the previous page, base64).
 async fn list_retained_messages(
     State(dp): State<Arc<DataPlane>>,
     query: Params,
@@ -325,9 +229,7 @@ async fn list_retained_messages(
             Some(String::from_utf8(bytes).map_err(|_| ApiError::invalid_request("invalid nextToken"))?)
         }
     };
-    let all = dp.retained.retained_messages();
-    let start = after.map_or(0, |after| all.partition_point(|m| *m.topic <= *after));
-    let page = &all[start..all.len().min(start + max)];
+    let (page, next) = dp.list_retained_messages(after.as_deref(), max);
     let topics: Vec<Value> = page
         .iter()
         .map(|m| {
@@ -340,10 +242,8 @@ async fn list_retained_messages(
         })
         .collect();
     let mut body = json!({ "retainedTopics": topics });
-    if start + page.len() < all.len() {
-        if let Some(last) = page.last() {
-            body["nextToken"] = Value::String(B64.encode(last.topic.as_bytes()));
-        }
+    if let Some(last) = next {
+        body["nextToken"] = Value::String(B64.encode(last.as_bytes()));
     }
     Ok(Json(body))
 }
@@ -356,21 +256,27 @@ async fn delete_connection(
 ) -> Result<(), ApiError> {
     let client_id = path_text(client_id)?;
     let params = params(query)?;
-    if client_id.is_empty() || client_id.len() > 128 || client_id.starts_with('$') {
-        return Err(ApiError::invalid_request(
-            "clientId must be 1 to 128 characters and must not start with $",
-        ));
-    }
+    check_client_id(&client_id)?;
     let clean_session = flag(&params, "cleanSession")?;
     let prevent_will = flag(&params, "preventWillMessage")?;
-    if !dp.connections.disconnect_client(&client_id, clean_session, prevent_will) {
-        return Err(ApiError::new(
-            404,
-            "ResourceNotFoundException",
-            format!("No connection or session found for client {client_id}"),
-        ));
-    }
+    dp.delete_connection(&client_id, clean_session, prevent_will)?;
     Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointQuery {
+    endpoint_type: Option<String>,
+}
+
+/// DescribeEndpoint: `GET /endpoint?endpointType=`.
+async fn describe_endpoint(
+    State(endpoints): State<Endpoints>,
+    q: AwsQuery<EndpointQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = iotemu_api::query(q)?;
+    let address = endpoints.describe_endpoint(q.endpoint_type.as_deref())?;
+    Ok(Json(json!({ "endpointAddress": address })))
 }
 
 #[cfg(test)]

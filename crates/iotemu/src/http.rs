@@ -1,14 +1,13 @@
 //! The HTTP listener on the API port: the admin routes under `/_iotemu/` (and moto's reset
 //! route), then every AWS service, chosen by the SigV4 credential scope (`iotemu_api::dispatch`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotemu_api::{ApiError, ServiceRouters};
 use iotemu_registry::Registry;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -42,9 +41,8 @@ pub struct AdminState {
 
 /// The API port's router.
 pub fn router(state: Arc<AdminState>) -> Router {
-    let iot = Router::new()
-        .route("/endpoint", get(describe_endpoint))
-        .with_state(state.clone())
+    let endpoints = iotemu_dataplane::Endpoints { mqtts: state.mqtts_addr, api: state.api_addr };
+    let iot = iotemu_dataplane::endpoint_routes(endpoints)
         .merge(iotemu_registry::routes(state.registry.clone()))
         .merge(crate::logging::routes(state.logging.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
@@ -100,30 +98,4 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EndpointQuery {
-    endpoint_type: Option<String>,
-}
-
-/// DescribeEndpoint: the emulator's own `host:port` for each endpoint type. `host` is
-/// `localhost` on a loopback bind (a name the server certificate holds), else the bind address.
-async fn describe_endpoint(
-    State(state): State<Arc<AdminState>>,
-    query: Result<Query<EndpointQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    let addr = match query.endpoint_type.as_deref() {
-        None | Some("iot:Data") | Some("iot:Data-ATS") => state.mqtts_addr,
-        Some("iot:CredentialProvider") | Some("iot:Jobs") => state.api_addr,
-        Some(other) => return Err(ApiError::invalid_request(format!("unknown endpointType {other:?}"))),
-    };
-    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
-        "localhost".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    Ok(Json(serde_json::json!({ "endpointAddress": format!("{host}:{}", addr.port()) })))
 }
