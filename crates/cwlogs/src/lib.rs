@@ -20,6 +20,7 @@ mod http;
 mod service;
 pub mod sink;
 pub mod store;
+pub mod v2_logging;
 
 pub use error::LogsError;
 pub use http::routes;

@@ -2,11 +2,11 @@
 
 use crate::config::Config;
 use crate::http::{self, AdminState};
-use crate::logging::Logging;
 use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
 use iotemu_core::Scope;
+use iotemu_cwlogs::v2_logging::Logging;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
 use iotemu_registry::ca::CertAuthority;
 use iotemu_registry::{Registry, RegistryAuthenticator, RegistryAuthorizer};

@@ -21,7 +21,7 @@ pub struct AdminState {
     /// Recent and new entries, for `/_iotemu/logs`.
     pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
-    pub logging: Arc<crate::logging::Logging>,
+    pub logging: Arc<iotemu_cwlogs::v2_logging::Logging>,
     /// The topic rules of the `iot` API.
     pub topic_rules: Arc<iotemu_rules::TopicRules>,
     /// The Device Shadow service (its `iot-data` routes).
@@ -44,7 +44,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let endpoints = iotemu_dataplane::Endpoints { mqtts: state.mqtts_addr, api: state.api_addr };
     let iot = iotemu_dataplane::endpoint_routes(endpoints)
         .merge(iotemu_registry::routes(state.registry.clone()))
-        .merge(crate::logging::routes(state.logging.clone()))
+        .merge(iotemu_cwlogs::v2_logging::routes(state.logging.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())

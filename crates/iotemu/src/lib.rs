@@ -11,7 +11,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod live_tail;
-pub mod logging;
 pub mod reserved;
 pub mod rules_services;
 pub mod tail_cmd;
