@@ -102,7 +102,7 @@ impl App {
         }?);
         let logging =
             Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
-        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {}", e.message))?;
+        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {e}"))?;
         let registry = Arc::new(
             Registry::load(store.clone(), ca.clone())
                 .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,

@@ -4,20 +4,14 @@
 //! `--log-level`, as AWS keeps an account's logging configuration; `POST /_iotemu/reset`
 //! returns to the configured start value.
 
-use axum::extract::{Query, State};
-use axum::routing::post;
-use axum::{Json, Router};
-use iotemu_api::{ApiContext, ApiError, AwsJson};
+use crate::v2_logging::error::LoggingError;
+use crate::v2_logging::state::{parse_level, target_key, LoggingOptions, TargetLevel, KIND, OPTIONS};
+use iotemu_core::Scope;
 use iotemu_logs::{EventSink, LevelFilter, LogTarget, TargetType};
 use iotemu_store::Store;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use std::sync::Arc;
 
-const KIND: &str = "logging";
-const OPTIONS: &str = "options";
-
-/// What the logging handlers share.
+/// What the logging operations share.
 pub struct Logging {
     pub logs: EventSink,
     pub store: Arc<Store>,
@@ -25,26 +19,19 @@ pub struct Logging {
     pub start_level: LevelFilter,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LoggingOptions {
-    role_arn: Option<String>,
-    default_log_level: Option<String>,
-    #[serde(default)]
-    disable_all_logs: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TargetLevel {
-    log_target: LogTarget,
-    log_level: String,
+/// GetV2LoggingOptions' answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2LoggingOptions {
+    pub role_arn: Option<String>,
+    /// The level in force.
+    pub default_log_level: LevelFilter,
+    pub disable_all_logs: bool,
 }
 
 impl Logging {
     /// Re-applies the options and target levels stored by an earlier run.
-    pub fn restore(&self) -> Result<(), ApiError> {
-        for doc in self.store.all(KIND).map_err(internal)? {
+    pub fn restore(&self) -> Result<(), LoggingError> {
+        for doc in self.store.all(KIND)? {
             if doc.key == OPTIONS {
                 if let Ok(options) = serde_json::from_value::<LoggingOptions>(doc.value) {
                     self.apply_options(&options)?;
@@ -56,7 +43,7 @@ impl Logging {
         Ok(())
     }
 
-    fn apply_options(&self, options: &LoggingOptions) -> Result<(), ApiError> {
+    fn apply_options(&self, options: &LoggingOptions) -> Result<(), LoggingError> {
         if let Some(level) = &options.default_log_level {
             self.logs.set_filter(parse_level(level)?);
         }
@@ -73,114 +60,53 @@ impl Logging {
             self.logs.policy().set_target(target, None);
         }
     }
-}
 
-/// The routes, for the `iot` service router.
-pub fn routes(logging: Arc<Logging>) -> Router {
-    Router::new()
-        .route("/v2LoggingOptions", post(set_options).get(get_options))
-        .route("/v2LoggingLevel", post(set_level).get(list_levels).delete(delete_level))
-        .with_state(logging)
-}
-
-/// botocore `LogLevel`: DEBUG, INFO, ERROR, WARN, DISABLED.
-fn parse_level(level: &str) -> Result<LevelFilter, ApiError> {
-    match level {
-        "DEBUG" | "INFO" | "WARN" | "ERROR" | "DISABLED" => level.parse().map_err(ApiError::invalid_request),
-        other => Err(ApiError::invalid_request(format!(
-            "invalid logLevel {other:?}: expected DEBUG, INFO, WARN, ERROR or DISABLED"
-        ))),
+    /// SetV2LoggingOptions.
+    pub fn set_v2_logging_options(&self, scope: &Scope, options: LoggingOptions) -> Result<(), LoggingError> {
+        self.apply_options(&options)?;
+        let value = serde_json::to_value(&options)?;
+        self.store.put(KIND, scope, OPTIONS, &value)?;
+        Ok(())
     }
-}
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(500, "InternalFailureException", e.to_string())
-}
-
-fn target_key(target: &LogTarget) -> String {
-    format!("level:{:?}:{}", target.target_type, target.name)
-}
-
-async fn set_options(
-    State(logging): State<Arc<Logging>>,
-    ctx: ApiContext,
-    AwsJson(options): AwsJson<LoggingOptions>,
-) -> Result<Json<Value>, ApiError> {
-    logging.apply_options(&options)?;
-    let value = serde_json::to_value(&options).map_err(internal)?;
-    logging.store.put(KIND, &ctx.scope(), OPTIONS, &value).map_err(internal)?;
-    Ok(Json(json!({})))
-}
-
-/// NotConfiguredException before the first SetV2LoggingOptions, as AWS answers (botocore).
-async fn get_options(State(logging): State<Arc<Logging>>, ctx: ApiContext) -> Result<Json<Value>, ApiError> {
-    let stored = logging.store.get(KIND, &ctx.scope(), OPTIONS).map_err(internal)?;
-    let Some(stored) = stored else {
-        return Err(ApiError::new(404, "NotConfiguredException", "Logging options are not configured"));
-    };
-    let options: LoggingOptions = serde_json::from_value(stored).map_err(internal)?;
-    let mut body = json!({
-        "defaultLogLevel": logging.logs.filter().to_string(),
-        "disableAllLogs": options.disable_all_logs,
-    });
-    if let Some(role) = options.role_arn {
-        body["roleArn"] = json!(role);
+    /// GetV2LoggingOptions: NotConfiguredException before the first SetV2LoggingOptions, as AWS
+    /// answers (botocore).
+    pub fn get_v2_logging_options(&self, scope: &Scope) -> Result<V2LoggingOptions, LoggingError> {
+        let stored = self.store.get(KIND, scope, OPTIONS)?.ok_or(LoggingError::NotConfigured)?;
+        let options: LoggingOptions = serde_json::from_value(stored)?;
+        Ok(V2LoggingOptions {
+            role_arn: options.role_arn,
+            default_log_level: self.logs.filter(),
+            disable_all_logs: options.disable_all_logs,
+        })
     }
-    Ok(Json(body))
-}
 
-async fn set_level(
-    State(logging): State<Arc<Logging>>,
-    ctx: ApiContext,
-    AwsJson(level): AwsJson<TargetLevel>,
-) -> Result<Json<Value>, ApiError> {
-    let filter = parse_level(&level.log_level)?;
-    if level.log_target.name.is_empty() {
-        return Err(ApiError::invalid_request("logTarget.targetName is required"));
+    /// SetV2LoggingLevel.
+    pub fn set_v2_logging_level(&self, scope: &Scope, level: TargetLevel) -> Result<(), LoggingError> {
+        let filter = parse_level(&level.log_level)?;
+        if level.log_target.name.is_empty() {
+            return Err(LoggingError::InvalidRequest("logTarget.targetName is required".into()));
+        }
+        let value = serde_json::to_value(&level)?;
+        self.store.put(KIND, scope, &target_key(&level.log_target), &value)?;
+        self.logs.policy().set_target(level.log_target, Some(filter));
+        Ok(())
     }
-    let value = serde_json::to_value(&level).map_err(internal)?;
-    logging.store.put(KIND, &ctx.scope(), &target_key(&level.log_target), &value).map_err(internal)?;
-    logging.logs.policy().set_target(level.log_target, Some(filter));
-    Ok(Json(json!({})))
-}
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListQuery {
-    target_type: Option<TargetType>,
-}
+    /// ListV2LoggingLevels: every target's level, or those of one target type.
+    pub fn list_v2_logging_levels(&self, target_type: Option<TargetType>) -> Vec<(LogTarget, LevelFilter)> {
+        self.logs
+            .policy()
+            .targets()
+            .into_iter()
+            .filter(|(t, _)| target_type.is_none_or(|ty| ty == t.target_type))
+            .collect()
+    }
 
-async fn list_levels(
-    State(logging): State<Arc<Logging>>,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    let configurations: Vec<Value> = logging
-        .logs
-        .policy()
-        .targets()
-        .into_iter()
-        .filter(|(t, _)| q.target_type.is_none_or(|ty| ty == t.target_type))
-        .map(|(target, level)| json!({ "logTarget": target, "logLevel": level.to_string() }))
-        .collect();
-    Ok(Json(json!({ "logTargetConfigurations": configurations })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DeleteQuery {
-    target_type: TargetType,
-    target_name: String,
-}
-
-async fn delete_level(
-    State(logging): State<Arc<Logging>>,
-    ctx: ApiContext,
-    q: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    let target = LogTarget { target_type: q.target_type, name: q.target_name };
-    logging.store.delete(KIND, &ctx.scope(), &target_key(&target)).map_err(internal)?;
-    logging.logs.policy().set_target(target, None);
-    Ok(Json(json!({})))
+    /// DeleteV2LoggingLevel.
+    pub fn delete_v2_logging_level(&self, scope: &Scope, target: LogTarget) -> Result<(), LoggingError> {
+        self.store.delete(KIND, scope, &target_key(&target))?;
+        self.logs.policy().set_target(target, None);
+        Ok(())
+    }
 }
