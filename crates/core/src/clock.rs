@@ -6,6 +6,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> u64;
+
+    /// Whole seconds since the Unix epoch (the `timestamp`s and creation dates of the APIs).
+    fn now_secs(&self) -> u64 {
+        self.now_millis() / 1000
+    }
 }
 
 /// The real clock.

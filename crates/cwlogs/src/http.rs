@@ -343,7 +343,7 @@ struct InputEvent {
 fn put_log_events(logs: &Logs, scope: &Scope, req: PutEventsRequest) -> Result<Value, LogsError> {
     let events = req.log_events.into_iter().map(|e| (e.timestamp, e.message)).collect();
     let rejected = logs.put_log_events(scope, &req.log_group_name, &req.log_stream_name, events)?;
-    let mut body = json!({ "nextSequenceToken": format!("{:056}", crate::service::now_ms()) });
+    let mut body = json!({ "nextSequenceToken": format!("{:056}", logs.now_ms()) });
     if rejected != RejectedEvents::default() {
         let mut info = json!({});
         if let Some(i) = rejected.too_new_start {

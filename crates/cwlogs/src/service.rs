@@ -9,7 +9,7 @@
 use crate::filter::FilterPattern;
 use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Stream, INDEXED_FIELDS};
 use crate::LogsError;
-use iotemu_core::Scope;
+use iotemu_core::{Clock, Scope};
 use std::sync::Arc;
 
 /// The retention values PutRetentionPolicy accepts (botocore `Days`).
@@ -23,6 +23,8 @@ const FILTER_SCAN_BUDGET: usize = 200_000;
 /// The CloudWatch Logs service.
 pub struct Logs {
     pub store: Arc<LogStore>,
+    /// Creation and ingestion times.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// FilterLogEvents' input.
@@ -61,14 +63,6 @@ pub struct GetOutput {
     pub events: Vec<Event>,
     pub forward: String,
     pub backward: String,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The group a `logGroupName` or `logGroupIdentifier` (name or ARN) names.
@@ -130,6 +124,15 @@ fn stream_not_found() -> LogsError {
 }
 
 impl Logs {
+    pub fn new(store: Arc<LogStore>, clock: Arc<dyn Clock>) -> Self {
+        Logs { store, clock }
+    }
+
+    /// Now, in epoch milliseconds, by the service's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_millis() as i64
+    }
+
     fn group(&self, scope: &Scope, name: &str) -> Result<Group, LogsError> {
         self.store.group(scope, name)?.ok_or_else(group_not_found)
     }
@@ -307,7 +310,7 @@ impl Logs {
     /// CreateLogGroup (AWS's default: no retention).
     pub fn create_log_group(&self, scope: &Scope, name: &str) -> Result<(), LogsError> {
         check_group_name(name)?;
-        if !self.store.create_group(scope, name, now_ms())? {
+        if !self.store.create_group(scope, name, self.now_ms())? {
             return Err(LogsError::ResourceAlreadyExists("The specified log group already exists".into()));
         }
         Ok(())
@@ -317,7 +320,7 @@ impl Logs {
     pub fn create_log_stream(&self, scope: &Scope, group: &str, name: &str) -> Result<(), LogsError> {
         check_stream_name(name)?;
         let group = self.group(scope, group)?;
-        if !self.store.create_stream(group.id, name, now_ms())? {
+        if !self.store.create_stream(group.id, name, self.now_ms())? {
             return Err(LogsError::ResourceAlreadyExists("The specified log stream already exists".into()));
         }
         Ok(())
@@ -350,7 +353,7 @@ impl Logs {
         }
         let group = self.group(scope, group)?;
         self.store.stream(group.id, stream)?.ok_or_else(stream_not_found)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let oldest = now - 14 * 86_400_000;
         let expired = group.retention_days.map(|d| now - d * 86_400_000);
         let newest = now + 2 * 3_600_000;
@@ -395,7 +398,7 @@ impl Logs {
             )));
         }
         let group = self.group(scope, group)?;
-        self.store.set_retention(group.id, days, now_ms())
+        self.store.set_retention(group.id, days, self.now_ms())
     }
 }
 

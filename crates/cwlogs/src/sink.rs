@@ -9,7 +9,7 @@
 
 use crate::service::{with_fields, EntryFields};
 use crate::store::{LogStore, NewEvent};
-use iotemu_core::Scope;
+use iotemu_core::{Clock, Scope};
 use iotemu_logs::LogSink;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -23,7 +23,7 @@ pub const IOT_LOG_GROUP: &str = "AWSIotLogsV2";
 pub const WIRELESS_LOG_GROUP: &str = "/aws/iotwireless";
 
 /// How entries are kept.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
     /// The account and region whose log groups receive the entries.
     pub scope: Scope,
@@ -33,6 +33,8 @@ pub struct StoreConfig {
     pub max_events: u64,
     /// Retention of the IoT log groups when the store creates them.
     pub retention_days: i64,
+    /// Ingestion times and retention.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The store sink; dropping it writes what is queued and stops its thread.
@@ -104,14 +106,14 @@ fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &A
     let mut since_prune = 0u64;
     let mut batch: Vec<(&'static str, String, NewEvent)> = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(parse(first));
+        batch.push(parse(first, &*config.clock));
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(line) => batch.push(parse(line)),
+                Ok(line) => batch.push(parse(line, &*config.clock)),
                 Err(_) => break,
             }
         }
-        let now = crate::service::now_ms();
+        let now = config.clock.now_millis() as i64;
         for group in [IOT_LOG_GROUP, WIRELESS_LOG_GROUP] {
             let events: Vec<(String, NewEvent)> =
                 batch.iter().filter(|(g, ..)| *g == group).map(|(_, s, e)| (s.clone(), e.clone())).collect();
@@ -152,7 +154,7 @@ fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &A
 }
 
 fn prune(store: &LogStore, config: &StoreConfig) {
-    if let Err(e) = store.prune(crate::service::now_ms(), config.max_events) {
+    if let Err(e) = store.prune(config.clock.now_millis() as i64, config.max_events) {
         tracing::warn!(error = %e, "log retention failed");
     }
 }
@@ -173,7 +175,7 @@ fn group_id(
 }
 
 /// The group, stream and event of a line.
-fn parse(mut line: Vec<u8>) -> (&'static str, String, NewEvent) {
+fn parse(mut line: Vec<u8>, clock: &dyn Clock) -> (&'static str, String, NewEvent) {
     while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         line.pop();
     }
@@ -181,7 +183,7 @@ fn parse(mut line: Vec<u8>) -> (&'static str, String, NewEvent) {
         String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let fields = EntryFields::of(&message);
     let timestamp =
-        fields.timestamp.as_deref().and_then(entry_timestamp_ms).unwrap_or_else(crate::service::now_ms);
+        fields.timestamp.as_deref().and_then(entry_timestamp_ms).unwrap_or_else(|| clock.now_millis() as i64);
     let day = fields.timestamp.as_deref().and_then(|t| t.get(..10)).unwrap_or("unknown").to_string();
     let group = if fields.event_type.is_none() && fields.event.is_some() {
         WIRELESS_LOG_GROUP
@@ -238,12 +240,15 @@ mod tests {
     fn lines_go_to_a_daily_stream_of_their_group() {
         let line = br#"{"timestamp":"2026-11-24 10:00:00.123","logLevel":"INFO","eventType":"Connect","clientId":"c","status":"Success","traceId":"t"}
 "#;
-        let (group, stream, event) = parse(line.to_vec());
+        let (group, stream, event) = parse(line.to_vec(), &iotemu_core::SystemClock);
         assert_eq!((group, stream.as_str()), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
         assert_eq!(event.event_type.as_deref(), Some("Connect"));
         assert_eq!(event.client_id.as_deref(), Some("c"));
         assert!(!event.message.ends_with('\n'));
-        let (group, ..) = parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec());
+        let (group, ..) = parse(
+            br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec(),
+            &iotemu_core::SystemClock,
+        );
         assert_eq!(group, WIRELESS_LOG_GROUP);
     }
 }
@@ -258,8 +263,13 @@ mod store_tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
         let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
-        let config =
-            StoreConfig { scope: scope.clone(), queue_capacity: 1, max_events: 1_000_000, retention_days: 7 };
+        let config = StoreConfig {
+            scope: scope.clone(),
+            queue_capacity: 1,
+            max_events: 1_000_000,
+            retention_days: 7,
+            clock: Arc::new(iotemu_core::SystemClock),
+        };
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();
         for i in 0..2000 {

@@ -2,12 +2,16 @@
 //! `get_thing_shadow` reads the shadow store, the cloudwatchLogs action writes into the log
 //! store behind the CloudWatch Logs API.
 
-use iotemu_core::{LogGroupWriter, Scope, ServiceFailure, ShadowReader};
+use iotemu_core::{Clock, LogGroupWriter, Scope, ServiceFailure, ShadowReader};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// `get_thing_shadow` over the Device Shadow service: the document GetThingShadow returns.
-pub struct ShadowStoreReader(pub Arc<iotemu_shadow::Shadows>);
+pub struct ShadowStoreReader {
+    pub shadows: Arc<iotemu_shadow::Shadows>,
+    /// The document's `timestamp`.
+    pub clock: Arc<dyn Clock>,
+}
 
 impl ShadowReader for ShadowStoreReader {
     fn shadow_document(
@@ -16,8 +20,8 @@ impl ShadowReader for ShadowStoreReader {
         thing: &str,
         shadow: Option<&str>,
     ) -> Result<Option<Value>, ServiceFailure> {
-        match self.0.get(scope, thing, shadow) {
-            Ok(doc) => Ok(Some(iotemu_shadow::get_document(&doc, None, iotemu_shadow::requests::now_secs()))),
+        match self.shadows.get(scope, thing, shadow) {
+            Ok(doc) => Ok(Some(iotemu_shadow::get_document(&doc, None, self.clock.now_secs()))),
             Err(e) if iotemu_core::ServiceError::http_status(&e) == 404 => Ok(None),
             Err(e) => Err(e.into()),
         }

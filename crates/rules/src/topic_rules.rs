@@ -14,7 +14,7 @@ use crate::actions::Action;
 use crate::sql::{SqlVersion, Statement};
 use iotemu_api::paging::page;
 use iotemu_core::Scope;
-use iotemu_core::ServiceError;
+use iotemu_core::{Clock, ServiceError};
 use iotemu_store::Store;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -174,22 +174,17 @@ fn rule_of(
     CachedRule::parse(rule)
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// The topic rules of every account and region.
 pub struct TopicRules {
     store: Arc<Store>,
+    /// Creation dates.
+    clock: Arc<dyn Clock>,
     rules: RwLock<BTreeMap<(Scope, String), CachedRule>>,
 }
 
 impl TopicRules {
     /// Loads the rules from `store`, parsing each statement again.
-    pub fn load(store: Arc<Store>) -> Result<Self, RuleError> {
+    pub fn load(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Self, RuleError> {
         let mut rules = BTreeMap::new();
         for doc in store.all(TOPIC_RULE)? {
             let rule: TopicRule =
@@ -197,7 +192,11 @@ impl TopicRules {
             let cached = CachedRule::parse(rule).map_err(|e| RuleError::Internal(e.to_string()))?;
             rules.insert((doc.scope, doc.key), cached);
         }
-        Ok(TopicRules { store, rules: RwLock::new(rules) })
+        Ok(TopicRules { store, clock, rules: RwLock::new(rules) })
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.clock.now_secs() as i64
     }
 
     fn save(&self, scope: &Scope, rule: &TopicRule) -> Result<(), RuleError> {
@@ -213,7 +212,7 @@ impl TopicRules {
         payload: TopicRulePayload,
     ) -> Result<(), RuleError> {
         check_rule_name(name)?;
-        let cached = rule_of(scope, name, payload, now_secs())?;
+        let cached = rule_of(scope, name, payload, self.now_secs())?;
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
         if rules.contains_key(&key) {
@@ -337,7 +336,7 @@ impl TopicRules {
         check_rule_name(name)?;
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
-        let created = rules.get(&key).map(|r| r.rule.created).unwrap_or_else(now_secs);
+        let created = rules.get(&key).map(|r| r.rule.created).unwrap_or_else(|| self.now_secs());
         let cached = rule_of(scope, name, payload, created)?;
         self.save(scope, &cached.rule)?;
         rules.insert(key, cached);

@@ -5,7 +5,7 @@
 //!
 //! The caller of an HTTP request has no client id; its principal is the SigV4 access key.
 
-use crate::requests::{now_secs, ShadowRequests};
+use crate::requests::ShadowRequests;
 use crate::topics::{Operation, ShadowRequest};
 use crate::Rejection;
 use axum::body::Bytes;
@@ -115,7 +115,7 @@ async fn list_named_shadows(
     let q = query(q)?;
     let (names, next) =
         requests.shadows.list_named(&ctx.scope(), &thing, q.page_size, q.next_token.as_deref())?;
-    let mut body = json!({ "results": names, "timestamp": now_secs() });
+    let mut body = json!({ "results": names, "timestamp": requests.now_secs() });
     if let Some(next) = next {
         body["nextToken"] = json!(next);
     }

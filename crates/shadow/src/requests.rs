@@ -15,7 +15,7 @@
 use crate::topics::{Operation, ShadowRequest};
 use crate::{client_token_of, get_document, rejected, ShadowError, Shadows};
 use iotemu_core::Scope;
-use iotemu_core::{ClientInfo, OutboundMessage, Protocol, Publisher, ServiceError, TraceId};
+use iotemu_core::{ClientInfo, Clock, OutboundMessage, Protocol, Publisher, ServiceError, TraceId};
 use iotemu_logs::{EventSink, LogEntry, LogLevel, ShadowEntry};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -25,6 +25,8 @@ pub struct ShadowRequests {
     pub shadows: Arc<Shadows>,
     publisher: Arc<dyn Publisher>,
     logs: EventSink,
+    /// The documents' and answers' timestamps.
+    clock: Arc<dyn Clock>,
 }
 
 /// A rejected request: the error and the `/rejected` payload (also the HTTP error body).
@@ -45,14 +47,19 @@ fn service_source() -> Arc<ClientInfo> {
         .clone()
 }
 
-/// Epoch seconds.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 impl ShadowRequests {
-    pub fn new(shadows: Arc<Shadows>, publisher: Arc<dyn Publisher>, logs: EventSink) -> Self {
-        ShadowRequests { shadows, publisher, logs }
+    pub fn new(
+        shadows: Arc<Shadows>,
+        publisher: Arc<dyn Publisher>,
+        logs: EventSink,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        ShadowRequests { shadows, publisher, logs, clock }
+    }
+
+    /// Now, in epoch seconds, by the service's clock.
+    pub fn now_secs(&self) -> u64 {
+        self.clock.now_secs()
     }
 
     /// Runs `request` for `client` (whose request has `trace_id`: the Publish-In's for MQTT),
@@ -65,7 +72,7 @@ impl ShadowRequests {
         request: &ShadowRequest<'_>,
         payload: &[u8],
     ) -> Result<Value, Rejection> {
-        let now = now_secs();
+        let now = self.now_secs();
         let token = client_token_of(payload);
         let token = token.as_deref();
         let (thing, name) = (request.thing, request.name);
