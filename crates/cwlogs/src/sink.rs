@@ -258,17 +258,29 @@ mod store_tests {
     use super::*;
     use crate::store::EventQuery;
 
+    /// A clock that stays at one instant.
+    struct Stopped(u64);
+
+    impl Clock for Stopped {
+        fn now_millis(&self) -> u64 {
+            self.0
+        }
+    }
+
     #[test]
     fn a_full_queue_misses_entries_and_counts_every_one() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
         let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        // The store's clock at the entries' time, so that retention (7 days) keeps them whatever
+        // the day the test runs.
+        let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
         let config = StoreConfig {
             scope: scope.clone(),
             queue_capacity: 1,
             max_events: 1_000_000,
             retention_days: 7,
-            clock: Arc::new(iotemu_core::SystemClock),
+            clock: Arc::new(Stopped(now)),
         };
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();
