@@ -9,6 +9,7 @@
 use crate::filter::FilterPattern;
 use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Stream, INDEXED_FIELDS};
 use crate::LogsError;
+use iotemu_api::paging::marker_page;
 use iotemu_core::{Clock, Scope};
 use std::sync::Arc;
 
@@ -184,16 +185,12 @@ impl Logs {
         if descending {
             streams.reverse();
         }
-        let start = match next_token {
-            Some(token) => streams.iter().position(|s| s.name == token).map(|i| i + 1).ok_or_else(|| {
-                LogsError::InvalidParameter(format!("The specified nextToken is invalid: {token}"))
-            })?,
-            None => 0,
-        };
-        let page: Vec<Stream> = streams.iter().skip(start).take(max).cloned().collect();
-        let next =
-            (start + page.len() < streams.len()).then(|| page.last().map(|s| s.name.clone())).flatten();
-        Ok((page, next))
+        marker_page(&streams, |s| &s.name, next_token, max).ok_or_else(|| {
+            LogsError::InvalidParameter(format!(
+                "The specified nextToken is invalid: {}",
+                next_token.unwrap_or_default()
+            ))
+        })
     }
 
     /// GetLogEvents: the last `limit` events (or, `start_from_head`, the first), or the page a

@@ -6,6 +6,7 @@ use crate::state::{
     UpdateOutcome,
 };
 use crate::ShadowError;
+use iotemu_api::paging::page;
 use iotemu_core::Scope;
 use iotemu_store::Store;
 use parking_lot::RwLock;
@@ -112,14 +113,12 @@ impl Shadows {
             return Err(ShadowError::invalid_page_size());
         }
         let shadows = self.shadows.read();
-        let mut names = shadows
+        let names = shadows
             .iter()
             .filter(|((s, t, n), doc)| s == scope && t == thing && !n.is_empty() && !doc.deleted)
-            .map(|((_, _, n), _)| n)
-            .filter(|n| next_token.is_none_or(|token| n.as_str() > token));
-        let page: Vec<String> = names.by_ref().take(size).cloned().collect();
-        let next = names.next().and(page.last().cloned());
-        Ok((page, next))
+            .map(|((_, _, n), _)| n);
+        let (names, next) = page(names, |n| n.as_str(), next_token, size);
+        Ok((names.into_iter().cloned().collect(), next))
     }
 
     /// Forgets every shadow (`POST /_iotemu/reset`), in the store too.
