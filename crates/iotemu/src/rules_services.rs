@@ -20,7 +20,7 @@ impl ShadowReader for ShadowStoreReader {
         thing: &str,
         shadow: Option<&str>,
     ) -> Result<Option<Value>, ServiceFailure> {
-        match self.shadows.get(scope, thing, shadow) {
+        match self.shadows.get_thing_shadow(scope, thing, shadow) {
             Ok(doc) => Ok(Some(iotemu_shadow::get_document(&doc, None, self.clock.now_secs()))),
             Err(e) if iotemu_core::ServiceError::http_status(&e) == 404 => Ok(None),
             Err(e) => Err(e.into()),

@@ -23,8 +23,11 @@ use std::sync::Arc;
 /// The shadow routes of the `iotdata` service.
 pub fn routes(requests: Arc<ShadowRequests>) -> Router {
     Router::new()
-        .route("/things/{thing}/shadow", get(get_shadow).post(update_shadow).delete(delete_shadow))
-        .route("/api/things/shadow/ListNamedShadowsForThing/{thing}", get(list_named_shadows))
+        .route(
+            "/things/{thing}/shadow",
+            get(get_thing_shadow).post(update_thing_shadow).delete(delete_thing_shadow),
+        )
+        .route("/api/things/shadow/ListNamedShadowsForThing/{thing}", get(list_named_shadows_for_thing))
         .with_state(requests)
 }
 
@@ -71,7 +74,7 @@ async fn serve(
     iotemu_api::blocking(move || Ok(run(&requests, &ctx, &thing, name.as_deref(), operation, &body))).await
 }
 
-async fn get_shadow(
+async fn get_thing_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -80,7 +83,7 @@ async fn get_shadow(
     serve(requests, ctx, thing, q, Operation::Get, Bytes::new()).await
 }
 
-async fn update_shadow(
+async fn update_thing_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -90,7 +93,7 @@ async fn update_shadow(
     serve(requests, ctx, thing, q, Operation::Update, body).await
 }
 
-async fn delete_shadow(
+async fn delete_thing_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -106,15 +109,19 @@ struct ListQuery {
     page_size: Option<usize>,
 }
 
-async fn list_named_shadows(
+async fn list_named_shadows_for_thing(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
     q: AwsQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
-    let (names, next) =
-        requests.shadows.list_named(&ctx.scope(), &thing, q.page_size, q.next_token.as_deref())?;
+    let (names, next) = requests.shadows.list_named_shadows_for_thing(
+        &ctx.scope(),
+        &thing,
+        q.page_size,
+        q.next_token.as_deref(),
+    )?;
     let mut body = json!({ "results": names, "timestamp": requests.now_secs() });
     if let Some(next) = next {
         body["nextToken"] = json!(next);

@@ -77,15 +77,16 @@ impl ShadowRequests {
         let token = token.as_deref();
         let (thing, name) = (request.thing, request.name);
         let result = match request.operation {
-            Operation::Get => {
-                self.shadows.get(scope, thing, name).map(|doc| (get_document(&doc, token, now), None))
-            }
+            Operation::Get => self
+                .shadows
+                .get_thing_shadow(scope, thing, name)
+                .map(|doc| (get_document(&doc, token, now), None)),
             Operation::Update => self
                 .shadows
-                .update(scope, thing, name, payload, now)
+                .update_thing_shadow(scope, thing, name, payload, now)
                 .map(|outcome| (outcome.accepted, Some((outcome.delta, outcome.documents)))),
             Operation::Delete => {
-                self.shadows.delete(scope, thing, name, token, now).map(|answer| (answer, None))
+                self.shadows.delete_thing_shadow(scope, thing, name, token, now).map(|answer| (answer, None))
             }
         };
         let entry = ShadowEntry {

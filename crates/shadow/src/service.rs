@@ -46,8 +46,13 @@ impl Shadows {
     }
 
     /// The shadow `name` (`None`: the classic shadow) of `thing`; 404 if there is none or it was
-    /// deleted. Render it with [`crate::get_document`].
-    pub fn get(&self, scope: &Scope, thing: &str, name: Option<&str>) -> Result<ShadowDocument, ShadowError> {
+    /// deleted (GetThingShadow). Render it with [`crate::get_document`].
+    pub fn get_thing_shadow(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        name: Option<&str>,
+    ) -> Result<ShadowDocument, ShadowError> {
         let key = key(scope, thing, name)?;
         match self.shadows.read().get(&key) {
             Some(doc) if !doc.deleted => Ok(doc.clone()),
@@ -57,7 +62,7 @@ impl Shadows {
 
     /// Applies the update request `payload` at `now` (epoch seconds), creating the shadow if
     /// needed (no registered thing is required), and commits it before returning.
-    pub fn update(
+    pub fn update_thing_shadow(
         &self,
         scope: &Scope,
         thing: &str,
@@ -76,7 +81,7 @@ impl Shadows {
 
     /// Deletes a shadow and returns the `/delete/accepted` payload (`{version, timestamp}`, with
     /// `client_token` if given); the version goes on at the next update. 404 if there is none.
-    pub fn delete(
+    pub fn delete_thing_shadow(
         &self,
         scope: &Scope,
         thing: &str,
@@ -100,7 +105,7 @@ impl Shadows {
     /// `page_size` (1-100, default 100), after `next_token` (the last name of the previous
     /// page), and the token of the next page if there is one. The classic shadow is not listed;
     /// an unknown thing has none.
-    pub fn list_named(
+    pub fn list_named_shadows_for_thing(
         &self,
         scope: &Scope,
         thing: &str,
@@ -170,16 +175,19 @@ mod tests {
         let path = dir.path().join("iotemu.db");
         {
             let s = Shadows::load(Arc::new(Store::open(&path).unwrap()), Limits::default()).unwrap();
-            s.update(&scope(), "lamp", None, br#"{"state": {"reported": {"on": true}}}"#, 1).unwrap();
-            s.update(&scope(), "lamp", None, br#"{"state": {"desired": {"on": false}}}"#, 2).unwrap();
-            s.update(&scope(), "lamp", Some("cfg"), br#"{"state": {"desired": {"x": 1}}}"#, 3).unwrap();
+            s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {"reported": {"on": true}}}"#, 1)
+                .unwrap();
+            s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {"desired": {"on": false}}}"#, 2)
+                .unwrap();
+            s.update_thing_shadow(&scope(), "lamp", Some("cfg"), br#"{"state": {"desired": {"x": 1}}}"#, 3)
+                .unwrap();
         }
         let s = Shadows::load(Arc::new(Store::open(&path).unwrap()), Limits::default()).unwrap();
-        let doc = s.get(&scope(), "lamp", None).unwrap();
+        let doc = s.get_thing_shadow(&scope(), "lamp", None).unwrap();
         assert_eq!(doc.version, 2);
         assert_eq!(get_document(&doc, None, 9)["state"]["delta"], json!({"on": false}));
-        assert_eq!(s.get(&scope(), "lamp", Some("cfg")).unwrap().version, 1);
-        let next = s.update(&scope(), "lamp", None, br#"{"state": {}}"#, 4).unwrap();
+        assert_eq!(s.get_thing_shadow(&scope(), "lamp", Some("cfg")).unwrap().version, 1);
+        let next = s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {}}"#, 4).unwrap();
         assert_eq!(next.document.version, 3);
     }
 
@@ -187,12 +195,17 @@ mod tests {
     fn a_deleted_shadow_is_gone_but_its_version_goes_on() {
         let s = shadows();
         for t in 1..=4 {
-            s.update(&scope(), "lamp", None, br#"{"state": {"reported": {"t": 1}}}"#, t).unwrap();
+            s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {"reported": {"t": 1}}}"#, t)
+                .unwrap();
         }
-        assert_eq!(s.delete(&scope(), "lamp", None, None, 5).unwrap(), json!({"version": 4, "timestamp": 5}));
-        assert_eq!(s.get(&scope(), "lamp", None).unwrap_err(), ShadowError::not_found("lamp"));
-        assert_eq!(s.delete(&scope(), "lamp", None, Some("c"), 6).unwrap_err().code, 404);
-        let out = s.update(&scope(), "lamp", None, br#"{"state": {"desired": {"t": 2}}}"#, 7).unwrap();
+        assert_eq!(
+            s.delete_thing_shadow(&scope(), "lamp", None, None, 5).unwrap(),
+            json!({"version": 4, "timestamp": 5})
+        );
+        assert_eq!(s.get_thing_shadow(&scope(), "lamp", None).unwrap_err(), ShadowError::not_found("lamp"));
+        assert_eq!(s.delete_thing_shadow(&scope(), "lamp", None, Some("c"), 6).unwrap_err().code, 404);
+        let out =
+            s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {"desired": {"t": 2}}}"#, 7).unwrap();
         assert_eq!(out.document.version, 5);
         assert_eq!(out.document.state(), json!({"desired": {"t": 2}}));
     }
@@ -201,17 +214,18 @@ mod tests {
     fn a_shadow_needs_no_thing_and_named_shadows_are_apart() {
         let s = shadows();
         assert_eq!(
-            s.get(&scope(), "nobody", None).unwrap_err().message,
+            s.get_thing_shadow(&scope(), "nobody", None).unwrap_err().message,
             "No shadow exists with name: 'nobody'"
         );
         assert_eq!(
-            s.get(&scope(), "nobody", Some("cfg")).unwrap_err().message,
+            s.get_thing_shadow(&scope(), "nobody", Some("cfg")).unwrap_err().message,
             "No shadow exists with name: 'cfg'"
         );
-        s.update(&scope(), "nobody", Some("cfg"), br#"{"state": {"reported": {"a": 1}}}"#, 1).unwrap();
-        assert!(s.get(&scope(), "nobody", None).is_err());
-        assert!(s.get(&Scope::new("123456789012", "eu-west-1"), "nobody", Some("cfg")).is_err());
-        assert_eq!(s.get(&scope(), "nobody", Some("cfg")).unwrap().version, 1);
+        s.update_thing_shadow(&scope(), "nobody", Some("cfg"), br#"{"state": {"reported": {"a": 1}}}"#, 1)
+            .unwrap();
+        assert!(s.get_thing_shadow(&scope(), "nobody", None).is_err());
+        assert!(s.get_thing_shadow(&Scope::new("123456789012", "eu-west-1"), "nobody", Some("cfg")).is_err());
+        assert_eq!(s.get_thing_shadow(&scope(), "nobody", Some("cfg")).unwrap().version, 1);
     }
 
     #[test]
@@ -221,69 +235,86 @@ mod tests {
         let long_shadow = "s".repeat(65);
         let body = br#"{"state": {}}"#;
         assert_eq!(
-            s.update(&scope(), &long_thing, None, body, 1).unwrap_err(),
+            s.update_thing_shadow(&scope(), &long_thing, None, body, 1).unwrap_err(),
             ShadowError::invalid_thing_name()
         );
         assert_eq!(
-            s.update(&scope(), "lamp", Some(&long_shadow), body, 1).unwrap_err(),
+            s.update_thing_shadow(&scope(), "lamp", Some(&long_shadow), body, 1).unwrap_err(),
             ShadowError::invalid_shadow_name()
         );
-        assert_eq!(s.update(&scope(), "lamp", None, b"nope", 1).unwrap_err(), ShadowError::invalid_json());
-        assert!(s.get(&scope(), "lamp", None).is_err());
+        assert_eq!(
+            s.update_thing_shadow(&scope(), "lamp", None, b"nope", 1).unwrap_err(),
+            ShadowError::invalid_json()
+        );
+        assert!(s.get_thing_shadow(&scope(), "lamp", None).is_err());
     }
 
     #[test]
     fn a_conflicting_update_changes_nothing() {
         let s = shadows();
-        s.update(&scope(), "lamp", None, br#"{"state": {"desired": {"a": 1}}}"#, 1).unwrap();
-        let err = s.update(&scope(), "lamp", None, br#"{"state": {"desired": {"a": 2}}, "version": 7}"#, 2);
+        s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {"desired": {"a": 1}}}"#, 1).unwrap();
+        let err = s.update_thing_shadow(
+            &scope(),
+            "lamp",
+            None,
+            br#"{"state": {"desired": {"a": 2}}, "version": 7}"#,
+            2,
+        );
         assert_eq!(err.unwrap_err(), ShadowError::version_conflict());
-        let doc = s.get(&scope(), "lamp", None).unwrap();
+        let doc = s.get_thing_shadow(&scope(), "lamp", None).unwrap();
         assert_eq!((doc.version, doc.state()), (1, json!({"desired": {"a": 1}})));
     }
 
     #[test]
     fn named_shadows_are_listed_in_pages() {
         let s = shadows();
-        s.update(&scope(), "lamp", None, br#"{"state": {}}"#, 1).unwrap();
+        s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {}}"#, 1).unwrap();
         for name in ["c", "a", "b", "d"] {
-            s.update(&scope(), "lamp", Some(name), br#"{"state": {}}"#, 1).unwrap();
+            s.update_thing_shadow(&scope(), "lamp", Some(name), br#"{"state": {}}"#, 1).unwrap();
         }
-        s.update(&scope(), "other", Some("z"), br#"{"state": {}}"#, 1).unwrap();
-        s.delete(&scope(), "lamp", Some("d"), None, 2).unwrap();
+        s.update_thing_shadow(&scope(), "other", Some("z"), br#"{"state": {}}"#, 1).unwrap();
+        s.delete_thing_shadow(&scope(), "lamp", Some("d"), None, 2).unwrap();
         assert_eq!(
-            s.list_named(&scope(), "lamp", Some(2), None).unwrap(),
+            s.list_named_shadows_for_thing(&scope(), "lamp", Some(2), None).unwrap(),
             (vec!["a".to_string(), "b".to_string()], Some("b".to_string()))
         );
         assert_eq!(
-            s.list_named(&scope(), "lamp", Some(2), Some("b")).unwrap(),
+            s.list_named_shadows_for_thing(&scope(), "lamp", Some(2), Some("b")).unwrap(),
             (vec!["c".to_string()], None)
         );
-        assert_eq!(s.list_named(&scope(), "ghost", None, None).unwrap(), (vec![], None));
+        assert_eq!(s.list_named_shadows_for_thing(&scope(), "ghost", None, None).unwrap(), (vec![], None));
         assert_eq!(
-            s.list_named(&scope(), "lamp", Some(0), None).unwrap_err(),
+            s.list_named_shadows_for_thing(&scope(), "lamp", Some(0), None).unwrap_err(),
             ShadowError::invalid_page_size()
         );
-        assert_eq!(s.list_named(&scope(), "lamp", Some(101), None).unwrap_err().code, 400);
+        assert_eq!(s.list_named_shadows_for_thing(&scope(), "lamp", Some(101), None).unwrap_err().code, 400);
     }
 
     #[test]
     fn reset_forgets_every_shadow_in_the_store_too() {
         let store = Arc::new(Store::in_memory().unwrap());
         let s = Shadows::load(store.clone(), Limits::default()).unwrap();
-        s.update(&scope(), "lamp", None, br#"{"state": {}}"#, 1).unwrap();
+        s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {}}"#, 1).unwrap();
         s.reset().unwrap();
-        assert!(s.get(&scope(), "lamp", None).is_err());
+        assert!(s.get_thing_shadow(&scope(), "lamp", None).is_err());
         let again = Shadows::load(store, Limits::default()).unwrap();
-        assert!(again.get(&scope(), "lamp", None).is_err());
-        assert_eq!(again.update(&scope(), "lamp", None, br#"{"state": {}}"#, 2).unwrap().document.version, 1);
+        assert!(again.get_thing_shadow(&scope(), "lamp", None).is_err());
+        assert_eq!(
+            again
+                .update_thing_shadow(&scope(), "lamp", None, br#"{"state": {}}"#, 2)
+                .unwrap()
+                .document
+                .version,
+            1
+        );
     }
 
     #[test]
     fn limits_are_configurable() {
         let limits = Limits { max_document_bytes: 10, max_depth: 6 };
         let s = Shadows::load(Arc::new(Store::in_memory().unwrap()), limits).unwrap();
-        let err = s.update(&scope(), "lamp", None, br#"{"state": {"reported": {"abc": "defgh"}}}"#, 1);
+        let err =
+            s.update_thing_shadow(&scope(), "lamp", None, br#"{"state": {"reported": {"abc": "defgh"}}}"#, 1);
         assert_eq!(err.unwrap_err(), ShadowError::payload_too_large());
         assert_eq!(s.limits().max_document_bytes, 10);
     }
