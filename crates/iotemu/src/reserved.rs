@@ -9,7 +9,7 @@ use bytes::Bytes;
 use iotemu_core::Scope;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
 use iotemu_rules::RulesEngine;
-use iotemu_shadow::topics::ShadowRequest;
+use iotemu_shadow::mqtt::ShadowRequest;
 use iotemu_shadow::ShadowRequests;
 use std::sync::{Arc, OnceLock};
 

@@ -5,8 +5,8 @@
 //!
 //! The caller of an HTTP request has no client id; its principal is the SigV4 access key.
 
-use crate::requests::ShadowRequests;
-use crate::topics::{Operation, ShadowRequest};
+use crate::mqtt::{Operation, ShadowRequest};
+use crate::service::ShadowRequests;
 use crate::Rejection;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
