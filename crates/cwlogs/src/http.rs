@@ -105,12 +105,12 @@ fn call(logs: &Logs, scope: &Scope, target: &str, body: &[u8]) -> Result<Value, 
         "PutLogEvents" => put_log_events(logs, scope, input(&body)?),
         "PutRetentionPolicy" => {
             let req: RetentionRequest = input(&body)?;
-            logs.set_retention(scope, &req.log_group_name, Some(req.retention_in_days))?;
+            logs.put_retention_policy(scope, &req.log_group_name, req.retention_in_days)?;
             Ok(json!({}))
         }
         "DeleteRetentionPolicy" => {
             let req: GroupRequest = input(&body)?;
-            logs.set_retention(scope, &req.log_group_name, None)?;
+            logs.delete_retention_policy(scope, &req.log_group_name)?;
             Ok(json!({}))
         }
         other => Err(LogsError::UnknownOperation(format!(

@@ -384,10 +384,18 @@ impl Logs {
         self.store.delete_stream(group.id, name)?.then_some(()).ok_or_else(stream_not_found)
     }
 
-    /// PutRetentionPolicy (`days` one of [`RETENTION_DAYS`]) or, with `None`,
-    /// DeleteRetentionPolicy. Events the new retention expires go at once (AWS takes up to 72
-    /// hours).
-    pub fn set_retention(&self, scope: &Scope, group: &str, days: Option<i64>) -> Result<(), LogsError> {
+    /// PutRetentionPolicy (`days` one of [`RETENTION_DAYS`]). Events the new retention expires
+    /// go at once (AWS takes up to 72 hours).
+    pub fn put_retention_policy(&self, scope: &Scope, group: &str, days: i64) -> Result<(), LogsError> {
+        self.set_retention(scope, group, Some(days))
+    }
+
+    /// DeleteRetentionPolicy: the group's events are kept as the store's own bounds allow.
+    pub fn delete_retention_policy(&self, scope: &Scope, group: &str) -> Result<(), LogsError> {
+        self.set_retention(scope, group, None)
+    }
+
+    fn set_retention(&self, scope: &Scope, group: &str, days: Option<i64>) -> Result<(), LogsError> {
         if let Some(days) = days.filter(|d| !RETENTION_DAYS.contains(d)) {
             return Err(LogsError::InvalidParameter(format!(
                 "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: \
