@@ -274,7 +274,7 @@ impl Registry {
     }
 
     /// GetRegistrationCode: created on first call, then the same until deleted.
-    pub fn registration_code(&self, scope: &Scope) -> Result<String, RegistryError> {
+    pub fn get_registration_code(&self, scope: &Scope) -> Result<String, RegistryError> {
         let mut codes = self.registration_codes.write();
         let key = (scope.clone(), CODE_KEY.to_string());
         if let Some(code) = codes.get(&key) {

@@ -447,7 +447,7 @@ impl Registry {
 
     /// GetEffectivePolicies: the policies of `principal`, and those of the thing groups of
     /// `thing_name` (when given).
-    pub fn effective_policies(
+    pub fn get_effective_policies(
         &self,
         scope: &Scope,
         principal: Option<&str>,

@@ -571,7 +571,7 @@ impl Registry {
     }
 
     /// ListThingPrincipals, one page.
-    pub fn thing_principals(
+    pub fn list_thing_principals(
         &self,
         scope: &Scope,
         name: &str,
@@ -582,7 +582,7 @@ impl Registry {
     }
 
     /// ListPrincipalThings, one page.
-    pub fn principal_things(
+    pub fn list_principal_things(
         &self,
         scope: &Scope,
         principal: &str,

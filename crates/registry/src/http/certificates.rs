@@ -111,7 +111,7 @@ async fn get_registration_code(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "registrationCode": registry.registration_code(&ctx.scope())? })))
+    Ok(Json(json!({ "registrationCode": registry.get_registration_code(&ctx.scope())? })))
 }
 
 async fn delete_registration_code(

@@ -361,7 +361,7 @@ async fn list_thing_principals(
     Path(name): Path<String>,
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (principals, next) = registry.thing_principals(&ctx.scope(), &name, &query(q)?.into())?;
+    let (principals, next) = registry.list_thing_principals(&ctx.scope(), &name, &query(q)?.into())?;
     Ok(listing("principals", principals, next))
 }
 
@@ -371,7 +371,8 @@ async fn list_principal_things(
     headers: HeaderMap,
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (things, next) = registry.principal_things(&ctx.scope(), &principal(&headers)?, &query(q)?.into())?;
+    let (things, next) =
+        registry.list_principal_things(&ctx.scope(), &principal(&headers)?, &query(q)?.into())?;
     Ok(listing("things", things, next))
 }
 

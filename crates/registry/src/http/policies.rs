@@ -280,7 +280,7 @@ async fn get_effective_policies(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let policies =
-        registry.effective_policies(&ctx.scope(), body.principal.as_deref(), q.thing_name.as_deref())?;
+        registry.get_effective_policies(&ctx.scope(), body.principal.as_deref(), q.thing_name.as_deref())?;
     let effective: Vec<Value> = policies
         .iter()
         .map(|p| json!({ "policyName": p.name, "policyArn": p.arn, "policyDocument": p.default_document() }))
