@@ -109,7 +109,8 @@ impl App {
         logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {e}"))?;
         let registry = Arc::new(
             Registry::load(store.clone(), ca.clone())
-                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?
+                .with_clock(clock.clone()),
         );
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());

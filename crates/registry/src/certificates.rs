@@ -15,7 +15,7 @@
 //!   ResourceNotFoundException for it).
 //! - `removeAutoRegistration` of UpdateCACertificate removes the registration config.
 
-use crate::service::{now_secs, CERTIFICATE};
+use crate::service::CERTIFICATE;
 use crate::state::Certificate;
 use crate::x509::{self, issued_by, parse_certificate, pem_to_der};
 use crate::{Registry, RegistryError};
@@ -144,6 +144,7 @@ impl CaCertificate {
 impl Registry {
     /// A new certificate document for `cert`, signed by `ca` (or by no registered CA).
     fn certificate_doc(
+        &self,
         scope: &Scope,
         cert: &x509::CertInfo,
         pem: &str,
@@ -151,7 +152,7 @@ impl Registry {
         ca: Option<&CaCertificate>,
         mode: &str,
     ) -> Certificate {
-        let now = now_secs();
+        let now = self.now_secs();
         Certificate {
             arn: format!("arn:aws:iot:{}:{}:cert/{}", scope.region, scope.account, cert.id),
             id: cert.id.clone(),
@@ -201,7 +202,7 @@ impl Registry {
             self.ca.sign_csr(csr).map_err(|e| RegistryError::InvalidRequest(format!("the CSR: {e}")))?;
         let cert = parse_certificate(&signed.cert_pem)?;
         let status = if set_as_active { "ACTIVE" } else { "INACTIVE" }.to_string();
-        let doc = Self::certificate_doc(scope, &cert, &signed.cert_pem, status, None, "DEFAULT");
+        let doc = self.certificate_doc(scope, &cert, &signed.cert_pem, status, None, "DEFAULT");
         self.insert_certificate(scope, doc)
     }
 
@@ -256,7 +257,7 @@ impl Registry {
                 ca.id
             )));
         }
-        let doc = Self::certificate_doc(scope, &cert, pem, status, Some(&ca), &ca.certificate_mode);
+        let doc = self.certificate_doc(scope, &cert, pem, status, Some(&ca), &ca.certificate_mode);
         self.insert_certificate(scope, doc)
     }
 
@@ -269,7 +270,7 @@ impl Registry {
     ) -> Result<Certificate, RegistryError> {
         let status = registered_status(status, false)?;
         let cert = parse_certificate(pem)?;
-        let doc = Self::certificate_doc(scope, &cert, pem, status, None, "SNI_ONLY");
+        let doc = self.certificate_doc(scope, &cert, pem, status, None, "SNI_ONLY");
         self.insert_certificate(scope, doc)
     }
 
@@ -328,7 +329,7 @@ impl Registry {
             }
             (_, None) => {}
         }
-        let now = now_secs();
+        let now = self.now_secs();
         let doc = CaCertificate {
             arn: format!("arn:aws:iot:{}:{}:cacert/{}", scope.region, scope.account, ca.id),
             id: ca.id.clone(),
@@ -461,7 +462,7 @@ impl Registry {
         } else if update.registration_config.is_some() {
             next.registration_config = update.registration_config;
         }
-        next.last_modified = now_secs();
+        next.last_modified = self.now_secs();
         next.customer_version += 1;
         self.put(CA_CERTIFICATE, scope, id, &next)?;
         *ca = next;
@@ -536,7 +537,7 @@ impl Registry {
         let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()));
         let cert = parse_certificate(&pem).map_err(|_| not_registered())?;
         let mode = ca.as_ref().map_or("DEFAULT", |ca| ca.certificate_mode.as_str());
-        let doc = Self::certificate_doc(scope, &cert, &pem, "ACTIVE".into(), ca.as_ref(), mode);
+        let doc = self.certificate_doc(scope, &cert, &pem, "ACTIVE".into(), ca.as_ref(), mode);
         let mut certificates = self.certificates.write();
         let key = (scope.clone(), id.to_string());
         if let Some(existing) = certificates.get(&key) {

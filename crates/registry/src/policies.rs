@@ -11,7 +11,7 @@
 
 use crate::paging::marker_page;
 use crate::policy_document::{Decision, PolicyDocument, PolicyVariables};
-use crate::service::{load_kind, now_secs};
+use crate::service::load_kind;
 use crate::{Registry, RegistryError, Thing};
 use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, DeviceAuthorizer, IotAction};
@@ -139,7 +139,7 @@ impl Registry {
         if policies.contains_key(&key) {
             return Err(RegistryError::AlreadyExists(format!("Policy {name} already exists")));
         }
-        let now = now_secs();
+        let now = self.now_secs();
         let policy = Policy {
             name: name.to_string(),
             arn: format!("arn:aws:iot:{}:{}:policy/{name}", scope.region, scope.account),
@@ -224,7 +224,9 @@ impl Registry {
             }
             let id = policy.next_version;
             policy.next_version += 1;
-            policy.versions.insert(id, PolicyVersion { document: document.to_string(), created: now_secs() });
+            policy
+                .versions
+                .insert(id, PolicyVersion { document: document.to_string(), created: self.now_secs() });
             if set_as_default {
                 policy.default_version = id;
                 cached.compiled = Arc::new(compiled);
@@ -295,7 +297,7 @@ impl Registry {
             policies.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| policy_not_found(name))?;
         let mut next = cached.clone();
         let out = change(&mut next)?;
-        next.policy.last_modified = now_secs();
+        next.policy.last_modified = self.now_secs();
         self.put(POLICY, scope, name, &next.policy)?;
         *cached = next;
         Ok((cached.policy.clone(), out))

@@ -12,7 +12,7 @@ use crate::state::{
 use crate::thing_groups::{self, Groups, Memberships};
 use crate::RegistryError;
 use iotemu_core::Scope;
-use iotemu_core::{AuthnFailure, DeviceAuthenticator, DeviceTrust, TrustedCas};
+use iotemu_core::{AuthnFailure, Clock, DeviceAuthenticator, DeviceTrust, SystemClock, TrustedCas};
 use iotemu_store::Store;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -28,6 +28,8 @@ type DeactivationHook = Box<dyn Fn(&str, &'static str) + Send + Sync>;
 /// The registry of every account and region.
 pub struct Registry {
     pub(crate) store: Arc<Store>,
+    /// Creation and modification dates.
+    clock: Arc<dyn Clock>,
     pub(crate) ca: Arc<CertAuthority>,
     /// The emulator CA's certificate (DER), which the MQTTS listener always trusts.
     pub(crate) emulator_ca_der: Vec<u8>,
@@ -91,6 +93,7 @@ impl Registry {
         let emulator_ca_der = ca.cert_der().map_err(|e| RegistryError::Internal(e.to_string()))?.to_vec();
         Ok(Registry {
             store,
+            clock: Arc::new(SystemClock),
             ca,
             emulator_ca_der,
             on_deactivate: std::sync::OnceLock::new(),
@@ -105,6 +108,22 @@ impl Registry {
             registration_codes: RwLock::new(registration_codes),
             trust_generation: Default::default(),
         })
+    }
+
+    /// The registry with `clock` for its dates (the registry of `load` keeps the system's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in epoch seconds (creation and modification dates).
+    pub(crate) fn now_secs(&self) -> i64 {
+        self.clock.now_secs() as i64
+    }
+
+    /// Now, in epoch milliseconds.
+    pub(crate) fn now_millis(&self) -> i64 {
+        self.clock.now_millis() as i64
     }
 
     /// Sets what happens when a certificate becomes INACTIVE or REVOKED: `f(certificate_id,
@@ -326,7 +345,7 @@ impl Registry {
             searchable_attributes,
             deprecated: false,
             deprecation_date: None,
-            created: now_secs(),
+            created: self.now_secs(),
         };
         self.put(THING_TYPE, scope, name, &thing_type)?;
         types.insert(key, thing_type.clone());
@@ -367,7 +386,7 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("Thing type {name} cannot be found.")))?;
         let mut next = thing_type.clone();
         next.deprecated = !undo;
-        next.deprecation_date = (!undo).then(now_secs);
+        next.deprecation_date = (!undo).then(|| self.now_secs());
         self.put(THING_TYPE, scope, name, &next)?;
         *thing_type = next;
         Ok(())
@@ -408,7 +427,7 @@ impl Registry {
             .ca
             .issue_client("AWS IoT Certificate")
             .map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let now = now_secs();
+        let now = self.now_secs();
         let certificate = Certificate {
             arn: format!("arn:aws:iot:{}:{}:cert/{}", scope.region, scope.account, issued.certificate_id),
             id: issued.certificate_id,
@@ -478,7 +497,7 @@ impl Registry {
         }
         let mut next = certificate.clone();
         next.status = status.to_string();
-        next.last_modified = now_secs();
+        next.last_modified = self.now_secs();
         self.put(CERTIFICATE, scope, id, &next)?;
         *certificate = next;
         drop(certificates);
@@ -635,13 +654,6 @@ pub(crate) fn load_kind<T: serde::de::DeserializeOwned>(
         out.insert((doc.scope, doc.key), value);
     }
     Ok(out)
-}
-
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 pub(crate) fn cert_not_found(id: &str) -> RegistryError {

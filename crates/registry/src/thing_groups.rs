@@ -16,7 +16,7 @@
 //! - No limits on hierarchy depth or number of children (the guide only links to the quotas).
 
 use crate::paging::{paginate, Page};
-use crate::service::{load_kind, now_secs};
+use crate::service::load_kind;
 use crate::state::{apply_attributes, check_attributes};
 use crate::{Registry, RegistryError};
 use iotemu_core::Scope;
@@ -249,7 +249,7 @@ impl Registry {
             attributes,
             parent,
             version: 1,
-            created_ms: now_millis(),
+            created_ms: self.now_millis(),
         };
         self.put(THING_GROUP, scope, name, &group)?;
         groups.insert(key, group.clone());
@@ -554,13 +554,6 @@ fn check_group_version(group: &ThingGroup, expected: Option<i64>) -> Result<(), 
         ))),
         _ => Ok(()),
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_else(|_| now_secs() * 1000)
 }
 
 /// Loads both kinds for [`Registry::load`].
