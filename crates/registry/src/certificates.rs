@@ -15,6 +15,7 @@
 //!   ResourceNotFoundException for it).
 //! - `removeAutoRegistration` of UpdateCACertificate removes the registration config.
 
+use crate::paging::marker_page;
 use crate::service::CERTIFICATE;
 use crate::state::Certificate;
 use crate::x509::{self, issued_by, parse_certificate, pem_to_der};
@@ -99,24 +100,13 @@ fn page<T: Clone>(
     marker: Option<&str>,
     ascending: bool,
 ) -> Result<Page<T>, RegistryError> {
-    if !(1..=250).contains(&size) {
-        return Err(RegistryError::InvalidRequest("pageSize must be between 1 and 250".into()));
-    }
     all.sort_by_key(|t| key(t));
     if !ascending {
         all.reverse();
     }
-    let start = match marker {
-        Some(m) => all
-            .iter()
-            .position(|t| key(t).1 == m)
-            .map(|i| i + 1)
-            .ok_or_else(|| RegistryError::InvalidRequest(format!("invalid marker {m:?}")))?,
-        None => 0,
-    };
-    let page: Vec<T> = all.iter().skip(start).take(size).cloned().collect();
-    let next = (start + page.len() < all.len()).then(|| page.last().map(|t| key(t).1)).flatten();
-    Ok((page, next))
+    let ids: Vec<(String, T)> = all.into_iter().map(|t| (key(&t).1, t)).collect();
+    let (page, next) = marker_page(ids, |(id, _)| id, marker, Some(size))?;
+    Ok((page.into_iter().map(|(_, t)| t).collect(), next))
 }
 
 /// The status RegisterCertificate(WithoutCA) gives a certificate.

@@ -282,13 +282,11 @@ impl Registry {
             return Err(RegistryError::InvalidRequest("maxResults must be between 1 and 250".into()));
         }
         let things = self.things.read();
+        // From the token on in the map's order; the page starts after it.
         let start = (scope.clone(), query.next_token.clone().unwrap_or_default());
-        let mut page = Vec::new();
-        let mut matching = things
+        let matching = things
             .range(start..)
             .take_while(|((s, _), _)| s == scope)
-            // The token is the last name of the previous page.
-            .filter(|((_, name), _)| query.next_token.as_deref() != Some(name.as_str()))
             .map(|(_, t)| t)
             .filter(|t| query.type_name.as_ref().is_none_or(|ty| t.type_name.as_ref() == Some(ty)))
             .filter(|t| match &query.attribute {
@@ -301,11 +299,9 @@ impl Registry {
                     }
                 }),
             });
-        for thing in matching.by_ref().take(max) {
-            page.push(thing.clone());
-        }
-        let next = matching.next().and(page.last().map(|t| t.name.clone()));
-        Ok((page, next))
+        let (page, next) =
+            iotemu_api::paging::page(matching, |t| t.name.as_str(), query.next_token.as_deref(), max);
+        Ok((page.into_iter().cloned().collect(), next))
     }
 
     /// A thing may get `type_name` only if the type exists and is not deprecated.
