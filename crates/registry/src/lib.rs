@@ -34,8 +34,8 @@ mod paging;
 mod policies;
 pub mod policy_document;
 mod service;
-mod state;
 mod thing_groups;
+mod things;
 mod x509;
 
 pub use certificates::{CaCertificate, RegisterCa, RegistrationConfig, UpdateCa};
@@ -44,8 +44,8 @@ pub use http::routes;
 pub use paging::Page;
 pub use policies::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{ListThings, NewCertificate, Registry, RegistryAuthenticator, UpdateThing};
-pub use state::{Certificate, Thing};
 pub use thing_groups::{
     GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup, ThingGroupDescription, ThingGroupProperties,
     MAX_GROUPS_PER_THING,
 };
+pub use things::state::{Certificate, Thing};

@@ -5,11 +5,11 @@ use crate::ca::CertAuthority;
 use crate::certificates::{CaCertificate, CA_CERTIFICATE, REGISTRATION_CODE};
 use crate::paging::{marker_page, paginate, Page};
 use crate::policies;
-use crate::state::ThingType;
-use crate::state::{
+use crate::thing_groups::{self, Groups, Memberships};
+use crate::things::state::ThingType;
+use crate::things::state::{
     apply_attributes, check_attributes, check_thing_name, Certificate, Thing, CERTIFICATE_STATUSES,
 };
-use crate::thing_groups::{self, Groups, Memberships};
 use crate::RegistryError;
 use iotemu_core::Scope;
 use iotemu_core::{AuthnFailure, Clock, DeviceAuthenticator, DeviceTrust, SystemClock, TrustedCas};

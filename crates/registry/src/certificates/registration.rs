@@ -17,7 +17,7 @@
 
 use crate::paging::marker_page;
 use crate::service::CERTIFICATE;
-use crate::state::Certificate;
+use crate::things::state::Certificate;
 use crate::x509::{self, issued_by, parse_certificate, pem_to_der};
 use crate::{Registry, RegistryError};
 use iotemu_core::{AuthnFailure, TrustedCas};

@@ -1,9 +1,10 @@
-//! Routes of certificate registration and CA certificates (botocore `iot`:
-//! CreateCertificateFromCsr, RegisterCertificate, RegisterCertificateWithoutCA,
-//! Get/DeleteRegistrationCode, RegisterCACertificate, Describe/List/Update/DeleteCACertificate,
-//! ListCertificatesByCA): parse, call the operation, render.
+//! The certificate routes (botocore `iot`): CreateKeysAndCertificate, Describe/List/Update/
+//! DeleteCertificate, certificate registration (CreateCertificateFromCsr, RegisterCertificate,
+//! RegisterCertificateWithoutCA, Get/DeleteRegistrationCode) and CA certificates
+//! (RegisterCACertificate, Describe/List/Update/DeleteCACertificate, ListCertificatesByCA):
+//! parse, call the operation, render.
 
-use super::{certificate_summary, query, with_marker, AwsQuery};
+use crate::http::{query, with_marker, AwsQuery};
 use crate::{CaCertificate, Certificate, RegisterCa, RegistrationConfig, Registry, UpdateCa};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -13,10 +14,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The routes; `POST /certificates` joins ListCertificates' `GET /certificates`.
-pub fn routes(registry: Arc<Registry>) -> Router {
+/// The routes of the certificate operations.
+pub(crate) fn routes(registry: Arc<Registry>) -> Router {
     Router::new()
-        .route("/certificates", post(create_certificate_from_csr))
+        .route("/keys-and-certificate", post(create_keys_and_certificate))
+        .route("/certificates", get(list_certificates).post(create_certificate_from_csr))
+        .route(
+            "/certificates/{certificate_id}",
+            get(describe_certificate).put(update_certificate).delete(delete_certificate),
+        )
         .route("/certificate/register", post(register_certificate))
         .route("/certificate/register-no-ca", post(register_certificate_without_ca))
         .route("/registrationcode", get(get_registration_code).delete(delete_registration_code))
@@ -282,4 +288,100 @@ async fn list_certificates_by_ca(
     )?;
     let certificates: Vec<Value> = page.iter().map(certificate_summary).collect();
     Ok(with_marker(json!({ "certificates": certificates }), next))
+}
+
+/// botocore `Certificate`: a certificate as ListCertificates and ListCertificatesByCA list it.
+fn certificate_summary(c: &Certificate) -> Value {
+    json!({
+        "certificateArn": c.arn,
+        "certificateId": c.id,
+        "status": c.status,
+        "certificateMode": c.certificate_mode,
+        "creationDate": c.created,
+    })
+}
+
+async fn create_keys_and_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    q: AwsQuery<SetAsActive>,
+) -> Result<Json<Value>, ApiError> {
+    let created = registry.create_keys_and_certificate(&ctx.scope(), query(q)?.set_as_active)?;
+    Ok(Json(json!({
+        "certificateArn": created.certificate.arn,
+        "certificateId": created.certificate.id,
+        "certificatePem": created.certificate.pem,
+        "keyPair": { "PublicKey": created.public_key_pem, "PrivateKey": created.private_key_pem },
+    })))
+}
+
+async fn describe_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = registry.describe_certificate(&ctx.scope(), &id)?;
+    let mut description = json!({
+        "certificateArn": c.arn,
+        "certificateId": c.id,
+        "status": c.status,
+        "certificatePem": c.pem,
+        "ownedBy": c.owned_by,
+        "creationDate": c.created,
+        "lastModifiedDate": c.last_modified,
+        "customerVersion": 1,
+        "generationId": c.generation_id,
+        "validity": { "notBefore": c.not_before, "notAfter": c.not_after },
+        "certificateMode": c.certificate_mode,
+    });
+    if let Some(ca) = c.ca_certificate_id {
+        description["caCertificateId"] = json!(ca);
+    }
+    Ok(Json(json!({ "certificateDescription": description })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListCertificatesQuery {
+    page_size: Option<usize>,
+    marker: Option<String>,
+    is_ascending_order: Option<bool>,
+}
+
+async fn list_certificates(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    q: AwsQuery<ListCertificatesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let size = q.page_size.unwrap_or(25);
+    let ascending = q.is_ascending_order.unwrap_or(true);
+    let (page, next) = registry.list_certificates(&ctx.scope(), size, q.marker.as_deref(), ascending)?;
+    let certificates: Vec<Value> = page.iter().map(certificate_summary).collect();
+    Ok(with_marker(json!({ "certificates": certificates }), next))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewStatus {
+    new_status: String,
+}
+
+async fn update_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(id): Path<String>,
+    q: AwsQuery<NewStatus>,
+) -> Result<Json<Value>, ApiError> {
+    registry.update_certificate(&ctx.scope(), &id, &query(q)?.new_status)?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_certificate(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    registry.delete_certificate(&ctx.scope(), &id)?;
+    Ok(Json(json!({})))
 }

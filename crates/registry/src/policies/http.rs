@@ -1,7 +1,7 @@
 //! The policy routes (`iot`): CreatePolicy ... GetEffectivePolicies, and the older
 //! principal-policy operations. Wire only; shapes from botocore's `iot` model.
 
-use super::{query, with_marker, AwsQuery};
+use crate::http::{header, query, with_marker, AwsQuery};
 use crate::{Policy, Registry};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The routes of the policy operations.
-pub(super) fn routes() -> Router<Arc<Registry>> {
+pub(crate) fn routes() -> Router<Arc<Registry>> {
     Router::new()
         .route("/policies", get(list_policies))
         .route("/policies/{policy_name}", post(create_policy).get(get_policy).delete(delete_policy))
@@ -294,7 +294,7 @@ async fn attach_principal_policy(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_policy(&ctx.scope(), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
+    registry.attach_policy(&ctx.scope(), &name, header(&headers, "x-amzn-iot-principal")?)?;
     Ok(Json(json!({})))
 }
 
@@ -304,7 +304,7 @@ async fn detach_principal_policy(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    registry.detach_policy(&ctx.scope(), &name, super::header(&headers, "x-amzn-iot-principal")?)?;
+    registry.detach_policy(&ctx.scope(), &name, header(&headers, "x-amzn-iot-principal")?)?;
     Ok(Json(json!({})))
 }
 
@@ -315,7 +315,7 @@ async fn list_principal_policies(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let principal = super::header(&headers, "x-amzn-iot-principal")?;
+    let principal = header(&headers, "x-amzn-iot-principal")?;
     let (page, next) =
         registry.list_attached_policies(&ctx.scope(), principal, false, q.marker.as_deref(), q.page_size)?;
     Ok(policy_page("policies", &page, next))
@@ -328,7 +328,7 @@ async fn list_policy_principals(
     q: AwsQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let name = super::header(&headers, "x-amzn-iot-policy")?;
+    let name = header(&headers, "x-amzn-iot-policy")?;
     let (targets, next) =
         registry.list_targets_for_policy(&ctx.scope(), name, q.marker.as_deref(), q.page_size)?;
     Ok(with_marker(json!({ "principals": targets }), next))

@@ -1,10 +1,9 @@
-//! The registry's REST routes (`iot`): parse, call the operation, render. Shapes follow
-//! botocore's `iot` model (CreateThingRequest/Response, DescribeThingResponse, ...).
+//! The thing, thing type and thing principal routes (`iot`): parse, call the operation, render.
+//! Shapes follow botocore's `iot` model (CreateThingRequest/Response, DescribeThingResponse, ...).
 
-mod certificates;
-
+use crate::http::{header, listing, query, AttributePayload, AwsQuery, PageQuery};
 use crate::service::{ListThings, UpdateThing};
-use crate::state::ThingType;
+use crate::things::state::ThingType;
 use crate::{Page, Registry, Thing};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -13,25 +12,15 @@ use axum::{Json, Router};
 use iotemu_api::{ApiContext, ApiError, AwsJson};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-mod policies;
-mod thing_groups;
-
-/// The routes of the registry operations.
-pub fn routes(registry: Arc<Registry>) -> Router {
+/// The routes of the thing, thing type and thing principal operations.
+pub(crate) fn routes() -> Router<Arc<Registry>> {
     Router::new()
         .route("/things", get(list_things))
         .route(
             "/things/{thing_name}",
             post(create_thing).get(describe_thing).patch(update_thing).delete(delete_thing),
-        )
-        .route("/keys-and-certificate", post(create_keys_and_certificate))
-        .route("/certificates", get(list_certificates))
-        .route(
-            "/certificates/{certificate_id}",
-            get(describe_certificate).put(update_certificate).delete(delete_certificate),
         )
         .route(
             "/things/{thing_name}/principals",
@@ -44,19 +33,6 @@ pub fn routes(registry: Arc<Registry>) -> Router {
             post(create_thing_type).get(describe_thing_type).delete(delete_thing_type),
         )
         .route("/thing-types/{thing_type_name}/deprecate", post(deprecate_thing_type))
-        .merge(thing_groups::routes())
-        .merge(policies::routes())
-        .with_state(registry.clone())
-        .merge(certificates::routes(registry))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct AttributePayload {
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
-    #[serde(default)]
-    merge: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,107 +163,6 @@ async fn list_things(
     Ok(Json(body))
 }
 
-/// A query string in AWS's error shape when it does not parse.
-pub(super) use iotemu_api::{query, AwsQuery};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SetAsActive {
-    #[serde(default)]
-    set_as_active: bool,
-}
-
-async fn create_keys_and_certificate(
-    State(registry): State<Arc<Registry>>,
-    ctx: ApiContext,
-    q: AwsQuery<SetAsActive>,
-) -> Result<Json<Value>, ApiError> {
-    let created = registry.create_keys_and_certificate(&ctx.scope(), query(q)?.set_as_active)?;
-    Ok(Json(json!({
-        "certificateArn": created.certificate.arn,
-        "certificateId": created.certificate.id,
-        "certificatePem": created.certificate.pem,
-        "keyPair": { "PublicKey": created.public_key_pem, "PrivateKey": created.private_key_pem },
-    })))
-}
-
-async fn describe_certificate(
-    State(registry): State<Arc<Registry>>,
-    ctx: ApiContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let c = registry.describe_certificate(&ctx.scope(), &id)?;
-    let mut description = json!({
-        "certificateArn": c.arn,
-        "certificateId": c.id,
-        "status": c.status,
-        "certificatePem": c.pem,
-        "ownedBy": c.owned_by,
-        "creationDate": c.created,
-        "lastModifiedDate": c.last_modified,
-        "customerVersion": 1,
-        "generationId": c.generation_id,
-        "validity": { "notBefore": c.not_before, "notAfter": c.not_after },
-        "certificateMode": c.certificate_mode,
-    });
-    if let Some(ca) = c.ca_certificate_id {
-        description["caCertificateId"] = json!(ca);
-    }
-    Ok(Json(json!({ "certificateDescription": description })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListCertificatesQuery {
-    page_size: Option<usize>,
-    marker: Option<String>,
-    is_ascending_order: Option<bool>,
-}
-
-async fn list_certificates(
-    State(registry): State<Arc<Registry>>,
-    ctx: ApiContext,
-    q: AwsQuery<ListCertificatesQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let size = q.page_size.unwrap_or(25);
-    let ascending = q.is_ascending_order.unwrap_or(true);
-    let (page, next) = registry.list_certificates(&ctx.scope(), size, q.marker.as_deref(), ascending)?;
-    let certificates: Vec<Value> = page.iter().map(certificate_summary).collect();
-    Ok(with_marker(json!({ "certificates": certificates }), next))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NewStatus {
-    new_status: String,
-}
-
-async fn update_certificate(
-    State(registry): State<Arc<Registry>>,
-    ctx: ApiContext,
-    Path(id): Path<String>,
-    q: AwsQuery<NewStatus>,
-) -> Result<Json<Value>, ApiError> {
-    registry.update_certificate(&ctx.scope(), &id, &query(q)?.new_status)?;
-    Ok(Json(json!({})))
-}
-
-async fn delete_certificate(
-    State(registry): State<Arc<Registry>>,
-    ctx: ApiContext,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    registry.delete_certificate(&ctx.scope(), &id)?;
-    Ok(Json(json!({})))
-}
-
-/// A required, non-empty request header (`x-amzn-principal`, `x-amzn-iot-policy`, ...).
-pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    let value = headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
-    ApiError::required(value, &format!("the {name} header"))
-}
-
 /// The `x-amzn-principal` header the thing-principal operations carry.
 fn principal(headers: &HeaderMap) -> Result<String, ApiError> {
     header(headers, "x-amzn-principal").map(str::to_string)
@@ -311,48 +186,6 @@ async fn detach_thing_principal(
 ) -> Result<Json<Value>, ApiError> {
     registry.detach_thing_principal(&ctx.scope(), &name, &principal(&headers)?)?;
     Ok(Json(json!({})))
-}
-
-/// botocore `Certificate`: a certificate as ListCertificates and ListCertificatesByCA list it.
-pub(super) fn certificate_summary(c: &crate::Certificate) -> Value {
-    json!({
-        "certificateArn": c.arn,
-        "certificateId": c.id,
-        "status": c.status,
-        "certificateMode": c.certificate_mode,
-        "creationDate": c.created,
-    })
-}
-
-/// A `pageSize`/`marker` list body: `nextMarker` added when there is more.
-pub(super) fn with_marker(mut body: Value, next: Option<String>) -> Json<Value> {
-    if let Some(next) = next {
-        body["nextMarker"] = json!(next);
-    }
-    Json(body)
-}
-
-/// `maxResults`/`nextToken` of a list operation.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct PageQuery {
-    max_results: Option<usize>,
-    next_token: Option<String>,
-}
-
-impl From<PageQuery> for Page {
-    fn from(q: PageQuery) -> Page {
-        Page { max_results: q.max_results, next_token: q.next_token }
-    }
-}
-
-/// A list body: `items` under `key`, and `nextToken` when there is more.
-pub(super) fn listing(key: &str, items: impl serde::Serialize, next: Option<String>) -> Json<Value> {
-    let mut body = json!({ key: items });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Json(body)
 }
 
 async fn list_thing_principals(

@@ -1,7 +1,7 @@
 //! The thing-group routes: parse, call the operation, render. Shapes follow botocore's
 //! CreateThingGroupRequest/Response, DescribeThingGroupResponse, ListThingGroupsRequest, ...
 
-use super::{listing, query, AttributePayload, AwsQuery, PageQuery};
+use crate::http::{listing, query, AttributePayload, AwsQuery, PageQuery};
 use crate::{GroupNameAndArn, ListThingGroups, NameOrArn, Page, Registry, ThingGroupProperties};
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The thing-group routes, to be merged into the registry's router.
-pub(super) fn routes() -> Router<Arc<Registry>> {
+pub(crate) fn routes() -> Router<Arc<Registry>> {
     Router::new()
         .route("/thing-groups", get(list_thing_groups))
         .route(

@@ -17,7 +17,7 @@
 
 use crate::paging::{paginate, Page};
 use crate::service::load_kind;
-use crate::state::{apply_attributes, check_attributes};
+use crate::things::state::{apply_attributes, check_attributes};
 use crate::{Registry, RegistryError};
 use iotemu_core::Scope;
 use iotemu_store::Store;

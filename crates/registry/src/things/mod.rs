@@ -1,0 +1,6 @@
+//! Things, thing types and thing principals: `state.rs` (the documents and their checks),
+//! `service.rs` (CreateThing, DescribeThing, ..., CreateThingType, ..., AttachThingPrincipal,
+//! ...), `http.rs` (wire only).
+
+pub(crate) mod http;
+pub(crate) mod state;
