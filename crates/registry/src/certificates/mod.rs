@@ -5,6 +5,10 @@
 
 pub(crate) mod http;
 mod registration;
+pub(crate) mod service;
+pub(crate) mod state;
 
 pub use registration::{CaCertificate, RegisterCa, RegistrationConfig, UpdateCa};
 pub(crate) use registration::{CA_CERTIFICATE, REGISTRATION_CODE};
+pub use service::NewCertificate;
+pub use state::Certificate;

@@ -15,9 +15,9 @@
 //!   ResourceNotFoundException for it).
 //! - `removeAutoRegistration` of UpdateCACertificate removes the registration config.
 
+use crate::certificates::service::CERTIFICATE;
+use crate::certificates::state::Certificate;
 use crate::paging::marker_page;
-use crate::service::CERTIFICATE;
-use crate::things::state::Certificate;
 use crate::x509::{self, issued_by, parse_certificate, pem_to_der};
 use crate::{Registry, RegistryError};
 use iotemu_core::{AuthnFailure, TrustedCas};

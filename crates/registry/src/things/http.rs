@@ -2,7 +2,7 @@
 //! Shapes follow botocore's `iot` model (CreateThingRequest/Response, DescribeThingResponse, ...).
 
 use crate::http::{header, listing, query, AttributePayload, AwsQuery, PageQuery};
-use crate::service::{ListThings, UpdateThing};
+use crate::things::service::{ListThings, UpdateThing};
 use crate::things::state::ThingType;
 use crate::{Page, Registry, Thing};
 use axum::extract::{Path, State};

@@ -3,4 +3,8 @@
 //! ...), `http.rs` (wire only).
 
 pub(crate) mod http;
+pub(crate) mod service;
 pub(crate) mod state;
+
+pub use service::{ListThings, UpdateThing};
+pub use state::Thing;
