@@ -1,5 +1,5 @@
-//! Pagination of the list operations, in AWS's two styles: `maxResults`/`nextToken` ([`page`])
-//! and `pageSize`/`marker` ([`marker_page`]). Either token is the key of the last item of the
+//! Pagination of the list operations, in AWS's two styles: `maxResults`/`nextToken` ([`page`],
+//! answered with [`with_next_token`]) and `pageSize`/`marker` ([`marker_page`]). Either token is the key of the last item of the
 //! previous page, so a page stays valid while items are added or removed. The bounds of the page
 //! size and their error messages differ by operation and stay with each operation.
 
@@ -35,6 +35,14 @@ pub fn marker_page<T: Clone>(
     Some((page, next.flatten()))
 }
 
+/// A list operation's answer: `body` with, when more follow, the `nextToken` of the next page.
+pub fn with_next_token(mut body: serde_json::Value, next: Option<String>) -> serde_json::Value {
+    if let Some(next) = next {
+        body["nextToken"] = serde_json::Value::String(next);
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +65,12 @@ mod tests {
         let (rest, next) = marker_page(&items, |s| s.as_str(), Some("b"), 2).unwrap();
         assert_eq!((rest, next), (vec!["c".to_string()], None));
         assert!(marker_page(&items, |s| s.as_str(), Some("zz"), 2).is_none());
+    }
+
+    #[test]
+    fn answers_carry_the_next_token_only_when_there_is_one() {
+        let body = serde_json::json!({ "things": [] });
+        assert_eq!(with_next_token(body.clone(), None), body);
+        assert_eq!(with_next_token(body, Some("b".into()))["nextToken"], "b");
     }
 }

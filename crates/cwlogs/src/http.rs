@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use iotemu_api::paging::with_next_token;
 use iotemu_api::ApiContext;
 use iotemu_core::{Scope, ServiceError};
 use serde::de::DeserializeOwned;
@@ -161,7 +162,7 @@ fn describe_log_groups(logs: &Logs, scope: &Scope, req: DescribeGroupsRequest) -
         req.limit,
     )?;
     let groups: Vec<Value> = groups.iter().map(|g| group_json(scope, g)).collect();
-    Ok(with_token(json!({ "logGroups": groups }), next))
+    Ok(with_next_token(json!({ "logGroups": groups }), next))
 }
 
 /// botocore `LogGroup`.
@@ -180,13 +181,6 @@ fn group_json(scope: &Scope, g: &Group) -> Value {
         v["retentionInDays"] = json!(days);
     }
     v
-}
-
-fn with_token(mut body: Value, next: Option<String>) -> Value {
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    body
 }
 
 #[derive(Deserialize)]
@@ -223,7 +217,7 @@ fn describe_log_streams(logs: &Logs, scope: &Scope, req: DescribeStreamsRequest)
     let (streams, next) = logs.describe_log_streams(scope, &group, &listing)?;
     let arn = group_arn(scope, &group);
     let streams: Vec<Value> = streams.iter().map(|s| stream_json(&arn, s)).collect();
-    Ok(with_token(json!({ "logStreams": streams }), next))
+    Ok(with_next_token(json!({ "logStreams": streams }), next))
 }
 
 /// botocore `LogStream`.
@@ -323,7 +317,7 @@ fn filter_log_events(logs: &Logs, scope: &Scope, req: FilterRequest) -> Result<V
         .collect();
     let searched: Vec<Value> =
         out.searched.iter().map(|s| json!({ "logStreamName": s, "searchedCompletely": true })).collect();
-    Ok(with_token(json!({ "events": events, "searchedLogStreams": searched }), out.next_token))
+    Ok(with_next_token(json!({ "events": events, "searchedLogStreams": searched }), out.next_token))
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{ApiContext, ApiError, AwsQuery};
 use iotemu_core::{ClientInfo, MessageProperties, Protocol};
 use serde::Deserialize;
@@ -241,11 +242,8 @@ async fn list_retained_messages(
             })
         })
         .collect();
-    let mut body = json!({ "retainedTopics": topics });
-    if let Some(last) = next {
-        body["nextToken"] = Value::String(B64.encode(last.as_bytes()));
-    }
-    Ok(Json(body))
+    let body = json!({ "retainedTopics": topics });
+    Ok(Json(with_next_token(body, next.map(|last| B64.encode(last.as_bytes())))))
 }
 
 /// DeleteConnection: `DELETE /connections/{clientId}?cleanSession=&preventWillMessage=`.

@@ -4,6 +4,7 @@
 use crate::{Page, Registry};
 use axum::http::HeaderMap;
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -61,9 +62,5 @@ impl From<PageQuery> for Page {
 
 /// A list body: `items` under `key`, and `nextToken` when there is more.
 pub(crate) fn listing(key: &str, items: impl serde::Serialize, next: Option<String>) -> Json<Value> {
-    let mut body = json!({ key: items });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Json(body)
+    Json(with_next_token(json!({ key: items }), next))
 }

@@ -5,6 +5,7 @@ use crate::topic_rules::{CachedRule, TopicRulePayload, TopicRules};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{query, ApiContext, ApiError, AwsJson, AwsQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -127,9 +128,6 @@ async fn list_topic_rules(
             })
         })
         .collect();
-    let mut body = json!({ "rules": items });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Ok(Json(body))
+    let body = json!({ "rules": items });
+    Ok(Json(with_next_token(body, next)))
 }

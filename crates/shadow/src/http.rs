@@ -14,6 +14,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{query, ApiContext, ApiError, AwsQuery};
 use iotemu_core::{ClientInfo, Protocol, ServiceError, TraceId};
 use serde::Deserialize;
@@ -122,9 +123,6 @@ async fn list_named_shadows_for_thing(
         q.page_size,
         q.next_token.as_deref(),
     )?;
-    let mut body = json!({ "results": names, "timestamp": requests.now_secs() });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Ok(Json(body))
+    let body = json!({ "results": names, "timestamp": requests.now_secs() });
+    Ok(Json(with_next_token(body, next)))
 }

@@ -8,6 +8,7 @@ use crate::Jobs;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
 use iotemu_core::Scope;
 use serde::Deserialize;
@@ -75,11 +76,8 @@ async fn list_job_executions_for_job(
         .iter()
         .map(|e| json!({ "thingArn": thing_arn(&scope, &e.thing_name), "jobExecutionSummary": execution_summary_json(e) }))
         .collect();
-    let mut out = json!({ "executionSummaries": summaries });
-    if let Some(next) = next {
-        out["nextToken"] = json!(next);
-    }
-    Ok(Json(out))
+    let out = json!({ "executionSummaries": summaries });
+    Ok(Json(with_next_token(out, next)))
 }
 
 async fn list_job_executions_for_thing(
@@ -101,11 +99,8 @@ async fn list_job_executions_for_thing(
         .iter()
         .map(|e| json!({ "jobId": e.job_id, "jobExecutionSummary": execution_summary_json(e) }))
         .collect();
-    let mut out = json!({ "executionSummaries": summaries });
-    if let Some(next) = next {
-        out["nextToken"] = json!(next);
-    }
-    Ok(Json(out))
+    let out = json!({ "executionSummaries": summaries });
+    Ok(Json(with_next_token(out, next)))
 }
 
 #[derive(Deserialize, Default)]

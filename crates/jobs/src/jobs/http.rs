@@ -7,6 +7,7 @@ use crate::Jobs;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -75,11 +76,8 @@ async fn list_jobs(
         q.max_results,
         q.next_token.as_deref(),
     );
-    let mut out = json!({ "jobs": page.iter().map(job_summary_json).collect::<Vec<_>>() });
-    if let Some(next) = next {
-        out["nextToken"] = json!(next);
-    }
-    Ok(Json(out))
+    let out = json!({ "jobs": page.iter().map(job_summary_json).collect::<Vec<_>>() });
+    Ok(Json(with_next_token(out, next)))
 }
 
 async fn update_job(

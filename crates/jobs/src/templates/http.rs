@@ -6,6 +6,7 @@ use crate::Jobs;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -86,11 +87,8 @@ async fn list_job_templates(
             })
         })
         .collect();
-    let mut out = json!({ "jobTemplates": items });
-    if let Some(next) = next {
-        out["nextToken"] = json!(next);
-    }
-    Ok(Json(out))
+    let out = json!({ "jobTemplates": items });
+    Ok(Json(with_next_token(out, next)))
 }
 
 async fn delete_job_template(

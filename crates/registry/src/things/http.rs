@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{ApiContext, ApiError, AwsJson};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -156,11 +157,8 @@ async fn list_things(
     };
     let (things, next) = registry.list_things(&ctx.scope(), &list)?;
     let things: Vec<Value> = things.iter().map(thing_attribute).collect();
-    let mut body = json!({ "things": things });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Ok(Json(body))
+    let body = json!({ "things": things });
+    Ok(Json(with_next_token(body, next)))
 }
 
 /// The `x-amzn-principal` header the thing-principal operations carry.
