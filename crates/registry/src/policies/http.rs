@@ -150,7 +150,7 @@ async fn list_policy_versions(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let policy = registry.get_policy(&ctx.scope(), &name)?;
+    let policy = registry.list_policy_versions(&ctx.scope(), &name)?;
     // Newest first, as AWS lists them.
     let versions: Vec<Value> = policy
         .versions

@@ -235,6 +235,11 @@ impl Registry {
         })
     }
 
+    /// ListPolicyVersions: the policy with every version (the wire lists them newest first).
+    pub fn list_policy_versions(&self, scope: &Scope, name: &str) -> Result<Policy, RegistryError> {
+        self.get_policy(scope, name)
+    }
+
     /// GetPolicyVersion.
     pub fn get_policy_version(
         &self,
