@@ -33,6 +33,8 @@ pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,
 };
-pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};
+pub use reserved::{
+    Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,
+};
 pub use scope::Scope;
 pub use services::{LogGroupWriter, ServiceFailure, ShadowReader};

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod live_tail;
+pub mod lora_cmd;
 pub mod reserved;
 pub mod rules_services;
 pub mod tail_cmd;
