@@ -187,7 +187,7 @@ impl App {
             iotemu_provisioning::Provisioning::load(
                 store.clone(),
                 registry.clone(),
-                Arc::new(iotemu_core::SystemClock),
+                clock.clone(),
                 Arc::new(broker.clone()),
                 logs.clone(),
                 config.provisioning.settings(),

@@ -108,17 +108,9 @@ async fn tail(args: &TailArgs) -> Result<(), TailError> {
         return out.out.flush().map_err(out_error);
     }
     // Server-Sent Events: the `data:` lines up to a blank line make one event; each entry is
-    // flushed at once. The stream ends when the emulator stops: after its last event, a
-    // connection closed without the body's end is that end too (a stopping emulator may exit
-    // before it has written it).
+    // flushed at once.
     let (mut event, mut data) = (String::new(), String::new());
-    loop {
-        let line = match body.next().await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) if event.is_empty() && data.is_empty() && body.buffer.is_empty() => break,
-            Err(e) => return Err(broken(e)),
-        };
+    while let Some(line) = body.next().await.map_err(broken)? {
         if line.is_empty() {
             if event == "lagged" {
                 let missed = serde_json::from_str::<Value>(&data).ok().map(|v| v["missed"].clone());
