@@ -17,6 +17,19 @@ pub fn page<T>(
     (out, next)
 }
 
+/// [`page`] for keys that are not text (numbers, say): those after `after` by the keys' order.
+pub fn page_by<T, K: Ord>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+    after: Option<&K>,
+    max: usize,
+) -> (Vec<T>, Option<K>) {
+    let mut rest = items.into_iter().filter(|item| after.is_none_or(|token| key(item) > *token));
+    let out: Vec<T> = rest.by_ref().take(max).collect();
+    let next = rest.next().and(out.last().map(&key));
+    (out, next)
+}
+
 /// One page of `items` in their order: those after the item whose key is `marker`, at most
 /// `size`, and the token of the next page when more follow; `None` when no item has the key
 /// `marker` (the caller's InvalidRequest or InvalidParameter).
@@ -55,6 +68,9 @@ mod tests {
         assert_eq!(page(items.clone(), |s| s.as_str(), next.as_deref(), 2), (vec!["c".to_string()], None));
         // A token that is no longer an item still continues after it.
         assert_eq!(page(items, |s| s.as_str(), Some("aa"), 5).0, ["b", "c"]);
+        // Numbers by their order, not their text's.
+        assert_eq!(page_by([2u32, 9, 10], |n| *n, Some(&9), 1), (vec![10], None));
+        assert_eq!(page_by([2u32, 9, 10], |n| *n, None, 2), (vec![2, 9], Some(9)));
     }
 
     #[test]
