@@ -536,22 +536,9 @@ impl Conn {
             let entry = PublishIn { topic_name: topic.clone(), client: self.client.clone() };
             logs.success(trace_id, LogEntry::PublishIn(entry));
         }
-        let expires_at = p
-            .properties
-            .as_ref()
-            .and_then(|pr| pr.message_expiry_interval)
-            .map(|s| Instant::now() + Duration::from_secs(s.into()));
         let message = Arc::new(Message {
-            topic,
-            topic_bytes,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            properties: p.properties,
-            expires_at,
             origin: Some(self.client.client_id.clone()),
-            trace_id,
-            rule_chain: Vec::new(),
+            ..Message::new(topic, topic_bytes, p.payload, p.qos, p.retain, p.properties, trace_id)
         });
         self.broker.accept_message(&self.client, message);
         if p.qos == 1 {

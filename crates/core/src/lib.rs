@@ -1,7 +1,9 @@
-//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
-//! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
-//! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
-//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
+//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), where a resource lives
+//! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]), the
+//! [`Clock`], and the traits through which the broker and the services meet without importing
+//! each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`],
+//! [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`], [`ShadowReader`],
+//! [`LogGroupWriter`]).
 //!
 //! No internal dependencies. See `docs/architecture.md`, "Crates".
 
@@ -11,6 +13,8 @@ mod context;
 mod error;
 mod publish;
 mod reserved;
+mod scope;
+mod services;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
 /// 64 hex characters), which is also the principalId of the device's log entries.
@@ -32,3 +36,5 @@ pub use publish::{
 pub use reserved::{
     Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,
 };
+pub use scope::Scope;
+pub use services::{LogGroupWriter, ServiceFailure, ShadowReader};

@@ -185,7 +185,7 @@ fn create_device(args: &CreateDeviceArgs) -> Result<()> {
         // The server gives certificates it registers on first use `iotemu-allow-all`, unless
         // the store says otherwise; SQLite lets this process write beside a running server.
         let store = iotemu_store::Store::open(&data_dir.join("iotemu.db"))?;
-        let scope = iotemu_store::Scope::new(config.server.account_id, config.server.region);
+        let scope = iotemu_core::Scope::new(config.server.account_id, config.server.region);
         iotemu_registry::mark_without_policy(&store, &scope, &device.certificate_id)
             .map_err(|e| anyhow::anyhow!("recording --no-policy: {e}"))?;
     }

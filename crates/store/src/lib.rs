@@ -10,18 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::path::Path;
 
-/// Where a document lives: an AWS account and region.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
-
-impl Scope {
-    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
-        Scope { account: account.into(), region: region.into() }
-    }
-}
+/// Where a document lives: the account and region every service keys its state by (core's).
+pub use iotemu_core::Scope;
 
 /// A store failure (I/O, corruption): an internal error to the callers.
 #[derive(Debug, thiserror::Error)]
