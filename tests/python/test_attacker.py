@@ -19,10 +19,10 @@ import boto3
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import error_of, iotemu_binary, wait_until
+from conftest import check_entries, error_of, iotemu_binary, wait_until
 from test_certificate_enforcement import ALLOW_ALL, connect, tls_client
 from test_certificate_registration import Pki, certificate_id
-from test_policy_enforcement import ACCOUNT, CONNECT_ANY, Device, allow, check_entries, policy
+from test_policy_enforcement import ACCOUNT, CONNECT_ANY, Device, allow, policy
 
 
 def authn_errors(emulator, reason):
@@ -74,7 +74,7 @@ def test_a_deleted_certificate_stays_unknown_and_is_refused(emulator, iot, data_
     assert error_of(iot.describe_certificate, certificateId=created["certificateId"])[1] == 404
     assert not [e for e in emulator.entries() if e["eventType"] == "Connect" and e["status"] == "Success"
                 and e["clientId"] in ("doomed-again", "keys")]
-    check_entries(emulator, "Connection.AuthNError")
+    check_entries(emulator.log_file, "Connection.AuthNError")
 
 
 @pytest.mark.parametrize("account, region", [("111122223333", "us-east-1"), ("123456789012", "eu-west-1")])
@@ -183,7 +183,7 @@ def test_registered_certificates_are_refused_once_they_expire(emulator, iot, dat
     assert all(e["status"] == "Failure" and e["authenticationType"] == "AWS_X509" for e in errors)
     connected = {e["clientId"] for e in emulator.entries() if e["eventType"] == "Connect" and e["status"] == "Success"}
     assert connected == set(cases), "only the certificates within their dates ever connected"
-    check_entries(emulator, "Connection.AuthNError", "Connect")
+    check_entries(emulator.log_file, "Connection.AuthNError", "Connect")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ def test_forged_answers_over_mqtt_are_refused_and_the_services_still_answer(emul
             "no forged delta arrived"
         assert [n["execution"]["jobId"] for n in victim.on(NOTIFY_NEXT)] == ["real-job"]
         assert not victim.on(EVENT)
-        check_entries(emulator, "Publish-In", "Disconnect", "Subscribe")
+        check_entries(emulator.log_file, "Publish-In", "Disconnect", "Subscribe")
     finally:
         victim.stop()
 
@@ -294,7 +294,7 @@ def test_forged_answers_over_iot_data_are_refused(emulator):
         assert wait_until(lambda: victim.on(DELTA)), "a real update through iot-data still makes a delta"
         time.sleep(0.3)
         assert [d["state"] for d in victim.on(DELTA)] == [{"power": "on"}] and not victim.on(EVENT)
-        check_entries(emulator, "Publish-In")
+        check_entries(emulator.log_file, "Publish-In")
     finally:
         victim.stop()
 
@@ -412,4 +412,4 @@ def test_the_plain_port_cannot_take_over_a_certificate_session(emulator, iot, tm
     assert not [e for e in emulator.entries() if e.get("reason") == "DUPLICATE_CLIENT_ID"]
     # A plain client may still take over a plain client's session.
     assert plain_connack(emulator, "sender") == 0
-    check_entries(emulator, "Connect", "Disconnect")
+    check_entries(emulator.log_file, "Connect", "Disconnect")

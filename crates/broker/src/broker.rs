@@ -326,7 +326,7 @@ impl Broker {
 
     /// The retained store, then every matching subscriber, then the rules feed.
     fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
-        // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
+        // AWS does not retain messages on reserved (`$`) topics (docs/aws-behaviour.md §8).
         if message.retain && !message.topic.starts_with('$') {
             let stored_at = self.shared.logs.now_millis();
             let mut retained = self.shared.retained.lock();
@@ -370,22 +370,11 @@ impl Broker {
     /// Checks a service's message as the broker checks a PUBLISH and makes it a broker message.
     fn outbound(&self, source: &Arc<ClientInfo>, m: OutboundMessage) -> Result<Arc<Message>, PublishRefused> {
         self.check_outbound(&m)?;
-        let expires_at = m
-            .properties
-            .as_ref()
-            .and_then(|p| p.message_expiry_interval)
-            .map(|s| Instant::now() + Duration::from_secs(s.into()));
+        let topic_bytes = Bytes::copy_from_slice(m.topic.as_bytes());
         Ok(Arc::new(Message {
-            topic_bytes: Bytes::copy_from_slice(m.topic.as_bytes()),
-            topic: m.topic,
-            payload: m.payload,
-            qos: m.qos,
-            retain: m.retain,
-            properties: m.properties,
-            expires_at,
             origin: Some(source.client_id.clone()),
-            trace_id: m.trace_id,
             rule_chain: m.rule_chain,
+            ..Message::new(m.topic, topic_bytes, m.payload, m.qos, m.retain, m.properties, m.trace_id)
         }))
     }
 
@@ -482,22 +471,18 @@ impl Broker {
                 let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
                 broker.shared.logs.success(trace_id, LogEntry::PublishIn(entry));
             }
-            let expires_at = will
-                .properties
-                .as_ref()
-                .and_then(|p| p.message_expiry_interval)
-                .map(|s| Instant::now() + Duration::from_secs(s.into()));
+            let topic_bytes = Bytes::copy_from_slice(topic.as_bytes());
             let message = Arc::new(Message {
-                topic_bytes: Bytes::copy_from_slice(topic.as_bytes()),
-                topic,
-                payload: will.payload,
-                qos: will.qos,
-                retain: will.retain,
-                properties: will.properties,
-                expires_at,
                 origin: Some(client.client_id.clone()),
-                trace_id,
-                rule_chain: Vec::new(),
+                ..Message::new(
+                    topic,
+                    topic_bytes,
+                    will.payload,
+                    will.qos,
+                    will.retain,
+                    will.properties,
+                    trace_id,
+                )
             });
             broker.accept_message(&client, message);
         };
@@ -543,17 +528,18 @@ impl Publisher for Broker {
             return Ok(false);
         };
         let qos = message.qos;
+        let topic_bytes = Bytes::copy_from_slice(message.topic.as_bytes());
         let message = Arc::new(Message {
-            topic_bytes: Bytes::copy_from_slice(message.topic.as_bytes()),
-            topic: message.topic,
-            payload: message.payload,
-            qos,
-            retain: false,
-            properties: message.properties,
-            expires_at: None,
-            origin: None,
-            trace_id: message.trace_id,
             rule_chain: message.rule_chain,
+            ..Message::new(
+                message.topic,
+                topic_bytes,
+                message.payload,
+                qos,
+                false,
+                message.properties,
+                message.trace_id,
+            )
         });
         let delivery = Delivery { message, qos, retain: false, resend: false };
         Ok(session.deliver(delivery, self.shared.config.limits.offline_queue))

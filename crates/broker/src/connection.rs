@@ -1,7 +1,7 @@
 //! One task per client connection: CONNECT, then packets in and deliveries out until the
 //! connection ends, then the Disconnect entry, the will and the session hand-back.
 //!
-//! AWS behaviour followed here (`../shared/reference/aws-behaviour.md`): QoS 2 is refused (§1:
+//! AWS behaviour followed here (`docs/aws-behaviour.md`): QoS 2 is refused (§1:
 //! 3.1.1 closes without an acknowledgement; MQTT 5 answers DISCONNECT 0x9B, or CONNACK 0x9B for a
 //! QoS 2 will); a taken-over connection logs a Failure Disconnect with DUPLICATE_CLIENT_ID (§9)
 //! and an MQTT 5 client gets DISCONNECT 0x8E; keep alive is enforced at 1.5x; retained messages
@@ -83,7 +83,7 @@ impl Exit {
         }
     }
 
-    /// Whether the last will is published (life-cycle events table, `aws-behaviour.md` §3).
+    /// Whether the last will is published (life-cycle events table, `docs/aws-behaviour.md` §3).
     fn sends_will(&self) -> bool {
         match self {
             Exit::ClientDisconnect { send_will } => *send_will,
@@ -306,7 +306,7 @@ struct Accepted {
 /// Checks CONNECT (`iot:Connect` too, when `enforced`), attaches the session, answers CONNACK
 /// and logs Connect. `None` when the connection was refused (its Connect Failure entry is
 /// written). A denied CONNECT gets no CONNACK on 3.1.1 and CONNACK 0x87 on MQTT 5, as AWS
-/// answers (`aws-behaviour.md` §2); it never touches the session of the client id.
+/// answers (`docs/aws-behaviour.md` §2); it never touches the session of the client id.
 #[allow(clippy::too_many_arguments)]
 async fn accept_connect<W: AsyncWrite + Unpin>(
     broker: &Broker,
@@ -343,7 +343,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
             ),
         ))
     } else if connect.will.as_ref().is_some_and(|w| w.qos > 1) {
-        // 3.1.1: AWS closes the connection with no CONNACK (aws-behaviour.md §1).
+        // 3.1.1: AWS closes the connection with no CONNACK (docs/aws-behaviour.md §1).
         Some((
             ConnAckCode::QosNotSupported,
             Violation::QosNotSupported.reason(),
@@ -559,7 +559,7 @@ impl Conn {
         if let Some(violation) = refused {
             let violation = self.publish_failure(topic.as_bytes(), violation);
             // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 for a denial
-            // (`aws-behaviour.md` §2), 0x90 for a reserved topic.
+            // (`docs/aws-behaviour.md` §2), 0x90 for a reserved topic.
             if self.codec.version() == MqttVersion::V311 {
                 return Err(violation);
             }
@@ -575,22 +575,9 @@ impl Conn {
             let entry = PublishIn { topic_name: topic.clone(), client: self.client.clone() };
             logs.success(trace_id, LogEntry::PublishIn(entry));
         }
-        let expires_at = p
-            .properties
-            .as_ref()
-            .and_then(|pr| pr.message_expiry_interval)
-            .map(|s| Instant::now() + Duration::from_secs(s.into()));
         let message = Arc::new(Message {
-            topic,
-            topic_bytes,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            properties: p.properties,
-            expires_at,
             origin: Some(self.client.client_id.clone()),
-            trace_id,
-            rule_chain: Vec::new(),
+            ..Message::new(topic, topic_bytes, p.payload, p.qos, p.retain, p.properties, trace_id)
         });
         self.broker.accept_message(&self.client, message);
         if p.qos == 1 {
@@ -669,7 +656,8 @@ impl Conn {
         let mut codes = Vec::with_capacity(filters.len());
         let mut retained = Vec::new();
         for f in &filters {
-            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1 (aws-behaviour.md §1).
+            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1
+            // (docs/aws-behaviour.md §1).
             if f.qos > 1 && self.codec.version() == MqttVersion::V311 {
                 return Err(self.subscribe_failure(&f.filter, Violation::QosNotSupported));
             }
@@ -735,7 +723,7 @@ impl Conn {
         let limits = self.limits().clone();
         let mut codes = Vec::with_capacity(filters.len());
         for filter in &filters {
-            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (aws-behaviour.md §3).
+            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (docs/aws-behaviour.md §3).
             let parsed = parse_filter(filter, &limits).map_err(Violation::TopicFilterInvalid)?;
             let existed = self.broker.unsubscribe(&session, filter, &parsed);
             codes.push(if existed { 0x00 } else { 0x11 });

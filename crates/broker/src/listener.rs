@@ -89,7 +89,7 @@ async fn accept_loop(
 /// else (say, a port scan).
 ///
 /// A certificate out of its validity period is `NOT_AUTHENTICATED`: AWS's list of
-/// Connection.AuthNError reasons (`aws-behaviour.md` §3) has no code for expiry, and this is its
+/// Connection.AuthNError reasons (`docs/aws-behaviour.md` §3) has no code for expiry, and this is its
 /// generic one.
 fn handshake_failure(e: &std::io::Error) -> Option<AuthnFailure> {
     let error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())?;

@@ -1,7 +1,7 @@
 //! Sessions: what survives a connection (subscriptions, queued QoS 1 messages) and the link to
 //! the connection that currently serves it.
 //!
-//! AWS (`aws-behaviour.md` §10, `mqtt.md`): persistent sessions last 1 h by default and up to
+//! AWS (`docs/aws-behaviour.md` §10, `mqtt.md`): persistent sessions last 1 h by default and up to
 //! 7 days; only QoS 1 messages on QoS 1 subscriptions are queued while offline, and excess queued
 //! messages are dropped; MQTT 3 and MQTT 5 sessions do not resume each other.
 
@@ -36,6 +36,36 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message on `topic` (`topic_bytes`: the same, for outgoing PUBLISHes), its expiry
+    /// counted from now when its properties carry an MQTT 5 Message Expiry Interval; no origin
+    /// and no rule chain (set them with struct update syntax).
+    pub fn new(
+        topic: Arc<str>,
+        topic_bytes: Bytes,
+        payload: Bytes,
+        qos: u8,
+        retain: bool,
+        properties: Option<MessageProperties>,
+        trace_id: TraceId,
+    ) -> Message {
+        let expires_at = properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .map(|s| Instant::now() + Duration::from_secs(s.into()));
+        Message {
+            topic,
+            topic_bytes,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin: None,
+            trace_id,
+            rule_chain: Vec::new(),
+        }
+    }
+
     /// Whether the message's expiry interval has run out.
     pub fn expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|t| t <= now)

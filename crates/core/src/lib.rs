@@ -1,10 +1,11 @@
-//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
-//! `$aws/...` reserved topics ([`ReservedTopic`]) and what clients may do on them
-//! ([`client_may_publish`], [`client_may_subscribe`]), the [`Clock`], and the traits through which the
-//! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
-//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
+//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), where a resource lives
+//! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]) and what
+//! clients may do on them ([`client_may_publish`], [`client_may_subscribe`]), the [`Clock`], and
+//! the traits through which the broker and the services meet without importing each other
+//! ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`], [`Publisher`],
+//! [`Connections`], [`RetainedMessages`], [`RulesFeed`], [`ShadowReader`], [`LogGroupWriter`]).
 //!
-//! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
+//! No internal dependencies. See `docs/architecture.md`, "Crates".
 
 mod authz;
 mod clock;
@@ -13,6 +14,8 @@ mod error;
 mod publish;
 mod reserved;
 mod reserved_access;
+mod scope;
+mod services;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
 /// 64 hex characters), which is also the principalId of the device's log entries.
@@ -38,3 +41,5 @@ pub use reserved_access::{
     client_may_publish, client_may_subscribe, ClientOperation, ReservedTopicAccess, ReservedTopicRefusal,
     RESERVED_TOPIC_ACCESS,
 };
+pub use scope::Scope;
+pub use services::{LogGroupWriter, ServiceFailure, ShadowReader};

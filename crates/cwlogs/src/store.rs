@@ -9,6 +9,7 @@
 //! fast enough for the broker's usual rates (see `benches/logstore.py`).
 
 use crate::LogsError;
+use iotemu_core::Scope;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -51,13 +52,6 @@ CREATE INDEX IF NOT EXISTS events_by_client ON log_events (client_id, event_type
 DROP INDEX IF EXISTS events_by_trace;
 CREATE INDEX IF NOT EXISTS events_by_stream ON log_events (stream_id, id);
 ";
-
-/// An account and region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
 
 /// A log group row.
 #[derive(Debug, Clone, PartialEq)]

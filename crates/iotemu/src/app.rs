@@ -2,14 +2,16 @@
 
 use crate::config::Config;
 use crate::http::{self, AdminState};
-use crate::logging::Logging;
 use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
+use iotemu_core::Scope;
+use iotemu_core::{Clock, SystemClock};
+use iotemu_cwlogs::v2_logging::Logging;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
 use iotemu_registry::ca::CertAuthority;
 use iotemu_registry::{Registry, RegistryAuthenticator, RegistryAuthorizer};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +27,8 @@ pub struct Running {
     pub mqtt_addr: SocketAddr,
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// The LoRa Basics Station (LNS) endpoint of AWS IoT Core for LoRaWAN.
+    pub lns_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub ca_cert_path: PathBuf,
     pub server_cert_dir: PathBuf,
@@ -56,6 +60,8 @@ impl App {
         };
         let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
         let (server_chain, server_key, server_cert_dir) = ca.server_identity(&data_dir)?;
+        // One clock for the services that keep time (creation dates, ingestion, job timers).
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
         let mut pipeline = LogPipeline::new(config.server.account_id.as_str(), config.log_level()?)
             .capacity(config.logging.queue_capacity);
@@ -68,17 +74,14 @@ impl App {
                 FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
             pipeline = pipeline.sink(Box::new(sink));
         }
-        let log_scope = iotemu_cwlogs::Scope {
-            account: config.server.account_id.clone(),
-            region: config.server.region.clone(),
-        };
+        let log_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let log_store = Arc::new(
             iotemu_cwlogs::LogStore::open(&data_dir.join("logs.db"))
                 .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?,
         );
         let retention = Some(config.logstore.retention_days);
         log_store
-            .ensure_group(&log_scope, iotemu_cwlogs::IOT_LOG_GROUP, retention, iotemu_cwlogs::now_ms())
+            .ensure_group(&log_scope, iotemu_cwlogs::IOT_LOG_GROUP, retention, clock.now_millis() as i64)
             .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?;
         let mut log_store_missed = None;
         if config.logstore.enabled {
@@ -89,6 +92,7 @@ impl App {
                     queue_capacity: config.logstore.queue_capacity,
                     max_events: config.logstore.max_events,
                     retention_days: config.logstore.retention_days,
+                    clock: clock.clone(),
                 },
             )
             .context("starting the log store")?;
@@ -104,10 +108,11 @@ impl App {
         }?);
         let logging =
             Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
-        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {}", e.message))?;
+        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {e}"))?;
         let registry = Arc::new(
             Registry::load(store.clone(), ca.clone())
-                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?
+                .with_clock(clock.clone()),
         );
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
@@ -134,7 +139,7 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?,
         );
         let topic_rules = Arc::new(
-            iotemu_rules::TopicRules::load(store.clone())
+            iotemu_rules::TopicRules::load(store.clone(), clock.clone())
                 .map_err(|e| anyhow::anyhow!("loading the topic rules: {e}"))?,
         );
         for rule in &config.rules.topic_rule {
@@ -142,27 +147,34 @@ impl App {
                 .put(&mqtt_scope, &rule.name, rule.payload())
                 .map_err(|e| anyhow::anyhow!("creating rule {} of the config file: {e}", rule.name))?;
         }
-        let cloudwatch = Arc::new(iotemu_cwlogs::Logs { store: log_store });
+        let cloudwatch = Arc::new(iotemu_cwlogs::Logs::new(log_store, clock.clone()));
         let rules_engine = iotemu_rules::RulesEngine::start(
             topic_rules.clone(),
             mqtt_scope.clone(),
             logs.clone(),
             iotemu_rules::Services {
                 publisher: Arc::new(broker.clone()),
-                shadows: Some(Arc::new(crate::rules_services::ShadowStoreReader(shadows.clone()))),
+                shadows: Some(Arc::new(crate::rules_services::ShadowStoreReader {
+                    shadows: shadows.clone(),
+                    clock: clock.clone(),
+                })),
                 log_groups: Some(Arc::new(crate::rules_services::LogStoreWriter(cloudwatch.clone()))),
             },
             config.rules.engine_config(),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
         reserved.attach_rules(rules_engine.clone());
-        let shadows =
-            Arc::new(iotemu_shadow::ShadowRequests::new(shadows, Arc::new(broker.clone()), logs.clone()));
+        let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
+            shadows,
+            Arc::new(broker.clone()),
+            logs.clone(),
+            clock.clone(),
+        ));
         reserved.attach_shadows(shadows.clone());
         let jobs = Arc::new(
             iotemu_jobs::Jobs::load(
                 store.clone(),
-                Arc::new(iotemu_core::SystemClock),
+                clock.clone(),
                 registry.clone(),
                 Arc::new(broker.clone()),
                 logs.clone(),
@@ -175,7 +187,7 @@ impl App {
             iotemu_provisioning::Provisioning::load(
                 store.clone(),
                 registry.clone(),
-                Arc::new(iotemu_core::SystemClock),
+                clock.clone(),
                 Arc::new(broker.clone()),
                 logs.clone(),
                 config.provisioning.settings(),
@@ -184,6 +196,16 @@ impl App {
         );
         reserved.attach_provisioning(provisioning.clone());
         authenticator.attach(provisioning.clone());
+        // LoRaWAN uplinks reach rules (Basic Ingest topics) and subscribers through the broker.
+        let wireless = Arc::new(
+            iotemu_wireless::Wireless::load(
+                store.clone(),
+                logs.clone(),
+                Arc::new(broker.clone()),
+                iotemu_wireless::RolePolicy(config.wireless.allowed_role_arns.clone()),
+            )
+            .map_err(|e| anyhow::anyhow!("loading the wireless resources: {e}"))?,
+        );
         // THING_GROUP log targets: the groups of the thing a client id names.
         let groups = (registry.clone(), mqtt_scope.clone());
         logs.policy()
@@ -200,7 +222,9 @@ impl App {
         let mqtt = bind(config.server.mqtt_port).await?;
         let mqtts = bind(config.server.mqtts_port).await?;
         let api = bind(config.server.api_port).await?;
+        let lns = bind(config.wireless.lns_port).await?;
         let (mqtt_addr, mqtts_addr, api_addr) = (mqtt.local_addr()?, mqtts.local_addr()?, api.local_addr()?);
+        let lns_addr = lns.local_addr()?;
 
         // TLS trusts the emulator's CA, the registered ACTIVE CAs and the registered certificates.
         let tls = iotemu_broker::tls::server_config(authenticator, server_chain, server_key)?;
@@ -219,12 +243,14 @@ impl App {
             topic_rules,
             jobs: jobs.clone(),
             provisioning: provisioning.clone(),
+            wireless: wireless.clone(),
             rules_engine,
             log_store_missed,
             mqtts_addr,
             api_addr,
         });
         let api_shutdown = shutdown.clone();
+        let lns_shutdown = shutdown.clone();
         // The job timers fire within a tenth of a "minute" (at most a second) of their time.
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
@@ -242,11 +268,22 @@ impl App {
                     tracing::error!(error = %e, "API listener failed");
                 }
             }),
+            tokio::spawn(async move {
+                // The gateway's address is the source of its uplinks' messages.
+                let service = iotemu_wireless::lns::server::routes(wireless)
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                let serve = axum::serve(lns, service)
+                    .with_graceful_shutdown(async move { lns_shutdown.cancelled().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "LNS listener failed");
+                }
+            }),
         ];
         Ok(Running {
             mqtt_addr,
             mqtts_addr,
             api_addr,
+            lns_addr,
             data_dir,
             ca_cert_path: ca.cert_path(),
             server_cert_dir,
@@ -262,7 +299,10 @@ impl App {
 impl Running {
     /// The line scripts wait for once every listener is bound.
     pub fn listening_line(&self) -> String {
-        format!("iotemu listening mqtt={} mqtts={} api={}", self.mqtt_addr, self.mqtts_addr, self.api_addr)
+        format!(
+            "iotemu listening mqtt={} mqtts={} api={} lns={}",
+            self.mqtt_addr, self.mqtts_addr, self.api_addr, self.lns_addr
+        )
     }
 
     /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT) and flushes the
@@ -273,14 +313,22 @@ impl Running {
         if !self.broker.wait_closed(grace.mul_f32(0.7)).await {
             tracing::warn!(remaining = self.broker.connection_count(), "connections still open at shutdown");
         }
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_millis(200), task).await;
+        let mut pending = Vec::new();
+        for mut task in self.tasks {
+            if tokio::time::timeout(Duration::from_millis(200), &mut task).await.is_err() {
+                pending.push(task);
+            }
         }
         let left = grace.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
         let pipeline = self.pipeline;
         let flushed = tokio::task::spawn_blocking(move || pipeline.shutdown(left)).await.unwrap_or(false);
         if !flushed {
             tracing::warn!("log sinks were not flushed in time");
+        }
+        // The live-tail streams end with the pipeline: let the API finish writing them, so a
+        // follower reads a complete response rather than a connection cut mid-chunk.
+        for task in pending {
+            let _ = tokio::time::timeout(Duration::from_millis(300), task).await;
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The configuration: the embedded `config/iotemu.toml`, overlaid by `--config FILE`, then by
-//! `IOTEMU_*` variables and flags (DESIGN.md, "Defaults"). Unknown keys are an error.
+//! `IOTEMU_*` variables and flags (`docs/architecture.md`, "Defaults"). Unknown keys are an error.
 
 use iotemu_broker::{BrokerConfig, Limits};
 use iotemu_logs::LevelFilter;
@@ -23,6 +23,7 @@ pub struct Config {
     pub rules: RulesSection,
     pub limits: Limits,
     pub jobs: JobsSection,
+    pub wireless: WirelessSection,
     pub provisioning: ProvisioningSection,
 }
 
@@ -113,6 +114,17 @@ pub struct JobsSection {
     pub minute_seconds: u64,
 }
 
+/// AWS IoT Core for LoRaWAN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirelessSection {
+    /// The LoRa Basics Station (LNS) endpoint's port on the bind address; 0 picks a free one.
+    pub lns_port: u16,
+    /// Role ARNs a destination may use (`*`: every role); the others cannot be "assumed", and
+    /// the uplinks of their destinations write the Uplink error entry.
+    pub allowed_role_arns: Vec<String>,
+}
+
 /// Fleet provisioning.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,7 +207,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// AWS allows persistent sessions of at most 7 days (`aws-behaviour.md` §10).
+/// AWS allows persistent sessions of at most 7 days (`docs/aws-behaviour.md` §10).
 const MAX_SESSION_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 
 impl Config {

@@ -1,14 +1,13 @@
 //! The HTTP listener on the API port: the admin routes under `/_iotemu/` (and moto's reset
 //! route), then every AWS service, chosen by the SigV4 credential scope (`iotemu_api::dispatch`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotemu_api::{ApiError, ServiceRouters};
 use iotemu_registry::Registry;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,13 +21,15 @@ pub struct AdminState {
     /// Recent and new entries, for `/_iotemu/logs`.
     pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
-    pub logging: Arc<crate::logging::Logging>,
+    pub logging: Arc<iotemu_cwlogs::v2_logging::Logging>,
     /// The topic rules of the `iot` API.
     pub topic_rules: Arc<iotemu_rules::TopicRules>,
     /// The Device Shadow service (its `iot-data` routes).
     pub shadows: Arc<iotemu_shadow::ShadowRequests>,
     /// The Jobs service (its `iot` and `iot-jobs-data` routes).
     pub jobs: Arc<iotemu_jobs::Jobs>,
+    /// AWS IoT Core for LoRaWAN (its `iotwireless` routes).
+    pub wireless: Arc<iotemu_wireless::Wireless>,
     /// The fleet provisioning service (its `iot` routes).
     pub provisioning: Arc<iotemu_provisioning::Provisioning>,
     /// The rules engine, for its overflow count.
@@ -44,11 +45,10 @@ pub struct AdminState {
 
 /// The API port's router.
 pub fn router(state: Arc<AdminState>) -> Router {
-    let iot = Router::new()
-        .route("/endpoint", get(describe_endpoint))
-        .with_state(state.clone())
+    let endpoints = iotemu_dataplane::Endpoints { mqtts: state.mqtts_addr, api: state.api_addr };
+    let iot = iotemu_dataplane::endpoint_routes(endpoints)
         .merge(iotemu_registry::routes(state.registry.clone()))
-        .merge(crate::logging::routes(state.logging.clone()))
+        .merge(iotemu_cwlogs::v2_logging::routes(state.logging.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
         .merge(iotemu_provisioning::http::routes(state.provisioning.clone()));
@@ -56,7 +56,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
         .with("iotdata", iotdata_routes(&state))
-        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()));
+        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()))
+        .with("iotwireless", iotemu_wireless::http::routes(state.wireless.clone()));
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -70,8 +71,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
 
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
 pub fn iotdata_routes(state: &AdminState) -> Router {
-    let data_plane = crate::data_plane::DataPlane::new(state.broker.clone(), state.logs.clone());
-    crate::data_plane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
+    let data_plane = iotemu_dataplane::DataPlane::new(state.broker.clone(), state.logs.clone());
+    iotemu_dataplane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
 }
 
 async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
@@ -100,34 +101,9 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.shadows.shadows.reset()?;
     state.topic_rules.reset()?;
     state.jobs.reset()?;
+    state.wireless.reset()?;
     state.provisioning.reset()?;
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EndpointQuery {
-    endpoint_type: Option<String>,
-}
-
-/// DescribeEndpoint: the emulator's own `host:port` for each endpoint type. `host` is
-/// `localhost` on a loopback bind (a name the server certificate holds), else the bind address.
-async fn describe_endpoint(
-    State(state): State<Arc<AdminState>>,
-    query: Result<Query<EndpointQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    let addr = match query.endpoint_type.as_deref() {
-        None | Some("iot:Data") | Some("iot:Data-ATS") => state.mqtts_addr,
-        Some("iot:CredentialProvider") | Some("iot:Jobs") => state.api_addr,
-        Some(other) => return Err(ApiError::invalid_request(format!("unknown endpointType {other:?}"))),
-    };
-    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
-        "localhost".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    Ok(Json(serde_json::json!({ "endpointAddress": format!("{host}:{}", addr.port()) })))
 }

@@ -1,6 +1,6 @@
-//! The embedded SQLite store (DESIGN.md, "Persistence"): every service keeps its state here as
-//! JSON documents, keyed by kind (`thing`, `policy`, ...), AWS account, region and name, and
-//! serves reads from its own in-memory cache loaded at start. A write is committed before the
+//! The embedded SQLite store (`docs/architecture.md`, "Persistence"): every service keeps its state
+//! here as JSON documents, keyed by kind (`thing`, `policy`, ...), AWS account, region and name,
+//! and serves reads from its own in-memory cache loaded at start. A write is committed before the
 //! call returns, so an acknowledged mutation survives `kill -9` (WAL journal).
 //!
 //! Limitations: one connection behind a mutex; documents are whole-value upserts.
@@ -10,18 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::path::Path;
 
-/// Where a document lives: an AWS account and region.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
-
-impl Scope {
-    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
-        Scope { account: account.into(), region: region.into() }
-    }
-}
+/// Where a document lives: the account and region every service keys its state by (core's).
+pub use iotemu_core::Scope;
 
 /// A store failure (I/O, corruption): an internal error to the callers.
 #[derive(Debug, thiserror::Error)]
