@@ -8,19 +8,26 @@ use iotemu_shadow::{
     ShadowDocument,
 };
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
 
 const EXISTING: &[u8] = br#"{"state":{"desired":{"color":"red","a":{"b":{"c":[1,2,{"d":true}]}}},"reported":{"color":"blue","n":null}}}"#;
+
+/// The shadow the input updates, and its deleted form (made once).
+fn documents() -> &'static (ShadowDocument, ShadowDocument) {
+    static DOCUMENTS: OnceLock<(ShadowDocument, ShadowDocument)> = OnceLock::new();
+    DOCUMENTS.get_or_init(|| {
+        let request = parse_request(EXISTING).expect("the seed parses");
+        let existing = apply_update(None, &request, 1, &Limits::default()).expect("the seed applies").document;
+        let deleted = ShadowDocument { deleted: true, ..existing.clone() };
+        (existing, deleted)
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     let now = 1_700_000_000;
     let token = client_token_of(data);
-    let existing = parse_request(EXISTING)
-        .ok()
-        .and_then(|r| apply_update(None, &r, now, &limits).ok())
-        .map(|o| o.document)
-        .expect("the seed update applies");
-    let deleted = ShadowDocument { deleted: true, ..existing.clone() };
+    let (existing, deleted) = documents();
     let request = match parse_request(data) {
         Ok(request) => request,
         Err(e) => {
@@ -28,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    for current in [None, Some(&deleted), Some(&existing)] {
+    for current in [None, Some(deleted), Some(existing)] {
         match apply_update(current, &request, now, &limits) {
             Ok(outcome) => {
                 let _ = outcome.accepted.to_string();
