@@ -29,6 +29,7 @@
 pub mod ca;
 mod certificates;
 mod error;
+mod events;
 mod http;
 mod paging;
 mod policies;

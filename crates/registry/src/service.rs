@@ -32,6 +32,8 @@ pub struct Registry {
     pub(crate) emulator_ca_der: Vec<u8>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     on_deactivate: std::sync::OnceLock<DeactivationHook>,
+    /// Where registry events go (`events.rs`), once wired.
+    pub(crate) events: std::sync::OnceLock<Arc<dyn iotemu_core::ResourceEvents>>,
     // Lock order: things, thing_groups, group_memberships, certificates, thing_types,
     // ca_certificates, registration_codes, policies, policy_targets; a method taking two locks
     // takes them in this order.
@@ -93,6 +95,7 @@ impl Registry {
             ca,
             emulator_ca_der,
             on_deactivate: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),
@@ -196,6 +199,10 @@ impl Registry {
         };
         self.save(scope, &thing)?;
         things.insert(key, thing.clone());
+        self.thing_event(scope, &thing, "CREATED");
+        if let Some(type_name) = &thing.type_name {
+            self.thing_type_association_event(scope, &thing, type_name, true);
+        }
         Ok(thing)
     }
 
@@ -229,7 +236,16 @@ impl Registry {
         }
         next.version += 1;
         self.save(scope, &next)?;
-        *thing = next;
+        let old_type = std::mem::replace(thing, next).type_name;
+        self.thing_event(scope, thing, "UPDATED");
+        if old_type != thing.type_name {
+            if let Some(old) = &old_type {
+                self.thing_type_association_event(scope, thing, old, false);
+            }
+            if let Some(new) = &thing.type_name {
+                self.thing_type_association_event(scope, thing, new, true);
+            }
+        }
         Ok(())
     }
 
@@ -247,7 +263,9 @@ impl Registry {
         check_version(thing, expected_version)?;
         self.forget_memberships(scope, name)?;
         self.store.delete(THING, scope, name)?;
-        things.remove(&key);
+        if let Some(thing) = things.remove(&key) {
+            self.thing_event(scope, &thing, "DELETED");
+        }
         Ok(())
     }
 
@@ -329,6 +347,7 @@ impl Registry {
         };
         self.put(THING_TYPE, scope, name, &thing_type)?;
         types.insert(key, thing_type.clone());
+        self.thing_type_event(scope, &thing_type, "CREATED");
         Ok(thing_type)
     }
 
@@ -369,6 +388,7 @@ impl Registry {
         next.deprecation_date = (!undo).then(now_secs);
         self.put(THING_TYPE, scope, name, &next)?;
         *thing_type = next;
+        self.thing_type_event(scope, thing_type, "UPDATED");
         Ok(())
     }
 
@@ -392,7 +412,9 @@ impl Registry {
             return Err(RegistryError::InvalidRequest(format!("Thing type {name} is still used by things")));
         }
         self.store.delete(THING_TYPE, scope, name)?;
-        types.remove(&key);
+        if let Some(thing_type) = types.remove(&key) {
+            self.thing_type_event(scope, &thing_type, "DELETED");
+        }
         Ok(())
     }
 
