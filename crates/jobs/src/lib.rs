@@ -35,6 +35,7 @@
 
 pub mod device;
 mod error;
+mod events;
 pub mod http;
 pub mod mqtt;
 mod service;

@@ -232,6 +232,8 @@ pub struct Jobs {
     pub(crate) logs: EventSink,
     pub(crate) minute_ms: u64,
     pub(crate) state: Mutex<State>,
+    /// Where jobs events go (`events.rs`), once wired.
+    pub(crate) events: std::sync::OnceLock<Arc<dyn iotemu_core::ResourceEvents>>,
 }
 
 /// A change to the executions in progress: what was pending for each touched thing before,
@@ -259,7 +261,11 @@ impl<'a> Txn<'a> {
         self.touched_jobs.insert((scope.clone(), exec.job_id.clone()));
         let value = serde_json::to_value(&exec).map_err(|e| JobsError::Internal(e.to_string()))?;
         self.jobs.store.put(EXECUTION, scope, &exec_store_key(&exec.thing_name, &exec.job_id), &value)?;
-        self.st.executions.insert((scope.clone(), exec.thing_name.clone(), exec.job_id.clone()), exec);
+        let key = (scope.clone(), exec.thing_name.clone(), exec.job_id.clone());
+        if self.st.executions.get(&key).map(|e| e.status) != Some(exec.status) {
+            self.jobs.execution_event(scope, &exec, false);
+        }
+        self.st.executions.insert(key, exec);
         Ok(())
     }
 
@@ -267,7 +273,9 @@ impl<'a> Txn<'a> {
     pub fn remove_exec(&mut self, scope: &Scope, thing: &str, job: &str) -> Result<(), JobsError> {
         self.touch(scope, thing);
         self.jobs.store.delete(EXECUTION, scope, &exec_store_key(thing, job))?;
-        self.st.executions.remove(&(scope.clone(), thing.to_string(), job.to_string()));
+        if let Some(exec) = self.st.executions.remove(&(scope.clone(), thing.to_string(), job.to_string())) {
+            self.jobs.execution_event(scope, &exec, true);
+        }
         Ok(())
     }
 
@@ -276,6 +284,18 @@ impl<'a> Txn<'a> {
         self.touched_jobs.insert((scope.clone(), job.job_id.clone()));
         let value = serde_json::to_value(&job).map_err(|e| JobsError::Internal(e.to_string()))?;
         self.jobs.store.put(JOB, scope, &job.job_id, &value)?;
+        let before = self.st.jobs.get(&(scope.clone(), job.job_id.clone())).map(|j| j.status);
+        if before != Some(job.status) {
+            let executions = self.st.of_job(scope, &job.job_id);
+            match job.status {
+                JobStatus::Completed => self.jobs.job_event(scope, &job, "completed", executions),
+                JobStatus::Canceled => {
+                    self.jobs.job_event(scope, &job, "cancellation_in_progress", []);
+                    self.jobs.job_event(scope, &job, "canceled", executions);
+                }
+                _ => {}
+            }
+        }
         self.st.jobs.insert((scope.clone(), job.job_id.clone()), job);
         Ok(())
     }
@@ -490,6 +510,7 @@ impl Jobs {
             logs,
             minute_ms: minute_ms.max(1),
             state: Mutex::new(state),
+            events: std::sync::OnceLock::new(),
         })
     }
 
@@ -795,6 +816,8 @@ impl Jobs {
                 txn.remove_exec(scope, &thing, job_id)?;
             }
             txn.jobs.store.delete(JOB, scope, job_id)?;
+            txn.jobs.job_event(scope, &job, "deletion_in_progress", []);
+            txn.jobs.job_event(scope, &job, "deleted", []);
             txn.st.jobs.remove(&key);
             Ok(())
         })
