@@ -214,3 +214,172 @@ def test_the_device_sdk_over_mutual_tls_is_announced_with_its_certificate_id(emu
     assert disconnected["versionNumber"] == connected["versionNumber"]
     watcher.stop()
     check(emulator, "Publish-Out")
+
+
+REGISTRY_TYPES = ["THING", "THING_GROUP", "THING_TYPE", "THING_GROUP_MEMBERSHIP", "THING_GROUP_HIERARCHY",
+                  "THING_TYPE_ASSOCIATION"]
+ALL_TYPES = REGISTRY_TYPES + ["JOB", "JOB_EXECUTION", "POLICY", "CERTIFICATE", "CA_CERTIFICATE"]
+
+
+def enable(iot, *types, enabled=True):
+    iot.update_event_configurations(eventConfigurations={t: {"Enabled": enabled} for t in types})
+
+
+def test_registry_events_appear_only_after_they_are_enabled(emulator, iot):
+    watcher = Client(emulator, "watcher", ["$aws/events/#"], protocol=mqtt.MQTTv5)
+    described = iot.describe_event_configurations()["eventConfigurations"]
+    assert set(described) == set(ALL_TYPES) and not any(c["Enabled"] for c in described.values())
+
+    iot.create_thing_type(thingTypeName="sensor", thingTypeProperties={"searchableAttributes": ["model"]})
+    iot.create_thing(thingName="quiet", thingTypeName="sensor")
+    enable(iot, *REGISTRY_TYPES)
+    described = iot.describe_event_configurations()
+    assert all(described["eventConfigurations"][t]["Enabled"] for t in REGISTRY_TYPES)
+    assert not described["eventConfigurations"]["JOB"]["Enabled"]
+    assert "creationDate" in described and "lastModifiedDate" in described
+
+    iot.create_thing(thingName="loud", thingTypeName="sensor", attributePayload={"attributes": {"fw": "1"}})
+    created = watcher.wait_for("$aws/events/thing/loud/created")[0]
+    # Nothing was published for the thing created before the events were enabled.
+    assert not [t for t, _ in watcher.messages if "quiet" in t or t.startswith("$aws/events/thingType/")]
+    thing = iot.describe_thing(thingName="loud")
+    assert created["eventType"] == "THING_EVENT" and created["operation"] == "CREATED"
+    assert created["accountId"] == "123456789012" and created["thingId"] == thing["thingId"]
+    assert created["thingName"] == "loud" and created["versionNumber"] == 1
+    assert created["thingTypeName"] == "sensor" and created["attributes"] == {"fw": "1"}
+    assert isinstance(created["eventId"], str) and isinstance(created["timestamp"], int)
+    association = watcher.wait_for("$aws/events/thingTypeAssociation/thing/loud/thingType/sensor/added")[0]
+    assert association["eventType"] == "THING_TYPE_ASSOCIATION_EVENT" and association["operation"] == "ADDED"
+    assert association["thingId"] == thing["thingId"] and association["thingTypeName"] == "sensor"
+    assert "accountId" not in association
+
+    iot.update_thing(thingName="loud", attributePayload={"attributes": {"fw": "2"}, "merge": True},
+                     removeThingType=True)
+    updated = watcher.wait_for("$aws/events/thing/loud/updated")[0]
+    assert updated["operation"] == "UPDATED" and updated["versionNumber"] == 2
+    assert updated["attributes"] == {"fw": "2"} and updated["thingTypeName"] is None
+    removed = watcher.wait_for("$aws/events/thingTypeAssociation/thing/loud/thingType/sensor/removed")[0]
+    assert removed["operation"] == "REMOVED"
+
+    iot.deprecate_thing_type(thingTypeName="sensor")
+    deprecated = watcher.wait_for("$aws/events/thingType/sensor/updated")[0]
+    assert deprecated["eventType"] == "THING_TYPE_EVENT" and deprecated["operation"] == "UPDATED"
+    assert deprecated["isDeprecated"] is True and isinstance(deprecated["deprecationDate"], int)
+    assert deprecated["searchableAttributes"] == ["model"]
+
+    iot.create_thing_group(thingGroupName="site")
+    iot.create_thing_group(thingGroupName="floor", parentGroupName="site",
+                           thingGroupProperties={"thingGroupDescription": "first floor"})
+    site = iot.describe_thing_group(thingGroupName="site")
+    floor = watcher.wait_for("$aws/events/thingGroup/floor/created")[0]
+    assert floor["eventType"] == "THING_GROUP_EVENT" and floor["operation"] == "CREATED"
+    assert floor["parentGroupName"] == "site" and floor["parentGroupId"] == site["thingGroupId"]
+    assert floor["rootToParentThingGroups"] == [{"groupArn": site["thingGroupArn"], "groupId": site["thingGroupId"]}]
+    assert floor["description"] == "first floor" and floor["versionNumber"] == 1
+    hierarchy = watcher.wait_for("$aws/events/thingGroupHierarchy/thingGroup/site/childThingGroup/floor/added")[0]
+    assert hierarchy["eventType"] == "THING_GROUP_HIERARCHY_EVENT" and hierarchy["operation"] == "ADDED"
+    assert hierarchy["thingGroupName"] == "site" and hierarchy["childGroupName"] == "floor"
+
+    iot.add_thing_to_thing_group(thingGroupName="floor", thingName="loud")
+    iot.remove_thing_from_thing_group(thingGroupName="floor", thingName="loud")
+    added = watcher.wait_for("$aws/events/thingGroupMembership/thingGroup/floor/thing/loud/added")[0]
+    left = watcher.wait_for("$aws/events/thingGroupMembership/thingGroup/floor/thing/loud/removed")[0]
+    assert added["eventType"] == "THING_GROUP_MEMBERSHIP_EVENT" and added["operation"] == "ADDED"
+    assert added["thingArn"] == thing["thingArn"] and added["groupId"] == floor["thingGroupId"]
+    assert left["operation"] == "REMOVED" and left["membershipId"] == added["membershipId"]
+
+    iot.update_thing_group(thingGroupName="floor", thingGroupProperties={"thingGroupDescription": "ground"})
+    assert watcher.wait_for("$aws/events/thingGroup/floor/updated")[0]["versionNumber"] == 2
+    iot.delete_thing_group(thingGroupName="floor")
+    assert watcher.wait_for("$aws/events/thingGroup/floor/deleted")[0]["operation"] == "DELETED"
+    watcher.wait_for("$aws/events/thingGroupHierarchy/thingGroup/site/childThingGroup/floor/removed")
+
+    # Turned off again, THING events stop; the others go on.
+    enable(iot, "THING", enabled=False)
+    iot.delete_thing(thingName="loud")
+    iot.delete_thing(thingName="quiet")
+    iot.delete_thing_type(thingTypeName="sensor")
+    assert watcher.wait_for("$aws/events/thingType/sensor/deleted")[0]["operation"] == "DELETED"
+    assert not watcher.on("$aws/events/thing/loud/deleted")
+    watcher.stop()
+    check(emulator, "Publish-Out")
+
+
+def test_job_and_job_execution_events_follow_the_job(emulator, iot):
+    watcher = Client(emulator, "watcher", ["$aws/events/job/#", "$aws/events/jobExecution/#"])
+    for name in ("j1", "j2"):
+        iot.create_thing(thingName=name)
+    thing_arn = iot.describe_thing(thingName="j1")["thingArn"]
+    iot.create_job(jobId="before", targets=[thing_arn], document="{}")
+    iot.cancel_job(jobId="before")
+    enable(iot, "JOB", "JOB_EXECUTION")
+
+    iot.create_job(jobId="upgrade", targets=[thing_arn], document='{"v": 2}', description="to v2")
+    data = emulator.client("iot-jobs-data")
+    data.start_next_pending_job_execution(thingName="j1")
+    data.update_job_execution(thingName="j1", jobId="upgrade", status="SUCCEEDED", statusDetails={"step": "done"})
+    succeeded = watcher.wait_for("$aws/events/jobExecution/upgrade/succeeded")[0]
+    assert succeeded["eventType"] == "JOB_EXECUTION" and succeeded["operation"] == "succeeded"
+    assert succeeded["jobId"] == "upgrade" and succeeded["status"] == "SUCCEEDED"
+    assert succeeded["thingArn"] == thing_arn and succeeded["statusDetails"] == {"step": "done"}
+    completed = watcher.wait_for("$aws/events/job/upgrade/completed")[0]
+    assert completed["eventType"] == "JOB" and completed["operation"] == "completed"
+    assert completed["status"] == "COMPLETED" and completed["targetSelection"] == "SNAPSHOT"
+    assert completed["targets"] == [thing_arn] and completed["description"] == "to v2"
+    assert completed["jobProcessDetails"]["numberOfSucceededThings"] == 1
+    assert {"completedAt", "createdAt", "lastUpdatedAt"} <= set(completed)
+
+    iot.create_job(jobId="stopped", targets=[thing_arn, iot.describe_thing(thingName="j2")["thingArn"]],
+                   document="{}")
+    iot.cancel_job(jobId="stopped", comment="wrong build")
+    progress = watcher.wait_for("$aws/events/job/stopped/cancellation_in_progress")[0]
+    canceled = watcher.wait_for("$aws/events/job/stopped/canceled")[0]
+    assert progress["status"] == "CANCELLATION_IN_PROGRESS" and canceled["status"] == "CANCELED"
+    assert canceled["comment"] == "wrong build"
+    assert len(watcher.wait_for("$aws/events/jobExecution/stopped/canceled", 2)) == 2
+    iot.delete_job(jobId="stopped")
+    assert watcher.wait_for("$aws/events/job/stopped/deletion_in_progress")[0]["status"] == "DELETION_IN_PROGRESS"
+    assert watcher.wait_for("$aws/events/job/stopped/deleted")[0]["operation"] == "deleted"
+    assert len(watcher.wait_for("$aws/events/jobExecution/stopped/deleted", 2)) == 2
+    # Nothing for the job canceled before the events were enabled.
+    assert not [t for t, _ in watcher.messages if "/before/" in t]
+    watcher.stop()
+    check(emulator, "Publish-Out")
+
+
+def test_reset_turns_every_event_type_off_and_the_configuration_survives_a_restart(data_dir):
+    from conftest import Emulator
+
+    emulator = Emulator(data_dir)
+    try:
+        iot = emulator.client("iot")
+        enable(iot, "THING", "JOB")
+        assert error_of_update(iot, {"THINGS": {"Enabled": True}}) == "InvalidRequestException"
+    finally:
+        emulator.stop()
+    emulator = Emulator(data_dir)
+    try:
+        iot = emulator.client("iot")
+        described = iot.describe_event_configurations()["eventConfigurations"]
+        assert described["THING"]["Enabled"] and described["JOB"]["Enabled"]
+        assert not described["THING_GROUP"]["Enabled"]
+        import urllib.request
+        urllib.request.urlopen(urllib.request.Request(f"{emulator.endpoint}/_iotemu/reset", method="POST"))
+        described = iot.describe_event_configurations()["eventConfigurations"]
+        assert not any(c["Enabled"] for c in described.values())
+        watcher = Client(emulator, "watcher", ["$aws/events/thing/+/created", "$aws/events/presence/connected/+"])
+        iot.create_thing(thingName="after-reset")
+        Client(emulator, "marker").stop()
+        # Lifecycle events are always on; the thing's event is off after the reset.
+        watcher.wait_for("$aws/events/presence/connected/marker")
+        assert not watcher.on("$aws/events/thing/after-reset/created")
+        watcher.stop()
+    finally:
+        emulator.stop()
+
+
+def error_of_update(iot, configurations):
+    import botocore.exceptions
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        iot.update_event_configurations(eventConfigurations=configurations)
+    return info.value.response["Error"]["Code"]

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod data_plane;
+pub mod events;
 pub mod http;
 pub mod live_tail;
 pub mod logging;
