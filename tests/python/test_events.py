@@ -383,3 +383,37 @@ def error_of_update(iot, configurations):
     with pytest.raises(botocore.exceptions.ClientError) as info:
         iot.update_event_configurations(eventConfigurations=configurations)
     return info.value.response["Error"]["Code"]
+
+
+def test_iot_subscribe_and_iot_receive_apply_to_lifecycle_events(emulator, iot, tmp_path):
+    from test_policy_enforcement import ACCOUNT, CONNECT_ANY, Device, allow, failure, policy
+
+    device = Device(emulator, iot, tmp_path, policy(
+        CONNECT_ANY,
+        allow(["iot:Subscribe"], f"{ACCOUNT}:topicfilter/$aws/events/presence/*"),
+        allow(["iot:Receive"], f"{ACCOUNT}:topic/$aws/events/presence/connected/*")))
+    watcher = device.client("policy-watcher", v5=True).connect()
+    assert watcher.connected.wait(5)
+    allowed = watcher.subscribe("$aws/events/presence/+/+")
+    denied = watcher.subscribe("$aws/events/subscriptions/+/+")
+    assert wait_until(lambda: watcher.subacks.get(allowed) == [1] and watcher.subacks.get(denied) == [0x87])
+    Client(emulator, "dev-p").stop()
+    assert wait_until(lambda: "$aws/events/presence/connected/dev-p" in watcher.messages)
+    # No iot:Receive on the disconnected topic: not delivered, a Publish-Out Failure instead.
+    entry = failure(emulator, "Publish-Out", "policy-watcher")
+    assert entry["topicName"] == "$aws/events/presence/disconnected/dev-p"
+    assert "$aws/events/presence/disconnected/dev-p" not in watcher.messages
+    watcher.stop()
+
+
+def test_nobody_may_publish_an_event_through_iot_data(emulator):
+    from conftest import error_of
+
+    watcher = Client(emulator, "watcher", ["$aws/events/#"])
+    data = emulator.client("iot-data")
+    code = error_of(data.publish, topic="$aws/events/presence/disconnected/dev-x", payload=b"{}")
+    assert code == ("ForbiddenException", 403)
+    Client(emulator, "marker").stop()
+    watcher.wait_for("$aws/events/presence/disconnected/marker")
+    assert not watcher.on("$aws/events/presence/disconnected/dev-x")
+    watcher.stop()
