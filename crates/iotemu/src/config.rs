@@ -23,6 +23,7 @@ pub struct Config {
     pub rules: RulesSection,
     pub limits: Limits,
     pub jobs: JobsSection,
+    pub wireless: WirelessSection,
     pub provisioning: ProvisioningSection,
 }
 
@@ -111,6 +112,17 @@ pub struct JobsSection {
     /// `inProgressTimeoutInMinutes`) and of the rollout rate (`maximumPerMinute`) lasts: 60, as
     /// on AWS, unless a test shortens it (1 makes a 1-minute step timeout fire in about 1 s).
     pub minute_seconds: u64,
+}
+
+/// AWS IoT Core for LoRaWAN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirelessSection {
+    /// The LoRa Basics Station (LNS) endpoint's port on the bind address; 0 picks a free one.
+    pub lns_port: u16,
+    /// Role ARNs a destination may use (`*`: every role); the others cannot be "assumed", and
+    /// the uplinks of their destinations write the Uplink error entry.
+    pub allowed_role_arns: Vec<String>,
 }
 
 /// Fleet provisioning.

@@ -31,6 +31,8 @@ pub struct AdminState {
     pub shadows: Arc<iotemu_shadow::ShadowRequests>,
     /// The Jobs service (its `iot` and `iot-jobs-data` routes).
     pub jobs: Arc<iotemu_jobs::Jobs>,
+    /// AWS IoT Core for LoRaWAN (its `iotwireless` routes).
+    pub wireless: Arc<iotemu_wireless::Wireless>,
     /// The fleet provisioning service (its `iot` routes).
     pub provisioning: Arc<iotemu_provisioning::Provisioning>,
     /// The rules engine, for its overflow count.
@@ -59,7 +61,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
         .with("iotdata", iotdata_routes(&state))
-        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()));
+        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()))
+        .with("iotwireless", iotemu_wireless::http::routes(state.wireless.clone()));
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -103,6 +106,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.shadows.shadows.reset()?;
     state.topic_rules.reset()?;
     state.jobs.reset()?;
+    state.wireless.reset()?;
     state.provisioning.reset()?;
     state.logging.reset();
     state.events.reset();
