@@ -417,3 +417,16 @@ def test_nobody_may_publish_an_event_through_iot_data(emulator):
     watcher.wait_for("$aws/events/presence/disconnected/marker")
     assert not watcher.on("$aws/events/presence/disconnected/dev-x")
     watcher.stop()
+
+
+@pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5])
+def test_a_client_cannot_forge_an_event_over_mqtt(emulator, protocol):
+    watcher = Client(emulator, "watcher", ["$aws/events/#"])
+    forger = Client(emulator, "forger", protocol=protocol)
+    forger.paho.publish("$aws/events/presence/disconnected/victim", b"{}", qos=0)
+    forger.paho.publish("$aws/events/thing/victim/deleted", b"{}", qos=0)
+    Client(emulator, "marker").stop()
+    watcher.wait_for("$aws/events/presence/disconnected/marker")
+    assert not [t for t, _ in watcher.messages if "victim" in t]
+    forger.paho.loop_stop()
+    watcher.stop()
