@@ -4,7 +4,6 @@ life-cycle-events.md; a topic rule republishes the disconnect event; registry ev
 after UpdateEventConfigurations enables them. The log file is checked with check-log-entries."""
 import hashlib
 import json
-import pathlib
 import socket
 import ssl
 import subprocess
@@ -13,9 +12,8 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import iotemu_binary, wait_until
+from conftest import check_entries, iotemu_binary, wait_until
 
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 ROLE = "arn:aws:iam::123456789012:role/rules"
 
 # The keys of AWS's documented examples (life-cycle-events.md).
@@ -27,9 +25,7 @@ SUBSCRIPTION_KEYS = {"clientId", "timestamp", "eventType", "sessionIdentifier", 
 
 
 def check(emulator, *required):
-    args = [str(CHECKER)] + [a for event in required for a in ("--require", event)]
-    result = subprocess.run(args + [str(emulator.log_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_entries(emulator.log_file, *required)
 
 
 class Client:

@@ -1,8 +1,7 @@
-//! The AWS-compatible HTTP API toolkit (DESIGN.md, "HTTP API"). Every AWS service of iotemu
-//! shares one port; a request goes to a service by the SigV4 credential scope of its
-//! `Authorization` header (`.../us-east-1/iot/aws4_request`), because paths collide between
-//! `iot` and `iot-jobs-data`. Signatures are parsed for account, region and service, never
-//! verified.
+//! The AWS-compatible HTTP API toolkit (`docs/architecture.md`, "HTTP API"). Every AWS service of
+//! iotemu shares one port; a request goes to a service by the SigV4 credential scope of its
+//! `Authorization` header (`.../us-east-1/iot/aws4_request`), because paths collide between `iot`
+//! and `iot-jobs-data`. Signatures are parsed for account, region and service, never verified.
 //!
 //! - [`CredentialScope`]: who is calling, where; the [`ApiContext`] extractor hands it to handlers.
 //! - [`ApiError`]: REST-JSON errors (status, `x-amzn-ErrorType`, `{"message"}`).

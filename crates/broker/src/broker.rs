@@ -336,7 +336,7 @@ impl Broker {
 
     /// The retained store, then every matching subscriber, then the rules feed.
     pub(crate) fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
-        // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
+        // AWS does not retain messages on reserved (`$`) topics (docs/aws-behaviour.md §8).
         if message.retain && !message.topic.starts_with('$') {
             let stored_at = self.shared.logs.now_millis();
             let mut retained = self.shared.retained.lock();

@@ -489,7 +489,7 @@ impl MqttCodec for V5Codec {
                 properties: Some(v5::ConnAckProperties {
                     session_expiry_interval: session_expiry,
                     receive_max: Some(receive_max),
-                    // AWS IoT: "AWS IoT Core doesn't support QoS 2" (aws-behaviour.md §1).
+                    // AWS IoT: "AWS IoT Core doesn't support QoS 2" (docs/aws-behaviour.md §1).
                     max_qos: Some(1),
                     retain_available: Some(1),
                     max_packet_size: Some(max_packet_size),

@@ -1,7 +1,7 @@
 //! One task per client connection: CONNECT, then packets in and deliveries out until the
 //! connection ends, then the Disconnect entry, the will and the session hand-back.
 //!
-//! AWS behaviour followed here (`../shared/reference/aws-behaviour.md`): QoS 2 is refused (§1:
+//! AWS behaviour followed here (`docs/aws-behaviour.md`): QoS 2 is refused (§1:
 //! 3.1.1 closes without an acknowledgement; MQTT 5 answers DISCONNECT 0x9B, or CONNACK 0x9B for a
 //! QoS 2 will); a taken-over connection logs a Failure Disconnect with DUPLICATE_CLIENT_ID (§9)
 //! and an MQTT 5 client gets DISCONNECT 0x8E; keep alive is enforced at 1.5x; retained messages
@@ -93,7 +93,7 @@ impl Exit {
         }
     }
 
-    /// Whether the last will is published (life-cycle events table, `aws-behaviour.md` §3).
+    /// Whether the last will is published (life-cycle events table, `docs/aws-behaviour.md` §3).
     fn sends_will(&self) -> bool {
         match self {
             Exit::ClientDisconnect { send_will } => *send_will,
@@ -320,7 +320,7 @@ struct Accepted {
 /// Checks CONNECT (`iot:Connect` too, when `enforced`), attaches the session, answers CONNACK
 /// and logs Connect. `None` when the connection was refused (its Connect Failure entry is
 /// written). A denied CONNECT gets no CONNACK on 3.1.1 and CONNACK 0x87 on MQTT 5, as AWS
-/// answers (`aws-behaviour.md` §2); it never touches the session of the client id.
+/// answers (`docs/aws-behaviour.md` §2); it never touches the session of the client id.
 #[allow(clippy::too_many_arguments)]
 async fn accept_connect<W: AsyncWrite + Unpin>(
     broker: &Broker,
@@ -357,7 +357,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
             ),
         ))
     } else if connect.will.as_ref().is_some_and(|w| w.qos > 1) {
-        // 3.1.1: AWS closes the connection with no CONNACK (aws-behaviour.md §1).
+        // 3.1.1: AWS closes the connection with no CONNACK (docs/aws-behaviour.md §1).
         Some((
             ConnAckCode::QosNotSupported,
             Violation::QosNotSupported.reason(),
@@ -539,7 +539,7 @@ impl Conn {
         }
         if !self.may_publish(&topic, p.retain) {
             let violation = self.publish_failure(topic.as_bytes(), Violation::NotAuthorized);
-            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 (`aws-behaviour.md` §2).
+            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 (`docs/aws-behaviour.md` §2).
             if self.codec.version() == MqttVersion::V311 {
                 return Err(violation);
             }
@@ -651,7 +651,8 @@ impl Conn {
         let mut subscribed = Vec::with_capacity(filters.len());
         let event_trace = TraceId::new();
         for f in &filters {
-            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1 (aws-behaviour.md §1).
+            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1
+            // (docs/aws-behaviour.md §1).
             if f.qos > 1 && self.codec.version() == MqttVersion::V311 {
                 return Err(self.subscribe_failure(&f.filter, Violation::QosNotSupported));
             }
@@ -715,7 +716,7 @@ impl Conn {
         let limits = self.limits().clone();
         let mut codes = Vec::with_capacity(filters.len());
         for filter in &filters {
-            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (aws-behaviour.md §3).
+            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (docs/aws-behaviour.md §3).
             let parsed = parse_filter(filter, &limits).map_err(Violation::TopicFilterInvalid)?;
             let existed = self.broker.unsubscribe(&session, filter, &parsed);
             codes.push(if existed { 0x00 } else { 0x11 });

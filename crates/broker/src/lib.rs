@@ -1,7 +1,7 @@
 //! iotemu's MQTT broker: AWS IoT Core's message broker, over MQTT 3.1.1 and 5, plain and mutual
 //! TLS, writing the Connect, Disconnect, Publish-In, Publish-Out and Subscribe log entries.
 //!
-//! Follows `mqtt.md`, `topics.md` and `../shared/reference/aws-behaviour.md` (§1 QoS 2, §3
+//! Follows `mqtt.md`, `topics.md` and `docs/aws-behaviour.md` (§1 QoS 2, §3
 //! disconnect reasons, §8 retained messages, §9 takeover, §10 sessions).
 //!
 //! Layout: [`codec`] (wire, via rumqttc's mqttbytes), [`topic`] (names and filters),

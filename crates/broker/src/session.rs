@@ -1,7 +1,7 @@
 //! Sessions: what survives a connection (subscriptions, queued QoS 1 messages) and the link to
 //! the connection that currently serves it.
 //!
-//! AWS (`aws-behaviour.md` §10, `mqtt.md`): persistent sessions last 1 h by default and up to
+//! AWS (`docs/aws-behaviour.md` §10, `mqtt.md`): persistent sessions last 1 h by default and up to
 //! 7 days; only QoS 1 messages on QoS 1 subscriptions are queued while offline, and excess queued
 //! messages are dropped; MQTT 3 and MQTT 5 sessions do not resume each other.
 

@@ -3,7 +3,7 @@
 //! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
 //! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
 //!
-//! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
+//! No internal dependencies. See `docs/architecture.md`, "Crates".
 
 mod authz;
 mod clock;

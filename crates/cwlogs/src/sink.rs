@@ -4,7 +4,7 @@
 //! The stdout and file sinks never wait for it.
 //!
 //! Log streams: AWS does not document how it names the streams of `AWSIotLogsV2`
-//! (`aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
+//! (`docs/aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
 //! date of the entry's timestamp): stable across restarts, sorted by name, and few.
 
 use crate::service::{with_fields, EntryFields};

@@ -1,5 +1,5 @@
 //! The configuration: the embedded `config/iotemu.toml`, overlaid by `--config FILE`, then by
-//! `IOTEMU_*` variables and flags (DESIGN.md, "Defaults"). Unknown keys are an error.
+//! `IOTEMU_*` variables and flags (`docs/architecture.md`, "Defaults"). Unknown keys are an error.
 
 use iotemu_broker::{BrokerConfig, Limits};
 use iotemu_logs::LevelFilter;
@@ -207,7 +207,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// AWS allows persistent sessions of at most 7 days (`aws-behaviour.md` §10).
+/// AWS allows persistent sessions of at most 7 days (`docs/aws-behaviour.md` §10).
 const MAX_SESSION_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 
 impl Config {

@@ -1,7 +1,7 @@
 //! `iot-data` (SigV4 service `iotdata`) operations that are not shadows: Publish,
 //! GetRetainedMessage, ListRetainedMessages and DeleteConnection. Shapes, paths and errors follow
 //! botocore's `iot-data` 2015-05-28 model; behaviour follows `http.md`, `mqtt.md` and
-//! `aws-behaviour.md` §8 (retained messages) and §9 (DeleteConnection).
+//! `docs/aws-behaviour.md` §8 (retained messages) and §9 (DeleteConnection).
 //!
 //! The broker is reached only through the `iotemu_core` seams ([`Publisher`], [`Connections`],
 //! [`RetainedMessages`]). [`routes`] builds the `iotdata` router; the shadow HTTP routes merge
@@ -16,7 +16,7 @@
 //! - Topics starting with `$` outside `$aws/`, and the subscribe-only `$aws/events/...`, are
 //!   refused with ForbiddenException (`reserved-topics.md`: "you can't create new topics that
 //!   begin with a dollar sign"); a retained publish to a `$` topic is an InvalidRequestException
-//!   (AWS does not retain on reserved topics, `aws-behaviour.md` §8).
+//!   (AWS does not retain on reserved topics, `docs/aws-behaviour.md` §8).
 //! - ListRetainedMessages lists in topic order; its nextToken is opaque (the last topic,
 //!   base64); maxResults defaults to 200, its maximum.
 //! - The MQTT 5 DISCONNECT that DeleteConnection sends carries 0x98 (Administrative action).

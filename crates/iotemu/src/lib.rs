@@ -4,7 +4,7 @@
 //! [`App::start`], which binds every listener and returns a [`Running`] emulator. [`tail_cmd`] is
 //! `iotemu logs tail`, a client of the live-tail routes.
 //!
-//! See `../shared/DESIGN.md` for the architecture and `README.md` for use.
+//! See `docs/architecture.md` for the architecture and `README.md` for use.
 
 pub mod app;
 pub mod cli;

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::Parser;
-use iotemu::cli::{CertsCommand, Cli, Command, CreateDeviceArgs, LogsCommand, LoraCommand, ServeArgs};
+use iotemu::cli::{
+    CertsCommand, CheckEntriesArgs, Cli, Command, CreateDeviceArgs, LogsCommand, LoraCommand, ServeArgs,
+};
 use iotemu::config::Config;
 use iotemu::App;
 use iotemu_registry::ca::{write_private, CertAuthority};
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::PrintConfig(args)) => (args, true),
         Some(Command::Certs(CertsCommand::CreateDevice(args))) => return report(create_device(&args)),
         Some(Command::Logs(LogsCommand::Tail(args))) => return iotemu::tail_cmd::run(&args),
+        Some(Command::CheckEntries(args)) => return check_entries(&args),
         Some(Command::Lora(LoraCommand::Simulate(args))) => return iotemu::lora_cmd::run(&args),
     };
     let config = match serve.resolve() {
@@ -115,6 +118,43 @@ impl ShutdownSignals {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `iotemu check-entries` (the checks are `iotemu_logs::check`'s): exit code 0 when every entry
+/// is valid, 1 on any problem, 2 when it cannot check (an unknown `--require`, an unreadable file).
+fn check_entries(args: &CheckEntriesArgs) -> ExitCode {
+    use iotemu_logs::check::Checker;
+    let mut checker = match Checker::new(iotemu_logs::spec::Spec::aws(), &args.require) {
+        Ok(checker) => checker,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for path in &args.files {
+        let name = path.display().to_string();
+        let result = if name == "-" {
+            checker.check_reader(&name, std::io::stdin().lock())
+        } else {
+            std::fs::File::open(path)
+                .and_then(|file| checker.check_reader(&name, std::io::BufReader::new(file)))
+        };
+        if let Err(e) = result {
+            eprintln!("error: reading {name}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let report = checker.finish();
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The one place where `$aws/...` publishes meet the services (DESIGN.md, "The way of one
-//! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
+//! The one place where `$aws/...` publishes meet the services (`docs/architecture.md`, "The way
+//! of one publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
 //! Device Shadow service; Basic Ingest publishes (`$aws/rules/R/...`) go to the rules engine
 //! only; Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
 //! requester alone; fleet provisioning requests (`$aws/certificates/create[-from-csr]/F`,

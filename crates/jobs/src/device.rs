@@ -4,7 +4,7 @@
 //! StartNextPendingJobExecution, DescribeJobExecution, UpdateJobExecution) at DEBUG, or as a
 //! Failure at ERROR when refused.
 //!
-//! Entry choices (`aws-behaviour.md` §7 where it leaves points open): `clientId` is the MQTT
+//! Entry choices (`docs/aws-behaviour.md` §7 where it leaves points open): `clientId` is the MQTT
 //! client id, and over HTTP the thing name (the HTTP API has no client id); `topicName` over
 //! HTTP is the equivalent reserved MQTT topic; `clientToken` is empty when the request gave
 //! none; `versionNumber` is the execution's version before the update (the example's "1" for a

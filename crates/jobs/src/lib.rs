@@ -14,7 +14,7 @@
 //!
 //! AWS pages followed: jobs-mqtt-api.md, jobs-http-device-api.md, jobs-api.md,
 //! jobs-comm-notifications.md, iot-jobs-lifecycle.md, jobs-configurations-details.md, and
-//! `aws-behaviour.md` §7.
+//! `docs/aws-behaviour.md` §7.
 //!
 //! Time: a [`iotemu_core::Clock`] is injected, and a timer "minute" lasts `minute_ms` (the
 //! `[jobs] minute_seconds` setting, 60 by default), so a test can see a 1-minute step timeout

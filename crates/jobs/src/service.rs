@@ -1,6 +1,6 @@
-//! The Jobs operations: jobs, executions and templates kept in memory and written through to
-//! the SQLite store before an operation returns (DESIGN.md, "Persistence"), so a restart in the
-//! middle of a job loses no execution state. Every change to executions goes through a
+//! The Jobs operations: jobs, executions and templates kept in memory and written through to the
+//! SQLite store before an operation returns (`docs/architecture.md`, "Persistence"), so a restart
+//! in the middle of a job loses no execution state. Every change to executions goes through a
 //! [`Txn`], which afterwards checks the touched jobs (abort, completion and its
 //! ReportFinalJobExecutionCount entry) and works out the `jobs/notify` and `jobs/notify-next`
 //! messages of the touched things.

@@ -3,7 +3,7 @@
 //! and the JSON shapes of both planes. Nothing here touches the store, the clock or the broker.
 //!
 //! Times are epoch milliseconds inside; both device planes show epoch seconds
-//! (`aws-behaviour.md` §7) and the `iot` API shows epoch seconds with a fraction.
+//! (`docs/aws-behaviour.md` §7) and the `iot` API shows epoch seconds with a fraction.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};

@@ -1,5 +1,5 @@
 //! The log pipeline: producers never block; one writer thread filters nothing more, serializes
-//! each record once and fans the line out to every sink (DESIGN.md, "Log pipeline").
+//! each record once and fans the line out to every sink (`docs/architecture.md`, "Log pipeline").
 //!
 //! Producers check [`EventSink::enabled`] before building an entry, so a DISABLED level costs
 //! one atomic load per event. When the bounded queue is full the record is dropped and counted;

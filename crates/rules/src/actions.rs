@@ -2,7 +2,7 @@
 //! iotemu runs (`republish`, `http`, `cloudwatchLogs`, `lambda`) with their substitution
 //! templates, and every other type kept by name so that running it can fail with a clear entry.
 //!
-//! `ruleAction` names and `resources` keys follow `aws-behaviour.md` §12: `RepublishAction`
+//! `ruleAction` names and `resources` keys follow `docs/aws-behaviour.md` §12: `RepublishAction`
 //! {RepublishTopic} is documented; the others follow AWS's `<Service>Action` scheme
 //! (unconfirmed): `HttpAction` {Url}, `CloudwatchLogsAction` {LogGroupName}, `LambdaAction`
 //! {FunctionArn}, `S3Action` {BucketName, Key}, `SqsAction` {QueueUrl}, `SnsAction` {TargetArn},

@@ -13,7 +13,7 @@
 //!
 //! AWS pages followed: device-shadow-document.md, device-shadow-data-flow.md,
 //! device-shadow-mqtt.md, device-shadow-rest-api.md, device-shadow-error-messages.md, and
-//! `aws-behaviour.md` §6 where they leave points open.
+//! `docs/aws-behaviour.md` §6 where they leave points open.
 //!
 //! Choices where the pages are silent (unconfirmed against AWS): a request `version` is compared
 //! with 0 when no shadow exists; `/update/documents` has `"previous": null` for a new shadow;

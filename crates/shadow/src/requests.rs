@@ -7,7 +7,7 @@
 //! `iot:Receive` checked at delivery (the broker does that). They are sent at QoS 1 from the
 //! service itself, so an MQTT 5 `noLocal` subscription of the requester still gets them.
 //!
-//! Entry choices (`aws-behaviour.md` §6): `deviceShadowName` is the thing name, for named
+//! Entry choices (`docs/aws-behaviour.md` §6): `deviceShadowName` is the thing name, for named
 //! shadows too; `topicName` is the request's reserved topic, also for HTTP requests; a rejected
 //! request writes its entry as a Failure with `reason` = AWS's exception name for the code (for
 //! example `ConflictException`) and `details` = the rejected payload's message.

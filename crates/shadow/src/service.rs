@@ -1,5 +1,5 @@
 //! The shadow operations. Reads come from the in-memory cache; every accepted update and
-//! deletion is committed to the store before it returns (DESIGN.md, "Persistence").
+//! deletion is committed to the store before it returns (`docs/architecture.md`, "Persistence").
 
 use crate::state::{
     apply_update, check_shadow_name, check_thing_name, delete_answer, parse_request, Limits, ShadowDocument,

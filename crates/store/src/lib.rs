@@ -1,6 +1,6 @@
-//! The embedded SQLite store (DESIGN.md, "Persistence"): every service keeps its state here as
-//! JSON documents, keyed by kind (`thing`, `policy`, ...), AWS account, region and name, and
-//! serves reads from its own in-memory cache loaded at start. A write is committed before the
+//! The embedded SQLite store (`docs/architecture.md`, "Persistence"): every service keeps its state
+//! here as JSON documents, keyed by kind (`thing`, `policy`, ...), AWS account, region and name,
+//! and serves reads from its own in-memory cache loaded at start. A write is committed before the
 //! call returns, so an acknowledged mutation survives `kill -9` (WAL journal).
 //!
 //! Limitations: one connection behind a mutex; documents are whole-value upserts.

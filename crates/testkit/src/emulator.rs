@@ -127,8 +127,8 @@ impl Emulator {
         }
     }
 
-    /// Runs `../shared/tools/check-log-entries --require ...` on the log file, once it has
-    /// stopped growing and ends with a whole line, and fails the test if it reports any problem.
+    /// Runs `iotemu check-entries --require ...` on the log file, once it has stopped growing
+    /// and ends with a whole line, and fails the test if it reports any problem.
     pub fn check_log_entries(&self, required: &[&str]) {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut last = None;
@@ -142,7 +142,7 @@ impl Emulator {
             last = Some(state);
             std::thread::sleep(Duration::from_millis(100));
         }
-        check_log_file(&self.log_file, required);
+        check_with(&self.bin, &self.log_file, required);
     }
 
     /// `iotemu certs create-device` for `thing`, on this emulator's data directory.
@@ -194,21 +194,39 @@ impl Drop for Emulator {
     }
 }
 
-/// Runs the shared checker on a JSON-lines file, panicking with its report on any problem.
+/// Runs `iotemu check-entries` on a JSON-lines file, requiring a valid entry of each of
+/// `required`, and panics with its report on any problem. The binary is `IOTEMU_BIN`, else the
+/// `iotemu` cargo built beside the running test (`target/<profile>/deps/<test>`).
 pub fn check_log_file(path: &Path, required: &[&str]) {
-    let tool = crate::shared_dir().join("tools/check-log-entries");
-    let mut cmd = Command::new("python3");
-    cmd.arg(&tool);
+    check_with(&iotemu_binary(), path, required);
+}
+
+fn check_with(bin: &Path, path: &Path, required: &[&str]) {
+    let mut cmd = Command::new(bin);
+    cmd.arg("check-entries");
     for r in required {
         cmd.args(["--require", r]);
     }
-    let output = cmd.arg(path).output().expect("run check-log-entries (python3)");
-    let report = String::from_utf8_lossy(&output.stdout);
+    let output =
+        cmd.arg(path).output().unwrap_or_else(|e| panic!("run {} check-entries: {e}", bin.display()));
     assert!(
         output.status.success(),
-        "check-log-entries failed:\n{report}{}",
+        "iotemu check-entries failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The `iotemu` binary for tests that have no [`Emulator`].
+fn iotemu_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("IOTEMU_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(format!("iotemu{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "no iotemu binary at {}: build it first (cargo test builds it)", bin.display());
+    bin
 }
 
 /// Parsed log entries, with finders.
