@@ -3,6 +3,7 @@
 //! expiry. State lives here; the wire lives in `connection`.
 
 use crate::codec::{MqttVersion, WillPacket};
+use crate::lifecycle::Versions;
 use crate::router::{SubscriptionTree, Target};
 use crate::session::{Delivery, Kick, Link, Message, Session, SubOptions};
 use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     /// Topic -> the message retained on it (AWS keeps one per topic).
     retained: Mutex<HashMap<Arc<str>, Retained>>,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    /// Lifecycle events' version numbers per client id (locked after `sessions`, never before).
+    versions: Mutex<Versions>,
     reserved: Arc<dyn ReservedTopicHandler>,
     /// The rules engine, once attached ([`Broker::attach_rules`]).
     rules: OnceLock<Arc<dyn RulesFeed>>,
@@ -55,6 +58,8 @@ pub(crate) struct Attached {
     pub session: Arc<Session>,
     pub generation: u64,
     pub session_present: bool,
+    /// The lifecycle events' `versionNumber` of this connection.
+    pub version: u64,
     pub deliveries: mpsc::Receiver<Delivery>,
     pub kick: oneshot::Receiver<Kick>,
     pub done: oneshot::Sender<()>,
@@ -80,6 +85,7 @@ impl Broker {
                 tree: RwLock::default(),
                 retained: Mutex::default(),
                 sessions: Mutex::default(),
+                versions: Mutex::default(),
                 reserved,
                 rules: OnceLock::new(),
                 authenticator,
@@ -167,6 +173,8 @@ impl Broker {
             let state = s.state.lock();
             !clean_start && !state.ended && state.version == version && !state.expiry.is_zero()
         });
+        let session_kept = existing.as_ref().is_some_and(|s| !s.state.lock().expiry.is_zero());
+        let event_version = self.shared.versions.lock().connected(client_id, session_kept, Instant::now());
         let session = match existing {
             Some(s) if resumable => s,
             other => {
@@ -196,7 +204,16 @@ impl Broker {
         let queued = std::mem::take(&mut state.queue).into();
         let generation = state.generation;
         drop(state);
-        Attached { session, generation, session_present: resumable, deliveries, kick, done, queued }
+        Attached {
+            session,
+            generation,
+            session_present: resumable,
+            version: event_version,
+            deliveries,
+            kick,
+            done,
+            queued,
+        }
     }
 
     /// Hands a session back when its connection ends: queues what was unacknowledged (if the
@@ -209,6 +226,7 @@ impl Broker {
         deliveries: &mut mpsc::Receiver<Delivery>,
         expiry_override: Option<Duration>,
     ) {
+        self.shared.versions.lock().disconnected(&session.client_id, Instant::now());
         let mut state = session.state.lock();
         // Routing sends only while holding this lock, so after draining nothing more arrives.
         while let Ok(d) = deliveries.try_recv() {
@@ -271,6 +289,7 @@ impl Broker {
         for session in expired {
             self.end_session_locked(&mut sessions, &session);
         }
+        self.shared.versions.lock().sweep(now, |id| sessions.contains_key(id));
     }
 
     /// Adds a subscription; true when it is new (not a re-subscription).
@@ -316,7 +335,7 @@ impl Broker {
     }
 
     /// The retained store, then every matching subscriber, then the rules feed.
-    fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
+    pub(crate) fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
         // AWS does not retain messages on reserved (`$`) topics (docs/aws-behaviour.md §8).
         if message.retain && !message.topic.starts_with('$') {
             let stored_at = self.shared.logs.now_millis();

@@ -79,6 +79,20 @@ impl Exit {
         }
     }
 
+    /// The lifecycle event's `disconnectReason` (and the Disconnect entry's).
+    fn disconnect_reason(&self) -> DisconnectReason {
+        match self {
+            Exit::ClientDisconnect { .. } => DisconnectReason::ClientInitiatedDisconnect,
+            Exit::ConnectionLost => DisconnectReason::ConnectionLost,
+            Exit::KeepAliveTimeout => DisconnectReason::MqttKeepAliveTimeout,
+            Exit::ClientError(_) => DisconnectReason::ClientError,
+            Exit::TakenOver => DisconnectReason::DuplicateClientId,
+            Exit::AuthError(_) => DisconnectReason::AuthError,
+            Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
+            Exit::Api { .. } => DisconnectReason::ApiInitiatedDisconnect,
+        }
+    }
+
     /// Whether the last will is published (life-cycle events table, `docs/aws-behaviour.md` §3).
     fn sends_will(&self) -> bool {
         match self {
@@ -101,7 +115,7 @@ where
         return;
     };
     let Started { mut reader, mut writer, mut rbuf, mut conn, attached, keep_alive, trace_id } = started;
-    let Attached { session, generation, mut deliveries, kick, done, queued, .. } = attached;
+    let Attached { session, generation, version, mut deliveries, kick, done, queued, .. } = attached;
     let shared = broker.shared.clone();
     conn.session = Some(session.clone());
     for delivery in queued {
@@ -171,7 +185,7 @@ where
         }
     };
 
-    let farewell = Farewell { broker: &broker, session: &session, generation, trace_id };
+    let farewell = Farewell { broker: &broker, session: &session, generation, version, trace_id };
     Box::pin(farewell.run(&mut conn, &mut writer, exit, &mut deliveries)).await;
     drop(done);
 }
@@ -251,6 +265,8 @@ struct Farewell<'a> {
     broker: &'a Broker,
     session: &'a Arc<Session>,
     generation: u64,
+    /// The lifecycle events' `versionNumber` of the connection.
+    version: u64,
     trace_id: TraceId,
 }
 
@@ -262,7 +278,7 @@ impl Farewell<'_> {
         exit: Exit,
         deliveries: &mut tokio::sync::mpsc::Receiver<Delivery>,
     ) {
-        let Farewell { broker, session, generation, trace_id } = self;
+        let Farewell { broker, session, generation, version, trace_id } = self;
         if let (MqttVersion::V5, Some(code)) = (conn.codec.version(), exit.v5_code()) {
             conn.codec.encode(Outgoing::Disconnect { reason: code }, &mut conn.out);
         }
@@ -272,6 +288,8 @@ impl Farewell<'_> {
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
 
         conn.log_disconnect(trace_id, &exit);
+        let reason = exit.disconnect_reason();
+        broker.publish_disconnected(&conn.client, &session.identifier, version, reason, trace_id);
         if exit.sends_will() {
             if let Some(will) = conn.will.take() {
                 broker.publish_will(conn.client.clone(), *will, session.clone(), generation, conn.enforced);
@@ -399,6 +417,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
     if shared.logs.enabled(LogLevel::Info) {
         shared.logs.success(trace_id, LogEntry::Connect(Connect { client: client.clone() }));
     }
+    broker.publish_connected(&client, &attached.session.identifier, attached.version, trace_id);
     let conn = Conn {
         broker: broker.clone(),
         codec,
@@ -616,6 +635,8 @@ impl Conn {
         let session = self.session().clone();
         let mut codes = Vec::with_capacity(filters.len());
         let mut retained = Vec::new();
+        let mut subscribed = Vec::with_capacity(filters.len());
+        let event_trace = TraceId::new();
         for f in &filters {
             // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1
             // (docs/aws-behaviour.md §1).
@@ -651,8 +672,10 @@ impl Conn {
             let logs = &self.broker.shared.logs;
             if logs.enabled(LogLevel::Info) {
                 let entry = Subscribe { topic_name: f.filter.as_str().into(), client: self.client.clone() };
-                logs.success(TraceId::new(), LogEntry::Subscribe(entry));
+                let trace = if subscribed.is_empty() { event_trace } else { TraceId::new() };
+                logs.success(trace, LogEntry::Subscribe(entry));
             }
+            subscribed.push(f.filter.as_str());
             codes.push(options.qos);
             let wants_retained = match f.retain_handling {
                 0 => true,
@@ -670,6 +693,8 @@ impl Conn {
         for delivery in retained {
             self.send(delivery);
         }
+        let identifier = &session.identifier;
+        self.broker.publish_subscriptions(&self.client, identifier, true, &subscribed, event_trace);
         Ok(())
     }
 
@@ -684,6 +709,8 @@ impl Conn {
             codes.push(if existed { 0x00 } else { 0x11 });
         }
         self.codec.encode(Outgoing::UnsubAck { pkid, codes }, &mut self.out);
+        let topics: Vec<&str> = filters.iter().map(String::as_str).collect();
+        self.broker.publish_subscriptions(&self.client, &session.identifier, false, &topics, TraceId::new());
         Ok(())
     }
 
@@ -807,11 +834,7 @@ impl Conn {
                 }
                 return;
             }
-            Exit::ClientDisconnect { .. } => DisconnectReason::ClientInitiatedDisconnect,
-            Exit::ConnectionLost => DisconnectReason::ConnectionLost,
-            Exit::KeepAliveTimeout => DisconnectReason::MqttKeepAliveTimeout,
-            Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
-            Exit::Api { .. } => DisconnectReason::ApiInitiatedDisconnect,
+            other => other.disconnect_reason(),
         };
         if logs.enabled(LogLevel::Info) {
             logs.success(trace_id, LogEntry::Disconnect(Disconnect { client, disconnect_reason: reason }));

@@ -25,6 +25,7 @@
 mod broker;
 pub mod codec;
 mod connection;
+mod lifecycle;
 mod listener;
 pub mod router;
 pub mod session;

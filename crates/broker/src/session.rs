@@ -117,6 +117,8 @@ pub struct Link {
 /// A client's session.
 pub struct Session {
     pub client_id: Arc<str>,
+    /// The lifecycle events' `sessionIdentifier`: random, for the life of the session.
+    pub identifier: Arc<str>,
     online: AtomicBool,
     pub state: Mutex<SessionState>,
 }
@@ -142,6 +144,7 @@ impl Session {
     pub fn new(client_id: Arc<str>, version: MqttVersion, expiry: Duration) -> Self {
         Session {
             client_id,
+            identifier: uuid::Uuid::new_v4().simple().to_string().into(),
             online: AtomicBool::new(false),
             state: Mutex::new(SessionState {
                 link: None,

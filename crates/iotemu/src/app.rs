@@ -114,6 +114,11 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?
                 .with_clock(clock.clone()),
         );
+        let events = Arc::new(
+            crate::events::EventPublisher::load(store.clone(), logs.clone())
+                .map_err(|e| anyhow::anyhow!("loading the event configurations: {}", e.message))?,
+        );
+        registry.on_events(events.clone());
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let authenticator = Arc::new(iotemu_provisioning::jit::JitAuthenticator::new(
@@ -163,6 +168,7 @@ impl App {
             config.rules.engine_config(),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
+        events.attach(Arc::new(broker.clone()));
         reserved.attach_rules(rules_engine.clone());
         let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
             shadows,
@@ -183,6 +189,7 @@ impl App {
             .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
         );
         reserved.attach_jobs(jobs.clone());
+        jobs.on_events(events.clone());
         let provisioning = Arc::new(
             iotemu_provisioning::Provisioning::load(
                 store.clone(),
@@ -238,6 +245,7 @@ impl App {
             tail,
             registry,
             logging,
+            events,
             cloudwatch,
             shadows,
             topic_rules,

@@ -41,6 +41,7 @@
 pub mod device;
 mod error;
 pub mod executions;
+mod events;
 pub mod http;
 pub mod jobs;
 mod service;
