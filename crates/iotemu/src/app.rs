@@ -31,6 +31,9 @@ pub struct Running {
     shutdown: CancellationToken,
     broker: Broker,
     pipeline: PipelineHandle,
+    /// Checkpointed at shutdown, so that each database file alone holds its data.
+    store: Arc<Store>,
+    log_store: Arc<iotemu_cwlogs::LogStore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Removed on drop when the emulator runs with `--ephemeral`.
     _ephemeral: Option<tempfile::TempDir>,
@@ -122,6 +125,8 @@ impl App {
             Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
+        // Retained messages and persistent sessions survive restarts (before any listener runs).
+        broker.attach_store(store.clone(), mqtt_scope.clone());
         let limits = iotemu_shadow::Limits {
             max_document_bytes: config.shadow.max_document_bytes,
             ..Default::default()
@@ -139,7 +144,7 @@ impl App {
                 .put(&mqtt_scope, &rule.name, rule.payload())
                 .map_err(|e| anyhow::anyhow!("creating rule {} of the config file: {e}", rule.name))?;
         }
-        let cloudwatch = Arc::new(iotemu_cwlogs::Logs { store: log_store });
+        let cloudwatch = Arc::new(iotemu_cwlogs::Logs { store: log_store.clone() });
         let rules_engine = iotemu_rules::RulesEngine::start(
             topic_rules.clone(),
             mqtt_scope.clone(),
@@ -234,6 +239,8 @@ impl App {
             shutdown,
             broker,
             pipeline,
+            store,
+            log_store,
             tasks,
             _ephemeral: ephemeral,
         })
@@ -246,8 +253,9 @@ impl Running {
         format!("iotemu listening mqtt={} mqtts={} api={}", self.mqtt_addr, self.mqtts_addr, self.api_addr)
     }
 
-    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT) and flushes the
-    /// log sinks, within `grace`.
+    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT; their persistent
+    /// sessions are written with what was on its way to them), flushes the log sinks and
+    /// checkpoints both SQLite databases, within `grace`.
     pub async fn shutdown(self, grace: Duration) {
         self.shutdown.cancel();
         let started = tokio::time::Instant::now();
@@ -263,5 +271,15 @@ impl Running {
         if !flushed {
             tracing::warn!("log sinks were not flushed in time");
         }
+        let (store, log_store) = (self.store, self.log_store);
+        let checkpoints = tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.checkpoint() {
+                tracing::warn!(error = %e, "could not checkpoint iotemu.db");
+            }
+            if let Err(e) = log_store.checkpoint() {
+                tracing::warn!(error = %e, "could not checkpoint logs.db");
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_millis(500), checkpoints).await;
     }
 }
