@@ -65,7 +65,11 @@ pub struct Limits {
     pub max_keepalive_secs: u16,
     /// Messages waiting for one live connection (a client that reads too slowly); a message
     /// that finds it full is dropped for that client, with a Publish-Out Failure. Default: 100
-    /// seconds of AWS's 100 publishes per second per connection.
+    /// seconds of AWS's 100 publishes per second per connection. (AWS IoT Core's quotas: 100
+    /// publishes and 512 KB per second per connection; the AWS IoT Device SDK's
+    /// `AwsIotCoreDefaults` flow control throttles a client to the same figures. AWS throttles
+    /// what exceeds them, `PublishOut.Throttle` in `metrics_dimensions.md`; iotemu does not
+    /// enforce the rates, only bounds what a slow client leaves waiting.)
     pub connection_queue: usize,
     /// The same backlog in bytes (topics and payloads). Default: 100 seconds of AWS's
     /// 512 KB/s throughput per connection.
