@@ -217,11 +217,11 @@ async fn a_will_delayed_beyond_its_session_is_sent_when_the_session_ends() {
 
 /// An emulator whose connection backlog is small: 500 messages, 1 MiB.
 fn start_with_small_backlog() -> Emulator {
-    let config = std::env::temp_dir().join(format!("iotemu-backlog-{}.toml", std::process::id()));
-    std::fs::write(&config, "[limits]\nconnection_queue = 500\nconnection_queue_bytes = 1048576\n").unwrap();
-    let emu = Emulator::start(BIN, &["--config", config.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&config);
-    emu
+    let mut config = tempfile::NamedTempFile::new().unwrap();
+    let limits = "[limits]\nconnection_queue = 500\nconnection_queue_bytes = 1048576\n";
+    std::io::Write::write_all(&mut config, limits.as_bytes()).unwrap();
+    // The emulator reads its configuration when it starts; the file goes when this returns.
+    Emulator::start(BIN, &["--config", config.path().to_str().unwrap()])
 }
 
 fn throttled(emu: &Emulator) -> u64 {
