@@ -91,6 +91,11 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
         // Messages a rule did not process because the rules queue was full ([rules] queue_capacity).
         "rulesQueueFull": state.rules_engine.overflowed(),
+        // Deliveries dropped because the client read too slowly (its backlog, [limits]
+        // connection_queue and connection_queue_bytes, was full): Publish-Out Failures THROTTLED.
+        "publishOutThrottled": state.broker.throttled_count(),
+        // QoS 1 messages not kept because an offline session's queue ([limits] offline_queue) was full.
+        "offlineQueueDropped": state.broker.offline_dropped_count(),
     }))
 }
 
