@@ -7,9 +7,9 @@
 //! `deletion_in_progress` and `deleted`) are published one after the other. Deleting a job
 //! publishes `deleted` for each of its executions too. AWS's job payloads have no `accountId`.
 
+use crate::executions::state::{counts, Execution, ExecutionStatus};
 use crate::jobs::state::Job;
 use crate::Jobs;
-use crate::executions::state::{counts, Execution, ExecutionStatus};
 use iotemu_core::{EventConfigurationType as Kind, ResourceEvent, ResourceEvents};
 use iotemu_store::Scope;
 use serde_json::{json, Map, Value};

@@ -40,8 +40,8 @@
 
 pub mod device;
 mod error;
-pub mod executions;
 mod events;
+pub mod executions;
 pub mod http;
 pub mod jobs;
 mod service;

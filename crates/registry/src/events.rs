@@ -8,8 +8,8 @@
 //! milliseconds like `timestamp`; a thing that leaves its groups because it or the group was
 //! deleted, or loses its type because it was deleted, gets no membership or association event.
 
-use crate::things::state::{Thing, ThingType};
 use crate::thing_groups::state::{ancestors, Groups, ThingGroup};
+use crate::things::state::{Thing, ThingType};
 use crate::Registry;
 use iotemu_core::{EventConfigurationType as Kind, ResourceEvent, ResourceEvents};
 use iotemu_store::Scope;
