@@ -1,7 +1,7 @@
 """The events AWS IoT publishes itself, end to end: paho watchers (MQTT 3.1.1 and 5) and the AWS
 IoT Device SDK see devices connect, subscribe, unsubscribe and go, with the payloads of
 life-cycle-events.md; a topic rule republishes the disconnect event; registry events appear only
-after UpdateEventConfigurations enables them. The log file is checked with check-log-entries."""
+after UpdateEventConfigurations enables them. The log file is checked with `iotemu check-entries`."""
 import hashlib
 import json
 import socket
