@@ -19,7 +19,7 @@ import boto3
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import check_entries, error_of, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, error_of, iotemu_binary, wait_until
 from test_certificate_enforcement import ALLOW_ALL, connect, tls_client
 from test_certificate_registration import Pki, certificate_id
 from test_policy_enforcement import ACCOUNT, CONNECT_ANY, Device, allow, policy
@@ -375,7 +375,7 @@ def persistent(device, client_id):
     return client
 
 
-def test_the_plain_port_cannot_take_over_a_certificate_session(emulator, iot, tmp_path):
+def test_the_plain_port_cannot_take_over_a_certificate_session(emulator, iot, data_dir, tmp_path):
     device = Device(emulator, iot, tmp_path, policy(CONNECT_ANY, allow(["iot:Publish", "iot:Subscribe",
                                                                         "iot:Receive"], "*")))
     owner = persistent(device, "lamp-1").connect()
@@ -413,3 +413,14 @@ def test_the_plain_port_cannot_take_over_a_certificate_session(emulator, iot, tm
     # A plain client may still take over a plain client's session.
     assert plain_connack(emulator, "sender") == 0
     check_entries(emulator.log_file, "Connect", "Disconnect")
+
+    # The device's persistent session survives a restart, and so does whose it is.
+    emulator.stop()
+    takeovers = lambda emu: [e for e in emu.entries() if e.get("reason") == "CROSS_PRINCIPAL_TAKEOVER"]  # noqa: E731
+    before = len(takeovers(emulator))
+    restarted = Emulator(data_dir)
+    try:
+        assert plain_connack(restarted, "lamp-1") == 0x87, "still refused after a restart"
+        assert wait_until(lambda: len(takeovers(restarted)) == before + 1)
+    finally:
+        restarted.stop()

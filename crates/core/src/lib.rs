@@ -11,6 +11,7 @@ mod authz;
 mod clock;
 mod context;
 mod error;
+mod events;
 mod publish;
 mod reserved;
 mod reserved_access;
@@ -30,6 +31,7 @@ pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
 pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
 };
+pub use events::{EventConfigurationType, NoEvents, ResourceEvent, ResourceEvents};
 pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,

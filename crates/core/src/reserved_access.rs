@@ -11,7 +11,7 @@
 //! `jobs/notify`, `$aws/events/...`) are published by the services themselves, which do not go
 //! through these checks, so no client can forge them.
 //!
-//! Choices where the page is silent (`docs/aws-behaviour.md` §17):
+//! Choices where the page is silent (`docs/aws-behaviour.md` §18):
 //! - Any other topic under a thing's `jobs/` may be published to: the Jobs service answers it
 //!   with InvalidTopic ("a topic in the AWS IoT Jobs namespace that does not map to any API",
 //!   `jobs-mqtt-api.md`); only the answer topics are Subscribe-only.

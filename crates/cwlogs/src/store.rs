@@ -141,6 +141,19 @@ impl LogStore {
         Ok(LogStore { writer: Mutex::new(writer), reader: Mutex::new(reader) })
     }
 
+    /// Copies the write-ahead log into the database file and empties it (at shutdown), so that
+    /// `logs.db` alone holds every stored event.
+    pub fn checkpoint(&self) -> Result<(), LogsError> {
+        let conn = self.writer.lock();
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(db)?;
+        if busy != 0 {
+            return Err(LogsError::ServiceUnavailable(
+                "log store: the checkpoint was blocked by a reader".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The group `name`, created with `retention_days` if missing; its id.
     pub fn ensure_group(
         &self,

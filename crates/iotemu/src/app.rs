@@ -35,6 +35,9 @@ pub struct Running {
     shutdown: CancellationToken,
     broker: Broker,
     pipeline: PipelineHandle,
+    /// Checkpointed at shutdown, so that each database file alone holds its data.
+    store: Arc<Store>,
+    log_store: Arc<iotemu_cwlogs::LogStore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Removed on drop when the emulator runs with `--ephemeral`.
     _ephemeral: Option<tempfile::TempDir>,
@@ -114,6 +117,11 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?
                 .with_clock(clock.clone()),
         );
+        let events = Arc::new(
+            crate::events::EventPublisher::load(store.clone(), logs.clone())
+                .map_err(|e| anyhow::anyhow!("loading the event configurations: {}", e.message))?,
+        );
+        registry.on_events(events.clone());
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let authenticator = Arc::new(iotemu_provisioning::jit::JitAuthenticator::new(
@@ -130,6 +138,8 @@ impl App {
             Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
+        // Retained messages and persistent sessions survive restarts (before any listener runs).
+        broker.attach_store(store.clone(), mqtt_scope.clone());
         let limits = iotemu_shadow::Limits {
             max_document_bytes: config.shadow.max_document_bytes,
             ..Default::default()
@@ -147,7 +157,7 @@ impl App {
                 .put(&mqtt_scope, &rule.name, rule.payload())
                 .map_err(|e| anyhow::anyhow!("creating rule {} of the config file: {e}", rule.name))?;
         }
-        let cloudwatch = Arc::new(iotemu_cwlogs::Logs::new(log_store, clock.clone()));
+        let cloudwatch = Arc::new(iotemu_cwlogs::Logs::new(log_store.clone(), clock.clone()));
         let rules_engine = iotemu_rules::RulesEngine::start(
             topic_rules.clone(),
             mqtt_scope.clone(),
@@ -163,6 +173,7 @@ impl App {
             config.rules.engine_config(),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
+        events.attach(Arc::new(broker.clone()));
         reserved.attach_rules(rules_engine.clone());
         let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
             shadows,
@@ -183,6 +194,7 @@ impl App {
             .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
         );
         reserved.attach_jobs(jobs.clone());
+        jobs.on_events(events.clone());
         let provisioning = Arc::new(
             iotemu_provisioning::Provisioning::load(
                 store.clone(),
@@ -238,6 +250,7 @@ impl App {
             tail,
             registry,
             logging,
+            events,
             cloudwatch,
             shadows,
             topic_rules,
@@ -290,6 +303,8 @@ impl App {
             shutdown,
             broker,
             pipeline,
+            store,
+            log_store,
             tasks,
             _ephemeral: ephemeral,
         })
@@ -305,8 +320,9 @@ impl Running {
         )
     }
 
-    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT) and flushes the
-    /// log sinks, within `grace`.
+    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT; their persistent
+    /// sessions are written with what was on its way to them), flushes the log sinks and
+    /// checkpoints both SQLite databases, within `grace`.
     pub async fn shutdown(self, grace: Duration) {
         self.shutdown.cancel();
         let started = tokio::time::Instant::now();
@@ -330,5 +346,15 @@ impl Running {
         for task in pending {
             let _ = tokio::time::timeout(Duration::from_millis(300), task).await;
         }
+        let (store, log_store) = (self.store, self.log_store);
+        let checkpoints = tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.checkpoint() {
+                tracing::warn!(error = %e, "could not checkpoint iotemu.db");
+            }
+            if let Err(e) = log_store.checkpoint() {
+                tracing::warn!(error = %e, "could not checkpoint logs.db");
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_millis(500), checkpoints).await;
     }
 }

@@ -265,6 +265,11 @@ impl Config {
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return invalid(format!("{name} must be greater than 0"));
         }
+        if l.connection_queue_bytes < l.payload_bytes + l.topic_bytes {
+            return invalid(
+                "connection_queue_bytes must hold one message (payload_bytes + topic_bytes)".into(),
+            );
+        }
         if l.inflight_qos1 > usize::from(u16::MAX) {
             return invalid("inflight_qos1 must be at most 65535".into());
         }

@@ -22,6 +22,8 @@ pub struct AdminState {
     pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
     pub logging: Arc<iotemu_cwlogs::v2_logging::Logging>,
+    /// Registry and jobs event configurations and their publisher.
+    pub events: Arc<crate::events::EventPublisher>,
     /// The topic rules of the `iot` API.
     pub topic_rules: Arc<iotemu_rules::TopicRules>,
     /// The Device Shadow service (its `iot-data` routes).
@@ -49,6 +51,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let iot = iotemu_dataplane::endpoint_routes(endpoints)
         .merge(iotemu_registry::routes(state.registry.clone()))
         .merge(iotemu_cwlogs::v2_logging::routes(state.logging.clone()))
+        .merge(crate::events::routes(state.events.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
         .merge(iotemu_provisioning::http::routes(state.provisioning.clone()));
@@ -88,6 +91,11 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
         // Messages a rule did not process because the rules queue was full ([rules] queue_capacity).
         "rulesQueueFull": state.rules_engine.overflowed(),
+        // Deliveries dropped because the client read too slowly (its backlog, [limits]
+        // connection_queue and connection_queue_bytes, was full): Publish-Out Failures THROTTLED.
+        "publishOutThrottled": state.broker.throttled_count(),
+        // QoS 1 messages not kept because an offline session's queue ([limits] offline_queue) was full.
+        "offlineQueueDropped": state.broker.offline_dropped_count(),
     }))
 }
 
@@ -104,6 +112,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.wireless.reset()?;
     state.provisioning.reset()?;
     state.logging.reset();
+    state.events.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))
 }

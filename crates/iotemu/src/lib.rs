@@ -11,6 +11,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod live_tail;
 pub mod lora_cmd;

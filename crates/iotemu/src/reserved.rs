@@ -80,6 +80,11 @@ impl ReservedTopicHandler for ReservedTopicRouter {
             rules.ingest(&ctx.client, ctx.trace_id, rule, topic, payload);
             return Disposition::Consumed;
         }
+        // Only AWS IoT publishes events (`reserved-topics.md`: clients may subscribe only); a
+        // client's message on `$aws/events/...` reaches nobody, so it cannot forge one.
+        if let ReservedTopic::Events { .. } = topic {
+            return Disposition::Consumed;
+        }
         if let ReservedTopic::Shadow { thing, rest } = topic {
             if let (Some(request), Some(shadows)) = (ShadowRequest::parse(thing, rest), self.shadows.get()) {
                 // The answers and the entry are the outcome; nothing else to do with it here.

@@ -40,6 +40,7 @@
 
 pub mod device;
 mod error;
+mod events;
 pub mod executions;
 pub mod http;
 pub mod jobs;

@@ -61,6 +61,8 @@ pub struct Jobs {
     pub(crate) logs: EventSink,
     pub(crate) minute_ms: u64,
     pub(crate) state: Mutex<State>,
+    /// Where jobs events go (`events.rs`), once wired.
+    pub(crate) events: std::sync::OnceLock<Arc<dyn iotemu_core::ResourceEvents>>,
 }
 
 pub(crate) fn exec_store_key(thing: &str, job: &str) -> String {
@@ -100,6 +102,7 @@ impl Jobs {
             logs,
             minute_ms: minute_ms.max(1),
             state: Mutex::new(state),
+            events: std::sync::OnceLock::new(),
         })
     }
 

@@ -46,7 +46,11 @@ impl<'a> Txn<'a> {
         self.touched_jobs.insert((scope.clone(), exec.job_id.clone()));
         let value = serde_json::to_value(&exec).map_err(|e| JobsError::Internal(e.to_string()))?;
         self.jobs.store.put(EXECUTION, scope, &exec_store_key(&exec.thing_name, &exec.job_id), &value)?;
-        self.st.executions.insert((scope.clone(), exec.thing_name.clone(), exec.job_id.clone()), exec);
+        let key = (scope.clone(), exec.thing_name.clone(), exec.job_id.clone());
+        if self.st.executions.get(&key).map(|e| e.status) != Some(exec.status) {
+            self.jobs.execution_event(scope, &exec, false);
+        }
+        self.st.executions.insert(key, exec);
         Ok(())
     }
 
@@ -54,7 +58,9 @@ impl<'a> Txn<'a> {
     pub fn remove_exec(&mut self, scope: &Scope, thing: &str, job: &str) -> Result<(), JobsError> {
         self.touch(scope, thing);
         self.jobs.store.delete(EXECUTION, scope, &exec_store_key(thing, job))?;
-        self.st.executions.remove(&(scope.clone(), thing.to_string(), job.to_string()));
+        if let Some(exec) = self.st.executions.remove(&(scope.clone(), thing.to_string(), job.to_string())) {
+            self.jobs.execution_event(scope, &exec, true);
+        }
         Ok(())
     }
 
@@ -63,6 +69,18 @@ impl<'a> Txn<'a> {
         self.touched_jobs.insert((scope.clone(), job.job_id.clone()));
         let value = serde_json::to_value(&job).map_err(|e| JobsError::Internal(e.to_string()))?;
         self.jobs.store.put(JOB, scope, &job.job_id, &value)?;
+        let before = self.st.jobs.get(&(scope.clone(), job.job_id.clone())).map(|j| j.status);
+        if before != Some(job.status) {
+            let executions = self.st.of_job(scope, &job.job_id);
+            match job.status {
+                JobStatus::Completed => self.jobs.job_event(scope, &job, "completed", executions),
+                JobStatus::Canceled => {
+                    self.jobs.job_event(scope, &job, "cancellation_in_progress", []);
+                    self.jobs.job_event(scope, &job, "canceled", executions);
+                }
+                _ => {}
+            }
+        }
         self.st.jobs.insert((scope.clone(), job.job_id.clone()), job);
         Ok(())
     }

@@ -35,6 +35,7 @@
 pub mod ca;
 mod certificates;
 mod error;
+mod events;
 mod http;
 mod paging;
 mod policies;

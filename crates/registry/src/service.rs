@@ -31,6 +31,8 @@ pub struct Registry {
     pub(crate) emulator_ca_der: Vec<u8>,
     /// Told when a certificate stops being ACTIVE (the broker disconnects its clients).
     pub(crate) on_deactivate: std::sync::OnceLock<DeactivationHook>,
+    /// Where registry events go (`events.rs`), once wired.
+    pub(crate) events: std::sync::OnceLock<Arc<dyn iotemu_core::ResourceEvents>>,
     // Lock order: things, thing_groups, group_memberships, certificates, thing_types,
     // ca_certificates, registration_codes, policies, policy_targets; a method taking two locks
     // takes them in this order.
@@ -66,6 +68,7 @@ impl Registry {
             ca,
             emulator_ca_der,
             on_deactivate: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),

@@ -241,6 +241,8 @@ impl Jobs {
                 txn.remove_exec(scope, &thing, job_id)?;
             }
             txn.jobs.store.delete(JOB, scope, job_id)?;
+            txn.jobs.job_event(scope, &job, "deletion_in_progress", []);
+            txn.jobs.job_event(scope, &job, "deleted", []);
             txn.st.jobs.remove(&key);
             Ok(())
         })

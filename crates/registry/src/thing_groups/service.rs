@@ -82,6 +82,10 @@ impl Registry {
         };
         self.put(THING_GROUP, scope, name, &group)?;
         groups.insert(key, group.clone());
+        self.thing_group_event(scope, &groups, &group, "CREATED");
+        if let Some(parent) = group.parent.as_ref().and_then(|p| groups.get(&(scope.clone(), p.clone()))) {
+            self.thing_group_hierarchy_event(scope, parent, &group, true);
+        }
         Ok(group)
     }
 
@@ -125,7 +129,11 @@ impl Registry {
         next.version += 1;
         self.put(THING_GROUP, scope, name, &next)?;
         *group = next;
-        Ok(group.version)
+        let version = group.version;
+        if let Some(group) = groups.get(&(scope.clone(), name.to_string())) {
+            self.thing_group_event(scope, &groups, group, "UPDATED");
+        }
+        Ok(version)
     }
 
     /// DeleteThingGroup: a missing group is no error (as DeleteThing); a group with child groups
@@ -160,6 +168,13 @@ impl Registry {
             self.save_memberships(&mut memberships, scope, &thing, set)?;
         }
         self.store.delete(THING_GROUP, scope, name)?;
+        if let Some(group) = groups.get(&key) {
+            self.thing_group_event(scope, &groups, group, "DELETED");
+            if let Some(parent) = group.parent.as_ref().and_then(|p| groups.get(&(scope.clone(), p.clone())))
+            {
+                self.thing_group_hierarchy_event(scope, parent, group, false);
+            }
+        }
         groups.remove(&key);
         Ok(())
     }
@@ -272,7 +287,18 @@ impl Registry {
                 "Thing {thing} cannot be in more than {MAX_GROUPS_PER_THING} thing groups"
             )));
         }
-        self.save_memberships(&mut memberships, scope, &thing, next)
+        let (added, removed): (Vec<String>, Vec<String>) =
+            (next.difference(&current).cloned().collect(), current.difference(&next).cloned().collect());
+        self.save_memberships(&mut memberships, scope, &thing, next)?;
+        if let Some(thing) = things.get(&(scope.clone(), thing)) {
+            let changes = added.iter().map(|g| (g, true)).chain(removed.iter().map(|g| (g, false)));
+            for (group, was_added) in changes {
+                if let Some(group) = groups.get(&(scope.clone(), group.clone())) {
+                    self.thing_group_membership_event(scope, group, thing, was_added);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stores the groups of one thing (deleting the document when there are none).

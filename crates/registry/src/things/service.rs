@@ -73,6 +73,10 @@ impl Registry {
         };
         self.save(scope, &thing)?;
         things.insert(key, thing.clone());
+        self.thing_event(scope, &thing, "CREATED");
+        if let Some(type_name) = &thing.type_name {
+            self.thing_type_association_event(scope, &thing, type_name, true);
+        }
         Ok(thing)
     }
 
@@ -106,7 +110,16 @@ impl Registry {
         }
         next.version += 1;
         self.save(scope, &next)?;
-        *thing = next;
+        let old_type = std::mem::replace(thing, next).type_name;
+        self.thing_event(scope, thing, "UPDATED");
+        if old_type != thing.type_name {
+            if let Some(old) = &old_type {
+                self.thing_type_association_event(scope, thing, old, false);
+            }
+            if let Some(new) = &thing.type_name {
+                self.thing_type_association_event(scope, thing, new, true);
+            }
+        }
         Ok(())
     }
 
@@ -124,7 +137,9 @@ impl Registry {
         check_version(thing, expected_version)?;
         self.forget_memberships(scope, name)?;
         self.store.delete(THING, scope, name)?;
-        things.remove(&key);
+        if let Some(thing) = things.remove(&key) {
+            self.thing_event(scope, &thing, "DELETED");
+        }
         Ok(())
     }
 
@@ -202,6 +217,7 @@ impl Registry {
         };
         self.put(THING_TYPE, scope, name, &thing_type)?;
         types.insert(key, thing_type.clone());
+        self.thing_type_event(scope, &thing_type, "CREATED");
         Ok(thing_type)
     }
 
@@ -242,6 +258,7 @@ impl Registry {
         next.deprecation_date = (!undo).then(|| self.now_secs());
         self.put(THING_TYPE, scope, name, &next)?;
         *thing_type = next;
+        self.thing_type_event(scope, thing_type, "UPDATED");
         Ok(())
     }
 
@@ -265,7 +282,9 @@ impl Registry {
             return Err(RegistryError::InvalidRequest(format!("Thing type {name} is still used by things")));
         }
         self.store.delete(THING_TYPE, scope, name)?;
-        types.remove(&key);
+        if let Some(thing_type) = types.remove(&key) {
+            self.thing_type_event(scope, &thing_type, "DELETED");
+        }
         Ok(())
     }
 
