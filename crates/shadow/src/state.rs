@@ -621,7 +621,8 @@ mod tests {
         assert_eq!(b.document.metadata(), json!({"reported": {"x": {"timestamp": 1}}}));
         assert_eq!(b.delta, None);
         assert_eq!(get_document(&b.document, None, 3)["state"], json!({"reported": {"x": 2}}));
-        let c = update(Some(&b.document), json!({"state": {"desired": {}, "reported": {"o": {}}}}), 3).unwrap();
+        let c =
+            update(Some(&b.document), json!({"state": {"desired": {}, "reported": {"o": {}}}}), 3).unwrap();
         assert_eq!(c.accepted["state"], json!({"reported": {"o": {}}}));
         assert_eq!(c.document.state(), json!({"reported": {"x": 2, "o": {}}}));
         assert_eq!(c.documents["current"]["state"], json!({"reported": {"x": 2, "o": {}}}));

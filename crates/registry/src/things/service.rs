@@ -135,6 +135,12 @@ impl Registry {
         let key = (scope.clone(), name.to_string());
         let Some(thing) = things.get(&key) else { return Ok(()) };
         check_version(thing, expected_version)?;
+        if !thing.principals.is_empty() {
+            // AWS's wording (docs/aws-behaviour.md §16).
+            return Err(RegistryError::InvalidRequest(format!(
+                "Cannot delete. Thing {name} is still attached to one or more principals"
+            )));
+        }
         self.forget_memberships(scope, name)?;
         self.store.delete(THING, scope, name)?;
         if let Some(thing) = things.remove(&key) {
@@ -149,6 +155,11 @@ impl Registry {
         scope: &Scope,
         query: &ListThings,
     ) -> Result<(Vec<Thing>, Option<String>), RegistryError> {
+        if query.type_name.is_some() && query.attribute.is_some() {
+            return Err(RegistryError::InvalidRequest(
+                "Listing things by the combination of attribute and thing type is not supported".into(),
+            ));
+        }
         let max = query.max_results.unwrap_or(50);
         if !(1..=250).contains(&max) {
             return Err(RegistryError::InvalidRequest("maxResults must be between 1 and 250".into()));
@@ -342,7 +353,12 @@ impl Registry {
         name: &str,
         page: &Page,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
-        let principals = self.describe_thing(scope, name)?.principals.into_iter().collect();
+        let thing = self.describe_thing(scope, name).map_err(|_| {
+            RegistryError::NotFound(format!(
+                "Failed to list principals for thing {name} because the thing does not exist in your account"
+            ))
+        })?;
+        let principals = thing.principals.into_iter().collect();
         paginate(principals, |p| p.as_str(), page)
     }
 
