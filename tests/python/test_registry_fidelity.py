@@ -111,3 +111,29 @@ def test_a_sha1_signed_csr_is_accepted(iot, tmp_path):
     csr = (tmp_path / "k.csr").read_text()
     made = iot.create_certificate_from_csr(certificateSigningRequest=csr, setAsActive=True)
     assert iot.describe_certificate(certificateId=made["certificateId"])["certificateDescription"]["status"] == "ACTIVE"
+
+
+def test_thing_principal_types_and_the_v2_listings(iot):
+    shared = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
+    own = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
+    for name in ("a", "b"):
+        iot.create_thing(thingName=name)
+        iot.attach_thing_principal(thingName=name, principal=shared)
+    iot.attach_thing_principal(thingName="a", principal=own, thingPrincipalType="EXCLUSIVE_THING")
+    assert sorted(iot.list_thing_principals_v2(thingName="a")["thingPrincipalObjects"],
+                  key=lambda o: o["thingPrincipalType"]) == [
+        {"principal": own, "thingPrincipalType": "EXCLUSIVE_THING"},
+        {"principal": shared, "thingPrincipalType": "NON_EXCLUSIVE_THING"}]
+    assert iot.list_thing_principals_v2(thingName="a", thingPrincipalType="EXCLUSIVE_THING")[
+        "thingPrincipalObjects"] == [{"principal": own, "thingPrincipalType": "EXCLUSIVE_THING"}]
+    assert iot.list_principal_things_v2(principal=shared)["principalThingObjects"] == [
+        {"thingName": "a", "thingPrincipalType": "NON_EXCLUSIVE_THING"},
+        {"thingName": "b", "thingPrincipalType": "NON_EXCLUSIVE_THING"}]
+    # An exclusive principal stays on its one thing; a shared one cannot become exclusive.
+    for thing, principal, kind in [("b", own, "NON_EXCLUSIVE_THING"), ("b", shared, "EXCLUSIVE_THING")]:
+        status, code, _, _ = error(iot.attach_thing_principal, thingName=thing, principal=principal,
+                                   thingPrincipalType=kind)
+        assert (status, code) == (400, "InvalidRequestException")
+    assert error(iot.list_thing_principals_v2, thingName="ghost")[:3] == (
+        404, "ResourceNotFoundException",
+        "Failed to list principals for thing ghost because the thing does not exist in your account")
