@@ -364,7 +364,7 @@ impl Registry {
         name: &str,
         principal_type: Option<&str>,
         page: &Page,
-    ) -> Result<(Vec<(String, &'static str)>, Option<String>), RegistryError> {
+    ) -> Result<TypedPage, RegistryError> {
         let thing = self.describe_thing(scope, name).map_err(|_| principals_of_missing_thing(name))?;
         let typed: Vec<(String, &'static str)> = thing
             .principals
@@ -382,7 +382,7 @@ impl Registry {
         principal: &str,
         principal_type: Option<&str>,
         page: &Page,
-    ) -> Result<(Vec<(String, &'static str)>, Option<String>), RegistryError> {
+    ) -> Result<TypedPage, RegistryError> {
         self.check_principal(scope, principal)?;
         let things: Vec<(String, &'static str)> = self
             .things
@@ -460,6 +460,9 @@ impl Registry {
         paginate(things, |t| t.as_str(), page)
     }
 }
+
+/// One page of (name, `thingPrincipalType`) pairs and the next token.
+type TypedPage = (Vec<(String, &'static str)>, Option<String>);
 
 /// AWS's answer to listing the principals of a thing that does not exist.
 fn principals_of_missing_thing(name: &str) -> RegistryError {
