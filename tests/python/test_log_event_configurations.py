@@ -162,3 +162,34 @@ def test_iot_data_retained_message_calls_write_their_entries(emulator):
     listed = of(emulator, "ListRetainedMessage")[0]
     assert listed["protocol"] == "HTTP" and listed["status"] == "Success"
     check_entries(emulator.log_file, "GetRetainedMessage", "ListRetainedMessage")
+
+
+def test_event_configurations_survive_a_restart_and_reset_clears_them(data_dir):
+    import urllib.request
+
+    from conftest import Emulator
+
+    configurations = [{"eventType": "Subscribe", "logLevel": "ERROR", "logDestination": "kept"}]
+    emulator = Emulator(data_dir)
+    try:
+        emulator.client("iot").set_v2_logging_options(defaultLogLevel="INFO", eventConfigurations=configurations)
+    finally:
+        emulator.stop()
+    emulator = Emulator(data_dir)
+    try:
+        iot = emulator.client("iot")
+        assert iot.get_v2_logging_options()["eventConfigurations"] == configurations
+        device = Device(emulator, "after-restart")
+        device.subscribe("room/+")
+        device.publish("marker/restart")
+        device.stop()
+        assert wait_until(lambda: of(emulator, "Disconnect", "after-restart"))
+        # Subscribe is at ERROR after the restart too: its Success entry is not written.
+        assert not of(emulator, "Subscribe", "after-restart")
+        urllib.request.urlopen(urllib.request.Request(f"{emulator.endpoint}/_iotemu/reset", method="POST"))
+        device = Device(emulator, "after-reset")
+        device.subscribe("room/+")
+        device.stop()
+        assert wait_until(lambda: of(emulator, "Subscribe", "after-reset"))
+    finally:
+        emulator.stop()
