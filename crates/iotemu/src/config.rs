@@ -161,6 +161,8 @@ pub struct ServerConfig {
     pub bind: String,
     pub mqtt_port: u16,
     pub mqtts_port: u16,
+    /// The device port (AWS's 443): MQTT, HTTPS and WebSockets by ALPN.
+    pub device_port: u16,
     pub api_port: u16,
     pub data_dir: PathBuf,
     pub ephemeral: bool,
@@ -194,6 +196,8 @@ pub struct LogStoreSection {
 pub struct BrokerSection {
     pub session_expiry_secs: u64,
     pub connect_timeout_secs: u64,
+    /// How long a WebSocket connection may last (AWS: 24 hours).
+    pub websocket_ttl_secs: u64,
 }
 
 /// A configuration that cannot be used; printed as one line.
@@ -240,6 +244,9 @@ impl Config {
             return invalid(format!("bind {:?} is not an IP address", self.server.bind));
         }
         self.log_level()?;
+        if self.broker.websocket_ttl_secs == 0 {
+            return invalid("websocket_ttl_secs must be at least 1".into());
+        }
         let expiry = self.broker.session_expiry_secs;
         if expiry == 0 || expiry > MAX_SESSION_EXPIRY_SECS {
             return invalid(format!(

@@ -43,6 +43,8 @@ pub struct AdminState {
     /// The MQTTS and API addresses, for DescribeEndpoint.
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// MQTT over WebSockets at `/mqtt` (SigV4-presigned).
+    pub websockets: Arc<crate::websocket::WebSockets>,
 }
 
 /// The API port's router.
@@ -61,6 +63,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with("iotdata", iotdata_routes(&state))
         .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()))
         .with("iotwireless", iotemu_wireless::http::routes(state.wireless.clone()));
+    let websocket =
+        Router::new().route("/mqtt", get(crate::websocket::on_api_port)).with_state(state.websockets.clone());
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -69,7 +73,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/moto-api/reset", post(reset))
         .merge(crate::live_tail::routes(state.tail.clone()))
         .with_state(state);
-    admin.merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
+    admin.merge(websocket).merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
 }
 
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
