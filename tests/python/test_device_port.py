@@ -361,3 +361,26 @@ def test_a_websocket_is_cut_after_its_ttl(data_dir, tmp_path):
         check_entries(emulator.log_file, "Connect", "Disconnect")
     finally:
         emulator.stop()
+
+
+def test_alpn_mqtt_without_custom_authorizers_is_refused(emulator, tmp_path):
+    """Custom authorizers are not served yet: ALPN `mqtt` gets a Connection.AuthNError."""
+    device = Device(emulator, tmp_path)
+    context = ssl.create_default_context(cafile=str(device.ca))
+    context.set_alpn_protocols(["mqtt"])
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="custom-auth",
+                         protocol=mqtt.MQTTv311)
+    client.username_pw_set("user?x-amz-customauthorizer-name=none", "password")
+    client.tls_set_context(context)
+    connacks, closed = [], threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: connacks.append(rc.value)
+    client.on_disconnect = lambda c, u, f, rc, p: closed.set()
+    client.connect("localhost", port_of(emulator.device))
+    client.loop_start()
+    try:
+        assert closed.wait(10) and not connacks
+    finally:
+        client.loop_stop()
+    entry = wait_entry(emulator, "Connection.AuthNError", authenticationType="CUSTOM_AUTH")
+    assert entry["reason"] == "CUSTOM_AUTHORIZER_NOT_FOUND"
+    check_entries(emulator.log_file, "Connection.AuthNError")
