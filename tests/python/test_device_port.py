@@ -14,6 +14,8 @@ Each path has an allowed and a denied publish, and the entries are checked with
 `iotemu check-entries` and for their principalId and protocol."""
 import json
 import os
+import pathlib
+import shutil
 import socket
 import ssl
 import subprocess
@@ -384,3 +386,21 @@ def test_alpn_mqtt_without_custom_authorizers_is_refused(emulator, tmp_path):
     entry = wait_entry(emulator, "Connection.AuthNError", authenticationType="CUSTOM_AUTH")
     assert entry["reason"] == "CUSTOM_AUTHORIZER_NOT_FOUND"
     check_entries(emulator.log_file, "Connection.AuthNError")
+
+
+def test_mqttjs_over_wss_with_a_presigned_url(emulator, tmp_path):
+    """mqtt.js (npm mqtt, tests/mqttjs) connects to a botocore-presigned wss:// URL."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    assert shutil.which("node") and (root / "tests" / "mqttjs" / "node_modules" / "mqtt").exists(), \
+        "mqtt.js needs Node.js and npm mqtt: scripts/test.sh installs them (npm ci in tests/mqttjs)"
+    device = Device(emulator, tmp_path)
+    host = f"localhost:{port_of(emulator.device)}"
+    url = f"wss://{host}{presigned_path(host)}"
+    run = subprocess.run(["node", str(root / "tests" / "mqttjs" / "wss_client.js"), url, str(device.ca),
+                          "mqttjs-wss", "web/hello"], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"connected": True, "received": ["web/hello"]}
+    connect = wait_entry(emulator, "Connect", clientId="mqttjs-wss")
+    assert connect["principalId"] == ACCESS_KEY and connect["protocol"] == "MQTT"
+    wait_entry(emulator, "Disconnect", clientId="mqttjs-wss")
+    check_entries(emulator.log_file, "Connect", "Publish-In", "Publish-Out", "Disconnect")
