@@ -278,6 +278,10 @@ impl App {
             mqtts_addr,
             api_addr,
             websockets: websockets.clone(),
+            authorizers: Arc::new(
+                iotemu_authorizers::Authorizers::load(store.clone(), clock.clone())
+                    .map_err(|e| anyhow::anyhow!("loading the authorizers: {e}"))?,
+            ),
         });
         let device_state = Arc::new(crate::device::DeviceState {
             data_plane: Arc::new(iotemu_dataplane::DataPlane::new(broker.clone(), admin.logs.clone())),

@@ -43,6 +43,8 @@ pub struct AdminState {
     /// The MQTTS and API addresses, for DescribeEndpoint.
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// Custom authorizers (their `iot` routes).
+    pub authorizers: Arc<iotemu_authorizers::Authorizers>,
     /// MQTT over WebSockets at `/mqtt` (SigV4-presigned).
     pub websockets: Arc<crate::websocket::WebSockets>,
 }
@@ -56,7 +58,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(crate::events::routes(state.events.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
-        .merge(iotemu_provisioning::http::routes(state.provisioning.clone()));
+        .merge(iotemu_provisioning::http::routes(state.provisioning.clone()))
+        .merge(iotemu_authorizers::routes(state.authorizers.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
@@ -115,6 +118,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.jobs.reset()?;
     state.wireless.reset()?;
     state.provisioning.reset()?;
+    state.authorizers.reset()?;
     state.logging.reset();
     state.events.reset();
     state.cloudwatch.store.clear()?;
