@@ -13,6 +13,8 @@ pub enum AuthorizerError {
     NotFound(String),
     /// DeleteConflictException (409).
     DeleteConflict(String),
+    /// InvalidResponseException (400): the authorizer function failed or answered badly.
+    InvalidResponse(String),
     /// InternalFailureException (500): the store failed.
     Internal(String),
 }
@@ -24,6 +26,7 @@ impl std::fmt::Display for AuthorizerError {
             | AuthorizerError::AlreadyExists(m)
             | AuthorizerError::NotFound(m)
             | AuthorizerError::DeleteConflict(m)
+            | AuthorizerError::InvalidResponse(m)
             | AuthorizerError::Internal(m) => f.write_str(m),
         }
     }
@@ -34,7 +37,7 @@ impl std::error::Error for AuthorizerError {}
 impl ServiceError for AuthorizerError {
     fn http_status(&self) -> u16 {
         match self {
-            AuthorizerError::InvalidRequest(_) => 400,
+            AuthorizerError::InvalidRequest(_) | AuthorizerError::InvalidResponse(_) => 400,
             AuthorizerError::AlreadyExists(_) | AuthorizerError::DeleteConflict(_) => 409,
             AuthorizerError::NotFound(_) => 404,
             AuthorizerError::Internal(_) => 500,
@@ -47,6 +50,7 @@ impl ServiceError for AuthorizerError {
             AuthorizerError::AlreadyExists(_) => "ResourceAlreadyExistsException",
             AuthorizerError::NotFound(_) => "ResourceNotFoundException",
             AuthorizerError::DeleteConflict(_) => "DeleteConflictException",
+            AuthorizerError::InvalidResponse(_) => "InvalidResponseException",
             AuthorizerError::Internal(_) => "InternalFailureException",
         }
     }

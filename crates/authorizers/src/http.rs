@@ -3,7 +3,7 @@
 use crate::service::Authorizers;
 use crate::state::{Authorizer, AuthorizerInput};
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotemu_api::{query, ApiContext, ApiError, AwsJson, AwsQuery};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ pub fn routes(authorizers: Arc<Authorizers>) -> Router {
             "/authorizer/{authorizer_name}",
             get(describe_authorizer).post(create_authorizer).put(update_authorizer).delete(delete_authorizer),
         )
+        .route("/authorizer/{authorizer_name}/test", post(test_invoke_authorizer))
         .route("/default-authorizer", get(describe_default_authorizer).post(set_default_authorizer))
         .with_state(authorizers)
 }
@@ -121,4 +122,13 @@ async fn describe_default_authorizer(
 ) -> Result<Json<Value>, ApiError> {
     let authorizer = authorizers.describe_default_authorizer(&ctx.scope())?;
     Ok(Json(json!({ "authorizerDescription": authorizer })))
+}
+
+async fn test_invoke_authorizer(
+    State(authorizers): State<Arc<Authorizers>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+    AwsJson(input): AwsJson<crate::invoke::TestInvokeInput>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(authorizers.test_invoke_authorizer(&ctx.scope(), &name, input).await?))
 }

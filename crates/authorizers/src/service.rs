@@ -1,5 +1,6 @@
 //! The authorizer operations over the store, with a cache of every account's authorizers.
 
+use crate::invoke::{self, TestInvokeInput};
 use crate::state::{check, check_name, Authorizer, AuthorizerInput};
 use crate::AuthorizerError;
 use iotemu_api::paging::page;
@@ -20,6 +21,9 @@ pub struct Authorizers {
     clock: Arc<dyn Clock>,
     authorizers: RwLock<BTreeMap<(Scope, String), Authorizer>>,
     defaults: RwLock<HashMap<Scope, String>>,
+    /// Function ARN (or `*`) -> the URL the function is reached at.
+    endpoints: HashMap<String, String>,
+    http: reqwest::Client,
 }
 
 impl Authorizers {
@@ -42,7 +46,48 @@ impl Authorizers {
             clock,
             authorizers: RwLock::new(authorizers),
             defaults: RwLock::new(defaults),
+            endpoints: HashMap::new(),
+            http: reqwest::Client::new(),
         })
+    }
+
+    /// The functions' URLs (`[authorizers] endpoints`).
+    pub fn with_endpoints(mut self, endpoints: HashMap<String, String>) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// TestInvokeAuthorizer: a signing authorizer needs the token and its signature (verified
+    /// with its public keys: InvalidRequestException when no key verifies it); then the function
+    /// answers (`crate::invoke`).
+    pub async fn test_invoke_authorizer(
+        &self,
+        scope: &Scope,
+        name: &str,
+        input: TestInvokeInput,
+    ) -> Result<serde_json::Value, AuthorizerError> {
+        let authorizer = self.describe_authorizer(scope, name)?;
+        let mut verified = false;
+        if !authorizer.signing_disabled {
+            let (Some(token), Some(signature)) = (&input.token, &input.token_signature) else {
+                return Err(AuthorizerError::InvalidRequest(
+                    "token and tokenSignature are required by an authorizer with signing enabled".into(),
+                ));
+            };
+            if !invoke::signature_verified(&authorizer, token, signature) {
+                return Err(AuthorizerError::InvalidRequest(
+                    "The token signature could not be verified with the authorizer's public keys".into(),
+                ));
+            }
+            verified = true;
+        }
+        let Some(url) = invoke::endpoint(&self.endpoints, &authorizer.authorizer_function_arn) else {
+            return Err(AuthorizerError::InvalidResponse(format!(
+                "No [authorizers] endpoints entry for function {}",
+                authorizer.authorizer_function_arn
+            )));
+        };
+        invoke::call(&self.http, url, &invoke::event(&input, verified)).await
     }
 
     fn now(&self) -> f64 {

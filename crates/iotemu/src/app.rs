@@ -280,7 +280,8 @@ impl App {
             websockets: websockets.clone(),
             authorizers: Arc::new(
                 iotemu_authorizers::Authorizers::load(store.clone(), clock.clone())
-                    .map_err(|e| anyhow::anyhow!("loading the authorizers: {e}"))?,
+                    .map_err(|e| anyhow::anyhow!("loading the authorizers: {e}"))?
+                    .with_endpoints(config.authorizers.endpoints.clone()),
             ),
         });
         let device_state = Arc::new(crate::device::DeviceState {

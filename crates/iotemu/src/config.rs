@@ -25,6 +25,17 @@ pub struct Config {
     pub jobs: JobsSection,
     pub wireless: WirelessSection,
     pub provisioning: ProvisioningSection,
+    #[serde(default)]
+    pub authorizers: AuthorizersSection,
+}
+
+/// Custom authorizers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizersSection {
+    /// Lambda function ARN (or `*`) -> the URL the authorizer function is POSTed to.
+    #[serde(default)]
+    pub endpoints: std::collections::HashMap<String, String>,
 }
 
 /// The rules engine (`iotemu_rules::EngineConfig`) and rules created at start.
