@@ -24,7 +24,7 @@ def render():
     lines = [BEGIN, "", "## Operations", "",
              f"Every operation of botocore's models ({operations['source'].split(' (')[0]}). An operation "
              "iotemu does not implement answers UnknownOperationException naming it "
-             "(`iotemu does not implement iot:CreateAuthorizer`).", ""]
+             "(`iotemu does not implement iot:CreateDomainConfiguration`).", ""]
     for service in SERVICES:
         model = operations["services"][service]
         implemented = set(status[service]["implemented"])

@@ -63,9 +63,9 @@ def test_the_table_says_what_the_emulator_serves(emulator, service):
 def test_unknown_operations_through_boto3(emulator):
     iot = emulator.client("iot")
     with pytest.raises(iot.exceptions.ClientError) as info:
-        iot.create_authorizer(authorizerName="a", authorizerFunctionArn="arn:aws:lambda:us-east-1:1:function:f")
+        iot.create_domain_configuration(domainConfigurationName="d")
     error = info.value.response["Error"]
-    assert (error["Code"], error["Message"]) == ("UnknownOperationException", "iotemu does not implement iot:CreateAuthorizer")
+    assert (error["Code"], error["Message"]) == ("UnknownOperationException", "iotemu does not implement iot:CreateDomainConfiguration")
     logs = emulator.client("logs")
     with pytest.raises(logs.exceptions.ClientError) as info:
         logs.create_export_task(logGroupName="g", fromTime=0, to=1, destination="b")

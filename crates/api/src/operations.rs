@@ -158,7 +158,7 @@ pub fn validate(service: &str, op: &Operation) -> Result<(), ApiError> {
     )))
 }
 
-/// UnknownOperationException naming the operation: `iotemu does not implement iot:CreateAuthorizer`
+/// UnknownOperationException naming the operation: `iotemu does not implement iot:CreateDomainConfiguration`
 /// (404 for a REST path, as the path is not served).
 pub fn unknown_operation(service: &str, operation: Option<&str>, method: &str, path: &str) -> ApiError {
     let model = tables().operations.services.get(service).map_or(service, |s| s.model.as_str());
