@@ -44,7 +44,7 @@ pub mod topic;
 mod violation;
 
 pub use broker::Broker;
-pub use connection::Lifetime;
+pub use connection::{Auth, CustomAuthContext, Lifetime};
 pub use device_port::{serve_device_port, HttpsConnection};
 pub use listener::{serve_plain, serve_tls};
 

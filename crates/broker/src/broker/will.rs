@@ -6,7 +6,7 @@ use crate::codec::WillPacket;
 use crate::session::{Message, Session};
 use crate::topic::validate_topic_name;
 use bytes::Bytes;
-use iotemu_core::{ClientInfo, IotAction, TraceId};
+use iotemu_core::{ClientInfo, DeviceAuthorizer, IotAction, TraceId};
 use iotemu_logs::{LogEntry, LogLevel, PublishIn};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ impl Broker {
         session: Arc<Session>,
         generation: u64,
         enforced: bool,
+        policies: Option<Arc<dyn DeviceAuthorizer>>,
         session_expiry: Duration,
     ) {
         let broker = self.clone();
@@ -34,7 +35,7 @@ impl Broker {
             let topic: Arc<str> = topic.into();
             // The will goes out with the client's own rights (`iot:Publish`, and `iot:RetainPublish`
             // for a retained will), checked when it is sent.
-            let authorizer = &broker.shared.authorizer;
+            let authorizer = policies.as_ref().unwrap_or(&broker.shared.authorizer);
             let allowed = !enforced
                 || (authorizer.authorize(&client, IotAction::Publish, &topic)
                     && (!will.retain || authorizer.authorize(&client, IotAction::RetainPublish, &topic)));
