@@ -411,8 +411,7 @@ impl Farewell<'_> {
                     *will,
                     session.clone(),
                     generation,
-                    conn.enforced,
-                    conn.policies.as_ref().map(|p| p.current()),
+                    conn.policies(),
                     session_expiry,
                 );
             }
@@ -755,6 +754,14 @@ impl Conn {
     /// Whether the policies let this client publish to `topic` (and retain there).
     fn may_publish(&self, topic: &str, retain: bool) -> bool {
         self.allowed(IotAction::Publish, topic) && (!retain || self.allowed(IotAction::RetainPublish, topic))
+    }
+
+    /// The IoT policies the connection's will is checked against; `None` when none apply.
+    fn policies(&self) -> Option<Arc<dyn iotemu_core::DeviceAuthorizer>> {
+        self.enforced.then(|| match &self.policies {
+            Some(policies) => policies.current(),
+            None => self.broker.shared.authorizer.clone(),
+        })
     }
 
     /// Whether the policies allow `action` on `resource`; always, when they are not enforced.
