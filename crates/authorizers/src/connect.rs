@@ -231,3 +231,51 @@ impl PolicyVariables for Variables<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_core::HttpRequestContext;
+
+    #[test]
+    fn parameters_come_from_headers_then_queries_then_the_user_name() {
+        let request = CustomAuthRequest {
+            username: Some("dev?x-amz-customauthorizer-name=byname&token=t%2B1&SDK=Python".into()),
+            http: Some(HttpRequestContext {
+                headers: vec![("X-Amz-CustomAuthorizer-Signature".into(), "sig".into())],
+                query_string: "token=fromquery".into(),
+            }),
+            ..Default::default()
+        };
+        let parameters = Parameters::of(&request);
+        assert_eq!(parameters.get(NAME).as_deref(), Some("byname"));
+        assert_eq!(parameters.get("token").as_deref(), Some("fromquery"));
+        assert_eq!(parameters.get(SIGNATURE).as_deref(), Some("sig"));
+        assert_eq!(parameters.get("missing"), None);
+        let bare = CustomAuthRequest { username: Some("dev?token=t%2B1".into()), ..Default::default() };
+        assert_eq!(Parameters::of(&bare).get("token").as_deref(), Some("t+1"));
+    }
+
+    #[test]
+    fn a_denial_or_a_bad_policy_refuses_and_a_grant_carries_its_policies() {
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let denied = json!({"isAuthenticated": false, "principalId": "p", "policyDocuments": []});
+        assert_eq!(grant(&scope, &denied).err().map(|f| f.reason), Some("NOT_AUTHENTICATED"));
+        let bad = json!({"isAuthenticated": true, "principalId": "p", "policyDocuments": ["{}"]});
+        assert_eq!(
+            grant(&scope, &bad).err().map(|f| f.reason),
+            Some("CUSTOM_AUTHORIZER_LAMBDA_EXECUTION_ERROR")
+        );
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Publish",
+            "Resource": "arn:aws:iot:us-east-1:123456789012:topic/dev/${iot:ClientId}"}]});
+        let allowed = json!({"isAuthenticated": true, "principalId": "p", "policyDocuments": [policy.to_string()],
+            "disconnectAfterInSeconds": 999999});
+        let granted = grant(&scope, &allowed).ok().expect("granted");
+        assert_eq!(&*granted.principal_id, "p");
+        assert_eq!(granted.disconnect_after, Some(Duration::from_secs(86_400)));
+        let client = ClientInfo::new(iotemu_core::Protocol::Mqtt, "c1", "p", "127.0.0.1:1".parse().unwrap());
+        assert!(granted.policies.authorize(&client, IotAction::Publish, "dev/c1"));
+        assert!(!granted.policies.authorize(&client, IotAction::Publish, "dev/c2"));
+        assert!(!granted.policies.authorize(&client, IotAction::Subscribe, "dev/c1"));
+    }
+}
