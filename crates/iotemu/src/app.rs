@@ -28,6 +28,8 @@ pub struct Running {
     pub data_dir: PathBuf,
     pub ca_cert_path: PathBuf,
     pub server_cert_dir: PathBuf,
+    /// What `--seed` did, when given.
+    pub seeded: Option<crate::seed::Applied>,
     shutdown: CancellationToken,
     broker: Broker,
     pipeline: PipelineHandle,
@@ -40,6 +42,11 @@ impl App {
     /// Creates the CA if needed, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Running> {
         config.validate()?;
+        // Read and checked first: a mistake in it changes nothing.
+        let seed = match config.server.seed.as_str() {
+            "" => None,
+            path => Some(crate::seed::Seed::load(std::path::Path::new(path))?),
+        };
         let ephemeral = if config.server.ephemeral {
             Some(
                 tempfile::Builder::new()
@@ -55,7 +62,8 @@ impl App {
             None => config.server.data_dir.clone(),
         };
         let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
-        let (server_chain, server_key, server_cert_dir) = ca.server_identity(&data_dir)?;
+        let (server_chain, server_key, server_cert_dir) =
+            ca.server_identity(&data_dir, &config.server_certificate_names())?;
 
         let mut pipeline = LogPipeline::new(config.server.account_id.as_str(), config.log_level()?)
             .capacity(config.logging.queue_capacity);
@@ -207,6 +215,14 @@ impl App {
             mqtts_addr,
             api_addr,
         });
+        let api_router = http::router(admin);
+        let seeded = match &seed {
+            // Before the API serves: once health answers, the fixtures are there.
+            Some(seed) => {
+                Some(seed.apply(&api_router, &config.server.account_id, &config.server.region).await?)
+            }
+            None => None,
+        };
         let api_shutdown = shutdown.clone();
         // The job timers fire within a tenth of a "minute" (at most a second) of their time.
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
@@ -216,7 +232,7 @@ impl App {
             tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
             tokio::spawn(async move {
                 // The peer address is the sourceIp of an HTTP publish's Publish-In entry.
-                let service = http::router(admin).into_make_service_with_connect_info::<SocketAddr>();
+                let service = api_router.into_make_service_with_connect_info::<SocketAddr>();
                 let serve = axum::serve(api, service)
                     .with_graceful_shutdown(async move { api_shutdown.cancelled().await });
                 if let Err(e) = serve.await {
@@ -231,6 +247,7 @@ impl App {
             data_dir,
             ca_cert_path: ca.cert_path(),
             server_cert_dir,
+            seeded,
             shutdown,
             broker,
             pipeline,

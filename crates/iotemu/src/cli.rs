@@ -26,6 +26,8 @@ pub enum Command {
     /// The log entries of a running emulator.
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Wait until an emulator answers its health route (exit 0), or the timeout passes (exit 1).
+    Wait(crate::wait_cmd::WaitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +83,14 @@ pub struct ServeArgs {
     /// Do not write the log entries to standard output.
     #[arg(long, env = "IOTEMU_NO_STDOUT_LOGS")]
     pub no_stdout_logs: bool,
+    /// A name (DNS or IP) the MQTTS server certificate holds besides localhost, 127.0.0.1, ::1
+    /// and the hostname; repeatable, or comma-separated in IOTEMU_SERVER_NAMES.
+    #[arg(long = "server-name", env = "IOTEMU_SERVER_NAMES", value_name = "NAME", value_delimiter = ',')]
+    pub server_names: Vec<String>,
+    /// A TOML or JSON file of things, groups, policies, certificates, rules, jobs, ... created
+    /// at start, before any listener answers.
+    #[arg(long, env = "IOTEMU_SEED", value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -118,6 +128,12 @@ impl ServeArgs {
         }
         if self.no_stdout_logs {
             config.logging.stdout = false;
+        }
+        if !self.server_names.is_empty() {
+            config.server.server_names = self.server_names.iter().map(|n| n.trim().to_string()).collect();
+        }
+        if let Some(v) = &self.seed {
+            config.server.seed = v.display().to_string();
         }
         config.validate()?;
         Ok(config)
