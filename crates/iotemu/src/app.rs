@@ -216,6 +216,13 @@ impl App {
             api_addr,
         });
         let api_router = http::router(admin);
+        let seed_route = crate::seed::http::routes(
+            api_router.clone(),
+            config.server.account_id.clone(),
+            config.server.region.clone(),
+            data_dir.clone(),
+        );
+        let api_router = api_router.merge(seed_route);
         let seeded = match &seed {
             // Before the API serves: once health answers, the fixtures are there.
             Some(seed) => {

@@ -86,7 +86,7 @@ fn serve_until_signal(config: Config) -> Result<()> {
         eprintln!("iotemu data directory: {}", running.data_dir.display());
         eprintln!("iotemu CA certificate: {}", running.ca_cert_path.display());
         eprintln!("iotemu server certificate: {}", running.server_cert_dir.join("server.pem").display());
-        if let Some(seeded) = running.seeded {
+        if let Some(seeded) = &running.seeded {
             eprintln!(
                 "iotemu seed applied: {} requests, {} entries already there",
                 seeded.created, seeded.existing

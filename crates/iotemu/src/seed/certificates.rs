@@ -144,6 +144,25 @@ impl CertificateEntry {
         Ok((arn, created))
     }
 
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The certificate as `POST /_iotemu/seed` reports it: ARN and id, and the PEM files of one
+    /// written to a folder (a job in another container than the emulator's cannot read them).
+    pub(super) fn describe(&self, arn: &str) -> Value {
+        let mut description = json!({
+            "certificateArn": arn,
+            "certificateId": arn.rsplit('/').next().unwrap_or_default(),
+        });
+        if let Source::Folder(dir) = &self.source {
+            let read = |file: String| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            description["certificatePem"] = json!(read(format!("{}.cert.pem", self.name)));
+            description["privateKey"] = json!(read(format!("{}.private.key", self.name)));
+        }
+        description
+    }
+
     /// AttachPolicy and AttachThingPrincipal: one result per link.
     pub(super) async fn link(&self, api: &Api<'_>, arn: &str, label: &str) -> Result<Vec<bool>, SeedError> {
         let mut done = Vec::new();

@@ -15,9 +15,14 @@
 //! Order: thingTypes, thingGroups (parents first), things, policies, certificates, then the
 //! links, then loggingOptions, logLevels, topicRules, jobTemplates, jobs and
 //! provisioningTemplates. The whole file is checked before anything is applied.
+//!
+//! A running emulator takes a seed too, on `POST /_iotemu/seed` ([`http`]): for CI service
+//! containers, which start before the job's checkout, and for test suites that reset and seed
+//! again between tests.
 
 mod api;
 mod certificates;
+pub mod http;
 
 use api::{Api, Call};
 use axum::http::Method;
@@ -33,17 +38,21 @@ pub struct SeedError(pub String);
 /// A seed file, read and checked.
 #[derive(Debug)]
 pub struct Seed {
-    path: PathBuf,
+    /// Where relative paths start: the file's folder.
+    base: PathBuf,
     sections: Map<String, Value>,
 }
 
 /// What applying a seed did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// Requests that succeeded (an idempotent one succeeds again on a restart).
     pub created: usize,
     /// Entries left as they were because they already exist.
     pub existing: usize,
+    /// The certificates, by entry name: `certificateArn`, `certificateId`, and the
+    /// `certificatePem` and `privateKey` of those written to a folder.
+    pub certificates: Map<String, Value>,
 }
 
 /// A kind of entry: the operation that creates it and the members it takes.
@@ -201,19 +210,23 @@ impl Seed {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SeedError(format!("cannot read seed file {}: {e}", path.display())))?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+        Seed::parse(&text, is_json, &format!("seed file {}", path.display()), base)
+    }
+
+    /// A seed from text; `origin` says where it comes from in errors, relative paths start at
+    /// `base`.
+    pub fn parse(text: &str, is_json: bool, origin: &str, base: PathBuf) -> Result<Seed, SeedError> {
         let value: Value = if is_json {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
+            serde_json::from_str(text).map_err(|e| e.to_string())
         } else {
-            toml::from_str(&text).map_err(|e| e.to_string())
+            toml::from_str(text).map_err(|e| e.to_string())
         }
-        .map_err(|e| SeedError(format!("invalid seed file {}: {}", path.display(), one_line(&e))))?;
+        .map_err(|e| SeedError(format!("invalid {origin}: {}", one_line(&e))))?;
         let Value::Object(sections) = value else {
-            return Err(SeedError(format!(
-                "invalid seed file {}: expected a table of sections",
-                path.display()
-            )));
+            return Err(SeedError(format!("invalid {origin}: expected a table of sections")));
         };
-        let seed = Seed { path: path.to_owned(), sections };
+        let seed = Seed { base, sections };
         seed.check()?;
         Ok(seed)
     }
@@ -239,9 +252,8 @@ impl Seed {
         Ok(())
     }
 
-    /// The folder relative paths of the file start from.
     fn base_dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
+        &self.base
     }
 
     /// The entries of a section: an array of tables, or one table (`[loggingOptions]`).
@@ -298,6 +310,7 @@ impl Seed {
             for n in certificate.link(&api, arn, label).await? {
                 applied.count(n);
             }
+            applied.certificates.insert(certificate.name().to_string(), certificate.describe(arn));
         }
         for section in &CREATE_AFTER {
             for entry in self.entries(section.key)? {

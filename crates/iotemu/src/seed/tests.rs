@@ -102,9 +102,9 @@ async fn a_seed_is_applied_once_and_a_restart_finds_it_there() {
     let data = dir.path().join("data");
 
     let running = App::start(config(&data, &seed)).await.unwrap();
-    let first = running.seeded.unwrap();
+    let first = running.seeded.clone().unwrap();
     // 9 entries, 4 links (thing into group, group policy, certificate policy and thing).
-    assert_eq!(first, Applied { created: 13, existing: 0 });
+    assert_eq!((first.created, first.existing), (13, 0));
     let certs = dir.path().join("certs");
     let cert = std::fs::read_to_string(certs.join("sensor-1.cert.pem")).unwrap();
     assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
@@ -116,13 +116,16 @@ async fn a_seed_is_applied_once_and_a_restart_finds_it_there() {
     running.shutdown(Duration::from_secs(2)).await;
 
     let running = App::start(config(&data, &seed)).await.unwrap();
-    let second = running.seeded.unwrap();
+    let second = running.seeded.clone().unwrap();
     // The certificate is the same one, found by the file's certificateId.
     assert_eq!(std::fs::read_to_string(certs.join("sensor-1.cert.pem")).unwrap(), cert);
     // Policy, certificate, rule and job were there; CreateThing(Type|Group) with the same
     // configuration and the links succeed again, as on AWS.
     assert_eq!(second.existing, 4, "{second:?}");
     assert_eq!(second.created + second.existing, 13);
+    let described = &second.certificates["sensor-1"];
+    assert_eq!(described["certificatePem"], cert.as_str());
+    assert_eq!(described, &first.certificates["sensor-1"]);
     running.shutdown(Duration::from_secs(2)).await;
 }
 
