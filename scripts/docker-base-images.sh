@@ -58,6 +58,9 @@ if ! have_image "$RUST_IMAGE"; then
   for tool in cargo rustc rustdoc; do
     as_root ln -sf "../../rust/bin/$tool" "$rootfs/usr/local/cargo/bin/$tool"
   done
+  # The builder trusts what this machine trusts, so that cargo reaches crates.io through the
+  # same TLS-inspecting proxy, if there is one (the runtime image keeps Debian's bundle).
+  as_root cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
   as_root tar -C "$rootfs" -cf - . | docker import \
     --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV CARGO_HOME=/usr/local/cargo' \
