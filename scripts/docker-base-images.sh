@@ -5,9 +5,10 @@
 #   rust:1-bookworm                          Debian bookworm (debootstrap, from the apt mirror this
 #                                            machine uses) with gcc and this machine's own Rust
 #                                            toolchain (`rustc --print sysroot`) in /usr/local/rust
-#   gcr.io/distroless/cc-debian12:nonroot    only what distroless's cc image has that iotemu
-#                                            needs: glibc, libgcc_s, the CA bundle, /etc/passwd
-#                                            with nonroot (65532), /tmp; user 65532
+#   gcr.io/distroless/static-debian12:nonroot  what distroless's static image has that iotemu
+#                                            needs (its binary is static): the CA bundle,
+#                                            /etc/passwd with nonroot (65532), nsswitch.conf,
+#                                            /tmp; user 65532
 #
 # An image that is already there is kept (FORCE=1 makes both again). Needs root (debootstrap,
 # docker). DEBIAN_MIRROR overrides the mirror found in /etc/apt/sources.list*.
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUST_IMAGE=${RUST_IMAGE:-rust:1-bookworm}
-RUNTIME_IMAGE=${RUNTIME_IMAGE:-gcr.io/distroless/cc-debian12:nonroot}
+RUNTIME_IMAGE=${RUNTIME_IMAGE:-gcr.io/distroless/static-debian12:nonroot}
 SUITE=bookworm
 
 have_image() { [ "${FORCE:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
@@ -70,19 +71,9 @@ if ! have_image "$RUST_IMAGE"; then
 fi
 
 if ! have_image "$RUNTIME_IMAGE"; then
-  echo "$RUNTIME_IMAGE: glibc, libgcc_s, CA bundle, passwd with nonroot" >&2
+  echo "$RUNTIME_IMAGE: CA bundle, passwd with nonroot, nsswitch.conf, /tmp" >&2
   min="$work/runtime"
-  as_root mkdir -p "$min"/{etc/ssl/certs,usr/lib/x86_64-linux-gnu,usr/lib64,usr/bin,home/nonroot,root,tmp,var/lib}
-  # The merged-/usr layout of Debian 12 (the ELF interpreter is /lib64/ld-linux-x86-64.so.2).
-  for link in bin lib lib64 sbin; do as_root ln -s "usr/$link" "$min/$link" 2>/dev/null || true; done
-  as_root ln -sf bin "$min/usr/sbin"
-  libs=(libc.so.6 libm.so.6 libgcc_s.so.1 libdl.so.2 libpthread.so.0 librt.so.1 libresolv.so.2
-        libnss_dns.so.2 libnss_files.so.2)
-  for lib in "${libs[@]}"; do
-    as_root cp -L "$rootfs/usr/lib/x86_64-linux-gnu/$lib" "$min/usr/lib/x86_64-linux-gnu/"
-  done
-  as_root cp -L "$rootfs/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$min/usr/lib/x86_64-linux-gnu/"
-  as_root ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$min/usr/lib64/ld-linux-x86-64.so.2"
+  as_root mkdir -p "$min"/{etc/ssl/certs,home/nonroot,root,tmp,usr/local/bin,var/lib}
   as_root cp "$rootfs/etc/ssl/certs/ca-certificates.crt" "$min/etc/ssl/certs/"
   as_root cp -L "$rootfs/etc/os-release" "$min/etc/os-release"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' |

@@ -9,7 +9,7 @@
 # the end). Skips, saying so, only when docker cannot run here. Host networking only: every
 # listener is on 127.0.0.1 on free ports.
 #
-# The base images (rust:1-bookworm, gcr.io/distroless/cc-debian12:nonroot) are made locally by
+# The base images (rust:1-bookworm, gcr.io/distroless/static-debian12:nonroot) are made locally by
 # scripts/docker-base-images.sh unless they are there already (IOTEMU_DOCKER_PULL=1 pulls them
 # instead). IOTEMU_IMAGE names the image to build and test (default iotemu:test).
 set -euo pipefail
@@ -69,7 +69,7 @@ fi
 
 # --- base images and the image --------------------------------------------------------------
 if [ "${IOTEMU_DOCKER_PULL:-0}" = 1 ]; then
-  docker pull -q rust:1-bookworm >/dev/null && docker pull -q gcr.io/distroless/cc-debian12:nonroot >/dev/null
+  docker pull -q rust:1-bookworm >/dev/null && docker pull -q gcr.io/distroless/static-debian12:nonroot >/dev/null
 else
   bash scripts/docker-base-images.sh
 fi

@@ -2,14 +2,18 @@
 docker/seed.example.toml.
 
   drive.py seeded API_URL            the seed's state is there; then boto3 makes some of its own
-                                     (a thing, a shadow, a publish); prints sensor-1's certificateId
+                                     (a thing, a shadow, a publish, a rule whose http action calls
+                                     http://localhost:PORT, so the binary must resolve a host
+                                     name); prints sensor-1's certificateId
   drive.py restarted API_URL CERT_ID after a restart on the same volume: all of it is still there,
                                      the seed did not make a second certificate, and the entries
                                      from before the restart are in the CloudWatch Logs API
 
 Exits non-zero with the failed assertion."""
+import http.server
 import json
 import sys
+import threading
 import time
 
 import boto3
@@ -55,10 +59,39 @@ def seeded_state(iot):
     assert options["defaultLogLevel"] == "DEBUG", options
 
 
+class Hook(http.server.BaseHTTPRequestHandler):
+    """Keeps the bodies POSTed to it."""
+    bodies = []
+
+    def do_POST(self):
+        Hook.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def http_action_by_host_name(iot, data):
+    """A rule's http action to http://localhost:PORT reaches a server on this machine."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    iot.create_topic_rule(ruleName="to_hook", topicRulePayload={
+        "sql": "SELECT * FROM 'hook/in'", "actions": [{"http": {"url": f"http://localhost:{port}/hook"}}]})
+    data.publish(topic="hook/in", qos=1, payload=json.dumps({"via": "http"}))
+    deadline = time.time() + 10
+    while not Hook.bodies and time.time() < deadline:
+        time.sleep(0.05)
+    server.shutdown()
+    assert Hook.bodies and json.loads(Hook.bodies[0]) == {"via": "http"}, Hook.bodies
+
+
 def seeded(url):
     iot = client(url, "iot")
     data = client(url, "iot-data")
     seeded_state(iot)
+    http_action_by_host_name(iot, data)
     # The emulator's own state, made through the API, for the restart to find.
     iot.create_thing(thingName="made-by-test", attributePayload={"attributes": {"run": "1"}})
     data.update_thing_shadow(thingName="sdk-device",
