@@ -94,7 +94,7 @@ done
 # The image's own binary, for the start-to-ready measurement on this machine.
 docker create --name "iotemu-extract-$$" "$IMAGE" >/dev/null
 docker cp "iotemu-extract-$$:/usr/local/bin/iotemu" "$work/iotemu" >/dev/null
-docker rm "iotemu-extract-$$" >/dev/null
+docker rm -v "iotemu-extract-$$" >/dev/null
 PY=python3
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 if "$work/iotemu" --version >/dev/null 2>&1; then
@@ -104,9 +104,9 @@ else
 fi
 
 # --- run it ----------------------------------------------------------------------------------
-read -r MQTT MQTTS API < <("$PY" -c '
+read -r MQTT MQTTS API LNS < <("$PY" -c '
 import socket
-s = [socket.socket() for _ in range(3)]
+s = [socket.socket() for _ in range(4)]
 [x.bind(("127.0.0.1", 0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 container="iotemu-test-$$"
@@ -115,7 +115,7 @@ docker volume create "$volume" >/dev/null
 run_start=$(date +%s%N)
 docker run -d --name "$container" --network host \
   -v "$volume:/var/lib/iotemu" -v "$PWD/docker/seed.example.toml:/seed/seed.toml:ro" \
-  -e IOTEMU_BIND=127.0.0.1 -e IOTEMU_MQTT_PORT="$MQTT" -e IOTEMU_MQTTS_PORT="$MQTTS" -e IOTEMU_API_PORT="$API" \
+  -e IOTEMU_BIND=127.0.0.1 -e IOTEMU_MQTT_PORT="$MQTT" -e IOTEMU_MQTTS_PORT="$MQTTS" -e IOTEMU_API_PORT="$API" -e IOTEMU_LNS_PORT="$LNS" \
   -e IOTEMU_SEED=/seed/seed.toml -e IOTEMU_SERVER_NAMES=iotemu.test "$IMAGE" >/dev/null
 wait_ready() {
   docker exec "$container" iotemu wait --timeout 20 || { docker logs "$container" 2>&1 | tail -n 20 >&2; exit 1; }

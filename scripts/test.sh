@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of iotemu on a fresh machine: installs what the tests drive (Debian's
 # mosquitto-clients and openssl; a Python virtual environment in .venv/ with the AWS IoT Device
-# SDK, paho-mqtt, boto3, the AWS CLI and pytest), then `cargo test` over the whole workspace and
+# SDK, paho-mqtt, boto3, the AWS CLI, websockets and pytest; lora-packet for Node.js in tests/lorawan), then `cargo test` over the whole workspace and
 # the pytest suite in tests/python.
 # Safe to re-run: each step is skipped when its result is already there.
 set -euo pipefail
@@ -13,6 +13,8 @@ missing=()
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# Node.js runs the LoRaWAN tests' independent device (lora-packet, tests/lorawan).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}" >&2
@@ -20,11 +22,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3, pytest' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3, pytest, websockets' >/dev/null 2>&1; then
   echo "creating .venv with tests/requirements.txt" >&2
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -r tests/requirements.txt
+fi
+if [ ! -d tests/lorawan/node_modules/lora-packet ]; then
+  echo "installing tests/lorawan's Node.js packages (lora-packet)" >&2
+  (cd tests/lorawan && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export IOTEMU_PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"

@@ -34,11 +34,11 @@ def healthy(port):
 
 
 def one_run(binary, seed):
-    mqtt, mqtts, api = free_ports(3)
+    mqtt, mqtts, api, lns = free_ports(4)
     with tempfile.TemporaryDirectory() as data:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEMU_")}
         args = [binary, "serve", "--data-dir", os.path.join(data, "d"), "--mqtt-port", str(mqtt),
-                "--mqtts-port", str(mqtts), "--api-port", str(api), "--no-stdout-logs"]
+                "--mqtts-port", str(mqtts), "--api-port", str(api), "--lns-port", str(lns), "--no-stdout-logs"]
         if seed:
             args += ["--seed", seed]
         start = time.perf_counter()

@@ -3,7 +3,7 @@ emulator's CA, Describe/List/Update/DeleteCertificate and their state rules, and
 Attach/Detach/ListThingPrincipals and ListPrincipalThings."""
 import hashlib
 import ssl
-
+import subprocess
 
 from conftest import error_of
 
@@ -13,8 +13,15 @@ def test_create_keys_and_certificate_issues_a_certificate_of_the_emulators_ca(io
     der = ssl.PEM_cert_to_DER_cert(created["certificatePem"])
     assert created["certificateId"] == hashlib.sha256(der).hexdigest()
     assert created["certificateArn"] == f"arn:aws:iot:us-east-1:123456789012:cert/{created['certificateId']}"
-    assert "PRIVATE KEY" in created["keyPair"]["PrivateKey"]
-    assert "PUBLIC KEY" in created["keyPair"]["PublicKey"]
+    # An RSA 2048 key in PKCS#1 PEM and its SubjectPublicKeyInfo, as botocore's example shows them.
+    assert created["keyPair"]["PrivateKey"].startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+    assert created["keyPair"]["PublicKey"].startswith("-----BEGIN PUBLIC KEY-----\n")
+    modulus = subprocess.run(["openssl", "rsa", "-noout", "-text"], input=created["keyPair"]["PrivateKey"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "Private-Key: (2048 bit" in modulus
+    signature = subprocess.run(["openssl", "x509", "-noout", "-text"], input=created["certificatePem"],
+                               capture_output=True, text=True, check=True).stdout
+    assert "Signature Algorithm: ecdsa-with-SHA256" in signature
     description = iot.describe_certificate(certificateId=created["certificateId"])["certificateDescription"]
     assert description["status"] == "ACTIVE"
     assert description["certificatePem"] == created["certificatePem"]

@@ -6,6 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> u64;
+
+    /// Nanoseconds since the Unix epoch (the LoRaWAN entries' timestamps have nine digits);
+    /// by default the milliseconds, scaled.
+    fn now_nanos(&self) -> u128 {
+        u128::from(self.now_millis()) * 1_000_000
+    }
 }
 
 /// The real clock.
@@ -15,5 +21,9 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_millis(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
+    fn now_nanos(&self) -> u128 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     }
 }

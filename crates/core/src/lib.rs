@@ -29,4 +29,6 @@ pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,
 };
-pub use reserved::{Disposition, PassThrough, ReservedTopic, ReservedTopicHandler};
+pub use reserved::{
+    Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,
+};

@@ -61,6 +61,53 @@ impl<'a> ReservedTopic<'a> {
     }
 }
 
+/// A fleet provisioning topic (`fleet-provision-api.md`), read from the `rest` of
+/// [`ReservedTopic::Provisioning`]: `certificates/create/{format}`,
+/// `certificates/create-from-csr/{format}` and `provisioning-templates/{name}/provision/{format}`,
+/// each a request, or with `/accepted` or `/rejected` the service's answer to it. `format` is
+/// `json` or `cbor`; any other topic under those prefixes is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvisioningTopic<'a> {
+    pub operation: ProvisioningOperation<'a>,
+    /// `json` or `cbor`.
+    pub format: &'a str,
+    /// `None` for the request, `Some(true)` for `/accepted`, `Some(false)` for `/rejected`.
+    pub accepted: Option<bool>,
+}
+
+/// The operation a [`ProvisioningTopic`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningOperation<'a> {
+    CreateKeysAndCertificate,
+    CreateCertificateFromCsr,
+    RegisterThing { template_name: &'a str },
+}
+
+impl<'a> ProvisioningTopic<'a> {
+    /// Parses the `rest` of [`ReservedTopic::Provisioning`].
+    pub fn parse(rest: &'a str) -> Option<Self> {
+        let (operation, tail) = if let Some(tail) = rest.strip_prefix("certificates/create/") {
+            (ProvisioningOperation::CreateKeysAndCertificate, tail)
+        } else if let Some(tail) = rest.strip_prefix("certificates/create-from-csr/") {
+            (ProvisioningOperation::CreateCertificateFromCsr, tail)
+        } else {
+            let tail = rest.strip_prefix("provisioning-templates/")?;
+            let (template_name, tail) = tail.split_once("/provision/")?;
+            if template_name.is_empty() || template_name.contains('/') {
+                return None;
+            }
+            (ProvisioningOperation::RegisterThing { template_name }, tail)
+        };
+        let (format, accepted) = match tail.split_once('/') {
+            None => (tail, None),
+            Some((format, "accepted")) => (format, Some(true)),
+            Some((format, "rejected")) => (format, Some(false)),
+            Some(_) => return None,
+        };
+        matches!(format, "json" | "cbor").then_some(ProvisioningTopic { operation, format, accepted })
+    }
+}
+
 /// What the broker does with a publish after a service has seen it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -108,6 +155,49 @@ mod tests {
         );
         assert_eq!(ReservedTopic::basic_ingest_topic("myRule", "a/b"), "$aws/rules/myRule/a/b");
         assert_eq!(ReservedTopic::parse("$aws/unknown"), Some(ReservedTopic::Other));
+        assert_eq!(
+            ReservedTopic::parse("$aws/certificates/create/json"),
+            Some(ReservedTopic::Provisioning { rest: "certificates/create/json" })
+        );
         assert_eq!(ReservedTopic::parse("devices/1"), None);
+    }
+
+    #[test]
+    fn parses_fleet_provisioning_topics() {
+        let topic = |rest| ProvisioningTopic::parse(rest);
+        assert_eq!(
+            topic("certificates/create/json"),
+            Some(ProvisioningTopic {
+                operation: ProvisioningOperation::CreateKeysAndCertificate,
+                format: "json",
+                accepted: None
+            })
+        );
+        assert_eq!(
+            topic("certificates/create-from-csr/cbor/accepted"),
+            Some(ProvisioningTopic {
+                operation: ProvisioningOperation::CreateCertificateFromCsr,
+                format: "cbor",
+                accepted: Some(true)
+            })
+        );
+        assert_eq!(
+            topic("provisioning-templates/widget/provision/json/rejected"),
+            Some(ProvisioningTopic {
+                operation: ProvisioningOperation::RegisterThing { template_name: "widget" },
+                format: "json",
+                accepted: Some(false)
+            })
+        );
+        for other in [
+            "certificates/create/xml",
+            "certificates/create/json/other",
+            "certificates/delete/json",
+            "provisioning-templates//provision/json",
+            "provisioning-templates/a/b/provision/json",
+            "provisioning-templates/widget/json",
+        ] {
+            assert_eq!(topic(other), None, "{other}");
+        }
     }
 }

@@ -179,8 +179,11 @@ fn parse(mut line: Vec<u8>) -> (&'static str, String, NewEvent) {
     let message =
         String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let fields = EntryFields::of(&message);
-    let timestamp =
-        fields.timestamp.as_deref().and_then(entry_timestamp_ms).unwrap_or_else(crate::service::now_ms);
+    let timestamp = fields
+        .timestamp
+        .as_deref()
+        .and_then(|t| entry_timestamp_ms(t).or_else(|| rfc3339_ms(t)))
+        .unwrap_or_else(crate::service::now_ms);
     let day = fields.timestamp.as_deref().and_then(|t| t.get(..10)).unwrap_or("unknown").to_string();
     let group = if fields.event_type.is_none() && fields.event.is_some() {
         WIRELESS_LOG_GROUP
@@ -220,9 +223,29 @@ pub fn entry_timestamp_ms(text: &str) -> Option<i64> {
     Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms)
 }
 
+/// Epoch milliseconds of a LoRaWAN entry's timestamp, RFC 3339 in UTC
+/// (`2020-11-24T01:46:50.883481989Z`).
+pub fn rfc3339_ms(text: &str) -> Option<i64> {
+    let (date, rest) = text.split_once('T')?;
+    let clock = rest.strip_suffix('Z')?;
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    entry_timestamp_ms(&format!("{date} {hms}.{millis}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lorawan_timestamps_become_epoch_milliseconds() {
+        assert_eq!(rfc3339_ms("2020-11-24T01:46:50.883481989Z"), Some(1_606_182_410_883));
+        assert_eq!(rfc3339_ms("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(rfc3339_ms("2020-11-24 01:46:50.883"), None);
+    }
 
     #[test]
     fn entry_timestamps_become_epoch_milliseconds() {

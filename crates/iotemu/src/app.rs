@@ -25,6 +25,8 @@ pub struct Running {
     pub mqtt_addr: SocketAddr,
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// The LoRa Basics Station (LNS) endpoint of AWS IoT Core for LoRaWAN.
+    pub lns_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub ca_cert_path: PathBuf,
     pub server_cert_dir: PathBuf,
@@ -119,7 +121,10 @@ impl App {
         );
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
-        let authenticator = Arc::new(RegistryAuthenticator::new(registry.clone(), mqtt_scope.clone()));
+        let authenticator = Arc::new(iotemu_provisioning::jit::JitAuthenticator::new(
+            Arc::new(RegistryAuthenticator::new(registry.clone(), mqtt_scope.clone())),
+            mqtt_scope.clone(),
+        ));
         let shutdown = CancellationToken::new();
         let reserved = Arc::new(ReservedTopicRouter::new(mqtt_scope.clone()));
         let broker = Broker::new(
@@ -176,6 +181,29 @@ impl App {
             .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
         );
         reserved.attach_jobs(jobs.clone());
+        let provisioning = Arc::new(
+            iotemu_provisioning::Provisioning::load(
+                store.clone(),
+                registry.clone(),
+                Arc::new(iotemu_core::SystemClock),
+                Arc::new(broker.clone()),
+                logs.clone(),
+                config.provisioning.settings(),
+            )
+            .map_err(|e| anyhow::anyhow!("loading the provisioning templates: {e}"))?,
+        );
+        reserved.attach_provisioning(provisioning.clone());
+        authenticator.attach(provisioning.clone());
+        // LoRaWAN uplinks reach rules (Basic Ingest topics) and subscribers through the broker.
+        let wireless = Arc::new(
+            iotemu_wireless::Wireless::load(
+                store.clone(),
+                logs.clone(),
+                Arc::new(broker.clone()),
+                iotemu_wireless::RolePolicy(config.wireless.allowed_role_arns.clone()),
+            )
+            .map_err(|e| anyhow::anyhow!("loading the wireless resources: {e}"))?,
+        );
         // THING_GROUP log targets: the groups of the thing a client id names.
         let groups = (registry.clone(), mqtt_scope.clone());
         logs.policy()
@@ -192,7 +220,9 @@ impl App {
         let mqtt = bind(config.server.mqtt_port).await?;
         let mqtts = bind(config.server.mqtts_port).await?;
         let api = bind(config.server.api_port).await?;
+        let lns = bind(config.wireless.lns_port).await?;
         let (mqtt_addr, mqtts_addr, api_addr) = (mqtt.local_addr()?, mqtts.local_addr()?, api.local_addr()?);
+        let lns_addr = lns.local_addr()?;
 
         // TLS trusts the emulator's CA, the registered ACTIVE CAs and the registered certificates.
         let tls = iotemu_broker::tls::server_config(authenticator, server_chain, server_key)?;
@@ -210,6 +240,8 @@ impl App {
             shadows,
             topic_rules,
             jobs: jobs.clone(),
+            provisioning: provisioning.clone(),
+            wireless: wireless.clone(),
             rules_engine,
             log_store_missed,
             mqtts_addr,
@@ -231,10 +263,13 @@ impl App {
             None => None,
         };
         let api_shutdown = shutdown.clone();
+        let lns_shutdown = shutdown.clone();
         // The job timers fire within a tenth of a "minute" (at most a second) of their time.
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
             tokio::spawn(jobs.run_timers(tick, shutdown.clone())),
+            // Ownership tokens expire within a second of their hour.
+            tokio::spawn(provisioning.run_timers(Duration::from_secs(1), shutdown.clone())),
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
             tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
             tokio::spawn(async move {
@@ -246,11 +281,22 @@ impl App {
                     tracing::error!(error = %e, "API listener failed");
                 }
             }),
+            tokio::spawn(async move {
+                // The gateway's address is the source of its uplinks' messages.
+                let service = iotemu_wireless::lns::server::routes(wireless)
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                let serve = axum::serve(lns, service)
+                    .with_graceful_shutdown(async move { lns_shutdown.cancelled().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "LNS listener failed");
+                }
+            }),
         ];
         Ok(Running {
             mqtt_addr,
             mqtts_addr,
             api_addr,
+            lns_addr,
             data_dir,
             ca_cert_path: ca.cert_path(),
             server_cert_dir,
@@ -267,7 +313,10 @@ impl App {
 impl Running {
     /// The line scripts wait for once every listener is bound.
     pub fn listening_line(&self) -> String {
-        format!("iotemu listening mqtt={} mqtts={} api={}", self.mqtt_addr, self.mqtts_addr, self.api_addr)
+        format!(
+            "iotemu listening mqtt={} mqtts={} api={} lns={}",
+            self.mqtt_addr, self.mqtts_addr, self.api_addr, self.lns_addr
+        )
     }
 
     /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT) and flushes the
@@ -278,14 +327,22 @@ impl Running {
         if !self.broker.wait_closed(grace.mul_f32(0.7)).await {
             tracing::warn!(remaining = self.broker.connection_count(), "connections still open at shutdown");
         }
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_millis(200), task).await;
+        let mut pending = Vec::new();
+        for mut task in self.tasks {
+            if tokio::time::timeout(Duration::from_millis(200), &mut task).await.is_err() {
+                pending.push(task);
+            }
         }
         let left = grace.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
         let pipeline = self.pipeline;
         let flushed = tokio::task::spawn_blocking(move || pipeline.shutdown(left)).await.unwrap_or(false);
         if !flushed {
             tracing::warn!("log sinks were not flushed in time");
+        }
+        // The live-tail streams end with the pipeline: let the API finish writing them, so a
+        // follower reads a complete response rather than a connection cut mid-chunk.
+        for task in pending {
+            let _ = tokio::time::timeout(Duration::from_millis(300), task).await;
         }
     }
 }

@@ -28,6 +28,17 @@ pub enum Command {
     Logs(LogsCommand),
     /// Wait until an emulator answers its health route (exit 0), or the timeout passes (exit 1).
     Wait(crate::wait_cmd::WaitArgs),
+    /// AWS IoT Core for LoRaWAN helpers.
+    #[command(subcommand)]
+    Lora(LoraCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoraCommand {
+    /// Play a LoRa Basics Station gateway and a LoRaWAN device against a running emulator:
+    /// create them through the iotwireless API, join (OTAA), send uplinks and receive a
+    /// downlink, printing each step.
+    Simulate(crate::lora_cmd::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,8 +50,9 @@ pub enum LogsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Write a device certificate, its private key and the CA certificate into a directory,
-    /// and print the certificateId.
+    /// Write a device certificate, its private key (ECDSA P-256, PKCS#8 PEM; CreateKeysAndCertificate
+    /// gives RSA 2048 keys as AWS does) and the CA certificate into a directory, and print the
+    /// certificateId.
     CreateDevice(CreateDeviceArgs),
 }
 
@@ -68,6 +80,9 @@ pub struct ServeArgs {
     /// HTTP API port; 0 picks a free one [default: 4580].
     #[arg(long, env = "IOTEMU_API_PORT", value_name = "PORT")]
     pub api_port: Option<u16>,
+    /// LoRa Basics Station (LNS) port for LoRaWAN gateways; 0 picks a free one [default: 3001].
+    #[arg(long, env = "IOTEMU_LNS_PORT", value_name = "PORT")]
+    pub lns_port: Option<u16>,
     /// The AWS account id in every entry [default: 123456789012].
     #[arg(long, env = "IOTEMU_ACCOUNT_ID", value_name = "ID")]
     pub account_id: Option<String>,
@@ -114,6 +129,10 @@ impl ServeArgs {
         if let Some(v) = self.api_port {
             server.api_port = v;
         }
+        if let Some(v) = self.lns_port {
+            config.wireless.lns_port = v;
+        }
+        let server = &mut config.server;
         if let Some(v) = &self.account_id {
             server.account_id = v.clone();
         }

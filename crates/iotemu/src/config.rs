@@ -23,6 +23,8 @@ pub struct Config {
     pub rules: RulesSection,
     pub limits: Limits,
     pub jobs: JobsSection,
+    pub wireless: WirelessSection,
+    pub provisioning: ProvisioningSection,
 }
 
 /// The rules engine (`iotemu_rules::EngineConfig`) and rules created at start.
@@ -110,6 +112,39 @@ pub struct JobsSection {
     /// `inProgressTimeoutInMinutes`) and of the rollout rate (`maximumPerMinute`) lasts: 60, as
     /// on AWS, unless a test shortens it (1 makes a 1-minute step timeout fire in about 1 s).
     pub minute_seconds: u64,
+}
+
+/// AWS IoT Core for LoRaWAN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirelessSection {
+    /// The LoRa Basics Station (LNS) endpoint's port on the bind address; 0 picks a free one.
+    pub lns_port: u16,
+    /// Role ARNs a destination may use (`*`: every role); the others cannot be "assumed", and
+    /// the uplinks of their destinations write the Uplink error entry.
+    pub allowed_role_arns: Vec<String>,
+}
+
+/// Fleet provisioning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningSection {
+    /// How long an ownership token lives (AWS: one hour).
+    pub ownership_token_seconds: u64,
+    /// Lambda function ARN (or `*`) -> the URL a pre-provisioning hook POSTs to.
+    #[serde(default)]
+    pub hook_endpoints: std::collections::HashMap<String, String>,
+}
+
+impl ProvisioningSection {
+    /// The service's settings.
+    pub fn settings(&self) -> iotemu_provisioning::Settings {
+        iotemu_provisioning::Settings {
+            hook_endpoints: self.hook_endpoints.clone(),
+            token_ttl_ms: self.ownership_token_seconds.saturating_mul(1000),
+            ..Default::default()
+        }
+    }
 }
 
 /// Where IoT policies apply.
@@ -244,6 +279,9 @@ impl Config {
         }
         if self.shadow.max_document_bytes == 0 {
             return invalid("shadow max_document_bytes must be greater than 0".into());
+        }
+        if self.provisioning.ownership_token_seconds == 0 {
+            return invalid("provisioning ownership_token_seconds must be greater than 0".into());
         }
         if self.jobs.minute_seconds == 0 {
             return invalid("jobs minute_seconds must be greater than 0".into());

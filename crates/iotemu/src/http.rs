@@ -29,6 +29,10 @@ pub struct AdminState {
     pub shadows: Arc<iotemu_shadow::ShadowRequests>,
     /// The Jobs service (its `iot` and `iot-jobs-data` routes).
     pub jobs: Arc<iotemu_jobs::Jobs>,
+    /// AWS IoT Core for LoRaWAN (its `iotwireless` routes).
+    pub wireless: Arc<iotemu_wireless::Wireless>,
+    /// The fleet provisioning service (its `iot` routes).
+    pub provisioning: Arc<iotemu_provisioning::Provisioning>,
     /// The rules engine, for its overflow count.
     pub rules_engine: iotemu_rules::RulesEngine,
     /// The CloudWatch Logs service over the log store.
@@ -48,12 +52,14 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(iotemu_registry::routes(state.registry.clone()))
         .merge(crate::logging::routes(state.logging.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
-        .merge(iotemu_jobs::http::control_routes(state.jobs.clone()));
+        .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
+        .merge(iotemu_provisioning::http::routes(state.provisioning.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
         .with("iotdata", iotdata_routes(&state))
-        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()));
+        .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()))
+        .with("iotwireless", iotemu_wireless::http::routes(state.wireless.clone()));
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -97,6 +103,8 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.shadows.shadows.reset()?;
     state.topic_rules.reset()?;
     state.jobs.reset()?;
+    state.wireless.reset()?;
+    state.provisioning.reset()?;
     state.logging.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))

@@ -14,6 +14,7 @@ pub mod data_plane;
 pub mod http;
 pub mod live_tail;
 pub mod logging;
+pub mod lora_cmd;
 pub mod reserved;
 pub mod rules_services;
 pub mod seed;

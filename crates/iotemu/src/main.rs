@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::Parser;
-use iotemu::cli::{CertsCommand, Cli, Command, CreateDeviceArgs, LogsCommand, ServeArgs};
+use iotemu::cli::{CertsCommand, Cli, Command, CreateDeviceArgs, LogsCommand, LoraCommand, ServeArgs};
 use iotemu::config::Config;
 use iotemu::App;
 use iotemu_registry::ca::{write_private, CertAuthority};
@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Some(Command::Certs(CertsCommand::CreateDevice(args))) => return report(create_device(&args)),
         Some(Command::Logs(LogsCommand::Tail(args))) => return iotemu::tail_cmd::run(&args),
         Some(Command::Wait(args)) => return iotemu::wait_cmd::run(&args),
+        Some(Command::Lora(LoraCommand::Simulate(args))) => return iotemu::lora_cmd::run(&args),
     };
     let config = match serve.resolve() {
         Ok(config) => config,

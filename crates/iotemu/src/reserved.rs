@@ -2,8 +2,9 @@
 //! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
 //! Device Shadow service; Basic Ingest publishes (`$aws/rules/R/...`) go to the rules engine
 //! only; Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
+//! requester alone; fleet provisioning requests (`$aws/certificates/create[-from-csr]/F`,
+//! `$aws/provisioning-templates/T/provision/F`) go to the provisioning service, which answers the
 //! requester alone; every other reserved topic, answers included, is routed like any other.
-//! The provisioning service attaches here when it arrives.
 
 use bytes::Bytes;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
@@ -23,11 +24,19 @@ pub struct ReservedTopicRouter {
     jobs: OnceLock<Arc<iotemu_jobs::Jobs>>,
     /// Set once the rules engine exists (it republishes through the broker).
     rules: OnceLock<RulesEngine>,
+    /// Set once the broker exists: the provisioning service answers through it.
+    provisioning: OnceLock<Arc<iotemu_provisioning::Provisioning>>,
 }
 
 impl ReservedTopicRouter {
     pub fn new(scope: Scope) -> Self {
-        ReservedTopicRouter { scope, shadows: OnceLock::new(), jobs: OnceLock::new(), rules: OnceLock::new() }
+        ReservedTopicRouter {
+            scope,
+            shadows: OnceLock::new(),
+            jobs: OnceLock::new(),
+            rules: OnceLock::new(),
+            provisioning: OnceLock::new(),
+        }
     }
 
     /// Attaches the shadow service.
@@ -38,6 +47,11 @@ impl ReservedTopicRouter {
     /// Attaches the jobs service.
     pub fn attach_jobs(&self, jobs: Arc<iotemu_jobs::Jobs>) {
         let _ = self.jobs.set(jobs);
+    }
+
+    /// Attaches the fleet provisioning service.
+    pub fn attach_provisioning(&self, provisioning: Arc<iotemu_provisioning::Provisioning>) {
+        let _ = self.provisioning.set(provisioning);
     }
 
     /// Attaches the rules engine (Basic Ingest).
@@ -79,6 +93,11 @@ impl ReservedTopicHandler for ReservedTopicRouter {
             off_the_runtime(|| {
                 iotemu_jobs::mqtt::handle_publish(jobs, &self.scope, ctx, thing, rest, payload)
             });
+        }
+        // A fleet provisioning request is served off the connection's task (key generation, a
+        // pre-provisioning hook) and answered to its requester alone; it is routed on meanwhile.
+        if let (ReservedTopic::Provisioning { rest }, Some(provisioning)) = (topic, self.provisioning.get()) {
+            iotemu_provisioning::mqtt::handle_publish(provisioning, &self.scope, ctx, rest, payload);
         }
         Disposition::Deliver
     }

@@ -208,6 +208,9 @@ pub fn readable(line: &str, colour: bool) -> String {
         return line.to_string();
     };
     let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or("-");
+    if e.contains_key("event") && !e.contains_key("eventType") {
+        return readable_lorawan(&e, colour);
+    }
     let timestamp = text("timestamp");
     let time = timestamp.split_once(' ').map_or(timestamp, |(_, time)| time);
     let mut out = format!(
@@ -226,6 +229,26 @@ pub fn readable(line: &str, colour: bool) -> String {
         out.push_str(&format!(" {reason}: {}", text("details")));
     }
     if colour && text("status") == "Failure" {
+        format!("\x1b[31m{out}\x1b[0m")
+    } else {
+        out
+    }
+}
+
+/// A LoRaWAN entry (`/aws/iotwireless`): time, level, event, resource id, then the message.
+fn readable_lorawan(e: &serde_json::Map<String, Value>, colour: bool) -> String {
+    let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or("-");
+    let timestamp = text("timestamp");
+    let time = timestamp.split_once('T').map_or(timestamp, |(_, time)| time.trim_end_matches('Z'));
+    let time = time.get(..12).unwrap_or(time);
+    let out = format!(
+        "{time} {:<5} {:<11} {:<36} {}",
+        text("logLevel"),
+        text("event"),
+        text("resourceId"),
+        text("message")
+    );
+    if colour && text("logLevel") == "ERROR" {
         format!("\x1b[31m{out}\x1b[0m")
     } else {
         out
@@ -390,6 +413,12 @@ mod tests {
         assert!(line.ends_with("Failure DUPLICATE_CLIENTID DUPLICATE_CLIENT_ID: A new connection"), "{line}");
         assert!(readable(failed, true).starts_with("\x1b[31m"));
         assert_eq!(readable("not json", true), "not json");
+        let lora = r#"{"timestamp":"2020-11-24T01:46:50.883481989Z","resource":"WirelessDevice","resourceId":"cb4c087c-1be5-4990-8654-ccf543ee9fff","devEui":"58a0cb000020255c","event":"Join","logLevel":"ERROR","message":"invalid MIC."}"#;
+        assert_eq!(
+            readable(lora, false),
+            "01:46:50.883 ERROR Join        cb4c087c-1be5-4990-8654-ccf543ee9fff invalid MIC."
+        );
+        assert!(readable(lora, true).starts_with("\x1b[31m"));
     }
 
     #[test]

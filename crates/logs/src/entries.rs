@@ -177,6 +177,8 @@ pub enum LogEntry {
     StartNextPendingJobExecution(JobEntry),
     UpdateJobExecution(JobEntry),
     ReportFinalJobExecutionCount(JobCompletionEntry),
+    GetDeviceCredentials(GetDeviceCredentials),
+    ProvisionDevice(ProvisionDevice),
 }
 
 impl LogEntry {
@@ -201,6 +203,8 @@ impl LogEntry {
             | LogEntry::StartNextPendingJobExecution(_)
             | LogEntry::UpdateJobExecution(_) => LogLevel::Debug,
             LogEntry::ReportFinalJobExecutionCount(_) => LogLevel::Info,
+            // INFO, as the documented examples (aws-behaviour.md §5).
+            LogEntry::GetDeviceCredentials(_) | LogEntry::ProvisionDevice(_) => LogLevel::Info,
             // Always ERROR (aws-behaviour.md §5); they have no Success form.
             LogEntry::ConnectionAuthNError(_)
             | LogEntry::RuleNotFound(_)
@@ -231,6 +235,8 @@ impl LogEntry {
             LogEntry::StartNextPendingJobExecution(_) => "StartNextPendingJobExecution",
             LogEntry::UpdateJobExecution(_) => "UpdateJobExecution",
             LogEntry::ReportFinalJobExecutionCount(_) => "ReportFinalJobExecutionCount",
+            LogEntry::GetDeviceCredentials(_) => "GetDeviceCredentials",
+            LogEntry::ProvisionDevice(_) => "ProvisionDevice",
         }
     }
 
@@ -262,6 +268,8 @@ impl LogEntry {
             | LogEntry::StartNextPendingJobExecution(e)
             | LogEntry::UpdateJobExecution(e) => return e.client.as_deref(),
             LogEntry::ReportFinalJobExecutionCount(_) => return None,
+            LogEntry::GetDeviceCredentials(e) => return e.client.as_deref(),
+            LogEntry::ProvisionDevice(e) => return e.client.as_deref(),
         })
     }
 
@@ -335,6 +343,21 @@ impl LogEntry {
             LogEntry::ReportFinalJobExecutionCount(e) => {
                 map.serialize_entry("jobId", &*e.job_id)?;
                 map.serialize_entry("details", &e.details)
+            }
+            LogEntry::GetDeviceCredentials(e) => {
+                map.serialize_entry("deviceCertificateId", &*e.device_certificate_id)?;
+                if let Some(details) = &e.details {
+                    map.serialize_entry("details", details)?;
+                }
+                Ok(())
+            }
+            LogEntry::ProvisionDevice(e) => {
+                map.serialize_entry("provisioningTemplateName", &*e.provisioning_template_name)?;
+                map.serialize_entry("deviceCertificateId", &*e.device_certificate_id)?;
+                if let Some(details) = &e.details {
+                    map.serialize_entry("details", details)?;
+                }
+                Ok(())
             }
         }
     }
@@ -487,6 +510,32 @@ pub struct JobEntry {
 pub struct JobCompletionEntry {
     pub job_id: Arc<str>,
     pub details: String,
+}
+
+/// `GetDeviceCredentials`: the fleet provisioning service was asked for a device certificate
+/// ("Device provisioning log entries"). Documented attributes, in the example's order:
+/// `deviceCertificateId`, `details`. As for [`JobEntry`], a Success carries `details` here and a
+/// Failure leaves it `None` for the record's `reason` and `details`.
+#[derive(Debug, Clone)]
+pub struct GetDeviceCredentials {
+    /// The certificate made for the device; empty when none was made (a refused request).
+    pub device_certificate_id: Arc<str>,
+    pub details: Option<Cow<'static, str>>,
+    /// The requester, for per-target log levels; not written.
+    pub client: Option<Arc<ClientInfo>>,
+}
+
+/// `ProvisionDevice`: the fleet provisioning service provisioned a device from a template (or
+/// failed to). Documented attributes, in the example's order: `provisioningTemplateName`,
+/// `deviceCertificateId`, `details` (`details` as in [`GetDeviceCredentials`]).
+#[derive(Debug, Clone)]
+pub struct ProvisionDevice {
+    pub provisioning_template_name: Arc<str>,
+    /// The certificate being provisioned; empty when the request named none that is valid.
+    pub device_certificate_id: Arc<str>,
+    pub details: Option<Cow<'static, str>>,
+    /// The requester, for per-target log levels; not written.
+    pub client: Option<Arc<ClientInfo>>,
 }
 
 /// `disconnectReason`, from AWS's list (`aws-behaviour.md` §3, life-cycle-events page).
@@ -783,6 +832,56 @@ mod tests {
             "ReportFinalJobExecutionCount",
             LogEntry::ReportFinalJobExecutionCount(JobCompletionEntry { job_id: "002".into(), details }),
         );
+    }
+
+    #[test]
+    fn provisioning_entries_match_documented_examples() {
+        let id = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let details = || Some(Cow::Borrowed("Additional details about this log."));
+        let entry =
+            GetDeviceCredentials { device_certificate_id: id.into(), details: details(), client: None };
+        let ex = example("GetDeviceCredentials");
+        let trace: TraceId = ex["traceId"].as_str().unwrap().parse().unwrap();
+        let record = LogRecord::success(
+            example_millis(&ex),
+            "123456789101".into(),
+            trace,
+            LogEntry::GetDeviceCredentials(entry),
+        );
+        assert_eq!(serde_json::from_str::<Value>(&record.to_json()).unwrap(), ex);
+        let entry = ProvisionDevice {
+            provisioning_template_name: "myTemplate".into(),
+            device_certificate_id: id.into(),
+            details: details(),
+            client: None,
+        };
+        let ex = example("ProvisionDevice");
+        let record = LogRecord::success(
+            example_millis(&ex),
+            "123456789101".into(),
+            trace,
+            LogEntry::ProvisionDevice(entry.clone()),
+        );
+        let json = record.to_json();
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), ex);
+        assert_eq!(record.log_level, LogLevel::Info);
+        let order = ["eventType", "provisioningTemplateName", "deviceCertificateId", "details"];
+        let positions: Vec<usize> = order.iter().map(|k| json.find(&format!("\"{k}\":")).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of documented order: {json}");
+        // A failure writes `details` once, after `reason`.
+        let failed = ProvisionDevice { details: None, ..entry };
+        let record = LogRecord::failure(
+            0,
+            "123456789012".into(),
+            TraceId::new(),
+            LogEntry::ProvisionDevice(failed),
+            "AccessDenied",
+            "The pre-provisioning hook refused the device.",
+        );
+        let json = record.to_json();
+        assert_eq!(json.matches("\"details\"").count(), 1, "{json}");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((v["logLevel"].as_str(), v["status"].as_str()), (Some("ERROR"), Some("Failure")));
     }
 
     #[test]

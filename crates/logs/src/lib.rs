@@ -6,10 +6,11 @@
 //!   `configure-logging.md`; which entry logs at which level: `aws-behaviour.md` §5).
 //! - [`pipeline`]: producers hand records to an [`EventSink`] without ever blocking; one writer
 //!   thread serializes each record once and fans the line out to the [`sinks`].
+//! - [`wireless`]: the AWS IoT Core for LoRaWAN entries (`/aws/iotwireless`, their own schema).
 //! - [`tail`]: live tailing, the most recent lines and a broadcast of new ones, with filters.
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
-//! Limitations: only the message-broker and Device Shadow entries exist so far.
+//! Limitations: no LoRaWAN or dynamic-thing-group entries yet.
 
 pub mod entries;
 pub mod level;
@@ -17,13 +18,18 @@ pub mod pipeline;
 pub mod policy;
 pub mod sinks;
 pub mod tail;
+pub mod wireless;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, JobCompletionEntry, JobEntry, LogEntry,
-    LogRecord, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status, Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, GetDeviceCredentials, JobCompletionEntry,
+    JobEntry, LogEntry, LogRecord, ProvisionDevice, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status,
+    Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};
 pub use policy::{LevelPolicy, LogTarget, TargetType};
 pub use sinks::{FileSink, LogSink, StdoutSink};
 pub use tail::{live_tail, LiveTail, TailFilter, TailLine, TailSink, TailStatus};
+pub use wireless::{
+    DownlinkEntry, JoinEntry, UplinkEntry, WirelessEntry, WirelessLogLevel, WirelessRecord, WirelessResource,
+};

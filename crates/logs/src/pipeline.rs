@@ -6,6 +6,7 @@
 //! the writer reports the count as a WARN diagnostic (through `tracing`, never in the stream).
 
 use crate::policy::LevelPolicy;
+use crate::wireless::WirelessRecord;
 use crate::{LevelFilter, LogEntry, LogLevel, LogRecord, LogSink};
 use iotemu_core::{Clock, SystemClock, TraceId};
 use std::borrow::Cow;
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 enum Msg {
     Record(Box<LogRecord>),
+    /// A LoRaWAN entry (`/aws/iotwireless`), already filtered by the wireless log levels.
+    Wireless(Box<WirelessRecord>),
     /// Flush every sink, answer, and (if `stop`) end the writer.
     Flush {
         ack: SyncSender<()>,
@@ -112,6 +115,23 @@ impl EventSink {
             return;
         }
         match self.shared.tx.try_send(Msg::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                self.shared.dropped_total.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Now, in epoch nanoseconds, by the pipeline's clock (LoRaWAN entries' timestamps).
+    pub fn now_nanos(&self) -> u128 {
+        self.shared.clock.now_nanos()
+    }
+
+    /// Queues a LoRaWAN entry without blocking. The `iot` log levels do not apply: the wireless
+    /// service decides with its own levels (AWS IoT Wireless logging is configured apart).
+    pub fn emit_wireless(&self, record: WirelessRecord) {
+        match self.shared.tx.try_send(Msg::Wireless(Box::new(record))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -244,9 +264,14 @@ fn run_writer(rx: Receiver<Msg>, mut sinks: Vec<Box<dyn LogSink>>, dropped: &Ato
             }
         };
         match msg {
-            Msg::Record(record) => {
+            Msg::Record(_) | Msg::Wireless(_) => {
                 line.clear();
-                if serde_json::to_writer(&mut line, &*record).is_err() {
+                let written = match &msg {
+                    Msg::Record(record) => serde_json::to_writer(&mut line, &**record),
+                    Msg::Wireless(record) => serde_json::to_writer(&mut line, &**record),
+                    Msg::Flush { .. } => Ok(()),
+                };
+                if written.is_err() {
                     continue;
                 }
                 line.push(b'\n');

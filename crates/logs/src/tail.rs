@@ -170,6 +170,9 @@ struct Head<'a> {
     timestamp: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     event_type: Option<Cow<'a, str>>,
+    /// A LoRaWAN entry's event (`Join`, `Uplink`, `Downlink`), matched as its eventType.
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     client_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -202,7 +205,7 @@ impl TailFilter {
         let is = |got: &Option<Cow<str>>, want: &Option<String>| {
             want.as_ref().is_none_or(|want| got.as_deref() == Some(want.as_str()))
         };
-        let event_type = head.event_type.as_deref().unwrap_or_default();
+        let event_type = head.event_type.as_deref().or(head.event.as_deref()).unwrap_or_default();
         self.event_type.as_ref().is_none_or(|want| event_type.eq_ignore_ascii_case(want))
             && is(&head.client_id, &self.client_id)
             && is(&head.trace_id, &self.trace_id)
@@ -316,6 +319,9 @@ mod tests {
         f.set_since("2024-01-02 03:04:05.678").unwrap();
         assert_eq!(pass(&f), 2, "since is inclusive");
         assert!(!f.matches("not json"));
+        let lora = r#"{"timestamp":"2024-01-02T03:04:05.000000000Z","resource":"WirelessDevice","event":"Join","logLevel":"ERROR"}"#;
+        let f = TailFilter { event_type: Some("join".into()), ..Default::default() };
+        assert!(f.matches(lora) && !f.matches(&a), "a LoRaWAN entry's event is its type");
     }
 
     #[test]

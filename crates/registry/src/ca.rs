@@ -1,6 +1,7 @@
 //! The emulator's certificate authority: created on first start in the data directory, then
 //! reused; it signs the MQTTS server certificate and device certificates (`iotemu certs
-//! create-device`, later CreateKeysAndCertificate). Private keys stay in the data directory.
+//! create-device`, with EC keys; CreateKeysAndCertificate and CreateCertificateFromCsr, with RSA or
+//! the CSR's keys). Its own private key stays in the data directory.
 //!
 //! Creation is safe against a second process doing the same: files are written into a private
 //! temporary directory which is then renamed into place; whoever loses the race loads the
@@ -150,20 +151,47 @@ impl CertAuthority {
         })
     }
 
-    /// A device certificate for `thing` (client authentication).
-    pub fn issue_device(&self, thing: &str) -> Result<IssuedCert> {
-        self.issue_client(thing)
-    }
-
-    /// A client certificate with subject CN `common_name` (CreateKeysAndCertificate uses AWS's
-    /// "AWS IoT Certificate").
-    pub fn issue_client(&self, common_name: &str) -> Result<IssuedCert> {
+    /// The parameters of a client certificate with subject CN `common_name`.
+    fn client_params(common_name: &str) -> Result<CertificateParams> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.distinguished_name.push(DnType::OrganizationName, "iotemu device");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        self.issue(params)
+        Ok(params)
+    }
+
+    /// A device certificate for `thing` (client authentication) with a new ECDSA P-256 key
+    /// (`iotemu certs create-device`: quick to make, and every TLS stack takes it).
+    pub fn issue_device(&self, thing: &str) -> Result<IssuedCert> {
+        self.issue(Self::client_params(thing)?)
+    }
+
+    /// A client certificate with subject CN `common_name` for a new RSA 2048 key pair, as
+    /// CreateKeysAndCertificate returns it (HTTP and MQTT): the private key in PKCS#1 PEM
+    /// (`-----BEGIN RSA PRIVATE KEY-----`, botocore's documentation and the AWS CLI example), the
+    /// public key in SubjectPublicKeyInfo PEM, the certificate signed by the CA with SHA-256.
+    /// CreateKeysAndCertificate uses AWS's subject "AWS IoT Certificate".
+    pub fn issue_client(&self, common_name: &str) -> Result<IssuedCert> {
+        use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
+        use rsa::pkcs8::EncodePublicKey;
+        let mut params = Self::client_params(common_name)?;
+        Self::set_validity(&mut params);
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).context("generating an RSA key")?;
+        let public_der = key.to_public_key().to_public_key_der().context("encoding the public key")?;
+        let public = rcgen::SubjectPublicKeyInfo::from_der(public_der.as_bytes())?;
+        let cert = params.signed_by(&public, &self.issuer()?)?;
+        let key_pem = key.to_pkcs1_pem(LineEnding::LF).context("encoding the private key")?;
+        let public_key_pem =
+            key.to_public_key().to_public_key_pem(LineEnding::LF).context("encoding the public key")?;
+        Ok(IssuedCert {
+            certificate_id: iotemu_core::certificate_id(cert.der()),
+            cert_pem: cert.pem(),
+            key_pem: key_pem.to_string(),
+            public_key_pem,
+            not_before: params.not_before.unix_timestamp(),
+            not_after: params.not_after.unix_timestamp(),
+        })
     }
 
     /// Signs the public key of a CSR (CreateCertificateFromCsr) as a client certificate with the
@@ -343,6 +371,34 @@ mod tests {
         let (again, ..) = ca.server_identity(dir.path(), &other).unwrap();
         assert_ne!(again[0], chain[0]);
         assert_eq!(san_names(&again[0]), ["localhost", "emu.test"]);
+    }
+
+    #[test]
+    fn create_keys_and_certificate_keys_are_rsa_2048_in_pkcs1() {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::traits::PublicKeyParts;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::load_or_create(dir.path()).unwrap();
+        let issued = ca.issue_client("AWS IoT Certificate").unwrap();
+        assert!(issued.key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{}", issued.key_pem);
+        assert!(issued.public_key_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        let key = rsa::RsaPrivateKey::from_pkcs1_pem(&issued.key_pem).unwrap();
+        assert_eq!(key.size() * 8, 2048);
+        let cert = crate::x509::parse_certificate(&issued.cert_pem).unwrap();
+        assert_eq!(cert.id, issued.certificate_id);
+        assert!(crate::x509::issued_by(&cert.der, ca.cert_der().unwrap().as_ref()));
+        let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).unwrap();
+        // ecdsa-with-SHA256 (the CA's key is P-256).
+        assert_eq!(parsed.signature_algorithm.algorithm.to_id_string(), "1.2.840.10045.4.3.2");
+        match parsed.public_key().parsed().unwrap() {
+            x509_parser::public_key::PublicKey::RSA(rsa) => assert_eq!(rsa.key_size(), 2048),
+            other => panic!("not an RSA key: {other:?}"),
+        }
+        // The device's TLS stack can use the pair: rustls reads the PKCS#1 key.
+        use rustls::pki_types::pem::PemObject;
+        assert!(PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).is_ok());
+        // `certs create-device` keeps its quick EC keys.
+        assert!(ca.issue_device("t").unwrap().key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     }
 
     #[test]

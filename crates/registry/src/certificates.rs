@@ -33,8 +33,8 @@ const CODE_KEY: &str = "code";
 /// AWS: "up to 10 CA certificates with the same CA subject field per account".
 const SAME_SUBJECT_LIMIT: usize = 10;
 
-/// A CA certificate's registration configuration (botocore `RegistrationConfig`): stored and
-/// returned; fleet provisioning does not use it yet.
+/// A CA certificate's registration configuration (botocore `RegistrationConfig`): the template
+/// just-in-time provisioning runs (iotemu-provisioning's `jit`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationConfig {
@@ -196,12 +196,26 @@ impl Registry {
         csr: &str,
         set_as_active: bool,
     ) -> Result<Certificate, RegistryError> {
+        self.create_certificate_from_csr_with_status(
+            scope,
+            csr,
+            if set_as_active { "ACTIVE" } else { "INACTIVE" },
+        )
+    }
+
+    /// CreateCertificateFromCsr with the certificate in `status` (fleet provisioning's MQTT
+    /// CreateCertificateFromCsr makes it PENDING_ACTIVATION).
+    pub fn create_certificate_from_csr_with_status(
+        &self,
+        scope: &Scope,
+        csr: &str,
+        status: &str,
+    ) -> Result<Certificate, RegistryError> {
         x509::check_csr(csr).map_err(RegistryError::InvalidRequest)?;
         let signed =
             self.ca.sign_csr(csr).map_err(|e| RegistryError::InvalidRequest(format!("the CSR: {e}")))?;
         let cert = parse_certificate(&signed.cert_pem)?;
-        let status = if set_as_active { "ACTIVE" } else { "INACTIVE" }.to_string();
-        let doc = Self::certificate_doc(scope, &cert, &signed.cert_pem, status, None, "DEFAULT");
+        let doc = Self::certificate_doc(scope, &cert, &signed.cert_pem, status.to_string(), None, "DEFAULT");
         self.insert_certificate(scope, doc)
     }
 
@@ -557,6 +571,37 @@ impl Registry {
         let mut ders = vec![self.emulator_ca_der.clone()];
         ders.extend(in_scope(&cas, scope).filter(|ca| ca.status == "ACTIVE").map(CaCertificate::der));
         TrustedCas { generation, cas: Arc::new(ders) }
+    }
+
+    /// The ACTIVE CA registered in `scope` that signed the certificate `der`, if any (what
+    /// just-in-time registration and provisioning look for).
+    pub fn signing_ca_certificate(&self, scope: &Scope, der: &[u8]) -> Option<CaCertificate> {
+        let cas = self.ca_certificates.read();
+        let found =
+            in_scope(&cas, scope).find(|ca| ca.status == "ACTIVE" && issued_by(der, &ca.der())).cloned();
+        found
+    }
+
+    /// Registers the certificate `der` of `ca` as PENDING_ACTIVATION, as AWS's automatic
+    /// registration does (`auto-register-device-cert.md`); ResourceAlreadyExistsException if it is
+    /// known.
+    pub fn auto_register_certificate(
+        &self,
+        scope: &Scope,
+        der: &[u8],
+        ca: &CaCertificate,
+    ) -> Result<Certificate, RegistryError> {
+        let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()));
+        let cert = parse_certificate(&pem)?;
+        let doc = Self::certificate_doc(
+            scope,
+            &cert,
+            &pem,
+            "PENDING_ACTIVATION".into(),
+            Some(ca),
+            &ca.certificate_mode,
+        );
+        self.insert_certificate(scope, doc)
     }
 
     /// Whether the certificate `id` is registered in `scope`, in any status.

@@ -21,9 +21,9 @@
 //! Limitations: no dynamic thing groups, billing groups or tags (CreateThingGroup accepts `tags`
 //! and drops them); thing groups have no depth or child-count limits, and the guide's "one group
 //! per hierarchy" rule for things is not enforced (see `thing_groups.rs`); certificate-mode
-//! SNI_ONLY is recorded but SNI is not checked; auto-registration (JITR/JITP) is stored, not run:
-//! instead an unknown certificate of the emulator's CA or of an ACTIVE registered CA is
-//! registered ACTIVE on first connection; certificate transfer and tags of CA certificates are
+//! SNI_ONLY is recorded but SNI is not checked; auto-registration (JITR/JITP) is run by the
+//! provisioning crate in front of [`RegistryAuthenticator`]; without it an unknown certificate of
+//! the emulator's CA or of an ACTIVE registered CA is registered ACTIVE on first connection; certificate transfer and tags of CA certificates are
 //! not kept.
 
 pub mod ca;

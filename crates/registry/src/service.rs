@@ -403,6 +403,16 @@ impl Registry {
         scope: &Scope,
         set_as_active: bool,
     ) -> Result<NewCertificate, RegistryError> {
+        self.create_keys_and_certificate_with_status(scope, if set_as_active { "ACTIVE" } else { "INACTIVE" })
+    }
+
+    /// CreateKeysAndCertificate with the certificate in `status` (fleet provisioning's MQTT
+    /// CreateKeysAndCertificate makes it PENDING_ACTIVATION).
+    pub fn create_keys_and_certificate_with_status(
+        &self,
+        scope: &Scope,
+        status: &str,
+    ) -> Result<NewCertificate, RegistryError> {
         let issued = self
             .ca
             .issue_client("AWS IoT Certificate")
@@ -412,7 +422,7 @@ impl Registry {
             arn: format!("arn:aws:iot:{}:{}:cert/{}", scope.region, scope.account, issued.certificate_id),
             id: issued.certificate_id,
             pem: issued.cert_pem,
-            status: if set_as_active { "ACTIVE" } else { "INACTIVE" }.to_string(),
+            status: status.to_string(),
             ca_certificate_id: None,
             owned_by: scope.account.clone(),
             created: now,

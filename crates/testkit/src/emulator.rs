@@ -15,6 +15,8 @@ pub struct Emulator {
     pub mqtt: SocketAddr,
     pub mqtts: SocketAddr,
     pub api: SocketAddr,
+    /// The LoRa Basics Station (LNS) endpoint.
+    pub lns: SocketAddr,
     pub dir: tempfile::TempDir,
     pub log_file: PathBuf,
     stderr: Arc<Mutex<String>>,
@@ -36,7 +38,8 @@ impl Emulator {
         let log_file = dir.path().join("entries.jsonl");
         let data_dir = dir.path().join("data");
         let mut child = Command::new(bin)
-            .args(["serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--no-stdout-logs"])
+            .args(["serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0"])
+            .arg("--no-stdout-logs")
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--log-file")
@@ -75,6 +78,7 @@ impl Emulator {
             mqtt: addr("mqtt="),
             mqtts: addr("mqtts="),
             api: addr("api="),
+            lns: addr("lns="),
             child,
             bin: PathBuf::from(bin),
             dir,

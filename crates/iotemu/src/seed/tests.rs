@@ -51,6 +51,7 @@ fn config(data_dir: &Path, seed: &Path) -> Config {
     config.server.data_dir = data_dir.to_owned();
     config.server.seed = seed.display().to_string();
     (config.server.mqtt_port, config.server.mqtts_port, config.server.api_port) = (0, 0, 0);
+    config.wireless.lns_port = 0;
     config.logging.stdout = false;
     config
 }
@@ -93,6 +94,12 @@ topicRulePayload = { sql = "SELECT * FROM 'in'", actions = [{ republish = { topi
 jobId = "update-1"
 targets = ["arn:aws:iot:us-east-1:123456789012:thinggroup/building"]
 document = { operation = "update" }
+
+[[provisioningTemplates]]
+templateName = "fleet"
+provisioningRoleArn = "arn:aws:iam::123456789012:role/provisioning"
+enabled = true
+templateBody = { Parameters = { SerialNumber = { Type = "String" } }, Resources = { thing = { Type = "AWS::IoT::Thing", Properties = { ThingName = { Ref = "SerialNumber" } } } } }
 "#;
 
 #[tokio::test]
@@ -103,8 +110,8 @@ async fn a_seed_is_applied_once_and_a_restart_finds_it_there() {
 
     let running = App::start(config(&data, &seed)).await.unwrap();
     let first = running.seeded.clone().unwrap();
-    // 9 entries, 4 links (thing into group, group policy, certificate policy and thing).
-    assert_eq!((first.created, first.existing), (13, 0));
+    // 10 entries, 4 links (thing into group, group policy, certificate policy and thing).
+    assert_eq!((first.created, first.existing), (14, 0));
     let certs = dir.path().join("certs");
     let cert = std::fs::read_to_string(certs.join("sensor-1.cert.pem")).unwrap();
     assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
@@ -119,10 +126,10 @@ async fn a_seed_is_applied_once_and_a_restart_finds_it_there() {
     let second = running.seeded.clone().unwrap();
     // The certificate is the same one, found by the file's certificateId.
     assert_eq!(std::fs::read_to_string(certs.join("sensor-1.cert.pem")).unwrap(), cert);
-    // Policy, certificate, rule and job were there; CreateThing(Type|Group) with the same
-    // configuration and the links succeed again, as on AWS.
-    assert_eq!(second.existing, 4, "{second:?}");
-    assert_eq!(second.created + second.existing, 13);
+    // Policy, certificate, rule, job and template were there; CreateThing(Type|Group) with the
+    // same configuration and the links succeed again, as on AWS.
+    assert_eq!(second.existing, 5, "{second:?}");
+    assert_eq!(second.created + second.existing, 14);
     let described = &second.certificates["sensor-1"];
     assert_eq!(described["certificatePem"], cert.as_str());
     assert_eq!(described, &first.certificates["sensor-1"]);
