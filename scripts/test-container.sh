@@ -27,6 +27,8 @@ missing=()
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
@@ -95,8 +97,13 @@ done
 docker create --name "iotemu-extract-$$" "$IMAGE" >/dev/null
 docker cp "iotemu-extract-$$:/usr/local/bin/iotemu" "$work/iotemu" >/dev/null
 docker rm -v "iotemu-extract-$$" >/dev/null
-PY=python3
-[ -x .venv/bin/python ] && PY=.venv/bin/python
+# The Python clients (boto3, the AWS IoT Device SDK), as scripts/test.sh installs them.
+if ! .venv/bin/python -c 'import awsiot, awscrt, boto3' >/dev/null 2>&1; then
+  say "creating .venv with tests/requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install -q -r tests/requirements.txt
+fi
+PY=.venv/bin/python
 if "$work/iotemu" --version >/dev/null 2>&1; then
   "$PY" tests/container/start_to_ready.py "$work/iotemu" 5 | sed 's/^/test-container: /' >&2
 else

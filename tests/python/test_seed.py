@@ -38,6 +38,12 @@ out = "certs"
 policies = ["lamps"]
 things = ["lamp-1"]
 
+[[certificates]]
+name = "spare"
+out = "certs"
+keyAlgorithm = "RSA"
+status = "INACTIVE"
+
 [[topicRules]]
 ruleName = "lamps_copy"
 topicRulePayload = { sql = "SELECT * FROM 'lamps/#'", actions = [{ republish = { topic = "copy" } }] }
@@ -66,6 +72,11 @@ def test_a_seed_file_is_there_before_the_emulator_answers(tmp_path):
         cert_id = principal.rsplit("/", 1)[1]
         assert (certs / "lamp-1.cert.pem").exists() and (certs / "ca.pem").exists()
         assert oct((certs / "lamp-1.private.key").stat().st_mode & 0o777) == "0o600"
+        # lamp-1: an EC key and CreateCertificateFromCsr; spare: CreateKeysAndCertificate's RSA.
+        assert (certs / "lamp-1.private.key").read_text().startswith("-----BEGIN PRIVATE KEY-----")
+        assert (certs / "spare.private.key").read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+        statuses = {c["certificateId"]: c["status"] for c in iot.list_certificates()["certificates"]}
+        assert statuses.pop(cert_id) == "ACTIVE" and list(statuses.values()) == ["INACTIVE"], statuses
 
         # A strict TLS client that reaches the emulator as emu.test (its --server-name).
         host, port = emulator.mqtts.rsplit(":", 1)
@@ -97,7 +108,8 @@ def test_a_seed_file_is_there_before_the_emulator_answers(tmp_path):
     emulator = Emulator(tmp_path / "data", "--seed", str(seed))
     try:
         iot = emulator.client("iot")
-        assert [c["certificateId"] for c in iot.list_certificates()["certificates"]] == [cert_id]
+        after = {c["certificateId"]: c["status"] for c in iot.list_certificates()["certificates"]}
+        assert after == {cert_id: "ACTIVE", **statuses}, after
     finally:
         emulator.stop()
 

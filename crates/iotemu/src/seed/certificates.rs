@@ -4,9 +4,12 @@
 //! ```toml
 //! [[certificates]]
 //! name = "sensor-1"       # the files' names, and the entry's in errors
-//! out = "certs"           # CreateKeysAndCertificate, written here as sensor-1.cert.pem,
-//!                         # sensor-1.private.key, sensor-1.public.key and ca.pem; if the files
-//!                         # are there from an earlier run, they are used (registered if unknown)
+//! out = "certs"           # made and written here as sensor-1.cert.pem, sensor-1.private.key,
+//!                         # sensor-1.public.key and ca.pem; if the files are there from an
+//!                         # earlier run, they are used (registered if unknown)
+//! keyAlgorithm = "EC"     # EC P-256 keys and CreateCertificateFromCsr (CN = name): made in
+//!                         # milliseconds; "RSA": CreateKeysAndCertificate, RSA 2048 as AWS
+//!                         # makes them (about half a second each)
 //! # certificatePem = "-----BEGIN CERTIFICATE-----..." or certificatePemFile = "device.pem":
 //! #                       # RegisterCertificateWithoutCA, for a certificate whose key you hold
 //! status = "ACTIVE"       # or INACTIVE
@@ -24,16 +27,26 @@ use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-const KEYS: [&str; 7] =
-    ["name", "out", "certificatePem", "certificatePemFile", "status", "policies", "things"];
+const KEYS: [&str; 8] =
+    ["name", "out", "keyAlgorithm", "certificatePem", "certificatePemFile", "status", "policies", "things"];
 
 /// One `[[certificates]]` entry.
 pub(super) struct CertificateEntry {
     name: String,
     source: Source,
+    /// CreateKeysAndCertificate (RSA) instead of an EC key and CreateCertificateFromCsr.
+    rsa: bool,
     status: String,
     policies: Vec<String>,
     things: Vec<String>,
+}
+
+/// A certificate made now, with its keys.
+struct Made {
+    arn: String,
+    certificate_pem: String,
+    private_key: String,
+    public_key: String,
 }
 
 enum Source {
@@ -64,6 +77,11 @@ impl CertificateEntry {
         if status != "ACTIVE" && status != "INACTIVE" {
             return Err(fail(format!("status {status:?} must be ACTIVE or INACTIVE")));
         }
+        let rsa = match text("keyAlgorithm")?.as_deref() {
+            None | Some("EC") => false,
+            Some("RSA") => true,
+            Some(other) => return Err(fail(format!("keyAlgorithm {other:?} must be EC or RSA"))),
+        };
         let source = match (text("out")?, text("certificatePem")?, text("certificatePemFile")?) {
             (Some(out), None, None) => Source::Folder(base.join(out)),
             (None, Some(pem), None) => Source::Pem(pem),
@@ -78,9 +96,13 @@ impl CertificateEntry {
         if let Source::Pem(pem) = &source {
             certificate_id(pem).map_err(fail)?;
         }
+        if rsa && !matches!(source, Source::Folder(_)) {
+            return Err(fail("keyAlgorithm goes with out (a registered certificate brings its key)".into()));
+        }
         Ok(CertificateEntry {
             name,
             source,
+            rsa,
             status,
             policies: names(entry, "policies")?,
             things: names(entry, "things")?,
@@ -113,18 +135,47 @@ impl CertificateEntry {
                 .map_err(|e| fail(format!("cannot read {}: {e}", cert_path.display())))?;
             return self.register(api, &pem, label).await;
         }
-        let call = Call::new(
-            Method::POST,
-            &format!("/keys-and-certificate?setAsActive={}", self.status == "ACTIVE"),
-        );
+        let made =
+            if self.rsa { self.create_rsa(api, label).await? } else { self.create_ec(api, label).await? };
+        // The key first: a certificate file means the entry is complete.
+        write(&key_path, &made.private_key, true).map_err(fail)?;
+        write(&dir.join(format!("{}.public.key", self.name)), &made.public_key, false).map_err(fail)?;
+        write(&cert_path, &made.certificate_pem, false).map_err(fail)?;
+        Ok((made.arn, true))
+    }
+
+    /// CreateKeysAndCertificate: RSA 2048 keys made by the emulator, as AWS makes them.
+    async fn create_rsa(&self, api: &Api<'_>, label: &str) -> Result<Made, SeedError> {
+        let active = self.status == "ACTIVE";
+        let call = Call::new(Method::POST, &format!("/keys-and-certificate?setAsActive={active}"));
         let (answer, _) = api.apply(call, "CreateKeysAndCertificate", label).await?;
         let field = |path: &str| answer.pointer(path).and_then(Value::as_str).unwrap_or_default().to_string();
-        // The key first: a certificate file means the entry is complete.
-        write(&key_path, &field("/keyPair/PrivateKey"), true).map_err(fail)?;
-        write(&dir.join(format!("{}.public.key", self.name)), &field("/keyPair/PublicKey"), false)
-            .map_err(fail)?;
-        write(&cert_path, &field("/certificatePem"), false).map_err(fail)?;
-        Ok((field("/certificateArn"), true))
+        Ok(Made {
+            arn: field("/certificateArn"),
+            certificate_pem: field("/certificatePem"),
+            private_key: field("/keyPair/PrivateKey"),
+            public_key: field("/keyPair/PublicKey"),
+        })
+    }
+
+    /// An EC P-256 key made here and CreateCertificateFromCsr (subject CN = the entry's name).
+    async fn create_ec(&self, api: &Api<'_>, label: &str) -> Result<Made, SeedError> {
+        let fail = |e: rcgen::Error| SeedError(format!("seed {label}: making a key and CSR: {e}"));
+        let key = rcgen::KeyPair::generate().map_err(fail)?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, self.name.as_str());
+        let csr = params.serialize_request(&key).and_then(|csr| csr.pem()).map_err(fail)?;
+        let active = self.status == "ACTIVE";
+        let call = Call::new(Method::POST, &format!("/certificates?setAsActive={active}"))
+            .body(json!({ "certificateSigningRequest": csr }));
+        let (answer, _) = api.apply(call, "CreateCertificateFromCsr", label).await?;
+        let field = |key: &str| answer[key].as_str().unwrap_or_default().to_string();
+        Ok(Made {
+            arn: field("certificateArn"),
+            certificate_pem: field("certificatePem"),
+            private_key: key.serialize_pem(),
+            public_key: key.public_key_pem(),
+        })
     }
 
     /// RegisterCertificateWithoutCA, or the ARN of the certificate already registered.

@@ -34,6 +34,10 @@ fn mistakes_name_the_entry_before_anything_is_applied() {
         ),
         ("[[certificates]]\nname = \"c\"\ncertificatePem = \"nope\"\n", "not a PEM certificate"),
         ("[[certificates]]\nname = \"../c\"\nout = \"x\"\n", "must be usable as a file name"),
+        (
+            "[[certificates]]\nname = \"c\"\nout = \"x\"\nkeyAlgorithm = \"DSA\"\n",
+            "keyAlgorithm \"DSA\" must be EC or RSA",
+        ),
         ("[[things]\n", "invalid seed file"),
     ];
     for (text, expected) in cases {
@@ -83,6 +87,12 @@ out = "certs"
 policies = ["sensor"]
 things = ["sensor-1"]
 
+[[certificates]]
+name = "spare"
+out = "certs"
+keyAlgorithm = "RSA"
+status = "INACTIVE"
+
 [loggingOptions]
 defaultLogLevel = "INFO"
 
@@ -110,12 +120,16 @@ async fn a_seed_is_applied_once_and_a_restart_finds_it_there() {
 
     let running = App::start(config(&data, &seed)).await.unwrap();
     let first = running.seeded.clone().unwrap();
-    // 10 entries, 4 links (thing into group, group policy, certificate policy and thing).
-    assert_eq!((first.created, first.existing), (14, 0));
+    // 11 entries, 4 links (thing into group, group policy, certificate policy and thing).
+    assert_eq!((first.created, first.existing), (15, 0));
     let certs = dir.path().join("certs");
     let cert = std::fs::read_to_string(certs.join("sensor-1.cert.pem")).unwrap();
     assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
-    assert!(std::fs::read_to_string(certs.join("sensor-1.private.key")).unwrap().contains("PRIVATE KEY"));
+    // An EC key of the seed's own (CreateCertificateFromCsr), or AWS's RSA (CreateKeysAndCertificate).
+    let key = std::fs::read_to_string(certs.join("sensor-1.private.key")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+    let spare = std::fs::read_to_string(certs.join("spare.private.key")).unwrap();
+    assert!(spare.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{spare}");
     assert_eq!(
         std::fs::read_to_string(certs.join("ca.pem")).unwrap(),
         std::fs::read_to_string(&running.ca_cert_path).unwrap()
@@ -126,10 +140,10 @@ async fn a_seed_is_applied_once_and_a_restart_finds_it_there() {
     let second = running.seeded.clone().unwrap();
     // The certificate is the same one, found by the file's certificateId.
     assert_eq!(std::fs::read_to_string(certs.join("sensor-1.cert.pem")).unwrap(), cert);
-    // Policy, certificate, rule, job and template were there; CreateThing(Type|Group) with the
-    // same configuration and the links succeed again, as on AWS.
-    assert_eq!(second.existing, 5, "{second:?}");
-    assert_eq!(second.created + second.existing, 14);
+    // Policy, certificates, rule, job and template were there; CreateThing(Type|Group) with
+    // the same configuration and the links succeed again, as on AWS.
+    assert_eq!(second.existing, 6, "{second:?}");
+    assert_eq!(second.created + second.existing, 15);
     let described = &second.certificates["sensor-1"];
     assert_eq!(described["certificatePem"], cert.as_str());
     assert_eq!(described, &first.certificates["sensor-1"]);
