@@ -7,6 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Users have only this repository: no tracked file may read or cite files beside it. (The
+# patterns are bracketed so that this guard does not match itself.)
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  outside=$(git grep -n -e '[.][.]/shared' -e '/work/[s]hared' -- . || true)
+  if [ -n "$outside" ]; then
+    echo "error: these tracked lines refer to files outside the repository:" >&2
+    echo "$outside" >&2
+    exit 1
+  fi
+fi
+
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()

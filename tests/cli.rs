@@ -513,7 +513,7 @@ async fn sigterm_disconnects_clients_flushes_the_log_and_exits_within_5_seconds(
 }
 
 /// Starts `iotemu serve` `attempts` times and sends SIGTERM the moment its `iotemu listening`
-/// line arrives (from python3, which the log checker needs anyway: `os.kill` is immediate, where
+/// line arrives (from python3, which the Python suite needs anyway: `os.kill` is immediate, where
 /// the testkit's `kill` command takes a fork and an exec). Prints one exit code per attempt.
 const SIGTERM_AT_READY: &str = r#"
 import os, signal, subprocess, sys, tempfile
@@ -627,4 +627,72 @@ async fn the_log_level_filters_entries() {
 
     let (lines, _) = run_ephemeral_with_stdout("DISABLED").await;
     assert!(lines.is_empty(), "DISABLED writes nothing: {lines:?}");
+}
+
+/// `iotemu check-entries` passes a file of every example in `spec/` (exit code 0) and names each
+/// problem of a bad file with its `file:line` (exit code 1), in lines or as `--json`.
+#[test]
+fn check_entries_passes_the_documented_examples_and_names_each_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = iotemu_logs::spec::Spec::aws();
+    let good = dir.path().join("good.jsonl");
+    let examples: String =
+        spec.entries.iter().filter_map(|e| e.example.as_ref()).map(|e| format!("{e}\n")).collect();
+    std::fs::write(&good, &examples).unwrap();
+    let output =
+        run(iotemu(dir.path(), &["check-entries", "--require", "Connect", "--require", "Join"]).arg(&good));
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let report = stdout(&output);
+    assert_eq!(report.lines().count(), 1, "only the summary: {report}");
+    assert!(report.contains(" 0 problem(s); valid: "), "{report}");
+
+    let mut connect = spec.example("Connect");
+    connect.as_object_mut().unwrap().remove("clientId");
+    let mut failure_at_info = spec.example("Publish-In");
+    failure_at_info["status"] = "Failure".into();
+    failure_at_info["reason"] = "AUTHORIZATION_FAILURE".into();
+    failure_at_info["details"] = "Authorization Failure".into();
+    let mut shadow = spec.example("UpdateThingShadow");
+    shadow["timestamp"] = "2017-08-07T18:43:59.436Z".into();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{connect}\n{failure_at_info}\nnot json\n{shadow}\n")).unwrap();
+    let output = run(iotemu(dir.path(), &["check-entries", "--require", "Subscribe"]).arg(&bad));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = stdout(&output);
+    let lines: Vec<&str> = report.lines().collect();
+    let bad_name = bad.display().to_string();
+    assert_eq!(lines[0], format!("{bad_name}:1: Connect: missing clientId"));
+    assert!(
+        lines[1].starts_with(&format!("{bad_name}:2: Publish-In: logLevel INFO for a Failure")),
+        "{report}"
+    );
+    assert!(lines[2].starts_with(&format!("{bad_name}:3: not JSON")), "{report}");
+    assert!(lines[3].starts_with(&format!("{bad_name}:4: UpdateThingShadow: timestamp")), "{report}");
+    assert!(lines[4].contains("no valid Subscribe entry"), "{report}");
+    assert_eq!(lines.len(), 6, "five problems and the summary: {report}");
+
+    let output = run(iotemu(dir.path(), &["check-entries", "--json"]).arg(&bad));
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("one JSON report");
+    assert_eq!(json["clean"], false);
+    let kinds: Vec<&str> =
+        json["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["missing", "level-mismatch", "not-json", "bad-timestamp"]);
+    assert_eq!(json["problems"][0]["line"], 1);
+    assert_eq!(json["problems"][0]["file"], bad_name.as_str());
+
+    // Standard input, and the usage errors (exit code 2).
+    let mut child = iotemu(dir.path(), &["check-entries", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(examples.as_bytes()).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_usage_error(&run(&mut iotemu(dir.path(), &["check-entries"])), "no FILE");
+    assert_usage_error(
+        &run(iotemu(dir.path(), &["check-entries", "--require", "Teleport"]).arg(&good)),
+        "unknown type",
+    );
+    assert_usage_error(&run(&mut iotemu(dir.path(), &["check-entries", "missing.jsonl"])), "unreadable file");
 }

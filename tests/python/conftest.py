@@ -22,6 +22,17 @@ def iotemu_binary():
     return path
 
 
+def check_entries(path, *required):
+    """Runs `iotemu check-entries` on a JSON-lines file (an emulator's `log_file`, or entries read
+    back from CloudWatch Logs), requiring a valid entry of each eventType in `required`; fails the
+    test with the checker's report on any problem."""
+    args = [iotemu_binary(), "check-entries"]
+    for event in required:
+        args += ["--require", event]
+    result = subprocess.run(args + [str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def error_of(call, **kwargs):
     """The (error code, HTTP status) a boto3 call fails with."""
     with pytest.raises(botocore.exceptions.ClientError) as info:

@@ -1,11 +1,10 @@
 """The entries read back through the CloudWatch Logs API with boto3 `logs` and the AWS CLI,
 after real MQTT traffic: every filter-pattern form returns exactly the matching entries (the
 expected ones are picked from the log file by Python predicates), pagination walks each once,
-time ranges cut, messages are byte-for-byte the log file's lines and pass check-log-entries;
+time ranges cut, messages are byte-for-byte the log file's lines and pass `iotemu check-entries`;
 entries survive a restart; retention and the store's bound; groups, streams and PutLogEvents."""
 import json
 import os
-import pathlib
 import subprocess
 import tempfile
 import time
@@ -14,10 +13,9 @@ import urllib.request
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, error_of, wait_until
+from conftest import Emulator, check_entries, error_of, wait_until
 
 GROUP = "AWSIotLogsV2"
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 
 
 def mqtt_traffic(emulator):
@@ -150,10 +148,10 @@ def test_messages_are_the_entries_and_pass_the_checker(traffic):
     assert all(e["logStreamName"].startswith("iotemu/") for e in events)
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         f.write("\n".join(e["message"] for e in events) + "\n")
-    result = subprocess.run([str(CHECKER), "--require", "Connect", "--require", "Publish-In", f.name],
-                            capture_output=True, text=True)
-    os.unlink(f.name)
-    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        check_entries(f.name, "Connect", "Publish-In")
+    finally:
+        os.unlink(f.name)
 
 
 def test_get_log_events_reads_a_stream_both_ways(traffic):

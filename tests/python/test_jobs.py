@@ -3,9 +3,8 @@ v2's IotJobsClient over mutual TLS runs a job agent on two things of a group whi
 `iot-jobs-data` drives the third over HTTP; answers reach the requesting paho client without a
 subscription and nobody else; every rejection code; a step timeout on a shortened minute; CancelJob
 with and without force; a restart in the middle of a job; templates; and the five job entries,
-checked with check-log-entries."""
+checked with `iotemu check-entries`."""
 import json
-import pathlib
 import subprocess
 import threading
 import time
@@ -13,9 +12,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, error_of, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, error_of, iotemu_binary, wait_until
 
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 
 
@@ -25,12 +23,6 @@ def thing_arn(name):
 
 def group_arn(name):
     return f"{ACCOUNT}:thinggroup/{name}"
-
-
-def check_entries(emulator, *required):
-    args = [str(CHECKER)] + [a for event in required for a in ("--require", event)]
-    result = subprocess.run(args + [str(emulator.log_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def entries(emulator, event):
@@ -205,7 +197,7 @@ def test_sdk_agents_and_an_http_device_run_a_group_job_to_completion(emulator, i
     assert updates[0]["protocol"] == "MQTT" and updates[0]["topicName"] == "$aws/things/agent-1/jobs/fleet-upgrade/update"
     http_updates = [e for e in entries(emulator, "UpdateJobExecution") if e["protocol"] == "HTTP"]
     assert http_updates and http_updates[0]["topicName"] == "$aws/things/http-3/jobs/fleet-upgrade/update"
-    check_entries(emulator, "StartNextPendingJobExecution", "UpdateJobExecution", "GetPendingJobExecution",
+    check_entries(emulator.log_file, "StartNextPendingJobExecution", "UpdateJobExecution", "GetPendingJobExecution",
                   "DescribeJobExecution", "ReportFinalJobExecutionCount")
 
 
@@ -275,7 +267,7 @@ def test_answers_reach_the_requester_alone_and_every_rejection_has_its_code(emul
     assert get_entry["traceId"] == publish_in["traceId"] and get_entry["logLevel"] == "DEBUG"
     describe = [e for e in entries(emulator, "DescribeJobExecution") if e["clientToken"] == "t-next"]
     assert describe[0]["details"] == "The request status is SUCCESS." and describe[0]["jobId"] == "$next"
-    check_entries(emulator, "GetPendingJobExecution", "DescribeJobExecution", "StartNextPendingJobExecution",
+    check_entries(emulator.log_file, "GetPendingJobExecution", "DescribeJobExecution", "StartNextPendingJobExecution",
                   "UpdateJobExecution")
 
 

@@ -4,13 +4,12 @@ and the LoRaWAN device's frames are built and read by lora-packet (a maintained 
 Node.js, tests/lorawan/device.js). Covers a good join with uplinks reaching a republish rule and a
 downlink reaching the device, then the three documented errors: a join with a wrong AppKey (Join),
 a destination whose role cannot be assumed (Uplink), a downlink to a device that never joined
-(Downlink); each entry is checked with check-log-entries and read back from /aws/iotwireless with
+(Downlink); each entry is checked with `iotemu check-entries` and read back from /aws/iotwireless with
 boto3's `logs`."""
 import base64
 import contextlib
 import json
 import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -20,9 +19,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from websockets.sync.client import connect
 
-from conftest import ROOT, Emulator, error_of, iotemu_binary, wait_until
+from conftest import ROOT, Emulator, check_entries, error_of, iotemu_binary, wait_until
 
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 DEVICE_JS = ROOT / "tests" / "lorawan" / "device.js"
 ROLE = "arn:aws:iam::123456789012:role/IoTWirelessDestinationRole"
 APP_EUI = "70b3d57ed0000001"
@@ -122,12 +120,6 @@ def wireless(emulator):
 def lora_entries(emulator, event, **fields):
     return [e for e in emulator.entries()
             if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())]
-
-
-def check(emulator, *required):
-    args = [str(CHECKER)] + [a for event in required for a in ("--require", event)]
-    result = subprocess.run(args + [str(emulator.log_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def stored(emulator, pattern):
@@ -287,7 +279,7 @@ def test_a_join_and_uplinks_reach_a_republish_rule_and_a_downlink_reaches_the_de
     (down,) = lora_entries(emulator, "Downlink")
     assert sent["MessageId"] in down["message"] and down["resource"] == "WirelessGateway"
     assert [e for e in emulator.entries() if e.get("eventType") == "RuleExecution" and e["ruleName"] == "lorawan_in"]
-    check(emulator, "LoRaWAN:Join", "LoRaWAN:Uplink", "LoRaWAN:Downlink", "RuleExecution")
+    check_entries(emulator.log_file, "Join", "Uplink", "Downlink", "RuleExecution")
     assert wait_until(lambda: len(stored(emulator, '{ $.event = "Uplink" }')) == 3)
     assert stored(emulator, '{ $.event = "Join" }')[0]["devEui"] == dev_eui
 
@@ -308,7 +300,7 @@ def test_a_wrong_app_key_writes_the_join_error(emulator, wireless, device):
                      "message": "invalid MIC. It's most likely caused by wrong root keys."}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", entry["timestamp"])
     assert list(entry) == ["timestamp", "resource", "resourceId", "devEui", "event", "logLevel", "message"]
-    check(emulator, "LoRaWAN:Join")
+    check_entries(emulator.log_file, "Join")
     assert wait_until(lambda: stored(emulator, '{ $.event = "Join" && $.logLevel = "ERROR" }'))
     assert stored(emulator, '{ $.event = "Join" }') == [entry]
 
@@ -354,7 +346,7 @@ def test_a_role_that_cannot_be_assumed_writes_the_uplink_error(data_dir, device)
             rf"{re.escape(refused)}\tstatus code: 403, request id: [0-9a-f-]{{36}}", entry["message"]), entry
         assert subscriber.messages == [], "the uplink reached nobody"
         subscriber.stop()
-        check(emulator, "LoRaWAN:Uplink")
+        check_entries(emulator.log_file, "Uplink")
         assert wait_until(lambda: stored(emulator, '{ $.event = "Uplink" && $.logLevel = "ERROR" }') == [entry])
     finally:
         emulator.stop()
@@ -373,7 +365,7 @@ def test_a_downlink_to_a_device_that_never_joined_writes_the_downlink_error(emul
         "message": f"Downlink returns an error when delivering application message. MessageId: {sent['MessageId']}. "
                    f"WirelessDeviceId: {device_id}. Context: LorawanDataPlaneDownlink.  reason: "
                    f'{{"Message":"device session not found. deviceId={device_id}"}}'}
-    check(emulator, "LoRaWAN:Downlink")
+    check_entries(emulator.log_file, "Downlink")
     assert wait_until(lambda: stored(emulator, '{ $.event = "Downlink" }') == [entry])
     assert error_of(wireless.send_data_to_wireless_device, Id="nope", TransmitMode=0, PayloadData="aGk=",
                     WirelessMetadata={"LoRaWAN": {"FPort": 3}}) == ("ResourceNotFoundException", 404)

@@ -4,11 +4,10 @@ and IotIdentityClientV2, unmodified, provision a device by claim over mutual TLS
 and the device reconnects with its own certificate; paho speaks CBOR; pre-provisioning hooks allow,
 refuse and time out; refused requests roll back; an unclaimed certificate goes when its token
 expires; JITP and JITR run on the first connection of a certificate signed by an openssl CA. Every
-run checks the GetDeviceCredentials and ProvisionDevice entries with check-log-entries and their
+run checks the GetDeviceCredentials and ProvisionDevice entries with `iotemu check-entries` and their
 values (traceId = the request's Publish-In)."""
 import http.server
 import json
-import pathlib
 import socket
 import ssl
 import subprocess
@@ -21,18 +20,11 @@ import cbor2
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, error_of, wait_until
+from conftest import Emulator, check_entries, error_of, wait_until
 
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 ROLE = "arn:aws:iam::123456789012:role/Provision_role"
 HOOK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:pre_provisioning_hook"
-
-
-def check_entries(emulator, *required):
-    args = [str(CHECKER)] + [a for event in required for a in ("--require", event)]
-    result = subprocess.run(args + [str(emulator.log_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def entries(emulator, event, **match):
@@ -229,7 +221,7 @@ def test_sdk_identity_client_provisions_by_claim_and_the_device_reconnects(emula
                                          "ProvisionDevice", status="Success", logLevel="INFO",
                                          provisioningTemplateName="lamps", deviceCertificateId=keys.certificate_id)
     assert "thing lamp-0001" in provisioned["details"]
-    check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+    check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
 
 
 def test_sdk_identity_client_v2_and_a_modeled_rejection(emulator, iot, tmp_path):
@@ -260,7 +252,7 @@ def test_sdk_identity_client_v2_and_a_modeled_rejection(emulator, iot, tmp_path)
     publish_as_device(claim, cert, key, "lamp-0002")
     failures = wait_entries(emulator, "ProvisionDevice", status="Failure")
     assert failures[0]["reason"] == "InvalidCertificateOwnershipToken" and failures[0]["logLevel"] == "ERROR"
-    check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+    check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
 
 
 def openssl(*args, stdin=None):
@@ -293,7 +285,7 @@ def test_sdk_create_certificate_from_csr_keeps_the_key_on_the_device(emulator, i
     publish_as_device(claim, cert, key, "lamp-0004")
     assert_request_entries(emulator, "claim-csr", "$aws/certificates/create-from-csr/json", "GetDeviceCredentials",
                            status="Success", deviceCertificateId=created.certificate_id)
-    check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+    check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
 
 
 class Device:
@@ -356,7 +348,7 @@ def test_cbor_requests_are_answered_in_cbor(emulator, iot, tmp_path):
     assert_provisioned(iot, "lamp-0005", keys["certificateId"], "0005")
     failure = wait_entries(emulator, "ProvisionDevice", status="Failure")[0]
     assert (failure["reason"], failure["deviceCertificateId"]) == ("InvalidPayload", "")
-    check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+    check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
 
 
 def test_refusals_roll_back_and_are_failure_entries(emulator, iot, tmp_path):
@@ -399,7 +391,7 @@ def test_refusals_roll_back_and_are_failure_entries(emulator, iot, tmp_path):
                        ("lamps", "InvalidCertificateOwnershipToken")]
     assert [f["deviceCertificateId"] for f in failures[:3]] == [keys["certificateId"]] * 3
     assert all(f["logLevel"] == "ERROR" and f["details"] for f in failures)
-    check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+    check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
 
 
 def test_the_claim_policy_must_allow_the_request(emulator, iot, tmp_path):
@@ -415,7 +407,7 @@ def test_the_claim_policy_must_allow_the_request(emulator, iot, tmp_path):
     assert denied["topicName"] == "$aws/provisioning-templates/lamps/provision/json"
     time.sleep(0.5)
     assert entries(emulator, "ProvisionDevice") == []
-    check_entries(emulator)
+    check_entries(emulator.log_file)
 
 
 class HookServer:
@@ -511,7 +503,7 @@ def test_a_pre_provisioning_hook_allows_refuses_and_times_out(hooked, tmp_path):
     outcomes = [(e["status"], e.get("reason")) for e in wait_entries(emulator, "ProvisionDevice", 3)]
     assert outcomes == [("Success", None), ("Failure", "AccessDenied"), ("Failure", "AccessDenied")]
     assert "did not allow provisioning" in entries(emulator, "ProvisionDevice")[1]["details"]
-    check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+    check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
 
 
 def test_an_unclaimed_certificate_goes_when_its_token_expires(data_dir, tmp_path):
@@ -534,7 +526,7 @@ def test_an_unclaimed_certificate_goes_when_its_token_expires(data_dir, tmp_path
         topic, payload = device.request("$aws/provisioning-templates/lamps/provision/json", body.encode())
         assert topic.endswith("/rejected") and json.loads(payload)["errorCode"] == "InvalidCertificateOwnershipToken"
         device.stop()
-        check_entries(emulator, "GetDeviceCredentials", "ProvisionDevice")
+        check_entries(emulator.log_file, "GetDeviceCredentials", "ProvisionDevice")
     finally:
         emulator.stop()
 
@@ -647,7 +639,7 @@ def test_jitp_provisions_a_device_of_a_registered_ca_on_its_first_connection(emu
         ("Success", "jitp-lamps", certificate_id)
     # A CA's template cannot go while the CA names it.
     assert error_of(iot.delete_provisioning_template, templateName="jitp-lamps")[0] == "DeleteConflictException"
-    check_entries(emulator, "ProvisionDevice")
+    check_entries(emulator.log_file, "ProvisionDevice")
 
 
 def hashlib_id(cert_path):
@@ -689,7 +681,7 @@ def test_jitr_registers_pending_activation_and_publishes_the_event(emulator, iot
     watcher.loop_stop()
     assert len(events) == 1
     assert wait_entries(emulator, "Connection.AuthNError")[0]["reason"] == "DEVICE_CERTIFICATE_INACTIVE"
-    check_entries(emulator, "Connection.AuthNError")
+    check_entries(emulator.log_file, "Connection.AuthNError")
 
 
 def test_the_control_plane_with_boto3_persists_and_resets(data_dir, tmp_path):

@@ -1,6 +1,6 @@
 """The rules engine end to end: boto3 creates rules, paho clients publish and subscribe, local
 HTTP servers stand in for web services and Lambda functions, and the log file is read back and
-checked with check-log-entries. Covers republish (templates, the traceId chain to the
+checked with `iotemu check-entries`. Covers republish (templates, the traceId chain to the
 republished message's Publish-Out), a WHERE that does not match, http, lambda, cloudwatchLogs,
 an action iotemu does not run reaching the errorAction, Basic Ingest and RuleNotFound,
 throttling, the bounded queue, loops, reserved topics as rule sources, and rules of the config
@@ -8,17 +8,14 @@ file."""
 import base64
 import http.server
 import json
-import pathlib
-import subprocess
 import threading
 import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, wait_until
+from conftest import Emulator, check_entries, wait_until
 
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 ROLE = "arn:aws:iam::123456789012:role/rules"
 
 
@@ -89,14 +86,6 @@ def of(emulator, event, **fields):
             if e.get("eventType") == event and all(e.get(k) == v for k, v in fields.items())]
 
 
-def check(emulator, *required):
-    args = [str(CHECKER)]
-    for event in required:
-        args += ["--require", event]
-    result = subprocess.run(args + [str(emulator.log_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_republish_lands_and_the_trace_id_runs_from_publish_in_to_the_republished_publish_out(emulator, iot):
     rule(iot, "hot", "SELECT temp, topic(2) AS device FROM 'sensors/+/data' WHERE temp > 30", [
         {"republish": {"roleArn": ROLE, "topic": "alerts/${topic(2)}", "qos": 1}}])
@@ -124,7 +113,7 @@ def test_republish_lands_and_the_trace_id_runs_from_publish_in_to_the_republishe
     assert out["traceId"] == trace and out["clientId"] == "watcher"
     # The WHERE clause did not hold for the second message: no rule entry at all.
     assert not [e for e in emulator.entries() if e["traceId"] == cold_in["traceId"] and "ruleName" in e]
-    check(emulator, "RuleMatch", "StartingRuleExecution", "RuleExecution", "Publish-Out")
+    check_entries(emulator.log_file, "RuleMatch", "StartingRuleExecution", "RuleExecution", "Publish-Out")
     watcher.stop()
     device.stop()
 
@@ -187,7 +176,7 @@ def test_a_failing_action_reaches_the_error_action_with_aws_error_payload(emulat
     assert s3["resources"] == {"BucketName": "my-bucket", "Key": "k"}
     http_failure = of(emulator, "RuleExecution", ruleAction="HttpAction")[0]
     assert http_failure["status"] == "Failure" and http_failure["logLevel"] == "ERROR"
-    check(emulator, "RuleExecution")
+    check_entries(emulator.log_file, "RuleExecution")
     failing.stop()
     watcher.stop()
     device.stop()
@@ -215,7 +204,7 @@ def test_basic_ingest_reaches_only_its_rule_and_a_missing_rule_is_rule_not_found
     assert missing["status"] == "Failure" and missing["logLevel"] == "ERROR"
     assert missing["topicName"] == "$aws/rules/no_such_rule/a" and missing["clientId"] == "dev-ingest"
     assert disabled["details"] == "Rule ingest not found"
-    check(emulator, "RuleNotFound")
+    check_entries(emulator.log_file, "RuleNotFound")
     watcher.stop()
 
     # Basic Ingest topics cannot be subscribed to: MQTT 3.1.1 closes the connection.
@@ -260,7 +249,7 @@ def test_shadow_answers_feed_rules_and_get_thing_shadow_writes_function_executio
     assert function["clientId"] == "N/A" and function["ruleName"] == "shadow_seen"
     (update,) = of(emulator, "UpdateThingShadow")
     assert function["traceId"] == update["traceId"], "the shadow request's traceId"
-    check(emulator, "FunctionExecution", "RuleMatch")
+    check_entries(emulator.log_file, "FunctionExecution", "RuleMatch")
     watcher.stop()
     device.stop()
 
@@ -359,7 +348,7 @@ def test_config_rules_lambda_throttling_and_a_full_queue(configured):
     assert wait_until(lambda: overflowed() == len(of(emulator, "RuleExecution", ruleName="slow", reason="RuleQueueFull")))
     assert overflowed() >= 1, "the health route counts what the queue refused"
     gate.set()
-    check(emulator, "RuleMessageThrottled", "RuleExecution")
+    check_entries(emulator.log_file, "RuleMessageThrottled", "RuleExecution")
     device.stop()
 
 

@@ -1,10 +1,9 @@
 """The Device Shadow service end to end: boto3 `iot-data` over HTTP while a paho client observes
 the answers the broker publishes; MQTT requests from paho; the AWS IoT Device SDK v2's shadow
 client over mutual TLS; AWS's errors with their codes; the Get/Update/DeleteThingShadow entries
-(checked with check-log-entries); and a crash test: every update acknowledged before `kill -9`
+(checked with `iotemu check-entries`); and a crash test: every update acknowledged before `kill -9`
 is there after a restart."""
 import json
-import pathlib
 import signal
 import ssl
 import subprocess
@@ -14,9 +13,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, iotemu_binary, wait_until
 
-CHECKER = pathlib.Path(__file__).resolve().parents[3] / "shared" / "tools" / "check-log-entries"
 
 
 class Observer:
@@ -175,9 +173,7 @@ def test_mqtt_requests_log_entries_with_the_publish_in_trace_id(emulator):
     assert update["deviceShadowName"] == "dev" and update["topicName"] == f"{prefix}/update"
     out = [e for e in entries if e["eventType"] == "Publish-Out" and e["topicName"] == f"{prefix}/update/accepted"]
     assert out and out[0]["traceId"] == update["traceId"], "the answer's Publish-Out shares the request's traceId"
-    result = subprocess.run([str(CHECKER), "--require", "UpdateThingShadow", "--require", "GetThingShadow",
-                             "--require", "DeleteThingShadow", str(emulator.log_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_entries(emulator.log_file, "UpdateThingShadow", "GetThingShadow", "DeleteThingShadow")
     observer.stop()
 
 

@@ -1,16 +1,18 @@
-//! The AWS-compatible HTTP API toolkit (DESIGN.md, "HTTP API"). Every AWS service of iotemu
-//! shares one port; a request goes to a service by the SigV4 credential scope of its
-//! `Authorization` header (`.../us-east-1/iot/aws4_request`), because paths collide between
-//! `iot` and `iot-jobs-data`. Signatures are parsed for account, region and service, never
-//! verified.
+//! The AWS-compatible HTTP API toolkit (`docs/architecture.md`, "HTTP API"). Every AWS service of
+//! iotemu shares one port; a request goes to a service by the SigV4 credential scope of its
+//! `Authorization` header (`.../us-east-1/iot/aws4_request`), because paths collide between `iot`
+//! and `iot-jobs-data`. Signatures are parsed for account, region and service, never verified.
 //!
-//! - [`CredentialScope`]: who is calling, where; the [`ApiContext`] extractor hands it to handlers.
+//! - [`CredentialScope`]: who is calling, where; the [`ApiContext`] extractor hands it to handlers
+//!   ([`ApiContext::scope`]: the account and region of the request's resources).
 //! - [`ApiError`]: REST-JSON errors (status, `x-amzn-ErrorType`, `{"message"}`).
 //! - [`AwsJson`]: a JSON body extractor whose rejection is an InvalidRequestException.
 //! - [`dispatch`]: the fallback that picks the service router.
 //! - [`blocking`]: runs an operation that commits to SQLite on tokio's blocking pool.
+//! - [`paging`]: the `nextToken` and `marker` pages of the list operations.
 
 mod error;
+pub mod paging;
 mod scope;
 
 pub use error::{ApiError, AwsJson};

@@ -5,6 +5,7 @@ use crate::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use iotemu_core::Scope;
 
 /// Who is calling, in which account and region, for which service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,13 @@ impl CredentialScope {
 /// The caller's scope, for handlers (set by [`crate::dispatch`]).
 #[derive(Debug, Clone)]
 pub struct ApiContext(pub CredentialScope);
+
+impl ApiContext {
+    /// The account and region the caller's request is for: where its resources live.
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.0.account.clone(), self.0.region.clone())
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiContext {
     type Rejection = ApiError;

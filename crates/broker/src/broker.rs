@@ -1,21 +1,28 @@
 //! The broker's shared state and the operations connections call: attaching to a session
 //! (takeover and resume), subscribing, routing a message, retained messages, wills, and session
-//! expiry. State lives here; the wire lives in `connection`.
+//! expiry. State lives here; the wire lives in `connection`; what survives a restart is written
+//! through `persist` (once [`Broker::attach_store`] was called).
 
-use crate::codec::{MqttVersion, WillPacket};
+mod restore;
+mod will;
+
+use crate::codec::MqttVersion;
+use crate::lifecycle::Versions;
+use crate::persist::{epoch_ms, Journal};
 use crate::router::{SubscriptionTree, Target};
-use crate::session::{Delivery, Kick, Link, Message, Session, SubOptions};
+use crate::session::{Delivered, Delivery, Kick, Link, Message, Session, SessionState, SubOptions};
 use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
 use crate::BrokerConfig;
 use bytes::Bytes;
 use iotemu_core::{
-    ClientInfo, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition, IotAction, OutboundMessage,
+    ClientInfo, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition, OutboundMessage,
     PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler, RetainedMessage,
-    RetainedMessages, RoutedMessage, RulesFeed, TraceId,
+    RetainedMessages, RoutedMessage, RulesFeed,
 };
-use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
+use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishOut};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -35,9 +42,18 @@ pub(crate) struct Shared {
     /// Topic -> the message retained on it (AWS keeps one per topic).
     retained: Mutex<HashMap<Arc<str>, Retained>>,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    /// Lifecycle events' version numbers per client id (locked after `sessions`, never before).
+    versions: Mutex<Versions>,
     reserved: Arc<dyn ReservedTopicHandler>,
     /// The rules engine, once attached ([`Broker::attach_rules`]).
     rules: OnceLock<Arc<dyn RulesFeed>>,
+    /// The store retained messages and persistent sessions are written to, once attached
+    /// ([`Broker::attach_store`]).
+    journal: OnceLock<Journal>,
+    /// Deliveries dropped because the client's backlog was full (`publishOutThrottled`).
+    throttled: AtomicU64,
+    /// QoS 1 messages not queued because an offline session's queue was full.
+    offline_dropped: AtomicU64,
     pub authenticator: Arc<dyn DeviceAuthenticator>,
     pub authorizer: Arc<dyn DeviceAuthorizer>,
     pub shutdown: CancellationToken,
@@ -55,10 +71,14 @@ pub(crate) struct Attached {
     pub session: Arc<Session>,
     pub generation: u64,
     pub session_present: bool,
+    /// The lifecycle events' `versionNumber` of this connection.
+    pub version: u64,
     pub deliveries: mpsc::Receiver<Delivery>,
     pub kick: oneshot::Receiver<Kick>,
     pub done: oneshot::Sender<()>,
     pub queued: Vec<Delivery>,
+    /// The bytes waiting in `deliveries` (see [`Link::backlog`]).
+    pub backlog: Arc<AtomicUsize>,
 }
 
 impl Broker {
@@ -80,8 +100,12 @@ impl Broker {
                 tree: RwLock::default(),
                 retained: Mutex::default(),
                 sessions: Mutex::default(),
+                versions: Mutex::default(),
                 reserved,
                 rules: OnceLock::new(),
+                journal: OnceLock::new(),
+                throttled: AtomicU64::new(0),
+                offline_dropped: AtomicU64::new(0),
                 authenticator,
                 authorizer,
                 shutdown,
@@ -112,6 +136,29 @@ impl Broker {
         self.shared.tasks.len()
     }
 
+    /// Deliveries dropped since start because the client did not read fast enough (its backlog,
+    /// `limits.connection_queue` and `connection_queue_bytes`, was full).
+    pub fn throttled_count(&self) -> u64 {
+        self.shared.throttled.load(Ordering::Relaxed)
+    }
+
+    /// QoS 1 messages not kept since start because an offline session's queue was full.
+    pub fn offline_dropped_count(&self) -> u64 {
+        self.shared.offline_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The store's writer, when one is attached.
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.shared.journal.get()
+    }
+
+    /// The client acknowledged a queued message that the store holds: it can go.
+    pub(crate) fn acknowledged_stored(&self, client_id: &str, seq: u64) {
+        if let Some(journal) = self.journal() {
+            journal.remove_queued(client_id, seq);
+        }
+    }
+
     /// Disconnects every connection authenticated as `principal` (its certificate became
     /// INACTIVE or REVOKED): they log Disconnect with AUTH_ERROR. Returns how many.
     pub fn disconnect_principal(&self, principal: &str, reason: &'static str) -> usize {
@@ -119,7 +166,7 @@ impl Broker {
         let mut kicked = 0;
         for session in sessions.values() {
             let mut state = session.state.lock();
-            if let Some(link) = state.link.as_mut().filter(|l| &*l.principal == principal) {
+            if let Some(link) = state.link.as_mut().filter(|l| &*l.client.principal_id == principal) {
                 if let Some(kick) = link.kick.take() {
                     kicked += usize::from(kick.send(Kick::AuthError(reason)).is_ok());
                 }
@@ -133,12 +180,12 @@ impl Broker {
     /// version unless `clean_start`, or starts a new one.
     pub(crate) async fn attach(
         &self,
-        client_id: &Arc<str>,
-        principal: &Arc<str>,
+        client: &Arc<ClientInfo>,
         version: MqttVersion,
         clean_start: bool,
         expiry: Duration,
     ) -> Attached {
+        let client_id = &client.client_id;
         let old_link = {
             let sessions = self.shared.sessions.lock();
             sessions.get(client_id).and_then(|s| {
@@ -167,6 +214,8 @@ impl Broker {
             let state = s.state.lock();
             !clean_start && !state.ended && state.version == version && !state.expiry.is_zero()
         });
+        let session_kept = existing.as_ref().is_some_and(|s| !s.state.lock().expiry.is_zero());
+        let event_version = self.shared.versions.lock().connected(client_id, session_kept, Instant::now());
         let session = match existing {
             Some(s) if resumable => s,
             other => {
@@ -185,18 +234,35 @@ impl Broker {
         state.generation += 1;
         state.expiry = expiry;
         state.disconnected_at = None;
+        let backlog = Arc::new(AtomicUsize::new(0));
         state.link = Some(Link {
             deliveries: deliveries_tx,
+            backlog: backlog.clone(),
+            client: client.clone(),
             kick: Some(kick_tx),
-            principal: principal.clone(),
             done: done_rx,
             generation: state.generation,
         });
         session.set_online(true);
+        // A persistent session is on disk from its start, so that a restart resumes it.
+        if let Some(journal) = self.journal().filter(|_| !expiry.is_zero()) {
+            journal.put_session(client_id, &mut state, None);
+        }
         let queued = std::mem::take(&mut state.queue).into();
         let generation = state.generation;
         drop(state);
-        Attached { session, generation, session_present: resumable, deliveries, kick, done, queued }
+        drop(sessions);
+        Attached {
+            session,
+            generation,
+            session_present: resumable,
+            version: event_version,
+            deliveries,
+            kick,
+            done,
+            queued,
+            backlog,
+        }
     }
 
     /// Hands a session back when its connection ends: queues what was unacknowledged (if the
@@ -209,6 +275,7 @@ impl Broker {
         deliveries: &mut mpsc::Receiver<Delivery>,
         expiry_override: Option<Duration>,
     ) {
+        self.shared.versions.lock().disconnected(&session.client_id, Instant::now());
         let mut state = session.state.lock();
         // Routing sends only while holding this lock, so after draining nothing more arrives.
         while let Ok(d) = deliveries.try_recv() {
@@ -230,9 +297,18 @@ impl Broker {
             }
             state.disconnected_at = Some(Instant::now());
         }
+        if state.ended {
+            return;
+        }
         let limit = self.shared.config.limits.offline_queue;
         let older = std::mem::take(&mut state.queue);
         state.queue = leftovers.into_iter().chain(older).take(limit).collect();
+        if let Some(journal) = self.journal() {
+            let offline_since = state.link.is_none().then(epoch_ms);
+            journal.put_session(&session.client_id, &mut state, offline_since);
+            let SessionState { queue, next_seq, .. } = &mut *state;
+            journal.replace_queue(&session.client_id, next_seq, queue.iter_mut());
+        }
     }
 
     /// Removes a session and its subscriptions. The caller holds the sessions map.
@@ -241,6 +317,15 @@ impl Broker {
             let mut state = session.state.lock();
             state.ended = true;
             state.queue.clear();
+            // The session's end is the latest moment its pending will is due (MQTT 5 3.1.3.2.2).
+            if let Some(will) = state.will_due.take() {
+                let _ = will.send(());
+            }
+            if std::mem::take(&mut state.persisted) {
+                if let Some(journal) = self.journal() {
+                    journal.delete_session(&session.client_id);
+                }
+            }
             std::mem::take(&mut state.subscriptions)
         };
         if !subscriptions.is_empty() {
@@ -271,6 +356,7 @@ impl Broker {
         for session in expired {
             self.end_session_locked(&mut sessions, &session);
         }
+        self.shared.versions.lock().sweep(now, |id| sessions.contains_key(id));
     }
 
     /// Adds a subscription; true when it is new (not a re-subscription).
@@ -281,7 +367,12 @@ impl Broker {
         parsed: &ParsedFilter<'_>,
         options: SubOptions,
     ) -> bool {
-        let is_new = session.state.lock().subscriptions.insert(raw.to_string(), options).is_none();
+        let is_new = {
+            let mut state = session.state.lock();
+            let is_new = state.subscriptions.insert(raw.to_string(), options).is_none();
+            self.persist_subscriptions(session, &mut state);
+            is_new
+        };
         let target = Target { session: session.clone(), options };
         self.shared.tree.write().insert(parsed.share_group, parsed.filter, target);
         is_new
@@ -289,9 +380,24 @@ impl Broker {
 
     /// Removes a subscription; true when there was one.
     pub(crate) fn unsubscribe(&self, session: &Arc<Session>, raw: &str, parsed: &ParsedFilter<'_>) -> bool {
-        let existed = session.state.lock().subscriptions.remove(raw).is_some();
+        let existed = {
+            let mut state = session.state.lock();
+            let existed = state.subscriptions.remove(raw).is_some();
+            if existed {
+                self.persist_subscriptions(session, &mut state);
+            }
+            existed
+        };
         self.shared.tree.write().remove(parsed.share_group, parsed.filter, &session.client_id);
         existed
+    }
+
+    /// Writes a persistent session's subscriptions to the store (a change of them).
+    fn persist_subscriptions(&self, session: &Session, state: &mut SessionState) {
+        if let Some(journal) = self.journal().filter(|_| !state.expiry.is_zero() && !state.ended) {
+            let offline_since = state.link.is_none().then(epoch_ms);
+            journal.put_session(&session.client_id, state, offline_since);
+        }
     }
 
     /// Accepts a message into the broker: reserved-topic services, retained store, subscribers.
@@ -316,14 +422,19 @@ impl Broker {
     }
 
     /// The retained store, then every matching subscriber, then the rules feed.
-    fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
-        // AWS does not retain messages on reserved (`$`) topics (aws-behaviour.md §8).
+    pub(crate) fn store_and_route(&self, source: &Arc<ClientInfo>, message: Arc<Message>) {
+        // AWS does not retain messages on reserved (`$`) topics (docs/aws-behaviour.md §8).
         if message.retain && !message.topic.starts_with('$') {
             let stored_at = self.shared.logs.now_millis();
             let mut retained = self.shared.retained.lock();
+            // On disk before the publisher's PUBACK, in the order of the in-memory map.
+            let journal = self.journal();
             if message.payload.is_empty() {
-                retained.remove(&message.topic);
+                if retained.remove(&message.topic).is_some() {
+                    journal.inspect(|j| j.delete_retained(&message.topic));
+                }
             } else {
+                journal.inspect(|j| j.put_retained(&message, stored_at));
                 retained.insert(message.topic.clone(), Retained { message: message.clone(), stored_at });
             }
         }
@@ -361,22 +472,11 @@ impl Broker {
     /// Checks a service's message as the broker checks a PUBLISH and makes it a broker message.
     fn outbound(&self, source: &Arc<ClientInfo>, m: OutboundMessage) -> Result<Arc<Message>, PublishRefused> {
         self.check_outbound(&m)?;
-        let expires_at = m
-            .properties
-            .as_ref()
-            .and_then(|p| p.message_expiry_interval)
-            .map(|s| Instant::now() + Duration::from_secs(s.into()));
+        let topic_bytes = Bytes::copy_from_slice(m.topic.as_bytes());
         Ok(Arc::new(Message {
-            topic_bytes: Bytes::copy_from_slice(m.topic.as_bytes()),
-            topic: m.topic,
-            payload: m.payload,
-            qos: m.qos,
-            retain: m.retain,
-            properties: m.properties,
-            expires_at,
             origin: Some(source.client_id.clone()),
-            trace_id: m.trace_id,
             rule_chain: m.rule_chain,
+            ..Message::new(m.topic, topic_bytes, m.payload, m.qos, m.retain, m.properties, m.trace_id)
         }))
     }
 
@@ -405,18 +505,47 @@ impl Broker {
     fn route(&self, message: &Arc<Message>) {
         let mut targets = Vec::new();
         self.shared.tree.read().matches(&message.topic, &mut targets);
-        let limit = self.shared.config.limits.offline_queue;
         for target in targets {
             if target.options.no_local && message.origin.as_ref() == Some(&target.session.client_id) {
                 continue;
             }
-            let delivery = Delivery {
-                message: message.clone(),
-                qos: message.qos.min(target.options.qos),
-                retain: target.options.retain_as_published && message.retain,
-                resend: false,
-            };
-            target.session.deliver(delivery, limit);
+            let qos = message.qos.min(target.options.qos);
+            let retain = target.options.retain_as_published && message.retain;
+            let delivery = Delivery::new(message.clone(), qos, retain);
+            self.deliver_to_session(&target.session, delivery);
+        }
+    }
+
+    /// Hands a delivery to a session, and counts (and logs) it when it was dropped.
+    fn deliver_to_session(&self, session: &Session, delivery: Delivery) -> bool {
+        match session.deliver(delivery, &self.shared.config.limits, self.journal()) {
+            Delivered::Sent | Delivered::Queued => true,
+            Delivered::NotQueued => false,
+            Delivered::OfflineQueueFull => {
+                self.shared.offline_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Delivered::Overflow(client, delivery) => {
+                self.shared.throttled.fetch_add(1, Ordering::Relaxed);
+                self.log_throttled(client, &delivery.message);
+                false
+            }
+        }
+    }
+
+    /// The Publish-Out Failure of a message dropped for a client whose backlog was full. AWS
+    /// throttles a connection's outbound messages beyond its quotas (the `PublishOut.Throttle`
+    /// metric, `metrics_dimensions.md`); the reason is named after it.
+    fn log_throttled(&self, client: Arc<ClientInfo>, message: &Message) {
+        let logs = &self.shared.logs;
+        if logs.enabled(LogLevel::Error) {
+            let limits = &self.shared.config.limits;
+            let entry = PublishOut { topic_name: message.topic.clone(), client };
+            let details = format!(
+                "The client is not reading its messages fast enough: its backlog of {} messages or {} bytes is full",
+                limits.connection_queue, limits.connection_queue_bytes
+            );
+            logs.failure(message.trace_id, LogEntry::PublishOut(entry), "THROTTLED", details);
         }
     }
 
@@ -432,82 +561,10 @@ impl Broker {
         let found = (entry.message.clone(), entry.stored_at);
         if found.0.expired(Instant::now()) {
             retained.remove(topic);
+            self.journal().inspect(|j| j.delete_retained(topic));
             return None;
         }
         Some(found)
-    }
-
-    /// Publishes a client's last will, after its MQTT 5 Will Delay Interval unless the client
-    /// has reconnected by then.
-    pub(crate) fn publish_will(
-        &self,
-        client: Arc<ClientInfo>,
-        will: WillPacket,
-        session: Arc<Session>,
-        generation: u64,
-        enforced: bool,
-    ) {
-        let broker = self.clone();
-        let send = move || {
-            let Ok(topic) = validate_topic_name(will.topic.as_bytes(), &broker.shared.config.limits) else {
-                return;
-            };
-            let trace_id = TraceId::new();
-            let topic: Arc<str> = topic.into();
-            // The will goes out with the client's own rights (`iot:Publish`, and `iot:RetainPublish`
-            // for a retained will), checked when it is sent.
-            let authorizer = &broker.shared.authorizer;
-            let allowed = !enforced
-                || (authorizer.authorize(&client, IotAction::Publish, &topic)
-                    && (!will.retain || authorizer.authorize(&client, IotAction::RetainPublish, &topic)));
-            if !allowed {
-                if broker.shared.logs.enabled(LogLevel::Error) {
-                    let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
-                    let violation = crate::violation::Violation::NotAuthorized;
-                    let entry = LogEntry::PublishIn(entry);
-                    broker.shared.logs.failure(trace_id, entry, violation.reason(), violation.details());
-                }
-                return;
-            }
-            if broker.shared.logs.enabled(LogLevel::Info) {
-                let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
-                broker.shared.logs.success(trace_id, LogEntry::PublishIn(entry));
-            }
-            let expires_at = will
-                .properties
-                .as_ref()
-                .and_then(|p| p.message_expiry_interval)
-                .map(|s| Instant::now() + Duration::from_secs(s.into()));
-            let message = Arc::new(Message {
-                topic_bytes: Bytes::copy_from_slice(topic.as_bytes()),
-                topic,
-                payload: will.payload,
-                qos: will.qos,
-                retain: will.retain,
-                properties: will.properties,
-                expires_at,
-                origin: Some(client.client_id.clone()),
-                trace_id,
-                rule_chain: Vec::new(),
-            });
-            broker.accept_message(&client, message);
-        };
-        if will.delay == 0 {
-            send();
-            return;
-        }
-        let delay = Duration::from_secs(will.delay.into());
-        let shutdown = self.shared.shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                // The server is going away: the will is due now (MQTT 5 3.1.3.2.2).
-                _ = shutdown.cancelled() => {}
-            }
-            if session.state.lock().generation == generation {
-                send();
-            }
-        });
     }
 }
 
@@ -534,20 +591,20 @@ impl Publisher for Broker {
             return Ok(false);
         };
         let qos = message.qos;
+        let topic_bytes = Bytes::copy_from_slice(message.topic.as_bytes());
         let message = Arc::new(Message {
-            topic_bytes: Bytes::copy_from_slice(message.topic.as_bytes()),
-            topic: message.topic,
-            payload: message.payload,
-            qos,
-            retain: false,
-            properties: message.properties,
-            expires_at: None,
-            origin: None,
-            trace_id: message.trace_id,
             rule_chain: message.rule_chain,
+            ..Message::new(
+                message.topic,
+                topic_bytes,
+                message.payload,
+                qos,
+                false,
+                message.properties,
+                message.trace_id,
+            )
         });
-        let delivery = Delivery { message, qos, retain: false, resend: false };
-        Ok(session.deliver(delivery, self.shared.config.limits.offline_queue))
+        Ok(self.deliver_to_session(&session, Delivery::new(message, qos, false)))
     }
 }
 
@@ -588,7 +645,7 @@ impl RetainedMessages for Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iotemu_core::{AcceptAll, AllowAll, MessageProperties, Protocol};
+    use iotemu_core::{AcceptAll, AllowAll, MessageProperties, Protocol, TraceId};
     use iotemu_logs::{LevelFilter, LogPipeline};
     use std::sync::atomic::{AtomicUsize, Ordering};
 

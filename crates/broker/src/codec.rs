@@ -26,6 +26,10 @@ pub struct ConnectPacket {
     pub will: Option<WillPacket>,
     /// MQTT 5 Session Expiry Interval (seconds).
     pub session_expiry: Option<u32>,
+    /// MQTT 5 Receive Maximum: unacknowledged QoS 1 PUBLISHes the client accepts.
+    pub receive_maximum: Option<u16>,
+    /// MQTT 5 Maximum Packet Size: the largest packet the client accepts, in bytes.
+    pub max_packet_size: Option<u32>,
 }
 
 /// The last will of a CONNECT.
@@ -201,6 +205,8 @@ pub fn decode_connect(buf: &mut BytesMut, max_packet: usize) -> Result<Option<Fi
                 clean_start: c.clean_session,
                 will,
                 session_expiry: None,
+                receive_maximum: None,
+                max_packet_size: None,
             };
             Ok(Some((Box::new(V4Codec { max_packet }), connect)))
         }
@@ -228,13 +234,22 @@ pub fn decode_connect(buf: &mut BytesMut, max_packet: usize) -> Result<Option<Fi
                 }),
                 None => None,
             };
+            let properties = c.properties.as_ref();
+            let receive_maximum = properties.and_then(|p| p.receive_maximum);
+            let max_packet_size = properties.and_then(|p| p.max_packet_size);
+            // "It is a Protocol Error to include [either] ... or for it to have the value 0."
+            if receive_maximum == Some(0) || max_packet_size == Some(0) {
+                return Err(CodecError::Malformed("Receive Maximum or Maximum Packet Size of 0".into()));
+            }
             let connect = ConnectPacket {
                 version: MqttVersion::V5,
                 client_id: c.client_id,
                 keep_alive: c.keep_alive,
                 clean_start: c.clean_start,
                 will,
-                session_expiry: c.properties.as_ref().and_then(|p| p.session_expiry_interval),
+                session_expiry: properties.and_then(|p| p.session_expiry_interval),
+                receive_maximum,
+                max_packet_size,
             };
             Ok(Some((Box::new(V5Codec { max_packet }), connect)))
         }
@@ -489,7 +504,7 @@ impl MqttCodec for V5Codec {
                 properties: Some(v5::ConnAckProperties {
                     session_expiry_interval: session_expiry,
                     receive_max: Some(receive_max),
-                    // AWS IoT: "AWS IoT Core doesn't support QoS 2" (aws-behaviour.md §1).
+                    // AWS IoT: "AWS IoT Core doesn't support QoS 2" (docs/aws-behaviour.md §1).
                     max_qos: Some(1),
                     retain_available: Some(1),
                     max_packet_size: Some(max_packet_size),

@@ -1,11 +1,15 @@
 //! One task per client connection: CONNECT, then packets in and deliveries out until the
 //! connection ends, then the Disconnect entry, the will and the session hand-back.
 //!
-//! AWS behaviour followed here (`../shared/reference/aws-behaviour.md`): QoS 2 is refused (§1:
+//! AWS behaviour followed here (`docs/aws-behaviour.md`): QoS 2 is refused (§1:
 //! 3.1.1 closes without an acknowledgement; MQTT 5 answers DISCONNECT 0x9B, or CONNACK 0x9B for a
 //! QoS 2 will); a taken-over connection logs a Failure Disconnect with DUPLICATE_CLIENT_ID (§9)
 //! and an MQTT 5 client gets DISCONNECT 0x8E; keep alive is enforced at 1.5x; retained messages
 //! reach exact-match subscriptions only (§8).
+//!
+//! What the connection sends is in [`outbound`].
+
+mod outbound;
 
 use crate::broker::{Attached, Broker};
 use crate::codec::{
@@ -17,11 +21,11 @@ use crate::topic::{parse_filter, validate_topic_name};
 use crate::violation::{Violation, AUTHORIZATION_FAILURE_DETAILS};
 use bytes::{Bytes, BytesMut};
 use iotemu_core::{ClientInfo, IotAction, Protocol, TraceId};
-use iotemu_logs::{
-    Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, PublishOut, Subscribe,
-};
+use iotemu_logs::{Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, Subscribe};
+use outbound::Unwritten;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -79,7 +83,21 @@ impl Exit {
         }
     }
 
-    /// Whether the last will is published (life-cycle events table, `aws-behaviour.md` §3).
+    /// The lifecycle event's `disconnectReason` (and the Disconnect entry's).
+    fn disconnect_reason(&self) -> DisconnectReason {
+        match self {
+            Exit::ClientDisconnect { .. } => DisconnectReason::ClientInitiatedDisconnect,
+            Exit::ConnectionLost => DisconnectReason::ConnectionLost,
+            Exit::KeepAliveTimeout => DisconnectReason::MqttKeepAliveTimeout,
+            Exit::ClientError(_) => DisconnectReason::ClientError,
+            Exit::TakenOver => DisconnectReason::DuplicateClientId,
+            Exit::AuthError(_) => DisconnectReason::AuthError,
+            Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
+            Exit::Api { .. } => DisconnectReason::ApiInitiatedDisconnect,
+        }
+    }
+
+    /// Whether the last will is published (life-cycle events table, `docs/aws-behaviour.md` §3).
     fn sends_will(&self) -> bool {
         match self {
             Exit::ClientDisconnect { send_will } => *send_will,
@@ -101,11 +119,19 @@ where
         return;
     };
     let Started { mut reader, mut writer, mut rbuf, mut conn, attached, keep_alive, trace_id } = started;
-    let Attached { session, generation, mut deliveries, kick, done, queued, .. } = attached;
+    let Attached { session, generation, version, mut deliveries, kick, done, queued, backlog, .. } = attached;
     let shared = broker.shared.clone();
     conn.session = Some(session.clone());
     for delivery in queued {
         conn.send(delivery);
+    }
+    // Packets that came in the same read as CONNECT are handled now, not after the next read.
+    let mut early_exit = None;
+    if !rbuf.is_empty() {
+        match conn.process(&mut rbuf) {
+            Ok(exit) => early_exit = exit,
+            Err(violation) => early_exit = Some(Exit::from_violation(violation)),
+        }
     }
 
     let mut kick = Some(kick);
@@ -115,10 +141,23 @@ where
     let exit = loop {
         if !conn.out.is_empty() {
             match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&conn.out)).await {
-                Ok(Ok(())) if conn.out.capacity() > 64 * 1024 => conn.out = BytesMut::new(),
-                Ok(Ok(())) => conn.out.clear(),
-                _ => break Exit::ConnectionLost,
+                Ok(Ok(())) => {
+                    conn.log_written();
+                    if conn.out.capacity() > 64 * 1024 {
+                        conn.out = BytesMut::new();
+                    } else {
+                        conn.out.clear();
+                    }
+                }
+                _ => {
+                    conn.log_unwritten();
+                    conn.out.clear();
+                    break Exit::ConnectionLost;
+                }
             }
+        }
+        if let Some(exit) = early_exit.take() {
+            break exit;
         }
         if rbuf.is_empty() && rbuf.capacity() > 4 * READ_CHUNK {
             // A burst is over: give the memory back, so quiet connections stay small.
@@ -151,15 +190,23 @@ where
                     }
                 }
             },
-            delivery = deliveries.recv(), if deliveries_open => match delivery {
+            delivery = deliveries.recv(), if deliveries_open && conn.takes_deliveries() => match delivery {
                 Some(d) => {
+                    let mut taken = d.message.backlog_bytes();
                     conn.send(d);
                     for _ in 0..256 {
+                        if !conn.takes_deliveries() {
+                            break;
+                        }
                         match deliveries.try_recv() {
-                            Ok(d) => conn.send(d),
+                            Ok(d) => {
+                                taken += d.message.backlog_bytes();
+                                conn.send(d);
+                            }
                             Err(_) => break,
                         }
                     }
+                    backlog.fetch_sub(taken, Ordering::Relaxed);
                 }
                 None => deliveries_open = false,
             },
@@ -171,7 +218,7 @@ where
         }
     };
 
-    let farewell = Farewell { broker: &broker, session: &session, generation, trace_id };
+    let farewell = Farewell { broker: &broker, session: &session, generation, version, trace_id };
     Box::pin(farewell.run(&mut conn, &mut writer, exit, &mut deliveries)).await;
     drop(done);
 }
@@ -251,6 +298,8 @@ struct Farewell<'a> {
     broker: &'a Broker,
     session: &'a Arc<Session>,
     generation: u64,
+    /// The lifecycle events' `versionNumber` of the connection.
+    version: u64,
     trace_id: TraceId,
 }
 
@@ -262,27 +311,42 @@ impl Farewell<'_> {
         exit: Exit,
         deliveries: &mut tokio::sync::mpsc::Receiver<Delivery>,
     ) {
-        let Farewell { broker, session, generation, trace_id } = self;
+        let Farewell { broker, session, generation, version, trace_id } = self;
         if let (MqttVersion::V5, Some(code)) = (conn.codec.version(), exit.v5_code()) {
             conn.codec.encode(Outgoing::Disconnect { reason: code }, &mut conn.out);
         }
         if !conn.out.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&conn.out)).await;
+            match tokio::time::timeout(Duration::from_secs(1), writer.write_all(&conn.out)).await {
+                Ok(Ok(())) => conn.log_written(),
+                _ => conn.log_unwritten(),
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
 
         conn.log_disconnect(trace_id, &exit);
-        if exit.sends_will() {
-            if let Some(will) = conn.will.take() {
-                broker.publish_will(conn.client.clone(), *will, session.clone(), generation, conn.enforced);
-            }
-        }
-        let leftovers = conn.take_unacknowledged();
+        let reason = exit.disconnect_reason();
+        broker.publish_disconnected(&conn.client, &session.identifier, version, reason, trace_id);
         let expiry = match exit {
             // DeleteConnection with cleanSession ends the session with the connection.
             Exit::Api { clean_session: true, .. } => Some(Duration::ZERO),
             _ => conn.disconnect_session_expiry.map(|s| Duration::from_secs(s.into())),
         };
+        if exit.sends_will() {
+            if let Some(will) = conn.will.take() {
+                let cap = broker.shared.config.session_expiry;
+                let session_expiry = expiry.map_or_else(|| session.state.lock().expiry, |e| e.min(cap));
+                let client = conn.client.clone();
+                broker.publish_will(
+                    client,
+                    *will,
+                    session.clone(),
+                    generation,
+                    conn.enforced,
+                    session_expiry,
+                );
+            }
+        }
+        let leftovers = conn.take_unacknowledged();
         broker.detach(session, generation, leftovers, deliveries, expiry);
     }
 }
@@ -302,7 +366,7 @@ struct Accepted {
 /// Checks CONNECT (`iot:Connect` too, when `enforced`), attaches the session, answers CONNACK
 /// and logs Connect. `None` when the connection was refused (its Connect Failure entry is
 /// written). A denied CONNECT gets no CONNACK on 3.1.1 and CONNACK 0x87 on MQTT 5, as AWS
-/// answers (`aws-behaviour.md` §2); it never touches the session of the client id.
+/// answers (`docs/aws-behaviour.md` §2); it never touches the session of the client id.
 #[allow(clippy::too_many_arguments)]
 async fn accept_connect<W: AsyncWrite + Unpin>(
     broker: &Broker,
@@ -339,7 +403,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
             ),
         ))
     } else if connect.will.as_ref().is_some_and(|w| w.qos > 1) {
-        // 3.1.1: AWS closes the connection with no CONNACK (aws-behaviour.md §1).
+        // 3.1.1: AWS closes the connection with no CONNACK (docs/aws-behaviour.md §1).
         Some((
             ConnAckCode::QosNotSupported,
             Violation::QosNotSupported.reason(),
@@ -384,7 +448,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
             (applied, answer)
         }
     };
-    let attached = broker.attach(&client_id, principal, version, connect.clean_start, expiry).await;
+    let attached = broker.attach(&client, version, connect.clean_start, expiry).await;
     codec.encode(
         connack(
             ConnAckCode::Success,
@@ -399,6 +463,9 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
     if shared.logs.enabled(LogLevel::Info) {
         shared.logs.success(trace_id, LogEntry::Connect(Connect { client: client.clone() }));
     }
+    broker.publish_connected(&client, &attached.session.identifier, attached.version, trace_id);
+    // The client's MQTT 5 limits on what it receives (MQTT 5 3.1.2.11.3 and 3.1.2.11.4).
+    let inflight_limit = limits.inflight_qos1.min(connect.receive_maximum.map_or(usize::MAX, usize::from));
     let conn = Conn {
         broker: broker.clone(),
         codec,
@@ -408,6 +475,9 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
         out,
         inflight: VecDeque::new(),
         pending: VecDeque::new(),
+        inflight_limit,
+        max_packet_out: connect.max_packet_size.map(|m| m as usize),
+        unwritten: Unwritten::default(),
         next_pkid: 0,
         aliases: HashMap::new(),
         last_seen: Instant::now(),
@@ -460,6 +530,13 @@ struct Conn {
     inflight: VecDeque<(u16, Delivery)>,
     /// QoS 1 deliveries waiting for room in `inflight`.
     pending: VecDeque<Delivery>,
+    /// How many QoS 1 deliveries may be unacknowledged: AWS's limit, or the client's MQTT 5
+    /// Receive Maximum when lower.
+    inflight_limit: usize,
+    /// The client's MQTT 5 Maximum Packet Size.
+    max_packet_out: Option<usize>,
+    /// The Publish-Out entries of the messages in `out`.
+    unwritten: Unwritten,
     next_pkid: u16,
     /// MQTT 5 inbound topic aliases.
     aliases: HashMap<u16, (Arc<str>, Bytes)>,
@@ -520,7 +597,7 @@ impl Conn {
         }
         if !self.may_publish(&topic, p.retain) {
             let violation = self.publish_failure(topic.as_bytes(), Violation::NotAuthorized);
-            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 (`aws-behaviour.md` §2).
+            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 (`docs/aws-behaviour.md` §2).
             if self.codec.version() == MqttVersion::V311 {
                 return Err(violation);
             }
@@ -536,22 +613,9 @@ impl Conn {
             let entry = PublishIn { topic_name: topic.clone(), client: self.client.clone() };
             logs.success(trace_id, LogEntry::PublishIn(entry));
         }
-        let expires_at = p
-            .properties
-            .as_ref()
-            .and_then(|pr| pr.message_expiry_interval)
-            .map(|s| Instant::now() + Duration::from_secs(s.into()));
         let message = Arc::new(Message {
-            topic,
-            topic_bytes,
-            payload: p.payload,
-            qos: p.qos,
-            retain: p.retain,
-            properties: p.properties,
-            expires_at,
             origin: Some(self.client.client_id.clone()),
-            trace_id,
-            rule_chain: Vec::new(),
+            ..Message::new(topic, topic_bytes, p.payload, p.qos, p.retain, p.properties, trace_id)
         });
         self.broker.accept_message(&self.client, message);
         if p.qos == 1 {
@@ -629,8 +693,11 @@ impl Conn {
         let session = self.session().clone();
         let mut codes = Vec::with_capacity(filters.len());
         let mut retained = Vec::new();
+        let mut subscribed = Vec::with_capacity(filters.len());
+        let event_trace = TraceId::new();
         for f in &filters {
-            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1 (aws-behaviour.md §1).
+            // 3.1.1: AWS sends no SUBACK and closes; MQTT 5: granted QoS 1
+            // (docs/aws-behaviour.md §1).
             if f.qos > 1 && self.codec.version() == MqttVersion::V311 {
                 return Err(self.subscribe_failure(&f.filter, Violation::QosNotSupported));
             }
@@ -663,8 +730,10 @@ impl Conn {
             let logs = &self.broker.shared.logs;
             if logs.enabled(LogLevel::Info) {
                 let entry = Subscribe { topic_name: f.filter.as_str().into(), client: self.client.clone() };
-                logs.success(TraceId::new(), LogEntry::Subscribe(entry));
+                let trace = if subscribed.is_empty() { event_trace } else { TraceId::new() };
+                logs.success(trace, LogEntry::Subscribe(entry));
             }
+            subscribed.push(f.filter.as_str());
             codes.push(options.qos);
             let wants_retained = match f.retain_handling {
                 0 => true,
@@ -674,7 +743,7 @@ impl Conn {
             if parsed.is_exact() && wants_retained {
                 if let Some(message) = self.broker.retained(parsed.filter) {
                     let qos = message.qos.min(options.qos);
-                    retained.push(Delivery { message, qos, retain: true, resend: false });
+                    retained.push(Delivery::new(message, qos, true));
                 }
             }
         }
@@ -682,6 +751,8 @@ impl Conn {
         for delivery in retained {
             self.send(delivery);
         }
+        let identifier = &session.identifier;
+        self.broker.publish_subscriptions(&self.client, identifier, true, &subscribed, event_trace);
         Ok(())
     }
 
@@ -690,102 +761,15 @@ impl Conn {
         let limits = self.limits().clone();
         let mut codes = Vec::with_capacity(filters.len());
         for filter in &filters {
-            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (aws-behaviour.md §3).
+            // A malformed UNSUBSCRIBE is a CLIENT_ERROR on AWS (docs/aws-behaviour.md §3).
             let parsed = parse_filter(filter, &limits).map_err(Violation::TopicFilterInvalid)?;
             let existed = self.broker.unsubscribe(&session, filter, &parsed);
             codes.push(if existed { 0x00 } else { 0x11 });
         }
         self.codec.encode(Outgoing::UnsubAck { pkid, codes }, &mut self.out);
+        let topics: Vec<&str> = filters.iter().map(String::as_str).collect();
+        self.broker.publish_subscriptions(&self.client, &session.identifier, false, &topics, TraceId::new());
         Ok(())
-    }
-
-    fn on_puback(&mut self, pkid: u16) {
-        if let Some(i) = self.inflight.iter().position(|(id, _)| *id == pkid) {
-            self.inflight.remove(i);
-        }
-        while self.inflight.len() < self.limits().inflight_qos1 {
-            let Some(next) = self.pending.pop_front() else { break };
-            self.send(next);
-        }
-    }
-
-    /// Writes a delivery (QoS 1 ones wait while 100 are unacknowledged) and its Publish-Out entry.
-    fn send(&mut self, delivery: Delivery) {
-        let now = Instant::now();
-        if delivery.message.expired(now) {
-            return;
-        }
-        if !self.allowed(IotAction::Receive, &delivery.message.topic) {
-            // No `iot:Receive`: the message is silently not sent (`iot-policy-actions.md`).
-            let logs = &self.broker.shared.logs;
-            if logs.enabled(LogLevel::Error) {
-                let message = &delivery.message;
-                let entry = PublishOut { topic_name: message.topic.clone(), client: self.client.clone() };
-                let violation = Violation::NotAuthorized;
-                logs.failure(
-                    message.trace_id,
-                    LogEntry::PublishOut(entry),
-                    violation.reason(),
-                    violation.details(),
-                );
-            }
-            return;
-        }
-        let pkid = if delivery.qos == 0 {
-            0
-        } else {
-            if self.inflight.len() >= self.limits().inflight_qos1 {
-                self.pending.push_back(delivery);
-                return;
-            }
-            self.allocate_pkid()
-        };
-        let message = &delivery.message;
-        let properties = match self.codec.version() {
-            MqttVersion::V311 => None,
-            MqttVersion::V5 => message.properties.clone().map(|mut p| {
-                if let Some(at) = message.expires_at {
-                    p.message_expiry_interval =
-                        Some(at.saturating_duration_since(now).as_secs().max(1) as u32);
-                }
-                p
-            }),
-        };
-        let packet = PublishPacket {
-            topic: message.topic_bytes.clone(),
-            qos: delivery.qos,
-            retain: delivery.retain,
-            dup: delivery.resend,
-            pkid,
-            payload: message.payload.clone(),
-            properties,
-            topic_alias: None,
-        };
-        self.codec.encode(Outgoing::Publish(packet), &mut self.out);
-        let logs = &self.broker.shared.logs;
-        if logs.enabled(LogLevel::Info) {
-            let entry = PublishOut { topic_name: message.topic.clone(), client: self.client.clone() };
-            logs.success(message.trace_id, LogEntry::PublishOut(entry));
-        }
-        if delivery.qos == 1 {
-            self.inflight.push_back((pkid, Delivery { resend: true, ..delivery }));
-        }
-    }
-
-    fn allocate_pkid(&mut self) -> u16 {
-        loop {
-            self.next_pkid = self.next_pkid.wrapping_add(1).max(1);
-            let candidate = self.next_pkid;
-            if !self.inflight.iter().any(|(id, _)| *id == candidate) {
-                return candidate;
-            }
-        }
-    }
-
-    /// Unacknowledged and waiting QoS 1 deliveries, for the session to keep.
-    fn take_unacknowledged(&mut self) -> Vec<Delivery> {
-        let inflight = std::mem::take(&mut self.inflight).into_iter().map(|(_, d)| d);
-        inflight.chain(std::mem::take(&mut self.pending)).collect()
     }
 
     fn log_disconnect(&self, trace_id: TraceId, exit: &Exit) {
@@ -819,11 +803,7 @@ impl Conn {
                 }
                 return;
             }
-            Exit::ClientDisconnect { .. } => DisconnectReason::ClientInitiatedDisconnect,
-            Exit::ConnectionLost => DisconnectReason::ConnectionLost,
-            Exit::KeepAliveTimeout => DisconnectReason::MqttKeepAliveTimeout,
-            Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
-            Exit::Api { .. } => DisconnectReason::ApiInitiatedDisconnect,
+            other => other.disconnect_reason(),
         };
         if logs.enabled(LogLevel::Info) {
             logs.success(trace_id, LogEntry::Disconnect(Disconnect { client, disconnect_reason: reason }));

@@ -1,13 +1,16 @@
 //! iotemu's MQTT broker: AWS IoT Core's message broker, over MQTT 3.1.1 and 5, plain and mutual
 //! TLS, writing the Connect, Disconnect, Publish-In, Publish-Out and Subscribe log entries.
 //!
-//! Follows `mqtt.md`, `topics.md` and `../shared/reference/aws-behaviour.md` (§1 QoS 2, §3
+//! Follows `mqtt.md`, `topics.md` and `docs/aws-behaviour.md` (§1 QoS 2, §3
 //! disconnect reasons, §8 retained messages, §9 takeover, §10 sessions).
 //!
 //! Layout: [`codec`] (wire, via rumqttc's mqttbytes), [`topic`] (names and filters),
-//! [`router`] (subscription tree), [`session`] (session state), `broker` (shared state:
-//! routing, retained messages, session lifecycle), `connection` (one task per client),
-//! `listener` (accept loops, TLS handshakes), [`tls`] (client-certificate verifier).
+//! [`router`] (subscription tree), [`session`] (session state, a connection's bounded backlog),
+//! `broker` (shared state: routing, retained messages, session lifecycle, wills, reading back
+//! the store), `persist` (what is written to the SQLite store, and when: retained messages and
+//! persistent sessions survive restarts), `connection` (one task per client; what it sends in
+//! `connection::outbound`), `listener` (accept loops, TLS handshakes), [`tls`]
+//! (client-certificate verifier).
 //!
 //! Services and the HTTP data plane use the broker through `iotemu_core`'s `Publisher`,
 //! `Connections` (DeleteConnection: API_INITIATED_DISCONNECT) and `RetainedMessages`, which
@@ -16,7 +19,8 @@
 //! IoT policies are asked of a [`DeviceAuthorizer`] (`iot:Connect`, `Publish`, `RetainPublish`,
 //! `Subscribe`, `Receive`) on the mutual-TLS port, and on the plain port when configured.
 //!
-//! Limitations: queued messages are replayed at once rather than at AWS's 10 per second;
+//! Limitations: queued messages are replayed at once rather than at AWS's 10 per second; AWS's
+//! per-connection rate quotas are not enforced (only the backlog of a slow client is bounded);
 //! `$aws/...` topics are routed like any other unless the [`ReservedTopicHandler`] consumes them.
 //!
 //! [`ReservedTopicHandler`]: iotemu_core::ReservedTopicHandler
@@ -25,7 +29,9 @@
 mod broker;
 pub mod codec;
 mod connection;
+mod lifecycle;
 mod listener;
+mod persist;
 pub mod router;
 pub mod session;
 pub mod tls;
@@ -58,8 +64,17 @@ pub struct Limits {
     pub inflight_qos1: usize,
     /// Longest keep alive the broker accepts, in seconds (AWS: 1200); longer or zero is cut to it.
     pub max_keepalive_secs: u16,
-    /// Messages waiting for one connection before QoS 0 and then QoS 1 messages are dropped.
+    /// Messages waiting for one live connection (a client that reads too slowly); a message
+    /// that finds it full is dropped for that client, with a Publish-Out Failure. Default: 100
+    /// seconds of AWS's 100 publishes per second per connection. (AWS IoT Core's quotas: 100
+    /// publishes and 512 KB per second per connection; the AWS IoT Device SDK's
+    /// `AwsIotCoreDefaults` flow control throttles a client to the same figures. AWS throttles
+    /// what exceeds them, `PublishOut.Throttle` in `metrics_dimensions.md`; iotemu does not
+    /// enforce the rates, only bounds what a slow client leaves waiting.)
     pub connection_queue: usize,
+    /// The same backlog in bytes (topics and payloads). Default: 100 seconds of AWS's
+    /// 512 KB/s throughput per connection.
+    pub connection_queue_bytes: usize,
     /// QoS 1 messages kept for an offline persistent session; excess ones are dropped (`mqtt.md`).
     pub offline_queue: usize,
     /// MQTT 5 topic aliases a client may use (AWS: 8).
@@ -77,7 +92,8 @@ impl Default for Limits {
             subscriptions_per_connection: 50,
             inflight_qos1: 100,
             max_keepalive_secs: 1200,
-            connection_queue: 16_384,
+            connection_queue: 10_000,
+            connection_queue_bytes: 100 * 512 * 1024,
             offline_queue: 1_000,
             topic_alias_max: 8,
         }

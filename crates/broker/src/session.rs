@@ -1,16 +1,22 @@
 //! Sessions: what survives a connection (subscriptions, queued QoS 1 messages) and the link to
 //! the connection that currently serves it.
 //!
-//! AWS (`aws-behaviour.md` §10, `mqtt.md`): persistent sessions last 1 h by default and up to
+//! AWS (`docs/aws-behaviour.md` §10, `mqtt.md`): persistent sessions last 1 h by default and up to
 //! 7 days; only QoS 1 messages on QoS 1 subscriptions are queued while offline, and excess queued
 //! messages are dropped; MQTT 3 and MQTT 5 sessions do not resume each other.
+//!
+//! A live connection's backlog is bounded: its delivery channel holds at most
+//! `limits.connection_queue` messages and `limits.connection_queue_bytes` bytes (counted in
+//! [`Link::backlog`]); a delivery that finds it full is dropped ([`Delivered::Overflow`]).
 
 use crate::codec::{MessageProperties, MqttVersion};
+use crate::persist::Journal;
+use crate::Limits;
 use bytes::Bytes;
-use iotemu_core::TraceId;
+use iotemu_core::{ClientInfo, TraceId};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -36,9 +42,44 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message on `topic` (`topic_bytes`: the same, for outgoing PUBLISHes), its expiry
+    /// counted from now when its properties carry an MQTT 5 Message Expiry Interval; no origin
+    /// and no rule chain (set them with struct update syntax).
+    pub fn new(
+        topic: Arc<str>,
+        topic_bytes: Bytes,
+        payload: Bytes,
+        qos: u8,
+        retain: bool,
+        properties: Option<MessageProperties>,
+        trace_id: TraceId,
+    ) -> Message {
+        let expires_at = properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .map(|s| Instant::now() + Duration::from_secs(s.into()));
+        Message {
+            topic,
+            topic_bytes,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin: None,
+            trace_id,
+            rule_chain: Vec::new(),
+        }
+    }
+
     /// Whether the message's expiry interval has run out.
     pub fn expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// What the message counts for in a connection's backlog, in bytes.
+    pub fn backlog_bytes(&self) -> usize {
+        self.topic.len() + self.payload.len()
     }
 }
 
@@ -51,6 +92,31 @@ pub struct Delivery {
     pub retain: bool,
     /// Sent before and not acknowledged: resent with DUP.
     pub resend: bool,
+    /// Its sequence number in the store, while it is a persistent session's queued message
+    /// (removed from the store when the client acknowledges it).
+    pub stored: Option<u64>,
+}
+
+impl Delivery {
+    /// A first delivery of `message` at `qos`.
+    pub fn new(message: Arc<Message>, qos: u8, retain: bool) -> Delivery {
+        Delivery { message, qos, retain, resend: false, stored: None }
+    }
+}
+
+/// What became of a delivery handed to a session.
+#[derive(Debug)]
+pub enum Delivered {
+    /// Handed to the live connection.
+    Sent,
+    /// Kept for the offline persistent session.
+    Queued,
+    /// Offline and not kept: QoS 0, or the session ends with its connection.
+    NotQueued,
+    /// Offline, and the session's queue is full (`limits.offline_queue`).
+    OfflineQueueFull,
+    /// The live connection's backlog is full: the client does not read fast enough.
+    Overflow(Arc<ClientInfo>, Delivery),
 }
 
 /// Options of one subscription.
@@ -75,10 +141,14 @@ pub enum Kick {
 /// The live connection serving a session.
 pub struct Link {
     pub deliveries: mpsc::Sender<Delivery>,
+    /// Bytes of the deliveries waiting in `deliveries` ([`Message::backlog_bytes`]); the
+    /// connection subtracts what it takes out.
+    pub backlog: Arc<AtomicUsize>,
+    /// The connected client: its principal (to find it when its certificate changes), and its
+    /// identity for the Publish-Out Failure of a delivery it had no room for.
+    pub client: Arc<ClientInfo>,
     /// Taken when the connection is told to go.
     pub kick: Option<oneshot::Sender<Kick>>,
-    /// The connection's principal, to find it when its certificate changes.
-    pub principal: Arc<str>,
     /// Resolves when the connection has finished and handed its state back.
     pub done: oneshot::Receiver<()>,
     pub generation: u64,
@@ -87,6 +157,8 @@ pub struct Link {
 /// A client's session.
 pub struct Session {
     pub client_id: Arc<str>,
+    /// The lifecycle events' `sessionIdentifier`: random, for the life of the session.
+    pub identifier: Arc<str>,
     online: AtomicBool,
     pub state: Mutex<SessionState>,
 }
@@ -106,12 +178,27 @@ pub struct SessionState {
     pub queue: VecDeque<Delivery>,
     /// Removed from the broker; nothing may be queued any more.
     pub ended: bool,
+    /// Whether the store holds the session (it persists, and was written once).
+    pub persisted: bool,
+    /// The next sequence number of a queued message in the store.
+    pub next_seq: u64,
+    /// Told when the session ends, while a delayed will waits (MQTT 5 3.1.3.2.2).
+    pub will_due: Option<oneshot::Sender<()>>,
+}
+
+impl SessionState {
+    /// A fresh sequence number for a queued message.
+    pub fn take_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
 }
 
 impl Session {
     pub fn new(client_id: Arc<str>, version: MqttVersion, expiry: Duration) -> Self {
         Session {
             client_id,
+            identifier: uuid::Uuid::new_v4().simple().to_string().into(),
             online: AtomicBool::new(false),
             state: Mutex::new(SessionState {
                 link: None,
@@ -122,6 +209,9 @@ impl Session {
                 subscriptions: HashMap::new(),
                 queue: VecDeque::new(),
                 ended: false,
+                persisted: false,
+                next_seq: 0,
+                will_due: None,
             }),
         }
     }
@@ -136,19 +226,43 @@ impl Session {
     }
 
     /// Hands a delivery to the connection, or queues it while offline when the session persists
-    /// and the delivery is QoS 1. Returns false when it was dropped.
-    pub fn deliver(&self, delivery: Delivery, max_queued: usize) -> bool {
+    /// and the delivery is QoS 1 (writing it to `journal` first, so that a message acknowledged
+    /// to its publisher survives a crash).
+    pub(crate) fn deliver(
+        &self,
+        mut delivery: Delivery,
+        limits: &Limits,
+        journal: Option<&Journal>,
+    ) -> Delivered {
         let mut state = self.state.lock();
         if let Some(link) = &state.link {
+            let bytes = delivery.message.backlog_bytes();
+            // Only this path adds to the backlog, under the session's lock: no race past the limit.
+            if link.backlog.load(Ordering::Relaxed) + bytes > limits.connection_queue_bytes {
+                return Delivered::Overflow(link.client.clone(), delivery);
+            }
             return match link.deliveries.try_send(delivery) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) | Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Ok(()) => {
+                    link.backlog.fetch_add(bytes, Ordering::Relaxed);
+                    Delivered::Sent
+                }
+                Err(mpsc::error::TrySendError::Full(d)) | Err(mpsc::error::TrySendError::Closed(d)) => {
+                    Delivered::Overflow(link.client.clone(), d)
+                }
             };
         }
-        if state.ended || state.expiry.is_zero() || delivery.qos == 0 || state.queue.len() >= max_queued {
-            return false;
+        if state.ended || state.expiry.is_zero() || delivery.qos == 0 {
+            return Delivered::NotQueued;
+        }
+        if state.queue.len() >= limits.offline_queue {
+            return Delivered::OfflineQueueFull;
+        }
+        if let Some(journal) = journal {
+            let seq = state.take_seq();
+            journal.put_queued(&self.client_id, seq, &delivery);
+            delivery.stored = Some(seq);
         }
         state.queue.push_back(delivery);
-        true
+        Delivered::Queued
     }
 }

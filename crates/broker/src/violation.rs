@@ -1,7 +1,7 @@
 //! Protocol violations: what a client did wrong, the MQTT 5 reason code the broker answers with,
 //! and the `reason`/`details` of the Failure entries that record it.
 //!
-//! AWS documents no `reason` codes for these cases (`aws-behaviour.md` §2-3 has only
+//! AWS documents no `reason` codes for these cases (`docs/aws-behaviour.md` §2-3 has only
 //! AUTHORIZATION_FAILURE and DUPLICATE_CLIENT_ID); the upper-case codes below are ours, chosen in
 //! the same style, and each connection they end logs `disconnectReason` CLIENT_ERROR.
 
@@ -9,7 +9,7 @@ use crate::codec::CodecError;
 use crate::topic::TopicError;
 use std::borrow::Cow;
 
-/// The `details` AWS writes with AUTHORIZATION_FAILURE (`aws-behaviour.md` §2).
+/// The `details` AWS writes with AUTHORIZATION_FAILURE (`docs/aws-behaviour.md` §2).
 pub const AUTHORIZATION_FAILURE_DETAILS: &str = "Authorization Failure";
 
 /// A client's protocol violation.
@@ -26,7 +26,7 @@ pub enum Violation {
     TooManyFilters(usize),
     TooManySubscriptions(usize),
     TopicAliasInvalid(u16),
-    /// An IoT policy denies the action (`aws-behaviour.md` §2).
+    /// An IoT policy denies the action (`docs/aws-behaviour.md` §2).
     NotAuthorized,
 }
 

@@ -7,6 +7,11 @@ pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> u64;
 
+    /// Whole seconds since the Unix epoch (the `timestamp`s and creation dates of the APIs).
+    fn now_secs(&self) -> u64 {
+        self.now_millis() / 1000
+    }
+
     /// Nanoseconds since the Unix epoch (the LoRaWAN entries' timestamps have nine digits);
     /// by default the milliseconds, scaled.
     fn now_nanos(&self) -> u128 {

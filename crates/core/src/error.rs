@@ -10,7 +10,7 @@ pub trait ServiceError: std::error::Error + Send + Sync + 'static {
 }
 
 /// Why a device's certificate may not connect (the `reason` of a `Connection.AuthNError` entry;
-/// the codes are AWS's, `aws-behaviour.md` §3).
+/// the codes are AWS's, `docs/aws-behaviour.md` §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthnFailure {
     /// DEVICE_CERTIFICATE_INACTIVE, DEVICE_CERTIFICATE_REVOKED or DEVICE_CERTIFICATE_NOT_REGISTERED.

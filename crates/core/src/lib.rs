@@ -1,16 +1,21 @@
-//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), trace ids, the typed
-//! `$aws/...` reserved topics ([`ReservedTopic`]), the [`Clock`], and the traits through which the
-//! broker and the services meet without importing each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`],
-//! [`DeviceAuthorizer`], [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`]).
+//! iotemu's shared vocabulary: who made a request ([`RequestContext`]), where a resource lives
+//! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]), the
+//! [`Clock`], and the traits through which the broker and the services meet without importing
+//! each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`],
+//! [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`], [`ShadowReader`],
+//! [`LogGroupWriter`]).
 //!
-//! No internal dependencies. See `../shared/DESIGN.md`, "Crates".
+//! No internal dependencies. See `docs/architecture.md`, "Crates".
 
 mod authz;
 mod clock;
 mod context;
 mod error;
+mod events;
 mod publish;
 mod reserved;
+mod scope;
+mod services;
 
 /// The certificateId of a DER certificate: the lower-case hex SHA-256 of its bytes (botocore:
 /// 64 hex characters), which is also the principalId of the device's log entries.
@@ -25,6 +30,7 @@ pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
 pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
 };
+pub use events::{EventConfigurationType, NoEvents, ResourceEvent, ResourceEvents};
 pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,
@@ -32,3 +38,5 @@ pub use publish::{
 pub use reserved::{
     Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,
 };
+pub use scope::Scope;
+pub use services::{LogGroupWriter, ServiceFailure, ShadowReader};

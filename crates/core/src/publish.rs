@@ -152,9 +152,9 @@ pub struct RoutedMessage<'a> {
     pub rule_chain: &'a [Arc<str>],
 }
 
-/// The rules feed (DESIGN.md, "The way of one publish"): the broker hands it every message it
-/// routes (device publishes, `iot-data` Publish, service answers on reserved topics, wills and
-/// republished messages), but not Basic Ingest messages, which the reserved-topic handler
+/// The rules feed (`docs/architecture.md`, "The way of one publish"): the broker hands it every
+/// message it routes (device publishes, `iot-data` Publish, service answers on reserved topics,
+/// wills and republished messages), but not Basic Ingest messages, which the reserved-topic handler
 /// consumes. Called on the broker's hot path: an implementation must only queue.
 pub trait RulesFeed: Send + Sync + 'static {
     fn on_message(&self, message: &RoutedMessage<'_>);

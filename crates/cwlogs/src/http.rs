@@ -4,7 +4,7 @@
 //! must not hold up the runtime.
 
 use crate::service::{group_name, FilterInput, Logs, RejectedEvents, StreamListing};
-use crate::store::{Group, Scope, Stream};
+use crate::store::{Group, Stream};
 use crate::LogsError;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,8 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use iotemu_api::paging::with_next_token;
 use iotemu_api::ApiContext;
-use iotemu_core::ServiceError;
+use iotemu_core::{Scope, ServiceError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,7 +35,7 @@ pub fn routes(logs: Arc<Logs>) -> Router {
 }
 
 async fn handle(State(logs): State<Arc<Logs>>, ctx: ApiContext, headers: HeaderMap, body: Bytes) -> Response {
-    let scope = Scope { account: ctx.0.account.clone(), region: ctx.0.region.clone() };
+    let scope = ctx.scope();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let answer = tokio::task::spawn_blocking(move || call(&logs, &scope, &target, &body)).await;
     match answer {
@@ -105,12 +106,12 @@ fn call(logs: &Logs, scope: &Scope, target: &str, body: &[u8]) -> Result<Value, 
         "PutLogEvents" => put_log_events(logs, scope, input(&body)?),
         "PutRetentionPolicy" => {
             let req: RetentionRequest = input(&body)?;
-            logs.set_retention(scope, &req.log_group_name, Some(req.retention_in_days))?;
+            logs.put_retention_policy(scope, &req.log_group_name, req.retention_in_days)?;
             Ok(json!({}))
         }
         "DeleteRetentionPolicy" => {
             let req: GroupRequest = input(&body)?;
-            logs.set_retention(scope, &req.log_group_name, None)?;
+            logs.delete_retention_policy(scope, &req.log_group_name)?;
             Ok(json!({}))
         }
         other => Err(LogsError::UnknownOperation(format!(
@@ -161,7 +162,7 @@ fn describe_log_groups(logs: &Logs, scope: &Scope, req: DescribeGroupsRequest) -
         req.limit,
     )?;
     let groups: Vec<Value> = groups.iter().map(|g| group_json(scope, g)).collect();
-    Ok(with_token(json!({ "logGroups": groups }), next))
+    Ok(with_next_token(json!({ "logGroups": groups }), next))
 }
 
 /// botocore `LogGroup`.
@@ -180,13 +181,6 @@ fn group_json(scope: &Scope, g: &Group) -> Value {
         v["retentionInDays"] = json!(days);
     }
     v
-}
-
-fn with_token(mut body: Value, next: Option<String>) -> Value {
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    body
 }
 
 #[derive(Deserialize)]
@@ -223,7 +217,7 @@ fn describe_log_streams(logs: &Logs, scope: &Scope, req: DescribeStreamsRequest)
     let (streams, next) = logs.describe_log_streams(scope, &group, &listing)?;
     let arn = group_arn(scope, &group);
     let streams: Vec<Value> = streams.iter().map(|s| stream_json(&arn, s)).collect();
-    Ok(with_token(json!({ "logStreams": streams }), next))
+    Ok(with_next_token(json!({ "logStreams": streams }), next))
 }
 
 /// botocore `LogStream`.
@@ -323,7 +317,7 @@ fn filter_log_events(logs: &Logs, scope: &Scope, req: FilterRequest) -> Result<V
         .collect();
     let searched: Vec<Value> =
         out.searched.iter().map(|s| json!({ "logStreamName": s, "searchedCompletely": true })).collect();
-    Ok(with_token(json!({ "events": events, "searchedLogStreams": searched }), out.next_token))
+    Ok(with_next_token(json!({ "events": events, "searchedLogStreams": searched }), out.next_token))
 }
 
 #[derive(Deserialize)]
@@ -343,7 +337,7 @@ struct InputEvent {
 fn put_log_events(logs: &Logs, scope: &Scope, req: PutEventsRequest) -> Result<Value, LogsError> {
     let events = req.log_events.into_iter().map(|e| (e.timestamp, e.message)).collect();
     let rejected = logs.put_log_events(scope, &req.log_group_name, &req.log_stream_name, events)?;
-    let mut body = json!({ "nextSequenceToken": format!("{:056}", crate::service::now_ms()) });
+    let mut body = json!({ "nextSequenceToken": format!("{:056}", logs.now_ms()) });
     if rejected != RejectedEvents::default() {
         let mut info = json!({});
         if let Some(i) = rejected.too_new_start {

@@ -20,9 +20,10 @@ mod http;
 mod service;
 pub mod sink;
 pub mod store;
+pub mod v2_logging;
 
 pub use error::LogsError;
 pub use http::routes;
-pub use service::{now_ms, FilterInput, Logs, RETENTION_DAYS};
+pub use service::{FilterInput, Logs, RETENTION_DAYS};
 pub use sink::{StoreConfig, StoreSink, IOT_LOG_GROUP};
-pub use store::{LogStore, Scope};
+pub use store::LogStore;

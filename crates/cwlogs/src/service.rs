@@ -7,8 +7,10 @@
 //! operations' is the last name returned.
 
 use crate::filter::FilterPattern;
-use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Scope, Stream, INDEXED_FIELDS};
+use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Stream, INDEXED_FIELDS};
 use crate::LogsError;
+use iotemu_api::paging::marker_page;
+use iotemu_core::{Clock, Scope};
 use std::sync::Arc;
 
 /// The retention values PutRetentionPolicy accepts (botocore `Days`).
@@ -22,6 +24,8 @@ const FILTER_SCAN_BUDGET: usize = 200_000;
 /// The CloudWatch Logs service.
 pub struct Logs {
     pub store: Arc<LogStore>,
+    /// Creation and ingestion times.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// FilterLogEvents' input.
@@ -60,14 +64,6 @@ pub struct GetOutput {
     pub events: Vec<Event>,
     pub forward: String,
     pub backward: String,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The group a `logGroupName` or `logGroupIdentifier` (name or ARN) names.
@@ -129,6 +125,15 @@ fn stream_not_found() -> LogsError {
 }
 
 impl Logs {
+    pub fn new(store: Arc<LogStore>, clock: Arc<dyn Clock>) -> Self {
+        Logs { store, clock }
+    }
+
+    /// Now, in epoch milliseconds, by the service's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_millis() as i64
+    }
+
     fn group(&self, scope: &Scope, name: &str) -> Result<Group, LogsError> {
         self.store.group(scope, name)?.ok_or_else(group_not_found)
     }
@@ -180,16 +185,12 @@ impl Logs {
         if descending {
             streams.reverse();
         }
-        let start = match next_token {
-            Some(token) => streams.iter().position(|s| s.name == token).map(|i| i + 1).ok_or_else(|| {
-                LogsError::InvalidParameter(format!("The specified nextToken is invalid: {token}"))
-            })?,
-            None => 0,
-        };
-        let page: Vec<Stream> = streams.iter().skip(start).take(max).cloned().collect();
-        let next =
-            (start + page.len() < streams.len()).then(|| page.last().map(|s| s.name.clone())).flatten();
-        Ok((page, next))
+        marker_page(&streams, |s| &s.name, next_token, max).ok_or_else(|| {
+            LogsError::InvalidParameter(format!(
+                "The specified nextToken is invalid: {}",
+                next_token.unwrap_or_default()
+            ))
+        })
     }
 
     /// GetLogEvents: the last `limit` events (or, `start_from_head`, the first), or the page a
@@ -306,7 +307,7 @@ impl Logs {
     /// CreateLogGroup (AWS's default: no retention).
     pub fn create_log_group(&self, scope: &Scope, name: &str) -> Result<(), LogsError> {
         check_group_name(name)?;
-        if !self.store.create_group(scope, name, now_ms())? {
+        if !self.store.create_group(scope, name, self.now_ms())? {
             return Err(LogsError::ResourceAlreadyExists("The specified log group already exists".into()));
         }
         Ok(())
@@ -316,7 +317,7 @@ impl Logs {
     pub fn create_log_stream(&self, scope: &Scope, group: &str, name: &str) -> Result<(), LogsError> {
         check_stream_name(name)?;
         let group = self.group(scope, group)?;
-        if !self.store.create_stream(group.id, name, now_ms())? {
+        if !self.store.create_stream(group.id, name, self.now_ms())? {
             return Err(LogsError::ResourceAlreadyExists("The specified log stream already exists".into()));
         }
         Ok(())
@@ -349,7 +350,7 @@ impl Logs {
         }
         let group = self.group(scope, group)?;
         self.store.stream(group.id, stream)?.ok_or_else(stream_not_found)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let oldest = now - 14 * 86_400_000;
         let expired = group.retention_days.map(|d| now - d * 86_400_000);
         let newest = now + 2 * 3_600_000;
@@ -383,10 +384,18 @@ impl Logs {
         self.store.delete_stream(group.id, name)?.then_some(()).ok_or_else(stream_not_found)
     }
 
-    /// PutRetentionPolicy (`days` one of [`RETENTION_DAYS`]) or, with `None`,
-    /// DeleteRetentionPolicy. Events the new retention expires go at once (AWS takes up to 72
-    /// hours).
-    pub fn set_retention(&self, scope: &Scope, group: &str, days: Option<i64>) -> Result<(), LogsError> {
+    /// PutRetentionPolicy (`days` one of [`RETENTION_DAYS`]). Events the new retention expires
+    /// go at once (AWS takes up to 72 hours).
+    pub fn put_retention_policy(&self, scope: &Scope, group: &str, days: i64) -> Result<(), LogsError> {
+        self.set_retention(scope, group, Some(days))
+    }
+
+    /// DeleteRetentionPolicy: the group's events are kept as the store's own bounds allow.
+    pub fn delete_retention_policy(&self, scope: &Scope, group: &str) -> Result<(), LogsError> {
+        self.set_retention(scope, group, None)
+    }
+
+    fn set_retention(&self, scope: &Scope, group: &str, days: Option<i64>) -> Result<(), LogsError> {
         if let Some(days) = days.filter(|d| !RETENTION_DAYS.contains(d)) {
             return Err(LogsError::InvalidParameter(format!(
                 "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: \
@@ -394,7 +403,7 @@ impl Logs {
             )));
         }
         let group = self.group(scope, group)?;
-        self.store.set_retention(group.id, days, now_ms())
+        self.store.set_retention(group.id, days, self.now_ms())
     }
 }
 

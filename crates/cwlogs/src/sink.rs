@@ -4,11 +4,12 @@
 //! The stdout and file sinks never wait for it.
 //!
 //! Log streams: AWS does not document how it names the streams of `AWSIotLogsV2`
-//! (`aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
+//! (`docs/aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
 //! date of the entry's timestamp): stable across restarts, sorted by name, and few.
 
 use crate::service::{with_fields, EntryFields};
-use crate::store::{LogStore, NewEvent, Scope};
+use crate::store::{LogStore, NewEvent};
+use iotemu_core::{Clock, Scope};
 use iotemu_logs::LogSink;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -22,7 +23,7 @@ pub const IOT_LOG_GROUP: &str = "AWSIotLogsV2";
 pub const WIRELESS_LOG_GROUP: &str = "/aws/iotwireless";
 
 /// How entries are kept.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
     /// The account and region whose log groups receive the entries.
     pub scope: Scope,
@@ -32,6 +33,8 @@ pub struct StoreConfig {
     pub max_events: u64,
     /// Retention of the IoT log groups when the store creates them.
     pub retention_days: i64,
+    /// Ingestion times and retention.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The store sink; dropping it writes what is queued and stops its thread.
@@ -103,14 +106,14 @@ fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &A
     let mut since_prune = 0u64;
     let mut batch: Vec<(&'static str, String, NewEvent)> = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(parse(first));
+        batch.push(parse(first, &*config.clock));
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(line) => batch.push(parse(line)),
+                Ok(line) => batch.push(parse(line, &*config.clock)),
                 Err(_) => break,
             }
         }
-        let now = crate::service::now_ms();
+        let now = config.clock.now_millis() as i64;
         for group in [IOT_LOG_GROUP, WIRELESS_LOG_GROUP] {
             let events: Vec<(String, NewEvent)> =
                 batch.iter().filter(|(g, ..)| *g == group).map(|(_, s, e)| (s.clone(), e.clone())).collect();
@@ -151,7 +154,7 @@ fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &A
 }
 
 fn prune(store: &LogStore, config: &StoreConfig) {
-    if let Err(e) = store.prune(crate::service::now_ms(), config.max_events) {
+    if let Err(e) = store.prune(config.clock.now_millis() as i64, config.max_events) {
         tracing::warn!(error = %e, "log retention failed");
     }
 }
@@ -172,7 +175,7 @@ fn group_id(
 }
 
 /// The group, stream and event of a line.
-fn parse(mut line: Vec<u8>) -> (&'static str, String, NewEvent) {
+fn parse(mut line: Vec<u8>, clock: &dyn Clock) -> (&'static str, String, NewEvent) {
     while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         line.pop();
     }
@@ -183,7 +186,7 @@ fn parse(mut line: Vec<u8>) -> (&'static str, String, NewEvent) {
         .timestamp
         .as_deref()
         .and_then(|t| entry_timestamp_ms(t).or_else(|| rfc3339_ms(t)))
-        .unwrap_or_else(crate::service::now_ms);
+        .unwrap_or_else(|| clock.now_millis() as i64);
     let day = fields.timestamp.as_deref().and_then(|t| t.get(..10)).unwrap_or("unknown").to_string();
     let group = if fields.event_type.is_none() && fields.event.is_some() {
         WIRELESS_LOG_GROUP
@@ -260,12 +263,15 @@ mod tests {
     fn lines_go_to_a_daily_stream_of_their_group() {
         let line = br#"{"timestamp":"2026-11-24 10:00:00.123","logLevel":"INFO","eventType":"Connect","clientId":"c","status":"Success","traceId":"t"}
 "#;
-        let (group, stream, event) = parse(line.to_vec());
+        let (group, stream, event) = parse(line.to_vec(), &iotemu_core::SystemClock);
         assert_eq!((group, stream.as_str()), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
         assert_eq!(event.event_type.as_deref(), Some("Connect"));
         assert_eq!(event.client_id.as_deref(), Some("c"));
         assert!(!event.message.ends_with('\n'));
-        let (group, ..) = parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec());
+        let (group, ..) = parse(
+            br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec(),
+            &iotemu_core::SystemClock,
+        );
         assert_eq!(group, WIRELESS_LOG_GROUP);
     }
 }
@@ -275,13 +281,30 @@ mod store_tests {
     use super::*;
     use crate::store::EventQuery;
 
+    /// A clock that stays at one instant.
+    struct Stopped(u64);
+
+    impl Clock for Stopped {
+        fn now_millis(&self) -> u64 {
+            self.0
+        }
+    }
+
     #[test]
     fn a_full_queue_misses_entries_and_counts_every_one() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
         let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
-        let config =
-            StoreConfig { scope: scope.clone(), queue_capacity: 1, max_events: 1_000_000, retention_days: 7 };
+        // The store's clock at the entries' time, so that retention (7 days) keeps them whatever
+        // the day the test runs.
+        let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
+        let config = StoreConfig {
+            scope: scope.clone(),
+            queue_capacity: 1,
+            max_events: 1_000_000,
+            retention_days: 7,
+            clock: Arc::new(Stopped(now)),
+        };
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();
         for i in 0..2000 {

@@ -9,6 +9,7 @@
 //! fast enough for the broker's usual rates (see `benches/logstore.py`).
 
 use crate::LogsError;
+use iotemu_core::Scope;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -51,13 +52,6 @@ CREATE INDEX IF NOT EXISTS events_by_client ON log_events (client_id, event_type
 DROP INDEX IF EXISTS events_by_trace;
 CREATE INDEX IF NOT EXISTS events_by_stream ON log_events (stream_id, id);
 ";
-
-/// An account and region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
 
 /// A log group row.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +139,19 @@ impl LogStore {
         let reader = Connection::open(path).map_err(db)?;
         reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         Ok(LogStore { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    }
+
+    /// Copies the write-ahead log into the database file and empties it (at shutdown), so that
+    /// `logs.db` alone holds every stored event.
+    pub fn checkpoint(&self) -> Result<(), LogsError> {
+        let conn = self.writer.lock();
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(db)?;
+        if busy != 0 {
+            return Err(LogsError::ServiceUnavailable(
+                "log store: the checkpoint was blocked by a reader".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The group `name`, created with `retention_days` if missing; its id.

@@ -2,14 +2,16 @@
 
 use crate::config::Config;
 use crate::http::{self, AdminState};
-use crate::logging::Logging;
 use crate::reserved::ReservedTopicRouter;
 use anyhow::{Context, Result};
 use iotemu_broker::Broker;
+use iotemu_core::Scope;
+use iotemu_core::{Clock, SystemClock};
+use iotemu_cwlogs::v2_logging::Logging;
 use iotemu_logs::{FileSink, LogPipeline, PipelineHandle, StdoutSink};
 use iotemu_registry::ca::CertAuthority;
 use iotemu_registry::{Registry, RegistryAuthenticator, RegistryAuthorizer};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +37,9 @@ pub struct Running {
     shutdown: CancellationToken,
     broker: Broker,
     pipeline: PipelineHandle,
+    /// Checkpointed at shutdown, so that each database file alone holds its data.
+    store: Arc<Store>,
+    log_store: Arc<iotemu_cwlogs::LogStore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Removed on drop when the emulator runs with `--ephemeral`.
     _ephemeral: Option<tempfile::TempDir>,
@@ -66,6 +71,8 @@ impl App {
         let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
         let (server_chain, server_key, server_cert_dir) =
             ca.server_identity(&data_dir, &config.server_certificate_names())?;
+        // One clock for the services that keep time (creation dates, ingestion, job timers).
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
         let mut pipeline = LogPipeline::new(config.server.account_id.as_str(), config.log_level()?)
             .capacity(config.logging.queue_capacity);
@@ -78,17 +85,14 @@ impl App {
                 FileSink::open(&path).with_context(|| format!("opening log file {}", path.display()))?;
             pipeline = pipeline.sink(Box::new(sink));
         }
-        let log_scope = iotemu_cwlogs::Scope {
-            account: config.server.account_id.clone(),
-            region: config.server.region.clone(),
-        };
+        let log_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let log_store = Arc::new(
             iotemu_cwlogs::LogStore::open(&data_dir.join("logs.db"))
                 .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?,
         );
         let retention = Some(config.logstore.retention_days);
         log_store
-            .ensure_group(&log_scope, iotemu_cwlogs::IOT_LOG_GROUP, retention, iotemu_cwlogs::now_ms())
+            .ensure_group(&log_scope, iotemu_cwlogs::IOT_LOG_GROUP, retention, clock.now_millis() as i64)
             .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?;
         let mut log_store_missed = None;
         if config.logstore.enabled {
@@ -99,6 +103,7 @@ impl App {
                     queue_capacity: config.logstore.queue_capacity,
                     max_events: config.logstore.max_events,
                     retention_days: config.logstore.retention_days,
+                    clock: clock.clone(),
                 },
             )
             .context("starting the log store")?;
@@ -114,11 +119,17 @@ impl App {
         }?);
         let logging =
             Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
-        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {}", e.message))?;
+        logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {e}"))?;
         let registry = Arc::new(
             Registry::load(store.clone(), ca.clone())
-                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?
+                .with_clock(clock.clone()),
         );
+        let events = Arc::new(
+            crate::events::EventPublisher::load(store.clone(), logs.clone())
+                .map_err(|e| anyhow::anyhow!("loading the event configurations: {}", e.message))?,
+        );
+        registry.on_events(events.clone());
         // Certificates are checked by the registry of the account and region MQTT serves.
         let mqtt_scope = Scope::new(config.server.account_id.clone(), config.server.region.clone());
         let authenticator = Arc::new(iotemu_provisioning::jit::JitAuthenticator::new(
@@ -135,6 +146,8 @@ impl App {
             Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
             shutdown.clone(),
         );
+        // Retained messages and persistent sessions survive restarts (before any listener runs).
+        broker.attach_store(store.clone(), mqtt_scope.clone());
         let limits = iotemu_shadow::Limits {
             max_document_bytes: config.shadow.max_document_bytes,
             ..Default::default()
@@ -144,7 +157,7 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?,
         );
         let topic_rules = Arc::new(
-            iotemu_rules::TopicRules::load(store.clone())
+            iotemu_rules::TopicRules::load(store.clone(), clock.clone())
                 .map_err(|e| anyhow::anyhow!("loading the topic rules: {e}"))?,
         );
         for rule in &config.rules.topic_rule {
@@ -152,27 +165,35 @@ impl App {
                 .put(&mqtt_scope, &rule.name, rule.payload())
                 .map_err(|e| anyhow::anyhow!("creating rule {} of the config file: {e}", rule.name))?;
         }
-        let cloudwatch = Arc::new(iotemu_cwlogs::Logs { store: log_store });
+        let cloudwatch = Arc::new(iotemu_cwlogs::Logs::new(log_store.clone(), clock.clone()));
         let rules_engine = iotemu_rules::RulesEngine::start(
             topic_rules.clone(),
             mqtt_scope.clone(),
             logs.clone(),
             iotemu_rules::Services {
                 publisher: Arc::new(broker.clone()),
-                shadows: Some(Arc::new(crate::rules_services::ShadowStoreReader(shadows.clone()))),
+                shadows: Some(Arc::new(crate::rules_services::ShadowStoreReader {
+                    shadows: shadows.clone(),
+                    clock: clock.clone(),
+                })),
                 log_groups: Some(Arc::new(crate::rules_services::LogStoreWriter(cloudwatch.clone()))),
             },
             config.rules.engine_config(),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
+        events.attach(Arc::new(broker.clone()));
         reserved.attach_rules(rules_engine.clone());
-        let shadows =
-            Arc::new(iotemu_shadow::ShadowRequests::new(shadows, Arc::new(broker.clone()), logs.clone()));
+        let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
+            shadows,
+            Arc::new(broker.clone()),
+            logs.clone(),
+            clock.clone(),
+        ));
         reserved.attach_shadows(shadows.clone());
         let jobs = Arc::new(
             iotemu_jobs::Jobs::load(
                 store.clone(),
-                Arc::new(iotemu_core::SystemClock),
+                clock.clone(),
                 registry.clone(),
                 Arc::new(broker.clone()),
                 logs.clone(),
@@ -181,11 +202,12 @@ impl App {
             .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
         );
         reserved.attach_jobs(jobs.clone());
+        jobs.on_events(events.clone());
         let provisioning = Arc::new(
             iotemu_provisioning::Provisioning::load(
                 store.clone(),
                 registry.clone(),
-                Arc::new(iotemu_core::SystemClock),
+                clock.clone(),
                 Arc::new(broker.clone()),
                 logs.clone(),
                 config.provisioning.settings(),
@@ -236,6 +258,7 @@ impl App {
             tail,
             registry,
             logging,
+            events,
             cloudwatch,
             shadows,
             topic_rules,
@@ -304,6 +327,8 @@ impl App {
             shutdown,
             broker,
             pipeline,
+            store,
+            log_store,
             tasks,
             _ephemeral: ephemeral,
         })
@@ -319,8 +344,9 @@ impl Running {
         )
     }
 
-    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT) and flushes the
-    /// log sinks, within `grace`.
+    /// Stops accepting, disconnects every client (SERVER_INITIATED_DISCONNECT; their persistent
+    /// sessions are written with what was on its way to them), flushes the log sinks and
+    /// checkpoints both SQLite databases, within `grace`.
     pub async fn shutdown(self, grace: Duration) {
         self.shutdown.cancel();
         let started = tokio::time::Instant::now();
@@ -344,5 +370,15 @@ impl Running {
         for task in pending {
             let _ = tokio::time::timeout(Duration::from_millis(300), task).await;
         }
+        let (store, log_store) = (self.store, self.log_store);
+        let checkpoints = tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.checkpoint() {
+                tracing::warn!(error = %e, "could not checkpoint iotemu.db");
+            }
+            if let Err(e) = log_store.checkpoint() {
+                tracing::warn!(error = %e, "could not checkpoint logs.db");
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_millis(500), checkpoints).await;
     }
 }

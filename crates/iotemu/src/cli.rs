@@ -1,4 +1,5 @@
-//! The command line (DESIGN.md, "Command line": scripts depend on it, so it only grows).
+//! The command line (`docs/architecture.md`, "Command line": scripts depend on it, so it only
+//! grows).
 
 use crate::config::{Config, ConfigError};
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +29,9 @@ pub enum Command {
     Logs(LogsCommand),
     /// Wait until an emulator answers its health route (exit 0), or the timeout passes (exit 1).
     Wait(crate::wait_cmd::WaitArgs),
+    /// Check JSON-lines log files (iotemu's, or entries exported from CloudWatch) against the
+    /// log entries AWS IoT documents; one line per problem, exit code 1 if there is any.
+    CheckEntries(CheckEntriesArgs),
     /// AWS IoT Core for LoRaWAN helpers.
     #[command(subcommand)]
     Lora(LoraCommand),
@@ -157,6 +161,19 @@ impl ServeArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckEntriesArgs {
+    /// The files to check, one JSON entry per line (`-` reads standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Fail unless at least one valid entry of this eventType appears (repeatable).
+    #[arg(long, value_name = "TYPE")]
+    pub require: Vec<String>,
+    /// Print the report as one JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

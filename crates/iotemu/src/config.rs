@@ -1,5 +1,5 @@
 //! The configuration: the embedded `config/iotemu.toml`, overlaid by `--config FILE`, then by
-//! `IOTEMU_*` variables and flags (DESIGN.md, "Defaults"). Unknown keys are an error.
+//! `IOTEMU_*` variables and flags (`docs/architecture.md`, "Defaults"). Unknown keys are an error.
 
 use iotemu_broker::{BrokerConfig, Limits};
 use iotemu_logs::LevelFilter;
@@ -213,7 +213,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// AWS allows persistent sessions of at most 7 days (`aws-behaviour.md` §10).
+/// AWS allows persistent sessions of at most 7 days (`docs/aws-behaviour.md` §10).
 const MAX_SESSION_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 
 impl Config {
@@ -273,6 +273,11 @@ impl Config {
         ];
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return invalid(format!("{name} must be greater than 0"));
+        }
+        if l.connection_queue_bytes < l.payload_bytes + l.topic_bytes {
+            return invalid(
+                "connection_queue_bytes must hold one message (payload_bytes + topic_bytes)".into(),
+            );
         }
         if l.inflight_qos1 > usize::from(u16::MAX) {
             return invalid("inflight_qos1 must be at most 65535".into());

@@ -1,14 +1,13 @@
 //! The HTTP listener on the API port: the admin routes under `/_iotemu/` (and moto's reset
 //! route), then every AWS service, chosen by the SigV4 credential scope (`iotemu_api::dispatch`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotemu_api::{ApiError, ServiceRouters};
 use iotemu_registry::Registry;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,7 +21,9 @@ pub struct AdminState {
     /// Recent and new entries, for `/_iotemu/logs`.
     pub tail: iotemu_logs::LiveTail,
     pub registry: Arc<Registry>,
-    pub logging: Arc<crate::logging::Logging>,
+    pub logging: Arc<iotemu_cwlogs::v2_logging::Logging>,
+    /// Registry and jobs event configurations and their publisher.
+    pub events: Arc<crate::events::EventPublisher>,
     /// The topic rules of the `iot` API.
     pub topic_rules: Arc<iotemu_rules::TopicRules>,
     /// The Device Shadow service (its `iot-data` routes).
@@ -46,11 +47,11 @@ pub struct AdminState {
 
 /// The API port's router.
 pub fn router(state: Arc<AdminState>) -> Router {
-    let iot = Router::new()
-        .route("/endpoint", get(describe_endpoint))
-        .with_state(state.clone())
+    let endpoints = iotemu_dataplane::Endpoints { mqtts: state.mqtts_addr, api: state.api_addr };
+    let iot = iotemu_dataplane::endpoint_routes(endpoints)
         .merge(iotemu_registry::routes(state.registry.clone()))
-        .merge(crate::logging::routes(state.logging.clone()))
+        .merge(iotemu_cwlogs::v2_logging::routes(state.logging.clone()))
+        .merge(crate::events::routes(state.events.clone()))
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
         .merge(iotemu_provisioning::http::routes(state.provisioning.clone()));
@@ -73,8 +74,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
 
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
 pub fn iotdata_routes(state: &AdminState) -> Router {
-    let data_plane = crate::data_plane::DataPlane::new(state.broker.clone(), state.logs.clone());
-    crate::data_plane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
+    let data_plane = iotemu_dataplane::DataPlane::new(state.broker.clone(), state.logs.clone());
+    iotemu_dataplane::routes(Arc::new(data_plane)).merge(iotemu_shadow::http::routes(state.shadows.clone()))
 }
 
 async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
@@ -90,6 +91,11 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
         // Messages a rule did not process because the rules queue was full ([rules] queue_capacity).
         "rulesQueueFull": state.rules_engine.overflowed(),
+        // Deliveries dropped because the client read too slowly (its backlog, [limits]
+        // connection_queue and connection_queue_bytes, was full): Publish-Out Failures THROTTLED.
+        "publishOutThrottled": state.broker.throttled_count(),
+        // QoS 1 messages not kept because an offline session's queue ([limits] offline_queue) was full.
+        "offlineQueueDropped": state.broker.offline_dropped_count(),
     }))
 }
 
@@ -106,32 +112,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.wireless.reset()?;
     state.provisioning.reset()?;
     state.logging.reset();
+    state.events.reset();
     state.cloudwatch.store.clear()?;
     Ok(Json(serde_json::json!({ "reset": true })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EndpointQuery {
-    endpoint_type: Option<String>,
-}
-
-/// DescribeEndpoint: the emulator's own `host:port` for each endpoint type. `host` is
-/// `localhost` on a loopback bind (a name the server certificate holds), else the bind address.
-async fn describe_endpoint(
-    State(state): State<Arc<AdminState>>,
-    query: Result<Query<EndpointQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    let addr = match query.endpoint_type.as_deref() {
-        None | Some("iot:Data") | Some("iot:Data-ATS") => state.mqtts_addr,
-        Some("iot:CredentialProvider") | Some("iot:Jobs") => state.api_addr,
-        Some(other) => return Err(ApiError::invalid_request(format!("unknown endpointType {other:?}"))),
-    };
-    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
-        "localhost".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    Ok(Json(serde_json::json!({ "endpointAddress": format!("{host}:{}", addr.port()) })))
 }

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::Parser;
-use iotemu::cli::{CertsCommand, Cli, Command, CreateDeviceArgs, LogsCommand, LoraCommand, ServeArgs};
+use iotemu::cli::{
+    CertsCommand, CheckEntriesArgs, Cli, Command, CreateDeviceArgs, LogsCommand, LoraCommand, ServeArgs,
+};
 use iotemu::config::Config;
 use iotemu::App;
 use iotemu_registry::ca::{write_private, CertAuthority};
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Some(Command::Certs(CertsCommand::CreateDevice(args))) => return report(create_device(&args)),
         Some(Command::Logs(LogsCommand::Tail(args))) => return iotemu::tail_cmd::run(&args),
         Some(Command::Wait(args)) => return iotemu::wait_cmd::run(&args),
+        Some(Command::CheckEntries(args)) => return check_entries(&args),
         Some(Command::Lora(LoraCommand::Simulate(args))) => return iotemu::lora_cmd::run(&args),
     };
     let config = match serve.resolve() {
@@ -133,6 +136,43 @@ impl ShutdownSignals {
     }
 }
 
+/// `iotemu check-entries` (the checks are `iotemu_logs::check`'s): exit code 0 when every entry
+/// is valid, 1 on any problem, 2 when it cannot check (an unknown `--require`, an unreadable file).
+fn check_entries(args: &CheckEntriesArgs) -> ExitCode {
+    use iotemu_logs::check::Checker;
+    let mut checker = match Checker::new(iotemu_logs::spec::Spec::aws(), &args.require) {
+        Ok(checker) => checker,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for path in &args.files {
+        let name = path.display().to_string();
+        let result = if name == "-" {
+            checker.check_reader(&name, std::io::stdin().lock())
+        } else {
+            std::fs::File::open(path)
+                .and_then(|file| checker.check_reader(&name, std::io::BufReader::new(file)))
+        };
+        if let Err(e) = result {
+            eprintln!("error: reading {name}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let report = checker.finish();
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// `iotemu certs create-device`: reads (or creates) the CA in the data directory, so it works
 /// beside a server running on the same directory.
 fn create_device(args: &CreateDeviceArgs) -> Result<()> {
@@ -160,7 +200,7 @@ fn create_device(args: &CreateDeviceArgs) -> Result<()> {
         // The server gives certificates it registers on first use `iotemu-allow-all`, unless
         // the store says otherwise; SQLite lets this process write beside a running server.
         let store = iotemu_store::Store::open(&data_dir.join("iotemu.db"))?;
-        let scope = iotemu_store::Scope::new(config.server.account_id, config.server.region);
+        let scope = iotemu_core::Scope::new(config.server.account_id, config.server.region);
         iotemu_registry::mark_without_policy(&store, &scope, &device.certificate_id)
             .map_err(|e| anyhow::anyhow!("recording --no-policy: {e}"))?;
     }

@@ -1,5 +1,5 @@
-//! The one place where `$aws/...` publishes meet the services (DESIGN.md, "The way of one
-//! publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
+//! The one place where `$aws/...` publishes meet the services (`docs/architecture.md`, "The way
+//! of one publish"). Shadow requests (`$aws/things/T/shadow/[name/N/]get|update|delete`) go to the
 //! Device Shadow service; Basic Ingest publishes (`$aws/rules/R/...`) go to the rules engine
 //! only; Jobs requests (`$aws/things/T/jobs/...`) go to the Jobs service, which answers the
 //! requester alone; fleet provisioning requests (`$aws/certificates/create[-from-csr]/F`,
@@ -7,11 +7,11 @@
 //! requester alone; every other reserved topic, answers included, is routed like any other.
 
 use bytes::Bytes;
+use iotemu_core::Scope;
 use iotemu_core::{Disposition, RequestContext, ReservedTopic, ReservedTopicHandler};
 use iotemu_rules::RulesEngine;
-use iotemu_shadow::topics::ShadowRequest;
+use iotemu_shadow::mqtt::ShadowRequest;
 use iotemu_shadow::ShadowRequests;
-use iotemu_store::Scope;
 use std::sync::{Arc, OnceLock};
 
 /// Dispatches reserved-topic publishes to the services that own them.
@@ -80,6 +80,11 @@ impl ReservedTopicHandler for ReservedTopicRouter {
             rules.ingest(&ctx.client, ctx.trace_id, rule, topic, payload);
             return Disposition::Consumed;
         }
+        // Only AWS IoT publishes events (`reserved-topics.md`: clients may subscribe only); a
+        // client's message on `$aws/events/...` reaches nobody, so it cannot forge one.
+        if let ReservedTopic::Events { .. } = topic {
+            return Disposition::Consumed;
+        }
         if let ReservedTopic::Shadow { thing, rest } = topic {
             if let (Some(request), Some(shadows)) = (ShadowRequest::parse(thing, rest), self.shadows.get()) {
                 // The answers and the entry are the outcome; nothing else to do with it here.
@@ -91,7 +96,7 @@ impl ReservedTopicHandler for ReservedTopicRouter {
         // message; `jobs/notify*` and the answers' topics pass through untouched.
         if let (ReservedTopic::Jobs { thing, rest }, Some(jobs)) = (topic, self.jobs.get()) {
             off_the_runtime(|| {
-                iotemu_jobs::mqtt::handle_publish(jobs, &self.scope, ctx, thing, rest, payload)
+                iotemu_jobs::device::mqtt::handle_publish(jobs, &self.scope, ctx, thing, rest, payload)
             });
         }
         // A fleet provisioning request is served off the connection's task (key generation, a

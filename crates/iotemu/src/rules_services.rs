@@ -2,13 +2,16 @@
 //! `get_thing_shadow` reads the shadow store, the cloudwatchLogs action writes into the log
 //! store behind the CloudWatch Logs API.
 
-use iotemu_rules::{LogGroupWriter, ShadowReader};
-use iotemu_store::Scope;
+use iotemu_core::{Clock, LogGroupWriter, Scope, ServiceFailure, ShadowReader};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// `get_thing_shadow` over the Device Shadow service: the document GetThingShadow returns.
-pub struct ShadowStoreReader(pub Arc<iotemu_shadow::Shadows>);
+pub struct ShadowStoreReader {
+    pub shadows: Arc<iotemu_shadow::Shadows>,
+    /// The document's `timestamp`.
+    pub clock: Arc<dyn Clock>,
+}
 
 impl ShadowReader for ShadowStoreReader {
     fn shadow_document(
@@ -16,11 +19,11 @@ impl ShadowReader for ShadowStoreReader {
         scope: &Scope,
         thing: &str,
         shadow: Option<&str>,
-    ) -> Result<Option<Value>, String> {
-        match self.0.get(scope, thing, shadow) {
-            Ok(doc) => Ok(Some(iotemu_shadow::get_document(&doc, None, iotemu_shadow::requests::now_secs()))),
+    ) -> Result<Option<Value>, ServiceFailure> {
+        match self.shadows.get_thing_shadow(scope, thing, shadow) {
+            Ok(doc) => Ok(Some(iotemu_shadow::get_document(&doc, None, self.clock.now_secs()))),
             Err(e) if iotemu_core::ServiceError::http_status(&e) == 404 => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -35,10 +38,9 @@ impl LogGroupWriter for LogStoreWriter {
         group: &str,
         stream: &str,
         events: Vec<(i64, String)>,
-    ) -> Result<(), String> {
-        let scope = iotemu_cwlogs::Scope { account: scope.account.clone(), region: scope.region.clone() };
+    ) -> Result<(), ServiceFailure> {
         // The stream may exist already; any other failure shows in the put below.
-        let _ = self.0.create_log_stream(&scope, group, stream);
-        self.0.put_log_events(&scope, group, stream, events).map(|_| ()).map_err(|e| e.to_string())
+        let _ = self.0.create_log_stream(scope, group, stream);
+        self.0.put_log_events(scope, group, stream, events).map(|_| ()).map_err(Into::into)
     }
 }

@@ -1,12 +1,10 @@
 //! `iotemu logs tail`: the entries of a running emulator, from its admin routes
-//! (`GET /_iotemu/logs`, and `/_iotemu/logs/stream` with `--follow`). The emulator's API is
-//! plain HTTP on a local address, so a small blocking HTTP/1.1 GET does: fixed-length, chunked
-//! and close-delimited bodies, no TLS.
+//! (`GET /_iotemu/logs`, and `/_iotemu/logs/stream` with `--follow`), read with reqwest (plain
+//! HTTP, no proxy: the emulator's API is on a local address) line by line as the body streams in.
 
 use clap::Args;
 use serde_json::Value;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -59,7 +57,12 @@ enum TailError {
 
 /// Runs the command; prints its one-line error itself.
 pub fn run(args: &TailArgs) -> ExitCode {
-    match tail(args) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(tail(args)),
+        Err(e) => Err(TailError::Failed(format!("starting the HTTP client: {e}"))),
+    };
+    match result {
         Ok(()) | Err(TailError::StdoutClosed) => ExitCode::SUCCESS,
         Err(TailError::Usage(message)) => {
             eprintln!("error: {message}");
@@ -72,7 +75,7 @@ pub fn run(args: &TailArgs) -> ExitCode {
     }
 }
 
-fn tail(args: &TailArgs) -> Result<(), TailError> {
+async fn tail(args: &TailArgs) -> Result<(), TailError> {
     let endpoint = match &args.endpoint {
         Some(url) => Endpoint::parse(url).map_err(TailError::Usage)?,
         None => {
@@ -80,25 +83,24 @@ fn tail(args: &TailArgs) -> Result<(), TailError> {
         }
     };
     let route = if args.follow { "/_iotemu/logs/stream" } else { "/_iotemu/logs" };
-    let target = format!("{}{route}{}", endpoint.prefix, query(args));
-    let mut response = endpoint.get(&target, !args.follow)?;
-    if response.status != 200 {
-        let mut body = String::new();
-        let _ = response.body.read_to_string(&mut body);
+    let response = endpoint.get(&format!("{route}{}", query(args)), !args.follow).await?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let body = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&body)
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
             .unwrap_or_else(|| body.trim().to_string());
-        let what = format!("{} answered {}: {message}", endpoint.url(), response.status);
-        return Err(if response.status == 400 { TailError::Usage(what) } else { TailError::Failed(what) });
+        let what = format!("{} answered {status}: {message}", endpoint.url());
+        return Err(if status == 400 { TailError::Usage(what) } else { TailError::Failed(what) });
     }
     let colour =
         !args.json && io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut out = Printer { out: io::BufWriter::new(io::stdout().lock()), json: args.json, colour };
-    let broken = |e: io::Error| TailError::Failed(format!("reading from {}: {e}", endpoint.url()));
+    let broken = |e: String| TailError::Failed(format!("reading from {}: {e}", endpoint.url()));
+    let mut body = Lines { response, buffer: Vec::new(), done: false };
     if !args.follow {
-        for line in response.body.lines() {
-            let line = line.map_err(broken)?;
+        while let Some(line) = body.next().await.map_err(broken)? {
             if !line.trim().is_empty() {
                 out.entry(&line, false)?;
             }
@@ -108,8 +110,7 @@ fn tail(args: &TailArgs) -> Result<(), TailError> {
     // Server-Sent Events: the `data:` lines up to a blank line make one event; each entry is
     // flushed at once.
     let (mut event, mut data) = (String::new(), String::new());
-    for line in response.body.lines() {
-        let line = line.map_err(broken)?;
+    while let Some(line) = body.next().await.map_err(broken)? {
         if line.is_empty() {
             if event == "lagged" {
                 let missed = serde_json::from_str::<Value>(&data).ok().map(|v| v["missed"].clone());
@@ -135,6 +136,53 @@ fn tail(args: &TailArgs) -> Result<(), TailError> {
         }
     }
     Ok(())
+}
+
+/// A response body read line by line as it arrives (`\n` or `\r\n`; a last line without one
+/// too).
+struct Lines {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    done: bool,
+}
+
+impl Lines {
+    async fn next(&mut self) -> Result<Option<String>, String> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return text(line).map(Some);
+            }
+            if self.done {
+                return match self.buffer.is_empty() {
+                    true => Ok(None),
+                    false => text(std::mem::take(&mut self.buffer)).map(Some),
+                };
+            }
+            match self.response.chunk().await.map_err(|e| cause(&e))? {
+                Some(chunk) => self.buffer.extend_from_slice(&chunk),
+                None => self.done = true,
+            }
+        }
+    }
+}
+
+fn text(line: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(line).map_err(|_| "stream did not contain valid UTF-8".to_string())
+}
+
+/// The innermost cause of an error (for reqwest's, the I/O error behind "error sending
+/// request"), as one line.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
 }
 
 /// Writes entries to standard output, as they are or readable.
@@ -262,12 +310,6 @@ struct Endpoint {
     prefix: String,
 }
 
-/// A response whose body is ready to read.
-struct Response {
-    status: u16,
-    body: Box<dyn BufRead>,
-}
-
 impl Endpoint {
     fn parse(url: &str) -> Result<Endpoint, String> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
@@ -289,114 +331,32 @@ impl Endpoint {
         format!("http://{}{}", self.authority, self.prefix)
     }
 
-    /// Sends `GET target` and reads the head; `timeout` bounds each read (not for streams).
-    fn get(&self, target: &str, timeout: bool) -> Result<Response, TailError> {
-        let refused = |e: io::Error| TailError::Usage(format!("no emulator answers at {}: {e}", self.url()));
-        let addrs: Vec<_> = self.authority.to_socket_addrs().map_err(refused)?.collect();
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = e,
+    /// Sends `GET` of `target` (under the prefix) and waits for the head; with `timeout`, each
+    /// read of the body may take 30 s at most (not for streams).
+    async fn get(&self, target: &str, timeout: bool) -> Result<reqwest::Response, TailError> {
+        let mut client = reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(5));
+        if timeout {
+            client = client.read_timeout(Duration::from_secs(30));
+        }
+        let client =
+            client.build().map_err(|e| TailError::Failed(format!("starting the HTTP client: {e}")))?;
+        let url = format!("{}{target}", self.url());
+        match client.get(&url).header("accept", "*/*").send().await {
+            Ok(response) => Ok(response),
+            Err(e) if e.is_connect() => {
+                Err(TailError::Usage(format!("no emulator answers at {}: {}", self.url(), cause(&e))))
             }
-        }
-        let mut stream = stream.ok_or_else(|| refused(last))?;
-        let broken = |e: io::Error| TailError::Failed(format!("talking to {}: {e}", self.url()));
-        stream.set_read_timeout(timeout.then_some(Duration::from_secs(30))).map_err(broken)?;
-        let host = &self.authority;
-        write!(stream, "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\nConnection: close\r\n\r\n")
-            .map_err(broken)?;
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line).map_err(broken)?;
-        let status = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .filter(|_| status_line.starts_with("HTTP/1."))
-            .ok_or_else(|| TailError::Usage(format!("{} does not answer like an iotemu API", self.url())))?;
-        let (mut length, mut chunked) = (None, false);
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).map_err(broken)? == 0 {
-                return Err(TailError::Failed(format!("{} closed the connection early", self.url())));
+            Err(e) if e.is_timeout() => {
+                Err(TailError::Failed(format!("talking to {}: {}", self.url(), cause(&e))))
             }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse::<u64>().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            }
+            Err(_) => Err(TailError::Usage(format!("{} does not answer like an iotemu API", self.url()))),
         }
-        let body: Box<dyn BufRead> = if chunked {
-            Box::new(BufReader::new(Chunked { inner: reader, left: 0, done: false }))
-        } else if let Some(length) = length {
-            Box::new(reader.take(length))
-        } else {
-            Box::new(reader)
-        };
-        Ok(Response { status, body })
-    }
-}
-
-/// A chunked transfer-encoded body.
-struct Chunked<R> {
-    inner: R,
-    /// Bytes left in the current chunk.
-    left: u64,
-    done: bool,
-}
-
-impl<R: BufRead> Read for Chunked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        if self.left == 0 {
-            let mut size = String::new();
-            self.inner.read_line(&mut size)?;
-            let hex = size.trim().split(';').next().unwrap_or("");
-            self.left = u64::from_str_radix(hex, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            if self.left == 0 {
-                self.done = true;
-                return Ok(0);
-            }
-        }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the stream ended inside a chunk"));
-        }
-        self.left -= n as u64;
-        if self.left == 0 {
-            let mut crlf = String::new();
-            self.inner.read_line(&mut crlf)?;
-        }
-        Ok(n)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunked_bodies_are_decoded() {
-        let raw = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
-        let mut text = String::new();
-        Chunked { inner: &raw[..], left: 0, done: false }.read_to_string(&mut text).unwrap();
-        assert_eq!(text, "hello, world");
-    }
 
     #[test]
     fn readable_lines_show_the_main_attributes_and_colour_only_failures() {

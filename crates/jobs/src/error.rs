@@ -1,5 +1,5 @@
 //! The control-plane errors of the Jobs service (`iot` API), with botocore's exception names
-//! and statuses. Device-plane refusals are [`crate::state::DeviceError`]s.
+//! and statuses. Device-plane refusals are [`crate::executions::state::DeviceError`]s.
 
 use iotemu_core::ServiceError;
 

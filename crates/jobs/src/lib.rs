@@ -5,16 +5,21 @@
 //! GetPendingJobExecution, StartNextPendingJobExecution, UpdateJobExecution and
 //! ReportFinalJobExecutionCount entries.
 //!
-//! - `state.rs`: executions, the transition table, timers, counts, JSON shapes (pure).
-//! - `service.rs`: [`Jobs`], the control-plane operations, persistence, notifications, the
-//!   timer sweep.
-//! - [`device`]: the four device operations and their entries, for either transport.
-//! - [`mqtt`]: the reserved request topics (wire only); answers to the requester alone.
-//! - [`http`]: the `iot` routes and the `iot-jobs-data` routes (wire only).
+//! - `service.rs`: [`Jobs`], loading, persistence, notifications; `state.rs`: its tables;
+//!   `txn.rs`: one change to executions and what follows it (abort, completion, notifications);
+//!   `timers.rs`: timeouts, rollout and CONTINUOUS targets.
+//! - One folder per area, each with `state.rs` (data, pure rules), `service.rs` (operations) and
+//!   `http.rs` (wire only): [`jobs`] (CreateJob, DescribeJob, ...), [`executions`] (the
+//!   execution state machine; DescribeJobExecution, CancelJobExecution, ...) and [`templates`]
+//!   (CreateJobTemplate, ...).
+//! - [`device`]: the four device operations and their entries for either transport
+//!   ([`device::service`]), the reserved request topics ([`device::mqtt`], answers to the
+//!   requester alone) and `iot-jobs-data` ([`device::http`]).
+//! - [`http`]: the `iot` and the `iot-jobs-data` routers.
 //!
 //! AWS pages followed: jobs-mqtt-api.md, jobs-http-device-api.md, jobs-api.md,
 //! jobs-comm-notifications.md, iot-jobs-lifecycle.md, jobs-configurations-details.md, and
-//! `aws-behaviour.md` §7.
+//! `docs/aws-behaviour.md` §7.
 //!
 //! Time: a [`iotemu_core::Clock`] is injected, and a timer "minute" lasts `minute_ms` (the
 //! `[jobs] minute_seconds` setting, 60 by default), so a test can see a 1-minute step timeout
@@ -35,16 +40,23 @@
 
 pub mod device;
 mod error;
+mod events;
+pub mod executions;
 pub mod http;
-pub mod mqtt;
+pub mod jobs;
 mod service;
-pub mod state;
+mod state;
+pub mod templates;
+mod timers;
+mod txn;
 
 pub use error::JobsError;
-pub use service::{
-    check_id, execution_json, job_json, CreateJob, CreateJobTemplate, Job, JobTemplate, Jobs, Targets,
-    UpdateJob,
-};
+pub use executions::http::execution_json;
+pub use jobs::http::job_json;
+pub use jobs::state::{CreateJob, Job, UpdateJob};
+pub use service::{Jobs, Targets};
+pub use state::check_id;
+pub use templates::state::{CreateJobTemplate, JobTemplate};
 
 use iotemu_core::{ClientInfo, Protocol};
 use std::sync::{Arc, OnceLock};

@@ -1,11 +1,12 @@
 //! The service with a manual clock, a recording broker and a registry stand-in.
 
-use crate::device::{DeviceCall, DeviceOp};
-use crate::state::{DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
+use crate::device::service::{DeviceCall, DeviceOp};
+use crate::executions::state::{DeviceUpdate, DocumentForm, ExecutionStatus, RejectCode};
 use crate::{CreateJob, CreateJobTemplate, Jobs, JobsError, Targets};
+use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, Clock, OutboundMessage, Protocol, PublishRefused, Publisher, TraceId};
 use iotemu_logs::{LevelFilter, LiveTail, LogPipeline, PipelineHandle, TailFilter};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -133,7 +134,7 @@ impl Fixture {
         }
     }
 
-    fn device(&self, thing: &str, op: DeviceOp) -> Result<Value, crate::device::Refusal> {
+    fn device(&self, thing: &str, op: DeviceOp) -> Result<Value, crate::device::service::Refusal> {
         let outcome = self.jobs.device_request(&self.call(thing), &op);
         self.jobs.publish(outcome.notices);
         outcome.result
@@ -144,16 +145,21 @@ impl Fixture {
         thing: &str,
         job: &str,
         status: ExecutionStatus,
-    ) -> Result<Value, crate::device::Refusal> {
+    ) -> Result<Value, crate::device::service::Refusal> {
         let update = DeviceUpdate { status: Some(status), ..Default::default() };
         self.device(
             thing,
-            DeviceOp::Update { job_id: job.into(), update, include_state: true, include_document: false },
+            DeviceOp::UpdateJobExecution {
+                job_id: job.into(),
+                update,
+                include_state: true,
+                include_document: false,
+            },
         )
     }
 
     fn status(&self, thing: &str, job: &str) -> ExecutionStatus {
-        self.jobs.describe_execution(&scope(), job, thing, None).unwrap().status
+        self.jobs.describe_job_execution(&scope(), job, thing, None).unwrap().status
     }
 
     fn entries(&self) -> Vec<Value> {
@@ -186,7 +192,7 @@ fn a_group_job_reaches_every_member_and_completes_with_its_final_count() {
             notices.iter().find(|(_, t, _)| t == &format!("$aws/things/{thing}/jobs/notify")).unwrap();
         assert_eq!(notify.2["jobs"]["QUEUED"][0]["jobId"], "j1");
     }
-    let started = f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    let started = f.device("t1", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     assert_eq!(started["execution"]["status"], "IN_PROGRESS");
     assert_eq!(started["execution"]["versionNumber"], 2);
     assert!(f.broker.take().is_empty(), "IN_PROGRESS changes neither the pending set nor the next job");
@@ -194,7 +200,7 @@ fn a_group_job_reaches_every_member_and_completes_with_its_final_count() {
         f.update(thing, "j1", ExecutionStatus::Succeeded).unwrap();
     }
     let (job, counts) = f.jobs.describe_job(&scope(), "j1").unwrap();
-    assert_eq!(job.status, crate::state::JobStatus::Completed);
+    assert_eq!(job.status, crate::executions::state::JobStatus::Completed);
     assert_eq!(counts[&ExecutionStatus::Succeeded], 3);
     let notices = f.broker.take();
     let next = notices.iter().find(|(_, t, _)| t == "$aws/things/t2/jobs/notify-next").unwrap();
@@ -223,7 +229,12 @@ fn refusals_are_answered_and_logged_as_failures() {
     let refusal = f
         .device(
             "solo",
-            DeviceOp::Update { job_id: "j1".into(), update, include_state: false, include_document: false },
+            DeviceOp::UpdateJobExecution {
+                job_id: "j1".into(),
+                update,
+                include_state: false,
+                include_document: false,
+            },
         )
         .unwrap_err();
     assert_eq!(refusal.error.code, RejectCode::VersionMismatch);
@@ -253,9 +264,9 @@ fn step_and_in_progress_timeouts_fire_on_the_injected_clock() {
     f.create("whole", &[&arn("thing", "t2")], json!({"timeoutConfig": {"inProgressTimeoutInMinutes": 2}}))
         .unwrap();
     let start = DeviceUpdate { step_timeout_minutes: Some(1), ..Default::default() };
-    let answer = f.device("t1", DeviceOp::StartNext(start)).unwrap();
+    let answer = f.device("t1", DeviceOp::StartNextPendingJobExecution(start)).unwrap();
     assert_eq!(answer["execution"]["approximateSecondsBeforeTimedOut"], 60);
-    f.device("t2", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    f.device("t2", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     f.advance(MINUTE - 1);
     f.jobs.sweep().unwrap();
     assert_eq!(f.status("t1", "step"), ExecutionStatus::InProgress);
@@ -267,7 +278,7 @@ fn step_and_in_progress_timeouts_fire_on_the_injected_clock() {
     f.jobs.sweep().unwrap();
     assert_eq!(f.status("t2", "whole"), ExecutionStatus::TimedOut);
     let (job, _) = f.jobs.describe_job(&scope(), "whole").unwrap();
-    assert_eq!(job.status, crate::state::JobStatus::Completed);
+    assert_eq!(job.status, crate::executions::state::JobStatus::Completed);
     let refusal = f.update("t1", "step", ExecutionStatus::Succeeded).unwrap_err();
     assert_eq!(refusal.error.code, RejectCode::TerminalStateReached);
 }
@@ -276,16 +287,16 @@ fn step_and_in_progress_timeouts_fire_on_the_injected_clock() {
 fn cancel_job_without_force_spares_running_executions_and_with_force_does_not() {
     let f = fixture();
     f.create("j", &[&arn("thinggroup", "fleet")], json!({})).unwrap();
-    f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
+    f.device("t1", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
     let job = f.jobs.cancel_job(&scope(), "j", false, Some("r1".into()), Some("why".into())).unwrap();
-    assert_eq!((job.status, job.force_canceled), (crate::state::JobStatus::Canceled, false));
+    assert_eq!((job.status, job.force_canceled), (crate::executions::state::JobStatus::Canceled, false));
     assert_eq!(f.status("t1", "j"), ExecutionStatus::InProgress);
     assert_eq!(f.status("t2", "j"), ExecutionStatus::Canceled);
     // The device can still finish the running one.
     let job = f.jobs.cancel_job(&scope(), "j", true, None, None).unwrap();
     assert!(job.force_canceled);
     assert_eq!(f.status("t1", "j"), ExecutionStatus::Canceled);
-    let exec = f.jobs.describe_execution(&scope(), "j", "t1", None).unwrap();
+    let exec = f.jobs.describe_job_execution(&scope(), "j", "t1", None).unwrap();
     assert!(exec.force_canceled);
     assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.reason_code.as_deref(), Some("r1"));
     // Deleting needs no force once nothing runs.
@@ -297,21 +308,21 @@ fn cancel_job_without_force_spares_running_executions_and_with_force_does_not() 
 fn cancel_and_delete_executions_follow_their_rules() {
     let f = fixture();
     f.create("j", &[&arn("thinggroup", "fleet")], json!({})).unwrap();
-    f.device("t1", DeviceOp::StartNext(DeviceUpdate::default())).unwrap();
-    let cancel = |thing: &str, force| f.jobs.cancel_execution(&scope(), "j", thing, force, None, None);
+    f.device("t1", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
+    let cancel = |thing: &str, force| f.jobs.cancel_job_execution(&scope(), "j", thing, force, None, None);
     assert!(matches!(cancel("t1", false), Err(JobsError::InvalidStateTransition(_))));
     cancel("t2", false).unwrap();
     assert!(matches!(cancel("t2", false), Err(JobsError::InvalidStateTransition(_))));
-    let conflict = f.jobs.cancel_execution(&scope(), "j", "t3", false, Some(5), None);
+    let conflict = f.jobs.cancel_job_execution(&scope(), "j", "t3", false, Some(5), None);
     assert!(matches!(conflict, Err(JobsError::VersionConflict(_))));
     cancel("t1", true).unwrap();
     assert!(matches!(
-        f.jobs.delete_execution(&scope(), "j", "t3", 1, false),
+        f.jobs.delete_job_execution(&scope(), "j", "t3", 1, false),
         Err(JobsError::InvalidStateTransition(_))
     ));
-    f.jobs.delete_execution(&scope(), "j", "t2", 1, false).unwrap();
-    f.jobs.delete_execution(&scope(), "j", "t3", 1, true).unwrap();
-    assert!(f.jobs.describe_execution(&scope(), "j", "t3", None).is_err());
+    f.jobs.delete_job_execution(&scope(), "j", "t2", 1, false).unwrap();
+    f.jobs.delete_job_execution(&scope(), "j", "t3", 1, true).unwrap();
+    assert!(f.jobs.describe_job_execution(&scope(), "j", "t3", None).is_err());
     assert!(matches!(f.jobs.delete_job(&scope(), "j", false), Err(JobsError::InvalidStateTransition(_))));
     f.jobs.delete_job(&scope(), "j", true).unwrap();
 }
@@ -329,26 +340,29 @@ fn a_restart_in_the_middle_of_a_job_loses_nothing() {
             step_timeout_minutes: Some(5),
             ..Default::default()
         };
-        f.device("t1", DeviceOp::StartNext(update)).unwrap();
+        f.device("t1", DeviceOp::StartNextPendingJobExecution(update)).unwrap();
         f.update("t2", "j", ExecutionStatus::Succeeded).unwrap();
         let template = CreateJobTemplate {
             description: Some("d".into()),
             document: Some("{}".into()),
             ..Default::default()
         };
-        f.jobs.create_template(&scope(), "tpl", template).unwrap();
+        f.jobs.create_job_template(&scope(), "tpl", template).unwrap();
     }
     let f = fixture_with(Arc::new(Store::open(&path).unwrap()));
-    let exec = f.jobs.describe_execution(&scope(), "j", "t1", None).unwrap();
+    let exec = f.jobs.describe_job_execution(&scope(), "j", "t1", None).unwrap();
     assert_eq!((exec.status, exec.version_number), (ExecutionStatus::InProgress, 2));
     assert_eq!(exec.status_details["step"], "download");
     assert!(exec.step_deadline.is_some());
     assert_eq!(f.status("t2", "j"), ExecutionStatus::Succeeded);
     assert_eq!(f.status("t3", "j"), ExecutionStatus::Queued);
-    assert!(f.jobs.describe_template(&scope(), "tpl").is_ok());
+    assert!(f.jobs.describe_job_template(&scope(), "tpl").is_ok());
     f.update("t1", "j", ExecutionStatus::Succeeded).unwrap();
     f.update("t3", "j", ExecutionStatus::Succeeded).unwrap();
-    assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.status, crate::state::JobStatus::Completed);
+    assert_eq!(
+        f.jobs.describe_job(&scope(), "j").unwrap().0.status,
+        crate::executions::state::JobStatus::Completed
+    );
     f.jobs.reset().unwrap();
     assert!(f.store.all("job").unwrap().is_empty() && f.store.all("job-execution").unwrap().is_empty());
 }
@@ -366,7 +380,7 @@ fn the_rollout_rate_holds_back_executions_until_the_next_minute() {
     assert_eq!((counts[&ExecutionStatus::Queued], job.pending_targets.clone()), (2, vec!["t3".to_string()]));
     f.advance(MINUTE / 2);
     f.jobs.sweep().unwrap();
-    assert!(f.jobs.describe_execution(&scope(), "j", "t3", None).is_err());
+    assert!(f.jobs.describe_job_execution(&scope(), "j", "t3", None).is_err());
     f.advance(MINUTE / 2);
     f.jobs.sweep().unwrap();
     assert_eq!(f.status("t3", "j"), ExecutionStatus::Queued);
@@ -379,7 +393,10 @@ fn a_continuous_job_reaches_things_added_to_its_group_later() {
     for thing in ["t1", "t2", "t3"] {
         f.update(thing, "c", ExecutionStatus::Succeeded).unwrap();
     }
-    assert_eq!(f.jobs.describe_job(&scope(), "c").unwrap().0.status, crate::state::JobStatus::InProgress);
+    assert_eq!(
+        f.jobs.describe_job(&scope(), "c").unwrap().0.status,
+        crate::executions::state::JobStatus::InProgress
+    );
     f.registry.things.lock().push("t4".into());
     f.registry.groups.lock().insert("fleet".into(), ["t1", "t2", "t4"].map(String::from).to_vec());
     f.broker.take();
@@ -400,7 +417,10 @@ fn the_failed_threshold_aborts_a_job() {
     ]}});
     f.create("j", &[&arn("thinggroup", "fleet")], abort).unwrap();
     f.update("t1", "j", ExecutionStatus::Failed).unwrap();
-    assert_eq!(f.jobs.describe_job(&scope(), "j").unwrap().0.status, crate::state::JobStatus::Canceled);
+    assert_eq!(
+        f.jobs.describe_job(&scope(), "j").unwrap().0.status,
+        crate::executions::state::JobStatus::Canceled
+    );
     assert_eq!(f.status("t2", "j"), ExecutionStatus::Canceled);
 }
 
@@ -430,8 +450,8 @@ fn a_job_from_a_template_takes_its_document_and_parameters() {
         timeout_config: Some(json!({"inProgressTimeoutInMinutes": 3})),
         ..Default::default()
     };
-    let t = f.jobs.create_template(&scope(), "tpl", template.clone()).unwrap();
-    assert!(matches!(f.jobs.create_template(&scope(), "tpl", template), Err(JobsError::Conflict(_))));
+    let t = f.jobs.create_job_template(&scope(), "tpl", template.clone()).unwrap();
+    assert!(matches!(f.jobs.create_job_template(&scope(), "tpl", template), Err(JobsError::Conflict(_))));
     let body = json!({"jobTemplateArn": t.arn, "documentParameters": {"v": "2.1"}, "document": null});
     let request: CreateJob =
         serde_json::from_value(json!({"targets": [arn("thing", "t1")], "jobTemplateArn": body["jobTemplateArn"], "documentParameters": body["documentParameters"]})).unwrap();
@@ -440,11 +460,15 @@ fn a_job_from_a_template_takes_its_document_and_parameters() {
     let answer = f
         .device(
             "t1",
-            DeviceOp::Describe { job_id: "$next".into(), execution_number: None, include_document: true },
+            DeviceOp::DescribeJobExecution {
+                job_id: "$next".into(),
+                execution_number: None,
+                include_document: true,
+            },
         )
         .unwrap();
     assert_eq!(answer["execution"]["jobDocument"], json!({"version": "2.1"}));
-    assert_eq!(f.jobs.list_templates(&scope(), None, None).0.len(), 1);
-    f.jobs.delete_template(&scope(), "tpl").unwrap();
-    assert!(f.jobs.describe_template(&scope(), "tpl").is_err());
+    assert_eq!(f.jobs.list_job_templates(&scope(), None, None).0.len(), 1);
+    f.jobs.delete_job_template(&scope(), "tpl").unwrap();
+    assert!(f.jobs.describe_job_template(&scope(), "tpl").is_err());
 }

@@ -1,8 +1,8 @@
 //! One struct per documented log entry, and the [`LogRecord`] that adds the common attributes.
 //!
-//! Attribute names, order and JSON types follow `../shared/spec/cloudwatch-iot-log-entries.md`
-//! ("Message broker log entries", "Common CloudWatch Logs attributes"); the golden tests at the
-//! end of this file compare each struct's JSON with the documented example.
+//! Attribute names, order and JSON types follow AWS's "CloudWatch AWS IoT log entries" page, as
+//! the repository's `spec/` holds it; the golden tests at the end of this file compare each
+//! struct's JSON with the documented example there.
 
 use crate::LogLevel;
 use iotemu_core::{ClientInfo, Protocol, TraceId};
@@ -182,7 +182,7 @@ pub enum LogEntry {
 }
 
 impl LogEntry {
-    /// The level AWS writes this entry at when it succeeds (`aws-behaviour.md` §5): INFO for
+    /// The level AWS writes this entry at when it succeeds (`docs/aws-behaviour.md` §5): INFO for
     /// every message-broker entry.
     pub fn success_level(&self) -> LogLevel {
         match self {
@@ -203,9 +203,9 @@ impl LogEntry {
             | LogEntry::StartNextPendingJobExecution(_)
             | LogEntry::UpdateJobExecution(_) => LogLevel::Debug,
             LogEntry::ReportFinalJobExecutionCount(_) => LogLevel::Info,
-            // INFO, as the documented examples (aws-behaviour.md §5).
+            // INFO, as the documented examples (docs/aws-behaviour.md §5).
             LogEntry::GetDeviceCredentials(_) | LogEntry::ProvisionDevice(_) => LogLevel::Info,
-            // Always ERROR (aws-behaviour.md §5); they have no Success form.
+            // Always ERROR (docs/aws-behaviour.md §5); they have no Success form.
             LogEntry::ConnectionAuthNError(_)
             | LogEntry::RuleNotFound(_)
             | LogEntry::RuleMessageThrottled(_) => LogLevel::Error,
@@ -405,7 +405,7 @@ pub struct RuleEntry {
     pub principal_id: Arc<str>,
     pub topic_name: Arc<str>,
     pub rule_name: Arc<str>,
-    /// `RepublishAction`, `HttpAction`, ... (`aws-behaviour.md` §12).
+    /// `RepublishAction`, `HttpAction`, ... (`docs/aws-behaviour.md` §12).
     pub rule_action: Option<&'static str>,
     /// Such as `[("RepublishTopic", "alerts/1")]`.
     pub resources: Option<Vec<(&'static str, String)>>,
@@ -448,7 +448,7 @@ pub struct Subscribe {
 }
 
 /// `Connection.AuthNError`: a device failed to authenticate (AWS's newer broker entry,
-/// `aws-behaviour.md` §11: authenticationType, serverNameIndication, source and target address,
+/// `docs/aws-behaviour.md` §11: authenticationType, serverNameIndication, source and target address,
 /// clientId where known; always ERROR/Failure with `reason` and `details`).
 #[derive(Debug, Clone)]
 pub struct ConnectionAuthNError {
@@ -471,7 +471,7 @@ pub struct ShadowEntry {
     /// MQTT or HTTP.
     pub protocol: Protocol,
     /// AWS's examples show only classic shadows, where it is the thing name; for a named shadow
-    /// AWS's value is unconfirmed (`aws-behaviour.md` §6): the shadow service chooses.
+    /// AWS's value is unconfirmed (`docs/aws-behaviour.md` §6): the shadow service chooses.
     pub device_shadow_name: Arc<str>,
     /// The request's topic; over HTTP the equivalent reserved MQTT topic (unconfirmed, §6).
     pub topic_name: Arc<str>,
@@ -538,7 +538,7 @@ pub struct ProvisionDevice {
     pub client: Option<Arc<ClientInfo>>,
 }
 
-/// `disconnectReason`, from AWS's list (`aws-behaviour.md` §3, life-cycle-events page).
+/// `disconnectReason`, from AWS's list (`docs/aws-behaviour.md` §3, life-cycle-events page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DisconnectReason {
@@ -561,14 +561,9 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn spec() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec/log-entries.json");
-        let text = std::fs::read_to_string(path).expect("the shared spec beside the repository");
-        serde_json::from_str(&text).expect("spec is JSON")
-    }
-
+    /// AWS's example of `event`, from `spec/`.
     fn example(event: &str) -> Value {
-        spec()[event]["example"].clone()
+        crate::spec::Spec::aws().example(event)
     }
 
     /// The identity every broker example uses.
@@ -922,7 +917,7 @@ mod tests {
 
     #[test]
     fn attributes_come_in_the_documented_order() {
-        // The order of the Publish-In example in cloudwatch-iot-log-entries.md.
+        // The order of the Publish-In example in spec/broker.json.
         let documented = [
             "timestamp",
             "logLevel",

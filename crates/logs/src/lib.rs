@@ -1,22 +1,28 @@
 //! The product log of iotemu: the CloudWatch entries AWS IoT writes to `AWSIotLogsV2`.
 //!
-//! - [`entries`]: one struct per documented entry (`../shared/spec/cloudwatch-iot-log-entries.md`),
-//!   holding exactly its documented attributes, wrapped in a [`LogRecord`] with the common ones.
+//! - [`entries`]: one struct per documented entry (the repository's `spec/`, from AWS's
+//!   "CloudWatch AWS IoT log entries" page), holding exactly its documented attributes, wrapped
+//!   in a [`LogRecord`] with the common ones.
+//! - [`spec`]: those documented entries as data (`spec/*.json`, embedded), and [`check`], the
+//!   validator behind `iotemu check-entries`.
 //! - [`level`]: the log levels and the policy that filters entries (AWS: ERROR ⊂ WARN ⊂ INFO ⊂ DEBUG,
-//!   `configure-logging.md`; which entry logs at which level: `aws-behaviour.md` §5).
+//!   `configure-logging.md`; which entry logs at which level: `docs/aws-behaviour.md` §5).
 //! - [`pipeline`]: producers hand records to an [`EventSink`] without ever blocking; one writer
 //!   thread serializes each record once and fans the line out to the [`sinks`].
 //! - [`wireless`]: the AWS IoT Core for LoRaWAN entries (`/aws/iotwireless`, their own schema).
 //! - [`tail`]: live tailing, the most recent lines and a broadcast of new ones, with filters.
 //!
 //! The emulator's own diagnostics go through `tracing` and never into this stream.
-//! Limitations: no LoRaWAN or dynamic-thing-group entries yet.
+//! Limitations: the dynamic-group entries, and the newer broker entries other than
+//! Connection.AuthNError, are in the spec but not written yet.
 
+pub mod check;
 pub mod entries;
 pub mod level;
 pub mod pipeline;
 pub mod policy;
 pub mod sinks;
+pub mod spec;
 pub mod tail;
 pub mod wireless;
 

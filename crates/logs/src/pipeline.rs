@@ -1,5 +1,5 @@
 //! The log pipeline: producers never block; one writer thread filters nothing more, serializes
-//! each record once and fans the line out to every sink (DESIGN.md, "Log pipeline").
+//! each record once and fans the line out to every sink (`docs/architecture.md`, "Log pipeline").
 //!
 //! Producers check [`EventSink::enabled`] before building an entry, so a DISABLED level costs
 //! one atomic load per event. When the bounded queue is full the record is dropped and counted;
@@ -233,12 +233,13 @@ impl LogPipeline {
         let sinks = self.sinks;
         let thread = std::thread::Builder::new()
             .name("iotemu-log-writer".into())
-            .spawn(move || run_writer(rx, sinks, &writer_shared.dropped))?;
+            .spawn(move || run_writer(rx, sinks, &writer_shared))?;
         Ok((EventSink { shared }, PipelineHandle { tx, thread: Some(thread) }))
     }
 }
 
-fn run_writer(rx: Receiver<Msg>, mut sinks: Vec<Box<dyn LogSink>>, dropped: &AtomicU64) {
+fn run_writer(rx: Receiver<Msg>, mut sinks: Vec<Box<dyn LogSink>>, shared: &Shared) {
+    let dropped = &shared.dropped;
     let mut line = Vec::with_capacity(512);
     let mut dirty = false;
     let mut failed = vec![false; sinks.len()];
@@ -248,6 +249,7 @@ fn run_writer(rx: Receiver<Msg>, mut sinks: Vec<Box<dyn LogSink>>, dropped: &Ato
                 Ok(m) => m,
                 Err(_) => {
                     flush_all(&mut sinks, &mut failed);
+                    count_lost(&mut sinks, shared);
                     dirty = false;
                     report_dropped(dropped);
                     continue;
@@ -284,6 +286,7 @@ fn run_writer(rx: Receiver<Msg>, mut sinks: Vec<Box<dyn LogSink>>, dropped: &Ato
             }
             Msg::Flush { ack, stop } => {
                 flush_all(&mut sinks, &mut failed);
+                count_lost(&mut sinks, shared);
                 dirty = false;
                 report_dropped(dropped);
                 let _ = ack.send(());
@@ -300,6 +303,15 @@ fn flush_all(sinks: &mut [Box<dyn LogSink>], failed: &mut [bool]) {
         if let Err(e) = sink.flush() {
             warn_once(failed, sink.name(), &e);
         }
+    }
+}
+
+/// Adds the entries sinks could not write (a full disk) to the dropped count.
+fn count_lost(sinks: &mut [Box<dyn LogSink>], shared: &Shared) {
+    let lost: u64 = sinks.iter_mut().map(|s| s.take_lost()).sum();
+    if lost > 0 {
+        shared.dropped.fetch_add(lost, Ordering::Relaxed);
+        shared.dropped_total.fetch_add(lost, Ordering::Relaxed);
     }
 }
 
@@ -381,5 +393,18 @@ mod tests {
         }
         assert!(started.elapsed() < Duration::from_secs(1), "producers must not block");
         assert!(sink.dropped() > 0);
+    }
+
+    #[test]
+    fn entries_a_full_disk_refuses_count_as_dropped() {
+        let (sink, handle) = LogPipeline::new("123456789012", LevelFilter::Debug)
+            .sink(Box::new(FileSink::open(std::path::Path::new("/dev/full")).unwrap()))
+            .start()
+            .unwrap();
+        for _ in 0..5 {
+            sink.success(TraceId::new(), connect_entry());
+        }
+        assert!(handle.flush(Duration::from_secs(5)));
+        assert_eq!(sink.dropped(), 5, "every entry /dev/full refused is counted");
     }
 }

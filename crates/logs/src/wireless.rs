@@ -1,7 +1,8 @@
-//! The AWS IoT Core for LoRaWAN entries, which AWS writes to the log group `/aws/iotwireless`
-//! with a schema of their own (`cloudwatch-iot-log-entries.md`, "AWS IoT Core for LoRaWAN log
-//! entries"): `timestamp` (RFC 3339 with nanoseconds), `resource`, `resourceId`, `devEui`
-//! (Join), `event`, `logLevel`, `message`. No `eventType`, `status`, `traceId` or `accountId`.
+//! The AWS IoT Core for LoRaWAN entries, which AWS writes to the log group `/aws/iotwireless` with
+//! a schema of their own (AWS's "CloudWatch AWS IoT log entries" page, "AWS IoT Core for LoRaWAN
+//! log entries", as `spec/lorawan.json` holds it): `timestamp` (RFC 3339 with nanoseconds),
+//! `resource`, `resourceId`, `devEui` (Join), `event`, `logLevel`, `message`. No `eventType`,
+//! `status`, `traceId` or `accountId`.
 //!
 //! One struct per documented entry ([`JoinEntry`], [`UplinkEntry`], [`DownlinkEntry`]), wrapped in
 //! a [`WirelessRecord`] with the time and level. Levels are INFO or ERROR; which entries are
@@ -140,11 +141,9 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// AWS's example of the LoRaWAN `event`, from `spec/lorawan.json`.
     fn example(event: &str) -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec/log-entries.json");
-        let text = std::fs::read_to_string(path).expect("the shared spec beside the repository");
-        let spec: Value = serde_json::from_str(&text).expect("spec is JSON");
-        spec[format!("LoRaWAN:{event}")]["example"].clone()
+        crate::spec::Spec::aws().example(event)
     }
 
     /// The example's timestamp (Join's; the others document none) in nanoseconds.

@@ -6,16 +6,12 @@ use crate::Provisioning;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
 
 /// The routes.
 pub fn routes(service: Arc<Provisioning>) -> Router {
@@ -49,7 +45,7 @@ async fn create_provisioning_template(
     ctx: ApiContext,
     AwsJson(body): AwsJson<crate::CreateTemplate>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let template = blocking(move || Ok(service.create_provisioning_template(&scope, body)?)).await?;
     Ok(Json(json!({
         "templateArn": template.template_arn,
@@ -63,7 +59,7 @@ async fn describe_provisioning_template(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(service.describe_provisioning_template(&scope(&ctx), &name)?.describe_json()))
+    Ok(Json(service.describe_provisioning_template(&ctx.scope(), &name)?.describe_json()))
 }
 
 #[derive(Deserialize, Default)]
@@ -80,12 +76,9 @@ async fn list_provisioning_templates(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (templates, next) =
-        service.list_provisioning_templates(&scope(&ctx), q.max_results, q.next_token.as_deref())?;
-    let mut out = json!({ "templates": templates.iter().map(|t| t.summary_json()).collect::<Vec<_>>() });
-    if let Some(next) = next {
-        out["nextToken"] = json!(next);
-    }
-    Ok(Json(out))
+        service.list_provisioning_templates(&ctx.scope(), q.max_results, q.next_token.as_deref())?;
+    let out = json!({ "templates": templates.iter().map(|t| t.summary_json()).collect::<Vec<_>>() });
+    Ok(Json(with_next_token(out, next)))
 }
 
 async fn update_provisioning_template(
@@ -94,7 +87,7 @@ async fn update_provisioning_template(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<crate::UpdateTemplate>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(service.update_provisioning_template(&scope, &name, body)?)).await?;
     Ok(Json(json!({})))
 }
@@ -104,7 +97,7 @@ async fn delete_provisioning_template(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(service.delete_provisioning_template(&scope, &name)?)).await?;
     Ok(Json(json!({})))
 }
@@ -129,7 +122,7 @@ async fn create_provisioning_template_version(
     AwsJson(body): AwsJson<VersionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let set_as_default = query(q)?.set_as_default.unwrap_or(false);
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let (template, id) = blocking(move || {
         Ok(service.create_provisioning_template_version(&scope, &name, body.template_body, set_as_default)?)
     })
@@ -148,7 +141,7 @@ async fn describe_provisioning_template_version(
     Path((name, version_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (template, found) =
-        service.describe_provisioning_template_version(&scope(&ctx), &name, version(&version_id)?)?;
+        service.describe_provisioning_template_version(&ctx.scope(), &name, version(&version_id)?)?;
     Ok(Json(json!({
         "versionId": found.version_id,
         "creationDate": api_time(found.creation_date),
@@ -165,17 +158,13 @@ async fn list_provisioning_template_versions(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (template, versions, next) = service.list_provisioning_template_versions(
-        &scope(&ctx),
+        &ctx.scope(),
         &name,
         q.max_results,
         q.next_token.as_deref(),
     )?;
-    let mut out =
-        json!({ "versions": versions.iter().map(|v| template.version_json(v)).collect::<Vec<_>>() });
-    if let Some(next) = next {
-        out["nextToken"] = json!(next);
-    }
-    Ok(Json(out))
+    let out = json!({ "versions": versions.iter().map(|v| template.version_json(v)).collect::<Vec<_>>() });
+    Ok(Json(with_next_token(out, next)))
 }
 
 async fn delete_provisioning_template_version(
@@ -184,7 +173,7 @@ async fn delete_provisioning_template_version(
     Path((name, version_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let version = version(&version_id)?;
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(service.delete_provisioning_template_version(&scope, &name, version)?)).await?;
     Ok(Json(json!({})))
 }
@@ -202,7 +191,7 @@ async fn register_thing(
     ctx: ApiContext,
     AwsJson(body): AwsJson<RegisterThingBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let done = blocking(move || {
         Ok(service.register_thing_with_body(&scope, body.template_body, body.parameters)?)
     })

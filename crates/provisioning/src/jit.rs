@@ -29,12 +29,12 @@ use crate::error::Rejection;
 use crate::register::{self, Ownership, Provisioned};
 use crate::template::{Inputs, Template};
 use crate::Provisioning;
+use iotemu_core::Scope;
 use iotemu_core::{
     AuthnFailure, ClientInfo, DeviceAuthenticator, DeviceTrust, OutboundMessage, Protocol, TraceId,
     TrustedCas,
 };
 use iotemu_registry::{CaCertificate, RegistryAuthenticator};
-use iotemu_store::Scope;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};

@@ -15,8 +15,8 @@ use crate::device::DeviceCall;
 use crate::error::Rejection;
 use crate::Provisioning;
 use bytes::Bytes;
+use iotemu_core::Scope;
 use iotemu_core::{OutboundMessage, ProvisioningOperation, ProvisioningTopic, RequestContext, TraceId};
-use iotemu_store::Scope;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 

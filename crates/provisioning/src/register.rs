@@ -15,8 +15,8 @@
 //! billing groups).
 
 use crate::template::{CertificateSource, Override, Plan, ThingPlan};
+use iotemu_core::Scope;
 use iotemu_registry::{NameOrArn, Page, Registry, RegistryError, UpdateThing};
-use iotemu_store::Scope;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a plan could not be applied (everything done was undone).

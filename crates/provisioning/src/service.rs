@@ -9,10 +9,11 @@ use crate::state::{
     TEMPLATE_KIND, TOKEN_KIND,
 };
 use crate::ProvisioningError;
+use iotemu_core::Scope;
 use iotemu_core::{Clock, Publisher};
 use iotemu_logs::EventSink;
 use iotemu_registry::Registry;
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -119,10 +120,8 @@ pub(crate) fn page<T, K: Ord + ToString + std::str::FromStr>(
                 .map_err(|_| ProvisioningError::InvalidRequest(format!("invalid nextToken {t:?}")))?,
         ),
     };
-    let mut rest = items.filter(|i| after.as_ref().is_none_or(|a| key(i) > *a));
-    let out: Vec<T> = rest.by_ref().take(max).collect();
-    let next = rest.next().and(out.last().map(|i| key(i).to_string()));
-    Ok((out, next))
+    let (out, next) = iotemu_api::paging::page_by(items, key, after.as_ref(), max);
+    Ok((out, next.map(|k| k.to_string())))
 }
 
 impl Provisioning {

@@ -4,11 +4,12 @@
 
 use crate::device::DeviceCall;
 use crate::{CreateTemplate, Provisioning, ProvisioningError, Settings, UpdateTemplate};
+use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, Clock, OutboundMessage, Protocol, PublishRefused, Publisher, TraceId};
 use iotemu_logs::{LevelFilter, LiveTail, LogPipeline, PipelineHandle, TailFilter};
 use iotemu_registry::ca::CertAuthority;
 use iotemu_registry::{NameOrArn, Page, RegisterCa, RegistrationConfig, Registry, ThingGroupProperties};
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};

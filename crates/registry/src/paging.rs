@@ -1,6 +1,6 @@
-//! Pagination of the `iot` list operations, in AWS's two styles: `maxResults`/`nextToken`
-//! ([`paginate`]) and `pageSize`/`marker` ([`marker_page`]). Both tokens are the key of the last
-//! item of the previous page, so a page stays valid while items are added or removed.
+//! The page sizes of the `iot` list operations, in AWS's two styles: `maxResults`/`nextToken`
+//! ([`paginate`], 1-250, 50 by default) and `pageSize`/`marker` ([`marker_page`], 1-250, 250 by
+//! default). The pages themselves are cut by [`iotemu_api::paging`].
 
 use crate::RegistryError;
 
@@ -22,11 +22,7 @@ pub(crate) fn paginate<T>(
     if !(1..=250).contains(&max) {
         return Err(RegistryError::InvalidRequest("maxResults must be between 1 and 250".into()));
     }
-    let mut rest =
-        items.into_iter().filter(|item| page.next_token.as_deref().is_none_or(|token| key(item) > token));
-    let out: Vec<T> = rest.by_ref().take(max).collect();
-    let next = rest.next().and(out.last().map(|item| key(item).to_string()));
-    Ok((out, next))
+    Ok(iotemu_api::paging::page(items, key, page.next_token.as_deref(), max))
 }
 
 /// One page of `items` in the `pageSize`/`marker` style (ListCertificates, ListPolicies, ...):
@@ -41,17 +37,9 @@ pub(crate) fn marker_page<T: Clone>(
     if !(1..=250).contains(&size) {
         return Err(RegistryError::InvalidRequest("pageSize must be between 1 and 250".into()));
     }
-    let start = match marker {
-        Some(m) => items
-            .iter()
-            .position(|i| key(i) == m)
-            .map(|i| i + 1)
-            .ok_or_else(|| RegistryError::InvalidRequest(format!("invalid marker {m:?}")))?,
-        None => 0,
-    };
-    let page: Vec<T> = items.iter().skip(start).take(size).cloned().collect();
-    let next = (start + page.len() < items.len()).then(|| page.last().map(|i| key(i).to_string())).flatten();
-    Ok((page, next))
+    iotemu_api::paging::marker_page(&items, key, marker, size).ok_or_else(|| {
+        RegistryError::InvalidRequest(format!("invalid marker {:?}", marker.unwrap_or_default()))
+    })
 }
 
 #[cfg(test)]
@@ -59,24 +47,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pages_follow_the_last_name() {
+    fn page_sizes_are_checked() {
         let items: Vec<String> = ["a", "b", "c"].map(String::from).into();
-        let mut page = Page { max_results: Some(2), next_token: None };
-        let (first, next) = paginate(items.clone(), |s| s.as_str(), &page).unwrap();
-        assert_eq!((first, next.clone()), (vec!["a".to_string(), "b".to_string()], Some("b".to_string())));
-        page.next_token = next;
-        assert_eq!(paginate(items.clone(), |s| s.as_str(), &page).unwrap(), (vec!["c".to_string()], None));
-        page.max_results = Some(0);
-        assert!(paginate(items, |s| s.as_str(), &page).is_err());
-    }
-
-    #[test]
-    fn marker_pages_follow_the_last_key() {
-        let items: Vec<String> = ["a", "b", "c"].map(String::from).into();
-        let (first, next) = marker_page(items.clone(), |s| s.as_str(), None, Some(2)).unwrap();
-        assert_eq!((first.len(), next.as_deref()), (2, Some("b")));
-        let (rest, next) = marker_page(items.clone(), |s| s.as_str(), Some("b"), Some(2)).unwrap();
-        assert_eq!((rest, next), (vec!["c".to_string()], None));
+        let page = Page { max_results: Some(2), next_token: None };
+        assert_eq!(paginate(items.clone(), |s| s.as_str(), &page).unwrap().1.as_deref(), Some("b"));
+        assert!(paginate(items.clone(), |s| s.as_str(), &Page { max_results: Some(0), next_token: None })
+            .is_err());
+        assert!(marker_page(items.clone(), |s| s.as_str(), None, Some(251)).is_err());
         assert!(marker_page(items, |s| s.as_str(), Some("zz"), None).is_err());
     }
 }

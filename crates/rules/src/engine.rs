@@ -33,17 +33,18 @@
 //! - An SQL evaluation error fails every action of the rule (reason `SqlEvaluationError`) and
 //!   reaches the error action.
 
-use crate::actions::{Action, CloudwatchLogs, Http, Republish};
+use crate::actions::remote::run_remote;
+use crate::actions::run::{start_action, Outcome, Started};
+use crate::actions::Action;
 use crate::sql::{Environment, FunctionExecution, Message, Output};
 use crate::topic_rules::{CachedRule, TopicRules};
 use base64::Engine as _;
 use bytes::Bytes;
 use iotemu_core::{
-    ClientInfo, MessageProperties, OutboundMessage, Publisher, ReservedTopic, RoutedMessage, RulesFeed,
+    ClientInfo, LogGroupWriter, Publisher, ReservedTopic, RoutedMessage, RulesFeed, Scope, ShadowReader,
     TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, RuleEntry};
-use iotemu_store::Scope;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -58,30 +59,6 @@ pub struct Services {
     pub publisher: Arc<dyn Publisher>,
     pub shadows: Option<Arc<dyn ShadowReader>>,
     pub log_groups: Option<Arc<dyn LogGroupWriter>>,
-}
-
-/// Reads shadow documents for `get_thing_shadow` (implemented over the shadow service).
-pub trait ShadowReader: Send + Sync + 'static {
-    /// The whole shadow document (state, metadata, version, timestamp), `None` when there is none.
-    fn shadow_document(
-        &self,
-        scope: &Scope,
-        thing: &str,
-        shadow: Option<&str>,
-    ) -> Result<Option<Value>, String>;
-}
-
-/// Writes events into a log group of the emulator's CloudWatch Logs store.
-pub trait LogGroupWriter: Send + Sync + 'static {
-    /// Appends `(timestamp ms, message)` events to `stream` of `group` (creating the stream);
-    /// fails when the group does not exist.
-    fn write(
-        &self,
-        scope: &Scope,
-        group: &str,
-        stream: &str,
-        events: Vec<(i64, String)>,
-    ) -> Result<(), String>;
 }
 
 /// The engine's settings (config section `[rules]`).
@@ -122,65 +99,38 @@ pub struct RulesEngine {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The engine's state, shared by the dispatcher and the actions (`crate::actions`).
+pub(crate) struct Inner {
     rules: Arc<TopicRules>,
     /// The account and region whose rules see the broker's messages.
-    scope: Scope,
-    logs: EventSink,
-    services: Services,
-    config: EngineConfig,
+    pub scope: Scope,
+    pub logs: EventSink,
+    pub services: Services,
+    pub config: EngineConfig,
     queue: mpsc::Sender<Work>,
     /// (rule, message) pairs refused because the queue was full, since start.
     overflowed: AtomicU64,
     buckets: Mutex<HashMap<Arc<str>, Bucket>>,
     in_flight: Arc<Semaphore>,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 /// A message as the rules see it.
-struct Incoming {
+pub(crate) struct Incoming {
     /// The topic it was published to: the entries' `topicName` (with a Basic Ingest prefix).
-    topic_name: Arc<str>,
+    pub topic_name: Arc<str>,
     /// What `topic()` and the FROM filter see (without a Basic Ingest prefix).
-    topic: String,
-    payload: Bytes,
-    client: Arc<ClientInfo>,
-    trace_id: TraceId,
-    rule_chain: Vec<Arc<str>>,
-    received_ms: i64,
+    pub topic: String,
+    pub payload: Bytes,
+    pub client: Arc<ClientInfo>,
+    pub trace_id: TraceId,
+    pub rule_chain: Vec<Arc<str>>,
+    pub received_ms: i64,
 }
 
 struct Work {
     rule: CachedRule,
     message: Arc<Incoming>,
-}
-
-/// One action's outcome: its `resources`, and why it failed.
-struct Outcome {
-    rule_action: &'static str,
-    resources: Vec<(&'static str, String)>,
-    error: Option<(&'static str, String)>,
-}
-
-impl Outcome {
-    /// A substitution template of the action could not be rendered.
-    fn template_failed(rule_action: &'static str, what: &str, e: impl std::fmt::Display) -> Outcome {
-        let details = format!("The {what} template failed: {e}");
-        Outcome { rule_action, resources: Vec::new(), error: Some(("TemplateError", details)) }
-    }
-}
-
-/// A remote action with its templates rendered, ready to run off the dispatcher.
-enum Remote {
-    Http { url: String, headers: Vec<(String, String)>, body: Bytes },
-    Lambda { arn: String, url: Option<String>, body: Bytes },
-}
-
-/// What starting an action gave: its outcome (local actions, and remote ones whose templates
-/// failed), or a remote call to make off the dispatcher.
-enum Started {
-    Done(Outcome),
-    Remote(Remote),
 }
 
 /// A token bucket of one rule.
@@ -536,281 +486,6 @@ async fn error_action(
     inner.finished(name, message, &outcome);
 }
 
-/// Runs a local action (republish, cloudwatchLogs, or a type iotemu does not run) or renders
-/// a remote one's templates on the dispatcher (they may read the message).
-fn start_action(
-    inner: &Inner,
-    rule: &CachedRule,
-    action: &Action,
-    sql: &Message,
-    env: &dyn Environment,
-    message: &Incoming,
-    (output, payload): (&Output, &Bytes),
-) -> Started {
-    let rule_action = action.rule_action();
-    Started::Done(match action {
-        Action::Republish(r) => republish(inner, rule, r, sql, env, message, payload),
-        Action::CloudwatchLogs(c) => cloudwatch_logs(inner, rule, c, sql, env, output),
-        Action::NotRun { key, resources } => Outcome {
-            rule_action,
-            resources: resources.clone(),
-            error: Some((
-                "ActionNotSupported",
-                format!("iotemu does not run {key} actions ({rule_action}); the rule accepted it, but nothing was sent"),
-            )),
-        },
-        Action::Http(http) => return prepare_http(http, sql, env, payload),
-        Action::Lambda { function_arn } => return Started::Remote(prepare_lambda(inner, function_arn, payload)),
-    })
-}
-
-fn republish(
-    inner: &Inner,
-    rule: &CachedRule,
-    r: &Republish,
-    sql: &Message,
-    env: &dyn Environment,
-    message: &Incoming,
-    payload: &Bytes,
-) -> Outcome {
-    let rule_action = "RepublishAction";
-    let topic = match r.topic.render(sql, env) {
-        Ok(t) => t,
-        Err(e) => return Outcome::template_failed(rule_action, "republish topic", e),
-    };
-    // `$$aws/...` in the action is the reserved topic `$aws/...`.
-    let topic = topic.strip_prefix('$').filter(|t| t.starts_with('$')).map(str::to_owned).unwrap_or(topic);
-    let resources = vec![("RepublishTopic", topic.clone())];
-    let fail = |reason, details| Outcome {
-        rule_action,
-        resources: resources.clone(),
-        error: Some((reason, details)),
-    };
-    if matches!(ReservedTopic::parse(&topic), Some(ReservedTopic::Jobs { .. })) {
-        return fail(
-            "RepublishFailed",
-            format!("Republishing to reserved job topics is not supported: {topic}"),
-        );
-    }
-    let properties = match &r.headers {
-        None => None,
-        Some(h) => match republish_properties(h, sql, env) {
-            Ok(p) => Some(p),
-            Err(e) => return fail("TemplateError", e),
-        },
-    };
-    let mut rule_chain = message.rule_chain.clone();
-    rule_chain.push(rule.rule.name.as_str().into());
-    let outbound = OutboundMessage {
-        topic: topic.as_str().into(),
-        payload: payload.clone(),
-        qos: r.qos,
-        retain: false,
-        properties,
-        trace_id: message.trace_id,
-        rule_chain,
-    };
-    let source = Arc::new(ClientInfo { client_id: "N/A".into(), ..ClientInfo::clone(&message.client) });
-    match inner.services.publisher.publish(&source, outbound) {
-        Ok(()) => Outcome { rule_action, resources, error: None },
-        Err(e) => fail("RepublishFailed", format!("Failed to republish to topic {topic}: {e}")),
-    }
-}
-
-fn republish_properties(
-    h: &crate::actions::RepublishHeaders,
-    sql: &Message,
-    env: &dyn Environment,
-) -> Result<MessageProperties, String> {
-    let render = |t: &Option<crate::sql::Template>| -> Result<Option<String>, String> {
-        t.as_ref()
-            .map(|t| t.render(sql, env).map_err(|e| format!("A republish header template failed: {e}")))
-            .transpose()
-    };
-    let payload_format_indicator = match render(&h.payload_format_indicator)?.as_deref() {
-        None => None,
-        Some("UTF-8_DATA") => Some(1),
-        Some("UNSPECIFIED_BYTES") => Some(0),
-        Some(other) => {
-            return Err(format!("payloadFormatIndicator {other:?} is not UTF-8_DATA or UNSPECIFIED_BYTES"))
-        }
-    };
-    let correlation_data = match render(&h.correlation_data)? {
-        None => None,
-        Some(text) => Some(Bytes::from(
-            base64::engine::general_purpose::STANDARD
-                .decode(text.as_bytes())
-                .map_err(|e| format!("correlationData is not base64: {e}"))?,
-        )),
-    };
-    let message_expiry_interval = match render(&h.message_expiry)? {
-        None => None,
-        Some(text) => Some(
-            text.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("messageExpiry {text:?} is not a number of seconds"))?,
-        ),
-    };
-    let mut user_properties = Vec::new();
-    for (k, v) in &h.user_properties {
-        user_properties.push((
-            k.clone(),
-            v.render(sql, env).map_err(|e| format!("A user property template failed: {e}"))?,
-        ));
-    }
-    Ok(MessageProperties {
-        payload_format_indicator,
-        message_expiry_interval,
-        response_topic: render(&h.response_topic)?,
-        correlation_data,
-        user_properties,
-        content_type: render(&h.content_type)?,
-    })
-}
-
-fn cloudwatch_logs(
-    inner: &Inner,
-    rule: &CachedRule,
-    c: &CloudwatchLogs,
-    sql: &Message,
-    env: &dyn Environment,
-    output: &Output,
-) -> Outcome {
-    let rule_action = "CloudwatchLogsAction";
-    let group = match c.log_group.render(sql, env) {
-        Ok(g) => g,
-        Err(e) => return Outcome::template_failed(rule_action, "logGroupName", e),
-    };
-    let resources = vec![("LogGroupName", group.clone())];
-    let fail = |details| Outcome {
-        rule_action,
-        resources: resources.clone(),
-        error: Some(("CloudwatchLogsFailed", details)),
-    };
-    let Some(writer) = inner.services.log_groups.as_ref() else {
-        return fail("The log store is not available".into());
-    };
-    let now = inner.logs.now_millis() as i64;
-    let events = match (c.batch_mode, output) {
-        (true, Output::Json(j)) => match j.value() {
-            Value::Array(items) => items
-                .iter()
-                .map(|item| match item.get("message") {
-                    Some(Value::String(m)) => {
-                        (item.get("timestamp").and_then(Value::as_i64).unwrap_or(now), m.clone())
-                    }
-                    _ => (now, item.to_string()),
-                })
-                .collect(),
-            _ => return fail("batchMode needs the rule's SELECT to give a JSON array".into()),
-        },
-        (true, Output::Binary(_)) => {
-            return fail("batchMode needs the rule's SELECT to give a JSON array".into())
-        }
-        (false, output) => vec![(now, String::from_utf8_lossy(&output.to_bytes()).into_owned())],
-    };
-    if events.is_empty() {
-        return Outcome { rule_action, resources, error: None };
-    }
-    match writer.write(&inner.scope, &group, &rule.rule.name, events) {
-        Ok(()) => Outcome { rule_action, resources, error: None },
-        Err(e) => fail(format!("Failed to write to log group {group}: {e}")),
-    }
-}
-
-/// The http action with its URL and header templates rendered.
-fn prepare_http(Http { url, headers }: &Http, sql: &Message, env: &dyn Environment, body: &Bytes) -> Started {
-    let rendered = url.render(sql, env).and_then(|url| {
-        let headers = headers
-            .iter()
-            .map(|(k, v)| v.render(sql, env).map(|v| (k.clone(), v)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((url, headers))
-    });
-    match rendered {
-        Ok((url, headers)) => Started::Remote(Remote::Http { url, headers, body: body.clone() }),
-        Err(e) => Started::Done(Outcome::template_failed("HttpAction", "http", e)),
-    }
-}
-
-/// The lambda action with the URL configured for its function: the exact ARN, then the ARN
-/// without its version or alias, then `*`.
-fn prepare_lambda(inner: &Inner, function_arn: &str, body: &Bytes) -> Remote {
-    let endpoints = &inner.config.lambda_endpoints;
-    let unqualified = function_arn.split(':').take(7).collect::<Vec<_>>().join(":");
-    let url =
-        endpoints.get(function_arn).or_else(|| endpoints.get(&unqualified)).or_else(|| endpoints.get("*"));
-    Remote::Lambda { arn: function_arn.to_string(), url: url.cloned(), body: body.clone() }
-}
-
-async fn run_remote(inner: &Inner, prepared: Remote, json_body: bool) -> Outcome {
-    match prepared {
-        Remote::Http { url, headers, body } => {
-            let resources = vec![("Url", url.clone())];
-            let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
-            let content_type = if json_body { "application/json" } else { "application/octet-stream" };
-            let error =
-                post(inner, &url, &headers, (!has_content_type).then_some(content_type), body, 3).await.err();
-            Outcome { rule_action: "HttpAction", resources, error: error.map(|e| ("HttpRequestFailed", e)) }
-        }
-        Remote::Lambda { arn, url, body } => {
-            let resources = vec![("FunctionArn", arn.clone())];
-            let error = match url {
-                None => Some((
-                    "LambdaNotConfigured",
-                    format!(
-                        "iotemu has no endpoint for Lambda function {arn}; map it to a URL in [rules.lambda_endpoints] of the config file"
-                    ),
-                )),
-                Some(url) => {
-                    let headers = vec![("X-Amz-Invocation-Type".to_string(), "Event".to_string())];
-                    post(inner, &url, &headers, Some("application/json"), body, 1)
-                        .await
-                        .err()
-                        .map(|e| ("LambdaInvocationFailed", format!("Invoking {arn} at {url} failed: {e}")))
-                }
-            };
-            Outcome { rule_action: "LambdaAction", resources, error }
-        }
-    }
-}
-
-/// POSTs `body`, retrying on 429 and 5xx up to `tries` times in all.
-async fn post(
-    inner: &Inner,
-    url: &str,
-    headers: &[(String, String)],
-    content_type: Option<&str>,
-    body: Bytes,
-    tries: u32,
-) -> Result<(), String> {
-    let mut last = String::new();
-    for _ in 0..tries.max(1) {
-        let mut request = inner.http.post(url).body(body.clone());
-        if let Some(ct) = content_type {
-            request = request.header("content-type", ct);
-        }
-        for (k, v) in headers {
-            request = request.header(k.as_str(), v.as_str());
-        }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => {
-                let status = response.status();
-                last = format!("The endpoint {url} answered HTTP {}", status.as_u16());
-                if !(status.as_u16() == 429 || status.is_server_error()) {
-                    break;
-                }
-            }
-            Err(e) => {
-                last = format!("The request to {url} failed: {e}");
-                break;
-            }
-        }
-    }
-    Err(last)
-}
-
 /// What the SQL of one rule may call while one message is evaluated.
 struct RuleEnvironment<'a> {
     inner: &'a Inner,
@@ -826,7 +501,9 @@ impl Environment for RuleEnvironment<'_> {
         _role_arn: &str,
     ) -> Result<Option<Value>, String> {
         match &self.inner.services.shadows {
-            Some(reader) => reader.shadow_document(&self.inner.scope, thing, shadow),
+            Some(reader) => {
+                reader.shadow_document(&self.inner.scope, thing, shadow).map_err(|e| e.to_string())
+            }
             None => Err("the shadow service is not available".into()),
         }
     }

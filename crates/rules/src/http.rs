@@ -5,8 +5,8 @@ use crate::topic_rules::{CachedRule, TopicRulePayload, TopicRules};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{query, ApiContext, ApiError, AwsJson, AwsQuery};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -24,17 +24,13 @@ pub fn routes(rules: Arc<TopicRules>) -> Router {
         .with_state(rules)
 }
 
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
-
 async fn create_topic_rule(
     State(rules): State<Arc<TopicRules>>,
     ctx: ApiContext,
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.create(&scope(&ctx), &name, body)?;
+    rules.create_topic_rule(&ctx.scope(), &name, body)?;
     Ok(Json(json!({})))
 }
 
@@ -44,7 +40,7 @@ async fn replace_topic_rule(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.replace(&scope(&ctx), &name, body)?;
+    rules.replace_topic_rule(&ctx.scope(), &name, body)?;
     Ok(Json(json!({})))
 }
 
@@ -53,7 +49,7 @@ async fn get_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let CachedRule { rule, .. } = rules.get(&scope(&ctx), &name)?;
+    let CachedRule { rule, .. } = rules.get_topic_rule(&ctx.scope(), &name)?;
     let mut body = json!({
         "ruleName": rule.name,
         "sql": rule.sql,
@@ -76,7 +72,7 @@ async fn delete_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.delete(&scope(&ctx), &name)?;
+    rules.delete_topic_rule(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -85,7 +81,7 @@ async fn enable_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.set_enabled(&scope(&ctx), &name, true)?;
+    rules.enable_topic_rule(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -94,7 +90,7 @@ async fn disable_topic_rule(
     ctx: ApiContext,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    rules.set_enabled(&scope(&ctx), &name, false)?;
+    rules.disable_topic_rule(&ctx.scope(), &name)?;
     Ok(Json(json!({})))
 }
 
@@ -113,8 +109,8 @@ async fn list_topic_rules(
     q: AwsQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let (page, next) = rules.list(
-        &scope(&ctx),
+    let (page, next) = rules.list_topic_rules(
+        &ctx.scope(),
         q.topic.as_deref(),
         q.rule_disabled,
         q.max_results,
@@ -132,9 +128,6 @@ async fn list_topic_rules(
             })
         })
         .collect();
-    let mut body = json!({ "rules": items });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Ok(Json(body))
+    let body = json!({ "rules": items });
+    Ok(Json(with_next_token(body, next)))
 }

@@ -46,5 +46,5 @@ pub mod http;
 pub mod sql;
 pub mod topic_rules;
 
-pub use engine::{EngineConfig, LogGroupWriter, RulesEngine, Services, ShadowReader};
+pub use engine::{EngineConfig, RulesEngine, Services};
 pub use topic_rules::{CachedRule, RuleError, TopicRule, TopicRulePayload, TopicRules};

@@ -12,8 +12,10 @@
 
 use crate::actions::Action;
 use crate::sql::{SqlVersion, Statement};
-use iotemu_core::ServiceError;
-use iotemu_store::{Scope, Store};
+use iotemu_api::paging::page;
+use iotemu_core::Scope;
+use iotemu_core::{Clock, ServiceError};
+use iotemu_store::Store;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -172,22 +174,17 @@ fn rule_of(
     CachedRule::parse(rule)
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// The topic rules of every account and region.
 pub struct TopicRules {
     store: Arc<Store>,
+    /// Creation dates.
+    clock: Arc<dyn Clock>,
     rules: RwLock<BTreeMap<(Scope, String), CachedRule>>,
 }
 
 impl TopicRules {
     /// Loads the rules from `store`, parsing each statement again.
-    pub fn load(store: Arc<Store>) -> Result<Self, RuleError> {
+    pub fn load(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Self, RuleError> {
         let mut rules = BTreeMap::new();
         for doc in store.all(TOPIC_RULE)? {
             let rule: TopicRule =
@@ -195,7 +192,11 @@ impl TopicRules {
             let cached = CachedRule::parse(rule).map_err(|e| RuleError::Internal(e.to_string()))?;
             rules.insert((doc.scope, doc.key), cached);
         }
-        Ok(TopicRules { store, rules: RwLock::new(rules) })
+        Ok(TopicRules { store, clock, rules: RwLock::new(rules) })
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.clock.now_secs() as i64
     }
 
     fn save(&self, scope: &Scope, rule: &TopicRule) -> Result<(), RuleError> {
@@ -204,9 +205,14 @@ impl TopicRules {
     }
 
     /// CreateTopicRule.
-    pub fn create(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+    pub fn create_topic_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+        payload: TopicRulePayload,
+    ) -> Result<(), RuleError> {
         check_rule_name(name)?;
-        let cached = rule_of(scope, name, payload, now_secs())?;
+        let cached = rule_of(scope, name, payload, self.now_secs())?;
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
         if rules.contains_key(&key) {
@@ -218,13 +224,13 @@ impl TopicRules {
     }
 
     /// GetTopicRule.
-    pub fn get(&self, scope: &Scope, name: &str) -> Result<CachedRule, RuleError> {
+    pub fn get_topic_rule(&self, scope: &Scope, name: &str) -> Result<CachedRule, RuleError> {
         self.rules.read().get(&(scope.clone(), name.to_string())).cloned().ok_or_else(|| not_found(name))
     }
 
     /// ListTopicRules: by name, optionally only rules whose FROM filter is `topic` and those
     /// enabled or disabled; `next_token` is the last name of the previous page.
-    pub fn list(
+    pub fn list_topic_rules(
         &self,
         scope: &Scope,
         topic: Option<&str>,
@@ -237,19 +243,23 @@ impl TopicRules {
             return Err(RuleError::InvalidRequest("maxResults must be between 1 and 10000".into()));
         }
         let rules = self.rules.read();
-        let mut matching = rules
+        let matching = rules
             .iter()
-            .filter(|((s, n), _)| s == scope && next_token.is_none_or(|t| n.as_str() > t))
+            .filter(|((s, _), _)| s == scope)
             .map(|(_, r)| r)
             .filter(|r| topic.is_none_or(|t| r.statement.topic_filter() == t))
             .filter(|r| disabled.is_none_or(|d| r.rule.disabled == d));
-        let page: Vec<CachedRule> = matching.by_ref().take(max).cloned().collect();
-        let next = matching.next().and(page.last().map(|r| r.rule.name.clone()));
-        Ok((page, next))
+        let (rules, next) = page(matching, |r| r.rule.name.as_str(), next_token, max);
+        Ok((rules.into_iter().cloned().collect(), next))
     }
 
     /// ReplaceTopicRule: a new definition, keeping the creation date.
-    pub fn replace(&self, scope: &Scope, name: &str, payload: TopicRulePayload) -> Result<(), RuleError> {
+    pub fn replace_topic_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+        payload: TopicRulePayload,
+    ) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
         let created = rules.get(&key).map(|r| r.rule.created).ok_or_else(|| not_found(name))?;
@@ -260,7 +270,7 @@ impl TopicRules {
     }
 
     /// DeleteTopicRule.
-    pub fn delete(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+    pub fn delete_topic_rule(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
         if !rules.contains_key(&key) {
@@ -271,8 +281,17 @@ impl TopicRules {
         Ok(())
     }
 
-    /// EnableTopicRule (`enabled`) or DisableTopicRule.
-    pub fn set_enabled(&self, scope: &Scope, name: &str, enabled: bool) -> Result<(), RuleError> {
+    /// EnableTopicRule.
+    pub fn enable_topic_rule(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+        self.set_enabled(scope, name, true)
+    }
+
+    /// DisableTopicRule.
+    pub fn disable_topic_rule(&self, scope: &Scope, name: &str) -> Result<(), RuleError> {
+        self.set_enabled(scope, name, false)
+    }
+
+    fn set_enabled(&self, scope: &Scope, name: &str, enabled: bool) -> Result<(), RuleError> {
         let mut rules = self.rules.write();
         let cached = rules.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
         let mut next = TopicRule::clone(&cached.rule);
@@ -317,7 +336,7 @@ impl TopicRules {
         check_rule_name(name)?;
         let mut rules = self.rules.write();
         let key = (scope.clone(), name.to_string());
-        let created = rules.get(&key).map(|r| r.rule.created).unwrap_or_else(now_secs);
+        let created = rules.get(&key).map(|r| r.rule.created).unwrap_or_else(|| self.now_secs());
         let cached = rule_of(scope, name, payload, created)?;
         self.save(scope, &cached.rule)?;
         rules.insert(key, cached);

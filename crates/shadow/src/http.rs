@@ -5,8 +5,8 @@
 //!
 //! The caller of an HTTP request has no client id; its principal is the SigV4 access key.
 
-use crate::requests::{now_secs, ShadowRequests};
-use crate::topics::{Operation, ShadowRequest};
+use crate::mqtt::{Operation, ShadowRequest};
+use crate::service::ShadowRequests;
 use crate::Rejection;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,9 +14,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use iotemu_api::paging::with_next_token;
 use iotemu_api::{query, ApiContext, ApiError, AwsQuery};
 use iotemu_core::{ClientInfo, Protocol, ServiceError, TraceId};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -24,18 +24,17 @@ use std::sync::Arc;
 /// The shadow routes of the `iotdata` service.
 pub fn routes(requests: Arc<ShadowRequests>) -> Router {
     Router::new()
-        .route("/things/{thing}/shadow", get(get_shadow).post(update_shadow).delete(delete_shadow))
-        .route("/api/things/shadow/ListNamedShadowsForThing/{thing}", get(list_named_shadows))
+        .route(
+            "/things/{thing}/shadow",
+            get(get_thing_shadow).post(update_thing_shadow).delete(delete_thing_shadow),
+        )
+        .route("/api/things/shadow/ListNamedShadowsForThing/{thing}", get(list_named_shadows_for_thing))
         .with_state(requests)
 }
 
 #[derive(Deserialize, Default)]
 struct NameQuery {
     name: Option<String>,
-}
-
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
 }
 
 fn caller(ctx: &ApiContext) -> Arc<ClientInfo> {
@@ -53,7 +52,7 @@ fn run(
     payload: &[u8],
 ) -> Response {
     let request = ShadowRequest { thing, name, operation };
-    match requests.handle(&scope(ctx), &caller(ctx), TraceId::new(), &request, payload) {
+    match requests.handle(&ctx.scope(), &caller(ctx), TraceId::new(), &request, payload) {
         Ok(accepted) => ([(header::CONTENT_TYPE, "application/json")], accepted.to_string()).into_response(),
         // AWS's message alone (the code is the status); the exception name from the code.
         Err(Rejection { error, .. }) => {
@@ -76,7 +75,7 @@ async fn serve(
     iotemu_api::blocking(move || Ok(run(&requests, &ctx, &thing, name.as_deref(), operation, &body))).await
 }
 
-async fn get_shadow(
+async fn get_thing_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -85,7 +84,7 @@ async fn get_shadow(
     serve(requests, ctx, thing, q, Operation::Get, Bytes::new()).await
 }
 
-async fn update_shadow(
+async fn update_thing_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -95,7 +94,7 @@ async fn update_shadow(
     serve(requests, ctx, thing, q, Operation::Update, body).await
 }
 
-async fn delete_shadow(
+async fn delete_thing_shadow(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
@@ -111,18 +110,19 @@ struct ListQuery {
     page_size: Option<usize>,
 }
 
-async fn list_named_shadows(
+async fn list_named_shadows_for_thing(
     State(requests): State<Arc<ShadowRequests>>,
     ctx: ApiContext,
     Path(thing): Path<String>,
     q: AwsQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
-    let (names, next) =
-        requests.shadows.list_named(&scope(&ctx), &thing, q.page_size, q.next_token.as_deref())?;
-    let mut body = json!({ "results": names, "timestamp": now_secs() });
-    if let Some(next) = next {
-        body["nextToken"] = json!(next);
-    }
-    Ok(Json(body))
+    let (names, next) = requests.shadows.list_named_shadows_for_thing(
+        &ctx.scope(),
+        &thing,
+        q.page_size,
+        q.next_token.as_deref(),
+    )?;
+    let body = json!({ "results": names, "timestamp": requests.now_secs() });
+    Ok(Json(with_next_token(body, next)))
 }

@@ -3,17 +3,19 @@
 //!
 //! - `state.rs`: [`ShadowDocument`] and the pure functions: request checks, the field-by-field
 //!   merge with per-field metadata, the delta, and every answer payload.
-//! - `service.rs`: [`Shadows`], the operations, cached in memory and written through to the
-//!   store before they return.
+//! - `store.rs`: [`Shadows`], the shadows' operations on the documents, cached in memory and
+//!   written through to the store before they return.
+//! - `service.rs`: [`ShadowRequests`], one request from either transport: the operation, its
+//!   answers published through the broker, and the GetThingShadow, UpdateThingShadow and
+//!   DeleteThingShadow entries.
 //! - `error.rs`: [`ShadowError`], AWS's codes and messages and the REST exception names.
-//! - [`topics`]: the reserved request topics and their answer topics.
-//! - [`requests`]: one request from either transport: answers published through the broker,
-//!   and the GetThingShadow, UpdateThingShadow and DeleteThingShadow entries.
+//! - [`mqtt`]: the reserved request topics and their answer topics (wire only; the
+//!   reserved-topic router hands them over).
 //! - [`http`]: the `iot-data` shadow routes (wire only).
 //!
 //! AWS pages followed: device-shadow-document.md, device-shadow-data-flow.md,
 //! device-shadow-mqtt.md, device-shadow-rest-api.md, device-shadow-error-messages.md, and
-//! `aws-behaviour.md` §6 where they leave points open.
+//! `docs/aws-behaviour.md` §6 where they leave points open.
 //!
 //! Choices where the pages are silent (unconfirmed against AWS): a request `version` is compared
 //! with 0 when no shadow exists; `/update/documents` has `"previous": null` for a new shadow;
@@ -29,15 +31,15 @@
 
 mod error;
 pub mod http;
-pub mod requests;
+pub mod mqtt;
 mod service;
 mod state;
-pub mod topics;
+mod store;
 
 pub use error::ShadowError;
-pub use requests::{Rejection, ShadowRequests};
-pub use service::Shadows;
+pub use service::{Rejection, ShadowRequests};
 pub use state::{
     apply_update, check_shadow_name, check_thing_name, client_token_of, delete_answer, document_bytes,
     get_document, parse_request, rejected, Limits, ShadowDocument, UpdateOutcome, MAX_CLIENT_TOKEN_BYTES,
 };
+pub use store::Shadows;

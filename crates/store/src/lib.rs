@@ -1,7 +1,10 @@
-//! The embedded SQLite store (DESIGN.md, "Persistence"): every service keeps its state here as
-//! JSON documents, keyed by kind (`thing`, `policy`, ...), AWS account, region and name, and
-//! serves reads from its own in-memory cache loaded at start. A write is committed before the
+//! The embedded SQLite store (`docs/architecture.md`, "Persistence"): every service keeps its state
+//! here as JSON documents, keyed by kind (`thing`, `policy`, ...), AWS account, region and name,
+//! and serves reads from its own in-memory cache loaded at start. A write is committed before the
 //! call returns, so an acknowledged mutation survives `kill -9` (WAL journal).
+//!
+//! Besides documents, the store keeps ordered lists of documents (a list per key, items by
+//! sequence number), for queues such as a persistent session's queued messages.
 //!
 //! Limitations: one connection behind a mutex; documents are whole-value upserts.
 
@@ -10,18 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::path::Path;
 
-/// Where a document lives: an AWS account and region.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
-
-impl Scope {
-    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
-        Scope { account: account.into(), region: region.into() }
-    }
-}
+/// Where a document lives: the account and region every service keys its state by (core's).
+pub use iotemu_core::Scope;
 
 /// A store failure (I/O, corruption): an internal error to the callers.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +48,25 @@ CREATE TABLE IF NOT EXISTS documents (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (kind, account, region, key)
+);
+CREATE TABLE IF NOT EXISTS list_items (
+    kind TEXT NOT NULL,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    list TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, account, region, list, seq)
 );";
+
+/// One item of a stored list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListItem {
+    pub scope: Scope,
+    pub list: String,
+    pub seq: u64,
+    pub value: Value,
+}
 
 impl Store {
     /// Opens (creating if needed) the database file at `path`.
@@ -139,6 +150,106 @@ impl Store {
         self.conn.lock().execute("DELETE FROM documents", [])?;
         Ok(())
     }
+
+    /// Adds (or replaces) item `seq` of the list `list`.
+    pub fn list_put(
+        &self,
+        kind: &str,
+        scope: &Scope,
+        list: &str,
+        seq: u64,
+        value: &Value,
+    ) -> Result<(), StoreError> {
+        self.conn.lock().execute(
+            "INSERT OR REPLACE INTO list_items (kind, account, region, list, seq, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![kind, scope.account, scope.region, list, seq as i64, value.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Removes item `seq` of the list `list`; true if it existed.
+    pub fn list_remove(&self, kind: &str, scope: &Scope, list: &str, seq: u64) -> Result<bool, StoreError> {
+        let n = self.conn.lock().execute(
+            "DELETE FROM list_items WHERE kind = ?1 AND account = ?2 AND region = ?3 AND list = ?4 AND seq = ?5",
+            params![kind, scope.account, scope.region, list, seq as i64],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Replaces the whole list `list` by `items` (sequence number, value), in one transaction;
+    /// no items removes the list.
+    pub fn list_replace(
+        &self,
+        kind: &str,
+        scope: &Scope,
+        list: &str,
+        items: &[(u64, Value)],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM list_items WHERE kind = ?1 AND account = ?2 AND region = ?3 AND list = ?4",
+            params![kind, scope.account, scope.region, list],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO list_items (kind, account, region, list, seq, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (seq, value) in items {
+                insert.execute(params![
+                    kind,
+                    scope.account,
+                    scope.region,
+                    list,
+                    *seq as i64,
+                    value.to_string()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every item of every list of `kind`, by list and then sequence number.
+    pub fn list_all(&self, kind: &str) -> Result<Vec<ListItem>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare(
+            "SELECT account, region, list, seq, value FROM list_items WHERE kind = ?1 ORDER BY account, region, list, seq",
+        )?;
+        let rows = stmt.query_map(params![kind], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (account, region, list, seq, value) = row?;
+            let value = serde_json::from_str(&value).map_err(|e| StoreError(e.to_string()))?;
+            out.push(ListItem { scope: Scope { account, region }, list, seq: seq as u64, value });
+        }
+        Ok(out)
+    }
+
+    /// Copies the write-ahead log into the database file and empties it, so that the file alone
+    /// holds every committed write (at shutdown; SQLite also does this now and then by itself).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        checkpoint(&self.conn.lock())
+    }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)` on `conn`; an error when a reader kept it from completing.
+/// A database without a write-ahead log (in memory) has nothing to do.
+pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    let (busy, _, _): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if busy != 0 {
+        return Err(StoreError("the checkpoint was blocked by a reader".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -166,5 +277,36 @@ mod tests {
         assert!(!store.delete("thing", &east, "lamp").unwrap());
         store.clear().unwrap();
         assert!(store.all("thing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn lists_keep_their_order_and_the_checkpoint_empties_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iotemu.db");
+        let scope = Scope::new("123456789012", "us-east-1");
+        let store = Store::open(&path).unwrap();
+        store.list_put("queue", &scope, "dev-1", 2, &json!("b")).unwrap();
+        store.list_put("queue", &scope, "dev-1", 1, &json!("a")).unwrap();
+        store.list_put("queue", &scope, "dev-2", 7, &json!("z")).unwrap();
+        assert!(store.list_remove("queue", &scope, "dev-2", 7).unwrap());
+        assert!(!store.list_remove("queue", &scope, "dev-2", 7).unwrap());
+        let items = store.list_all("queue").unwrap();
+        let values: Vec<(&str, u64, &Value)> = items.iter().map(|i| (&*i.list, i.seq, &i.value)).collect();
+        assert_eq!(values, [("dev-1", 1, &json!("a")), ("dev-1", 2, &json!("b"))]);
+        store.list_replace("queue", &scope, "dev-1", &[(5, json!("c"))]).unwrap();
+        assert_eq!(store.list_all("queue").unwrap()[0].value, json!("c"));
+        store.list_replace("queue", &scope, "dev-1", &[]).unwrap();
+        assert!(store.list_all("queue").unwrap().is_empty());
+
+        store.put("thing", &scope, "lamp", &json!({"version": 1})).unwrap();
+        store.checkpoint().unwrap();
+        let wal = std::fs::metadata(dir.path().join("iotemu.db-wal")).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(wal, 0, "the checkpoint leaves nothing in the write-ahead log");
+        // The database file alone, copied away from its WAL, holds the data.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let alone = Store::open(&copy).unwrap();
+        assert_eq!(alone.get("thing", &scope, "lamp").unwrap(), Some(json!({"version": 1})));
+        assert!(Store::in_memory().unwrap().checkpoint().is_ok());
     }
 }

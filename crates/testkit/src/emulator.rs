@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Emulator {
     child: Child,
     bin: PathBuf,
+    /// The extra arguments it was started with, for [`Emulator::restart`].
+    extra: Vec<String>,
     pub mqtt: SocketAddr,
     pub mqtts: SocketAddr,
     pub api: SocketAddr,
@@ -35,61 +37,55 @@ impl Emulator {
     /// entries to a log file and not to stdout, and waits for its `iotemu listening` line.
     pub fn start(bin: &str, extra: &[&str]) -> Emulator {
         let dir = tempfile::tempdir().expect("temp dir");
-        let log_file = dir.path().join("entries.jsonl");
-        let data_dir = dir.path().join("data");
-        let mut child = Command::new(bin)
-            .args(["serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0"])
-            .arg("--no-stdout-logs")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--log-file")
-            .arg(&log_file)
-            .args(extra)
-            .env_remove("IOTEMU_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start iotemu");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let collected = Arc::new(Mutex::new(String::new()));
-        let sink = collected.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("iotemu listening ") {
-                    let _ = tx.send(line.clone());
-                }
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("iotemu did not start: {}", collected.lock().unwrap());
-            }
-        };
-        let addr = |key: &str| -> SocketAddr {
-            let field = line.split_whitespace().find_map(|f| f.strip_prefix(key)).expect("listening field");
-            field.parse().expect("address")
-        };
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (child, [mqtt, mqtts, api, lns], stderr) = spawn(Path::new(bin), dir.path(), &extra);
         Emulator {
-            mqtt: addr("mqtt="),
-            mqtts: addr("mqtts="),
-            api: addr("api="),
-            lns: addr("lns="),
+            mqtt,
+            mqtts,
+            api,
+            lns,
             child,
             bin: PathBuf::from(bin),
+            extra,
+            log_file: dir.path().join("entries.jsonl"),
             dir,
-            log_file,
-            stderr: collected,
+            stderr,
         }
+    }
+
+    /// Stops the process — with SIGKILL when `kill` (nothing is flushed or written at exit),
+    /// else with SIGTERM, waiting for it to exit — and starts it again on the same data
+    /// directory and log file, with the same arguments (new ports).
+    pub fn restart(&mut self, kill: bool) {
+        if kill {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        } else {
+            self.terminate();
+            assert!(self.wait_exit(Duration::from_secs(10)).is_some(), "iotemu did not exit on SIGTERM");
+        }
+        let (child, [mqtt, mqtts, api, lns], stderr) = spawn(&self.bin, self.dir.path(), &self.extra);
+        (self.child, self.mqtt, self.mqtts, self.api, self.lns, self.stderr) =
+            (child, mqtt, mqtts, api, lns, stderr);
     }
 
     /// The data directory (CA, server certificate).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// `GET /_iotemu/health`, parsed.
+    pub fn health(&self) -> Value {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.api).expect("connect API");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(stream, "GET /_iotemu/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let body = response.split_once("\r\n\r\n").expect("headers end").1;
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("health is not JSON ({e}): {body}"))
     }
 
     /// What the emulator wrote on stderr so far.
@@ -127,8 +123,8 @@ impl Emulator {
         }
     }
 
-    /// Runs `../shared/tools/check-log-entries --require ...` on the log file, once it has
-    /// stopped growing and ends with a whole line, and fails the test if it reports any problem.
+    /// Runs `iotemu check-entries --require ...` on the log file, once it has stopped growing
+    /// and ends with a whole line, and fails the test if it reports any problem.
     pub fn check_log_entries(&self, required: &[&str]) {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut last = None;
@@ -142,7 +138,7 @@ impl Emulator {
             last = Some(state);
             std::thread::sleep(Duration::from_millis(100));
         }
-        check_log_file(&self.log_file, required);
+        check_with(&self.bin, &self.log_file, required);
     }
 
     /// `iotemu certs create-device` for `thing`, on this emulator's data directory.
@@ -194,21 +190,85 @@ impl Drop for Emulator {
     }
 }
 
-/// Runs the shared checker on a JSON-lines file, panicking with its report on any problem.
+/// Starts `bin serve` on `dir` (data in `dir/data`, entries appended to `dir/entries.jsonl`),
+/// every port 0, and waits for its `iotemu listening` line: the process, its MQTT, MQTTS, API
+/// and LNS addresses, and its stderr as it comes.
+fn spawn(bin: &Path, dir: &Path, extra: &[String]) -> (Child, [SocketAddr; 4], Arc<Mutex<String>>) {
+    let log_file = dir.join("entries.jsonl");
+    let data_dir = dir.join("data");
+    let mut child = Command::new(bin)
+        .args(["serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0"])
+        .arg("--no-stdout-logs")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--log-file")
+        .arg(&log_file)
+        .args(extra)
+        .env_remove("IOTEMU_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotemu");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let collected = Arc::new(Mutex::new(String::new()));
+    let sink = collected.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("iotemu listening ") {
+                let _ = tx.send(line.clone());
+            }
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("iotemu did not start: {}", collected.lock().unwrap());
+        }
+    };
+    let addr = |key: &str| -> SocketAddr {
+        let field = line.split_whitespace().find_map(|f| f.strip_prefix(key)).expect("listening field");
+        field.parse().expect("address")
+    };
+    (child, [addr("mqtt="), addr("mqtts="), addr("api="), addr("lns=")], collected)
+}
+
+/// Runs `iotemu check-entries` on a JSON-lines file, requiring a valid entry of each of
+/// `required`, and panics with its report on any problem. The binary is `IOTEMU_BIN`, else the
+/// `iotemu` cargo built beside the running test (`target/<profile>/deps/<test>`).
 pub fn check_log_file(path: &Path, required: &[&str]) {
-    let tool = crate::shared_dir().join("tools/check-log-entries");
-    let mut cmd = Command::new("python3");
-    cmd.arg(&tool);
+    check_with(&iotemu_binary(), path, required);
+}
+
+fn check_with(bin: &Path, path: &Path, required: &[&str]) {
+    let mut cmd = Command::new(bin);
+    cmd.arg("check-entries");
     for r in required {
         cmd.args(["--require", r]);
     }
-    let output = cmd.arg(path).output().expect("run check-log-entries (python3)");
-    let report = String::from_utf8_lossy(&output.stdout);
+    let output =
+        cmd.arg(path).output().unwrap_or_else(|e| panic!("run {} check-entries: {e}", bin.display()));
     assert!(
         output.status.success(),
-        "check-log-entries failed:\n{report}{}",
+        "iotemu check-entries failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The `iotemu` binary for tests that have no [`Emulator`].
+fn iotemu_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("IOTEMU_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(format!("iotemu{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "no iotemu binary at {}: build it first (cargo test builds it)", bin.display());
+    bin
 }
 
 /// Parsed log entries, with finders.

@@ -13,17 +13,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use iotemu_api::{blocking, query, ApiContext, ApiError, AwsJson, AwsQuery};
-use iotemu_store::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 type Wl = State<Arc<Wireless>>;
 type Answer = Result<Response, ApiError>;
-
-fn scope(ctx: &ApiContext) -> Scope {
-    Scope::new(ctx.0.account.clone(), ctx.0.region.clone())
-}
 
 fn created(body: Value) -> Answer {
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -122,24 +117,24 @@ async fn create_service_profile(
     ctx: ApiContext,
     AwsJson(body): AwsJson<CreateProfile>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let p = blocking(move || Ok(w.create_service_profile(&scope, body.name, body.lorawan)?)).await?;
     created(json!({ "Arn": p.arn, "Id": p.id }))
 }
 
 async fn get_service_profile(State(w): Wl, ctx: ApiContext, Path(id): Path<String>) -> Answer {
-    ok(serde_json::to_value(w.get_service_profile(&scope(&ctx), &id)?).unwrap_or_default())
+    ok(serde_json::to_value(w.get_service_profile(&ctx.scope(), &id)?).unwrap_or_default())
 }
 
 async fn list_service_profiles(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQuery>) -> Answer {
     let q = query(q)?;
-    let (items, next) = w.list_service_profiles(&scope(&ctx), q.max_results, q.next_token.as_deref());
+    let (items, next) = w.list_service_profiles(&ctx.scope(), q.max_results, q.next_token.as_deref());
     let items = items.into_iter().map(|p| json!({ "Arn": p.arn, "Name": p.name, "Id": p.id })).collect();
     listing("ServiceProfileList", items, next)
 }
 
 async fn delete_service_profile(State(w): Wl, ctx: ApiContext, Path(id): Path<String>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.delete_service_profile(&scope, &id)?)).await?;
     no_content()
 }
@@ -150,24 +145,24 @@ async fn create_device_profile(
     AwsJson(body): AwsJson<CreateProfile>,
 ) -> Answer {
     no_sidewalk(&body.sidewalk)?;
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let p = blocking(move || Ok(w.create_device_profile(&scope, body.name, body.lorawan)?)).await?;
     created(json!({ "Arn": p.arn, "Id": p.id }))
 }
 
 async fn get_device_profile(State(w): Wl, ctx: ApiContext, Path(id): Path<String>) -> Answer {
-    ok(serde_json::to_value(w.get_device_profile(&scope(&ctx), &id)?).unwrap_or_default())
+    ok(serde_json::to_value(w.get_device_profile(&ctx.scope(), &id)?).unwrap_or_default())
 }
 
 async fn list_device_profiles(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQuery>) -> Answer {
     let q = query(q)?;
-    let (items, next) = w.list_device_profiles(&scope(&ctx), q.max_results, q.next_token.as_deref());
+    let (items, next) = w.list_device_profiles(&ctx.scope(), q.max_results, q.next_token.as_deref());
     let items = items.into_iter().map(|p| json!({ "Arn": p.arn, "Name": p.name, "Id": p.id })).collect();
     listing("DeviceProfileList", items, next)
 }
 
 async fn delete_device_profile(State(w): Wl, ctx: ApiContext, Path(id): Path<String>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.delete_device_profile(&scope, &id)?)).await?;
     no_content()
 }
@@ -183,7 +178,7 @@ struct CreateDestination {
 }
 
 async fn create_destination(State(w): Wl, ctx: ApiContext, AwsJson(b): AwsJson<CreateDestination>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let name = required(b.name, "Name")?;
     let kind = required(b.expression_type, "ExpressionType")?;
     let expression = required(b.expression, "Expression")?;
@@ -200,12 +195,12 @@ fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
 }
 
 async fn get_destination(State(w): Wl, ctx: ApiContext, Path(name): Path<String>) -> Answer {
-    ok(serde_json::to_value(w.get_destination(&scope(&ctx), &name)?).unwrap_or_default())
+    ok(serde_json::to_value(w.get_destination(&ctx.scope(), &name)?).unwrap_or_default())
 }
 
 async fn list_destinations(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQuery>) -> Answer {
     let q = query(q)?;
-    let (items, next) = w.list_destinations(&scope(&ctx), q.max_results, q.next_token.as_deref());
+    let (items, next) = w.list_destinations(&ctx.scope(), q.max_results, q.next_token.as_deref());
     let items = items.iter().map(|d| serde_json::to_value(d).unwrap_or_default()).collect();
     listing("DestinationList", items, next)
 }
@@ -216,7 +211,7 @@ async fn update_destination(
     Path(name): Path<String>,
     AwsJson(b): AwsJson<CreateDestination>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || {
         Ok(w.update_destination(&scope, &name, b.expression_type, b.expression, b.description, b.role_arn)?)
     })
@@ -225,7 +220,7 @@ async fn update_destination(
 }
 
 async fn delete_destination(State(w): Wl, ctx: ApiContext, Path(name): Path<String>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.delete_destination(&scope, &name)?)).await?;
     no_content()
 }
@@ -243,7 +238,7 @@ struct CreateDevice {
 }
 
 async fn create_wireless_device(State(w): Wl, ctx: ApiContext, AwsJson(b): AwsJson<CreateDevice>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let device_type = required(b.device_type, "Type")?;
     let destination = required(b.destination_name, "DestinationName")?;
     let d = blocking(move || {
@@ -266,7 +261,7 @@ async fn get_wireless_device(
     q: AwsQuery<IdentifierQuery>,
 ) -> Answer {
     let kind = required(query(q)?.identifier_type, "identifierType")?;
-    ok(serde_json::to_value(w.get_wireless_device(&scope(&ctx), &id, &kind)?).unwrap_or_default())
+    ok(serde_json::to_value(w.get_wireless_device(&ctx.scope(), &id, &kind)?).unwrap_or_default())
 }
 
 async fn list_wireless_devices(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQuery>) -> Answer {
@@ -277,7 +272,7 @@ async fn list_wireless_devices(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQu
         service_profile_id: q.service_profile_id,
     };
     let (items, next) =
-        w.list_wireless_devices(&scope(&ctx), &filter, q.max_results, q.next_token.as_deref());
+        w.list_wireless_devices(&ctx.scope(), &filter, q.max_results, q.next_token.as_deref());
     let items = items
         .into_iter()
         .map(|(d, last)| {
@@ -298,7 +293,7 @@ async fn list_wireless_devices(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQu
 }
 
 async fn delete_wireless_device(State(w): Wl, ctx: ApiContext, Path(id): Path<String>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.delete_wireless_device(&scope, &id)?)).await?;
     no_content()
 }
@@ -317,7 +312,7 @@ async fn send_data_to_wireless_device(
     Path(id): Path<String>,
     AwsJson(b): AwsJson<SendData>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let mode = required(b.transmit_mode, "TransmitMode")?;
     if mode > 1 {
         return Err(WirelessError::Validation("TransmitMode must be 0 or 1".into()).into());
@@ -350,7 +345,7 @@ async fn create_wireless_gateway(
     ctx: ApiContext,
     AwsJson(b): AwsJson<CreateGateway>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let lorawan = required(b.lorawan.filter(Value::is_object), "LoRaWAN")?;
     let g = blocking(move || Ok(w.create_wireless_gateway(&scope, b.name, b.description, lorawan)?)).await?;
     created(json!({ "Arn": g.arn, "Id": g.id }))
@@ -363,18 +358,18 @@ async fn get_wireless_gateway(
     q: AwsQuery<IdentifierQuery>,
 ) -> Answer {
     let kind = required(query(q)?.identifier_type, "identifierType")?;
-    ok(serde_json::to_value(w.get_wireless_gateway(&scope(&ctx), &id, &kind)?).unwrap_or_default())
+    ok(serde_json::to_value(w.get_wireless_gateway(&ctx.scope(), &id, &kind)?).unwrap_or_default())
 }
 
 async fn list_wireless_gateways(State(w): Wl, ctx: ApiContext, q: AwsQuery<ListQuery>) -> Answer {
     let q = query(q)?;
-    let (items, next) = w.list_wireless_gateways(&scope(&ctx), q.max_results, q.next_token.as_deref());
+    let (items, next) = w.list_wireless_gateways(&ctx.scope(), q.max_results, q.next_token.as_deref());
     let items = items.iter().map(|g| serde_json::to_value(g).unwrap_or_default()).collect();
     listing("WirelessGatewayList", items, next)
 }
 
 async fn delete_wireless_gateway(State(w): Wl, ctx: ApiContext, Path(id): Path<String>) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.delete_wireless_gateway(&scope, &id)?)).await?;
     no_content()
 }
@@ -384,17 +379,17 @@ async fn update_log_levels_by_resource_types(
     ctx: ApiContext,
     AwsJson(b): AwsJson<LogLevelsUpdate>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.update_log_levels_by_resource_types(&scope, b)?)).await?;
     ok(json!({}))
 }
 
 async fn get_log_levels_by_resource_types(State(w): Wl, ctx: ApiContext) -> Answer {
-    ok(serde_json::to_value(w.get_log_levels_by_resource_types(&scope(&ctx))).unwrap_or_default())
+    ok(serde_json::to_value(w.get_log_levels_by_resource_types(&ctx.scope())).unwrap_or_default())
 }
 
 async fn reset_all_resource_log_levels(State(w): Wl, ctx: ApiContext) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     blocking(move || Ok(w.reset_all_resource_log_levels(&scope)?)).await?;
     no_content()
 }
@@ -418,7 +413,7 @@ async fn get_resource_log_level(
     q: AwsQuery<ResourceQuery>,
 ) -> Answer {
     let kind = required(query(q)?.resource_type, "resourceType")?;
-    let level = w.get_resource_log_level(&scope(&ctx), &id, &kind)?;
+    let level = w.get_resource_log_level(&ctx.scope(), &id, &kind)?;
     ok(level.map_or_else(|| json!({}), |l| json!({ "LogLevel": l })))
 }
 
@@ -429,7 +424,7 @@ async fn put_resource_log_level(
     q: AwsQuery<ResourceQuery>,
     AwsJson(b): AwsJson<PutLevel>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let kind = required(query(q)?.resource_type, "resourceType")?;
     let level = required(b.log_level, "LogLevel")?;
     blocking(move || Ok(w.put_resource_log_level(&scope, &id, &kind, level)?)).await?;
@@ -442,7 +437,7 @@ async fn reset_resource_log_level(
     Path(id): Path<String>,
     q: AwsQuery<ResourceQuery>,
 ) -> Answer {
-    let scope = scope(&ctx);
+    let scope = ctx.scope();
     let kind = required(query(q)?.resource_type, "resourceType")?;
     blocking(move || Ok(w.reset_resource_log_level(&scope, &id, &kind)?)).await?;
     no_content()

@@ -6,7 +6,7 @@
 use crate::service::{doc, not_found, Resources, Wireless, LOG_LEVELS, RESOURCE_LEVEL};
 use crate::state::{Level, LogLevels, WirelessDevice};
 use crate::WirelessError;
-use iotemu_store::Scope;
+use iotemu_core::Scope;
 
 impl Wireless {
     /// GetLogLevelsByResourceTypes.

@@ -1,7 +1,8 @@
 //! AWS IoT Core for LoRaWAN (the `iotwireless` API) in iotemu: enough of the LoRaWAN path for
 //! a simulated gateway to connect, devices to join, uplinks to reach their rules or topics,
 //! downlinks to reach devices, and the documented `/aws/iotwireless` entries to appear when
-//! things go wrong (`cloudwatch-iot-log-entries.md`, "AWS IoT Core for LoRaWAN log entries").
+//! things go wrong (AWS's "AWS IoT Core for LoRaWAN log entries", as `spec/lorawan.json` holds
+//! them).
 //!
 //! - `state.rs`: the resources in botocore's shapes, sessions, the log-level rules (pure).
 //! - `service.rs`: [`Wireless`], the control-plane operations, persisted in the store.

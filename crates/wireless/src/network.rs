@@ -17,11 +17,11 @@ use crate::region::Region;
 use crate::service::{Wireless, SESSION};
 use crate::state::{Destination, ExpressionType, Level, Session, WirelessDevice, DEV_NONCES_KEPT};
 use base64::Engine;
+use iotemu_core::Scope;
 use iotemu_core::{ClientInfo, OutboundMessage, Protocol, ReservedTopic, TraceId};
 use iotemu_logs::{
     DownlinkEntry, JoinEntry, UplinkEntry, WirelessEntry, WirelessLogLevel, WirelessRecord, WirelessResource,
 };
-use iotemu_store::Scope;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;

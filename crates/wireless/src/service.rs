@@ -9,8 +9,9 @@ use crate::state::{
 };
 use crate::WirelessError;
 use iotemu_core::Publisher;
+use iotemu_core::Scope;
 use iotemu_logs::EventSink;
-use iotemu_store::{Scope, Store};
+use iotemu_store::Store;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
@@ -70,9 +71,7 @@ pub(crate) fn page<T>(
     token: Option<&str>,
 ) -> (Vec<T>, Option<String>) {
     let max = max.filter(|m| *m > 0).unwrap_or(50).min(250);
-    let mut rest = items.into_iter().filter(|(k, _)| token.is_none_or(|t| k.as_str() > t));
-    let out: Vec<(String, T)> = rest.by_ref().take(max).collect();
-    let next = rest.next().and(out.last().map(|(k, _)| k.clone()));
+    let (out, next) = iotemu_api::paging::page(items, |(k, _)| k, token, max);
     (out.into_iter().map(|(_, v)| v).collect(), next)
 }
 

@@ -1,0 +1,130 @@
+//! The data-plane operations: Publish (which writes the request's Publish-In entry),
+//! GetRetainedMessage, ListRetainedMessages, DeleteConnection, and DescribeEndpoint. The broker is
+//! reached only through the `iotemu_core` seams ([`Publisher`], [`Connections`],
+//! [`RetainedMessages`]).
+
+use crate::state::{endpoint_address, Endpoints};
+use crate::DataPlaneError;
+use bytes::Bytes;
+use iotemu_api::paging::page;
+use iotemu_core::{
+    ClientInfo, Connections, MessageProperties, OutboundMessage, Publisher, RetainedMessage,
+    RetainedMessages, TraceId,
+};
+use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
+use std::sync::Arc;
+
+/// What the `iot-data` operations use.
+pub struct DataPlane {
+    pub publisher: Arc<dyn Publisher>,
+    pub connections: Arc<dyn Connections>,
+    pub retained: Arc<dyn RetainedMessages>,
+    pub logs: EventSink,
+}
+
+/// Publish's input, its topic checked ([`crate::state::check_publish_topic`]).
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    pub topic: String,
+    pub payload: Bytes,
+    pub qos: u8,
+    pub retain: bool,
+    pub properties: Option<MessageProperties>,
+}
+
+impl DataPlane {
+    /// A data plane over one broker (which implements every seam).
+    pub fn new<B>(broker: B, logs: EventSink) -> Self
+    where
+        B: Publisher + Connections + RetainedMessages + Clone,
+    {
+        DataPlane {
+            publisher: Arc::new(broker.clone()),
+            connections: Arc::new(broker.clone()),
+            retained: Arc::new(broker),
+            logs,
+        }
+    }
+
+    /// Publish: the message goes through the broker as `client` published it; its traceId.
+    pub fn publish(
+        &self,
+        client: &Arc<ClientInfo>,
+        request: PublishRequest,
+    ) -> Result<TraceId, DataPlaneError> {
+        let PublishRequest { topic, payload, qos, retain, properties } = request;
+        let trace_id = TraceId::new();
+        let message = OutboundMessage {
+            topic: topic.as_str().into(),
+            payload,
+            qos,
+            retain,
+            properties,
+            trace_id,
+            rule_chain: Vec::new(),
+        };
+        let entry =
+            || LogEntry::PublishIn(PublishIn { topic_name: topic.as_str().into(), client: client.clone() });
+        // The Publish-In entry comes before the deliveries' Publish-Out entries, as over MQTT: the
+        // broker's checks run first, then the entry, then the publish.
+        if let Err(refused) = self.publisher.check(&message) {
+            if self.logs.enabled(LogLevel::Error) {
+                self.logs.failure(trace_id, entry(), refused.reason(), refused.to_string());
+            }
+            return Err(refused.into());
+        }
+        if self.logs.enabled(LogLevel::Info) {
+            self.logs.success(trace_id, entry());
+        }
+        self.publisher.publish(client, message)?;
+        Ok(trace_id)
+    }
+
+    /// GetRetainedMessage.
+    pub fn get_retained_message(&self, topic: &str) -> Result<RetainedMessage, DataPlaneError> {
+        self.retained
+            .retained_message(topic)
+            .ok_or_else(|| DataPlaneError::NotFound(format!("No retained message found for topic {topic}")))
+    }
+
+    /// ListRetainedMessages: in topic order, at most `max` after the topic `after`, and the last
+    /// topic of the page when more follow.
+    pub fn list_retained_messages(
+        &self,
+        after: Option<&str>,
+        max: usize,
+    ) -> (Vec<RetainedMessage>, Option<String>) {
+        page(self.retained.retained_messages(), |m| &m.topic, after, max)
+    }
+
+    /// DeleteConnection: disconnects `client_id` (see [`Connections`]); 404 when it has neither
+    /// a connection nor a session.
+    pub fn delete_connection(
+        &self,
+        client_id: &str,
+        clean_session: bool,
+        prevent_will: bool,
+    ) -> Result<(), DataPlaneError> {
+        if !self.connections.disconnect_client(client_id, clean_session, prevent_will) {
+            return Err(DataPlaneError::NotFound(format!(
+                "No connection or session found for client {client_id}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Endpoints {
+    /// DescribeEndpoint: the emulator's own `host:port` for `endpoint_type` (default
+    /// `iot:Data`).
+    pub fn describe_endpoint(&self, endpoint_type: Option<&str>) -> Result<String, DataPlaneError> {
+        let addr = match endpoint_type {
+            None | Some("iot:Data") | Some("iot:Data-ATS") => self.mqtts,
+            Some("iot:CredentialProvider") | Some("iot:Jobs") => self.api,
+            Some(other) => {
+                return Err(DataPlaneError::InvalidRequest(format!("unknown endpointType {other:?}")))
+            }
+        };
+        Ok(endpoint_address(addr))
+    }
+}

@@ -1,0 +1,57 @@
+//! The data plane's rules (pure): which topics an HTTP publish may use, which client ids
+//! DeleteConnection takes, and the addresses DescribeEndpoint gives.
+
+use crate::DataPlaneError;
+use iotemu_core::ReservedTopic;
+use std::net::SocketAddr;
+
+/// The client id AWS has no value for over HTTPS.
+pub const HTTP_CLIENT_ID: &str = "n/a";
+
+/// A publish may not go to a `$` topic outside `$aws/`, nor to the subscribe-only
+/// `$aws/events/...` (ForbiddenException), nor be retained on any `$` topic.
+pub fn check_publish_topic(topic: &str, retain: bool) -> Result<(), DataPlaneError> {
+    if topic.starts_with('$') {
+        let reserved = ReservedTopic::parse(topic);
+        if matches!(reserved, None | Some(ReservedTopic::Events { .. })) {
+            return Err(DataPlaneError::Forbidden(format!(
+                "publishing to the reserved topic {topic:?} is not allowed"
+            )));
+        }
+        if retain {
+            return Err(DataPlaneError::InvalidRequest(
+                "retained messages are not allowed on reserved topics".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// DeleteConnection's `clientId`: 1 to 128 characters, not starting with `$`.
+pub fn check_client_id(client_id: &str) -> Result<(), DataPlaneError> {
+    if client_id.is_empty() || client_id.len() > 128 || client_id.starts_with('$') {
+        return Err(DataPlaneError::InvalidRequest(
+            "clientId must be 1 to 128 characters and must not start with $".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the emulator listens, for DescribeEndpoint: the MQTTS listener (`iot:Data`,
+/// `iot:Data-ATS`) and the API port (`iot:CredentialProvider`, `iot:Jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    pub mqtts: SocketAddr,
+    pub api: SocketAddr,
+}
+
+/// `host:port` of `addr`: `host` is `localhost` on a loopback or unspecified bind (a name the
+/// server certificate holds), else the bind address.
+pub fn endpoint_address(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    format!("{host}:{}", addr.port())
+}

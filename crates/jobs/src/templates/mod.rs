@@ -1,0 +1,6 @@
+//! Job templates (`iot` CreateJobTemplate, DescribeJobTemplate, ListJobTemplates,
+//! DeleteJobTemplate).
+
+pub mod http;
+pub mod service;
+pub mod state;

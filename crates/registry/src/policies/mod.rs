@@ -1,0 +1,8 @@
+//! IoT policies: versions, attachments and their evaluation for the broker (`service.rs`), the
+//! routes (`http.rs`, wire only). The policy language itself is `policy_document.rs`.
+
+pub(crate) mod http;
+mod service;
+
+pub(crate) use service::{load, PolicyCache, TargetCache};
+pub use service::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
