@@ -914,3 +914,92 @@ async fn a_qos2_will_is_refused_and_mqtt5_connack_advertises_max_qos_1() {
     bystander.still_works(&emu).await;
     emu.check_log_entries(&["Connect", "Subscribe", "Publish-In", "Publish-Out"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reserved topics (`reserved-topics.md`)
+// ---------------------------------------------------------------------------------------------
+
+/// Wills and subscriptions on reserved topics that clients may not use are refused with the
+/// reason FORBIDDEN_RESERVED_TOPIC: a will on a shadow answer topic (3.1.1: closed without
+/// CONNACK; MQTT 5: CONNACK 0x90), a 3.1.1 SUBSCRIBE to a Publish-only topic (closed), an MQTT 5
+/// SUBSCRIBE to a `$` topic AWS does not list (SUBACK 0x8F, the connection stays) and an MQTT 5
+/// QoS 1 PUBLISH to a `jobs/notify` (PUBACK 0x90). A subscriber to the answer topics gets none
+/// of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_topics_refuse_what_clients_may_not_do_there() {
+    let emu = start();
+    let delta = "$aws/things/lamp/shadow/update/delta";
+    let notify = "$aws/things/lamp/jobs/notify";
+    let mut watcher = connect_v4(&emu, "watcher").await;
+    subscribe_v4(&mut watcher, 1, &[delta, notify]).await;
+    expect_suback_v4(&mut watcher, 1, 2).await;
+
+    let mut c4 = RawClient::tcp(emu.mqtt).await;
+    let mut connect = v4::Connect::new("will-4");
+    connect.last_will = Some(v4::LastWill::new(delta, "{\"state\":{}}", QoS4::AtMostOnce, false));
+    c4.send_v4(v4::Packet::Connect(connect)).await;
+    assert_closed_silently(&mut c4, "a will on a delta topic (3.1.1): no CONNACK").await;
+
+    let mut c5 = RawClient::tcp(emu.mqtt).await;
+    let connect =
+        v5::Connect { keep_alive: 30, client_id: "will-5".into(), clean_start: true, properties: None };
+    let will = v5::LastWill::new(delta, "{\"state\":{}}", QoS5::AtMostOnce, false, None);
+    c5.send_v5(v5::Packet::Connect(connect, Some(will), None)).await;
+    match c5.recv_v5(WAIT).await {
+        Ok(v5::Packet::ConnAck(ack)) => {
+            assert_eq!(ack.code, v5::ConnectReturnCode::TopicNameInvalid, "CONNACK 0x90")
+        }
+        other => panic!("expected CONNACK 0x90, got {other:?}"),
+    }
+
+    let mut sub4 = connect_v4(&emu, "sub-4").await;
+    subscribe_v4(&mut sub4, 2, &["$aws/things/lamp/jobs/get"]).await;
+    assert_closed_silently(&mut sub4, "3.1.1 SUBSCRIBE to a Publish-only topic").await;
+
+    let mut c = connect_v5(&emu, "client-5").await;
+    subscribe_v5(&mut c, 3, &["$SYS/#", "$aws/things/lamp/shadow/update/accepted"]).await;
+    match c.recv_v5(WAIT).await {
+        Ok(v5::Packet::SubAck(ack)) => assert_eq!(
+            ack.return_codes,
+            [
+                v5::SubscribeReasonCode::TopicFilterInvalid,
+                v5::SubscribeReasonCode::Success(QoS5::AtLeastOnce)
+            ]
+        ),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    c.send_v5(publish_v5(notify, QoS5::AtLeastOnce, "{\"jobs\":{}}")).await;
+    match c.recv_v5(WAIT).await {
+        Ok(v5::Packet::PubAck(ack)) => {
+            assert_eq!((ack.pkid, ack.reason), (9, v5::PubAckReason::TopicNameInvalid), "PUBACK 0x90")
+        }
+        other => panic!("expected PUBACK 0x90, got {other:?}"),
+    }
+    // The connection stays: a ping is answered.
+    c.send_v5(v5::Packet::PingReq(v5::PingReq)).await;
+    assert!(matches!(c.recv_v5(WAIT).await, Ok(v5::Packet::PingResp(_))));
+
+    let entries = emu.wait_for("the refusals", |e| {
+        e.has("Connect", "will-4")
+            && e.has("Connect", "will-5")
+            && e.has("Disconnect", "sub-4")
+            && e.of("Subscribe", "client-5").len() == 2
+            && e.has("Publish-In", "client-5")
+    });
+    assert_failure(entries.one("Connect", "will-4"), "will-4", &c4, &["FORBIDDEN_RESERVED_TOPIC"]);
+    assert_failure(entries.one("Connect", "will-5"), "will-5", &c5, &["FORBIDDEN_RESERVED_TOPIC"]);
+    let refused_filter = entries.of("Subscribe", "sub-4");
+    assert_eq!(refused_filter.len(), 1, "{}", entries.dump());
+    assert_failure(refused_filter[0], "sub-4", &sub4, &["FORBIDDEN_RESERVED_TOPIC"]);
+    assert_client_error(&emu, "sub-4", &sub4, &["FORBIDDEN_RESERVED_TOPIC"]);
+    let sys = entries.of("Subscribe", "client-5").into_iter().find(|e| e["topicName"] == "$SYS/#").cloned();
+    assert_failure(&sys.expect("the $SYS/# Subscribe entry"), "client-5", &c, &["FORBIDDEN_RESERVED_TOPIC"]);
+    let publish = entries.one("Publish-In", "client-5");
+    assert_failure(publish, "client-5", &c, &["FORBIDDEN_RESERVED_TOPIC"]);
+    assert!(publish["details"].as_str().unwrap().contains(notify), "{publish}");
+
+    // Nothing reached the watcher: its next packet is the answer to its ping.
+    watcher.send_v4(v4::Packet::PingReq).await;
+    assert!(matches!(watcher.recv_v4(WAIT).await, Ok(v4::Packet::PingResp)), "no forged answer arrived");
+    emu.check_log_entries(&["Connect", "Disconnect", "Subscribe", "Publish-In"]);
+}

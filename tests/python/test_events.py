@@ -408,7 +408,7 @@ def test_nobody_may_publish_an_event_through_iot_data(emulator):
     watcher = Client(emulator, "watcher", ["$aws/events/#"])
     data = emulator.client("iot-data")
     code = error_of(data.publish, topic="$aws/events/presence/disconnected/dev-x", payload=b"{}")
-    assert code == ("ForbiddenException", 403)
+    assert code == ("UnauthorizedException", 401)
     Client(emulator, "marker").stop()
     watcher.wait_for("$aws/events/presence/disconnected/marker")
     assert not watcher.on("$aws/events/presence/disconnected/dev-x")

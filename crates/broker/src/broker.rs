@@ -175,6 +175,14 @@ impl Broker {
         kicked
     }
 
+    /// The principal of the connection that last attached to the session of `client_id`, while
+    /// that session lives (connected, or persistent and offline).
+    pub(crate) fn session_owner(&self, client_id: &str) -> Option<Arc<str>> {
+        let sessions = self.shared.sessions.lock();
+        let state = sessions.get(client_id)?.state.lock();
+        state.owner.clone().filter(|_| !state.ended)
+    }
+
     /// Attaches a new connection to the session of `client_id`: takes over a live connection
     /// (which then logs DUPLICATE_CLIENT_ID), resumes a persistent session of the same MQTT
     /// version unless `clean_start`, or starts a new one.
@@ -234,6 +242,7 @@ impl Broker {
         state.generation += 1;
         state.expiry = expiry;
         state.disconnected_at = None;
+        state.owner = Some(client.principal_id.clone());
         let backlog = Arc::new(AtomicUsize::new(0));
         state.link = Some(Link {
             deliveries: deliveries_tx,

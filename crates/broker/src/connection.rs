@@ -36,6 +36,10 @@ const READ_CHUNK: usize = 2048;
 /// The read buffer of a quiet connection: enough for pings and small messages.
 const IDLE_READ_BUFFER: usize = 256;
 
+/// The `reason` of the Connect Failure entry of a client that tried, on a port without IoT
+/// policies, to take over the session of another principal (an iotemu code: AWS has no such port).
+const CROSS_PRINCIPAL_TAKEOVER: &str = "CROSS_PRINCIPAL_TAKEOVER";
+
 /// How long a write to a client may block before the connection counts as lost.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -413,14 +417,41 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
         connect.will.as_ref().map(|w| validate_topic_name(w.topic.as_bytes(), limits))
     {
         Some((ConnAckCode::TopicNameInvalid, "INVALID_TOPIC", format!("Invalid will topic: {e}")))
+    } else if let Some(Err(refusal)) =
+        connect.will.as_ref().map(|w| iotemu_core::client_may_publish(&w.topic))
+    {
+        // A will is published as its client: it may not forge a reserved topic's answer either.
+        let violation = Violation::ReservedTopic(refusal);
+        Some((
+            ConnAckCode::TopicNameInvalid,
+            violation.reason(),
+            format!("Will topic: {}", violation.details()),
+        ))
     } else if enforced && !shared.authorizer.authorize(&client, IotAction::Connect, &client_id) {
         let violation = Violation::NotAuthorized;
         Some((ConnAckCode::NotAuthorized, violation.reason(), violation.details()))
+    } else if let Some(owner) = (!enforced).then(|| broker.session_owner(&client_id)).flatten() {
+        // Without policies, nothing proves this client may act for the session's principal: a
+        // client of the plain port could otherwise take over a device's session and messages.
+        (owner != *principal).then(|| {
+            (
+                ConnAckCode::NotAuthorized,
+                CROSS_PRINCIPAL_TAKEOVER,
+                format!(
+                    "The client ID {client_id} is in use by a session of principal {owner}; a connection \
+                     on a port that does not enforce IoT policies may not take it over"
+                ),
+            )
+        })
     } else {
         None
     };
     if let Some((code, reason, details)) = refusal {
-        let send_connack = version == MqttVersion::V5 || code == ConnAckCode::ClientIdNotValid;
+        // 3.1.1 gets a CONNACK "not authorized" for a refused takeover too: the refusal is
+        // iotemu's own (AWS has no port without policies), so the client is told why.
+        let send_connack = version == MqttVersion::V5
+            || code == ConnAckCode::ClientIdNotValid
+            || reason == CROSS_PRINCIPAL_TAKEOVER;
         if send_connack {
             codec.encode(connack(code, false, None, None, limits, None), &mut out);
             let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
@@ -595,9 +626,17 @@ impl Conn {
         if p.payload.len() > self.limits().payload_bytes {
             return Err(self.publish_failure(&p.topic, Violation::PayloadTooLarge(p.payload.len())));
         }
-        if !self.may_publish(&topic, p.retain) {
-            let violation = self.publish_failure(topic.as_bytes(), Violation::NotAuthorized);
-            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 (`docs/aws-behaviour.md` §2).
+        // A reserved topic clients may not publish to (`reserved-topics.md`) is refused whatever
+        // the policies say, then the policies decide.
+        let refused = match iotemu_core::client_may_publish(&topic) {
+            Err(refusal) => Some(Violation::ReservedTopic(refusal)),
+            Ok(()) if !self.may_publish(&topic, p.retain) => Some(Violation::NotAuthorized),
+            Ok(()) => None,
+        };
+        if let Some(violation) = refused {
+            let violation = self.publish_failure(topic.as_bytes(), violation);
+            // 3.1.1: AWS closes the connection; MQTT 5: PUBACK 0x87 for a denial
+            // (`docs/aws-behaviour.md` §2), 0x90 for a reserved topic.
             if self.codec.version() == MqttVersion::V311 {
                 return Err(violation);
             }
@@ -705,9 +744,15 @@ impl Conn {
                 Ok(p) => p,
                 Err(e) => return Err(self.subscribe_failure(&f.filter, Violation::TopicFilterInvalid(e))),
             };
-            if !self.allowed(IotAction::Subscribe, &f.filter) {
-                let violation = self.subscribe_failure(&f.filter, Violation::NotAuthorized);
-                // 3.1.1: AWS closes the connection, no SUBACK; MQTT 5: SUBACK 0x87 for the filter.
+            let refused = match iotemu_core::client_may_subscribe(parsed.filter) {
+                Err(refusal) => Some(Violation::ReservedTopic(refusal)),
+                Ok(()) if !self.allowed(IotAction::Subscribe, &f.filter) => Some(Violation::NotAuthorized),
+                Ok(()) => None,
+            };
+            if let Some(violation) = refused {
+                let violation = self.subscribe_failure(&f.filter, violation);
+                // 3.1.1: AWS closes the connection, no SUBACK; MQTT 5: SUBACK 0x87 for a denied
+                // filter, 0x8F for a reserved one.
                 if self.codec.version() == MqttVersion::V311 {
                     return Err(violation);
                 }

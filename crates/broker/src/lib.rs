@@ -19,6 +19,10 @@
 //! IoT policies are asked of a [`DeviceAuthorizer`] (`iot:Connect`, `Publish`, `RetainPublish`,
 //! `Subscribe`, `Receive`) on the mutual-TLS port, and on the plain port when configured.
 //!
+//! Clients publish and subscribe on `$` topics only as `reserved-topics.md` allows
+//! (`iotemu_core::client_may_publish` / `client_may_subscribe`, whatever the policies), and a
+//! client of a port without policies cannot take over another principal's session.
+//!
 //! Limitations: queued messages are replayed at once rather than at AWS's 10 per second; AWS's
 //! per-connection rate quotas are not enforced (only the backlog of a slow client is bounded);
 //! `$aws/...` topics are routed like any other unless the [`ReservedTopicHandler`] consumes them.

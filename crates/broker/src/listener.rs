@@ -37,12 +37,7 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Bro
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    if is_untrusted_certificate(&e) {
-                        let failure = AuthnFailure {
-                            reason: "DEVICE_CERTIFICATE_NOT_REGISTERED",
-                            details: "The certificate is not issued by the emulator's CA or a registered CA"
-                                .into(),
-                        };
+                    if let Some(failure) = handshake_failure(&e) {
                         log_authn_error(&broker, peer, local, None, &failure);
                     }
                     return;
@@ -90,11 +85,37 @@ async fn accept_loop(
     }
 }
 
-/// Whether a failed handshake failed on the client's certificate (not on, say, a port scan).
-fn is_untrusted_certificate(e: &std::io::Error) -> bool {
-    matches!(
-        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
-        Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented)
+/// Why a failed handshake failed on the client's certificate; `None` when it failed on something
+/// else (say, a port scan).
+///
+/// A certificate out of its validity period is `NOT_AUTHENTICATED`: AWS's list of
+/// Connection.AuthNError reasons (`docs/aws-behaviour.md` §3) has no code for expiry, and this is its
+/// generic one.
+fn handshake_failure(e: &std::io::Error) -> Option<AuthnFailure> {
+    let error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())?;
+    if crate::tls::is_out_of_validity(error) {
+        let details = match error {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+                not_after, ..
+            }) => {
+                format!("The certificate expired at {} (epoch seconds, its notAfter)", not_after.as_secs())
+            }
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYetContext {
+                not_before,
+                ..
+            }) => format!(
+                "The certificate is not valid before {} (epoch seconds, its notBefore)",
+                not_before.as_secs()
+            ),
+            _ => "The certificate is outside its validity period".to_string(),
+        };
+        return Some(AuthnFailure { reason: "NOT_AUTHENTICATED", details });
+    }
+    matches!(error, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented).then(
+        || AuthnFailure {
+            reason: "DEVICE_CERTIFICATE_NOT_REGISTERED",
+            details: "The certificate is not issued by the emulator's CA or a registered CA".into(),
+        },
     )
 }
 

@@ -57,6 +57,9 @@ pub(crate) struct StoredSession {
     pub subscriptions: HashMap<String, SubOptions>,
     /// (sequence number, delivery), oldest first.
     pub queue: Vec<(u64, Delivery)>,
+    /// The principal of its last connection (no client of a port without policies may take the
+    /// session over from another principal, restart or not).
+    pub owner: Option<Arc<str>>,
 }
 
 impl Journal {
@@ -88,6 +91,7 @@ impl Journal {
             "expirySecs": state.expiry.as_secs(),
             "disconnectedAt": disconnected_at_ms,
             "subscriptions": subscriptions,
+            "owner": state.owner.as_deref(),
         });
         warn_on(self.store.put(SESSION, &self.scope, client_id, &doc), "a session");
         state.persisted = true;
@@ -192,6 +196,7 @@ impl Journal {
                 expiry: Duration::from_secs(v["expirySecs"].as_u64().unwrap_or(0)),
                 disconnected_at_ms: v["disconnectedAt"].as_u64(),
                 subscriptions,
+                owner: v["owner"].as_str().map(Arc::from),
             });
         }
         // Queues whose session is gone (a crash between the two writes).

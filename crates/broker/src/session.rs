@@ -184,6 +184,9 @@ pub struct SessionState {
     pub next_seq: u64,
     /// Told when the session ends, while a delayed will waits (MQTT 5 3.1.3.2.2).
     pub will_due: Option<oneshot::Sender<()>>,
+    /// The principal of the last connection that attached (kept while the session is offline,
+    /// and across restarts).
+    pub owner: Option<Arc<str>>,
 }
 
 impl SessionState {
@@ -212,6 +215,7 @@ impl Session {
                 persisted: false,
                 next_seq: 0,
                 will_due: None,
+                owner: None,
             }),
         }
     }

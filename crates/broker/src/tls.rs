@@ -6,7 +6,8 @@
 //! CA and the ACTIVE registered CAs, which change at run time) or that is itself registered
 //! (say, with RegisterCertificateWithoutCA); the certificate's status is decided after the
 //! handshake by the `DeviceAuthenticator`. Either way the client proves it holds the
-//! certificate's key: the handshake signature is always checked.
+//! certificate's key: the handshake signature is always checked. A certificate outside its
+//! validity period (notBefore, notAfter) is refused in the handshake, registered or not.
 //!
 //! The CertificateRequest names no CAs (as AWS IoT, which cannot know a device's CA in advance):
 //! clients send their certificate whatever signed it.
@@ -18,8 +19,11 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use iotemu_core::certificate_id;
 
@@ -102,7 +106,10 @@ impl ClientCertVerifier for DeviceCertVerifier {
         };
         match chained {
             Ok(verified) => Ok(verified),
+            // Out of its validity period: refused whether or not it is registered.
+            Err(e) if is_out_of_validity(&e) => Err(e),
             Err(_) if self.trust.is_registered(&certificate_id(end_entity)) => {
+                check_validity(end_entity, now)?;
                 Ok(ClientCertVerified::assertion())
             }
             Err(e) => Err(e),
@@ -130,6 +137,45 @@ impl ClientCertVerifier for DeviceCertVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// Whether a verification error says the certificate is expired or not yet valid.
+pub fn is_out_of_validity(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(
+            CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. }
+        )
+    )
+}
+
+/// Checks a certificate's validity period (notBefore, notAfter) at `now`, as the chain verifier
+/// does for certificates of a trusted CA: a registered certificate that no trusted CA signed
+/// (RegisterCertificateWithoutCA) is held to its dates too.
+fn check_validity(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let validity = cert.validity();
+    let at = |t: i64| UnixTime::since_unix_epoch(Duration::from_secs(t.max(0) as u64));
+    let time = now.as_secs() as i64;
+    if time < validity.not_before.timestamp() {
+        let not_before = at(validity.not_before.timestamp());
+        return Err(rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext {
+            time: now,
+            not_before,
+        }));
+    }
+    if time > validity.not_after.timestamp() {
+        let not_after = at(validity.not_after.timestamp());
+        return Err(rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
+            time: now,
+            not_after,
+        }));
+    }
+    Ok(())
 }
 
 /// The rustls configuration of the MQTTS listener.
@@ -213,6 +259,34 @@ mod tests {
         trust.registered.lock().push(certificate_id(&self_signed));
         assert!(verifier.verify_client_cert(&self_signed, &[], now).is_ok(), "registered without a CA");
         assert!(verifier.root_hint_subjects().is_empty());
+    }
+
+    #[test]
+    fn certificates_outside_their_validity_are_refused_even_when_registered() {
+        let (emulator_ca, emulator) = ca("emulator");
+        let trust = Arc::new(Changing::default());
+        *trust.cas.lock() = TrustedCas { generation: 1, cas: Arc::new(vec![emulator_ca]) };
+        let verifier = DeviceCertVerifier::new(trust.clone());
+        let now = UnixTime::now();
+        let dated = |issuer: Option<&Issuer<'static, KeyPair>>, from: i32, to: i32| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(vec!["device".to_string()]).unwrap();
+            params.not_before = rcgen::date_time_ymd(from, 1, 1);
+            params.not_after = rcgen::date_time_ymd(to, 1, 1);
+            let cert = match issuer {
+                Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+                None => params.self_signed(&key).unwrap(),
+            };
+            cert.der().clone()
+        };
+        for cert in [dated(Some(&emulator), 2000, 2001), dated(None, 2000, 2001), dated(None, 2999, 3000)] {
+            trust.registered.lock().push(certificate_id(&cert));
+            let refused = verifier.verify_client_cert(&cert, &[], now).unwrap_err();
+            assert!(is_out_of_validity(&refused), "{refused:?}");
+        }
+        let current = dated(None, 2000, 2999);
+        trust.registered.lock().push(certificate_id(&current));
+        assert!(verifier.verify_client_cert(&current, &[], now).is_ok(), "a registered one within its dates");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::codec::CodecError;
 use crate::topic::TopicError;
+use iotemu_core::{ClientOperation, ReservedTopicRefusal};
 use std::borrow::Cow;
 
 /// The `details` AWS writes with AUTHORIZATION_FAILURE (`docs/aws-behaviour.md` §2).
@@ -28,6 +29,9 @@ pub enum Violation {
     TopicAliasInvalid(u16),
     /// An IoT policy denies the action (`docs/aws-behaviour.md` §2).
     NotAuthorized,
+    /// A publish or subscribe that `reserved-topics.md` does not allow clients (a forged shadow
+    /// answer, say): [`iotemu_core::client_may_publish`].
+    ReservedTopic(ReservedTopicRefusal),
 }
 
 impl Violation {
@@ -45,6 +49,7 @@ impl Violation {
             }
             Violation::TopicAliasInvalid(_) => "INVALID_TOPIC_ALIAS",
             Violation::NotAuthorized => "AUTHORIZATION_FAILURE",
+            Violation::ReservedTopic(_) => ReservedTopicRefusal::REASON,
         }
     }
 
@@ -64,10 +69,13 @@ impl Violation {
             }
             Violation::TopicAliasInvalid(a) => format!("Topic alias {a} is not valid"),
             Violation::NotAuthorized => AUTHORIZATION_FAILURE_DETAILS.into(),
+            Violation::ReservedTopic(refusal) => refusal.to_string(),
         }
     }
 
-    /// The MQTT 5 DISCONNECT reason code.
+    /// The MQTT 5 reason code (of the DISCONNECT, or of the PUBACK or SUBACK that refuses a
+    /// reserved topic: 0x90 "the topic name is not malformed, but is not accepted", 0x8F "the
+    /// topic filter is correctly formed but is not allowed", new mqtt.md's reason-code tables).
     pub fn v5_code(&self) -> u8 {
         match self {
             Violation::Malformed(_) => 0x81,
@@ -79,6 +87,8 @@ impl Violation {
             Violation::TooManyFilters(_) | Violation::TooManySubscriptions(_) => 0x97,
             Violation::TopicAliasInvalid(_) => 0x94,
             Violation::NotAuthorized => 0x87,
+            Violation::ReservedTopic(r) if r.operation == ClientOperation::Subscribe => 0x8F,
+            Violation::ReservedTopic(_) => 0x90,
         }
     }
 }

@@ -1,9 +1,9 @@
 //! iotemu's shared vocabulary: who made a request ([`RequestContext`]), where a resource lives
-//! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]), the
-//! [`Clock`], and the traits through which the broker and the services meet without importing
-//! each other ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`],
-//! [`Publisher`], [`Connections`], [`RetainedMessages`], [`RulesFeed`], [`ShadowReader`],
-//! [`LogGroupWriter`]).
+//! ([`Scope`]), trace ids, the typed `$aws/...` reserved topics ([`ReservedTopic`]) and what
+//! clients may do on them ([`client_may_publish`], [`client_may_subscribe`]), the [`Clock`], and
+//! the traits through which the broker and the services meet without importing each other
+//! ([`ReservedTopicHandler`], [`DeviceAuthenticator`], [`DeviceAuthorizer`], [`Publisher`],
+//! [`Connections`], [`RetainedMessages`], [`RulesFeed`], [`ShadowReader`], [`LogGroupWriter`]).
 //!
 //! No internal dependencies. See `docs/architecture.md`, "Crates".
 
@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod publish;
 mod reserved;
+mod reserved_access;
 mod scope;
 mod services;
 
@@ -37,6 +38,10 @@ pub use publish::{
 };
 pub use reserved::{
     Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,
+};
+pub use reserved_access::{
+    client_may_publish, client_may_subscribe, ClientOperation, ReservedTopicAccess, ReservedTopicRefusal,
+    RESERVED_TOPIC_ACCESS,
 };
 pub use scope::Scope;
 pub use services::{LogGroupWriter, ServiceFailure, ShadowReader};

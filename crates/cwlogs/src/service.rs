@@ -104,6 +104,21 @@ fn check_stream_name(name: &str) -> Result<(), LogsError> {
     })
 }
 
+/// botocore's `FilterPattern` shape: at most 1,024 characters, refused as CloudWatch Logs refuses a
+/// value outside a member's constraint.
+fn check_pattern_length(pattern: &str) -> Result<(), LogsError> {
+    if pattern.chars().count() <= MAX_FILTER_PATTERN_CHARS {
+        return Ok(());
+    }
+    Err(LogsError::InvalidParameter(format!(
+        "1 validation error detected: Value '{pattern}' at 'filterPattern' failed to satisfy constraint: \
+         Member must have length less than or equal to {MAX_FILTER_PATTERN_CHARS}"
+    )))
+}
+
+/// The longest filter pattern (botocore `logs`, shape `FilterPattern`, `max`).
+const MAX_FILTER_PATTERN_CHARS: usize = 1024;
+
 fn limit(value: Option<usize>, max: usize, default: usize) -> Result<usize, LogsError> {
     let value = value.unwrap_or(default);
     if (1..=max).contains(&value) {
@@ -240,8 +255,10 @@ impl Logs {
                 "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.".into(),
             ));
         }
-        let pattern = FilterPattern::parse(input.pattern.as_deref().unwrap_or(""))
-            .map_err(|e| LogsError::InvalidParameter(e.to_string()))?;
+        let pattern = input.pattern.as_deref().unwrap_or("");
+        check_pattern_length(pattern)?;
+        let pattern =
+            FilterPattern::parse(pattern).map_err(|e| LogsError::InvalidParameter(e.to_string()))?;
         let group = self.group(scope, &input.group)?;
         let streams = self.store.streams(group.id, input.stream_prefix.as_deref().unwrap_or(""))?;
         let selected: Vec<&Stream> = match &input.stream_names {

@@ -8,8 +8,9 @@ use iotemu_core::{PublishRefused, ServiceError};
 pub enum DataPlaneError {
     /// InvalidRequestException (400).
     InvalidRequest(String),
-    /// ForbiddenException (403): a publish to a topic no one may publish to.
-    Forbidden(String),
+    /// UnauthorizedException (401): a publish to a reserved topic clients may not publish to
+    /// (the denial botocore's model lists for Publish).
+    Unauthorized(String),
     /// ResourceNotFoundException (404).
     NotFound(String),
     /// RequestEntityTooLargeException (413): a payload over the limit.
@@ -20,7 +21,7 @@ impl std::fmt::Display for DataPlaneError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DataPlaneError::InvalidRequest(m)
-            | DataPlaneError::Forbidden(m)
+            | DataPlaneError::Unauthorized(m)
             | DataPlaneError::NotFound(m) => f.write_str(m),
             DataPlaneError::TooLarge => f.write_str("The payload exceeds the maximum size allowed"),
         }
@@ -33,7 +34,7 @@ impl ServiceError for DataPlaneError {
     fn http_status(&self) -> u16 {
         match self {
             DataPlaneError::InvalidRequest(_) => 400,
-            DataPlaneError::Forbidden(_) => 403,
+            DataPlaneError::Unauthorized(_) => 401,
             DataPlaneError::NotFound(_) => 404,
             DataPlaneError::TooLarge => 413,
         }
@@ -42,7 +43,7 @@ impl ServiceError for DataPlaneError {
     fn error_type(&self) -> &'static str {
         match self {
             DataPlaneError::InvalidRequest(_) => "InvalidRequestException",
-            DataPlaneError::Forbidden(_) => "ForbiddenException",
+            DataPlaneError::Unauthorized(_) => "UnauthorizedException",
             DataPlaneError::NotFound(_) => "ResourceNotFoundException",
             DataPlaneError::TooLarge => "RequestEntityTooLargeException",
         }

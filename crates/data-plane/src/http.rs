@@ -3,7 +3,7 @@
 //! DescribeEndpoint).
 
 use crate::service::{DataPlane, PublishRequest};
-use crate::state::{check_client_id, check_publish_topic, Endpoints, HTTP_CLIENT_ID};
+use crate::state::{check_client_id, Endpoints, HTTP_CLIENT_ID};
 use crate::DataPlaneError;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -101,7 +101,6 @@ async fn publish(
         }
     };
     let retain = flag(&params, "retain")?;
-    check_publish_topic(&topic, retain)?;
     let properties = mqtt5_properties(&params, &headers)?;
     let client = http_client(&scope.access_key, peer);
     let trace_id = dp.publish(&client, PublishRequest { topic, payload, qos, retain, properties })?;

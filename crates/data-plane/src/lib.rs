@@ -19,10 +19,13 @@
 //!   `principalId` the caller's access key id (the emulator has no IAM principal ids), and the
 //!   HTTP peer's address.
 //! - Publish answers `{"message":"OK","traceId":...}` as AWS's HTTPS publish endpoint does.
-//! - Topics starting with `$` outside `$aws/`, and the subscribe-only `$aws/events/...`, are
-//!   refused with ForbiddenException (`reserved-topics.md`: "you can't create new topics that
-//!   begin with a dollar sign"); a retained publish to a `$` topic is an InvalidRequestException
-//!   (AWS does not retain on reserved topics, `docs/aws-behaviour.md` §8).
+//! - A reserved topic that clients may not publish to (`iotemu_core::client_may_publish`:
+//!   `reserved-topics.md`'s Subscribe-only topics such as `/update/delta` and `$aws/events/...`,
+//!   `$` topics outside the page, and topics no iotemu service answers) is refused with
+//!   UnauthorizedException (401), the one denial botocore's `iot-data` model lists for Publish,
+//!   and a Publish-In Failure entry (reason FORBIDDEN_RESERVED_TOPIC); a retained publish to a
+//!   `$` topic is an InvalidRequestException (AWS does not retain on reserved topics,
+//!   `docs/aws-behaviour.md` §8).
 //! - ListRetainedMessages lists in topic order; its nextToken is opaque (the last topic,
 //!   base64); maxResults defaults to 200, its maximum.
 //! - The MQTT 5 DISCONNECT that DeleteConnection sends carries 0x98 (Administrative action).

@@ -3,13 +3,13 @@
 //! reached only through the `iotemu_core` seams ([`Publisher`], [`Connections`],
 //! [`RetainedMessages`]).
 
-use crate::state::{endpoint_address, Endpoints};
+use crate::state::{check_publish_topic, endpoint_address, Endpoints};
 use crate::DataPlaneError;
 use bytes::Bytes;
 use iotemu_api::paging::page;
 use iotemu_core::{
-    ClientInfo, Connections, MessageProperties, OutboundMessage, Publisher, RetainedMessage,
-    RetainedMessages, TraceId,
+    client_may_publish, ClientInfo, Connections, MessageProperties, OutboundMessage, Publisher,
+    ReservedTopicRefusal, RetainedMessage, RetainedMessages, TraceId,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub struct DataPlane {
     pub logs: EventSink,
 }
 
-/// Publish's input, its topic checked ([`crate::state::check_publish_topic`]).
+/// Publish's input.
 #[derive(Debug, Clone)]
 pub struct PublishRequest {
     pub topic: String,
@@ -46,7 +46,9 @@ impl DataPlane {
         }
     }
 
-    /// Publish: the message goes through the broker as `client` published it; its traceId.
+    /// Publish: the message goes through the broker as `client` published it; its traceId. A
+    /// reserved topic clients may not publish to (a shadow answer, an event, a `$` topic no
+    /// service answers) is refused as MQTT refuses it, with its Publish-In Failure entry.
     pub fn publish(
         &self,
         client: &Arc<ClientInfo>,
@@ -65,6 +67,13 @@ impl DataPlane {
         };
         let entry =
             || LogEntry::PublishIn(PublishIn { topic_name: topic.as_str().into(), client: client.clone() });
+        if let Err(refusal) = client_may_publish(&topic) {
+            if self.logs.enabled(LogLevel::Error) {
+                self.logs.failure(trace_id, entry(), ReservedTopicRefusal::REASON, refusal.to_string());
+            }
+            return Err(DataPlaneError::Unauthorized(refusal.to_string()));
+        }
+        check_publish_topic(&topic, retain)?;
         // The Publish-In entry comes before the deliveries' Publish-Out entries, as over MQTT: the
         // broker's checks run first, then the entry, then the publish.
         if let Err(refused) = self.publisher.check(&message) {

@@ -2,27 +2,19 @@
 //! DeleteConnection takes, and the addresses DescribeEndpoint gives.
 
 use crate::DataPlaneError;
-use iotemu_core::ReservedTopic;
 use std::net::SocketAddr;
 
 /// The client id AWS has no value for over HTTPS.
 pub const HTTP_CLIENT_ID: &str = "n/a";
 
-/// A publish may not go to a `$` topic outside `$aws/`, nor to the subscribe-only
-/// `$aws/events/...` (ForbiddenException), nor be retained on any `$` topic.
+/// Publish's rule for reserved topics once clients may publish there
+/// (`iotemu_core::client_may_publish`): no retained message on a `$` topic (AWS does not retain on
+/// reserved topics, `docs/aws-behaviour.md` §8).
 pub fn check_publish_topic(topic: &str, retain: bool) -> Result<(), DataPlaneError> {
-    if topic.starts_with('$') {
-        let reserved = ReservedTopic::parse(topic);
-        if matches!(reserved, None | Some(ReservedTopic::Events { .. })) {
-            return Err(DataPlaneError::Forbidden(format!(
-                "publishing to the reserved topic {topic:?} is not allowed"
-            )));
-        }
-        if retain {
-            return Err(DataPlaneError::InvalidRequest(
-                "retained messages are not allowed on reserved topics".into(),
-            ));
-        }
+    if retain && topic.starts_with('$') {
+        return Err(DataPlaneError::InvalidRequest(
+            "retained messages are not allowed on reserved topics".into(),
+        ));
     }
     Ok(())
 }

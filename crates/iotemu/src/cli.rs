@@ -191,4 +191,11 @@ pub struct CreateDeviceArgs {
     /// when it first connects.
     #[arg(long)]
     pub no_policy: bool,
+    /// The account the certificate is registered in on its first connection (that of the
+    /// server it connects to) [default: 123456789012].
+    #[arg(long, env = "IOTEMU_ACCOUNT_ID", value_name = "ID")]
+    pub account_id: Option<String>,
+    /// The region the certificate is registered in on its first connection [default: us-east-1].
+    #[arg(long, env = "IOTEMU_REGION", value_name = "REGION")]
+    pub region: Option<String>,
 }

@@ -176,7 +176,9 @@ fn check_entries(args: &CheckEntriesArgs) -> ExitCode {
 /// `iotemu certs create-device`: reads (or creates) the CA in the data directory, so it works
 /// beside a server running on the same directory.
 fn create_device(args: &CreateDeviceArgs) -> Result<()> {
-    let config = ServeArgs::default().resolve()?;
+    let serve =
+        ServeArgs { account_id: args.account_id.clone(), region: args.region.clone(), ..Default::default() };
+    let config = serve.resolve()?;
     let data_dir = args.data_dir.clone().unwrap_or(config.server.data_dir);
     anyhow::ensure!(
         !args.thing.is_empty() && !args.thing.contains(['/', '\\']),
@@ -196,14 +198,12 @@ fn create_device(args: &CreateDeviceArgs) -> Result<()> {
     eprintln!("certificate: {}", cert_path.display());
     eprintln!("private key: {}", key_path.display());
     eprintln!("CA certificate: {}", ca_path.display());
-    if args.no_policy {
-        // The server gives certificates it registers on first use `iotemu-allow-all`, unless
-        // the store says otherwise; SQLite lets this process write beside a running server.
-        let store = iotemu_store::Store::open(&data_dir.join("iotemu.db"))?;
-        let scope = iotemu_core::Scope::new(config.server.account_id, config.server.region);
-        iotemu_registry::mark_without_policy(&store, &scope, &device.certificate_id)
-            .map_err(|e| anyhow::anyhow!("recording --no-policy: {e}"))?;
-    }
+    // The server registers, on its first connection, only a certificate recorded here, in the
+    // account and region it is for; SQLite lets this process write beside a running server.
+    let store = iotemu_store::Store::open(&data_dir.join("iotemu.db"))?;
+    let scope = iotemu_core::Scope::new(config.server.account_id, config.server.region);
+    iotemu_registry::record_issued_device(&store, &scope, &device.certificate_id, !args.no_policy)
+        .map_err(|e| anyhow::anyhow!("recording the device certificate: {e}"))?;
     println!("{}", device.certificate_id);
     Ok(())
 }

@@ -51,7 +51,7 @@ pub use certificates::{
 pub use error::RegistryError;
 pub use http::routes;
 pub use paging::Page;
-pub use policies::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
+pub use policies::{record_issued_device, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{Registry, RegistryAuthenticator};
 pub use thing_groups::{
     GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup, ThingGroupDescription, ThingGroupProperties,

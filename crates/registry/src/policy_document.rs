@@ -372,4 +372,19 @@ mod tests {
             assert!(PolicyDocument::parse(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn deeply_nested_documents_are_refused_without_exhausting_the_stack() {
+        // serde_json reads at most 128 levels; nothing here recurses further.
+        let condition = format!(
+            r#"{{"StringEquals":{{"iot:ClientId":{}"x"{}}}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:*","Resource":"*","Condition":{condition}}}]}}"#
+        );
+        let err = PolicyDocument::parse(&doc).unwrap_err();
+        assert!(err.contains("recursion limit exceeded"), "{err}");
+    }
 }

@@ -106,24 +106,17 @@ impl Registry {
 
     /// Whether the certificate `id` (let in by TLS, see [`Registry::trusted_cas`]) may connect in
     /// `scope`: a certificate the registry does not know yet is registered ACTIVE on first use
-    /// if the emulator's CA or an ACTIVE registered CA signed it (`register_on_first_use`); one
-    /// of the emulator's CA (say, from `iotemu certs create-device`) also gets the
-    /// `iotemu-allow-all` policy unless it was made with `--no-policy`, so that a device works
-    /// before anyone calls the API. INACTIVE and REVOKED ones are refused.
+    /// only when `iotemu certs create-device` made it for this account and region (it also gets
+    /// the `iotemu-allow-all` policy unless made with `--no-policy`, so that a device works
+    /// before anyone calls the API), or an ACTIVE registered CA signed it
+    /// (`register_on_first_use`). Any other unknown certificate, a deleted one or one made in
+    /// another account or region included, is DEVICE_CERTIFICATE_NOT_REGISTERED; INACTIVE and
+    /// REVOKED ones are refused.
     pub fn authenticate_certificate(&self, scope: &Scope, id: &str, der: &[u8]) -> Result<(), AuthnFailure> {
         let known = self.certificates.read().get(&(scope.clone(), id.to_string())).map(|c| c.status.clone());
         let status = match known {
             Some(status) => status,
-            None => {
-                let registered = self.register_on_first_use(scope, id, der)?;
-                if registered.ca_certificate_id.is_none() {
-                    self.grant_first_use_policy(scope, &registered.arn, id).map_err(|e| AuthnFailure {
-                        reason: "INTERNAL_SERVER_ERROR",
-                        details: e.to_string(),
-                    })?;
-                }
-                registered.status
-            }
+            None => self.register_on_first_use(scope, id, der)?.status,
         };
         match status.as_str() {
             "ACTIVE" => Ok(()),

@@ -115,6 +115,11 @@ pub fn parse_request(payload: &[u8]) -> Result<Map<String, Value>, ShadowError> 
     }
     match serde_json::from_str(text) {
         Ok(Value::Object(m)) => Ok(m),
+        // serde_json stops at 128 levels, far past the shadow's own limit: the document is too
+        // deep, which AWS says so (device-shadow-error-messages.md), rather than invalid.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            Err(ShadowError::too_deep(Limits::default().max_depth))
+        }
         _ => Err(ShadowError::invalid_json()),
     }
 }
@@ -736,6 +741,14 @@ mod tests {
             &limits,
         );
         assert_eq!(err.unwrap_err().message, "JSON contains too many levels of nesting; maximum is 2");
+        // Far deeper than serde_json reads: the same answer, not a stack overflow.
+        let deep =
+            format!(r#"{{"state":{{"desired":{}1{}}}}}"#, r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+        let err = parse_request(deep.as_bytes()).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (400, "JSON contains too many levels of nesting; maximum is 6")
+        );
     }
 
     #[test]

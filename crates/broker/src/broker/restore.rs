@@ -37,6 +37,7 @@ impl Broker {
                 let mut state = session.state.lock();
                 state.disconnected_at = Some(disconnected_at);
                 state.persisted = true;
+                state.owner = stored.owner;
                 state.next_seq = stored.queue.last().map_or(0, |(seq, _)| *seq);
                 for (seq, mut delivery) in stored.queue {
                     delivery.stored = Some(seq);

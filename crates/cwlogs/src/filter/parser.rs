@@ -35,8 +35,13 @@ fn is_value_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '*' | '/' | ':' | '+')
 }
 
+/// How deep parentheses may nest in a JSON pattern. AWS documents no limit (its 1,024-character
+/// cap on a pattern is checked by FilterLogEvents); this one keeps the recursive descent, and the
+/// evaluation of what it builds, far from the end of any thread's stack.
+pub(super) const MAX_NESTING: usize = 64;
+
 pub(super) fn parse(src: &str) -> Result<Kind, PatternError> {
-    let mut p = Parser { src, pos: 0 };
+    let mut p = Parser { src, pos: 0, depth: 0 };
     p.skip_ws();
     match p.peek() {
         None => Ok(Kind::All),
@@ -55,6 +60,8 @@ struct Parser<'a> {
     src: &'a str,
     /// Byte offset of the next character.
     pos: usize,
+    /// Parentheses open around the current position.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -259,8 +266,15 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some('(') => {
                 let open = self.pos;
+                if self.depth >= MAX_NESTING {
+                    return Err(
+                        self.error(open, format!("parentheses nest deeper than {MAX_NESTING} levels"))
+                    );
+                }
                 self.bump();
+                self.depth += 1;
                 let expr = self.or("`(`")?;
+                self.depth -= 1;
                 self.skip_ws();
                 if !self.eat(")") {
                     let open = self.char_pos(open);

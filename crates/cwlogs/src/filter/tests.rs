@@ -333,6 +333,21 @@ fn unbalanced_braces_parentheses_and_quotes() {
 }
 
 #[test]
+fn parentheses_nest_at_most_max_nesting_levels() {
+    let nested = |n: usize| format!("{{ {}$.a = 1{} }}", "(".repeat(n), ")".repeat(n));
+    assert_json(&nested(parser::MAX_NESTING), r#"{"a":1}"#, true);
+    assert_error(
+        &nested(parser::MAX_NESTING + 1),
+        2 + parser::MAX_NESTING,
+        "parentheses nest deeper than 64",
+    );
+    // Far deeper input is refused the same way, without exhausting the stack.
+    assert_error(&nested(100_000), 2 + parser::MAX_NESTING, "nest deeper");
+    let alternating = format!("{{ {}$.a = 1{} }}", "($.b = 2 || ".repeat(5_000), ")".repeat(5_000));
+    assert_error(&alternating, 2 + 12 * parser::MAX_NESTING, "nest deeper");
+}
+
+#[test]
 fn malformed_conditions() {
     assert_error("{ }", 2, "expected a condition such as `$.field = \"value\"` or `(` after `{`, found `}`");
     assert_error("{", 1, "found the end of the pattern");

@@ -18,6 +18,7 @@
 use crate::certificates::service::CERTIFICATE;
 use crate::certificates::state::Certificate;
 use crate::paging::marker_page;
+use crate::policies::ISSUED_DEVICE;
 use crate::x509::{self, issued_by, parse_certificate, pem_to_der};
 use crate::{Registry, RegistryError};
 use iotemu_core::Scope;
@@ -515,11 +516,14 @@ impl Registry {
         page(all, |c| (c.created, c.id.clone()), size, marker, ascending)
     }
 
-    /// Registers, ACTIVE, a certificate the registry does not know that TLS let in: one of the
-    /// emulator's CA (say, from `iotemu certs create-device`) or of an ACTIVE registered CA,
+    /// Registers, ACTIVE, a certificate the registry does not know that TLS let in: one that
+    /// `iotemu certs create-device` made for this account and region (once: its record is used
+    /// up, so a certificate deleted later stays unknown), or one of an ACTIVE registered CA,
     /// whose id it records. This is a convenience of the emulator: AWS refuses an unregistered
     /// certificate, or with auto-registration (JITR) registers it PENDING_ACTIVATION and still
-    /// refuses the first connection.
+    /// refuses the first connection. Any other certificate of the emulator's CA (one whose
+    /// registration was deleted, or that CreateKeysAndCertificate made in another account or
+    /// region) is DEVICE_CERTIFICATE_NOT_REGISTERED, as AWS refuses it.
     pub(crate) fn register_on_first_use(
         &self,
         scope: &Scope,
@@ -528,9 +532,12 @@ impl Registry {
     ) -> Result<Certificate, AuthnFailure> {
         let not_registered = || AuthnFailure {
             reason: "DEVICE_CERTIFICATE_NOT_REGISTERED",
-            details: format!("Certificate {id} is not registered and no ACTIVE registered CA signed it"),
+            details: format!("Certificate {id} is not registered in this account and region"),
         };
-        let ca = if issued_by(der, &self.emulator_ca_der) {
+        let internal =
+            |e: RegistryError| AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() };
+        let of_emulator = issued_by(der, &self.emulator_ca_der);
+        let ca = if of_emulator {
             None
         } else {
             let cas = self.ca_certificates.read();
@@ -542,14 +549,34 @@ impl Registry {
         let cert = parse_certificate(&pem).map_err(|_| not_registered())?;
         let mode = ca.as_ref().map_or("DEFAULT", |ca| ca.certificate_mode.as_str());
         let doc = self.certificate_doc(scope, &cert, &pem, "ACTIVE".into(), ca.as_ref(), mode);
-        let mut certificates = self.certificates.write();
-        let key = (scope.clone(), id.to_string());
-        if let Some(existing) = certificates.get(&key) {
-            return Ok(existing.clone());
+        let allow_all = {
+            let mut certificates = self.certificates.write();
+            let key = (scope.clone(), id.to_string());
+            if let Some(existing) = certificates.get(&key) {
+                return Ok(existing.clone());
+            }
+            // Read from the store itself: the CLI writes the record beside a running server.
+            let issued = match of_emulator {
+                true => Some(self.store.get(ISSUED_DEVICE, scope, id).map_err(|e| internal(e.into()))?),
+                false => None,
+            };
+            let allow_all = match issued {
+                Some(None) => return Err(not_registered()),
+                Some(Some(record)) => {
+                    record.get("allowAll").and_then(serde_json::Value::as_bool) != Some(false)
+                }
+                None => false,
+            };
+            self.put(CERTIFICATE, scope, id, &doc).map_err(internal)?;
+            certificates.insert(key, doc.clone());
+            if of_emulator {
+                self.store.delete(ISSUED_DEVICE, scope, id).map_err(|e| internal(e.into()))?;
+            }
+            allow_all
+        };
+        if allow_all {
+            self.grant_allow_all(scope, &doc.arn).map_err(internal)?;
         }
-        self.put(CERTIFICATE, scope, id, &doc)
-            .map_err(|e| AuthnFailure { reason: "INTERNAL_SERVER_ERROR", details: e.to_string() })?;
-        certificates.insert(key, doc.clone());
         Ok(doc)
     }
 

@@ -4,5 +4,5 @@
 pub(crate) mod http;
 mod service;
 
-pub(crate) use service::{load, PolicyCache, TargetCache};
-pub use service::{mark_without_policy, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
+pub(crate) use service::{load, PolicyCache, TargetCache, ISSUED_DEVICE};
+pub use service::{record_issued_device, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};

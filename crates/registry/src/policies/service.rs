@@ -35,17 +35,21 @@ pub const ALLOW_ALL_POLICY: &str = "iotemu-allow-all";
 const ALLOW_ALL_DOCUMENT: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
 
-/// Store kind of the certificates `certs create-device --no-policy` made.
-const WITHOUT_POLICY: &str = "device-without-policy";
+/// Store kind of the certificates `iotemu certs create-device` made and that have not connected
+/// yet: `{"allowAll": bool}`, keyed by certificate id, in the account and region they are for.
+pub(crate) const ISSUED_DEVICE: &str = "issued-device";
 
-/// Records, in the store a server reads, that the certificate `id` gets no policy when it is
-/// registered on first use (`iotemu certs create-device --no-policy`).
-pub fn mark_without_policy(
+/// Records, in the store a server reads, that `iotemu certs create-device` made the certificate
+/// `id` for `scope`: its first connection there registers it ACTIVE, with the `iotemu-allow-all`
+/// policy when `allow_all` (not `--no-policy`). The record is used once; no other certificate of
+/// the emulator's CA is registered on first use.
+pub fn record_issued_device(
     store: &iotemu_store::Store,
     scope: &Scope,
     id: &str,
+    allow_all: bool,
 ) -> Result<(), RegistryError> {
-    Ok(store.put(WITHOUT_POLICY, scope, id, &serde_json::json!({}))?)
+    Ok(store.put(ISSUED_DEVICE, scope, id, &serde_json::json!({ "allowAll": allow_all }))?)
 }
 
 /// A policy, as stored.
@@ -374,18 +378,9 @@ impl Registry {
         Ok(())
     }
 
-    /// Gives a certificate registered on first use (one from `iotemu certs create-device`) the
-    /// `iotemu-allow-all` policy, creating it if needed, unless it was made with `--no-policy`
-    /// (read from the store itself: the CLI writes it beside a running server).
-    pub(crate) fn grant_first_use_policy(
-        &self,
-        scope: &Scope,
-        certificate_arn: &str,
-        id: &str,
-    ) -> Result<(), RegistryError> {
-        if self.store.get(WITHOUT_POLICY, scope, id)?.is_some() {
-            return Ok(());
-        }
+    /// Gives a certificate registered on first use (one from `iotemu certs create-device`
+    /// without `--no-policy`) the `iotemu-allow-all` policy, creating the policy if needed.
+    pub(crate) fn grant_allow_all(&self, scope: &Scope, certificate_arn: &str) -> Result<(), RegistryError> {
         match self.create_policy(scope, ALLOW_ALL_POLICY, ALLOW_ALL_DOCUMENT) {
             Ok(_) | Err(RegistryError::AlreadyExists(_)) => {}
             Err(e) => return Err(e),
