@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import Emulator, iotemu_binary, wait_until
+from test_attacker import refused
 
 SEED = """
 [[thingTypes]]
@@ -110,6 +111,13 @@ def test_a_seed_file_is_there_before_the_emulator_answers(tmp_path):
         iot = emulator.client("iot")
         after = {c["certificateId"]: c["status"] for c in iot.list_certificates()["certificates"]}
         assert after == {cert_id: "ACTIVE", **statuses}, after
+        # The seed registered its certificates through the API, in the status it declared: the
+        # INACTIVE one is refused, not let in by create-device's registration on first use.
+        spare = [(certs / f"spare.{ext}").read_text() for ext in ("cert.pem", "private.key")]
+        assert refused(emulator, tmp_path, "spare", *spare)
+        assert wait_until(lambda: any(e["eventType"] == "Connection.AuthNError"
+                                      and e["reason"] == "DEVICE_CERTIFICATE_INACTIVE" for e in emulator.entries()))
+        assert {c["certificateId"]: c["status"] for c in iot.list_certificates()["certificates"]} == after
     finally:
         emulator.stop()
 
