@@ -81,9 +81,16 @@ docker run --rm --network host --entrypoint /bin/true rust:1-bookworm 2>"$work/r
 
 say "building $IMAGE (a release build: several minutes on 2 cores)"
 build_start=$(date +%s)
+previous=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 nice docker build --network host -q -f docker/Dockerfile -t "$IMAGE" . >"$work/build.log" 2>&1 ||
   { tail -n 30 "$work/build.log" >&2; exit 1; }
 build_seconds=$(( $(date +%s) - build_start ))
+# Disk: the build stage's untagged image (labelled by the Dockerfile) and the image this build
+# replaced go; the base images stay for the next run.
+docker image prune -f --filter label=iotemu.stage=build >/dev/null || true
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+  docker rmi "$previous" >/dev/null 2>&1 || true
+fi
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 say "image $IMAGE: $size bytes ($((size / 1000000)) MB), built in ${build_seconds} s"
 [ "$size" -lt "$MAX_IMAGE_BYTES" ] || { echo "FAIL: the image is $size bytes, over $MAX_IMAGE_BYTES" >&2; exit 1; }
