@@ -114,5 +114,6 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.logging.reset();
     state.events.reset();
     state.cloudwatch.store.clear()?;
+    state.cloudwatch.queries.clear();
     Ok(Json(serde_json::json!({ "reset": true })))
 }
