@@ -11,6 +11,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod http;
 pub mod live_tail;
