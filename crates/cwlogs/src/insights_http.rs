@@ -93,7 +93,11 @@ pub(crate) struct DescribeQueriesRequest {
 }
 
 /// DescribeQueries, newest first (botocore `QueryInfo`).
-pub(crate) fn describe_queries(logs: &Logs, scope: &Scope, req: DescribeQueriesRequest) -> Result<Value, LogsError> {
+pub(crate) fn describe_queries(
+    logs: &Logs,
+    scope: &Scope,
+    req: DescribeQueriesRequest,
+) -> Result<Value, LogsError> {
     let max = req.max_results.unwrap_or(1000);
     if !(1..=1000).contains(&max) {
         return Err(LogsError::InvalidParameter(format!(
@@ -102,9 +106,13 @@ pub(crate) fn describe_queries(logs: &Logs, scope: &Scope, req: DescribeQueriesR
         )));
     }
     let all = logs.queries.describe_queries(scope, req.log_group_name.as_deref(), req.status.as_deref());
-    let (page, next) = marker_page(&all, |q: &QueryInfo| &q.id, req.next_token.as_deref(), max).ok_or_else(|| {
-        LogsError::InvalidParameter(format!("The specified nextToken is invalid: {}", req.next_token.unwrap_or_default()))
-    })?;
+    let (page, next) =
+        marker_page(&all, |q: &QueryInfo| &q.id, req.next_token.as_deref(), max).ok_or_else(|| {
+            LogsError::InvalidParameter(format!(
+                "The specified nextToken is invalid: {}",
+                req.next_token.unwrap_or_default()
+            ))
+        })?;
     let queries: Vec<Value> = page
         .iter()
         .map(|q| {

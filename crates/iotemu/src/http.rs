@@ -77,7 +77,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
 
 /// A browser's `GET /` gets the console; everything else goes to the AWS service its SigV4
 /// credential scope names.
-async fn page_or_service(services: State<ServiceRouters>, request: axum::extract::Request) -> axum::response::Response {
+async fn page_or_service(
+    services: State<ServiceRouters>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
     if crate::console::is_page_request(&request) {
         return crate::console::page();
     }

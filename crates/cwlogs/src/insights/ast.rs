@@ -77,9 +77,17 @@ pub enum Expr {
     Cmp(Box<Expr>, CmpOp, Box<Expr>),
     Arith(Box<Expr>, ArithOp, Box<Expr>),
     /// `e like /re/`, `e =~ /re/`, `e like "text"` (a substring), negated by `not like`.
-    Like { expr: Box<Expr>, pattern: Regex, negated: bool },
+    Like {
+        expr: Box<Expr>,
+        pattern: Regex,
+        negated: bool,
+    },
     /// `e in [a, b]`, negated by `not in`.
-    In { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
+    In {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
     /// A function call other than `bin`.
     Call(Func, Vec<Expr>),
     /// `bin(period)`: `@timestamp` rounded down to a multiple of the period (milliseconds).

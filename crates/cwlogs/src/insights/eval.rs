@@ -359,7 +359,9 @@ pub fn apply_to_all(commands: &[Command], mut rows: Vec<Record>) -> Vec<Record> 
                 rows
             }
             Command::Stats { aggs, by } => stats(aggs, by, &rows),
-            other => rows.into_iter().filter_map(|mut r| apply_to_record(other, &mut r).then_some(r)).collect(),
+            other => {
+                rows.into_iter().filter_map(|mut r| apply_to_record(other, &mut r).then_some(r)).collect()
+            }
         };
     }
     rows
@@ -444,7 +446,10 @@ fn aggregate(a: &Aggregate, members: &[&Record]) -> Val {
         }
         AggFunc::Min | AggFunc::Max => {
             let want = if a.func == AggFunc::Min { Ordering::Less } else { Ordering::Greater };
-            values.into_iter().reduce(|best, v| if compare(&v, &best) == Some(want) { v } else { best }).unwrap_or(Val::Null)
+            values
+                .into_iter()
+                .reduce(|best, v| if compare(&v, &best) == Some(want) { v } else { best })
+                .unwrap_or(Val::Null)
         }
         AggFunc::Pct(p) => {
             let mut n = numbers();

@@ -31,8 +31,10 @@ pub struct Token {
     pub end: usize,
 }
 
-const KEYWORDS: [&str; 15] =
-    ["fields", "filter", "stats", "sort", "limit", "parse", "display", "by", "as", "and", "or", "not", "in", "like", "desc"];
+const KEYWORDS: [&str; 15] = [
+    "fields", "filter", "stats", "sort", "limit", "parse", "display", "by", "as", "and", "or", "not", "in",
+    "like", "desc",
+];
 
 fn is_keyword(s: &str) -> bool {
     KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s)) || s.eq_ignore_ascii_case("asc")
@@ -77,7 +79,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
                 let mut j = i + 1;
                 loop {
                     match at(j) {
-                        None => return Err(QueryError::at(src, start, src.len(), "unterminated string literal")),
+                        None => {
+                            return Err(QueryError::at(src, start, src.len(), "unterminated string literal"))
+                        }
                         Some('\\') if at(j + 1).is_some() => {
                             let next = at(j + 1).unwrap_or('\\');
                             text.push(match next {
@@ -114,7 +118,14 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
                 let mut j = i + 1;
                 loop {
                     match at(j) {
-                        None => return Err(QueryError::at(src, start, src.len(), "unterminated regular expression")),
+                        None => {
+                            return Err(QueryError::at(
+                                src,
+                                start,
+                                src.len(),
+                                "unterminated regular expression",
+                            ))
+                        }
                         Some('\\') if at(j + 1) == Some('/') => {
                             text.push('/');
                             j += 2;
@@ -168,7 +179,12 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
                 } else {
                     let unit = &src[byte(unit_start)..byte(j)];
                     let ms = unit_ms(unit).ok_or_else(|| {
-                        QueryError::at(src, start, byte(j), &format!("invalid time unit {unit} in {number}{unit}"))
+                        QueryError::at(
+                            src,
+                            start,
+                            byte(j),
+                            &format!("invalid time unit {unit} in {number}{unit}"),
+                        )
                     })?;
                     Tok::Duration((value * ms as f64) as i64)
                 }
@@ -182,7 +198,12 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, QueryError> {
                 Tok::Ident(src[start..byte(j)].to_string())
             }
             other => {
-                return Err(QueryError::at(src, start, byte(i + 1), &format!("unexpected symbol found {other}")));
+                return Err(QueryError::at(
+                    src,
+                    start,
+                    byte(i + 1),
+                    &format!("unexpected symbol found {other}"),
+                ));
             }
         };
         i += 1;
@@ -214,7 +235,9 @@ fn regex_allowed(before: &[Token]) -> bool {
     };
     match before {
         [] => true,
-        [.., Token { tok: Tok::Ident(p), .. }, Token { tok: Tok::Ident(_), .. }] if p.eq_ignore_ascii_case("parse") => {
+        [.., Token { tok: Tok::Ident(p), .. }, Token { tok: Tok::Ident(_), .. }]
+            if p.eq_ignore_ascii_case("parse") =>
+        {
             true
         }
         [.., last] => !operand(&last.tok),

@@ -198,7 +198,8 @@ impl Queries {
             }
         }
         let store = store.clone();
-        let range = (input.start_time.saturating_mul(1000), input.end_time.saturating_mul(1000).saturating_add(999));
+        let range =
+            (input.start_time.saturating_mul(1000), input.end_time.saturating_mul(1000).saturating_add(999));
         let targets: Vec<(i64, String)> =
             groups.iter().map(|g| (g.id, format!("{}:{}", scope.account, g.name))).collect();
         std::thread::Builder::new()
@@ -256,7 +257,12 @@ impl Queries {
     }
 
     /// DescribeQueries: the scope's queries, newest first, maybe of one group or status.
-    pub fn describe_queries(&self, scope: &Scope, group: Option<&str>, status: Option<&str>) -> Vec<QueryInfo> {
+    pub fn describe_queries(
+        &self,
+        scope: &Scope,
+        group: Option<&str>,
+        status: Option<&str>,
+    ) -> Vec<QueryInfo> {
         let entries = self.entries.lock();
         entries
             .iter()
@@ -343,10 +349,8 @@ fn execute(
         .iter()
         .take(limit)
         .map(|r| {
-            let mut row: Vec<(String, String)> = columns
-                .iter()
-                .filter_map(|c| r.get(c).and_then(Val::text).map(|v| (c.clone(), v)))
-                .collect();
+            let mut row: Vec<(String, String)> =
+                columns.iter().filter_map(|c| r.get(c).and_then(Val::text).map(|v| (c.clone(), v))).collect();
             if !projection.stats {
                 if let Some(ptr) = r.get("@ptr").and_then(Val::text) {
                     row.push(("@ptr".into(), ptr));

@@ -135,7 +135,10 @@ impl Parser<'_> {
         }
     }
 
-    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T, QueryError>) -> Result<Vec<T>, QueryError> {
+    fn list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T, QueryError>,
+    ) -> Result<Vec<T>, QueryError> {
         let mut out = vec![item(self)?];
         while self.eat(&Tok::Comma) {
             out.push(item(self)?);
@@ -231,7 +234,11 @@ impl Parser<'_> {
                 if pieces.len() - 1 != names.len() {
                     return Err(self.error(
                         &t,
-                        &format!("the pattern has {} * but {} field names follow as", pieces.len() - 1, names.len()),
+                        &format!(
+                            "the pattern has {} * but {} field names follow as",
+                            pieces.len() - 1,
+                            names.len()
+                        ),
                     ));
                 }
                 let regex = Regex::new(&format!("(?s){}", pieces.join("(.*?)")))
@@ -255,7 +262,10 @@ impl Parser<'_> {
 
     fn nest<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, QueryError>) -> Result<T, QueryError> {
         if self.depth >= MAX_NESTING {
-            return Err(self.error(&self.token().clone(), &format!("the expression nests deeper than {MAX_NESTING} levels")));
+            return Err(self.error(
+                &self.token().clone(),
+                &format!("the expression nests deeper than {MAX_NESTING} levels"),
+            ));
         }
         self.depth += 1;
         let out = f(self);
@@ -312,7 +322,9 @@ impl Parser<'_> {
             let t = self.next();
             let pattern = match t.tok.clone() {
                 Tok::Regex(text) => compile(&text).map_err(|e| self.error(&t, &e))?,
-                Tok::Str(text) => Regex::new(&regex::escape(&text)).map_err(|e| self.error(&t, &e.to_string()))?,
+                Tok::Str(text) => {
+                    Regex::new(&regex::escape(&text)).map_err(|e| self.error(&t, &e.to_string()))?
+                }
                 _ => {
                     self.pos -= 1;
                     return Err(self.unexpected());
@@ -361,7 +373,8 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, QueryError> {
         if self.eat(&Tok::Op("-")) {
-            return self.nest(|p| Ok(Expr::Arith(Box::new(Expr::Num(0.0)), ArithOp::Sub, Box::new(p.unary()?))));
+            return self
+                .nest(|p| Ok(Expr::Arith(Box::new(Expr::Num(0.0)), ArithOp::Sub, Box::new(p.unary()?))));
         }
         self.primary()
     }

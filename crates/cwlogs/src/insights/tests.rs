@@ -8,10 +8,22 @@ use super::parse;
 /// last with a non-JSON message.
 fn events() -> Vec<(i64, &'static str)> {
     vec![
-        (1_704_067_200_000, r#"{"eventType":"Connect","clientId":"a","status":"Success","protocol":"MQTT","n":1}"#),
-        (1_704_067_260_000, r#"{"eventType":"Publish-In","clientId":"a","status":"Success","topicName":"t/1","n":4}"#),
-        (1_704_067_320_000, r#"{"eventType":"Publish-In","clientId":"b","status":"Failure","reason":"AUTHORIZATION_FAILURE","n":10}"#),
-        (1_704_067_380_000, r#"{"eventType":"Publish-Out","clientId":"b","status":"Success","details":{"qos":1},"n":5}"#),
+        (
+            1_704_067_200_000,
+            r#"{"eventType":"Connect","clientId":"a","status":"Success","protocol":"MQTT","n":1}"#,
+        ),
+        (
+            1_704_067_260_000,
+            r#"{"eventType":"Publish-In","clientId":"a","status":"Success","topicName":"t/1","n":4}"#,
+        ),
+        (
+            1_704_067_320_000,
+            r#"{"eventType":"Publish-In","clientId":"b","status":"Failure","reason":"AUTHORIZATION_FAILURE","n":10}"#,
+        ),
+        (
+            1_704_067_380_000,
+            r#"{"eventType":"Publish-Out","clientId":"b","status":"Success","details":{"qos":1},"n":5}"#,
+        ),
         (1_704_067_440_000, r#"{"eventType":"Disconnect","clientId":"c","status":"Success","n":2}"#),
         (1_704_067_500_000, "plain text Downlink message sent"),
     ]
@@ -25,7 +37,14 @@ fn rows(query: &str) -> Vec<String> {
         .into_iter()
         .enumerate()
         .map(|(i, (ts, m))| {
-            record(&Source { id: i as i64, timestamp: ts, ingestion: ts, message: m, stream: "s", log: "1:g" })
+            record(&Source {
+                id: i as i64,
+                timestamp: ts,
+                ingestion: ts,
+                message: m,
+                stream: "s",
+                log: "1:g",
+            })
         })
         .collect();
     records.reverse();

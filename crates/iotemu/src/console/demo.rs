@@ -74,7 +74,9 @@ pub async fn run(state: Arc<AdminState>, action: &str) -> Result<serde_json::Val
 }
 
 /// A certificate allowed to connect and nothing else, attached to a fresh ACTIVE certificate.
-async fn connect_denied_device(state: &AdminState) -> Result<Client<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, String> {
+async fn connect_denied_device(
+    state: &AdminState,
+) -> Result<Client<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, String> {
     let scope = Scope { account: state.account_id.clone(), region: state.region.clone() };
     let registry = state.registry.clone();
     let (cert_pem, key_pem) = tokio::task::spawn_blocking(move || -> Result<(String, String), String> {
@@ -93,18 +95,23 @@ async fn connect_denied_device(state: &AdminState) -> Result<Client<tokio_rustls
     for ca in CertificateDer::pem_slice_iter(state.ca_pem.as_bytes()) {
         roots.add(ca.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     }
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| e.to_string())?;
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| e.to_string())?;
     let tcp = tokio::net::TcpStream::connect(state.mqtts_addr).await.map_err(|e| e.to_string())?;
     let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     Client::handshake(tls).await
 }
 
