@@ -62,13 +62,17 @@ fs.mkdirSync(artifacts, { recursive: true });
     assert.ok(failures.includes("Publish-In"), failures.join());
     await shot("04-filter-failures");
     await page.selectOption("#f-status", "");
-    await page.fill("#f-client", "iotemu-demo-device");
+    await page.fill("#f-thing", "iotemu-demo-thing");
     await page.selectOption("#f-type", "UpdateThingShadow");
     await page.waitForFunction(() => {
       const evs = [...document.querySelectorAll(".entry .ev")].map((e) => e.textContent);
-      return evs.length > 0 && evs.every((e) => e === "UpdateThingShadow");
-    }).catch(() => {});
+      return evs.length === 1 && evs[0] === "UpdateThingShadow";
+    });
+    await shot("04b-filter-thing-and-type");
     await page.selectOption("#f-type", "");
+    await page.fill("#f-thing", "");
+    await page.fill("#f-client", "iotemu-demo-device");
+    await page.waitForFunction(() => [...document.querySelectorAll(".entry .topic")].every((t) => t.textContent.startsWith("iotemu-demo-device")));
     await page.fill("#f-client", "");
 
     // Detail of the denied Publish-In: every attribute explained.
@@ -96,6 +100,14 @@ fs.mkdirSync(artifacts, { recursive: true });
     await page.click('.sample[data-q^="stats count(*) by bin"]');
     await page.waitForSelector("#chart svg rect");
     await shot("07-insights-chart");
+
+    // State at a glance: the demo's thing with its reported shadow.
+    await page.click("#tab-state");
+    await page.waitForSelector("#state table");
+    const stateText = await page.locator("#state").textContent();
+    assert.match(stateText, /iotemu-demo-thing/);
+    assert.match(stateText, /"temperature":21/);
+    await shot("07b-state");
 
     // Dark mode and the keyboard: tabs move with the arrow keys.
     await page.emulateMedia({ colorScheme: "dark" });

@@ -398,8 +398,8 @@ fn stats(aggs: &[Aggregate], by: &[Named], rows: &[Record]) -> Vec<Record> {
         .collect()
 }
 
-/// A `by` value as an ordered key: numbers and times by value, text by text, missing first.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
+/// A `by` value as an ordered key: missing first, then numbers and times by value, then text.
+#[derive(Debug, Clone, PartialEq)]
 enum GroupKey {
     Missing,
     Num(f64),
@@ -409,11 +409,28 @@ enum GroupKey {
 impl Eq for GroupKey {}
 impl Ord for GroupKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.partial_cmp(other).unwrap_or(Ordering::Equal)
+        match (self, other) {
+            (GroupKey::Num(a), GroupKey::Num(b)) => a.total_cmp(b),
+            (GroupKey::Text(a), GroupKey::Text(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+impl PartialOrd for GroupKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
 impl GroupKey {
+    fn rank(&self) -> u8 {
+        match self {
+            GroupKey::Missing => 0,
+            GroupKey::Num(_) => 1,
+            GroupKey::Text(_) => 2,
+        }
+    }
+
     fn of(v: &Val) -> GroupKey {
         match v {
             Val::Null => GroupKey::Missing,

@@ -5,7 +5,8 @@
 //! - `publish`: client `iotemu-demo-device` connects on the plain port, subscribes to
 //!   `iotemu-demo/#` and publishes to `iotemu-demo/hello` (Connect, Subscribe, Publish-In and
 //!   Publish-Out under one traceId, Disconnect).
-//! - `shadow`: the same client updates the reported state of thing `iotemu-demo-thing` on
+//! - `shadow`: the same client updates the reported state of thing `iotemu-demo-thing` (made
+//!   in the registry if missing) on
 //!   `$aws/things/iotemu-demo-thing/shadow/update` (Publish-In, UpdateThingShadow, the answers'
 //!   Publish-Out).
 //! - `denied`: a new ACTIVE certificate with the policy `iotemu-demo-connect-only` (iot:Connect
@@ -44,6 +45,15 @@ pub async fn run(state: Arc<AdminState>, action: &str) -> Result<serde_json::Val
             "iotemu-demo/hello".to_string()
         }
         "shadow" => {
+            // The thing is registered too, so that the console's state view lists it.
+            let scope = Scope { account: state.account_id.clone(), region: state.region.clone() };
+            let registry = state.registry.clone();
+            tokio::task::spawn_blocking(move || {
+                registry.create_thing(&scope, THING, None, Default::default())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
             let topic = format!("$aws/things/{THING}/shadow/update");
             let mut c = Client::connect_plain(&state).await?;
             c.subscribe(&format!("{topic}/accepted")).await?;

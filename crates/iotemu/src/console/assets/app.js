@@ -36,7 +36,8 @@ function showTab(name) {
 }
 for (const t of tabs) $("#tab-" + t).addEventListener("click", () => showTab(t));
 $("nav").addEventListener("keydown", (e) => {
-  const i = tabs.findIndex((t) => $("#tab-" + t).getAttribute("aria-selected") === "true");
+  const focused = tabs.indexOf((e.target.id || "").replace("tab-", ""));
+  const i = focused >= 0 ? focused : tabs.findIndex((t) => $("#tab-" + t).getAttribute("aria-selected") === "true");
   const next = e.key === "ArrowRight" ? (i + 1) % tabs.length : e.key === "ArrowLeft" ? (i + tabs.length - 1) % tabs.length : -1;
   if (next >= 0) { showTab(tabs[next]); $("#tab-" + tabs[next]).focus(); }
 });
