@@ -98,6 +98,7 @@ BPID=""
 BPORT=""
 APIPORT=""   # iotemu's API port (its /_iotemu/health counts dropped log entries)
 cleanup() {
+  [[ -n "$PAGEPID" ]] && kill -TERM "$PAGEPID" 2>/dev/null || true
   if [[ -n "$BPID" ]] && kill -0 "$BPID" 2>/dev/null; then
     kill -TERM "$BPID" 2>/dev/null || true
     sleep 0.5
