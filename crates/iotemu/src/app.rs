@@ -279,6 +279,7 @@ impl App {
             wireless: wireless.clone(),
             rules_engine,
             log_store_missed,
+            mqtt_addr,
             mqtts_addr,
             api_addr,
             websockets: websockets.clone(),
