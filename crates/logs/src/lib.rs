@@ -27,7 +27,7 @@ pub mod tail;
 pub mod wireless;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, GetDeviceCredentials, JobCompletionEntry,
+    Connect, ConnectionAuthNError, DynamicGroupsFailed, Disconnect, DisconnectReason, GetDeviceCredentials, JobCompletionEntry,
     JobEntry, LogEntry, LogRecord, ProvisionDevice, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status,
     Subscribe,
 };
