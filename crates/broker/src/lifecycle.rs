@@ -21,8 +21,8 @@
 use crate::broker::Broker;
 use crate::session::Message;
 use bytes::Bytes;
-use iotemu_core::{ClientInfo, Protocol, TraceId};
 use iotemu_core::IndexChange;
+use iotemu_core::{ClientInfo, Protocol, TraceId};
 use iotemu_logs::DisconnectReason;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -180,7 +180,11 @@ impl Broker {
             let timestamp = self.shared.logs.now_millis();
             let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string));
             let client_id = client.client_id.clone();
-            index.changed(IndexChange::Disconnected { client_id, timestamp, reason: reason.unwrap_or_default() });
+            index.changed(IndexChange::Disconnected {
+                client_id,
+                timestamp,
+                reason: reason.unwrap_or_default(),
+            });
         }
         if !has_events(&client.client_id) {
             return;

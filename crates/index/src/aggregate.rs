@@ -14,13 +14,27 @@ use std::collections::BTreeMap;
 pub const DEFAULT_PERCENTS: [f64; 7] = [1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0];
 
 impl Index {
-    fn numbers(&self, scope: &Scope, index: Option<&str>, query: &str, field: &str) -> Result<Vec<f64>, IndexError> {
-        let per_doc = self.query(scope, index, query, |d| Some(d.values(field).iter().filter_map(|v| v.num).collect::<Vec<_>>()))?;
+    fn numbers(
+        &self,
+        scope: &Scope,
+        index: Option<&str>,
+        query: &str,
+        field: &str,
+    ) -> Result<Vec<f64>, IndexError> {
+        let per_doc = self.query(scope, index, query, |d| {
+            Some(d.values(field).iter().filter_map(|v| v.num).collect::<Vec<_>>())
+        })?;
         Ok(per_doc.into_iter().flatten().collect())
     }
 
     /// GetStatistics: without a field, `count` only (the matching things).
-    pub fn get_statistics(&self, scope: &Scope, index: Option<&str>, query: &str, field: Option<&str>) -> Result<Value, IndexError> {
+    pub fn get_statistics(
+        &self,
+        scope: &Scope,
+        index: Option<&str>,
+        query: &str,
+        field: Option<&str>,
+    ) -> Result<Value, IndexError> {
         let Some(field) = field else {
             let count = self.query(scope, index, query, |_| Some(()))?.len();
             return Ok(json!({ "count": count }));
@@ -47,14 +61,29 @@ impl Index {
     }
 
     /// GetCardinality: the number of distinct values of `field` among the matching things.
-    pub fn get_cardinality(&self, scope: &Scope, index: Option<&str>, query: &str, field: &str) -> Result<usize, IndexError> {
-        let values = self.query(scope, index, query, |d| Some(d.values(field).iter().map(|v| v.text.clone()).collect::<Vec<_>>()))?;
+    pub fn get_cardinality(
+        &self,
+        scope: &Scope,
+        index: Option<&str>,
+        query: &str,
+        field: &str,
+    ) -> Result<usize, IndexError> {
+        let values = self.query(scope, index, query, |d| {
+            Some(d.values(field).iter().map(|v| v.text.clone()).collect::<Vec<_>>())
+        })?;
         let distinct: std::collections::BTreeSet<String> = values.into_iter().flatten().collect();
         Ok(distinct.len())
     }
 
     /// GetPercentiles: nearest-rank percentiles of `field`.
-    pub fn get_percentiles(&self, scope: &Scope, index: Option<&str>, query: &str, field: &str, percents: &[f64]) -> Result<Vec<Value>, IndexError> {
+    pub fn get_percentiles(
+        &self,
+        scope: &Scope,
+        index: Option<&str>,
+        query: &str,
+        field: &str,
+        percents: &[f64],
+    ) -> Result<Vec<Value>, IndexError> {
         if percents.iter().any(|p| !(0.0..=100.0).contains(p)) {
             return Err(IndexError::InvalidAggregation("percents must be between 0 and 100".into()));
         }
@@ -73,11 +102,20 @@ impl Index {
     }
 
     /// GetBucketsAggregation (terms aggregation): the `max_buckets` most frequent values.
-    pub fn get_buckets_aggregation(&self, scope: &Scope, index: Option<&str>, query: &str, field: &str, max_buckets: usize) -> Result<(usize, Vec<Value>), IndexError> {
+    pub fn get_buckets_aggregation(
+        &self,
+        scope: &Scope,
+        index: Option<&str>,
+        query: &str,
+        field: &str,
+        max_buckets: usize,
+    ) -> Result<(usize, Vec<Value>), IndexError> {
         if !(1..=10_000).contains(&max_buckets) {
             return Err(IndexError::InvalidAggregation("maxBuckets must be between 1 and 10000".into()));
         }
-        let per_doc = self.query(scope, index, query, |d| Some(d.values(field).iter().map(|v| v.text.clone()).collect::<Vec<_>>()))?;
+        let per_doc = self.query(scope, index, query, |d| {
+            Some(d.values(field).iter().map(|v| v.text.clone()).collect::<Vec<_>>())
+        })?;
         let total = per_doc.len();
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for value in per_doc.into_iter().flatten() {

@@ -24,7 +24,9 @@ pub enum IndexError {
 impl ServiceError for IndexError {
     fn http_status(&self) -> u16 {
         match self {
-            IndexError::InvalidQuery(_) | IndexError::InvalidAggregation(_) | IndexError::InvalidRequest(_) => 400,
+            IndexError::InvalidQuery(_)
+            | IndexError::InvalidAggregation(_)
+            | IndexError::InvalidRequest(_) => 400,
             IndexError::NotFound(_) => 404,
             IndexError::Registry(e) => e.http_status(),
             IndexError::Internal(_) => 500,

@@ -27,7 +27,9 @@ pub fn routes(index: Arc<Index>) -> Router {
         .route("/indices/buckets", post(get_buckets_aggregation))
         .route(
             "/dynamic-thing-groups/{thing_group_name}",
-            post(create_dynamic_thing_group).patch(update_dynamic_thing_group).delete(delete_dynamic_thing_group),
+            post(create_dynamic_thing_group)
+                .patch(update_dynamic_thing_group)
+                .delete(delete_dynamic_thing_group),
         )
         .with_state(index)
 }
@@ -65,10 +67,9 @@ fn one_of(value: Option<String>, allowed: &[&str], member: &str, current: &str) 
     match value {
         None => Ok(current.to_string()),
         Some(v) if allowed.contains(&v.as_str()) => Ok(v),
-        Some(v) => Err(ApiError::invalid_request(format!(
-            "{member} {v} is not one of {}",
-            allowed.join(", ")
-        ))),
+        Some(v) => {
+            Err(ApiError::invalid_request(format!("{member} {v} is not one of {}", allowed.join(", "))))
+        }
     }
 }
 
@@ -83,15 +84,22 @@ async fn update_indexing_configuration(
         let mode = ApiError::required(t.thing_indexing_mode, "thingIndexingConfiguration.thingIndexingMode")?;
         config.thing_indexing_mode =
             one_of(Some(mode), &["OFF", "REGISTRY", "REGISTRY_AND_SHADOW"], "thingIndexingMode", "")?;
-        config.thing_connectivity_indexing_mode =
-            one_of(t.thing_connectivity_indexing_mode, &["OFF", "STATUS"], "thingConnectivityIndexingMode", "OFF")?;
+        config.thing_connectivity_indexing_mode = one_of(
+            t.thing_connectivity_indexing_mode,
+            &["OFF", "STATUS"],
+            "thingConnectivityIndexingMode",
+            "OFF",
+        )?;
         config.named_shadow_indexing_mode =
             one_of(t.named_shadow_indexing_mode, &["OFF", "ON"], "namedShadowIndexingMode", "OFF")?;
         config.named_shadow_names = t.filter.and_then(|f| f.named_shadow_names).unwrap_or_default();
         config.custom_fields = t.custom_fields.unwrap_or_default();
     }
     if let Some(g) = req.thing_group_indexing_configuration {
-        let mode = ApiError::required(g.thing_group_indexing_mode, "thingGroupIndexingConfiguration.thingGroupIndexingMode")?;
+        let mode = ApiError::required(
+            g.thing_group_indexing_mode,
+            "thingGroupIndexingConfiguration.thingGroupIndexingMode",
+        )?;
         config.thing_group_indexing_mode = one_of(Some(mode), &["OFF", "ON"], "thingGroupIndexingMode", "")?;
     }
     let index2 = index.clone();
@@ -181,7 +189,12 @@ async fn get_statistics(
     AwsJson(req): AwsJson<AggregationRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let q = ApiError::required(req.query_string, "queryString")?;
-    let stats = index.get_statistics(&ctx.scope(), req.index_name.as_deref(), &q, req.aggregation_field.as_deref())?;
+    let stats = index.get_statistics(
+        &ctx.scope(),
+        req.index_name.as_deref(),
+        &q,
+        req.aggregation_field.as_deref(),
+    )?;
     Ok(Json(json!({ "statistics": stats })))
 }
 
@@ -217,7 +230,8 @@ async fn get_buckets_aggregation(
     let field = ApiError::required(req.aggregation_field, "aggregationField")?;
     let kind = ApiError::required(req.buckets_aggregation_type, "bucketsAggregationType")?;
     let max = kind["termsAggregation"]["maxBuckets"].as_u64().unwrap_or(10) as usize;
-    let (total, buckets) = index.get_buckets_aggregation(&ctx.scope(), req.index_name.as_deref(), &q, &field, max)?;
+    let (total, buckets) =
+        index.get_buckets_aggregation(&ctx.scope(), req.index_name.as_deref(), &q, &field, max)?;
     Ok(Json(json!({ "totalCount": total, "buckets": buckets })))
 }
 
@@ -312,7 +326,8 @@ async fn update_dynamic_thing_group(
     let properties = req.thing_group_properties.unwrap_or_default().into();
     let new_query = req.query_string.map(|q| (q, req.query_version));
     let refill = new_query.is_some();
-    let version = index.update_dynamic_thing_group(&scope, &name, properties, req.expected_version, new_query)?;
+    let version =
+        index.update_dynamic_thing_group(&scope, &name, properties, req.expected_version, new_query)?;
     if refill {
         tokio::task::spawn_blocking(move || index.backfill(&scope, &name));
     }

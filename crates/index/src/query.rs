@@ -46,7 +46,10 @@ pub enum Matcher {
     Phrase(String),
     /// `field:*`: the field exists.
     Exists,
-    Range { low: Bound, high: Bound },
+    Range {
+        low: Bound,
+        high: Bound,
+    },
 }
 
 /// A parsed query.
@@ -55,7 +58,10 @@ pub enum Query {
     /// Every thing (`*` alone).
     All,
     /// A term on `field` (`None`: any field).
-    Term { field: Option<String>, matcher: Matcher },
+    Term {
+        field: Option<String>,
+        matcher: Matcher,
+    },
     And(Vec<Query>),
     Or(Vec<Query>),
     Not(Box<Query>),
@@ -117,8 +123,7 @@ impl Parser {
     fn keyword(&self, kw: &str) -> bool {
         let n = kw.len();
         let word: String = self.chars.iter().skip(self.pos).take(n).collect();
-        word == kw
-            && self.chars.get(self.pos + n).is_none_or(|c| c.is_whitespace() || *c == '(' || *c == '"')
+        word == kw && self.chars.get(self.pos + n).is_none_or(|c| c.is_whitespace() || *c == '(' || *c == '"')
     }
 
     fn or_expr(&mut self, field: Option<&str>) -> Result<Query, QueryError> {
@@ -444,7 +449,10 @@ mod tests {
                 "attributes.attr1:abc AND attributes.attr2<5 NOT attributes.attr3>10",
                 Query::And(vec![
                     term("attributes.attr1", pat("abc")),
-                    term("attributes.attr2", Matcher::Range { low: b(None, true), high: b(Some("5"), false) }),
+                    term(
+                        "attributes.attr2",
+                        Matcher::Range { low: b(None, true), high: b(Some("5"), false) },
+                    ),
                     Query::Not(Box::new(term(
                         "attributes.attr3",
                         Matcher::Range { low: b(Some("10"), false), high: b(None, true) },
@@ -492,10 +500,10 @@ mod tests {
             ),
             ("*", Query::All),
             ("thingName:\"a b\"", term("thingName", Matcher::Phrase("a b".into()))),
-            ("thingName:abc thingTypeName:xyz", Query::And(vec![
-                term("thingName", pat("abc")),
-                term("thingTypeName", pat("xyz")),
-            ])),
+            (
+                "thingName:abc thingTypeName:xyz",
+                Query::And(vec![term("thingName", pat("abc")), term("thingTypeName", pat("xyz"))]),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(parse(input), Ok(want), "{input}");

@@ -10,7 +10,9 @@
 
 use crate::error::IndexError;
 use crate::query::{parse, Query};
-use crate::state::{matches, Connectivity, DocParts, IndexingConfig, ThingDoc, GROUP_INDEX, QUERY_VERSION, THING_INDEX};
+use crate::state::{
+    matches, Connectivity, DocParts, IndexingConfig, ThingDoc, GROUP_INDEX, QUERY_VERSION, THING_INDEX,
+};
 use iotemu_core::{Clock, IndexChange, IndexFeed, Scope, TraceId};
 use iotemu_logs::{DynamicGroupsFailed, EventSink, LogLevel};
 use iotemu_registry::{DynamicQuery, Registry, ThingGroup, ThingGroupProperties};
@@ -219,7 +221,11 @@ impl Index {
         };
         let shadow = if config.shadows_on() { shadow_of(None) } else { None };
         let named = if config.named_shadows_on() {
-            config.named_shadow_names.iter().filter_map(|n| shadow_of(Some(n)).map(|d| (n.clone(), d))).collect()
+            config
+                .named_shadow_names
+                .iter()
+                .filter_map(|n| shadow_of(Some(n)).map(|d| (n.clone(), d)))
+                .collect()
         } else {
             Vec::new()
         };
@@ -319,7 +325,11 @@ impl Index {
 
     /// UpdateIndexingConfiguration: thing indexing cannot be turned off while dynamic groups
     /// exist (dynamic-thing-groups.md); the index is rebuilt for the new configuration.
-    pub fn update_indexing_configuration(&self, scope: &Scope, config: IndexingConfig) -> Result<(), IndexError> {
+    pub fn update_indexing_configuration(
+        &self,
+        scope: &Scope,
+        config: IndexingConfig,
+    ) -> Result<(), IndexError> {
         let has_dynamic = self.registry.dynamic_thing_groups().iter().any(|(s, _)| s == scope);
         if !config.things_on() && has_dynamic {
             return Err(IndexError::InvalidRequest(
@@ -420,7 +430,11 @@ impl Index {
 
     /// CreateDynamicThingGroup: the query must parse and thing indexing be on; the group starts
     /// BUILDING ([`Index::backfill`] fills it and makes it ACTIVE).
-    pub fn create_dynamic_thing_group(&self, scope: &Scope, new: NewDynamicGroup) -> Result<ThingGroup, IndexError> {
+    pub fn create_dynamic_thing_group(
+        &self,
+        scope: &Scope,
+        new: NewDynamicGroup,
+    ) -> Result<ThingGroup, IndexError> {
         check_index(new.index_name.as_deref())?;
         let query = compile(&new.query_string)?;
         if !self.config(scope).things_on() {
@@ -449,7 +463,8 @@ impl Index {
         query: Option<(String, Option<String>)>,
     ) -> Result<i64, IndexError> {
         let compiled = query.as_ref().map(|(q, _)| compile(q)).transpose()?;
-        let version = self.registry.update_dynamic_thing_group(scope, name, properties, expected_version, query)?;
+        let version =
+            self.registry.update_dynamic_thing_group(scope, name, properties, expected_version, query)?;
         if let Some(q) = compiled {
             self.queries.write().insert((scope.clone(), name.to_string()), q);
         }

@@ -287,9 +287,7 @@ fn in_range(v: &Val, low: &Bound, high: &Bound) -> bool {
 
 fn value_matches(matcher: &Matcher, v: &Val) -> bool {
     match matcher {
-        Matcher::Pattern(p) => {
-            glob(p, &v.text) || (v.num.is_some() && p.parse::<f64>().ok() == v.num)
-        }
+        Matcher::Pattern(p) => glob(p, &v.text) || (v.num.is_some() && p.parse::<f64>().ok() == v.num),
         Matcher::Phrase(p) => &v.text == p,
         Matcher::Exists => true,
         Matcher::Range { low, high } => in_range(v, low, high),
@@ -330,7 +328,10 @@ mod tests {
             groups: vec!["g1".into()],
             attributes: &attributes,
             shadow,
-            named: vec![("cfg".into(), json!({"state": {"desired": {"filament": "pla"}, "delta": {"x": 1}}}))],
+            named: vec![(
+                "cfg".into(),
+                json!({"state": {"desired": {"filament": "pla"}, "delta": {"x": 1}}}),
+            )],
             connectivity: connected.map(|c| Connectivity {
                 connected: c,
                 timestamp: 1557651600001,
@@ -344,8 +345,18 @@ mod tests {
     fn documented_meanings_hold() {
         let shadow = json!({"state": {"reported": {"location": "x", "myvalues": [1, 2], "stats": {"battery": 80}},
                                       "desired": {"on": true}, "delta": {"on": true}}});
-        let a = doc("myThingName", &[("myAttribute", "75"), ("serialNumber", "abce"), ("model", "v2")], Some(shadow), Some(true));
-        let b = doc("abz", &[("myAttribute", "81"), ("model", "legacy"), ("attr1", "abc"), ("attr2", "4"), ("attr3", "11")], None, Some(false));
+        let a = doc(
+            "myThingName",
+            &[("myAttribute", "75"), ("serialNumber", "abce"), ("model", "v2")],
+            Some(shadow),
+            Some(true),
+        );
+        let b = doc(
+            "abz",
+            &[("myAttribute", "81"), ("model", "legacy"), ("attr1", "abc"), ("attr2", "4"), ("attr3", "11")],
+            None,
+            Some(false),
+        );
         let cases: &[(&str, bool, bool)] = &[
             ("thingName:myThingName", true, false),
             ("thingName:my*", true, false),

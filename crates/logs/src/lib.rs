@@ -27,9 +27,9 @@ pub mod tail;
 pub mod wireless;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, DynamicGroupsFailed, Disconnect, DisconnectReason, GetDeviceCredentials, JobCompletionEntry,
-    JobEntry, LogEntry, LogRecord, ProvisionDevice, PublishIn, PublishOut, RuleEntry, ShadowEntry, Status,
-    Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, DynamicGroupsFailed, GetDeviceCredentials,
+    JobCompletionEntry, JobEntry, LogEntry, LogRecord, ProvisionDevice, PublishIn, PublishOut, RuleEntry,
+    ShadowEntry, Status, Subscribe,
 };
 pub use level::{LevelFilter, LogLevel};
 pub use pipeline::{EventSink, LogPipeline, PipelineHandle};

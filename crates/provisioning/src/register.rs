@@ -377,9 +377,12 @@ fn roll_back(registry: &Registry, scope: &Scope, undo: Vec<Undo>) {
                 &NameOrArn::Name(group),
                 &NameOrArn::Name(thing),
             ),
-            Undo::JoinGroup { thing, group } => {
-                registry.add_thing_to_thing_group(scope, &NameOrArn::Name(group), &NameOrArn::Name(thing), false)
-            }
+            Undo::JoinGroup { thing, group } => registry.add_thing_to_thing_group(
+                scope,
+                &NameOrArn::Name(group),
+                &NameOrArn::Name(thing),
+                false,
+            ),
             Undo::DetachPrincipal { thing, principal } => {
                 registry.detach_thing_principal(scope, &thing, &principal)
             }

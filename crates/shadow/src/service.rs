@@ -15,7 +15,9 @@
 use crate::mqtt::{Operation, ShadowRequest};
 use crate::{client_token_of, get_document, rejected, ShadowError, Shadows};
 use iotemu_core::Scope;
-use iotemu_core::{ClientInfo, Clock, IndexChange, IndexFeed, OutboundMessage, Protocol, Publisher, ServiceError, TraceId};
+use iotemu_core::{
+    ClientInfo, Clock, IndexChange, IndexFeed, OutboundMessage, Protocol, Publisher, ServiceError, TraceId,
+};
 use iotemu_logs::{EventSink, LogEntry, LogLevel, ShadowEntry};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};

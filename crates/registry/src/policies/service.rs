@@ -319,7 +319,8 @@ impl Registry {
         }
         self.check_policy_target(scope, target)?;
         // "Dynamic thing groups can't have policies applied to them" (dynamic-thing-groups.md).
-        let group = target.strip_prefix(&format!("arn:aws:iot:{}:{}:thinggroup/", scope.region, scope.account));
+        let group =
+            target.strip_prefix(&format!("arn:aws:iot:{}:{}:thinggroup/", scope.region, scope.account));
         if group.is_some_and(|g| self.is_dynamic_group(scope, g)) {
             return Err(RegistryError::InvalidRequest(format!(
                 "Policies cannot be attached to dynamic thing group {}.",

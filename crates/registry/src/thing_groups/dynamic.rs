@@ -264,7 +264,9 @@ impl Registry {
             // At the limit: an older group displaces the newest dynamic group, if newer.
             let newest = newest_dynamic_first(&groups, scope, &next).into_iter().next();
             let newer = newest.filter(|n| {
-                groups.get(&(scope.clone(), n.clone())).is_some_and(|g| (g.created_ms, &g.name) > (group.created_ms, &group.name))
+                groups
+                    .get(&(scope.clone(), n.clone()))
+                    .is_some_and(|g| (g.created_ms, &g.name) > (group.created_ms, &group.name))
             });
             match newer {
                 Some(evicted) => {
@@ -286,7 +288,8 @@ impl Registry {
                 }
             }
         }
-        let failed = (!failed.is_empty()).then(|| DynamicGroupsFailed { thing: thing.to_string(), groups: failed });
+        let failed =
+            (!failed.is_empty()).then(|| DynamicGroupsFailed { thing: thing.to_string(), groups: failed });
         Ok((next.into_iter().collect(), failed))
     }
 }

@@ -6,10 +6,10 @@ pub(crate) mod http;
 mod service;
 pub(crate) mod state;
 
+pub use dynamic::DynamicGroupsFailed;
 pub(crate) use service::load;
 pub(crate) use state::{ancestors, Groups, Memberships};
 pub use state::{
-    DynamicQuery, GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup, ThingGroupDescription, ThingGroupProperties,
-    MAX_GROUPS_PER_THING,
+    DynamicQuery, GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup, ThingGroupDescription,
+    ThingGroupProperties, MAX_GROUPS_PER_THING,
 };
-pub use dynamic::DynamicGroupsFailed;

@@ -17,13 +17,13 @@
 
 use crate::paging::{paginate, Page};
 use crate::service::load_kind;
+use crate::thing_groups::dynamic::{check_static, newest_dynamic_first, DynamicGroupsFailed};
 use crate::thing_groups::state::{
     ancestors, check_description, check_group_name, check_group_version, descendants, group_not_found,
     resolve_group, with_ancestors, GroupNameAndArn, Groups, ListThingGroups, Memberships, NameOrArn,
     ThingGroup, ThingGroupDescription, ThingGroupProperties, GROUP_MEMBERSHIP, MAX_GROUPS_PER_THING,
     THING_GROUP,
 };
-use crate::thing_groups::dynamic::{check_static, newest_dynamic_first, DynamicGroupsFailed};
 use crate::things::state::{apply_attributes, check_attributes};
 use crate::{Registry, RegistryError};
 use iotemu_core::Scope;
@@ -322,10 +322,11 @@ impl Registry {
         let (added, removed): (Vec<String>, Vec<String>) =
             (next.difference(&current).cloned().collect(), current.difference(&next).cloned().collect());
         self.save_memberships(&mut memberships, scope, &thing, next)?;
-        self.index_thing(scope, &thing);
+        // The removal's entry first, then the re-evaluation of the thing's dynamic groups.
         if !evicted.is_empty() {
             self.report_dynamic_failure(scope, DynamicGroupsFailed { thing: thing.clone(), groups: evicted });
         }
+        self.index_thing(scope, &thing);
         if let Some(thing) = things.get(&(scope.clone(), thing)) {
             let changes = added.iter().map(|g| (g, true)).chain(removed.iter().map(|g| (g, false)));
             for (group, was_added) in changes {
