@@ -63,7 +63,11 @@ class Client:
         return self.on(topic)
 
     def stop(self):
-        self.paho.disconnect()
+        """Disconnects cleanly: returns once paho has sent DISCONNECT and the socket is closed."""
+        done = threading.Event()
+        self.paho.on_disconnect = lambda *a: done.set()
+        if self.paho.disconnect() == mqtt.MQTT_ERR_SUCCESS:
+            assert done.wait(5)
         self.paho.loop_stop()
 
     def kill(self):
@@ -129,9 +133,15 @@ def test_a_watcher_sees_a_device_connect_subscribe_unsubscribe_and_drop(emulator
 
 def test_version_numbers_grow_per_client_id_and_a_takeover_says_duplicate_clientid(emulator):
     watcher = Client(emulator, "watcher", ["$aws/events/#"], protocol=mqtt.MQTTv5)
+    # Each step waits for the broker's account of the last one (its event), so that the second
+    # connection cannot overtake the first one's DISCONNECT and take it over instead.
     first = Client(emulator, "dev-2")
+    watcher.wait_for("$aws/events/presence/connected/dev-2", 1)
     first.stop()
+    watcher.wait_for("$aws/events/presence/disconnected/dev-2", 1)
     second = Client(emulator, "dev-2")
+    watcher.wait_for("$aws/events/presence/connected/dev-2", 2)
+    second.paho.reconnect_delay_set(60, 60)  # the takeover closes it: paho must not come back
     third = Client(emulator, "dev-2")  # takes over the second connection
     connected = watcher.wait_for("$aws/events/presence/connected/dev-2", 3)
     disconnected = watcher.wait_for("$aws/events/presence/disconnected/dev-2", 2)
@@ -425,4 +435,87 @@ def test_a_client_cannot_forge_an_event_over_mqtt(emulator, protocol):
     watcher.wait_for("$aws/events/presence/disconnected/marker")
     assert not [t for t, _ in watcher.messages if "victim" in t]
     forger.paho.loop_stop()
+    watcher.stop()
+
+
+def test_deleting_a_thing_or_a_group_publishes_the_membership_and_association_it_ends(emulator, iot):
+    """registry-events.md publishes membership REMOVED "when a thing is ... removed from a thing
+    group" whatever the cause: a deleted thing leaves its groups and its type, and a deleted group
+    its things, each announced before the DELETED event."""
+    watcher = Client(emulator, "watcher", ["$aws/events/#"], protocol=mqtt.MQTTv5)
+    iot.create_thing_type(thingTypeName="meter")
+    iot.create_thing(thingName="gone", thingTypeName="meter")
+    iot.create_thing(thingName="stays")
+    for group in ("north", "south"):
+        iot.create_thing_group(thingGroupName=group)
+        iot.add_thing_to_thing_group(thingGroupName=group, thingName="gone")
+    iot.add_thing_to_thing_group(thingGroupName="south", thingName="stays")
+    thing = iot.describe_thing(thingName="gone")
+    stays = iot.describe_thing(thingName="stays")
+    groups = {g: iot.describe_thing_group(thingGroupName=g) for g in ("north", "south")}
+    enable(iot, "THING", "THING_GROUP", "THING_GROUP_MEMBERSHIP", "THING_TYPE_ASSOCIATION")
+
+    iot.delete_thing(thingName="gone")
+    deleted_topic = "$aws/events/thing/gone/deleted"
+    watcher.wait_for(deleted_topic)
+    for group in ("north", "south"):
+        topic = f"$aws/events/thingGroupMembership/thingGroup/{group}/thing/gone/removed"
+        removed = watcher.wait_for(topic)[0]
+        assert removed["eventType"] == "THING_GROUP_MEMBERSHIP_EVENT" and removed["operation"] == "REMOVED"
+        assert removed["thingArn"] == thing["thingArn"] and removed["thingId"] == thing["thingId"]
+        assert removed["groupArn"] == groups[group]["thingGroupArn"]
+        assert removed["groupId"] == groups[group]["thingGroupId"]
+        assert removed["accountId"] == "123456789012"
+        assert order(watcher, topic) < order(watcher, deleted_topic)
+    association_topic = "$aws/events/thingTypeAssociation/thing/gone/thingType/meter/removed"
+    association = watcher.wait_for(association_topic)[0]
+    assert association["eventType"] == "THING_TYPE_ASSOCIATION_EVENT" and association["operation"] == "REMOVED"
+    assert association["thingId"] == thing["thingId"] and association["thingTypeName"] == "meter"
+    assert order(watcher, association_topic) < order(watcher, deleted_topic)
+
+    iot.delete_thing_group(thingGroupName="south")
+    group_deleted = "$aws/events/thingGroup/south/deleted"
+    watcher.wait_for(group_deleted)
+    member_topic = "$aws/events/thingGroupMembership/thingGroup/south/thing/stays/removed"
+    member = watcher.wait_for(member_topic)[0]
+    assert member["operation"] == "REMOVED" and member["thingId"] == stays["thingId"]
+    assert member["groupId"] == groups["south"]["thingGroupId"]
+    assert order(watcher, member_topic) < order(watcher, group_deleted)
+    # Each membership ended once: no second event for "gone", which had left "south" already.
+    assert len(watcher.on("$aws/events/thingGroupMembership/thingGroup/south/thing/gone/removed")) == 1
+    watcher.stop()
+    check(emulator, "Publish-Out")
+
+
+def order(client, topic):
+    return next(i for i, (t, _) in enumerate(client.messages) if t == topic)
+
+
+def test_policy_certificate_and_ca_certificate_are_accepted_but_aws_documents_no_event_of_their_own(emulator, iot):
+    """iot-events.md's settings table names no topic for POLICY; for CERTIFICATE only the lifecycle
+    topics, which life-cycle-events.md says are always on; for CA_CERTIFICATE the just-in-time
+    registration event, which is published when a certificate is registered automatically
+    (test_provisioning). Enabling them publishes nothing for policy or certificate operations."""
+    watcher = Client(emulator, "watcher", ["$aws/events/#"], protocol=mqtt.MQTTv5)
+    enable(iot, "POLICY", "CERTIFICATE", "CA_CERTIFICATE", "THING")
+    described = iot.describe_event_configurations()["eventConfigurations"]
+    assert all(described[t]["Enabled"] for t in ("POLICY", "CERTIFICATE", "CA_CERTIFICATE"))
+
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]})
+    iot.create_policy(policyName="quiet-policy", policyDocument=document)
+    iot.create_policy_version(policyName="quiet-policy", policyDocument=document, setAsDefault=True)
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_policy(policyName="quiet-policy", target=cert["certificateArn"])
+    iot.update_certificate(certificateId=cert["certificateId"], newStatus="INACTIVE")
+    iot.detach_policy(policyName="quiet-policy", target=cert["certificateArn"])
+    iot.delete_certificate(certificateId=cert["certificateId"])
+    iot.delete_policy_version(policyName="quiet-policy", policyVersionId="1")
+    iot.delete_policy(policyName="quiet-policy")
+    # A THING event after them all: once it is here, anything they published would be too.
+    iot.create_thing(thingName="marker")
+    watcher.wait_for("$aws/events/thing/marker/created")
+    published = [t for t, _ in watcher.messages
+                 if not t.startswith(("$aws/events/subscriptions/", "$aws/events/presence/"))]
+    assert published == ["$aws/events/thing/marker/created"], published
     watcher.stop()

@@ -21,7 +21,7 @@ use crate::topic::{parse_filter, validate_topic_name};
 use crate::violation::{Violation, AUTHORIZATION_FAILURE_DETAILS};
 use bytes::{Bytes, BytesMut};
 use iotemu_core::{ClientInfo, IotAction, Protocol, TraceId};
-use iotemu_logs::{Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, PublishIn, Subscribe};
+use iotemu_logs::{Connect, Disconnect, DisconnectReason, LogEntry, LogLevel, Ping, PublishIn, Subscribe};
 use outbound::Unwritten;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -606,7 +606,7 @@ impl Conn {
             Incoming::PubAck(pkid) => self.on_puback(pkid),
             Incoming::Subscribe { pkid, filters } => self.on_subscribe(pkid, filters)?,
             Incoming::Unsubscribe { pkid, filters } => self.on_unsubscribe(pkid, filters)?,
-            Incoming::PingReq => self.codec.encode(Outgoing::PingResp, &mut self.out),
+            Incoming::PingReq => self.on_pingreq(),
             Incoming::Disconnect { reason, session_expiry } => {
                 self.disconnect_session_expiry = session_expiry;
                 return Ok(Some(Exit::ClientDisconnect { send_will: reason == 0x04 }));
@@ -616,6 +616,19 @@ impl Conn {
             }
         }
         Ok(None)
+    }
+
+    /// Answers a PINGREQ; the Ping entry is written only when `eventConfigurations` opts into it
+    /// (the log policy decides).
+    fn on_pingreq(&mut self) {
+        let logs = &self.broker.shared.logs;
+        let request_timestamp = logs.now_millis();
+        self.codec.encode(Outgoing::PingResp, &mut self.out);
+        if logs.enabled(LogLevel::Debug) {
+            let response_timestamp = Some(logs.now_millis());
+            let entry = Ping { client: self.client.clone(), request_timestamp, response_timestamp };
+            logs.success(TraceId::new(), LogEntry::Ping(entry));
+        }
     }
 
     fn on_publish(&mut self, p: PublishPacket) -> Result<(), Violation> {

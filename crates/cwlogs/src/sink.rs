@@ -6,11 +6,14 @@
 //! Log streams: AWS does not document how it names the streams of `AWSIotLogsV2`
 //! (`docs/aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
 //! date of the entry's timestamp): stable across restarts, sorted by name, and few.
+//!
+//! An entry type that SetV2LoggingOptions' `eventConfigurations` gives a `logDestination` goes to
+//! that log group (made on first use, with the IoT groups' retention) instead of `AWSIotLogsV2`.
 
 use crate::service::{with_fields, EntryFields};
 use crate::store::{LogStore, NewEvent};
 use iotemu_core::{Clock, Scope};
-use iotemu_logs::LogSink;
+use iotemu_logs::{EventConfigurations, LogSink};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub struct StoreConfig {
     pub retention_days: i64,
     /// Ingestion times and retention.
     pub clock: Arc<dyn Clock>,
+    /// The `eventConfigurations` in force: their `logDestination`s route entries.
+    pub events: Arc<EventConfigurations>,
 }
 
 /// The store sink; dropping it writes what is queued and stops its thread.
@@ -98,28 +103,27 @@ const BATCH: usize = 4096;
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &AtomicU64) {
-    let mut groups = std::collections::HashMap::<&'static str, i64>::new();
+    let mut groups = std::collections::HashMap::<String, i64>::new();
     let mut reported = 0;
     let mut last_prune = Instant::now();
     // Retention also runs after a tenth of `max_events` new entries, so the bound holds closely.
     let prune_after = (config.max_events / 10).max(1);
     let mut since_prune = 0u64;
-    let mut batch: Vec<(&'static str, String, NewEvent)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(String, String, NewEvent)> = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(parse(first, &*config.clock));
+        batch.push(parse(first, config));
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(line) => batch.push(parse(line, &*config.clock)),
+                Ok(line) => batch.push(parse(line, config)),
                 Err(_) => break,
             }
         }
         let now = config.clock.now_millis() as i64;
-        for group in [IOT_LOG_GROUP, WIRELESS_LOG_GROUP] {
-            let events: Vec<(String, NewEvent)> =
-                batch.iter().filter(|(g, ..)| *g == group).map(|(_, s, e)| (s.clone(), e.clone())).collect();
-            if events.is_empty() {
-                continue;
-            }
+        let mut by_group = std::collections::BTreeMap::<&str, Vec<(String, NewEvent)>>::new();
+        for (group, stream, event) in &batch {
+            by_group.entry(group.as_str()).or_default().push((stream.clone(), event.clone()));
+        }
+        for (group, events) in by_group {
             let written = group_id(store, config, &mut groups, group, now)
                 .and_then(|id| store.append(id, &events, now))
                 // The group may have been deleted (DeleteLogGroup, reset): make it again, once.
@@ -162,20 +166,21 @@ fn prune(store: &LogStore, config: &StoreConfig) {
 fn group_id(
     store: &LogStore,
     config: &StoreConfig,
-    groups: &mut std::collections::HashMap<&'static str, i64>,
-    group: &'static str,
+    groups: &mut std::collections::HashMap<String, i64>,
+    group: &str,
     now: i64,
 ) -> Result<i64, crate::LogsError> {
     if let Some(id) = groups.get(group) {
         return Ok(*id);
     }
     let id = store.ensure_group(&config.scope, group, Some(config.retention_days), now)?;
-    groups.insert(group, id);
+    groups.insert(group.to_string(), id);
     Ok(id)
 }
 
 /// The group, stream and event of a line.
-fn parse(mut line: Vec<u8>, clock: &dyn Clock) -> (&'static str, String, NewEvent) {
+fn parse(mut line: Vec<u8>, config: &StoreConfig) -> (String, String, NewEvent) {
+    let clock = &*config.clock;
     while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         line.pop();
     }
@@ -188,10 +193,12 @@ fn parse(mut line: Vec<u8>, clock: &dyn Clock) -> (&'static str, String, NewEven
         .and_then(|t| entry_timestamp_ms(t).or_else(|| rfc3339_ms(t)))
         .unwrap_or_else(|| clock.now_millis() as i64);
     let day = fields.timestamp.as_deref().and_then(|t| t.get(..10)).unwrap_or("unknown").to_string();
-    let group = if fields.event_type.is_none() && fields.event.is_some() {
-        WIRELESS_LOG_GROUP
-    } else {
-        IOT_LOG_GROUP
+    let group = match &fields.event_type {
+        None if fields.event.is_some() => WIRELESS_LOG_GROUP.to_string(),
+        Some(event_type) => {
+            config.events.destination(event_type).unwrap_or_else(|| IOT_LOG_GROUP.to_string())
+        }
+        None => IOT_LOG_GROUP.to_string(),
     };
     (group, format!("iotemu/{day}"), with_fields(timestamp, message, fields, false))
 }
@@ -259,20 +266,34 @@ mod tests {
         assert_eq!(entry_timestamp_ms("2026-13-24 10:00:00.123"), None);
     }
 
+    fn config() -> StoreConfig {
+        StoreConfig {
+            scope: Scope::new("123456789012", "us-east-1"),
+            queue_capacity: 1,
+            max_events: 1,
+            retention_days: 1,
+            clock: Arc::new(iotemu_core::SystemClock),
+            events: Arc::default(),
+        }
+    }
+
     #[test]
     fn lines_go_to_a_daily_stream_of_their_group() {
         let line = br#"{"timestamp":"2026-11-24 10:00:00.123","logLevel":"INFO","eventType":"Connect","clientId":"c","status":"Success","traceId":"t"}
 "#;
-        let (group, stream, event) = parse(line.to_vec(), &iotemu_core::SystemClock);
-        assert_eq!((group, stream.as_str()), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
+        let config = config();
+        let (group, stream, event) = parse(line.to_vec(), &config);
+        assert_eq!((group.as_str(), stream.as_str()), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
         assert_eq!(event.event_type.as_deref(), Some("Connect"));
         assert_eq!(event.client_id.as_deref(), Some("c"));
         assert!(!event.message.ends_with('\n'));
-        let (group, ..) = parse(
-            br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec(),
-            &iotemu_core::SystemClock,
-        );
+        let (group, ..) =
+            parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec(), &config);
         assert_eq!(group, WIRELESS_LOG_GROUP);
+        // An event type with a logDestination goes to that group.
+        let connect = iotemu_logs::EventConfiguration { level: None, destination: Some("mine".into()) };
+        config.events.set_all([("Connect".to_string(), connect)].into());
+        assert_eq!(parse(line.to_vec(), &config).0, "mine");
     }
 }
 
@@ -304,6 +325,7 @@ mod store_tests {
             max_events: 1_000_000,
             retention_days: 7,
             clock: Arc::new(Stopped(now)),
+            events: Arc::default(),
         };
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();

@@ -1,5 +1,6 @@
 //! The data-plane operations: Publish (which writes the request's Publish-In entry),
-//! GetRetainedMessage, ListRetainedMessages, DeleteConnection, and DescribeEndpoint. The broker is
+//! GetRetainedMessage and ListRetainedMessages (their GetRetainedMessage and ListRetainedMessage
+//! entries), DeleteConnection, and DescribeEndpoint. The broker is
 //! reached only through the `iotemu_core` seams ([`Publisher`], [`Connections`],
 //! [`RetainedMessages`]).
 
@@ -11,7 +12,7 @@ use iotemu_core::{
     client_may_publish, ClientInfo, Connections, MessageProperties, OutboundMessage, Publisher,
     ReservedTopicRefusal, RetainedMessage, RetainedMessages, TraceId,
 };
-use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishIn};
+use iotemu_logs::{EventSink, GetRetainedMessage, LogEntry, LogLevel, PublishIn};
 use std::sync::Arc;
 
 /// What the `iot-data` operations use.
@@ -89,20 +90,41 @@ impl DataPlane {
         Ok(trace_id)
     }
 
-    /// GetRetainedMessage.
+    /// GetRetainedMessage, with its GetRetainedMessage entry ("GetRetainedMessage log entry"); a
+    /// topic without a retained message is a Failure entry (RESOURCE_NOT_FOUND: AWS documents no
+    /// failure of this entry).
     pub fn get_retained_message(&self, topic: &str) -> Result<RetainedMessage, DataPlaneError> {
-        self.retained
-            .retained_message(topic)
-            .ok_or_else(|| DataPlaneError::NotFound(format!("No retained message found for topic {topic}")))
+        let found = self.retained.retained_message(topic);
+        let entry = GetRetainedMessage {
+            topic_name: topic.into(),
+            found: found.as_ref().map(|m| (m.qos, m.last_modified)),
+        };
+        match found {
+            Some(message) => {
+                self.logs.success(TraceId::new(), LogEntry::GetRetainedMessage(entry));
+                Ok(message)
+            }
+            None => {
+                let error = format!("No retained message found for topic {topic}");
+                self.logs.failure(
+                    TraceId::new(),
+                    LogEntry::GetRetainedMessage(entry),
+                    "RESOURCE_NOT_FOUND",
+                    error.clone(),
+                );
+                Err(DataPlaneError::NotFound(error))
+            }
+        }
     }
 
     /// ListRetainedMessages: in topic order, at most `max` after the topic `after`, and the last
-    /// topic of the page when more follow.
+    /// topic of the page when more follow; writes the ListRetainedMessage entry.
     pub fn list_retained_messages(
         &self,
         after: Option<&str>,
         max: usize,
     ) -> (Vec<RetainedMessage>, Option<String>) {
+        self.logs.success(TraceId::new(), LogEntry::ListRetainedMessage);
         page(self.retained.retained_messages(), |m| &m.topic, after, max)
     }
 

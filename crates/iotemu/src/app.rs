@@ -66,8 +66,11 @@ impl App {
         // One clock for the services that keep time (creation dates, ingestion, job timers).
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
+        // SetV2LoggingOptions' eventConfigurations: levels for the pipeline, log groups for the store.
+        let event_configurations = Arc::new(iotemu_logs::EventConfigurations::default());
         let mut pipeline = LogPipeline::new(config.server.account_id.as_str(), config.log_level()?)
-            .capacity(config.logging.queue_capacity);
+            .capacity(config.logging.queue_capacity)
+            .event_configurations(event_configurations.clone());
         if config.logging.stdout {
             pipeline = pipeline.sink(Box::new(StdoutSink::new()));
         }
@@ -96,6 +99,7 @@ impl App {
                     max_events: config.logstore.max_events,
                     retention_days: config.logstore.retention_days,
                     clock: clock.clone(),
+                    events: event_configurations,
                 },
             )
             .context("starting the log store")?;

@@ -163,6 +163,9 @@ pub enum LogEntry {
     PublishOut(PublishOut),
     Subscribe(Subscribe),
     ConnectionAuthNError(ConnectionAuthNError),
+    Ping(Ping),
+    GetRetainedMessage(GetRetainedMessage),
+    ListRetainedMessage,
     GetThingShadow(ShadowEntry),
     UpdateThingShadow(ShadowEntry),
     DeleteThingShadow(ShadowEntry),
@@ -192,12 +195,16 @@ impl LogEntry {
             | LogEntry::PublishIn(_)
             | LogEntry::PublishOut(_)
             | LogEntry::Subscribe(_)
+            | LogEntry::GetRetainedMessage(_)
+            | LogEntry::ListRetainedMessage
             | LogEntry::GetThingShadow(_)
             | LogEntry::UpdateThingShadow(_)
             | LogEntry::DeleteThingShadow(_)
             | LogEntry::RuleMatch(_)
             | LogEntry::RuleExecution(_) => LogLevel::Info,
             LogEntry::StartingRuleExecution(_) | LogEntry::FunctionExecution(_) => LogLevel::Debug,
+            // DEBUG, as AWS announced it (docs/aws-behaviour.md §5).
+            LogEntry::Ping(_) => LogLevel::Debug,
             // The jobs device requests are DEBUG, the final count INFO (the documented examples).
             LogEntry::DescribeJobExecution(_)
             | LogEntry::GetPendingJobExecution(_)
@@ -223,6 +230,9 @@ impl LogEntry {
             LogEntry::PublishOut(_) => "Publish-Out",
             LogEntry::Subscribe(_) => "Subscribe",
             LogEntry::ConnectionAuthNError(_) => "Connection.AuthNError",
+            LogEntry::Ping(_) => "Ping",
+            LogEntry::GetRetainedMessage(_) => "GetRetainedMessage",
+            LogEntry::ListRetainedMessage => "ListRetainedMessage",
             LogEntry::GetThingShadow(_) => "GetThingShadow",
             LogEntry::UpdateThingShadow(_) => "UpdateThingShadow",
             LogEntry::DeleteThingShadow(_) => "DeleteThingShadow",
@@ -257,6 +267,8 @@ impl LogEntry {
             LogEntry::PublishOut(e) => &e.client,
             LogEntry::Subscribe(e) => &e.client,
             LogEntry::ConnectionAuthNError(_) => return None,
+            LogEntry::Ping(e) => &e.client,
+            LogEntry::GetRetainedMessage(_) | LogEntry::ListRetainedMessage => return None,
             LogEntry::GetThingShadow(e) | LogEntry::UpdateThingShadow(e) | LogEntry::DeleteThingShadow(e) => {
                 return e.client.as_deref()
             }
@@ -303,6 +315,31 @@ impl LogEntry {
                 map.serialize_entry("targetIp", &*e.target_ip)?;
                 map.serialize_entry("targetPort", &e.target_port)
             }
+            LogEntry::Ping(e) => {
+                map.serialize_entry("protocol", &e.client.protocol)?;
+                if let Some(response) = e.response_timestamp {
+                    map.serialize_entry("latency", &response.saturating_sub(e.request_timestamp))?;
+                }
+                map.serialize_entry("requestTimestamp", &format_timestamp(e.request_timestamp))?;
+                if let Some(response) = e.response_timestamp {
+                    map.serialize_entry("responseTimestamp", &format_timestamp(response))?;
+                }
+                map.serialize_entry("clientId", &*e.client.client_id)?;
+                map.serialize_entry("principalId", &*e.client.principal_id)?;
+                map.serialize_entry("sourceIp", &*e.client.source_ip)?;
+                map.serialize_entry("sourcePort", &e.client.source_port)
+            }
+            LogEntry::GetRetainedMessage(e) => {
+                map.serialize_entry("protocol", &Protocol::Http)?;
+                map.serialize_entry("topicName", &*e.topic_name)?;
+                if let Some((qos, last_modified)) = e.found {
+                    // Strings, as AWS's example writes them.
+                    map.serialize_entry("qos", &qos.to_string())?;
+                    map.serialize_entry("lastModifiedDate", &format_timestamp(last_modified))?;
+                }
+                Ok(())
+            }
+            LogEntry::ListRetainedMessage => map.serialize_entry("protocol", &Protocol::Http),
             LogEntry::GetThingShadow(e) | LogEntry::UpdateThingShadow(e) | LogEntry::DeleteThingShadow(e) => {
                 map.serialize_entry("protocol", &e.protocol)?;
                 map.serialize_entry("deviceShadowName", &*e.device_shadow_name)?;
@@ -468,6 +505,29 @@ pub struct ConnectionAuthNError {
     pub source_port: u16,
     pub target_ip: Arc<str>,
     pub target_port: u16,
+}
+
+/// `Ping`: a client's MQTT keep-alive (PINGREQ), answered with a PINGRESP. AWS announced it with
+/// `protocol`, `latency`, `requestTimestamp`, `responseTimestamp` and the client's identity, at
+/// DEBUG and off unless `eventConfigurations` names it (`docs/aws-behaviour.md` §5); AWS shows no
+/// example, so the timestamps have the entry `timestamp`'s format and `latency` is in milliseconds.
+#[derive(Debug, Clone)]
+pub struct Ping {
+    pub client: Arc<ClientInfo>,
+    /// Epoch milliseconds of the PINGREQ.
+    pub request_timestamp: u64,
+    /// Epoch milliseconds of the PINGRESP (absent on a Failure).
+    pub response_timestamp: Option<u64>,
+}
+
+/// `GetRetainedMessage`: iot-data GetRetainedMessage was called ("GetRetainedMessage log
+/// entry": `protocol` HTTP, `topicName`, `qos` and `lastModifiedDate`, written as strings as
+/// the example writes them). `ListRetainedMessage` (ListRetainedMessages) has only `protocol`.
+#[derive(Debug, Clone)]
+pub struct GetRetainedMessage {
+    pub topic_name: Arc<str>,
+    /// The message's QoS and when it was stored (epoch milliseconds); `None` when there is none.
+    pub found: Option<(u8, u64)>,
 }
 
 /// `GetThingShadow`, `UpdateThingShadow`, `DeleteThingShadow` (the [`LogEntry`] variant says
@@ -662,6 +722,29 @@ mod tests {
             LogRecord::failure(1_507_145_146_070, "123456789012".into(), trace, entry, reason, details);
         let got: Value = serde_json::from_str(&record.to_json()).unwrap();
         assert_eq!(got, ex, "{event} differs from the documented example");
+    }
+
+    #[test]
+    fn the_retained_message_entries_match_the_examples() {
+        let ex = example("GetRetainedMessage");
+        let stored = example_millis(&ex);
+        let entry = GetRetainedMessage { topic_name: "a/b/c".into(), found: Some((1, stored)) };
+        assert_matches_example("GetRetainedMessage", LogEntry::GetRetainedMessage(entry));
+        assert_matches_example("ListRetainedMessage", LogEntry::ListRetainedMessage);
+    }
+
+    #[test]
+    fn a_ping_has_its_latency_and_timestamps() {
+        let entry =
+            Ping { client: example_client(), request_timestamp: 1_000, response_timestamp: Some(1_003) };
+        let record = LogRecord::success(1_003, "123456789012".into(), TraceId::new(), LogEntry::Ping(entry));
+        assert_eq!(record.log_level, LogLevel::Debug);
+        let got: Value = serde_json::from_str(&record.to_json()).unwrap();
+        assert_eq!(got["latency"], 3);
+        assert_eq!(got["requestTimestamp"], "1970-01-01 00:00:01.000");
+        assert_eq!(got["responseTimestamp"], "1970-01-01 00:00:01.003");
+        assert_eq!(got["protocol"], "MQTT");
+        assert_eq!(got["clientId"], "abf27092886e49a8a5c1922749736453");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! one atomic load per event. When the bounded queue is full the record is dropped and counted;
 //! the writer reports the count as a WARN diagnostic (through `tracing`, never in the stream).
 
+use crate::event_config::EventConfigurations;
 use crate::policy::LevelPolicy;
 use crate::wireless::WirelessRecord;
 use crate::{LevelFilter, LogEntry, LogLevel, LogRecord, LogSink};
@@ -111,7 +112,7 @@ impl EventSink {
 
     /// Queues a built record without blocking; counts it as dropped when the queue is full.
     pub fn emit(&self, record: LogRecord) {
-        if !self.shared.policy.allows(record.log_level, record.entry.client()) {
+        if !self.shared.policy.allows(record.log_level, record.entry.client(), record.entry.event_type()) {
             return;
         }
         match self.shared.tx.try_send(Msg::Record(Box::new(record))) {
@@ -186,6 +187,7 @@ pub struct LogPipeline {
     account_id: Arc<str>,
     capacity: usize,
     clock: Arc<dyn Clock>,
+    events: Arc<EventConfigurations>,
 }
 
 impl LogPipeline {
@@ -197,6 +199,7 @@ impl LogPipeline {
             account_id: account_id.into(),
             capacity: 65_536,
             clock: Arc::new(SystemClock),
+            events: Arc::default(),
         }
     }
 
@@ -218,12 +221,18 @@ impl LogPipeline {
         self
     }
 
+    /// Shares the `eventConfigurations` (SetV2LoggingOptions) with a sink that routes by them.
+    pub fn event_configurations(mut self, events: Arc<EventConfigurations>) -> Self {
+        self.events = events;
+        self
+    }
+
     /// Starts the writer thread.
     pub fn start(self) -> std::io::Result<(EventSink, PipelineHandle)> {
         let (tx, rx) = sync_channel(self.capacity);
         let shared = Arc::new(Shared {
             tx: tx.clone(),
-            policy: LevelPolicy::new(self.filter),
+            policy: LevelPolicy::with_events(self.filter, self.events),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
             account_id: self.account_id,

@@ -7,14 +7,17 @@
 //! order; this one follows how many connections each target can name. A THING_GROUP target
 //! matches the clients whose client id names a thing in the group or in one of its descendants;
 //! the nearest group wins (a thing's own group before its ancestors). The groups of a client
-//! come from the resolver the registry installs ([`LevelPolicy::set_thing_groups`]).
+//! come from the resolver the registry installs ([`LevelPolicy::set_thing_groups`]). Between the
+//! targets and the default comes the entry type's level of `eventConfigurations`
+//! ([`crate::event_config`]).
 
+use crate::event_config::{EventConfiguration, EventConfigurations, OPT_IN};
 use crate::{LevelFilter, LogLevel};
 use iotemu_core::ClientInfo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// botocore `LogTargetType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,6 +48,8 @@ pub struct LevelPolicy {
     has_group_targets: AtomicBool,
     targets: RwLock<BTreeMap<LogTarget, LevelFilter>>,
     thing_groups: std::sync::OnceLock<ThingGroupResolver>,
+    /// Shared with the log store, which routes entries to their type's log group.
+    events: Arc<EventConfigurations>,
 }
 
 /// The thing groups of a client's thing, nearest first (its groups, then their ancestors).
@@ -52,6 +57,11 @@ pub type ThingGroupResolver = Box<dyn Fn(&ClientInfo) -> Vec<String> + Send + Sy
 
 impl LevelPolicy {
     pub fn new(default: LevelFilter) -> Self {
+        Self::with_events(default, Arc::default())
+    }
+
+    /// A policy whose `eventConfigurations` are `events` (shared with the log store).
+    pub fn with_events(default: LevelFilter, events: Arc<EventConfigurations>) -> Self {
         LevelPolicy {
             default: AtomicU8::new(default.to_u8()),
             loosest: AtomicU8::new(default.to_u8()),
@@ -60,6 +70,7 @@ impl LevelPolicy {
             has_group_targets: AtomicBool::new(false),
             targets: RwLock::default(),
             thing_groups: std::sync::OnceLock::new(),
+            events,
         }
     }
 
@@ -75,12 +86,16 @@ impl LevelPolicy {
             && LevelFilter::from_u8(self.loosest.load(Ordering::Relaxed)).allows(level)
     }
 
-    /// Whether an entry at `level` about `client` passes.
-    pub fn allows(&self, level: LogLevel, client: Option<&ClientInfo>) -> bool {
+    /// Whether an entry of `event_type` at `level` about `client` passes.
+    pub fn allows(&self, level: LogLevel, client: Option<&ClientInfo>, event_type: &str) -> bool {
         if self.disable_all.load(Ordering::Relaxed) {
             return false;
         }
-        let default = LevelFilter::from_u8(self.default.load(Ordering::Relaxed));
+        let default = match self.events.level(event_type) {
+            Some(level) => level,
+            None if OPT_IN.contains(&event_type) => return false,
+            None => LevelFilter::from_u8(self.default.load(Ordering::Relaxed)),
+        };
         let (true, Some(client)) = (self.has_targets.load(Ordering::Relaxed), client) else {
             return default.allows(level);
         };
@@ -134,6 +149,17 @@ impl LevelPolicy {
         self.recompute();
     }
 
+    /// Replaces the `eventConfigurations` (SetV2LoggingOptions).
+    pub fn set_event_configurations(&self, configurations: BTreeMap<String, EventConfiguration>) {
+        self.events.set_all(configurations);
+        self.recompute();
+    }
+
+    /// The `eventConfigurations` in force (shared: the log store reads the destinations).
+    pub fn event_configurations(&self) -> &Arc<EventConfigurations> {
+        &self.events
+    }
+
     /// Every target and its level.
     pub fn targets(&self) -> Vec<(LogTarget, LevelFilter)> {
         let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
@@ -142,7 +168,14 @@ impl LevelPolicy {
 
     fn recompute(&self) {
         let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
-        let loosest = targets.values().chain([&self.default_level()]).map(|f| f.to_u8()).min().unwrap_or(4);
+        let events = self.events.levels();
+        let loosest = targets
+            .values()
+            .chain(&events)
+            .chain([&self.default_level()])
+            .map(|f| f.to_u8())
+            .min()
+            .unwrap_or(4);
         self.loosest.store(loosest, Ordering::Relaxed);
     }
 }
@@ -169,15 +202,37 @@ mod tests {
         policy.set_target(target(TargetType::PrincipalId, "p1"), Some(LevelFilter::Info));
         policy.set_target(target(TargetType::ClientId, "a"), Some(LevelFilter::Error));
         assert!(policy.might_allow(LogLevel::Info));
-        assert!(!policy.allows(LogLevel::Info, Some(&a)), "CLIENT_ID beats PRINCIPAL_ID");
-        assert!(policy.allows(LogLevel::Info, Some(&b)), "PRINCIPAL_ID beats the default");
-        assert!(!policy.allows(LogLevel::Info, Some(&client("c", "p2", "127.0.0.3"))));
+        assert!(!policy.allows(LogLevel::Info, Some(&a), "Connect"), "CLIENT_ID beats PRINCIPAL_ID");
+        assert!(policy.allows(LogLevel::Info, Some(&b), "Connect"), "PRINCIPAL_ID beats the default");
+        assert!(!policy.allows(LogLevel::Info, Some(&client("c", "p2", "127.0.0.3")), "Connect"));
         policy.set_target(target(TargetType::SourceIp, "127.0.0.3"), Some(LevelFilter::Debug));
-        assert!(policy.allows(LogLevel::Debug, Some(&client("c", "p2", "127.0.0.3"))));
+        assert!(policy.allows(LogLevel::Debug, Some(&client("c", "p2", "127.0.0.3")), "Connect"));
         policy.set_target(target(TargetType::PrincipalId, "p1"), None);
-        assert!(!policy.allows(LogLevel::Info, Some(&b)));
+        assert!(!policy.allows(LogLevel::Info, Some(&b), "Connect"));
         policy.set_disable_all(true);
-        assert!(!policy.allows(LogLevel::Error, Some(&a)) && !policy.might_allow(LogLevel::Error));
+        assert!(!policy.allows(LogLevel::Error, Some(&a), "Connect") && !policy.might_allow(LogLevel::Error));
+    }
+
+    #[test]
+    fn an_event_types_level_overrides_the_default_and_opts_ping_in() {
+        let policy = LevelPolicy::new(LevelFilter::Info);
+        let a = client("a", "p1", "127.0.0.1");
+        assert!(!policy.allows(LogLevel::Debug, Some(&a), "Ping"), "Ping is off until configured");
+        assert!(!policy.might_allow(LogLevel::Debug));
+        let level = |l| EventConfiguration { level: Some(l), destination: None };
+        policy.set_event_configurations(
+            [
+                ("Ping".to_string(), level(LevelFilter::Debug)),
+                ("Connect".to_string(), level(LevelFilter::Error)),
+            ]
+            .into(),
+        );
+        assert!(policy.might_allow(LogLevel::Debug));
+        assert!(policy.allows(LogLevel::Debug, Some(&a), "Ping"));
+        assert!(!policy.allows(LogLevel::Info, Some(&a), "Connect"), "the type's level beats the default");
+        assert!(policy.allows(LogLevel::Info, Some(&a), "Subscribe"));
+        policy.set_target(target(TargetType::ClientId, "a"), Some(LevelFilter::Info));
+        assert!(policy.allows(LogLevel::Info, Some(&a), "Connect"), "a target beats the type's level");
     }
 
     #[test]
@@ -189,11 +244,11 @@ mod tests {
         });
         policy.set_target(target(TargetType::ThingGroup, "house"), Some(LevelFilter::Info));
         let lamp = client("lamp", "p", "127.0.0.1");
-        assert!(policy.allows(LogLevel::Info, Some(&lamp)), "through the parent group");
-        assert!(!policy.allows(LogLevel::Info, Some(&client("fan", "p", "127.0.0.1"))));
+        assert!(policy.allows(LogLevel::Info, Some(&lamp), "Connect"), "through the parent group");
+        assert!(!policy.allows(LogLevel::Info, Some(&client("fan", "p", "127.0.0.1")), "Connect"));
         policy.set_target(target(TargetType::ThingGroup, "kitchen"), Some(LevelFilter::Warn));
-        assert!(!policy.allows(LogLevel::Info, Some(&lamp)), "the thing's own group is nearer");
+        assert!(!policy.allows(LogLevel::Info, Some(&lamp), "Connect"), "the thing's own group is nearer");
         policy.set_target(target(TargetType::ClientId, "lamp"), Some(LevelFilter::Debug));
-        assert!(policy.allows(LogLevel::Debug, Some(&lamp)), "CLIENT_ID beats THING_GROUP");
+        assert!(policy.allows(LogLevel::Debug, Some(&lamp), "Connect"), "CLIENT_ID beats THING_GROUP");
     }
 }

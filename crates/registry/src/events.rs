@@ -5,8 +5,11 @@
 //!
 //! Choices where AWS is silent: `membershipId` is derived from the group and thing ids, so the
 //! ADDED and REMOVED events of one membership carry the same id; `deprecationDate` is in epoch
-//! milliseconds like `timestamp`; a thing that leaves its groups because it or the group was
-//! deleted, or loses its type because it was deleted, gets no membership or association event.
+//! milliseconds like `timestamp`. A thing that leaves its groups because it or the group was
+//! deleted, or loses its type because it was deleted, gets the membership or association REMOVED
+//! event, before the DELETED event: the page publishes them "when a thing is ... removed from a
+//! thing group" and says nothing of the cause, and a subscriber tracking memberships from the
+//! events would otherwise keep members that are gone.
 
 use crate::thing_groups::state::{ancestors, Groups, ThingGroup};
 use crate::things::state::{Thing, ThingType};

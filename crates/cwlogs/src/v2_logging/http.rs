@@ -31,17 +31,28 @@ async fn set_v2_logging_options(
     Ok(Json(json!({})))
 }
 
+#[derive(Deserialize)]
+struct GetQuery {
+    #[serde(default)]
+    verbose: Option<String>,
+}
+
 async fn get_v2_logging_options(
     State(logging): State<Arc<Logging>>,
     ctx: ApiContext,
+    q: AwsQuery<GetQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let options = logging.get_v2_logging_options(&ctx.scope())?;
+    let verbose = query(q)?.verbose.as_deref() == Some("true");
+    let options = logging.get_v2_logging_options(&ctx.scope(), verbose)?;
     let mut body = json!({
         "defaultLogLevel": options.default_log_level.to_string(),
         "disableAllLogs": options.disable_all_logs,
     });
     if let Some(role) = options.role_arn {
         body["roleArn"] = json!(role);
+    }
+    if !options.event_configurations.is_empty() {
+        body["eventConfigurations"] = json!(options.event_configurations);
     }
     Ok(Json(body))
 }

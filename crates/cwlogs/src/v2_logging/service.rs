@@ -5,8 +5,13 @@
 //! returns to the configured start value.
 
 use crate::v2_logging::error::LoggingError;
-use crate::v2_logging::state::{parse_level, target_key, LoggingOptions, TargetLevel, KIND, OPTIONS};
+use crate::v2_logging::state::{
+    event_configurations, parse_level, target_key, LogEventConfiguration, LoggingOptions, TargetLevel, KIND,
+    OPTIONS,
+};
+use crate::IOT_LOG_GROUP;
 use iotemu_core::Scope;
+use iotemu_logs::spec::Spec;
 use iotemu_logs::{EventSink, LevelFilter, LogTarget, TargetType};
 use iotemu_store::Store;
 use std::sync::Arc;
@@ -26,6 +31,9 @@ pub struct V2LoggingOptions {
     /// The level in force.
     pub default_log_level: LevelFilter,
     pub disable_all_logs: bool,
+    /// As set; with `verbose`, every entry type of `AWSIotLogsV2`, the unset ones at the default
+    /// level in the default log group.
+    pub event_configurations: Vec<LogEventConfiguration>,
 }
 
 impl Logging {
@@ -44,10 +52,14 @@ impl Logging {
     }
 
     fn apply_options(&self, options: &LoggingOptions) -> Result<(), LoggingError> {
-        if let Some(level) = &options.default_log_level {
-            self.logs.set_filter(parse_level(level)?);
+        // Everything is checked before anything changes.
+        let events = event_configurations(&options.event_configurations)?;
+        let level = options.default_log_level.as_deref().map(parse_level).transpose()?;
+        if let Some(level) = level {
+            self.logs.set_filter(level);
         }
         self.logs.policy().set_disable_all(options.disable_all_logs);
+        self.logs.policy().set_event_configurations(events);
         Ok(())
     }
 
@@ -56,6 +68,7 @@ impl Logging {
     pub fn reset(&self) {
         self.logs.set_filter(self.start_level);
         self.logs.policy().set_disable_all(false);
+        self.logs.policy().set_event_configurations(Default::default());
         for (target, _) in self.logs.policy().targets() {
             self.logs.policy().set_target(target, None);
         }
@@ -71,13 +84,31 @@ impl Logging {
 
     /// GetV2LoggingOptions: NotConfiguredException before the first SetV2LoggingOptions, as AWS
     /// answers (botocore).
-    pub fn get_v2_logging_options(&self, scope: &Scope) -> Result<V2LoggingOptions, LoggingError> {
+    pub fn get_v2_logging_options(
+        &self,
+        scope: &Scope,
+        verbose: bool,
+    ) -> Result<V2LoggingOptions, LoggingError> {
         let stored = self.store.get(KIND, scope, OPTIONS)?.ok_or(LoggingError::NotConfigured)?;
         let options: LoggingOptions = serde_json::from_value(stored)?;
+        let mut events = options.event_configurations;
+        if verbose {
+            let default = self.logs.filter().to_string();
+            for entry in Spec::aws().entries.iter().filter(|e| e.log_group == IOT_LOG_GROUP) {
+                if !events.iter().any(|c| c.event_type == entry.name) {
+                    events.push(LogEventConfiguration {
+                        event_type: entry.name.clone(),
+                        log_level: Some(default.clone()),
+                        log_destination: Some(IOT_LOG_GROUP.to_string()),
+                    });
+                }
+            }
+        }
         Ok(V2LoggingOptions {
             role_arn: options.role_arn,
             default_log_level: self.logs.filter(),
             disable_all_logs: options.disable_all_logs,
+            event_configurations: events,
         })
     }
 

@@ -6,7 +6,7 @@
 //!
 //! Choices where AWS is unclear or where the emulator is simpler:
 //! - DeleteThingGroup refuses a group with child groups (InvalidRequestException, as the guide
-//!   shows); its things simply stop being members.
+//!   shows); its things stop being members (with membership REMOVED events).
 //! - ListThingGroups without `recursive`: with `parentGroup`, the direct children (as the guide's
 //!   example); without it, every group. `recursive=false` without `parentGroup` lists the root
 //!   groups only.
@@ -24,7 +24,7 @@ use crate::thing_groups::state::{
     ThingGroup, ThingGroupDescription, ThingGroupProperties, GROUP_MEMBERSHIP, MAX_GROUPS_PER_THING,
     THING_GROUP,
 };
-use crate::things::state::{apply_attributes, check_attributes};
+use crate::things::state::{apply_attributes, check_attributes, Thing};
 use crate::{Registry, RegistryError};
 use iotemu_core::Scope;
 use iotemu_store::Store;
@@ -147,13 +147,15 @@ impl Registry {
 
     /// DeleteThingGroup: a missing group is no error (as DeleteThing); a group with child groups
     /// is refused with InvalidRequestException (developer guide, "Delete a thing group"); its
-    /// things stop being members.
+    /// things stop being members, each with a membership REMOVED event.
     pub fn delete_thing_group(
         &self,
         scope: &Scope,
         name: &str,
         expected_version: Option<i64>,
     ) -> Result<(), RegistryError> {
+        // Lock order (see `Registry`): things before groups; the things name the members' events.
+        let things = self.things.read();
         let mut groups = self.thing_groups.write();
         let key = (scope.clone(), name.to_string());
         let Some(group) = groups.get(&key) else { return Ok(()) };
@@ -171,11 +173,16 @@ impl Registry {
             .filter(|((s, _), set)| s == scope && set.contains(name))
             .map(|((_, thing), _)| thing.clone())
             .collect();
-        for thing in members {
+        for thing in &members {
             let mut set = memberships.get(&(scope.clone(), thing.clone())).cloned().unwrap_or_default();
             set.remove(name);
-            self.save_memberships(&mut memberships, scope, &thing, set)?;
-            self.index_thing(scope, &thing);
+            self.save_memberships(&mut memberships, scope, thing, set)?;
+            self.index_thing(scope, thing);
+        }
+        if let Some(group) = groups.get(&key) {
+            for thing in members.iter().filter_map(|t| things.get(&(scope.clone(), t.clone()))) {
+                self.thing_group_membership_event(scope, group, thing, false);
+            }
         }
         self.store.delete(THING_GROUP, scope, name)?;
         if let Some(group) = groups.get(&key) {
@@ -357,10 +364,17 @@ impl Registry {
         Ok(())
     }
 
-    /// Forgets the groups of a deleted thing; the caller holds the `things` lock.
-    pub(crate) fn forget_memberships(&self, scope: &Scope, thing: &str) -> Result<(), RegistryError> {
+    /// Forgets the groups of a deleted thing, publishing a membership REMOVED event for each
+    /// (the thing leaves them; see `events.rs`); the caller holds the `things` lock.
+    pub(crate) fn forget_memberships(&self, scope: &Scope, thing: &Thing) -> Result<(), RegistryError> {
+        let groups = self.thing_groups.read();
         let mut memberships = self.group_memberships.write();
-        self.save_memberships(&mut memberships, scope, thing, BTreeSet::new())
+        let left = memberships.get(&(scope.clone(), thing.name.clone())).cloned().unwrap_or_default();
+        self.save_memberships(&mut memberships, scope, &thing.name, BTreeSet::new())?;
+        for group in left.iter().filter_map(|g| groups.get(&(scope.clone(), g.clone()))) {
+            self.thing_group_membership_event(scope, group, thing, false);
+        }
+        Ok(())
     }
 
     /// ListThingsInThingGroup, by thing name; with `recursive`, the things of every descendant

@@ -124,7 +124,8 @@ impl Registry {
     }
 
     /// DeleteThing: deleting a thing that does not exist succeeds, as on AWS; the thing leaves
-    /// its thing groups.
+    /// its thing groups and its type (membership and type-association REMOVED events, then the
+    /// thing's DELETED event).
     pub fn delete_thing(
         &self,
         scope: &Scope,
@@ -135,9 +136,12 @@ impl Registry {
         let key = (scope.clone(), name.to_string());
         let Some(thing) = things.get(&key) else { return Ok(()) };
         check_version(thing, expected_version)?;
-        self.forget_memberships(scope, name)?;
+        self.forget_memberships(scope, thing)?;
         self.store.delete(THING, scope, name)?;
         if let Some(thing) = things.remove(&key) {
+            if let Some(type_name) = &thing.type_name {
+                self.thing_type_association_event(scope, &thing, type_name, false);
+            }
             self.thing_event(scope, &thing, "DELETED");
         }
         Ok(())
