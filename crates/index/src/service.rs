@@ -372,8 +372,7 @@ impl Index {
         }
     }
 
-    /// The documents of `scope` matching `query`, in thing-name order (SearchIndex and the
-    /// aggregations).
+    /// The documents of `scope` matching `query`, in thing-name order (the aggregations).
     pub fn query<T>(
         &self,
         scope: &Scope,
@@ -381,23 +380,48 @@ impl Index {
         query: &str,
         mut visit: impl FnMut(&ThingDoc) -> Option<T>,
     ) -> Result<Vec<T>, IndexError> {
+        let mut out = Vec::new();
+        self.each_match(scope, index_name, query, None, |d| {
+            out.extend(visit(d));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` on the documents of `scope` matching `query` after the thing named `after`,
+    /// in thing-name order, while it returns true.
+    fn each_match(
+        &self,
+        scope: &Scope,
+        index_name: Option<&str>,
+        query: &str,
+        after: Option<&str>,
+        mut visit: impl FnMut(&ThingDoc) -> bool,
+    ) -> Result<(), IndexError> {
         check_index(index_name)?;
         if !self.config(scope).things_on() {
             return Err(IndexError::NotFound("Index AWS_Things does not exist".into()));
         }
         let q = compile(query)?;
         let docs = self.docs.read();
-        let start = (scope.clone(), String::new());
-        Ok(docs
-            .range(start..)
-            .take_while(|((s, _), _)| s == scope)
-            .filter(|(_, d)| matches(&q, d))
-            .filter_map(|(_, d)| visit(d))
-            .collect())
+        let start = (scope.clone(), after.unwrap_or_default().to_string());
+        for ((s, name), doc) in docs.range(start..) {
+            if s != scope {
+                break;
+            }
+            if after.is_some_and(|a| name.as_str() <= a) || !matches(&q, doc) {
+                continue;
+            }
+            if !visit(doc) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// SearchIndex: up to `max_results` (1-500, default 500) things after `next_token` (the
-    /// last thing name of the previous page), and the next token if more match.
+    /// last thing name of the previous page), and the next token if more match. The scan stops
+    /// at the first match beyond the page.
     pub fn search_index(
         &self,
         scope: &Scope,
@@ -410,20 +434,17 @@ impl Index {
         if !(1..=500).contains(&size) {
             return Err(IndexError::InvalidRequest("maxResults must be between 1 and 500".into()));
         }
-        let mut taken = 0usize;
+        let mut page = Vec::new();
         let mut more = false;
         let mut last = None;
-        let page = self.query(scope, index_name, query, |d| {
-            if next_token.is_some_and(|t| d.thing_name.as_str() <= t) || more {
-                return None;
-            }
-            if taken == size {
+        self.each_match(scope, index_name, query, next_token, |d| {
+            if page.len() == size {
                 more = true;
-                return None;
+                return false;
             }
-            taken += 1;
             last = Some(d.thing_name.clone());
-            Some(d.to_json())
+            page.push(d.to_json());
+            true
         })?;
         Ok((page, if more { last } else { None }))
     }

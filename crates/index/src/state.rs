@@ -228,6 +228,15 @@ impl ThingDoc {
 
 /// `*` any run of characters, `?` one, `\` escapes the next.
 pub fn glob(pattern: &str, text: &str) -> bool {
+    // Fast paths: no special character (equality), or one trailing `*` (a prefix).
+    let special = |c: char| matches!(c, '*' | '?' | '\\');
+    match pattern.find(special) {
+        None => return pattern == text,
+        Some(i) if i + 1 == pattern.len() && pattern.ends_with('*') => {
+            return text.starts_with(&pattern[..i])
+        }
+        _ => {}
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     // Iterative matching with one backtrack point (linear in practice, no recursion).
