@@ -293,3 +293,86 @@ impl Registry {
         Ok((next.into_iter().collect(), failed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::CertAuthority;
+    use crate::NameOrArn;
+    use iotemu_core::{Clock, SystemClock};
+    use iotemu_store::Store;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A clock that moves one millisecond per reading, so that groups have distinct ages.
+    struct Ticking(AtomicU64);
+    impl Clock for Ticking {
+        fn now_millis(&self) -> u64 {
+            self.0.fetch_add(1, Ordering::SeqCst)
+        }
+        fn now_secs(&self) -> u64 {
+            SystemClock.now_secs()
+        }
+    }
+
+    fn registry() -> (Registry, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Arc::new(CertAuthority::load_or_create(dir.path()).unwrap());
+        let store = Arc::new(Store::in_memory().unwrap());
+        let r = Registry::load(store, ca).unwrap().with_clock(Arc::new(Ticking(AtomicU64::new(1000))));
+        (r, dir)
+    }
+
+    fn query() -> DynamicQuery {
+        DynamicQuery {
+            query_string: "*".into(),
+            index_name: "AWS_Things".into(),
+            query_version: "2017-09-30".into(),
+            status: "BUILDING".into(),
+        }
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// dynamic-thing-groups.md, "Limitations and conflicts": the limit, older groups first, and
+    /// static groups first with overrideDynamicGroups.
+    #[test]
+    fn the_limit_follows_the_documented_conflict_rules() {
+        let (r, _dir) = registry();
+        let s = Scope::new("123456789012", "us-east-1");
+        r.create_thing(&s, "t", None, BTreeMap::new()).unwrap();
+        let statics: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+        for g in &statics {
+            r.create_thing_group(&s, g, None, Default::default()).unwrap();
+        }
+        for d in ["old", "mid", "new"] {
+            r.create_dynamic_thing_group(&s, d, Default::default(), query()).unwrap();
+        }
+        r.update_thing_groups_for_thing(&s, "t", &statics[..8], &[], false).unwrap();
+        // Room for two: the two oldest join, the newest fails.
+        let (groups, failed) = r.set_dynamic_memberships(&s, "t", &set(&["old", "mid", "new"])).unwrap();
+        assert!(groups.contains(&"old".to_string()) && groups.contains(&"mid".to_string()));
+        assert_eq!(failed.unwrap().groups, ["new"]);
+        // Explicit members of a dynamic group are refused.
+        let add = r.add_thing_to_thing_group(
+            &s,
+            &NameOrArn::Name("old".into()),
+            &NameOrArn::Name("t".into()),
+            false,
+        );
+        assert!(matches!(add, Err(RegistryError::InvalidRequest(_))));
+        // A static group at the limit: refused, unless the newest dynamic group gives way.
+        let name = |n: &str| NameOrArn::Name(n.into());
+        assert!(r.add_thing_to_thing_group(&s, &name("s8"), &name("t"), false).is_err());
+        r.add_thing_to_thing_group(&s, &name("s8"), &name("t"), true).unwrap();
+        let now = r.thing_group_hierarchy(&s, "t");
+        assert!(now.contains(&"old".to_string()) && !now.contains(&"mid".to_string()));
+        // Leaving a static group makes room; no longer matching empties the dynamic ones.
+        r.remove_thing_from_thing_group(&s, &name("s0"), &name("t")).unwrap();
+        let (groups, failed) = r.set_dynamic_memberships(&s, "t", &set(&["mid"])).unwrap();
+        assert!(failed.is_none());
+        assert!(groups.contains(&"mid".to_string()) && !groups.contains(&"old".to_string()));
+    }
+}
