@@ -135,7 +135,7 @@ EOF
 }
 
 start_iotemu() {  # $1 = DEBUG | DISABLED
-  local args=(serve --ephemeral --mqtt-port 0 --mqtts-port 0 --api-port 0 --lns-port 0 --log-level "$1" --no-stdout-logs)
+  local args=(serve --ephemeral --mqtt-port 0 --mqtts-port 0 --api-port 0 --lns-port 0 --device-port 0 --log-level "$1" --no-stdout-logs)
   if [[ "$1" == DEBUG ]]; then
     args+=(--log-file "$TMP/iotemu-debug.log")
   fi

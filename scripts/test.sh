@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of iotemu on a fresh machine: installs what the tests drive (Debian's
 # mosquitto-clients and openssl; a Python virtual environment in .venv/ with the AWS IoT Device
-# SDK, paho-mqtt, boto3, the AWS CLI, websockets and pytest; lora-packet for Node.js in tests/lorawan), then `cargo test` over the whole workspace and
+# SDK, paho-mqtt, boto3, the AWS CLI, websockets and pytest; lora-packet for Node.js in tests/lorawan, mqtt.js in tests/mqttjs), then `cargo test` over the whole workspace and
 # the pytest suite in tests/python.
 # Safe to re-run: each step is skipped when its result is already there.
 set -euo pipefail
@@ -42,6 +42,10 @@ fi
 if [ ! -d tests/lorawan/node_modules/lora-packet ]; then
   echo "installing tests/lorawan's Node.js packages (lora-packet)" >&2
   (cd tests/lorawan && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d tests/mqttjs/node_modules/mqtt ]; then
+  echo "installing tests/mqttjs's Node.js packages (mqtt)" >&2
+  (cd tests/mqttjs && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export IOTEMU_PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"

@@ -114,9 +114,7 @@ fn call(logs: &Logs, scope: &Scope, target: &str, body: &[u8]) -> Result<Value, 
             logs.delete_retention_policy(scope, &req.log_group_name)?;
             Ok(json!({}))
         }
-        other => Err(LogsError::UnknownOperation(format!(
-            "iotemu does not serve the CloudWatch Logs operation {other}"
-        ))),
+        other => Err(LogsError::UnknownOperation(format!("iotemu does not implement logs:{other}"))),
     }
 }
 

@@ -45,6 +45,10 @@ pub struct AdminState {
     /// The MQTTS and API addresses, for DescribeEndpoint.
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// Custom authorizers (their `iot` routes).
+    pub authorizers: Arc<iotemu_authorizers::Authorizers>,
+    /// MQTT over WebSockets at `/mqtt` (SigV4-presigned).
+    pub websockets: Arc<crate::websocket::WebSockets>,
 }
 
 /// The API port's router.
@@ -57,6 +61,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
         .merge(iotemu_provisioning::http::routes(state.provisioning.clone()))
+        .merge(iotemu_authorizers::routes(state.authorizers.clone()))
         .merge(iotemu_index::http::routes(state.index.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
@@ -64,6 +69,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with("iotdata", iotdata_routes(&state))
         .with("iot-jobs-data", iotemu_jobs::http::data_routes(state.jobs.clone()))
         .with("iotwireless", iotemu_wireless::http::routes(state.wireless.clone()));
+    let websocket =
+        Router::new().route("/mqtt", get(crate::websocket::on_api_port)).with_state(state.websockets.clone());
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
@@ -72,7 +79,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/moto-api/reset", post(reset))
         .merge(crate::live_tail::routes(state.tail.clone()))
         .with_state(state);
-    admin.merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
+    admin.merge(websocket).merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
 }
 
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
@@ -115,6 +122,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.wireless.reset()?;
     state.provisioning.reset()?;
     state.index.reset();
+    state.authorizers.reset()?;
     state.logging.reset();
     state.events.reset();
     state.cloudwatch.store.clear()?;

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod device;
 pub mod events;
 pub mod http;
 pub mod live_tail;
@@ -18,6 +19,7 @@ pub mod lora_cmd;
 pub mod reserved;
 pub mod rules_services;
 pub mod tail_cmd;
+pub mod websocket;
 
 pub use app::{App, Running};
 pub use config::Config;

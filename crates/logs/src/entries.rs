@@ -651,6 +651,10 @@ pub enum DisconnectReason {
     ServerInitiatedDisconnect,
     ApiInitiatedDisconnect,
     Throttled,
+    /// A WebSocket connection outlived its allowed time (AWS: 24 hours).
+    WebsocketTtlExpiration,
+    /// A custom authorizer's `disconnectAfterInSeconds` has passed.
+    CustomauthTtlExpiration,
 }
 
 #[cfg(test)]

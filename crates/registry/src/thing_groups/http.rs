@@ -80,7 +80,11 @@ async fn describe_thing_group(
 ) -> Result<Json<Value>, ApiError> {
     let d = registry.describe_thing_group(&ctx.scope(), &name)?;
     let g = &d.group;
-    let mut properties = json!({ "attributePayload": { "attributes": g.attributes } });
+    // A group without attributes has no `attributePayload` at all, as AWS answers.
+    let mut properties = json!({});
+    if !g.attributes.is_empty() {
+        properties["attributePayload"] = json!({ "attributes": g.attributes });
+    }
     if let Some(description) = &g.description {
         properties["thingGroupDescription"] = json!(description);
     }
