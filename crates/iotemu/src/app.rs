@@ -190,6 +190,20 @@ impl App {
             clock.clone(),
         ));
         reserved.attach_shadows(shadows.clone());
+        // Fleet indexing: rebuilt from the store now, then kept current from a bounded channel fed
+        // by the registry, the shadow service and the broker's connects and disconnects.
+        let index = iotemu_index::Index::load(
+            store.clone(),
+            registry.clone(),
+            shadows.shadows.clone(),
+            logs.clone(),
+            clock.clone(),
+            mqtt_scope.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("loading the fleet index: {e}"))?;
+        registry.attach_index(index.feed());
+        shadows.attach_index(index.feed());
+        broker.attach_index(index.feed());
         let jobs = Arc::new(
             iotemu_jobs::Jobs::load(
                 store.clone(),
@@ -277,6 +291,7 @@ impl App {
             jobs: jobs.clone(),
             provisioning: provisioning.clone(),
             wireless: wireless.clone(),
+            index: index.clone(),
             rules_engine,
             log_store_missed,
             mqtt_addr,
@@ -304,6 +319,7 @@ impl App {
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
             tokio::spawn(jobs.run_timers(tick, shutdown.clone())),
+            tokio::spawn(index.run(shutdown.clone())),
             // Ownership tokens expire within a second of their hour.
             tokio::spawn(provisioning.run_timers(Duration::from_secs(1), shutdown.clone())),
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),

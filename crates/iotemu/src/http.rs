@@ -34,6 +34,8 @@ pub struct AdminState {
     pub wireless: Arc<iotemu_wireless::Wireless>,
     /// The fleet provisioning service (its `iot` routes).
     pub provisioning: Arc<iotemu_provisioning::Provisioning>,
+    /// Fleet indexing and dynamic thing groups (their `iot` routes).
+    pub index: Arc<iotemu_index::Index>,
     /// The rules engine, for its overflow count.
     pub rules_engine: iotemu_rules::RulesEngine,
     /// The CloudWatch Logs service over the log store.
@@ -61,7 +63,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
         .merge(iotemu_provisioning::http::routes(state.provisioning.clone()))
-        .merge(iotemu_authorizers::routes(state.authorizers.clone()));
+        .merge(iotemu_authorizers::routes(state.authorizers.clone()))
+        .merge(iotemu_index::http::routes(state.index.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
@@ -133,6 +136,7 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.jobs.reset()?;
     state.wireless.reset()?;
     state.provisioning.reset()?;
+    state.index.reset();
     state.authorizers.reset()?;
     state.logging.reset();
     state.events.reset();
