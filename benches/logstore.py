@@ -31,7 +31,7 @@ AUTH = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/logs/aws4_request, S
 
 def start(binary, data_dir, *extra):
     process = subprocess.Popen(
-        [binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0", "--no-stdout-logs",
+        [binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0", "--device-port", "0", "--no-stdout-logs",
          "--data-dir", data_dir, *extra],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:

@@ -27,7 +27,7 @@ import urllib.request
 
 def start(binary, data_dir, log_level):
     process = subprocess.Popen(
-        [binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0", "--no-stdout-logs",
+        [binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0", "--device-port", "0", "--no-stdout-logs",
          "--data-dir", data_dir, "--log-level", log_level],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:

@@ -29,7 +29,7 @@ WORK="$(mktemp -d)"
 PID=""
 trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; [[ -n "$PID" ]] && wait "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); cores: $(nproc); iotemu --log-level $LEVEL" >&2
-"$TARGET/release/iotemu" serve --ephemeral --mqtt-port 0 --mqtts-port 0 --api-port 0 --lns-port 0 \
+"$TARGET/release/iotemu" serve --ephemeral --mqtt-port 0 --mqtts-port 0 --api-port 0 --lns-port 0 --device-port 0 \
   --log-level "$LEVEL" --no-stdout-logs 2> "$WORK/stderr" &
 PID=$!
 for _ in $(seq 100); do grep -q "iotemu listening" "$WORK/stderr" 2>/dev/null && break; sleep 0.1; done

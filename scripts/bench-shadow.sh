@@ -13,7 +13,7 @@ cargo build --release -p iotemu -p iotemu-loadgen >&2
 TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 WORK="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-"$TARGET/release/iotemu" serve --data-dir "$WORK" --mqtt-port 0 --mqtts-port 0 --api-port 0 --lns-port 0 \
+"$TARGET/release/iotemu" serve --data-dir "$WORK" --mqtt-port 0 --mqtts-port 0 --api-port 0 --lns-port 0 --device-port 0 \
   --no-stdout-logs --log-file "$WORK/entries.jsonl" 2> "$WORK/stderr" &
 PID=$!
 for _ in $(seq 100); do grep -q "iotemu listening" "$WORK/stderr" 2>/dev/null && break; sleep 0.1; done

@@ -118,9 +118,9 @@ else
 fi
 
 # --- run it ----------------------------------------------------------------------------------
-read -r MQTT MQTTS API LNS < <("$PY" -c '
+read -r MQTT MQTTS API LNS DEVICE < <("$PY" -c '
 import socket
-s = [socket.socket() for _ in range(4)]
+s = [socket.socket() for _ in range(5)]
 [x.bind(("127.0.0.1", 0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 container="iotemu-test-$$"
@@ -129,7 +129,7 @@ docker volume create "$volume" >/dev/null
 run_start=$(date +%s%N)
 docker run -d --name "$container" --network host \
   -v "$volume:/var/lib/iotemu" -v "$PWD/docker/seed.example.toml:/seed/seed.toml:ro" \
-  -e IOTEMU_BIND=127.0.0.1 -e IOTEMU_MQTT_PORT="$MQTT" -e IOTEMU_MQTTS_PORT="$MQTTS" -e IOTEMU_API_PORT="$API" -e IOTEMU_LNS_PORT="$LNS" \
+  -e IOTEMU_BIND=127.0.0.1 -e IOTEMU_MQTT_PORT="$MQTT" -e IOTEMU_MQTTS_PORT="$MQTTS" -e IOTEMU_API_PORT="$API" -e IOTEMU_LNS_PORT="$LNS" -e IOTEMU_DEVICE_PORT="$DEVICE" \
   -e IOTEMU_SEED=/seed/seed.toml -e IOTEMU_SERVER_NAMES=iotemu.test "$IMAGE" >/dev/null
 wait_ready() {
   docker exec "$container" iotemu wait --timeout 20 || { docker logs "$container" 2>&1 | tail -n 20 >&2; exit 1; }

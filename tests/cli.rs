@@ -520,7 +520,7 @@ import os, signal, subprocess, sys, tempfile
 binary, attempts = sys.argv[1], int(sys.argv[2])
 for _ in range(attempts):
     with tempfile.TemporaryDirectory() as d:
-        p = subprocess.Popen([binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0",
+        p = subprocess.Popen([binary, "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0", "--device-port", "0",
                               "--no-stdout-logs", "--data-dir", os.path.join(d, "data"),
                               "--log-file", os.path.join(d, "entries.jsonl")],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -564,7 +564,7 @@ fn sigterm_right_after_the_listening_line_is_still_graceful() {
 async fn run_ephemeral_with_stdout(level: &str) -> (Vec<Value>, std::path::PathBuf) {
     use std::io::BufRead;
     let mut child = iotemu(Path::new("."), &["--ephemeral", "--mqtt-port", "0", "--mqtts-port", "0"])
-        .args(["--api-port", "0", "--lns-port", "0", "--log-level", level])
+        .args(["--api-port", "0", "--lns-port", "0", "--device-port", "0", "--log-level", level])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

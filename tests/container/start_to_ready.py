@@ -34,11 +34,12 @@ def healthy(port):
 
 
 def one_run(binary, seed):
-    mqtt, mqtts, api, lns = free_ports(4)
+    mqtt, mqtts, api, lns, device = free_ports(5)
     with tempfile.TemporaryDirectory() as data:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEMU_")}
         args = [binary, "serve", "--data-dir", os.path.join(data, "d"), "--mqtt-port", str(mqtt),
-                "--mqtts-port", str(mqtts), "--api-port", str(api), "--lns-port", str(lns), "--no-stdout-logs"]
+                "--mqtts-port", str(mqtts), "--api-port", str(api), "--lns-port", str(lns),
+                "--device-port", str(device), "--no-stdout-logs"]
         if seed:
             args += ["--seed", seed]
         start = time.perf_counter()

@@ -56,15 +56,16 @@ class Emulator:
     def __init__(self, data_dir, *extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEMU_")}
         self.log_file = pathlib.Path(data_dir) / "entries.jsonl"
+        device_port = [] if "--device-port" in extra else ["--device-port", "0"]
         self.process = subprocess.Popen(
             [iotemu_binary(), "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0",
-             "--no-stdout-logs", "--data-dir", str(data_dir), "--log-file", str(self.log_file), *extra],
+             *device_port, "--no-stdout-logs", "--data-dir", str(data_dir), "--log-file", str(self.log_file), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         )
         for line in self.process.stderr:
-            match = re.match(r"iotemu listening mqtt=(\S+) mqtts=(\S+) api=(\S+) lns=(\S+)", line)
+            match = re.match(r"iotemu listening mqtt=(\S+) mqtts=(\S+) api=(\S+) lns=(\S+) device=(\S+)", line)
             if match:
-                self.mqtt, self.mqtts, self.api, self.lns = match.groups()
+                self.mqtt, self.mqtts, self.api, self.lns, self.device = match.groups()
                 break
         else:
             raise RuntimeError("iotemu exited before listening")

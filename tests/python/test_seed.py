@@ -126,7 +126,7 @@ def test_a_bad_entry_stops_the_start_naming_it(tmp_path):
     seed = write_seed(tmp_path, json.dumps({"things": [
         {"thingName": "fine"}, {"thingName": "bad one"}]}), name="seed.json")
     result = subprocess.run(
-        [iotemu_binary(), "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0",
+        [iotemu_binary(), "serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0", "--device-port", "0",
          "--data-dir", str(tmp_path / "data"), "--seed", str(seed), "--no-stdout-logs"],
         capture_output=True, text=True, timeout=20)
     assert result.returncode == 2

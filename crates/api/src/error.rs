@@ -12,11 +12,13 @@ pub struct ApiError {
     pub status: u16,
     pub error_type: &'static str,
     pub message: String,
+    /// Members of the body besides `message` (`resourceId`, `resourceArn`, ...).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
     pub fn new(status: u16, error_type: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, error_type, message: message.into() }
+        ApiError { status, error_type, message: message.into(), fields: Vec::new() }
     }
 
     /// An InvalidRequestException (400).
@@ -32,14 +34,17 @@ impl ApiError {
 
 impl<E: ServiceError> From<E> for ApiError {
     fn from(e: E) -> Self {
-        ApiError::new(e.http_status(), e.error_type(), e.to_string())
+        ApiError { fields: e.extra_fields(), ..ApiError::new(e.http_status(), e.error_type(), e.to_string()) }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({ "message": self.message });
+        let mut body = serde_json::json!({ "message": self.message });
+        for (name, value) in self.fields {
+            body[name] = serde_json::Value::String(value);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(self.error_type) {
             response.headers_mut().insert("x-amzn-ErrorType", value);

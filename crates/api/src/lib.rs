@@ -12,6 +12,7 @@
 //! - [`paging`]: the `nextToken` and `marker` pages of the list operations.
 
 mod error;
+pub mod operations;
 pub mod paging;
 mod scope;
 
@@ -77,11 +78,27 @@ pub async fn dispatch(State(services): State<ServiceRouters>, mut request: Reque
         };
         return ApiError::new(400, "InvalidRequestException", message).into_response();
     };
+    let service = scope.as_ref().map(|s| s.service.clone()).unwrap_or_default();
     if let Some(scope) = scope {
         request.extensions_mut().insert(scope);
     }
-    match router.oneshot(request).await {
+    let (method, path) = (request.method().to_string(), request.uri().path().to_string());
+    let op = operations::operation(&service, &method, &path);
+    if let Some(op) = &op {
+        if let Err(e) = operations::validate(&service, op) {
+            return e.into_response();
+        }
+    }
+    let response = match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
+    };
+    // A path or method no route serves (axum's bare 404 or 405): the operation by name.
+    let unrouted = matches!(response.status().as_u16(), 404 | 405)
+        && !response.headers().contains_key("x-amzn-ErrorType");
+    if unrouted {
+        let name = op.as_ref().map(|o| o.name.as_str());
+        return operations::unknown_operation(&service, name, &method, &path).into_response();
     }
+    response
 }

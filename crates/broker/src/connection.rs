@@ -61,6 +61,17 @@ enum Exit {
         clean_session: bool,
         prevent_will: bool,
     },
+    /// The connection outlived its [`Lifetime`].
+    Expired(DisconnectReason),
+}
+
+/// How long a connection may last, and the `disconnectReason` it ends with then: a WebSocket's
+/// TTL (WEBSOCKET_TTL_EXPIRATION, 24 h on AWS) or a custom authorizer's
+/// `disconnectAfterInSeconds` (CUSTOMAUTH_TTL_EXPIRATION).
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime {
+    pub limit: Duration,
+    pub reason: DisconnectReason,
 }
 
 impl Exit {
@@ -84,6 +95,8 @@ impl Exit {
             // AWS documents only that DeleteConnection sends a DISCONNECT; MQTT 5's code for an
             // operator's action is 0x98 Administrative action.
             Exit::Api { .. } => Some(0x98),
+            // MQTT 5's Maximum connect time.
+            Exit::Expired(_) => Some(0xA0),
         }
     }
 
@@ -98,6 +111,7 @@ impl Exit {
             Exit::AuthError(_) => DisconnectReason::AuthError,
             Exit::ServerShutdown => DisconnectReason::ServerInitiatedDisconnect,
             Exit::Api { .. } => DisconnectReason::ApiInitiatedDisconnect,
+            Exit::Expired(reason) => *reason,
         }
     }
 
@@ -113,9 +127,15 @@ impl Exit {
 
 /// Serves one accepted connection until it ends. The handshake and the farewell run boxed, so
 /// the task of an idle connection holds only the state of its main loop.
-/// `enforced`: whether IoT policies apply to this connection.
-pub(crate) async fn run<S>(stream: S, peer: SocketAddr, principal: Arc<str>, enforced: bool, broker: Broker)
-where
+/// `enforced`: whether IoT policies apply to this connection; `lifetime`: when it is cut.
+pub(crate) async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    principal: Arc<str>,
+    enforced: bool,
+    lifetime: Option<Lifetime>,
+    broker: Broker,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
@@ -140,6 +160,7 @@ where
 
     let mut kick = Some(kick);
     let mut deliveries_open = true;
+    let expiry = lifetime.map(|l| (tokio::time::Instant::now() + l.limit, l.reason));
     let mut keep_alive_tick = tokio::time::interval(keep_alive / 2);
     keep_alive_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let exit = loop {
@@ -214,6 +235,9 @@ where
                 }
                 None => deliveries_open = false,
             },
+            _ = async { tokio::time::sleep_until(expiry.expect("guarded").0).await }, if expiry.is_some() => {
+                break Exit::Expired(expiry.expect("guarded").1);
+            }
             _ = keep_alive_tick.tick() => {
                 if conn.last_seen.elapsed() > keep_alive * 3 / 2 {
                     break Exit::KeepAliveTimeout;

@@ -33,6 +33,7 @@
 mod broker;
 pub mod codec;
 mod connection;
+pub mod device_port;
 mod lifecycle;
 mod listener;
 mod persist;
@@ -43,6 +44,8 @@ pub mod topic;
 mod violation;
 
 pub use broker::Broker;
+pub use connection::Lifetime;
+pub use device_port::{serve_device_port, HttpsConnection};
 pub use listener::{serve_plain, serve_tls};
 
 use std::time::Duration;

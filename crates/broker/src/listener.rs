@@ -20,7 +20,7 @@ pub async fn serve_plain(listener: TcpListener, broker: Broker) {
     accept_loop(listener, &broker, |tcp, peer, broker| {
         let principal = anonymous.clone();
         let enforced = broker.shared.config.enforce_on_plain;
-        broker.shared.tasks.spawn(connection::run(tcp, peer, principal, enforced, broker.clone()));
+        broker.shared.tasks.spawn(connection::run(tcp, peer, principal, enforced, None, broker.clone()));
     })
     .await;
 }
@@ -55,13 +55,13 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Bro
                 log_authn_error(&broker, peer, local, sni, &failure);
                 return;
             }
-            connection::run(tls, peer, principal.into(), true, broker).await;
+            connection::run(tls, peer, principal.into(), true, None, broker).await;
         });
     })
     .await;
 }
 
-async fn accept_loop(
+pub(crate) async fn accept_loop(
     listener: TcpListener,
     broker: &Broker,
     mut spawn: impl FnMut(TcpStream, std::net::SocketAddr, &Broker),
@@ -91,7 +91,7 @@ async fn accept_loop(
 /// A certificate out of its validity period is `NOT_AUTHENTICATED`: AWS's list of
 /// Connection.AuthNError reasons (`docs/aws-behaviour.md` §3) has no code for expiry, and this is its
 /// generic one.
-fn handshake_failure(e: &std::io::Error) -> Option<AuthnFailure> {
+pub(crate) fn handshake_failure(e: &std::io::Error) -> Option<AuthnFailure> {
     let error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())?;
     if crate::tls::is_out_of_validity(error) {
         let details = match error {
@@ -119,9 +119,22 @@ fn handshake_failure(e: &std::io::Error) -> Option<AuthnFailure> {
     )
 }
 
-/// Writes a `Connection.AuthNError` entry (always ERROR/Failure).
-fn log_authn_error(
+/// Writes a `Connection.AuthNError` entry (always ERROR/Failure) of an X.509 client.
+pub(crate) fn log_authn_error(
     broker: &Broker,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    sni: Option<String>,
+    failure: &AuthnFailure,
+) {
+    log_authn_error_of(broker, "AWS_X509", peer, local, sni, failure);
+}
+
+/// Writes a `Connection.AuthNError` entry with its `authenticationType` (`AWS_X509`,
+/// `CUSTOM_AUTH`, ...).
+pub(crate) fn log_authn_error_of(
+    broker: &Broker,
+    authentication_type: &'static str,
     peer: std::net::SocketAddr,
     local: std::net::SocketAddr,
     sni: Option<String>,
@@ -132,7 +145,7 @@ fn log_authn_error(
         return;
     }
     let entry = ConnectionAuthNError {
-        authentication_type: "AWS_X509",
+        authentication_type,
         server_name_indication: sni,
         client_id: None,
         source_ip: peer.ip().to_canonical().to_string().into(),

@@ -34,6 +34,9 @@ pub struct DeviceCertVerifier {
     provider: Arc<CryptoProvider>,
     /// The chain verifier built from the last set of CAs, with that set's generation.
     built: Mutex<Option<(u64, Option<ChainVerifier>)>>,
+    /// Whether a client must present a certificate (the MQTTS port); the device port also
+    /// serves clients that authenticate otherwise (SigV4, custom authorizers).
+    mandatory: bool,
 }
 
 type ChainVerifier = Arc<dyn ClientCertVerifier>;
@@ -53,7 +56,14 @@ impl DeviceCertVerifier {
             algorithms: provider.signature_verification_algorithms,
             provider,
             built: Mutex::new(None),
+            mandatory: true,
         }
+    }
+
+    /// The same, letting clients without a certificate finish the handshake (they are then
+    /// authenticated some other way, or refused after it).
+    pub fn optional(trust: Arc<dyn DeviceTrust>) -> Self {
+        DeviceCertVerifier { mandatory: false, ..Self::new(trust) }
     }
 
     /// The chain verifier for the current CAs (None when there are none), rebuilt only when
@@ -92,6 +102,10 @@ impl DeviceCertVerifier {
 impl ClientCertVerifier for DeviceCertVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
     }
 
     fn verify_client_cert(
@@ -190,6 +204,30 @@ pub fn server_config(
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(server_chain, server_key)?;
+    Ok(Arc::new(config))
+}
+
+/// The ALPN protocol ids of the device port (`protocols.md`): MQTT with an X.509 client
+/// certificate, MQTT with a custom authorizer, and HTTP (publish, shadows, MQTT over WebSockets).
+pub const ALPN_MQTT_X509: &[u8] = b"x-amzn-mqtt-ca";
+pub const ALPN_MQTT_CUSTOM_AUTH: &[u8] = b"mqtt";
+pub const ALPN_HTTP: &[u8] = b"http/1.1";
+
+/// The rustls configuration of the device port (AWS's 443): a client certificate is optional
+/// (WebSockets and custom authorizers need none) and the ALPN protocols of `protocols.md` are
+/// offered; a client that names none is served by what it sends first.
+pub fn device_port_config(
+    trust: Arc<dyn DeviceTrust>,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let verifier = Arc::new(DeviceCertVerifier::optional(trust));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(server_chain, server_key)?;
+    config.alpn_protocols = vec![ALPN_MQTT_X509.to_vec(), ALPN_MQTT_CUSTOM_AUTH.to_vec(), ALPN_HTTP.to_vec()];
     Ok(Arc::new(config))
 }
 

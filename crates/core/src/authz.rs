@@ -16,6 +16,12 @@ pub enum IotAction {
     Receive,
     /// `iot:RetainPublish` on `topic/<topic>`, needed besides `iot:Publish` for a retained message.
     RetainPublish,
+    /// `iot:GetThingShadow` on `thing/<thing>` (or `thing/<thing>/<shadow>`), over HTTPS.
+    GetThingShadow,
+    /// `iot:UpdateThingShadow` on `thing/<thing>` (or `thing/<thing>/<shadow>`), over HTTPS.
+    UpdateThingShadow,
+    /// `iot:DeleteThingShadow` on `thing/<thing>` (or `thing/<thing>/<shadow>`), over HTTPS.
+    DeleteThingShadow,
 }
 
 impl IotAction {
@@ -27,6 +33,9 @@ impl IotAction {
             IotAction::Subscribe => "iot:Subscribe",
             IotAction::Receive => "iot:Receive",
             IotAction::RetainPublish => "iot:RetainPublish",
+            IotAction::GetThingShadow => "iot:GetThingShadow",
+            IotAction::UpdateThingShadow => "iot:UpdateThingShadow",
+            IotAction::DeleteThingShadow => "iot:DeleteThingShadow",
         }
     }
 
@@ -36,6 +45,9 @@ impl IotAction {
             IotAction::Connect => "client",
             IotAction::Subscribe => "topicfilter",
             IotAction::Publish | IotAction::Receive | IotAction::RetainPublish => "topic",
+            IotAction::GetThingShadow | IotAction::UpdateThingShadow | IotAction::DeleteThingShadow => {
+                "thing"
+            }
         }
     }
 }

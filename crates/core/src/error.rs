@@ -7,6 +7,11 @@ pub trait ServiceError: std::error::Error + Send + Sync + 'static {
     fn http_status(&self) -> u16;
     /// AWS's exception name: the `x-amzn-ErrorType` header and the `__type` field.
     fn error_type(&self) -> &'static str;
+    /// Members of the error body besides `message` (ResourceAlreadyExistsException's
+    /// `resourceId` and `resourceArn`, botocore `iot` model).
+    fn extra_fields(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// Why a device's certificate may not connect (the `reason` of a `Connection.AuthNError` entry;

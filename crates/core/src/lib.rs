@@ -12,6 +12,7 @@ mod clock;
 mod context;
 mod error;
 mod events;
+mod index_feed;
 mod publish;
 mod reserved;
 mod reserved_access;
@@ -32,6 +33,7 @@ pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
 };
 pub use events::{EventConfigurationType, NoEvents, ResourceEvent, ResourceEvents};
+pub use index_feed::{IndexChange, IndexFeed};
 pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,

@@ -11,6 +11,9 @@ pub enum DataPlaneError {
     /// UnauthorizedException (401): a publish to a reserved topic clients may not publish to
     /// (the denial botocore's model lists for Publish).
     Unauthorized(String),
+    /// ForbiddenException (403): an HTTPS device's IoT policies deny the publish (AWS's answer
+    /// to a request its authentication does not allow, `{"message":"Forbidden",...}`).
+    Forbidden(String),
     /// ResourceNotFoundException (404).
     NotFound(String),
     /// RequestEntityTooLargeException (413): a payload over the limit.
@@ -22,6 +25,7 @@ impl std::fmt::Display for DataPlaneError {
         match self {
             DataPlaneError::InvalidRequest(m)
             | DataPlaneError::Unauthorized(m)
+            | DataPlaneError::Forbidden(m)
             | DataPlaneError::NotFound(m) => f.write_str(m),
             DataPlaneError::TooLarge => f.write_str("The payload exceeds the maximum size allowed"),
         }
@@ -35,6 +39,7 @@ impl ServiceError for DataPlaneError {
         match self {
             DataPlaneError::InvalidRequest(_) => 400,
             DataPlaneError::Unauthorized(_) => 401,
+            DataPlaneError::Forbidden(_) => 403,
             DataPlaneError::NotFound(_) => 404,
             DataPlaneError::TooLarge => 413,
         }
@@ -44,6 +49,7 @@ impl ServiceError for DataPlaneError {
         match self {
             DataPlaneError::InvalidRequest(_) => "InvalidRequestException",
             DataPlaneError::Unauthorized(_) => "UnauthorizedException",
+            DataPlaneError::Forbidden(_) => "ForbiddenException",
             DataPlaneError::NotFound(_) => "ResourceNotFoundException",
             DataPlaneError::TooLarge => "RequestEntityTooLargeException",
         }

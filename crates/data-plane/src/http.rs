@@ -54,7 +54,8 @@ pub fn http_client(access_key: &str, peer: Option<SocketAddr>) -> Arc<ClientInfo
     Arc::new(ClientInfo::new(Protocol::Http, HTTP_CLIENT_ID, access_key, peer))
 }
 
-type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+/// The query of a request, or why it could not be read.
+pub type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
 fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
     query.map(|Query(q)| q).map_err(|e| ApiError::invalid_request(e.body_text()))
@@ -86,6 +87,25 @@ async fn publish(
     headers: HeaderMap,
     payload: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let request = publish_request(topic, query, &headers, payload)?;
+    let client = http_client(&scope.access_key, peer);
+    let trace_id = dp.publish(&client, request)?;
+    Ok(published(trace_id))
+}
+
+/// The answer of a successful Publish.
+pub fn published(trace_id: iotemu_core::TraceId) -> Json<Value> {
+    Json(json!({ "message": "OK", "traceId": trace_id.to_string() }))
+}
+
+/// Publish's input from its request: the topic, `?qos=` (0 or 1), `?retain=`, the MQTT 5
+/// properties and the payload.
+pub fn publish_request(
+    topic: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    query: Params,
+    headers: &HeaderMap,
+    payload: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<PublishRequest, ApiError> {
     // A body over axum's own limit (2 MB) is refused as AWS refuses one over 128 KB.
     let payload = payload.map_err(|e| match e.status().as_u16() {
         413 => ApiError::from(DataPlaneError::TooLarge),
@@ -101,10 +121,8 @@ async fn publish(
         }
     };
     let retain = flag(&params, "retain")?;
-    let properties = mqtt5_properties(&params, &headers)?;
-    let client = http_client(&scope.access_key, peer);
-    let trace_id = dp.publish(&client, PublishRequest { topic, payload, qos, retain, properties })?;
-    Ok(Json(json!({ "message": "OK", "traceId": trace_id.to_string() })))
+    let properties = mqtt5_properties(&params, headers)?;
+    Ok(PublishRequest { topic, payload, qos, retain, properties })
 }
 
 /// The MQTT 5 properties of a Publish: `contentType`, `responseTopic`, `messageExpiry` from the

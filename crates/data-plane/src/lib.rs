@@ -39,6 +39,6 @@ mod service;
 mod state;
 
 pub use error::DataPlaneError;
-pub use http::{endpoint_routes, http_client, routes, Peer};
+pub use http::{endpoint_routes, http_client, publish_request, published, routes, Params, Peer};
 pub use service::{DataPlane, PublishRequest};
 pub use state::{Endpoints, HTTP_CLIENT_ID};

@@ -9,8 +9,8 @@ use crate::DataPlaneError;
 use bytes::Bytes;
 use iotemu_api::paging::page;
 use iotemu_core::{
-    client_may_publish, ClientInfo, Connections, MessageProperties, OutboundMessage, Publisher,
-    ReservedTopicRefusal, RetainedMessage, RetainedMessages, TraceId,
+    client_may_publish, ClientInfo, Connections, DeviceAuthorizer, IotAction, MessageProperties,
+    OutboundMessage, Publisher, ReservedTopicRefusal, RetainedMessage, RetainedMessages, TraceId,
 };
 use iotemu_logs::{EventSink, GetRetainedMessage, LogEntry, LogLevel, PublishIn};
 use std::sync::Arc;
@@ -90,6 +90,33 @@ impl DataPlane {
         Ok(trace_id)
     }
 
+    /// Publish over HTTPS with a client certificate (the device port): as [`Self::publish`],
+    /// after the IoT policies of the certificate allow `iot:Publish` (and `iot:RetainPublish`
+    /// for a retained message) on the topic; a denial is ForbiddenException (403) with the
+    /// Publish-In Failure entry MQTT writes (AUTHORIZATION_FAILURE).
+    pub fn publish_as_device(
+        &self,
+        client: &Arc<ClientInfo>,
+        authorizer: &dyn DeviceAuthorizer,
+        request: PublishRequest,
+    ) -> Result<TraceId, DataPlaneError> {
+        let allowed = authorizer.authorize(client, IotAction::Publish, &request.topic)
+            && (!request.retain || authorizer.authorize(client, IotAction::RetainPublish, &request.topic));
+        if !allowed {
+            if self.logs.enabled(LogLevel::Error) {
+                let entry = PublishIn { topic_name: request.topic.as_str().into(), client: client.clone() };
+                self.logs.failure(
+                    TraceId::new(),
+                    LogEntry::PublishIn(entry),
+                    "AUTHORIZATION_FAILURE",
+                    "Authorization Failure",
+                );
+            }
+            return Err(DataPlaneError::Forbidden("Forbidden".into()));
+        }
+        self.publish(client, request)
+    }
+
     /// GetRetainedMessage, with its GetRetainedMessage entry ("GetRetainedMessage log entry"); a
     /// topic without a retained message is a Failure entry (RESOURCE_NOT_FOUND: AWS documents no
     /// failure of this entry).
@@ -146,8 +173,7 @@ impl DataPlane {
 }
 
 impl Endpoints {
-    /// DescribeEndpoint: the emulator's own `host:port` for `endpoint_type` (default
-    /// `iot:Data`).
+    /// DescribeEndpoint: the emulator's host name for `endpoint_type` (default `iot:Data`).
     pub fn describe_endpoint(&self, endpoint_type: Option<&str>) -> Result<String, DataPlaneError> {
         let addr = match endpoint_type {
             None | Some("iot:Data") | Some("iot:Data-ATS") => self.mqtts,

@@ -37,13 +37,14 @@ pub struct Endpoints {
     pub api: SocketAddr,
 }
 
-/// `host:port` of `addr`: `host` is `localhost` on a loopback or unspecified bind (a name the
-/// server certificate holds), else the bind address.
+/// The host name of `addr`, as AWS's DescribeEndpoint answers a host name only (never
+/// `host:port`; devices reach it on 8883 or 443): `localhost` on a loopback or unspecified bind
+/// (a name the server certificate holds), else the bind address. The ports are in the README
+/// and `iotemu print-config`.
 pub fn endpoint_address(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         "localhost".to_string()
     } else {
         addr.ip().to_string()
-    };
-    format!("{host}:{}", addr.port())
+    }
 }

@@ -26,6 +26,8 @@ pub struct App;
 pub struct Running {
     pub mqtt_addr: SocketAddr,
     pub mqtts_addr: SocketAddr,
+    /// The device port (AWS's 443): MQTT, HTTPS and WebSockets by ALPN.
+    pub device_addr: SocketAddr,
     pub api_addr: SocketAddr,
     /// The LoRa Basics Station (LNS) endpoint of AWS IoT Core for LoRaWAN.
     pub lns_addr: SocketAddr,
@@ -142,12 +144,14 @@ impl App {
         ));
         let shutdown = CancellationToken::new();
         let reserved = Arc::new(ReservedTopicRouter::new(mqtt_scope.clone()));
+        let device_authorizer: Arc<dyn iotemu_core::DeviceAuthorizer> =
+            Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() });
         let broker = Broker::new(
             config.broker_config(),
             logs.clone(),
             reserved.clone(),
             authenticator.clone(),
-            Arc::new(RegistryAuthorizer { registry: registry.clone(), scope: mqtt_scope.clone() }),
+            device_authorizer.clone(),
             shutdown.clone(),
         );
         // Retained messages and persistent sessions survive restarts (before any listener runs).
@@ -194,6 +198,20 @@ impl App {
             clock.clone(),
         ));
         reserved.attach_shadows(shadows.clone());
+        // Fleet indexing: rebuilt from the store now, then kept current from a bounded channel fed
+        // by the registry, the shadow service and the broker's connects and disconnects.
+        let index = iotemu_index::Index::load(
+            store.clone(),
+            registry.clone(),
+            shadows.shadows.clone(),
+            logs.clone(),
+            clock.clone(),
+            mqtt_scope.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("loading the fleet index: {e}"))?;
+        registry.attach_index(index.feed());
+        shadows.attach_index(index.feed());
+        broker.attach_index(index.feed());
         let jobs = Arc::new(
             iotemu_jobs::Jobs::load(
                 store.clone(),
@@ -245,14 +263,26 @@ impl App {
         };
         let mqtt = bind(config.server.mqtt_port).await?;
         let mqtts = bind(config.server.mqtts_port).await?;
+        let device = bind(config.server.device_port).await?;
         let api = bind(config.server.api_port).await?;
         let lns = bind(config.wireless.lns_port).await?;
         let (mqtt_addr, mqtts_addr, api_addr) = (mqtt.local_addr()?, mqtts.local_addr()?, api.local_addr()?);
         let lns_addr = lns.local_addr()?;
+        let device_addr = device.local_addr()?;
 
         // TLS trusts the emulator's CA, the registered ACTIVE CAs and the registered certificates.
-        let tls = iotemu_broker::tls::server_config(authenticator, server_chain, server_key)?;
+        let tls = iotemu_broker::tls::server_config(
+            authenticator.clone(),
+            server_chain.clone(),
+            server_key.clone_key(),
+        )?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let device_tls = iotemu_broker::tls::device_port_config(authenticator, server_chain, server_key)?;
+        let device_acceptor = tokio_rustls::TlsAcceptor::from(device_tls);
+        let websockets = Arc::new(crate::websocket::WebSockets {
+            broker: broker.clone(),
+            ttl: Duration::from_secs(config.broker.websocket_ttl_secs),
+        });
         let admin = Arc::new(AdminState {
             ca_pem: ca.cert_pem.clone(),
             account_id: config.server.account_id.clone(),
@@ -269,11 +299,28 @@ impl App {
             jobs: jobs.clone(),
             provisioning: provisioning.clone(),
             wireless: wireless.clone(),
+            index: index.clone(),
             rules_engine,
             log_store_missed,
+            mqtt_addr,
             mqtts_addr,
             api_addr,
+            websockets: websockets.clone(),
+            authorizers: Arc::new(
+                iotemu_authorizers::Authorizers::load(store.clone(), clock.clone())
+                    .map_err(|e| anyhow::anyhow!("loading the authorizers: {e}"))?
+                    .with_endpoints(config.authorizers.endpoints.clone()),
+            ),
         });
+        let device_state = Arc::new(crate::device::DeviceState {
+            data_plane: Arc::new(iotemu_dataplane::DataPlane::new(broker.clone(), admin.logs.clone())),
+            shadows: admin.shadows.clone(),
+            authorizer: device_authorizer,
+            scope: mqtt_scope.clone(),
+            websockets,
+        });
+        let (https_tx, https_rx) = tokio::sync::mpsc::channel(64);
+        let device_shutdown = shutdown.clone();
         let api_router = http::router(admin);
         let seed_route = crate::seed::http::routes(
             api_router.clone(),
@@ -295,10 +342,23 @@ impl App {
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
             tokio::spawn(jobs.run_timers(tick, shutdown.clone())),
+            tokio::spawn(index.run(shutdown.clone())),
             // Ownership tokens expire within a second of their hour.
             tokio::spawn(provisioning.run_timers(Duration::from_secs(1), shutdown.clone())),
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
             tokio::spawn(iotemu_broker::serve_tls(mqtts, acceptor, broker.clone())),
+            tokio::spawn(iotemu_broker::serve_device_port(device, device_acceptor, broker.clone(), https_tx)),
+            tokio::spawn(async move {
+                // HTTPS of the device port: the broker hands each connection over after TLS.
+                let listener = crate::device::DeviceListener { connections: https_rx, local: device_addr };
+                let service = crate::device::router(device_state)
+                    .into_make_service_with_connect_info::<crate::device::DevicePeer>();
+                let serve = axum::serve(listener, service)
+                    .with_graceful_shutdown(async move { device_shutdown.cancelled().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "device port HTTPS failed");
+                }
+            }),
             tokio::spawn(async move {
                 // The peer address is the sourceIp of an HTTP publish's Publish-In entry.
                 let service = api_router.into_make_service_with_connect_info::<SocketAddr>();
@@ -322,6 +382,7 @@ impl App {
         Ok(Running {
             mqtt_addr,
             mqtts_addr,
+            device_addr,
             api_addr,
             lns_addr,
             data_dir,
@@ -343,8 +404,8 @@ impl Running {
     /// The line scripts wait for once every listener is bound.
     pub fn listening_line(&self) -> String {
         format!(
-            "iotemu listening mqtt={} mqtts={} api={} lns={}",
-            self.mqtt_addr, self.mqtts_addr, self.api_addr, self.lns_addr
+            "iotemu listening mqtt={} mqtts={} api={} lns={} device={}",
+            self.mqtt_addr, self.mqtts_addr, self.api_addr, self.lns_addr, self.device_addr
         )
     }
 

@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// MQTT over mutual TLS port; 0 picks a free one [default: 8883].
     #[arg(long, env = "IOTEMU_MQTTS_PORT", value_name = "PORT")]
     pub mqtts_port: Option<u16>,
+    /// Device port (AWS's 443): MQTT, HTTPS and WebSockets by ALPN; 0 picks a free one
+    /// [default: 8443].
+    #[arg(long, env = "IOTEMU_DEVICE_PORT", value_name = "PORT")]
+    pub device_port: Option<u16>,
     /// HTTP API port; 0 picks a free one [default: 4580].
     #[arg(long, env = "IOTEMU_API_PORT", value_name = "PORT")]
     pub api_port: Option<u16>,
@@ -129,6 +133,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.mqtts_port {
             server.mqtts_port = v;
+        }
+        if let Some(v) = self.device_port {
+            server.device_port = v;
         }
         if let Some(v) = self.api_port {
             server.api_port = v;

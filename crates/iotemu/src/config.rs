@@ -25,6 +25,17 @@ pub struct Config {
     pub jobs: JobsSection,
     pub wireless: WirelessSection,
     pub provisioning: ProvisioningSection,
+    #[serde(default)]
+    pub authorizers: AuthorizersSection,
+}
+
+/// Custom authorizers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizersSection {
+    /// Lambda function ARN (or `*`) -> the URL the authorizer function is POSTed to.
+    #[serde(default)]
+    pub endpoints: std::collections::HashMap<String, String>,
 }
 
 /// The rules engine (`iotemu_rules::EngineConfig`) and rules created at start.
@@ -161,6 +172,8 @@ pub struct ServerConfig {
     pub bind: String,
     pub mqtt_port: u16,
     pub mqtts_port: u16,
+    /// The device port (AWS's 443): MQTT, HTTPS and WebSockets by ALPN.
+    pub device_port: u16,
     pub api_port: u16,
     pub data_dir: PathBuf,
     pub ephemeral: bool,
@@ -200,6 +213,8 @@ pub struct LogStoreSection {
 pub struct BrokerSection {
     pub session_expiry_secs: u64,
     pub connect_timeout_secs: u64,
+    /// How long a WebSocket connection may last (AWS: 24 hours).
+    pub websocket_ttl_secs: u64,
 }
 
 /// A configuration that cannot be used; printed as one line.
@@ -249,6 +264,9 @@ impl Config {
             return invalid(format!("server name {name:?} is neither a DNS name nor an IP address"));
         }
         self.log_level()?;
+        if self.broker.websocket_ttl_secs == 0 {
+            return invalid("websocket_ttl_secs must be at least 1".into());
+        }
         let expiry = self.broker.session_expiry_secs;
         if expiry == 0 || expiry > MAX_SESSION_EXPIRY_SECS {
             return invalid(format!(

@@ -35,6 +35,23 @@ impl From<std::io::Error> for CaError {
     }
 }
 
+/// The subject and public key of a CSR (whatever hash signed it).
+fn csr_subject_and_key(csr_pem: &str) -> Result<(rcgen::DistinguishedName, rcgen::SubjectPublicKeyInfo)> {
+    use x509_parser::prelude::FromDer;
+    let block = pem::parse(csr_pem).map_err(|e| CaError(e.to_string()))?;
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(block.contents())
+        .map_err(|e| CaError(e.to_string()))?;
+    let info = &csr.certification_request_info;
+    let mut subject = rcgen::DistinguishedName::new();
+    for attribute in info.subject.iter_attributes() {
+        let oid: Vec<u64> = attribute.attr_type().iter().map(|i| i.collect()).unwrap_or_default();
+        let value = attribute.as_str().map_err(|e| CaError(format!("the CSR's subject: {e}")))?;
+        subject.push(DnType::from_oid(&oid), value);
+    }
+    let spki = rcgen::SubjectPublicKeyInfo::from_der(info.subject_pki.raw)?;
+    Ok((subject, spki))
+}
+
 /// Adds what was being done to an error.
 trait Context<T> {
     fn context(self, what: impl std::fmt::Display) -> Result<T>;
@@ -199,15 +216,27 @@ impl CertAuthority {
     /// extensions are not copied (AWS decides the extensions of the certificates it signs);
     /// callers check the CSR first (`x509::check_csr`).
     pub fn sign_csr(&self, csr_pem: &str) -> Result<SignedCert> {
-        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = csr.params.distinguished_name.clone();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         Self::set_validity(&mut params);
         let (not_before, not_after) = (params.not_before.unix_timestamp(), params.not_after.unix_timestamp());
-        csr.params = params;
-        let cert = csr.signed_by(&self.issuer()?)?;
+        let cert = match rcgen::CertificateSigningRequestParams::from_pem(csr_pem) {
+            Ok(mut csr) => {
+                params.distinguished_name = csr.params.distinguished_name.clone();
+                csr.params = params;
+                csr.signed_by(&self.issuer()?)?
+            }
+            // rcgen verifies only the signature algorithms it signs with; AWS checks the key,
+            // not the CSR's hash (a SHA-1 signed CSR is accepted). The caller has verified the
+            // signature (x509-parser knows SHA-1), so the key and subject are taken from it.
+            Err(rcgen::Error::UnsupportedSignatureAlgorithm) => {
+                let (subject, spki) = csr_subject_and_key(csr_pem)?;
+                params.distinguished_name = subject;
+                params.signed_by(&spki, &self.issuer()?)?
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(SignedCert {
             certificate_id: iotemu_core::certificate_id(cert.der()),
             cert_pem: cert.pem(),

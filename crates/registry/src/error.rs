@@ -8,6 +8,9 @@ pub enum RegistryError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// ResourceAlreadyExistsException naming the resource (`resourceId`, `resourceArn`).
+    #[error("{message}")]
+    AlreadyExistsResource { message: String, id: String, arn: String },
     #[error("{0}")]
     VersionConflict(String),
     #[error("{0}")]
@@ -36,7 +39,9 @@ impl ServiceError for RegistryError {
     fn http_status(&self) -> u16 {
         match self {
             RegistryError::NotFound(_) => 404,
-            RegistryError::AlreadyExists(_) | RegistryError::VersionConflict(_) => 409,
+            RegistryError::AlreadyExists(_)
+            | RegistryError::AlreadyExistsResource { .. }
+            | RegistryError::VersionConflict(_) => 409,
             RegistryError::InvalidRequest(_) => 400,
             RegistryError::DeleteConflict(_) => 409,
             RegistryError::CertificateState(_) => 406,
@@ -52,7 +57,9 @@ impl ServiceError for RegistryError {
     fn error_type(&self) -> &'static str {
         match self {
             RegistryError::NotFound(_) => "ResourceNotFoundException",
-            RegistryError::AlreadyExists(_) => "ResourceAlreadyExistsException",
+            RegistryError::AlreadyExists(_) | RegistryError::AlreadyExistsResource { .. } => {
+                "ResourceAlreadyExistsException"
+            }
             RegistryError::VersionConflict(_) => "VersionConflictException",
             RegistryError::InvalidRequest(_) => "InvalidRequestException",
             RegistryError::DeleteConflict(_) => "DeleteConflictException",
@@ -64,6 +71,15 @@ impl ServiceError for RegistryError {
             RegistryError::RegistrationCodeValidation(_) => "RegistrationCodeValidationException",
             RegistryError::LimitExceeded(_) => "LimitExceededException",
             RegistryError::Internal(_) => "InternalFailureException",
+        }
+    }
+
+    fn extra_fields(&self) -> Vec<(&'static str, String)> {
+        match self {
+            RegistryError::AlreadyExistsResource { id, arn, .. } => {
+                vec![("resourceId", id.clone()), ("resourceArn", arn.clone())]
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -71,10 +71,14 @@ impl PolicyDocument {
                 return Err(format!("Policy document has an unknown element {key:?}"));
             }
         }
-        match doc.get("Version").and_then(Value::as_str) {
-            Some("2012-10-17") | Some("2008-10-17") => {}
-            Some(v) => return Err(format!("Policy document has an unsupported Version {v:?}")),
-            None => return Err("Policy document must have a Version (\"2012-10-17\")".into()),
+        // `Version` is optional, as in IAM, whose conventions IoT policies follow.
+        match doc.get("Version") {
+            None => {}
+            Some(Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
+            Some(Value::String(v)) => {
+                return Err(format!("Policy document has an unsupported Version {v:?}"))
+            }
+            _ => return Err("Policy document's Version must be a string such as \"2012-10-17\"".into()),
         }
         let statements = match doc.get("Statement") {
             Some(Value::Array(items)) if !items.is_empty() => items.iter().collect::<Vec<_>>(),
@@ -363,7 +367,7 @@ mod tests {
         for bad in [
             "not json",
             "[]",
-            r#"{"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+            r#"{"Version":"2012-10-17"}"#,
             r#"{"Version":"2012-10-17","Statement":[]}"#,
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Action":"iot:*","Resource":"*"}]}"#,
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*"}]}"#,

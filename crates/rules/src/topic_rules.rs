@@ -144,7 +144,7 @@ fn check_rule_name(name: &str) -> Result<(), RuleError> {
 }
 
 fn not_found(name: &str) -> RuleError {
-    RuleError::Unauthorized(format!("Rule {name} does not exist or you are not authorized to access it"))
+    RuleError::Unauthorized(format!("Access to topic rule '{name}' was denied"))
 }
 
 /// Parses a payload into a rule named `name` (the SQL checked as its version says).

@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use iotemu_api::paging::with_next_token;
 use iotemu_api::{query, ApiContext, ApiError, AwsQuery};
-use iotemu_core::{ClientInfo, Protocol, ServiceError, TraceId};
+use iotemu_core::{ClientInfo, Protocol, Scope, ServiceError, TraceId};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -45,14 +45,15 @@ fn caller(ctx: &ApiContext) -> Arc<ClientInfo> {
 /// Runs one request and renders its answer: the accepted payload as JSON, or AWS's error.
 fn run(
     requests: &ShadowRequests,
-    ctx: &ApiContext,
+    scope: &Scope,
+    caller: &Arc<ClientInfo>,
     thing: &str,
     name: Option<&str>,
     operation: Operation,
     payload: &[u8],
 ) -> Response {
     let request = ShadowRequest { thing, name, operation };
-    match requests.handle(&ctx.scope(), &caller(ctx), TraceId::new(), &request, payload) {
+    match requests.handle(scope, caller, TraceId::new(), &request, payload) {
         Ok(accepted) => ([(header::CONTENT_TYPE, "application/json")], accepted.to_string()).into_response(),
         // AWS's message alone (the code is the status); the exception name from the code.
         Err(Rejection { error, .. }) => {
@@ -72,7 +73,25 @@ async fn serve(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let name = query(q)?.name;
-    iotemu_api::blocking(move || Ok(run(&requests, &ctx, &thing, name.as_deref(), operation, &body))).await
+    let caller = caller(&ctx);
+    serve_as(requests, ctx.scope(), caller, thing, name, operation, body).await
+}
+
+/// Serves one request of `caller` (an HTTPS device on the device port, say) in `scope`, on the
+/// blocking pool.
+pub async fn serve_as(
+    requests: Arc<ShadowRequests>,
+    scope: Scope,
+    caller: Arc<ClientInfo>,
+    thing: String,
+    name: Option<String>,
+    operation: Operation,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    iotemu_api::blocking(move || {
+        Ok(run(&requests, &scope, &caller, &thing, name.as_deref(), operation, &body))
+    })
+    .await
 }
 
 async fn get_thing_shadow(

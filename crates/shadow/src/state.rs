@@ -74,10 +74,11 @@ impl ShadowDocument {
 
 fn sections(desired: &Option<Map<String, Value>>, reported: &Option<Map<String, Value>>) -> Value {
     let mut out = Map::new();
-    if let Some(d) = desired {
+    // An empty section is no section (documents stored before this rule may hold one).
+    if let Some(d) = desired.as_ref().filter(|d| !d.is_empty()) {
         out.insert("desired".into(), Value::Object(d.clone()));
     }
-    if let Some(r) = reported {
+    if let Some(r) = reported.as_ref().filter(|r| !r.is_empty()) {
         out.insert("reported".into(), Value::Object(r.clone()));
     }
     Value::Object(out)
@@ -187,9 +188,15 @@ pub fn apply_update(
         None => None,
         Some(v) => Some(v.as_u64().ok_or_else(ShadowError::invalid_version)?),
     };
+    let empty = Map::new();
+    // `{"state": null}` clears both sections: AWS accepts it, answers `"state": null` with a new
+    // version, and a later get shows `"state": {}` (aws-greengrass-shadow-manager #193, "only
+    // `{"state": null}` will clear the full shadow"; aws-iot-device-sdk-python-v2 #268).
+    let clear = matches!(request.get("state"), Some(Value::Null));
     let state = match request.get("state") {
         None => return Err(ShadowError::missing_state()),
         Some(Value::Object(s)) => s,
+        Some(Value::Null) => &empty,
         Some(_) => return Err(ShadowError::state_not_object()),
     };
     if state.keys().any(|k| k != "desired" && k != "reported") {
@@ -213,6 +220,7 @@ pub fn apply_update(
         return Err(ShadowError::version_conflict());
     }
 
+    let (desired, reported) = if clear { (Section::Remove, Section::Remove) } else { (desired, reported) };
     let mut next = live.cloned().unwrap_or_default();
     apply_section(&mut next.desired, &mut next.desired_metadata, &desired, now);
     apply_section(&mut next.reported, &mut next.reported_metadata, &reported, now);
@@ -229,15 +237,21 @@ pub fn apply_update(
         let sent = match s {
             Section::Absent => continue,
             Section::Remove => Value::Null,
+            // An empty section sent is no section in the answer, as in the document.
+            Section::Merge(m) if m.is_empty() => continue,
             Section::Merge(m) => Value::Object((*m).clone()),
         };
         accepted_metadata.insert(name.into(), value_metadata(&sent, now));
         accepted_state.insert(name.into(), sent);
     }
-    let accepted = with_token(
-        json!({"state": accepted_state, "metadata": accepted_metadata, "version": next.version, "timestamp": now}),
-        &token,
-    );
+    let accepted = if clear {
+        with_token(json!({"state": null, "version": next.version, "timestamp": now}), &token)
+    } else {
+        with_token(
+            json!({"state": accepted_state, "metadata": accepted_metadata, "version": next.version, "timestamp": now}),
+            &token,
+        )
+    };
     let delta = match desired {
         Section::Merge(_) => next.delta().map(|(state, metadata)| {
             with_token(
@@ -266,7 +280,13 @@ fn apply_section(
             *metadata = None;
         }
         Section::Merge(patch) => {
-            merge(target.get_or_insert_with(Map::new), metadata.get_or_insert_with(Map::new), patch, now)
+            merge(target.get_or_insert_with(Map::new), metadata.get_or_insert_with(Map::new), patch, now);
+            // A top-level section left empty is removed from the document (device-shadow-document.md,
+            // "Empty shadow document properties"); nested empty objects stay.
+            if target.as_ref().is_some_and(Map::is_empty) {
+                *target = None;
+                *metadata = None;
+            }
         }
     }
 }
@@ -593,6 +613,33 @@ mod tests {
     }
 
     #[test]
+    fn an_emptied_top_level_section_is_omitted_everywhere() {
+        // device-shadow-document.md, "Empty shadow document properties".
+        let a = update(None, json!({"state": {"desired": {"x": 1}, "reported": {"x": 2}}}), 1).unwrap();
+        let b = update(Some(&a.document), json!({"state": {"desired": {"x": null}}}), 2).unwrap();
+        assert_eq!(b.document.state(), json!({"reported": {"x": 2}}));
+        assert_eq!(b.document.metadata(), json!({"reported": {"x": {"timestamp": 1}}}));
+        assert_eq!(b.delta, None);
+        assert_eq!(get_document(&b.document, None, 3)["state"], json!({"reported": {"x": 2}}));
+        let c =
+            update(Some(&b.document), json!({"state": {"desired": {}, "reported": {"o": {}}}}), 3).unwrap();
+        assert_eq!(c.accepted["state"], json!({"reported": {"o": {}}}));
+        assert_eq!(c.document.state(), json!({"reported": {"x": 2, "o": {}}}));
+        assert_eq!(c.documents["current"]["state"], json!({"reported": {"x": 2, "o": {}}}));
+    }
+
+    #[test]
+    fn a_null_state_clears_the_shadow_and_keeps_its_version() {
+        let a = update(None, json!({"state": {"desired": {"x": 1}, "reported": {"y": 2}}}), 1).unwrap();
+        let b = update(Some(&a.document), json!({"state": null, "clientToken": "t"}), 2).unwrap();
+        assert_eq!(b.accepted, json!({"state": null, "version": 2, "timestamp": 2, "clientToken": "t"}));
+        assert_eq!(b.delta, None);
+        let got = get_document(&b.document, None, 3);
+        assert_eq!((&got["state"], &got["metadata"], &got["version"]), (&json!({}), &json!({}), &json!(2)));
+        assert_eq!(b.documents["current"]["state"], json!({}));
+    }
+
+    #[test]
     fn removing_the_last_nested_field_keeps_the_empty_parent() {
         // As AWS does (aws-greengrass-shadow-manager #213, "keep the empty parent object (which
         // matches IoT Shadow)").
@@ -669,7 +716,6 @@ mod tests {
             (b"[1, 2]", 400, "Invalid JSON"),
             (br#"{"clientToken": "x"}"#, 400, "Missing required node: state"),
             (br#"{"state": 1}"#, 400, "State node must be an object"),
-            (br#"{"state": null}"#, 400, "State node must be an object"),
             (br#"{"state": {"desired": 1}}"#, 400, "Desired node must be an object"),
             (br#"{"state": {"reported": [1]}}"#, 400, "Reported node must be an object"),
             (br#"{"state": {"delta": {}}}"#, 400, "State contains an invalid node"),

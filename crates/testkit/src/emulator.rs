@@ -19,6 +19,8 @@ pub struct Emulator {
     pub api: SocketAddr,
     /// The LoRa Basics Station (LNS) endpoint.
     pub lns: SocketAddr,
+    /// The device port (AWS's 443): MQTT, HTTPS and WebSockets by ALPN.
+    pub device: SocketAddr,
     pub dir: tempfile::TempDir,
     pub log_file: PathBuf,
     stderr: Arc<Mutex<String>>,
@@ -38,12 +40,13 @@ impl Emulator {
     pub fn start(bin: &str, extra: &[&str]) -> Emulator {
         let dir = tempfile::tempdir().expect("temp dir");
         let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
-        let (child, [mqtt, mqtts, api, lns], stderr) = spawn(Path::new(bin), dir.path(), &extra);
+        let (child, [mqtt, mqtts, api, lns, device], stderr) = spawn(Path::new(bin), dir.path(), &extra);
         Emulator {
             mqtt,
             mqtts,
             api,
             lns,
+            device,
             child,
             bin: PathBuf::from(bin),
             extra,
@@ -64,9 +67,9 @@ impl Emulator {
             self.terminate();
             assert!(self.wait_exit(Duration::from_secs(10)).is_some(), "iotemu did not exit on SIGTERM");
         }
-        let (child, [mqtt, mqtts, api, lns], stderr) = spawn(&self.bin, self.dir.path(), &self.extra);
-        (self.child, self.mqtt, self.mqtts, self.api, self.lns, self.stderr) =
-            (child, mqtt, mqtts, api, lns, stderr);
+        let (child, [mqtt, mqtts, api, lns, device], stderr) = spawn(&self.bin, self.dir.path(), &self.extra);
+        (self.child, self.mqtt, self.mqtts, self.api, self.lns, self.device, self.stderr) =
+            (child, mqtt, mqtts, api, lns, device, stderr);
     }
 
     /// The data directory (CA, server certificate).
@@ -191,13 +194,14 @@ impl Drop for Emulator {
 }
 
 /// Starts `bin serve` on `dir` (data in `dir/data`, entries appended to `dir/entries.jsonl`),
-/// every port 0, and waits for its `iotemu listening` line: the process, its MQTT, MQTTS, API
-/// and LNS addresses, and its stderr as it comes.
-fn spawn(bin: &Path, dir: &Path, extra: &[String]) -> (Child, [SocketAddr; 4], Arc<Mutex<String>>) {
+/// every port 0, and waits for its `iotemu listening` line: the process, its MQTT, MQTTS, API,
+/// LNS and device-port addresses, and its stderr as it comes.
+fn spawn(bin: &Path, dir: &Path, extra: &[String]) -> (Child, [SocketAddr; 5], Arc<Mutex<String>>) {
     let log_file = dir.join("entries.jsonl");
     let data_dir = dir.join("data");
     let mut child = Command::new(bin)
         .args(["serve", "--mqtt-port", "0", "--mqtts-port", "0", "--api-port", "0", "--lns-port", "0"])
+        .args(if extra.iter().any(|a| a == "--device-port") { &[][..] } else { &["--device-port", "0"][..] })
         .arg("--no-stdout-logs")
         .arg("--data-dir")
         .arg(&data_dir)
@@ -233,7 +237,7 @@ fn spawn(bin: &Path, dir: &Path, extra: &[String]) -> (Child, [SocketAddr; 4], A
         let field = line.split_whitespace().find_map(|f| f.strip_prefix(key)).expect("listening field");
         field.parse().expect("address")
     };
-    (child, [addr("mqtt="), addr("mqtts="), addr("api="), addr("lns=")], collected)
+    (child, [addr("mqtt="), addr("mqtts="), addr("api="), addr("lns="), addr("device=")], collected)
 }
 
 /// Runs `iotemu check-entries` on a JSON-lines file, requiring a valid entry of each of

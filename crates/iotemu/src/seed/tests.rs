@@ -55,6 +55,7 @@ fn config(data_dir: &Path, seed: &Path) -> Config {
     config.server.data_dir = data_dir.to_owned();
     config.server.seed = seed.display().to_string();
     (config.server.mqtt_port, config.server.mqtts_port, config.server.api_port) = (0, 0, 0);
+    config.server.device_port = 0;
     config.wireless.lns_port = 0;
     config.logging.stdout = false;
     config

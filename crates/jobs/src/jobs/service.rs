@@ -46,6 +46,16 @@ impl Jobs {
                 request.job_executions_rollout_config.or(template.job_executions_rollout_config);
             request.abort_config = request.abort_config.or(template.abort_config);
             request.timeout_config = request.timeout_config.or(template.timeout_config);
+            request.job_executions_retry_config =
+                request.job_executions_retry_config.or(template.job_executions_retry_config);
+            request.destination_package_versions =
+                request.destination_package_versions.or(template.destination_package_versions);
+            // The template's maintenance windows become the job's (botocore keeps them in the
+            // job's schedulingConfig).
+            if request.scheduling_config.is_none() {
+                request.scheduling_config =
+                    template.maintenance_windows.map(|w| serde_json::json!({ "maintenanceWindows": w }));
+            }
         }
         match (&request.document, &request.document_source) {
             (Some(_), Some(_)) => {
@@ -93,6 +103,9 @@ impl Jobs {
                 job_executions_rollout_config: request.job_executions_rollout_config,
                 abort_config: request.abort_config,
                 timeout_config: request.timeout_config,
+                job_executions_retry_config: request.job_executions_retry_config,
+                scheduling_config: request.scheduling_config,
+                destination_package_versions: request.destination_package_versions,
                 job_template_arn: request.job_template_arn,
                 document_parameters: request.document_parameters,
                 created_at: now,

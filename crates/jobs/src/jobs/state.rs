@@ -31,6 +31,12 @@ pub struct Job {
     pub job_executions_rollout_config: Option<Value>,
     pub abort_config: Option<Value>,
     pub timeout_config: Option<Value>,
+    /// Kept and returned as given; its retries are not run yet.
+    pub job_executions_retry_config: Option<Value>,
+    /// Kept and returned as given (`startTime`, `endTime`, `maintenanceWindows`, ...); not acted on.
+    pub scheduling_config: Option<Value>,
+    /// Kept and returned as given.
+    pub destination_package_versions: Option<Value>,
     pub job_template_arn: Option<String>,
     pub document_parameters: Option<BTreeMap<String, String>>,
     pub created_at: u64,
@@ -79,8 +85,8 @@ impl Job {
     }
 }
 
-/// CreateJob's body (botocore `CreateJobRequest`; members iotemu does not act on are accepted
-/// and ignored: tags, namespaceId, jobExecutionsRetryConfig, schedulingConfig, ...).
+/// CreateJob's body (botocore `CreateJobRequest`; jobExecutionsRetryConfig, schedulingConfig and
+/// destinationPackageVersions are kept and returned; tags and namespaceId are accepted and ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateJob {
@@ -94,6 +100,9 @@ pub struct CreateJob {
     pub job_executions_rollout_config: Option<Value>,
     pub abort_config: Option<Value>,
     pub timeout_config: Option<Value>,
+    pub job_executions_retry_config: Option<Value>,
+    pub scheduling_config: Option<Value>,
+    pub destination_package_versions: Option<Value>,
     pub job_template_arn: Option<String>,
     pub document_parameters: Option<BTreeMap<String, String>>,
 }

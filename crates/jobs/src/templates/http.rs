@@ -53,6 +53,9 @@ async fn describe_job_template(
         ("jobExecutionsRolloutConfig", t.job_executions_rollout_config),
         ("abortConfig", t.abort_config),
         ("timeoutConfig", t.timeout_config),
+        ("jobExecutionsRetryConfig", t.job_executions_retry_config),
+        ("maintenanceWindows", t.maintenance_windows),
+        ("destinationPackageVersions", t.destination_package_versions),
     ];
     for (key, value) in optional {
         if let Some(value) = value {

@@ -41,6 +41,9 @@ impl Jobs {
             job_executions_rollout_config: request.job_executions_rollout_config,
             abort_config: request.abort_config,
             timeout_config: request.timeout_config,
+            job_executions_retry_config: request.job_executions_retry_config,
+            maintenance_windows: request.maintenance_windows,
+            destination_package_versions: request.destination_package_versions,
             created_at: self.now(),
         };
         if let Some(job_arn) = &request.job_arn {
@@ -58,6 +61,13 @@ impl Jobs {
                 template.job_executions_rollout_config.or(job.job_executions_rollout_config.clone());
             template.abort_config = template.abort_config.or(job.abort_config.clone());
             template.timeout_config = template.timeout_config.or(job.timeout_config.clone());
+            template.job_executions_retry_config =
+                template.job_executions_retry_config.or(job.job_executions_retry_config.clone());
+            template.maintenance_windows = template.maintenance_windows.or_else(|| {
+                job.scheduling_config.as_ref().and_then(|s| s.get("maintenanceWindows")).cloned()
+            });
+            template.destination_package_versions =
+                template.destination_package_versions.or(job.destination_package_versions.clone());
         }
         match (&template.document, &template.document_source) {
             (None, None) => {

@@ -16,6 +16,10 @@ pub struct JobTemplate {
     pub job_executions_rollout_config: Option<Value>,
     pub abort_config: Option<Value>,
     pub timeout_config: Option<Value>,
+    /// Kept and returned as given (and given to the jobs made from the template).
+    pub job_executions_retry_config: Option<Value>,
+    pub maintenance_windows: Option<Value>,
+    pub destination_package_versions: Option<Value>,
     pub created_at: u64,
 }
 
@@ -31,4 +35,7 @@ pub struct CreateJobTemplate {
     pub job_executions_rollout_config: Option<Value>,
     pub abort_config: Option<Value>,
     pub timeout_config: Option<Value>,
+    pub job_executions_retry_config: Option<Value>,
+    pub maintenance_windows: Option<Value>,
+    pub destination_package_versions: Option<Value>,
 }

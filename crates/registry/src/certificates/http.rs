@@ -377,11 +377,19 @@ async fn update_certificate(
     Ok(Json(json!({})))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DeleteCertificateQuery {
+    #[serde(default)]
+    force_delete: bool,
+}
+
 async fn delete_certificate(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(id): Path<String>,
+    q: AwsQuery<DeleteCertificateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.delete_certificate(&ctx.scope(), &id)?;
+    registry.delete_certificate_forced(&ctx.scope(), &id, query(q)?.force_delete)?;
     Ok(Json(json!({})))
 }

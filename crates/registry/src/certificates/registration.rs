@@ -122,6 +122,16 @@ fn registered_status(status: Option<&str>, set_as_active: bool) -> Result<String
     }
 }
 
+/// AWS's answer to registering a certificate it knows (the same for RegisterCertificate and
+/// RegisterCertificateWithoutCA, before any CA check).
+fn already_registered(known: &Certificate) -> RegistryError {
+    RegistryError::AlreadyExistsResource {
+        message: "The certificate is already provisioned or registered".into(),
+        id: known.id.clone(),
+        arn: known.arn.clone(),
+    }
+}
+
 fn ca_not_found(id: &str) -> RegistryError {
     RegistryError::NotFound(format!("The CA certificate {id} cannot be found."))
 }
@@ -168,11 +178,8 @@ impl Registry {
     ) -> Result<Certificate, RegistryError> {
         let mut certificates = self.certificates.write();
         let key = (scope.clone(), certificate.id.clone());
-        if certificates.contains_key(&key) {
-            return Err(RegistryError::AlreadyExists(format!(
-                "The certificate {} is already registered.",
-                certificate.id
-            )));
+        if let Some(known) = certificates.get(&key) {
+            return Err(already_registered(known));
         }
         self.put(CERTIFICATE, scope, &certificate.id, &certificate)?;
         certificates.insert(key, certificate.clone());
@@ -223,6 +230,7 @@ impl Registry {
     ) -> Result<Certificate, RegistryError> {
         let status = registered_status(status, set_as_active)?;
         let cert = parse_certificate(pem)?;
+        self.check_not_registered(scope, &cert.id)?;
         let ca =
             {
                 let cas = self.ca_certificates.read();
@@ -266,6 +274,13 @@ impl Registry {
         self.insert_certificate(scope, doc)
     }
 
+    fn check_not_registered(&self, scope: &Scope, id: &str) -> Result<(), RegistryError> {
+        match self.certificates.read().get(&(scope.clone(), id.to_string())) {
+            Some(known) => Err(already_registered(known)),
+            None => Ok(()),
+        }
+    }
+
     /// RegisterCertificateWithoutCA: any certificate, in certificate mode SNI_ONLY.
     pub fn register_certificate_without_ca(
         &self,
@@ -275,6 +290,7 @@ impl Registry {
     ) -> Result<Certificate, RegistryError> {
         let status = registered_status(status, false)?;
         let cert = parse_certificate(pem)?;
+        self.check_not_registered(scope, &cert.id)?;
         let doc = self.certificate_doc(scope, &cert, pem, status, None, "SNI_ONLY");
         self.insert_certificate(scope, doc)
     }

@@ -127,6 +127,17 @@ impl Registry {
 
     /// DeleteCertificate: only when not ACTIVE and attached to no thing.
     pub fn delete_certificate(&self, scope: &Scope, id: &str) -> Result<(), RegistryError> {
+        self.delete_certificate_forced(scope, id, false)
+    }
+
+    /// DeleteCertificate with `forceDelete`: an INACTIVE certificate goes even with policies
+    /// attached (they are detached), never one attached to a thing (botocore `iot` DeleteCertificate).
+    pub fn delete_certificate_forced(
+        &self,
+        scope: &Scope,
+        id: &str,
+        force: bool,
+    ) -> Result<(), RegistryError> {
         // Lock order (see `Registry`): things before certificates.
         let things = self.things.read();
         let mut certificates = self.certificates.write();
@@ -143,13 +154,19 @@ impl Registry {
                 "Things must be detached before deletion.".to_string(),
             ));
         }
-        if !self.policies_of(scope, &certificate.arn).is_empty() {
+        let policies = self.policies_of(scope, &certificate.arn);
+        if !policies.is_empty() && !force {
             return Err(RegistryError::DeleteConflict(
                 "Certificate policies must be detached before deletion.".to_string(),
             ));
         }
+        let arn = certificate.arn.clone();
         self.store.delete(CERTIFICATE, scope, id)?;
         certificates.remove(&key);
+        drop((certificates, things));
+        for policy in policies {
+            self.detach_policy(scope, &policy, &arn)?;
+        }
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! principal-policy operations. Wire only; shapes from botocore's `iot` model.
 
 use crate::http::{header, query, with_marker, AwsQuery};
-use crate::{Policy, Registry};
+use crate::{Policy, Registry, RegistryError};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
@@ -329,7 +329,11 @@ async fn list_policy_principals(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let name = header(&headers, "x-amzn-iot-policy")?;
+    // A policy that does not exist has no principals: AWS answers an empty list, not an error.
     let (targets, next) =
-        registry.list_targets_for_policy(&ctx.scope(), name, q.marker.as_deref(), q.page_size)?;
+        match registry.list_targets_for_policy(&ctx.scope(), name, q.marker.as_deref(), q.page_size) {
+            Err(RegistryError::NotFound(_)) => (Vec::new(), None),
+            other => other?,
+        };
     Ok(with_marker(json!({ "principals": targets }), next))
 }

@@ -130,7 +130,9 @@ fn parse_document(text: &str) -> Result<PolicyDocument, RegistryError> {
 }
 
 fn policy_not_found(name: &str) -> RegistryError {
-    RegistryError::NotFound(format!("Policy {name} cannot be found."))
+    // AWS names no policy in its message (docs/aws-behaviour.md §16).
+    let _ = name;
+    RegistryError::NotFound("Policy not found".into())
 }
 
 impl Registry {
@@ -141,7 +143,11 @@ impl Registry {
         let mut policies = self.policies.write();
         let key = (scope.clone(), name.to_string());
         if policies.contains_key(&key) {
-            return Err(RegistryError::AlreadyExists(format!("Policy {name} already exists")));
+            return Err(RegistryError::AlreadyExistsResource {
+                message: format!("Policy cannot be created - name already exists (name={name})"),
+                id: name.to_string(),
+                arn: format!("arn:aws:iot:{}:{}:policy/{name}", scope.region, scope.account),
+            });
         }
         let now = self.now_secs();
         let policy = Policy {
@@ -201,9 +207,10 @@ impl Registry {
             )));
         }
         if cached.policy.versions.len() > 1 {
-            return Err(RegistryError::DeleteConflict(format!(
-                "Cannot delete the policy {name} because it has one or more policy versions besides the default"
-            )));
+            // AWS's message, its doubled "than" included (rebuy-de/aws-nuke #320).
+            return Err(RegistryError::DeleteConflict(
+                "The policy cannot be deleted as versions other than than default version exist".into(),
+            ));
         }
         self.store.delete(POLICY, scope, name)?;
         policies.remove(&key);
@@ -318,6 +325,15 @@ impl Registry {
             return Err(policy_not_found(name));
         }
         self.check_policy_target(scope, target)?;
+        // "Dynamic thing groups can't have policies applied to them" (dynamic-thing-groups.md).
+        let group =
+            target.strip_prefix(&format!("arn:aws:iot:{}:{}:thinggroup/", scope.region, scope.account));
+        if group.is_some_and(|g| self.is_dynamic_group(scope, g)) {
+            return Err(RegistryError::InvalidRequest(format!(
+                "Policies cannot be attached to dynamic thing group {}.",
+                group.unwrap_or_default()
+            )));
+        }
         self.change_targets(scope, target, |set| {
             if set.len() >= MAX_POLICIES_PER_TARGET && !set.contains(name) {
                 return Err(RegistryError::LimitExceeded(format!(
@@ -382,7 +398,7 @@ impl Registry {
     /// without `--no-policy`) the `iotemu-allow-all` policy, creating the policy if needed.
     pub(crate) fn grant_allow_all(&self, scope: &Scope, certificate_arn: &str) -> Result<(), RegistryError> {
         match self.create_policy(scope, ALLOW_ALL_POLICY, ALLOW_ALL_DOCUMENT) {
-            Ok(_) | Err(RegistryError::AlreadyExists(_)) => {}
+            Ok(_) | Err(RegistryError::AlreadyExistsResource { .. }) => {}
             Err(e) => return Err(e),
         }
         self.attach_policy(scope, ALLOW_ALL_POLICY, certificate_arn)

@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<Arc<Registry>> {
             put(attach_thing_principal).delete(detach_thing_principal).get(list_thing_principals),
         )
         .route("/principals/things", get(list_principal_things))
+        .route("/things/{thing_name}/principals-v2", get(list_thing_principals_v2))
+        .route("/principals/things-v2", get(list_principal_things_v2))
         .route("/thing-types", get(list_thing_types))
         .route(
             "/thing-types/{thing_type_name}",
@@ -166,14 +168,68 @@ fn principal(headers: &HeaderMap) -> Result<String, ApiError> {
     header(headers, "x-amzn-principal").map(str::to_string)
 }
 
+/// `thingPrincipalType` (and the paging) of the thing-principal operations.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PrincipalTypeQuery {
+    thing_principal_type: Option<String>,
+    max_results: Option<usize>,
+    next_token: Option<String>,
+}
+
+impl PrincipalTypeQuery {
+    fn page(&self) -> crate::Page {
+        crate::Page { max_results: self.max_results, next_token: self.next_token.clone() }
+    }
+}
+
 async fn attach_thing_principal(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
     Path(name): Path<String>,
     headers: HeaderMap,
+    q: AwsQuery<PrincipalTypeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    registry.attach_thing_principal(&ctx.scope(), &name, &principal(&headers)?)?;
+    let q = query(q)?;
+    let principal_type = q.thing_principal_type.as_deref().unwrap_or("NON_EXCLUSIVE_THING");
+    registry.attach_thing_principal_typed(&ctx.scope(), &name, &principal(&headers)?, principal_type)?;
     Ok(Json(json!({})))
+}
+
+async fn list_thing_principals_v2(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    Path(name): Path<String>,
+    q: AwsQuery<PrincipalTypeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let (principals, next) = registry.list_thing_principals_v2(
+        &ctx.scope(),
+        &name,
+        q.thing_principal_type.as_deref(),
+        &q.page(),
+    )?;
+    let objects: Vec<Value> =
+        principals.iter().map(|(p, ty)| json!({ "principal": p, "thingPrincipalType": ty })).collect();
+    Ok(listing("thingPrincipalObjects", objects, next))
+}
+
+async fn list_principal_things_v2(
+    State(registry): State<Arc<Registry>>,
+    ctx: ApiContext,
+    headers: HeaderMap,
+    q: AwsQuery<PrincipalTypeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let (things, next) = registry.list_principal_things_v2(
+        &ctx.scope(),
+        &principal(&headers)?,
+        q.thing_principal_type.as_deref(),
+        &q.page(),
+    )?;
+    let objects: Vec<Value> =
+        things.iter().map(|(t, ty)| json!({ "thingName": t, "thingPrincipalType": ty })).collect();
+    Ok(listing("principalThingObjects", objects, next))
 }
 
 async fn detach_thing_principal(

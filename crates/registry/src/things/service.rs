@@ -5,7 +5,10 @@
 //! mutation is written to the store before it returns.
 
 use crate::paging::{paginate, Page};
-use crate::things::state::{apply_attributes, check_attributes, check_thing_name, Thing, ThingType};
+use crate::things::state::{
+    apply_attributes, check_attributes, check_thing_name, Thing, ThingType, EXCLUSIVE_THING,
+    NON_EXCLUSIVE_THING,
+};
 use crate::{Registry, RegistryError};
 use iotemu_core::Scope;
 use std::collections::BTreeMap;
@@ -70,6 +73,7 @@ impl Registry {
             attributes,
             version: 1,
             principals: Default::default(),
+            exclusive_principals: Default::default(),
         };
         self.save(scope, &thing)?;
         things.insert(key, thing.clone());
@@ -136,6 +140,12 @@ impl Registry {
         let key = (scope.clone(), name.to_string());
         let Some(thing) = things.get(&key) else { return Ok(()) };
         check_version(thing, expected_version)?;
+        if !thing.principals.is_empty() {
+            // AWS's wording (docs/aws-behaviour.md §16).
+            return Err(RegistryError::InvalidRequest(format!(
+                "Cannot delete. Thing {name} is still attached to one or more principals"
+            )));
+        }
         self.forget_memberships(scope, thing)?;
         self.store.delete(THING, scope, name)?;
         if let Some(thing) = things.remove(&key) {
@@ -153,6 +163,11 @@ impl Registry {
         scope: &Scope,
         query: &ListThings,
     ) -> Result<(Vec<Thing>, Option<String>), RegistryError> {
+        if query.type_name.is_some() && query.attribute.is_some() {
+            return Err(RegistryError::InvalidRequest(
+                "Listing things by the combination of attribute and thing type is not supported".into(),
+            ));
+        }
         let max = query.max_results.unwrap_or(50);
         if !(1..=250).contains(&max) {
             return Err(RegistryError::InvalidRequest("maxResults must be between 1 and 250".into()));
@@ -292,17 +307,96 @@ impl Registry {
         Ok(())
     }
 
-    /// AttachThingPrincipal (the principal must be a known certificate ARN).
+    /// AttachThingPrincipal (the principal must be a known certificate ARN), NON_EXCLUSIVE_THING.
     pub fn attach_thing_principal(
         &self,
         scope: &Scope,
         thing: &str,
         principal: &str,
     ) -> Result<(), RegistryError> {
+        self.attach_thing_principal_typed(scope, thing, principal, NON_EXCLUSIVE_THING)
+    }
+
+    /// AttachThingPrincipal with its `thingPrincipalType`: an EXCLUSIVE_THING principal is on
+    /// this thing only, so it is refused while attached to another thing, and then no other thing
+    /// may take it (botocore `ThingPrincipalType`).
+    pub fn attach_thing_principal_typed(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        principal: &str,
+        principal_type: &str,
+    ) -> Result<(), RegistryError> {
+        if ![EXCLUSIVE_THING, NON_EXCLUSIVE_THING].contains(&principal_type) {
+            return Err(RegistryError::InvalidRequest(format!(
+                "thingPrincipalType must be EXCLUSIVE_THING or NON_EXCLUSIVE_THING, not {principal_type:?}"
+            )));
+        }
         self.check_principal(scope, principal)?;
-        self.change_principals(scope, thing, |set| {
-            set.insert(principal.to_string());
-        })
+        {
+            let things = self.things.read();
+            let others = things
+                .iter()
+                .filter(|((s, n), t)| s == scope && n != thing && t.principals.contains(principal));
+            for (_, other) in others {
+                if principal_type == EXCLUSIVE_THING || other.exclusive_principals.contains(principal) {
+                    return Err(RegistryError::InvalidRequest(format!(
+                        "Principal {principal} is exclusively attached to a thing, or attached to another thing: \
+                         it cannot be attached to {thing} as {principal_type}"
+                    )));
+                }
+            }
+        }
+        let mut things = self.things.write();
+        let t = things.get_mut(&(scope.clone(), thing.to_string())).ok_or_else(|| not_found(thing))?;
+        let mut next = t.clone();
+        next.principals.insert(principal.to_string());
+        if principal_type == EXCLUSIVE_THING {
+            next.exclusive_principals.insert(principal.to_string());
+        } else {
+            next.exclusive_principals.remove(principal);
+        }
+        self.save(scope, &next)?;
+        *t = next;
+        Ok(())
+    }
+
+    /// ListThingPrincipalsV2: the principals with their `thingPrincipalType`, optionally of one type.
+    pub fn list_thing_principals_v2(
+        &self,
+        scope: &Scope,
+        name: &str,
+        principal_type: Option<&str>,
+        page: &Page,
+    ) -> Result<TypedPage, RegistryError> {
+        let thing = self.describe_thing(scope, name).map_err(|_| principals_of_missing_thing(name))?;
+        let typed: Vec<(String, &'static str)> = thing
+            .principals
+            .iter()
+            .map(|p| (p.clone(), thing.principal_type(p)))
+            .filter(|(_, ty)| principal_type.is_none_or(|want| want == *ty))
+            .collect();
+        paginate(typed, |(p, _)| p.as_str(), page)
+    }
+
+    /// ListPrincipalThingsV2: the things of a principal with its `thingPrincipalType` on each.
+    pub fn list_principal_things_v2(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        principal_type: Option<&str>,
+        page: &Page,
+    ) -> Result<TypedPage, RegistryError> {
+        self.check_principal(scope, principal)?;
+        let things: Vec<(String, &'static str)> = self
+            .things
+            .read()
+            .iter()
+            .filter(|((s, _), t)| s == scope && t.principals.contains(principal))
+            .map(|(_, t)| (t.name.clone(), t.principal_type(principal)))
+            .filter(|(_, ty)| principal_type.is_none_or(|want| want == *ty))
+            .collect();
+        paginate(things, |(t, _)| t.as_str(), page)
     }
 
     /// DetachThingPrincipal.
@@ -312,8 +406,9 @@ impl Registry {
         thing: &str,
         principal: &str,
     ) -> Result<(), RegistryError> {
-        self.change_principals(scope, thing, |set| {
+        self.change_principals(scope, thing, |set, exclusive| {
             set.remove(principal);
+            exclusive.remove(principal);
         })
     }
 
@@ -321,12 +416,12 @@ impl Registry {
         &self,
         scope: &Scope,
         name: &str,
-        change: impl FnOnce(&mut std::collections::BTreeSet<String>),
+        change: impl FnOnce(&mut std::collections::BTreeSet<String>, &mut std::collections::BTreeSet<String>),
     ) -> Result<(), RegistryError> {
         let mut things = self.things.write();
         let thing = things.get_mut(&(scope.clone(), name.to_string())).ok_or_else(|| not_found(name))?;
         let mut next = thing.clone();
-        change(&mut next.principals);
+        change(&mut next.principals, &mut next.exclusive_principals);
         self.save(scope, &next)?;
         *thing = next;
         Ok(())
@@ -346,7 +441,8 @@ impl Registry {
         name: &str,
         page: &Page,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
-        let principals = self.describe_thing(scope, name)?.principals.into_iter().collect();
+        let thing = self.describe_thing(scope, name).map_err(|_| principals_of_missing_thing(name))?;
+        let principals = thing.principals.into_iter().collect();
         paginate(principals, |p| p.as_str(), page)
     }
 
@@ -367,6 +463,16 @@ impl Registry {
             .collect();
         paginate(things, |t| t.as_str(), page)
     }
+}
+
+/// One page of (name, `thingPrincipalType`) pairs and the next token.
+type TypedPage = (Vec<(String, &'static str)>, Option<String>);
+
+/// AWS's answer to listing the principals of a thing that does not exist.
+fn principals_of_missing_thing(name: &str) -> RegistryError {
+    RegistryError::NotFound(format!(
+        "Failed to list principals for thing {name} because the thing does not exist in your account"
+    ))
 }
 
 fn not_found(name: &str) -> RegistryError {

@@ -16,7 +16,26 @@ pub struct Thing {
     /// Principals (certificate ARNs) attached with AttachThingPrincipal.
     #[serde(default)]
     pub principals: std::collections::BTreeSet<String>,
+    /// Those of `principals` attached with `thingPrincipalType` EXCLUSIVE_THING (the others are
+    /// NON_EXCLUSIVE_THING, the default).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub exclusive_principals: std::collections::BTreeSet<String>,
 }
+
+impl Thing {
+    /// The `thingPrincipalType` `principal` is attached with.
+    pub fn principal_type(&self, principal: &str) -> &'static str {
+        if self.exclusive_principals.contains(principal) {
+            EXCLUSIVE_THING
+        } else {
+            NON_EXCLUSIVE_THING
+        }
+    }
+}
+
+/// botocore `ThingPrincipalType`.
+pub const EXCLUSIVE_THING: &str = "EXCLUSIVE_THING";
+pub const NON_EXCLUSIVE_THING: &str = "NON_EXCLUSIVE_THING";
 
 /// botocore `ThingName`: 1-128 of `[a-zA-Z0-9:_-]`.
 pub fn check_thing_name(name: &str) -> Result<(), RegistryError> {
