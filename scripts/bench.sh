@@ -12,6 +12,8 @@
 #   --out FILE          also keep the raw JSON lines (one per scenario metric and run) in FILE
 #   --skip-build        use the binaries already built
 #   --mosquitto-only    compare mosquitto with a second mosquitto ("mosquitto-b"); no iotemu
+#   --console           keep the console page open and streaming in headless Chromium while
+#                       iotemu DEBUG runs (needs tests/console's npm ci and /usr/bin/chromium)
 # Environment:
 #   IOTEMU_BIN          iotemu binary (default: <workspace target dir>/release/iotemu)
 #   LOADGEN_THREADS     loadgen's tokio worker threads (default 1)
@@ -24,6 +26,8 @@ ONLY="idle,connects,latency,throughput"
 OUT=""
 SKIP_BUILD=0
 MOSQ_ONLY=0
+CONSOLE=0
+PAGEPID=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -32,6 +36,7 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="${2:?--out needs a file}"; shift ;;
     --skip-build) SKIP_BUILD=1 ;;
     --mosquitto-only) MOSQ_ONLY=1 ;;
+    --console) CONSOLE=1 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -93,6 +98,7 @@ BPID=""
 BPORT=""
 APIPORT=""   # iotemu's API port (its /_iotemu/health counts dropped log entries)
 cleanup() {
+  [[ -n "$PAGEPID" ]] && kill -TERM "$PAGEPID" 2>/dev/null || true
   if [[ -n "$BPID" ]] && kill -0 "$BPID" 2>/dev/null; then
     kill -TERM "$BPID" 2>/dev/null || true
     sleep 0.5
@@ -160,6 +166,11 @@ start_iotemu() {  # $1 = DEBUG | DISABLED
 }
 
 stop_broker() {
+  if [[ -n "$PAGEPID" ]]; then
+    kill -TERM "$PAGEPID" 2>/dev/null || true
+    wait "$PAGEPID" 2>/dev/null || true
+    PAGEPID=""
+  fi
   [[ -n "$BPID" ]] || return 0
   if kill -0 "$BPID" 2>/dev/null; then
     kill -TERM "$BPID" 2>/dev/null || true
@@ -184,7 +195,18 @@ start_broker() {  # $1 = label
   case "$1" in
     mosquitto|mosquitto-b) start_mosquitto ;;
     iotemu-disabled) start_iotemu DISABLED ;;
-    iotemu-debug) start_iotemu DEBUG ;;
+    iotemu-debug)
+      start_iotemu DEBUG
+      if [[ $CONSOLE == 1 && -n "$APIPORT" ]]; then
+        node "$ROOT/tests/console/hold-page.js" "http://127.0.0.1:$APIPORT/" 2>>"$TMP/page.log" &
+        PAGEPID=$!
+        for ((i = 0; i < 300; i++)); do
+          grep -q 'open and streaming' "$TMP/page.log" 2>/dev/null && break
+          kill -0 "$PAGEPID" 2>/dev/null || { log "the console page did not open:"; cat "$TMP/page.log" >&2; break; }
+          sleep 0.1
+        done
+      fi
+      ;;
   esac
 }
 

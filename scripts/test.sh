@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of iotemu on a fresh machine: installs what the tests drive (Debian's
 # mosquitto-clients and openssl; a Python virtual environment in .venv/ with the AWS IoT Device
-# SDK, paho-mqtt, boto3, the AWS CLI, websockets and pytest; lora-packet for Node.js in tests/lorawan, mqtt.js in tests/mqttjs), then `cargo test` over the whole workspace and
+# SDK, paho-mqtt, boto3, the AWS CLI, websockets and pytest; lora-packet for Node.js in tests/lorawan, mqtt.js in tests/mqttjs;
+# Debian's chromium and playwright-core in tests/console for the console's browser test), then `cargo test` over the whole workspace and
 # the pytest suite in tests/python.
 # Safe to re-run: each step is skipped when its result is already there.
 set -euo pipefail
@@ -26,6 +27,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # Node.js runs the LoRaWAN tests' independent device (lora-packet, tests/lorawan).
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# Headless Chromium runs the console's browser test (tests/console, playwright-core).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}" >&2
@@ -46,6 +49,10 @@ fi
 if [ ! -d tests/mqttjs/node_modules/mqtt ]; then
   echo "installing tests/mqttjs's Node.js packages (mqtt)" >&2
   (cd tests/mqttjs && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d tests/console/node_modules/playwright-core ]; then
+  echo "installing tests/console's Node.js packages (playwright-core)" >&2
+  (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export IOTEMU_PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     reserved: Arc<dyn ReservedTopicHandler>,
     /// The rules engine, once attached ([`Broker::attach_rules`]).
     rules: OnceLock<Arc<dyn RulesFeed>>,
+    /// The fleet index, told of connects and disconnects ([`Broker::attach_index`]).
+    pub(crate) index: OnceLock<Arc<dyn iotemu_core::IndexFeed>>,
     /// The store retained messages and persistent sessions are written to, once attached
     /// ([`Broker::attach_store`]).
     journal: OnceLock<Journal>,
@@ -105,6 +107,7 @@ impl Broker {
                 versions: Mutex::default(),
                 reserved,
                 rules: OnceLock::new(),
+                index: OnceLock::new(),
                 journal: OnceLock::new(),
                 throttled: AtomicU64::new(0),
                 offline_dropped: AtomicU64::new(0),
@@ -437,6 +440,12 @@ impl Broker {
     /// broker (its republish action publishes through it), hence not a constructor argument.
     pub fn attach_rules(&self, rules: Arc<dyn RulesFeed>) {
         let _ = self.shared.rules.set(rules);
+    }
+
+    /// Tells `index` of every connect and disconnect from now on (one bounded channel send each,
+    /// the fleet index's connectivity data).
+    pub fn attach_index(&self, index: Arc<dyn iotemu_core::IndexFeed>) {
+        let _ = self.shared.index.set(index);
     }
 
     /// The retained store, then every matching subscriber, then the rules feed.

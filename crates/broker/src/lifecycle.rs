@@ -21,6 +21,7 @@
 use crate::broker::Broker;
 use crate::session::Message;
 use bytes::Bytes;
+use iotemu_core::IndexChange;
 use iotemu_core::{ClientInfo, Protocol, TraceId};
 use iotemu_logs::DisconnectReason;
 use serde::Serialize;
@@ -147,6 +148,10 @@ impl Broker {
         version: u64,
         trace: TraceId,
     ) {
+        if let Some(index) = self.shared.index.get() {
+            let timestamp = self.shared.logs.now_millis();
+            index.changed(IndexChange::Connected { client_id: client.client_id.clone(), timestamp });
+        }
         if !has_events(&client.client_id) {
             return;
         }
@@ -171,6 +176,16 @@ impl Broker {
         reason: DisconnectReason,
         trace: TraceId,
     ) {
+        if let Some(index) = self.shared.index.get() {
+            let timestamp = self.shared.logs.now_millis();
+            let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string));
+            let client_id = client.client_id.clone();
+            index.changed(IndexChange::Disconnected {
+                client_id,
+                timestamp,
+                reason: reason.unwrap_or_default(),
+            });
+        }
         if !has_events(&client.client_id) {
             return;
         }

@@ -13,6 +13,7 @@ mod context;
 mod custom_auth;
 mod error;
 mod events;
+mod index_feed;
 mod publish;
 mod reserved;
 mod reserved_access;
@@ -36,6 +37,7 @@ pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
 };
 pub use events::{EventConfigurationType, NoEvents, ResourceEvent, ResourceEvents};
+pub use index_feed::{IndexChange, IndexFeed};
 pub use publish::{
     Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,

@@ -19,6 +19,12 @@ pub enum LogsError {
     UnknownOperation(String),
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A Logs Insights query that does not compile (with `queryCompileError`).
+    #[error("{}", .0.message)]
+    MalformedQuery(crate::insights::QueryError),
+    /// Too many Logs Insights queries running at once.
+    #[error("{0}")]
+    LimitExceeded(String),
 }
 
 impl ServiceError for LogsError {
@@ -37,6 +43,8 @@ impl ServiceError for LogsError {
             LogsError::Serialization(_) => "SerializationException",
             LogsError::UnknownOperation(_) => "UnknownOperationException",
             LogsError::ServiceUnavailable(_) => "ServiceUnavailableException",
+            LogsError::MalformedQuery(_) => "MalformedQueryException",
+            LogsError::LimitExceeded(_) => "LimitExceededException",
         }
     }
 }

@@ -57,8 +57,14 @@ fn reply(status: StatusCode, body: String, error_type: Option<&'static str>) -> 
 
 fn error(e: &LogsError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = json!({ "__type": e.error_type(), "message": e.to_string() }).to_string();
-    reply(status, body, Some(e.error_type()))
+    let mut body = json!({ "__type": e.error_type(), "message": e.to_string() });
+    if let LogsError::MalformedQuery(q) = e {
+        body["queryCompileError"] = json!({
+            "location": { "startCharOffset": q.start, "endCharOffset": q.end },
+            "message": q.message,
+        });
+    }
+    reply(status, body.to_string(), Some(e.error_type()))
 }
 
 /// The input of an operation; a missing required member or a wrong type is an
@@ -114,6 +120,10 @@ fn call(logs: &Logs, scope: &Scope, target: &str, body: &[u8]) -> Result<Value, 
             logs.delete_retention_policy(scope, &req.log_group_name)?;
             Ok(json!({}))
         }
+        "StartQuery" => crate::insights_http::start_query(logs, scope, input(&body)?),
+        "GetQueryResults" => crate::insights_http::get_query_results(logs, scope, input(&body)?),
+        "StopQuery" => crate::insights_http::stop_query(logs, scope, input(&body)?),
+        "DescribeQueries" => crate::insights_http::describe_queries(logs, scope, input(&body)?),
         other => Err(LogsError::UnknownOperation(format!("iotemu does not implement logs:{other}"))),
     }
 }

@@ -8,15 +8,19 @@
 //! - [`store`]: the SQLite database (`logs.db`) of groups, streams and events.
 //! - [`sink`]: the pipeline's sink into the store (its own thread; log group `AWSIotLogsV2`, one
 //!   stream per day), retention and the count of entries it missed.
+//! - [`insights`]: Logs Insights queries (StartQuery, GetQueryResults, StopQuery,
+//!   DescribeQueries) and their language's subset.
 //! - `service.rs`: the operations ([`Logs`]); `http.rs`: the JSON 1.1 wire.
 //!
-//! Limitations: no metric filters, subscriptions, insights queries, tags, KMS or data
+//! Limitations: no metric filters, subscriptions, saved query definitions, tags, KMS or data
 //! protection; `aws logs tail` of the AWS CLI v2 works through FilterLogEvents, but the
 //! StartLiveTail API is not served.
 
 mod error;
 pub mod filter;
 mod http;
+pub mod insights;
+mod insights_http;
 mod service;
 pub mod sink;
 pub mod store;

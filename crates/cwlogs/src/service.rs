@@ -26,6 +26,8 @@ pub struct Logs {
     pub store: Arc<LogStore>,
     /// Creation and ingestion times.
     pub clock: Arc<dyn Clock>,
+    /// Logs Insights queries.
+    pub queries: crate::insights::Queries,
 }
 
 /// FilterLogEvents' input.
@@ -141,7 +143,7 @@ fn stream_not_found() -> LogsError {
 
 impl Logs {
     pub fn new(store: Arc<LogStore>, clock: Arc<dyn Clock>) -> Self {
-        Logs { store, clock }
+        Logs { store, clock, queries: Default::default() }
     }
 
     /// Now, in epoch milliseconds, by the service's clock.

@@ -34,6 +34,8 @@ pub struct Running {
     pub data_dir: PathBuf,
     pub ca_cert_path: PathBuf,
     pub server_cert_dir: PathBuf,
+    /// What `--seed` did, when given.
+    pub seeded: Option<crate::seed::Applied>,
     shutdown: CancellationToken,
     broker: Broker,
     pipeline: PipelineHandle,
@@ -49,6 +51,11 @@ impl App {
     /// Creates the CA if needed, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Running> {
         config.validate()?;
+        // Read and checked first: a mistake in it changes nothing.
+        let seed = match config.server.seed.as_str() {
+            "" => None,
+            path => Some(crate::seed::Seed::load(std::path::Path::new(path))?),
+        };
         let ephemeral = if config.server.ephemeral {
             Some(
                 tempfile::Builder::new()
@@ -64,7 +71,8 @@ impl App {
             None => config.server.data_dir.clone(),
         };
         let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
-        let (server_chain, server_key, server_cert_dir) = ca.server_identity(&data_dir)?;
+        let (server_chain, server_key, server_cert_dir) =
+            ca.server_identity(&data_dir, &config.server_certificate_names())?;
         // One clock for the services that keep time (creation dates, ingestion, job timers).
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
@@ -190,6 +198,20 @@ impl App {
             clock.clone(),
         ));
         reserved.attach_shadows(shadows.clone());
+        // Fleet indexing: rebuilt from the store now, then kept current from a bounded channel fed
+        // by the registry, the shadow service and the broker's connects and disconnects.
+        let index = iotemu_index::Index::load(
+            store.clone(),
+            registry.clone(),
+            shadows.shadows.clone(),
+            logs.clone(),
+            clock.clone(),
+            mqtt_scope.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("loading the fleet index: {e}"))?;
+        registry.attach_index(index.feed());
+        shadows.attach_index(index.feed());
+        broker.attach_index(index.feed());
         let jobs = Arc::new(
             iotemu_jobs::Jobs::load(
                 store.clone(),
@@ -278,8 +300,10 @@ impl App {
             jobs: jobs.clone(),
             provisioning: provisioning.clone(),
             wireless: wireless.clone(),
+            index: index.clone(),
             rules_engine,
             log_store_missed,
+            mqtt_addr,
             mqtts_addr,
             api_addr,
             websockets: websockets.clone(),
@@ -303,12 +327,28 @@ impl App {
         });
         let (https_tx, https_rx) = tokio::sync::mpsc::channel(64);
         let device_shutdown = shutdown.clone();
+        let api_router = http::router(admin);
+        let seed_route = crate::seed::http::routes(
+            api_router.clone(),
+            config.server.account_id.clone(),
+            config.server.region.clone(),
+            data_dir.clone(),
+        );
+        let api_router = api_router.merge(seed_route);
+        let seeded = match &seed {
+            // Before the API serves: once health answers, the fixtures are there.
+            Some(seed) => {
+                Some(seed.apply(&api_router, &config.server.account_id, &config.server.region).await?)
+            }
+            None => None,
+        };
         let api_shutdown = shutdown.clone();
         let lns_shutdown = shutdown.clone();
         // The job timers fire within a tenth of a "minute" (at most a second) of their time.
         let tick = Duration::from_millis((config.jobs.minute_seconds.saturating_mul(100)).clamp(50, 1000));
         let tasks = vec![
             tokio::spawn(jobs.run_timers(tick, shutdown.clone())),
+            tokio::spawn(index.run(shutdown.clone())),
             // Ownership tokens expire within a second of their hour.
             tokio::spawn(provisioning.run_timers(Duration::from_secs(1), shutdown.clone())),
             tokio::spawn(iotemu_broker::serve_plain(mqtt, broker.clone())),
@@ -327,7 +367,7 @@ impl App {
             }),
             tokio::spawn(async move {
                 // The peer address is the sourceIp of an HTTP publish's Publish-In entry.
-                let service = http::router(admin).into_make_service_with_connect_info::<SocketAddr>();
+                let service = api_router.into_make_service_with_connect_info::<SocketAddr>();
                 let serve = axum::serve(api, service)
                     .with_graceful_shutdown(async move { api_shutdown.cancelled().await });
                 if let Err(e) = serve.await {
@@ -354,6 +394,7 @@ impl App {
             data_dir,
             ca_cert_path: ca.cert_path(),
             server_cert_dir,
+            seeded,
             shutdown,
             broker,
             pipeline,

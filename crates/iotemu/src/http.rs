@@ -34,12 +34,16 @@ pub struct AdminState {
     pub wireless: Arc<iotemu_wireless::Wireless>,
     /// The fleet provisioning service (its `iot` routes).
     pub provisioning: Arc<iotemu_provisioning::Provisioning>,
+    /// Fleet indexing and dynamic thing groups (their `iot` routes).
+    pub index: Arc<iotemu_index::Index>,
     /// The rules engine, for its overflow count.
     pub rules_engine: iotemu_rules::RulesEngine,
     /// The CloudWatch Logs service over the log store.
     pub cloudwatch: Arc<iotemu_cwlogs::Logs>,
     /// Entries the log store missed because its queue was full (`None`: the store is off).
     pub log_store_missed: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The plain MQTT address (the console's demo device connects there).
+    pub mqtt_addr: SocketAddr,
     /// The MQTTS and API addresses, for DescribeEndpoint.
     pub mqtts_addr: SocketAddr,
     pub api_addr: SocketAddr,
@@ -59,7 +63,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(iotemu_rules::http::routes(state.topic_rules.clone()))
         .merge(iotemu_jobs::http::control_routes(state.jobs.clone()))
         .merge(iotemu_provisioning::http::routes(state.provisioning.clone()))
-        .merge(iotemu_authorizers::routes(state.authorizers.clone()));
+        .merge(iotemu_authorizers::routes(state.authorizers.clone()))
+        .merge(iotemu_index::http::routes(state.index.clone()));
     let services = ServiceRouters::new(state.account_id.clone(), state.region.clone())
         .with("iot", iot)
         .with("logs", iotemu_cwlogs::routes(state.cloudwatch.clone()))
@@ -75,8 +80,21 @@ pub fn router(state: Arc<AdminState>) -> Router {
         // The same, for suites written against moto's server mode.
         .route("/moto-api/reset", post(reset))
         .merge(crate::live_tail::routes(state.tail.clone()))
+        .merge(crate::console::routes(state.clone()))
         .with_state(state);
-    admin.merge(websocket).merge(Router::new().fallback(iotemu_api::dispatch).with_state(services))
+    admin.merge(websocket).merge(Router::new().fallback(page_or_service).with_state(services))
+}
+
+/// A browser's `GET /` gets the console; everything else goes to the AWS service its SigV4
+/// credential scope names.
+async fn page_or_service(
+    services: State<ServiceRouters>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    if crate::console::is_page_request(&request) {
+        return crate::console::page();
+    }
+    iotemu_api::dispatch(services, request).await
 }
 
 /// The `iotdata` router: the data-plane operations (the shadow routes join here).
@@ -118,9 +136,11 @@ async fn reset(State(state): State<Arc<AdminState>>) -> Result<Json<serde_json::
     state.jobs.reset()?;
     state.wireless.reset()?;
     state.provisioning.reset()?;
+    state.index.reset();
     state.authorizers.reset()?;
     state.logging.reset();
     state.events.reset();
     state.cloudwatch.store.clear()?;
+    state.cloudwatch.queries.clear();
     Ok(Json(serde_json::json!({ "reset": true })))
 }

@@ -156,7 +156,7 @@ async fn bridge(mut socket: WebSocket, io: DuplexStream) {
             },
             read = from_broker.read(&mut buf) => match read {
                 Ok(0) | Err(_) => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    close_after_broker(socket).await;
                     return;
                 }
                 Ok(n) => {
@@ -168,4 +168,21 @@ async fn bridge(mut socket: WebSocket, io: DuplexStream) {
         }
     }
     let _ = to_broker.shutdown().await;
+}
+
+/// The broker ended the connection (after a DISCONNECT, a refusal or a limit): the WebSocket
+/// closing handshake (RFC 6455 §7.1.1) sends a Close frame and waits briefly for the client's,
+/// so that a client still writing (its own Close, a last PUBACK) does not meet a reset socket.
+async fn close_after_broker(mut socket: WebSocket) {
+    if socket.send(Message::Close(None)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }

@@ -34,8 +34,8 @@
 //! InvalidStateTransitionException; an abort cancels like CancelJob without force.
 //!
 //! Limitations: `documentSource` is kept but never fetched (devices get `{}`); retry,
-//! scheduling, presigned URLs, exponential rollout, namespaces and dynamic thing groups are not
-//! implemented; targets must exist when the job is created; the rollout rate applies per
+//! scheduling, presigned URLs, exponential rollout and namespaces are not implemented (dynamic thing
+//! groups work as targets: their members are registry members); targets must exist when the job is created; the rollout rate applies per
 //! "minute" window rather than evenly within it.
 
 pub mod device;

@@ -182,6 +182,7 @@ pub enum LogEntry {
     ReportFinalJobExecutionCount(JobCompletionEntry),
     GetDeviceCredentials(GetDeviceCredentials),
     ProvisionDevice(ProvisionDevice),
+    AddThingToDynamicThingGroupsFailed(DynamicGroupsFailed),
 }
 
 impl LogEntry {
@@ -215,7 +216,8 @@ impl LogEntry {
             // Always ERROR (docs/aws-behaviour.md §5); they have no Success form.
             LogEntry::ConnectionAuthNError(_)
             | LogEntry::RuleNotFound(_)
-            | LogEntry::RuleMessageThrottled(_) => LogLevel::Error,
+            | LogEntry::RuleMessageThrottled(_)
+            | LogEntry::AddThingToDynamicThingGroupsFailed(_) => LogLevel::Error,
         }
     }
 
@@ -247,6 +249,7 @@ impl LogEntry {
             LogEntry::ReportFinalJobExecutionCount(_) => "ReportFinalJobExecutionCount",
             LogEntry::GetDeviceCredentials(_) => "GetDeviceCredentials",
             LogEntry::ProvisionDevice(_) => "ProvisionDevice",
+            LogEntry::AddThingToDynamicThingGroupsFailed(_) => "AddThingToDynamicThingGroupsFailed",
         }
     }
 
@@ -282,6 +285,7 @@ impl LogEntry {
             LogEntry::ReportFinalJobExecutionCount(_) => return None,
             LogEntry::GetDeviceCredentials(e) => return e.client.as_deref(),
             LogEntry::ProvisionDevice(e) => return e.client.as_deref(),
+            LogEntry::AddThingToDynamicThingGroupsFailed(_) => return None,
         })
     }
 
@@ -395,6 +399,10 @@ impl LogEntry {
                     map.serialize_entry("details", details)?;
                 }
                 Ok(())
+            }
+            LogEntry::AddThingToDynamicThingGroupsFailed(e) => {
+                map.serialize_entry("thingName", &*e.thing_name)?;
+                map.serialize_entry("dynamicThingGroupNames", &e.dynamic_thing_group_names)
             }
         }
     }
@@ -596,6 +604,35 @@ pub struct ProvisionDevice {
     pub details: Option<Cow<'static, str>>,
     /// The requester, for per-target log levels; not written.
     pub client: Option<Arc<ClientInfo>>,
+}
+
+/// `AddThingToDynamicThingGroupsFailed` ("Dynamic thing group log entries"): a thing matched
+/// dynamic groups it could not join, or left them for another group. Documented attributes, in
+/// the example's order: `thingName`, `dynamicThingGroupNames`, then the record's `reason` (the
+/// entry has no `details`: see [`DynamicGroupsFailed::record`]).
+#[derive(Debug, Clone)]
+pub struct DynamicGroupsFailed {
+    pub thing_name: Arc<str>,
+    pub dynamic_thing_group_names: Vec<String>,
+}
+
+impl DynamicGroupsFailed {
+    /// AWS's reason sentence (the documented example's).
+    pub const REASON: &'static str = "The thing failed to be added to the given dynamic thing group(s) because the thing already belongs to the maximum allowed number of groups.";
+
+    /// The Failure record: ERROR, `reason`, and no `details` (the documented example has none).
+    pub fn record(self, timestamp: u64, account_id: Arc<str>, trace_id: TraceId) -> LogRecord {
+        LogRecord {
+            timestamp,
+            log_level: LogLevel::Error,
+            trace_id: Some(trace_id),
+            account_id,
+            status: Status::Failure,
+            entry: LogEntry::AddThingToDynamicThingGroupsFailed(self),
+            reason: Some(Cow::Borrowed(Self::REASON)),
+            details: None,
+        }
+    }
 }
 
 /// `disconnectReason`, from AWS's list (`docs/aws-behaviour.md` §3, life-cycle-events page).

@@ -29,9 +29,9 @@ pub mod tail;
 pub mod wireless;
 
 pub use entries::{
-    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, GetDeviceCredentials, GetRetainedMessage,
-    JobCompletionEntry, JobEntry, LogEntry, LogRecord, Ping, ProvisionDevice, PublishIn, PublishOut,
-    RuleEntry, ShadowEntry, Status, Subscribe,
+    Connect, ConnectionAuthNError, Disconnect, DisconnectReason, DynamicGroupsFailed, GetDeviceCredentials,
+    GetRetainedMessage, JobCompletionEntry, JobEntry, LogEntry, LogRecord, Ping, ProvisionDevice, PublishIn,
+    PublishOut, RuleEntry, ShadowEntry, Status, Subscribe,
 };
 pub use event_config::{EventConfiguration, EventConfigurations};
 pub use level::{LevelFilter, LogLevel};

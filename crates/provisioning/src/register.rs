@@ -344,6 +344,7 @@ fn join(
             scope,
             &NameOrArn::Name(group.to_string()),
             &NameOrArn::Name(thing.to_string()),
+            false,
         )
         .map_err(|e| failure(format!("adding {thing} to thing group {group}"), e))?;
     undo.push(Undo::LeaveGroup { thing: thing.to_string(), group: group.to_string() });
@@ -376,9 +377,12 @@ fn roll_back(registry: &Registry, scope: &Scope, undo: Vec<Undo>) {
                 &NameOrArn::Name(group),
                 &NameOrArn::Name(thing),
             ),
-            Undo::JoinGroup { thing, group } => {
-                registry.add_thing_to_thing_group(scope, &NameOrArn::Name(group), &NameOrArn::Name(thing))
-            }
+            Undo::JoinGroup { thing, group } => registry.add_thing_to_thing_group(
+                scope,
+                &NameOrArn::Name(group),
+                &NameOrArn::Name(thing),
+                false,
+            ),
             Undo::DetachPrincipal { thing, principal } => {
                 registry.detach_thing_principal(scope, &thing, &principal)
             }

@@ -368,6 +368,7 @@ async fn override_settings_decide_what_happens_to_an_existing_thing() {
                 &scope(),
                 &NameOrArn::Name(group.into()),
                 &NameOrArn::Name("dev".into()),
+                false,
             )
             .unwrap();
     }
@@ -395,7 +396,7 @@ async fn override_settings_decide_what_happens_to_an_existing_thing() {
     assert_eq!(f.groups_of("dev"), vec!["b", "c"]);
     // FAIL on a differing property: ResourceConflictsException, and the changes already made
     // (the attributes, merged) are undone.
-    f.registry.update_thing_groups_for_thing(&scope(), "dev", &["a".into()], &[]).unwrap();
+    f.registry.update_thing_groups_for_thing(&scope(), "dev", &["a".into()], &[], false).unwrap();
     f.create("fail", &body("MERGE", "DO_NOTHING", "FAIL"), json!({})).unwrap();
     let before = f.registry.describe_thing(&scope(), "dev").unwrap().attributes;
     let (certificate, token) = f.keys();

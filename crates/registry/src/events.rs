@@ -65,6 +65,7 @@ impl Registry {
 
     /// `$aws/events/thing/{thingName}/created|updated|deleted`.
     pub(crate) fn thing_event(&self, scope: &Scope, thing: &Thing, operation: &'static str) {
+        self.index_thing(scope, &thing.name);
         let topic = format!("$aws/events/thing/{}/{}", thing.name, operation.to_ascii_lowercase());
         self.emit(scope, Kind::Thing, topic, "THING_EVENT", operation, || {
             json!({
@@ -85,6 +86,7 @@ impl Registry {
         type_name: &str,
         added: bool,
     ) {
+        self.index_thing(scope, &thing.name);
         let (operation, tail) = if added { ("ADDED", "added") } else { ("REMOVED", "removed") };
         let topic =
             format!("$aws/events/thingTypeAssociation/thing/{}/thingType/{type_name}/{tail}", thing.name);

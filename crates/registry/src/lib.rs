@@ -23,7 +23,10 @@
 //! deactivate-ca-cert.md, thing-groups.md, iot-policies.md and the policy-variable pages of the
 //! developer guide.
 //!
-//! Limitations: no dynamic thing groups, billing groups or tags (CreateThingGroup accepts `tags`
+//! - `thing_groups/dynamic.rs`: dynamic thing groups' documents and the limits and conflict
+//!   rules of their memberships, which the fleet index (`iotemu-index`) decides.
+//!
+//! Limitations: no billing groups or tags (CreateThingGroup accepts `tags`
 //! and drops them); thing groups have no depth or child-count limits, and the guide's "one group
 //! per hierarchy" rule for things is not enforced (see `thing_groups/service.rs`); certificate-mode
 //! SNI_ONLY is recorded but SNI is not checked; auto-registration (JITR/JITP) is run by the
@@ -54,7 +57,7 @@ pub use paging::Page;
 pub use policies::{record_issued_device, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{Registry, RegistryAuthenticator};
 pub use thing_groups::{
-    GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup, ThingGroupDescription, ThingGroupProperties,
-    MAX_GROUPS_PER_THING,
+    DynamicGroupsFailed, DynamicQuery, GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup,
+    ThingGroupDescription, ThingGroupProperties, MAX_GROUPS_PER_THING,
 };
 pub use things::{ListThings, Thing, UpdateThing};

@@ -33,6 +33,8 @@ pub struct Registry {
     pub(crate) on_deactivate: std::sync::OnceLock<DeactivationHook>,
     /// Where registry events go (`events.rs`), once wired.
     pub(crate) events: std::sync::OnceLock<Arc<dyn iotemu_core::ResourceEvents>>,
+    /// The fleet index, told of thing changes (`thing_groups/dynamic.rs`), once wired.
+    pub(crate) index: std::sync::OnceLock<Arc<dyn iotemu_core::IndexFeed>>,
     // Lock order: things, thing_groups, group_memberships, certificates, thing_types,
     // ca_certificates, registration_codes, policies, policy_targets; a method taking two locks
     // takes them in this order.
@@ -69,6 +71,7 @@ impl Registry {
             emulator_ca_der,
             on_deactivate: std::sync::OnceLock::new(),
             events: std::sync::OnceLock::new(),
+            index: std::sync::OnceLock::new(),
             things: RwLock::new(things),
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),

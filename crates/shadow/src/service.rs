@@ -15,7 +15,9 @@
 use crate::mqtt::{Operation, ShadowRequest};
 use crate::{client_token_of, get_document, rejected, ShadowError, Shadows};
 use iotemu_core::Scope;
-use iotemu_core::{ClientInfo, Clock, OutboundMessage, Protocol, Publisher, ServiceError, TraceId};
+use iotemu_core::{
+    ClientInfo, Clock, IndexChange, IndexFeed, OutboundMessage, Protocol, Publisher, ServiceError, TraceId,
+};
 use iotemu_logs::{EventSink, LogEntry, LogLevel, ShadowEntry};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -27,6 +29,8 @@ pub struct ShadowRequests {
     logs: EventSink,
     /// The documents' and answers' timestamps.
     clock: Arc<dyn Clock>,
+    /// The fleet index, told of every accepted update and delete ([`ShadowRequests::attach_index`]).
+    index: OnceLock<Arc<dyn IndexFeed>>,
 }
 
 /// A rejected request: the error and the `/rejected` payload (also the HTTP error body).
@@ -54,7 +58,12 @@ impl ShadowRequests {
         logs: EventSink,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        ShadowRequests { shadows, publisher, logs, clock }
+        ShadowRequests { shadows, publisher, logs, clock, index: OnceLock::new() }
+    }
+
+    /// Tells `index` of every accepted update and delete from now on.
+    pub fn attach_index(&self, index: Arc<dyn IndexFeed>) {
+        let _ = self.index.set(index);
     }
 
     /// Now, in epoch seconds, by the service's clock.
@@ -98,6 +107,9 @@ impl ShadowRequests {
         match result {
             // The entry comes first, then the answers' Publish-Out entries.
             Ok((accepted, update)) => {
+                if let (Some(index), false) = (self.index.get(), request.operation == Operation::Get) {
+                    index.changed(IndexChange::Shadow { scope: scope.clone(), thing: thing.to_string() });
+                }
                 if self.logs.enabled(LogLevel::Info) {
                     self.logs.success(trace_id, entry_of(request.operation, entry));
                 }

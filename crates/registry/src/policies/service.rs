@@ -325,6 +325,15 @@ impl Registry {
             return Err(policy_not_found(name));
         }
         self.check_policy_target(scope, target)?;
+        // "Dynamic thing groups can't have policies applied to them" (dynamic-thing-groups.md).
+        let group =
+            target.strip_prefix(&format!("arn:aws:iot:{}:{}:thinggroup/", scope.region, scope.account));
+        if group.is_some_and(|g| self.is_dynamic_group(scope, g)) {
+            return Err(RegistryError::InvalidRequest(format!(
+                "Policies cannot be attached to dynamic thing group {}.",
+                group.unwrap_or_default()
+            )));
+        }
         self.change_targets(scope, target, |set| {
             if set.len() >= MAX_POLICIES_PER_TARGET && !set.contains(name) {
                 return Err(RegistryError::LimitExceeded(format!(

@@ -71,7 +71,8 @@ fn name_and_arn(g: &GroupNameAndArn) -> Value {
     json!({ "groupName": g.name, "groupArn": g.arn })
 }
 
-/// DescribeThingGroupResponse of a static group: no `status`, `queryString` or `indexName`.
+/// DescribeThingGroupResponse; `status`, `queryString`, `indexName` and `queryVersion` only for
+/// a dynamic group.
 async fn describe_thing_group(
     State(registry): State<Arc<Registry>>,
     ctx: ApiContext,
@@ -92,14 +93,22 @@ async fn describe_thing_group(
         metadata["parentGroupName"] = json!(parent);
         metadata["rootToParentThingGroups"] = d.root_to_parent.iter().map(name_and_arn).collect();
     }
-    Ok(Json(json!({
+    let mut body = json!({
         "thingGroupName": g.name,
         "thingGroupId": g.id,
         "thingGroupArn": g.arn,
         "version": g.version,
         "thingGroupProperties": properties,
         "thingGroupMetadata": metadata,
-    })))
+    });
+    // A dynamic group's query and status (dynamic-thing-groups.md, "Describe").
+    if let Some(d) = &g.dynamic {
+        body["status"] = json!(d.status);
+        body["queryString"] = json!(d.query_string);
+        body["indexName"] = json!(d.index_name);
+        body["queryVersion"] = json!(d.query_version);
+    }
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]
@@ -174,8 +183,7 @@ struct MembershipRequest {
     thing_group_arn: Option<String>,
     thing_name: Option<String>,
     thing_arn: Option<String>,
-    /// Only matters with dynamic groups, which are not emulated.
-    #[allow(dead_code)]
+    /// Lets the thing leave dynamic groups to stay within the limit.
     override_dynamic_groups: Option<bool>,
 }
 
@@ -192,8 +200,9 @@ async fn add_thing_to_thing_group(
     ctx: ApiContext,
     AwsJson(req): AwsJson<MembershipRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let override_dynamic = req.override_dynamic_groups.unwrap_or(false);
     let (group, thing) = req.targets()?;
-    registry.add_thing_to_thing_group(&ctx.scope(), &group, &thing)?;
+    registry.add_thing_to_thing_group(&ctx.scope(), &group, &thing, override_dynamic)?;
     Ok(Json(json!({})))
 }
 
@@ -215,7 +224,6 @@ struct UpdateThingGroupsForThingRequest {
     thing_groups_to_add: Vec<String>,
     #[serde(default)]
     thing_groups_to_remove: Vec<String>,
-    #[allow(dead_code)]
     override_dynamic_groups: Option<bool>,
 }
 
@@ -230,6 +238,7 @@ async fn update_thing_groups_for_thing(
         &thing,
         &req.thing_groups_to_add,
         &req.thing_groups_to_remove,
+        req.override_dynamic_groups.unwrap_or(false),
     )?;
     Ok(Json(json!({})))
 }

@@ -17,6 +17,7 @@
 
 use crate::paging::{paginate, Page};
 use crate::service::load_kind;
+use crate::thing_groups::dynamic::{check_static, newest_dynamic_first, DynamicGroupsFailed};
 use crate::thing_groups::state::{
     ancestors, check_description, check_group_name, check_group_version, descendants, group_not_found,
     resolve_group, with_ancestors, GroupNameAndArn, Groups, ListThingGroups, Memberships, NameOrArn,
@@ -66,8 +67,15 @@ impl Registry {
             )));
         }
         if let Some(parent) = &parent {
-            if !groups.contains_key(&(scope.clone(), parent.clone())) {
-                return Err(group_not_found(parent));
+            match groups.get(&(scope.clone(), parent.clone())) {
+                None => return Err(group_not_found(parent)),
+                // "Dynamic thing groups can't be part of a hierarchy" (dynamic-thing-groups.md).
+                Some(g) if g.dynamic.is_some() => {
+                    return Err(RegistryError::InvalidRequest(format!(
+                        "Dynamic thing group {parent} cannot be a parent group."
+                    )))
+                }
+                Some(_) => {}
             }
         }
         let group = ThingGroup {
@@ -79,6 +87,7 @@ impl Registry {
             parent,
             version: 1,
             created_ms: self.now_millis(),
+            dynamic: None,
         };
         self.put(THING_GROUP, scope, name, &group)?;
         groups.insert(key, group.clone());
@@ -168,6 +177,7 @@ impl Registry {
             let mut set = memberships.get(&(scope.clone(), thing.clone())).cloned().unwrap_or_default();
             set.remove(name);
             self.save_memberships(&mut memberships, scope, thing, set)?;
+            self.index_thing(scope, thing);
         }
         if let Some(group) = groups.get(&key) {
             for thing in members.iter().filter_map(|t| things.get(&(scope.clone(), t.clone()))) {
@@ -213,15 +223,19 @@ impl Registry {
     }
 
     /// AddThingToThingGroup: idempotent; InvalidRequestException beyond
-    /// [`MAX_GROUPS_PER_THING`].
+    /// [`MAX_GROUPS_PER_THING`] unless `override_dynamic` lets the thing leave dynamic groups
+    /// (`dynamic.rs`); a dynamic group takes no explicit members.
     pub fn add_thing_to_thing_group(
         &self,
         scope: &Scope,
         group: &NameOrArn,
         thing: &NameOrArn,
+        override_dynamic: bool,
     ) -> Result<(), RegistryError> {
-        self.change_groups_of_thing(scope, thing, |groups, set| {
-            set.insert(resolve_group(groups, scope, group)?);
+        self.change_groups_of_thing(scope, thing, override_dynamic, |groups, set| {
+            let name = resolve_group(groups, scope, group)?;
+            check_static(groups, scope, &name)?;
+            set.insert(name);
             Ok(())
         })
     }
@@ -233,8 +247,10 @@ impl Registry {
         group: &NameOrArn,
         thing: &NameOrArn,
     ) -> Result<(), RegistryError> {
-        self.change_groups_of_thing(scope, thing, |groups, set| {
-            set.remove(&resolve_group(groups, scope, group)?);
+        self.change_groups_of_thing(scope, thing, false, |groups, set| {
+            let name = resolve_group(groups, scope, group)?;
+            check_static(groups, scope, &name)?;
+            set.remove(&name);
             Ok(())
         })
     }
@@ -247,11 +263,13 @@ impl Registry {
         thing: &str,
         to_add: &[String],
         to_remove: &[String],
+        override_dynamic: bool,
     ) -> Result<(), RegistryError> {
         let thing = NameOrArn::Name(thing.to_string());
-        self.change_groups_of_thing(scope, &thing, |groups, set| {
+        self.change_groups_of_thing(scope, &thing, override_dynamic, |groups, set| {
             for name in to_add.iter().chain(to_remove) {
                 resolve_group(groups, scope, &NameOrArn::Name(name.clone()))?;
+                check_static(groups, scope, name)?;
             }
             for name in to_remove {
                 set.remove(name);
@@ -262,11 +280,15 @@ impl Registry {
     }
 
     /// Applies `change` to the groups of `thing` under the locks (things, then groups, then
-    /// memberships, the registry's lock order), checks the limit, and stores the result.
+    /// memberships, the registry's lock order), checks the limit, and stores the result. With
+    /// `override_dynamic`, a thing beyond the limit leaves its newest dynamic groups first
+    /// (dynamic-thing-groups.md, "static groups take priority"), reported for the index's
+    /// AddThingToDynamicThingGroupsFailed entry.
     fn change_groups_of_thing(
         &self,
         scope: &Scope,
         thing: &NameOrArn,
+        override_dynamic: bool,
         change: impl FnOnce(&Groups, &mut BTreeSet<String>) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
         let things = self.things.read();
@@ -289,6 +311,16 @@ impl Registry {
         if next == current {
             return Ok(());
         }
+        let mut evicted = Vec::new();
+        if override_dynamic {
+            for group in newest_dynamic_first(&groups, scope, &next) {
+                if next.len() <= MAX_GROUPS_PER_THING {
+                    break;
+                }
+                next.remove(&group);
+                evicted.push(group);
+            }
+        }
         if next.len() > MAX_GROUPS_PER_THING {
             return Err(RegistryError::InvalidRequest(format!(
                 "Thing {thing} cannot be in more than {MAX_GROUPS_PER_THING} thing groups"
@@ -297,6 +329,11 @@ impl Registry {
         let (added, removed): (Vec<String>, Vec<String>) =
             (next.difference(&current).cloned().collect(), current.difference(&next).cloned().collect());
         self.save_memberships(&mut memberships, scope, &thing, next)?;
+        // The removal's entry first, then the re-evaluation of the thing's dynamic groups.
+        if !evicted.is_empty() {
+            self.report_dynamic_failure(scope, DynamicGroupsFailed { thing: thing.clone(), groups: evicted });
+        }
+        self.index_thing(scope, &thing);
         if let Some(thing) = things.get(&(scope.clone(), thing)) {
             let changes = added.iter().map(|g| (g, true)).chain(removed.iter().map(|g| (g, false)));
             for (group, was_added) in changes {
@@ -309,7 +346,7 @@ impl Registry {
     }
 
     /// Stores the groups of one thing (deleting the document when there are none).
-    fn save_memberships(
+    pub(crate) fn save_memberships(
         &self,
         memberships: &mut Memberships,
         scope: &Scope,
@@ -433,6 +470,7 @@ mod tests {
             parent: parent.map(str::to_string),
             version: 1,
             created_ms: 0,
+            dynamic: None,
         };
         ((scope(), name.into()), g)
     }
@@ -490,8 +528,8 @@ mod tests {
         r.create_thing(&s, "t1", None, BTreeMap::new()).unwrap();
         r.create_thing(&s, "t2", None, BTreeMap::new()).unwrap();
         let name = |n: &str| NameOrArn::Name(n.into());
-        r.add_thing_to_thing_group(&s, &name("leaf"), &name("t1")).unwrap();
-        r.add_thing_to_thing_group(&s, &name("root"), &name("t2")).unwrap();
+        r.add_thing_to_thing_group(&s, &name("leaf"), &name("t1"), false).unwrap();
+        r.add_thing_to_thing_group(&s, &name("root"), &name("t2"), false).unwrap();
         assert_eq!(r.thing_group_hierarchy(&s, "t1"), ["leaf", "mid", "root"]);
         let all =
             |recursive| r.list_things_in_thing_group(&s, "root", recursive, &Page::default()).unwrap().0;
@@ -515,10 +553,10 @@ mod tests {
         for n in &names {
             r.create_thing_group(&s, n, None, Default::default()).unwrap();
         }
-        r.update_thing_groups_for_thing(&s, "t", &names[..10], &[]).unwrap();
-        let err = r.update_thing_groups_for_thing(&s, "t", &names[10..], &[]);
+        r.update_thing_groups_for_thing(&s, "t", &names[..10], &[], false).unwrap();
+        let err = r.update_thing_groups_for_thing(&s, "t", &names[10..], &[], false);
         assert!(matches!(err, Err(RegistryError::InvalidRequest(_))));
-        r.update_thing_groups_for_thing(&s, "t", &names[10..], &names[..1]).unwrap();
+        r.update_thing_groups_for_thing(&s, "t", &names[10..], &names[..1], false).unwrap();
         assert_eq!(r.thing_group_hierarchy(&s, "t").len(), 10);
     }
 }

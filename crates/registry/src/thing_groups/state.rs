@@ -30,6 +30,19 @@ pub struct ThingGroup {
     pub version: i64,
     /// Epoch milliseconds.
     pub created_ms: i64,
+    /// The query of a dynamic thing group (`dynamic.rs`); `None` for a static group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic: Option<DynamicQuery>,
+}
+
+/// What makes a group dynamic (botocore CreateDynamicThingGroupRequest, DescribeThingGroupResponse).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicQuery {
+    pub query_string: String,
+    pub index_name: String,
+    pub query_version: String,
+    /// `BUILDING`, `REBUILDING` or `ACTIVE` (botocore `DynamicGroupStatus`).
+    pub status: String,
 }
 
 /// A group's name and ARN (botocore `GroupNameAndArn`).
