@@ -270,7 +270,7 @@ mod tests {
             "Resource": "arn:aws:iot:us-east-1:123456789012:topic/dev/${iot:ClientId}"}]});
         let allowed = json!({"isAuthenticated": true, "principalId": "p", "policyDocuments": [policy.to_string()],
             "disconnectAfterInSeconds": 999999});
-        let granted = grant(&scope, &allowed).ok().expect("granted");
+        let Ok(granted) = grant(&scope, &allowed) else { panic!("the answer is a grant") };
         assert_eq!(&*granted.principal_id, "p");
         assert_eq!(granted.disconnect_after, Some(Duration::from_secs(86_400)));
         let client = ClientInfo::new(iotemu_core::Protocol::Mqtt, "c1", "p", "127.0.0.1:1".parse().unwrap());
