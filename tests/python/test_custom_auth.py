@@ -6,7 +6,8 @@ standing for the authorizer's Lambda function (`[authorizers.endpoints]`).
 The function decides by the MQTT password: `allow` (a policy allowing dev/allowed and not
 dev/denied), `deny` (isAuthenticated false), `slow` (past AWS's 5-second limit), `short`
 (disconnectAfterInSeconds 2), `refresh` (refreshAfterInSeconds 1, and dev/later allowed from the
-second call on). Entries are checked with `iotemu check-entries` and for their principalId,
+second call on). paho over plain WebSockets on the API port names the authorizer in the upgrade's
+headers instead. Entries are checked with `iotemu check-entries` and for their principalId,
 authenticationType and reason."""
 import base64
 import http.server
@@ -21,7 +22,7 @@ from awsiot import mqtt5_client_builder
 from awscrt import mqtt5
 
 from conftest import Emulator, check_entries, wait_until
-from test_device_port import SdkClient, allowed_and_denied, entries, port_of, wait_entry
+from test_device_port import PahoWs, SdkClient, allowed_and_denied, entries, port_of, wait_entry
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:device-authorizer"
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
@@ -230,4 +231,29 @@ def test_refresh_applies_the_new_policies(setup):
         assert wait_until(lambda: client.publish("dev/later") == mqtt5.PubackReasonCode.SUCCESS, timeout=5)
     finally:
         client.stop()
+    check_entries(emulator.log_file, "Connect", "Publish-In")
+
+
+def test_paho_websocket_names_the_authorizer_in_its_headers(setup):
+    """The authorizer's name as an upgrade header on the API port's ws:// (AWS: header or query)."""
+    emulator, function, _, _ = setup
+    host, port = emulator.api.rsplit(":", 1)
+    client = PahoWs("ca-paho", "/mqtt")
+    client.paho.ws_set_options(path="/mqtt?source=paho", headers={"x-amz-customauthorizer-name": "open"})
+    client.paho.username_pw_set("device", "allow")
+    client.connect(host, int(port))
+    try:
+        client.paho.subscribe("dev/#", qos=1)
+        time.sleep(0.3)
+        allowed = client.paho.publish("dev/allowed", b"{}", qos=1).mid
+        denied = client.paho.publish("dev/denied", b"{}", qos=1).mid
+        assert wait_until(lambda: allowed in client.pubacks and denied in client.pubacks), client.pubacks
+        assert client.pubacks[allowed] == 0 and client.pubacks[denied] == 0x87
+    finally:
+        client.stop()
+    http_data = function.events[0]["protocolData"]["http"]
+    assert http_data["headers"]["x-amz-customauthorizer-name"] == "open"
+    assert http_data["queryString"] == "?source=paho"
+    denied_entry = wait_entry(emulator, "Publish-In", clientId="ca-paho", topicName="dev/denied")
+    assert denied_entry["status"] == "Failure" and denied_entry["principalId"] == PRINCIPAL
     check_entries(emulator.log_file, "Connect", "Publish-In")
