@@ -9,10 +9,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotemu_api::paging::with_next_token;
 use iotemu_api::{query, ApiContext, ApiError, AwsJson, AwsQuery};
-use iotemu_registry::ThingGroupProperties;
+use iotemu_registry::ThingGroupPropertiesRequest as PropertiesRequest;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub fn routes(index: Arc<Index>) -> Router {
@@ -233,31 +232,6 @@ async fn get_buckets_aggregation(
     let (total, buckets) =
         index.get_buckets_aggregation(&ctx.scope(), req.index_name.as_deref(), &q, &field, max)?;
     Ok(Json(json!({ "totalCount": total, "buckets": buckets })))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct AttributePayload {
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
-    #[serde(default)]
-    merge: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PropertiesRequest {
-    thing_group_description: Option<String>,
-    attribute_payload: Option<AttributePayload>,
-}
-
-impl From<PropertiesRequest> for ThingGroupProperties {
-    fn from(p: PropertiesRequest) -> Self {
-        ThingGroupProperties {
-            description: p.thing_group_description,
-            attributes: p.attribute_payload.map(|a| (a.attributes, a.merge)),
-        }
-    }
 }
 
 #[derive(Deserialize)]

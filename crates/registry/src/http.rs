@@ -23,9 +23,10 @@ pub fn routes(registry: Arc<Registry>) -> Router {
 /// A query string in AWS's error shape when it does not parse.
 pub(crate) use iotemu_api::{query, AwsQuery};
 
+/// botocore `AttributePayload`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct AttributePayload {
+pub struct AttributePayload {
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     #[serde(default)]

@@ -56,6 +56,7 @@ pub use http::routes;
 pub use paging::Page;
 pub use policies::{record_issued_device, Policy, PolicyVersion, RegistryAuthorizer, ALLOW_ALL_POLICY};
 pub use service::{Registry, RegistryAuthenticator};
+pub use thing_groups::http::PropertiesRequest as ThingGroupPropertiesRequest;
 pub use thing_groups::{
     DynamicGroupsFailed, DynamicQuery, GroupNameAndArn, ListThingGroups, NameOrArn, ThingGroup,
     ThingGroupDescription, ThingGroupProperties, MAX_GROUPS_PER_THING,

@@ -29,10 +29,11 @@ pub(crate) fn routes() -> Router<Arc<Registry>> {
         .route("/things/{thing_name}/thing-groups", get(list_thing_groups_for_thing))
 }
 
-/// botocore `ThingGroupProperties`.
+/// botocore `ThingGroupProperties`, as CreateThingGroup, UpdateThingGroup and the dynamic
+/// groups' operations take it.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct PropertiesRequest {
+pub struct PropertiesRequest {
     thing_group_description: Option<String>,
     attribute_payload: Option<AttributePayload>,
 }
