@@ -49,6 +49,9 @@ def create_each(iot, tmp_path):
         "CA certificate": iot.register_ca_certificate(caCertificate=ca_pem(tmp_path), certificateMode="SNI_ONLY",
                                                       tags=TAGS)["certificateArn"],
         "billing group": iot.create_billing_group(billingGroupName="bg", tags=TAGS)["billingGroupArn"],
+        "authorizer": iot.create_authorizer(
+            authorizerName="auth", authorizerFunctionArn="arn:aws:lambda:us-east-1:123456789012:function:auth",
+            signingDisabled=True, tags=TAGS)["authorizerArn"],
     }
     iot.create_topic_rule(ruleName="r", topicRulePayload={"sql": "SELECT * FROM 't'", "actions": []}, tags="env=test&team=fleet ops")
     arns["rule"] = iot.get_topic_rule(ruleName="r")["ruleArn"]
