@@ -34,6 +34,8 @@ pub struct Running {
     pub data_dir: PathBuf,
     pub ca_cert_path: PathBuf,
     pub server_cert_dir: PathBuf,
+    /// What `--seed` did, when given.
+    pub seeded: Option<crate::seed::Applied>,
     shutdown: CancellationToken,
     broker: Broker,
     pipeline: PipelineHandle,
@@ -49,6 +51,11 @@ impl App {
     /// Creates the CA if needed, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Running> {
         config.validate()?;
+        // Read and checked first: a mistake in it changes nothing.
+        let seed = match config.server.seed.as_str() {
+            "" => None,
+            path => Some(crate::seed::Seed::load(std::path::Path::new(path))?),
+        };
         let ephemeral = if config.server.ephemeral {
             Some(
                 tempfile::Builder::new()
@@ -64,7 +71,8 @@ impl App {
             None => config.server.data_dir.clone(),
         };
         let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
-        let (server_chain, server_key, server_cert_dir) = ca.server_identity(&data_dir)?;
+        let (server_chain, server_key, server_cert_dir) =
+            ca.server_identity(&data_dir, &config.server_certificate_names())?;
         // One clock for the services that keep time (creation dates, ingestion, job timers).
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
@@ -313,6 +321,21 @@ impl App {
         });
         let (https_tx, https_rx) = tokio::sync::mpsc::channel(64);
         let device_shutdown = shutdown.clone();
+        let api_router = http::router(admin);
+        let seed_route = crate::seed::http::routes(
+            api_router.clone(),
+            config.server.account_id.clone(),
+            config.server.region.clone(),
+            data_dir.clone(),
+        );
+        let api_router = api_router.merge(seed_route);
+        let seeded = match &seed {
+            // Before the API serves: once health answers, the fixtures are there.
+            Some(seed) => {
+                Some(seed.apply(&api_router, &config.server.account_id, &config.server.region).await?)
+            }
+            None => None,
+        };
         let api_shutdown = shutdown.clone();
         let lns_shutdown = shutdown.clone();
         // The job timers fire within a tenth of a "minute" (at most a second) of their time.
@@ -338,7 +361,7 @@ impl App {
             }),
             tokio::spawn(async move {
                 // The peer address is the sourceIp of an HTTP publish's Publish-In entry.
-                let service = http::router(admin).into_make_service_with_connect_info::<SocketAddr>();
+                let service = api_router.into_make_service_with_connect_info::<SocketAddr>();
                 let serve = axum::serve(api, service)
                     .with_graceful_shutdown(async move { api_shutdown.cancelled().await });
                 if let Err(e) = serve.await {
@@ -365,6 +388,7 @@ impl App {
             data_dir,
             ca_cert_path: ca.cert_path(),
             server_cert_dir,
+            seeded,
             shutdown,
             broker,
             pipeline,

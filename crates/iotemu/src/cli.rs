@@ -27,6 +27,8 @@ pub enum Command {
     /// The log entries of a running emulator.
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Wait until an emulator answers its health route (exit 0), or the timeout passes (exit 1).
+    Wait(crate::wait_cmd::WaitArgs),
     /// Check JSON-lines log files (iotemu's, or entries exported from CloudWatch) against the
     /// log entries AWS IoT documents; one line per problem, exit code 1 if there is any.
     CheckEntries(CheckEntriesArgs),
@@ -104,6 +106,14 @@ pub struct ServeArgs {
     /// Do not write the log entries to standard output.
     #[arg(long, env = "IOTEMU_NO_STDOUT_LOGS")]
     pub no_stdout_logs: bool,
+    /// A name (DNS or IP) the MQTTS server certificate holds besides localhost, 127.0.0.1, ::1
+    /// and the hostname; repeatable, or comma-separated in IOTEMU_SERVER_NAMES.
+    #[arg(long = "server-name", env = "IOTEMU_SERVER_NAMES", value_name = "NAME", value_delimiter = ',')]
+    pub server_names: Vec<String>,
+    /// A TOML or JSON file of things, groups, policies, certificates, rules, jobs, ... created
+    /// at start, before any listener answers.
+    #[arg(long, env = "IOTEMU_SEED", value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -148,6 +158,12 @@ impl ServeArgs {
         }
         if self.no_stdout_logs {
             config.logging.stdout = false;
+        }
+        if !self.server_names.is_empty() {
+            config.server.server_names = self.server_names.iter().map(|n| n.trim().to_string()).collect();
+        }
+        if let Some(v) = &self.seed {
+            config.server.seed = v.display().to_string();
         }
         config.validate()?;
         Ok(config)

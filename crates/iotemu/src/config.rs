@@ -179,6 +179,12 @@ pub struct ServerConfig {
     pub ephemeral: bool,
     pub account_id: String,
     pub region: String,
+    /// Extra names of the MQTTS server certificate ([`Config::server_certificate_names`]).
+    #[serde(default)]
+    pub server_names: Vec<String>,
+    /// The fixtures file applied at start (`crate::seed`); empty for none.
+    #[serde(default)]
+    pub seed: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +259,9 @@ impl Config {
         }
         if self.server.bind.parse::<std::net::IpAddr>().is_err() {
             return invalid(format!("bind {:?} is not an IP address", self.server.bind));
+        }
+        if let Some(name) = self.server.server_names.iter().find(|n| !is_server_name(n)) {
+            return invalid(format!("server name {name:?} is neither a DNS name nor an IP address"));
         }
         self.log_level()?;
         if self.broker.websocket_ttl_secs == 0 {
@@ -335,6 +344,45 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The SANs of the MQTTS server certificate: localhost, 127.0.0.1 and ::1 (the names the
+    /// AWS IoT Device SDK checks on a local machine), this machine's hostname (a container's, so
+    /// that other containers reaching it by that name pass a strict hostname check), then
+    /// `server_names`; without duplicates.
+    pub fn server_certificate_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_ascii_lowercase());
+        for name in
+            hostname.into_iter().chain(self.server.server_names.iter().map(|n| n.to_ascii_lowercase()))
+        {
+            if is_server_name(&name) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+/// A DNS name (labels of letters, digits and `-`, a leading `*.` allowed) or an IP address.
+fn is_server_name(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let host = name.strip_prefix("*.").unwrap_or(name);
+    !host.is_empty()
+        && name.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 fn parse(text: &str, origin: &str) -> Result<toml::Value, ConfigError> {
     text.parse::<toml::Table>()
         .map(toml::Value::Table)
@@ -389,5 +437,21 @@ mod tests {
         let err = Config::load(Some(bad.path())).unwrap_err().to_string();
         assert!(err.contains("mqtt_prot"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn server_names_are_added_to_the_local_ones_and_checked() {
+        let mut config = Config::load(None).unwrap();
+        config.server.server_names = vec!["IoTemu".into(), "10.1.2.3".into(), "localhost".into()];
+        config.validate().unwrap();
+        let names = config.server_certificate_names();
+        assert_eq!(&names[..3], ["localhost", "127.0.0.1", "::1"]);
+        assert!(names.ends_with(&["iotemu".to_string(), "10.1.2.3".to_string()]), "{names:?}");
+        assert_eq!(names.iter().filter(|n| *n == "localhost").count(), 1);
+        for bad in ["", "a b", "-x.example", "x..y", "host/path"] {
+            config.server.server_names = vec![bad.into()];
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("neither a DNS name"), "{bad}: {err}");
+        }
     }
 }

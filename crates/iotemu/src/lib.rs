@@ -4,8 +4,9 @@
 //! ([`rules_services`]), the admin HTTP routes and the API port's router ([`http`],
 //! [`live_tail`]), the [`console`] page and its demo device, and [`App::start`], which binds
 //! every listener and returns a [`Running`] emulator. [`tail_cmd`] is `iotemu logs tail`, a
-//! client of the live-tail routes. The AWS operations live in the service crates
-//! (`docs/coverage.md` says where each one is).
+//! client of the live-tail routes; [`wait_cmd`] is `iotemu wait`; [`seed`] applies
+//! `--seed FILE` through the API's router before the listeners answer. The AWS operations live
+//! in the service crates (`docs/coverage.md` says where each one is).
 //!
 //! See `docs/architecture.md` for the architecture and `README.md` for use.
 
@@ -20,7 +21,9 @@ pub mod live_tail;
 pub mod lora_cmd;
 pub mod reserved;
 pub mod rules_services;
+pub mod seed;
 pub mod tail_cmd;
+pub mod wait_cmd;
 pub mod websocket;
 
 pub use app::{App, Running};

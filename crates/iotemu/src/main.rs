@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::PrintConfig(args)) => (args, true),
         Some(Command::Certs(CertsCommand::CreateDevice(args))) => return report(create_device(&args)),
         Some(Command::Logs(LogsCommand::Tail(args))) => return iotemu::tail_cmd::run(&args),
+        Some(Command::Wait(args)) => return iotemu::wait_cmd::run(&args),
         Some(Command::CheckEntries(args)) => return check_entries(&args),
         Some(Command::Lora(LoraCommand::Simulate(args))) => return iotemu::lora_cmd::run(&args),
     };
@@ -59,7 +60,15 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    report(serve_until_signal(config))
+    let result = serve_until_signal(config);
+    if let Err(e) = &result {
+        // A bad seed entry is a usage error, as a bad flag is.
+        if e.downcast_ref::<iotemu::seed::SeedError>().is_some() {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    report(result)
 }
 
 fn report(result: Result<()>) -> ExitCode {
@@ -81,6 +90,12 @@ fn serve_until_signal(config: Config) -> Result<()> {
         eprintln!("iotemu data directory: {}", running.data_dir.display());
         eprintln!("iotemu CA certificate: {}", running.ca_cert_path.display());
         eprintln!("iotemu server certificate: {}", running.server_cert_dir.join("server.pem").display());
+        if let Some(seeded) = &running.seeded {
+            eprintln!(
+                "iotemu seed applied: {} requests, {} entries already there",
+                seeded.created, seeded.existing
+            );
+        }
         eprintln!("{}", running.listening_line());
         signals.wait().await;
         running.shutdown(SHUTDOWN_GRACE).await;

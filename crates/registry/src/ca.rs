@@ -245,33 +245,92 @@ impl CertAuthority {
         })
     }
 
-    /// The MQTTS server certificate in `<data_dir>/server/`, created on first use. Its SANs hold
-    /// DNS:localhost, IP:127.0.0.1 and IP:::1 (the AWS IoT Device SDK checks both of the first).
+    /// The MQTTS server certificate in `<data_dir>/server/` for `names` (DNS names or IP
+    /// addresses, its SANs; the first is also its CN), created on first use and issued again
+    /// when the existing one holds other names (the AWS IoT Device SDK checks that the host it
+    /// connects to is one of them).
     pub fn server_identity(
         &self,
         data_dir: &Path,
+        names: &[String],
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, PathBuf)> {
         let dir = data_dir.join("server");
+        let wanted = canonical_names(names.iter().map(String::as_str));
+        let fill = |tmp: &Path| -> Result<()> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            for name in names {
+                params.subject_alt_names.push(match name.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(name.as_str().try_into()?),
+                });
+            }
+            params.distinguished_name.push(DnType::CommonName, names.first().map_or("localhost", |n| n));
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            let issued = self.issue(params)?;
+            fs::write(tmp.join("server.pem"), format!("{}{}", issued.cert_pem, self.cert_pem))?;
+            write_private(&tmp.join("server.key"), &issued.key_pem)?;
+            Ok(())
+        };
         if !dir.join("server.pem").exists() {
-            create_dir_atomically(data_dir, &dir, |tmp| {
-                let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
-                params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
-                params.subject_alt_names.push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
-                params.distinguished_name.push(DnType::CommonName, "localhost");
-                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-                let issued = self.issue(params)?;
-                fs::write(tmp.join("server.pem"), format!("{}{}", issued.cert_pem, self.cert_pem))?;
-                write_private(&tmp.join("server.key"), &issued.key_pem)?;
-                Ok(())
-            })?;
+            create_dir_atomically(data_dir, &dir, fill)?;
         }
-        let chain = CertificateDer::pem_file_iter(dir.join("server.pem"))
-            .context("reading the server certificate")?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context("parsing the server certificate")?;
+        let mut chain = read_chain(&dir)?;
+        let held = chain.first().map(|leaf| canonical_names(san_names(leaf).iter().map(String::as_str)));
+        if held.as_ref() != Some(&wanted) {
+            replace_dir(data_dir, &dir, fill)?;
+            chain = read_chain(&dir)?;
+        }
         let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).context("reading the server key")?;
         Ok((chain, key, dir))
     }
+}
+
+fn read_chain(dir: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .context("reading the server certificate")?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context("parsing the server certificate")
+}
+
+/// The DNS names and IP addresses of a certificate's subjectAltName.
+fn san_names(der: &CertificateDer<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else { return Vec::new() };
+    let Ok(Some(san)) = cert.subject_alternative_name() else { return Vec::new() };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.to_string()),
+            GeneralName::IPAddress(bytes) => match bytes.len() {
+                4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(*bytes).ok()?).to_string()),
+                16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(*bytes).ok()?).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Names compared without regard to case, order or the spelling of an IP address.
+fn canonical_names<'a>(names: impl Iterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
+    names
+        .map(|n| {
+            n.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_else(|_| n.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// Fills a fresh temporary directory with `fill`, then puts it in the place of `target`.
+fn replace_dir(data_dir: &Path, target: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(data_dir)?;
+    fill(tmp.path())?;
+    let old = tempfile::Builder::new().prefix(".old-").tempdir_in(data_dir)?;
+    let old_target = old.path().join("dir");
+    fs::rename(target, &old_target).with_context(|| format!("moving {} aside", target.display()))?;
+    let tmp = tmp.keep();
+    fs::rename(&tmp, target).with_context(|| format!("replacing {}", target.display()))?;
+    Ok(())
 }
 
 /// Fills a fresh temporary directory with `fill`, then renames it to `target`. If another
@@ -319,8 +378,28 @@ mod tests {
         let device = ca.issue_device("thing-1").unwrap();
         assert_eq!(device.certificate_id.len(), 64);
         assert!(device.certificate_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        let (chain, _key, _) = ca.server_identity(dir.path()).unwrap();
+        let (chain, _key, _) = ca.server_identity(dir.path(), &["localhost".into()]).unwrap();
         assert_eq!(chain.len(), 2);
+    }
+
+    #[test]
+    fn the_server_certificate_holds_the_names_and_is_issued_again_for_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::load_or_create(dir.path()).unwrap();
+        let names: Vec<String> = ["localhost", "127.0.0.1", "::1", "iotemu"].map(String::from).into();
+        let (chain, ..) = ca.server_identity(dir.path(), &names).unwrap();
+        let mut held = san_names(&chain[0]);
+        held.sort();
+        assert_eq!(held, ["127.0.0.1", "::1", "iotemu", "localhost"]);
+        // The same names (in another order and spelling): the same certificate.
+        let same: Vec<String> =
+            ["IOTEMU", "0:0:0:0:0:0:0:1", "127.0.0.1", "localhost"].map(String::from).into();
+        assert_eq!(ca.server_identity(dir.path(), &same).unwrap().0[0], chain[0]);
+        // Another name: a new certificate, which holds it.
+        let other: Vec<String> = ["localhost", "emu.test"].map(String::from).into();
+        let (again, ..) = ca.server_identity(dir.path(), &other).unwrap();
+        assert_ne!(again[0], chain[0]);
+        assert_eq!(san_names(&again[0]), ["localhost", "emu.test"]);
     }
 
     #[test]
