@@ -190,3 +190,22 @@ def test_persisted_across_a_restart_and_cleared_by_reset(data_dir):
         assert tags_of(iot, arn) == {}
     finally:
         emu.stop()
+
+
+def test_a_seed_makes_billing_groups_and_keeps_tags(emulator):
+    seed = """
+[[billingGroups]]
+billingGroupName = "ward-a"
+tags = [{ Key = "cost-center", Value = "42" }]
+
+[[things]]
+thingName = "monitor"
+billingGroupName = "ward-a"
+"""
+    request = urllib.request.Request(emulator.endpoint + "/_iotemu/seed", data=seed.encode(), method="POST")
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+    iot = emulator.client()
+    assert iot.describe_thing(thingName="monitor")["billingGroupName"] == "ward-a"
+    arn = iot.describe_billing_group(billingGroupName="ward-a")["billingGroupArn"]
+    assert tags_of(iot, arn) == {"cost-center": "42"}
