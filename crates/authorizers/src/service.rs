@@ -91,13 +91,23 @@ impl Authorizers {
             }
             verified = true;
         }
+        self.invoke_function(&authorizer, &invoke::event(&input, verified)).await
+    }
+
+    /// Calls the authorizer's function at its `[authorizers] endpoints` URL with `event`: the one
+    /// place the function is called, for TestInvokeAuthorizer and connecting devices.
+    pub(crate) async fn invoke_function(
+        &self,
+        authorizer: &Authorizer,
+        event: &serde_json::Value,
+    ) -> Result<serde_json::Value, AuthorizerError> {
         let Some(url) = invoke::endpoint(&self.endpoints, &authorizer.authorizer_function_arn) else {
             return Err(AuthorizerError::InvalidResponse(format!(
                 "No [authorizers] endpoints entry for function {}",
                 authorizer.authorizer_function_arn
             )));
         };
-        invoke::call(&self.http, url, &invoke::event(&input, verified)).await
+        invoke::call(&self.http, url, event).await
     }
 
     fn now(&self) -> f64 {

@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     offline_dropped: AtomicU64,
     pub authenticator: Arc<dyn DeviceAuthenticator>,
     pub authorizer: Arc<dyn DeviceAuthorizer>,
+    /// The custom authorizers, once attached ([`Broker::set_custom_authenticator`]).
+    pub custom_auth: OnceLock<Arc<dyn iotemu_core::CustomAuthenticator>>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
 }
@@ -111,6 +113,7 @@ impl Broker {
                 offline_dropped: AtomicU64::new(0),
                 authenticator,
                 authorizer,
+                custom_auth: OnceLock::new(),
                 shutdown,
                 tasks: TaskTracker::new(),
             }),
@@ -126,6 +129,12 @@ impl Broker {
             }
         });
         broker
+    }
+
+    /// Serves custom authentication (ALPN `mqtt`, WebSockets without SigV4 or certificate)
+    /// through `authenticator`; without one such clients are refused (CUSTOM_AUTHORIZER_NOT_FOUND).
+    pub fn set_custom_authenticator(&self, authenticator: Arc<dyn iotemu_core::CustomAuthenticator>) {
+        let _ = self.shared.custom_auth.set(authenticator);
     }
 
     /// Waits until every connection has closed (after `shutdown` was cancelled), at most `grace`.

@@ -30,6 +30,8 @@ pub struct ConnectPacket {
     pub receive_maximum: Option<u16>,
     /// MQTT 5 Maximum Packet Size: the largest packet the client accepts, in bytes.
     pub max_packet_size: Option<u32>,
+    /// The CONNECT's user name and password (read by custom authorizers).
+    pub login: Option<(String, String)>,
 }
 
 /// The last will of a CONNECT.
@@ -207,12 +209,13 @@ pub fn decode_connect(buf: &mut BytesMut, max_packet: usize) -> Result<Option<Fi
                 session_expiry: None,
                 receive_maximum: None,
                 max_packet_size: None,
+                login: c.login.map(|l| (l.username, l.password)),
             };
             Ok(Some((Box::new(V4Codec { max_packet }), connect)))
         }
         5 => {
             let packet = v5::Packet::read(buf, Some(max_packet as u32)).map_err(from_v5)?;
-            let v5::Packet::Connect(c, will, _login) = packet else {
+            let v5::Packet::Connect(c, will, login) = packet else {
                 return Err(CodecError::NotConnect);
             };
             let will = match will {
@@ -250,6 +253,7 @@ pub fn decode_connect(buf: &mut BytesMut, max_packet: usize) -> Result<Option<Fi
                 session_expiry: properties.and_then(|p| p.session_expiry_interval),
                 receive_maximum,
                 max_packet_size,
+                login: login.map(|l| (l.username, l.password)),
             };
             Ok(Some((Box::new(V5Codec { max_packet }), connect)))
         }

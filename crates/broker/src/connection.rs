@@ -9,7 +9,10 @@
 //!
 //! What the connection sends is in [`outbound`].
 
+mod custom_auth;
 mod outbound;
+
+pub use custom_auth::{Auth, CustomAuthContext};
 
 use crate::broker::{Attached, Broker};
 use crate::codec::{
@@ -127,22 +130,33 @@ impl Exit {
 
 /// Serves one accepted connection until it ends. The handshake and the farewell run boxed, so
 /// the task of an idle connection holds only the state of its main loop.
-/// `enforced`: whether IoT policies apply to this connection; `lifetime`: when it is cut.
+/// `auth`: who the client is, or that a custom authorizer decides at CONNECT; `lifetime`: when
+/// it is cut.
 pub(crate) async fn run<S>(
     stream: S,
     peer: SocketAddr,
-    principal: Arc<str>,
-    enforced: bool,
+    auth: Auth,
     lifetime: Option<Lifetime>,
     broker: Broker,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let Some(started) = Box::pin(handshake(reader, writer, peer, principal, enforced, &broker)).await else {
+    let Some(started) = Box::pin(handshake(reader, writer, peer, auth, &broker)).await else {
         return;
     };
-    let Started { mut reader, mut writer, mut rbuf, mut conn, attached, keep_alive, trace_id } = started;
+    let Started { mut reader, mut writer, mut rbuf, mut conn, attached, keep_alive, trace_id, custom } =
+        started;
+    // A custom authorizer's disconnectAfterInSeconds, when it comes before the WebSocket's TTL.
+    let custom_lifetime = custom
+        .as_ref()
+        .and_then(|g| g.disconnect_after)
+        .map(|limit| Lifetime { limit, reason: DisconnectReason::CustomauthTtlExpiration });
+    let lifetime = match (lifetime, custom_lifetime) {
+        (Some(a), Some(b)) => Some(if b.limit < a.limit { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    let mut refresh_failed = custom.and_then(|g| g.refresher);
     let Attached { session, generation, version, mut deliveries, kick, done, queued, backlog, .. } = attached;
     let shared = broker.shared.clone();
     conn.session = Some(session.clone());
@@ -235,6 +249,12 @@ pub(crate) async fn run<S>(
                 }
                 None => deliveries_open = false,
             },
+            failed = async { (&mut refresh_failed.as_mut().expect("guarded").failed).await }, if refresh_failed.is_some() => {
+                match failed {
+                    Ok(reason) => break Exit::AuthError(reason),
+                    Err(_) => refresh_failed = None,
+                }
+            }
             _ = async { tokio::time::sleep_until(expiry.expect("guarded").0).await }, if expiry.is_some() => {
                 break Exit::Expired(expiry.expect("guarded").1);
             }
@@ -260,6 +280,8 @@ struct Started<S> {
     attached: Attached,
     keep_alive: Duration,
     trace_id: TraceId,
+    /// What a custom authorizer granted.
+    custom: Option<custom_auth::Granted>,
 }
 
 /// Reads and answers CONNECT. `None` when the connection ended or was refused (with its
@@ -268,8 +290,7 @@ async fn handshake<S>(
     mut reader: ReadHalf<S>,
     mut writer: WriteHalf<S>,
     peer: SocketAddr,
-    principal: Arc<str>,
-    enforced: bool,
+    auth: Auth,
     broker: &Broker,
 ) -> Option<Started<S>>
 where
@@ -302,6 +323,10 @@ where
         Ok(first) => first,
         Err(violation) => {
             // Garbage before any CONNECT: the client is unknown, but the connection existed.
+            let principal = match auth {
+                Auth::Principal { principal, .. } => principal,
+                Auth::Custom(_) => "".into(),
+            };
             let client = Arc::new(ClientInfo::new(Protocol::Mqtt, "", principal, peer));
             log_client_error(broker, TraceId::new(), &client, &violation);
             let _ = writer.shutdown().await;
@@ -309,15 +334,32 @@ where
         }
     };
 
+    let (principal, enforced, custom) = match auth {
+        Auth::Principal { principal, enforced } => (principal, enforced, None),
+        Auth::Custom(context) => {
+            let Some(granted) = custom_auth::authenticate(broker, &context, &connect, peer).await else {
+                // MQTT 3.1.1's "not authorized" (0x05), MQTT 5's 0x87.
+                let mut out = BytesMut::new();
+                let limits = &shared.config.limits;
+                codec.encode(connack(ConnAckCode::NotAuthorized, false, None, None, limits, None), &mut out);
+                let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
+                let _ = writer.shutdown().await;
+                return None;
+            };
+            (granted.principal.clone(), true, Some(granted))
+        }
+    };
+    let policies = custom.as_ref().map(|g| g.policies.clone());
     let trace_id = TraceId::new();
     let Some(accepted) =
-        accept_connect(broker, codec, connect, &principal, enforced, peer, trace_id, &mut writer).await
+        accept_connect(broker, codec, connect, &principal, enforced, policies, peer, trace_id, &mut writer)
+            .await
     else {
         let _ = writer.shutdown().await;
         return None;
     };
     let Accepted { conn, attached, keep_alive } = accepted;
-    Some(Started { reader, writer, rbuf, conn, attached, keep_alive, trace_id })
+    Some(Started { reader, writer, rbuf, conn, attached, keep_alive, trace_id, custom })
 }
 
 /// What happens after the main loop: the MQTT 5 DISCONNECT, closing, the Disconnect entry, the
@@ -369,7 +411,7 @@ impl Farewell<'_> {
                     *will,
                     session.clone(),
                     generation,
-                    conn.enforced,
+                    conn.policies(),
                     session_expiry,
                 );
             }
@@ -402,6 +444,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
     connect: ConnectPacket,
     principal: &Arc<str>,
     enforced: bool,
+    policies: Option<Arc<custom_auth::ConnectionPolicies>>,
     peer: SocketAddr,
     trace_id: TraceId,
     writer: &mut W,
@@ -451,7 +494,12 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
             violation.reason(),
             format!("Will topic: {}", violation.details()),
         ))
-    } else if enforced && !shared.authorizer.authorize(&client, IotAction::Connect, &client_id) {
+    } else if enforced
+        && !match &policies {
+            Some(policies) => policies.authorize(&client, IotAction::Connect, &client_id),
+            None => shared.authorizer.authorize(&client, IotAction::Connect, &client_id),
+        }
+    {
         let violation = Violation::NotAuthorized;
         Some((ConnAckCode::NotAuthorized, violation.reason(), violation.details()))
     } else if let Some(owner) = (!enforced).then(|| broker.session_owner(&client_id)).flatten() {
@@ -526,6 +574,7 @@ async fn accept_connect<W: AsyncWrite + Unpin>(
         codec,
         client,
         enforced,
+        policies,
         session: None,
         out,
         inflight: VecDeque::new(),
@@ -578,6 +627,8 @@ struct Conn {
     client: Arc<ClientInfo>,
     /// Whether IoT policies apply (always over mutual TLS; on the plain port when configured).
     enforced: bool,
+    /// The IoT policies a custom authorizer returned; else the principal's.
+    policies: Option<Arc<custom_auth::ConnectionPolicies>>,
     session: Option<Arc<Session>>,
     /// Bytes waiting to be written.
     out: BytesMut,
@@ -705,9 +756,21 @@ impl Conn {
         self.allowed(IotAction::Publish, topic) && (!retain || self.allowed(IotAction::RetainPublish, topic))
     }
 
+    /// The IoT policies the connection's will is checked against; `None` when none apply.
+    fn policies(&self) -> Option<Arc<dyn iotemu_core::DeviceAuthorizer>> {
+        self.enforced.then(|| match &self.policies {
+            Some(policies) => policies.current(),
+            None => self.broker.shared.authorizer.clone(),
+        })
+    }
+
     /// Whether the policies allow `action` on `resource`; always, when they are not enforced.
     fn allowed(&self, action: IotAction, resource: &str) -> bool {
-        !self.enforced || self.broker.shared.authorizer.authorize(&self.client, action, resource)
+        !self.enforced
+            || match &self.policies {
+                Some(policies) => policies.authorize(&self.client, action, resource),
+                None => self.broker.shared.authorizer.authorize(&self.client, action, resource),
+            }
     }
 
     /// The topic of a PUBLISH, through its MQTT 5 topic alias when it has one.

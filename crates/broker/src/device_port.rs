@@ -9,8 +9,8 @@
 //! HTTP (the `iotemu` binary's device routes) as [`HttpsConnection`]s.
 
 use crate::broker::Broker;
-use crate::connection::{self, Lifetime};
-use crate::listener::{accept_loop, handshake_failure, log_authn_error, log_authn_error_of};
+use crate::connection::{self, Auth, CustomAuthContext, Lifetime};
+use crate::listener::{accept_loop, handshake_failure, log_authn_error};
 use crate::tls::{certificate_id, ALPN_HTTP, ALPN_MQTT_CUSTOM_AUTH, ALPN_MQTT_X509};
 use iotemu_core::AuthnFailure;
 use std::net::SocketAddr;
@@ -34,6 +34,8 @@ pub struct HttpsConnection {
     pub local: SocketAddr,
     /// The id of the client's certificate, when it presented one and it is ACTIVE.
     pub certificate_id: Option<Arc<str>>,
+    /// The TLS SNI.
+    pub sni: Option<String>,
 }
 
 /// Accepts device-port connections until shutdown; HTTP ones go to `https`.
@@ -122,38 +124,28 @@ async fn serve_one(
                 log_authn_error(&broker, peer, local, sni, &failure);
                 return;
             };
-            connection::run(stream, peer, principal, true, None, broker).await;
+            connection::run(stream, peer, Auth::Principal { principal, enforced: true }, None, broker).await;
         }
         Speaks::MqttCustomAuth => {
-            // Custom authorizers are not served yet: the connection is refused as AWS refuses
-            // one when the account has no default authorizer.
-            let failure = AuthnFailure {
-                reason: "CUSTOM_AUTHORIZER_NOT_FOUND",
-                details: "iotemu serves no custom authorizers".into(),
-            };
-            log_authn_error_of(&broker, "CUSTOM_AUTH", peer, local, sni, &failure);
+            // The authorizer named in the CONNECT's user name (or the default one) decides.
+            let auth = Auth::Custom(CustomAuthContext { sni, local, http: None });
+            connection::run(stream, peer, auth, None, broker).await;
         }
         Speaks::Http => {
-            let _ = https.send(HttpsConnection { stream, peer, local, certificate_id }).await;
+            let _ = https.send(HttpsConnection { stream, peer, local, certificate_id, sni }).await;
         }
     }
 }
 
 impl Broker {
     /// Serves an MQTT connection that arrived some other way (MQTT over WebSockets), in the
-    /// broker's task set: `principal` as it is logged, `enforced` whether IoT policies apply,
+    /// broker's task set: `auth` who the client is (or that a custom authorizer decides),
     /// `lifetime` when it is cut.
-    pub fn spawn_connection<S>(
-        &self,
-        stream: S,
-        peer: SocketAddr,
-        principal: Arc<str>,
-        enforced: bool,
-        lifetime: Option<Lifetime>,
-    ) where
+    pub fn spawn_connection<S>(&self, stream: S, peer: SocketAddr, auth: Auth, lifetime: Option<Lifetime>)
+    where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let run = connection::run(stream, peer, principal, enforced, lifetime, self.clone());
+        let run = connection::run(stream, peer, auth, lifetime, self.clone());
         self.shared.tasks.spawn(run);
     }
 }

@@ -17,7 +17,12 @@
 //! [`Broker`] implements.
 //!
 //! IoT policies are asked of a [`DeviceAuthorizer`] (`iot:Connect`, `Publish`, `RetainPublish`,
-//! `Subscribe`, `Receive`) on the mutual-TLS port, and on the plain port when configured.
+//! `Subscribe`, `Receive`) on the mutual-TLS port, and on the plain port when configured. A
+//! client connecting through a custom authorizer (ALPN `mqtt`, some WebSockets) is asked about at
+//! CONNECT of a [`CustomAuthenticator`], and the policies it returns are that connection's
+//! (`connection::custom_auth`).
+//!
+//! [`CustomAuthenticator`]: iotemu_core::CustomAuthenticator
 //!
 //! Clients publish and subscribe on `$` topics only as `reserved-topics.md` allows
 //! (`iotemu_core::client_may_publish` / `client_may_subscribe`, whatever the policies), and a
@@ -44,7 +49,7 @@ pub mod topic;
 mod violation;
 
 pub use broker::Broker;
-pub use connection::Lifetime;
+pub use connection::{Auth, CustomAuthContext, Lifetime};
 pub use device_port::{serve_device_port, HttpsConnection};
 pub use listener::{serve_plain, serve_tls};
 

@@ -20,7 +20,8 @@ pub async fn serve_plain(listener: TcpListener, broker: Broker) {
     accept_loop(listener, &broker, |tcp, peer, broker| {
         let principal = anonymous.clone();
         let enforced = broker.shared.config.enforce_on_plain;
-        broker.shared.tasks.spawn(connection::run(tcp, peer, principal, enforced, None, broker.clone()));
+        let auth = connection::Auth::Principal { principal, enforced };
+        broker.shared.tasks.spawn(connection::run(tcp, peer, auth, None, broker.clone()));
     })
     .await;
 }
@@ -55,7 +56,8 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, broker: Bro
                 log_authn_error(&broker, peer, local, sni, &failure);
                 return;
             }
-            connection::run(tls, peer, principal.into(), true, None, broker).await;
+            let auth = connection::Auth::Principal { principal: principal.into(), enforced: true };
+            connection::run(tls, peer, auth, None, broker).await;
         });
     })
     .await;

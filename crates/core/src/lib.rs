@@ -10,6 +10,7 @@
 mod authz;
 mod clock;
 mod context;
+mod custom_auth;
 mod error;
 mod events;
 mod index_feed;
@@ -29,6 +30,9 @@ pub fn certificate_id(der: &[u8]) -> String {
 pub use authz::{AllowAll, DeviceAuthorizer, IotAction};
 pub use clock::{Clock, SystemClock};
 pub use context::{ClientInfo, Protocol, RequestContext, TraceId};
+pub use custom_auth::{
+    CustomAuthGrant, CustomAuthRequest, CustomAuthResult, CustomAuthenticator, HttpRequestContext,
+};
 pub use error::{
     AcceptAll, AuthnFailure, DeviceAuthenticator, DeviceTrust, ServiceError, StaticTrust, TrustedCas,
 };

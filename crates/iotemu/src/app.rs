@@ -282,6 +282,7 @@ impl App {
         let websockets = Arc::new(crate::websocket::WebSockets {
             broker: broker.clone(),
             ttl: Duration::from_secs(config.broker.websocket_ttl_secs),
+            api_addr,
         });
         let admin = Arc::new(AdminState {
             ca_pem: ca.cert_pem.clone(),
@@ -312,6 +313,11 @@ impl App {
                     .with_endpoints(config.authorizers.endpoints.clone()),
             ),
         });
+        // Devices connect through the custom authorizers of the account the MQTT ports serve.
+        broker.set_custom_authenticator(Arc::new(iotemu_authorizers::DeviceCustomAuth {
+            authorizers: admin.authorizers.clone(),
+            scope: mqtt_scope.clone(),
+        }));
         let device_state = Arc::new(crate::device::DeviceState {
             data_plane: Arc::new(iotemu_dataplane::DataPlane::new(broker.clone(), admin.logs.clone())),
             shadows: admin.shadows.clone(),

@@ -34,8 +34,12 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct DevicePeer {
     pub peer: SocketAddr,
+    /// The device port's address it connected to.
+    pub local: SocketAddr,
     /// The id of its ACTIVE client certificate, if it presented one.
     pub certificate_id: Option<Arc<str>>,
+    /// The TLS SNI.
+    pub sni: Option<String>,
 }
 
 /// The HTTP connections the broker hands over, as an axum listener.
@@ -50,14 +54,18 @@ impl Listener for DeviceListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.connections.recv().await {
-            Some(c) => (c.stream, DevicePeer { peer: c.peer, certificate_id: c.certificate_id }),
+            Some(c) => {
+                let peer =
+                    DevicePeer { peer: c.peer, local: c.local, certificate_id: c.certificate_id, sni: c.sni };
+                (c.stream, peer)
+            }
             // The broker stopped accepting: nothing more comes (shutdown ends the server).
             None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(DevicePeer { peer: self.local, certificate_id: None })
+        Ok(DevicePeer { peer: self.local, local: self.local, certificate_id: None, sni: None })
     }
 }
 

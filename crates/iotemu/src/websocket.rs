@@ -9,15 +9,24 @@
 //!   accepts SigV4 (the signature is not verified: iotemu has no IAM). The principal is the access
 //!   key id; IAM policies are not evaluated, so IoT policies do not apply (AWS checks an IAM
 //!   identity's IAM policies, not IoT policies, except for Cognito identities);
+//! - a custom authorizer named by the `x-amz-customauthorizer-name` header or query parameter
+//!   (`custom-auth.md`; the token under the authorizer's `tokenKeyName` and
+//!   `x-amz-customauthorizer-signature` beside it): the authorizer decides at CONNECT, with the
+//!   upgrade's headers and query in its event (`iotemu_authorizers`);
 //! - on the device port, a client certificate (WSS with mutual TLS): the certificate's id, its IoT
 //!   policies enforced as over MQTT;
-//! - nothing else: 403 ForbiddenException `Missing Authentication Token`.
+//! - on the device port, nothing of these: the custom authorizer the MQTT user name names, or the
+//!   default one, decides at CONNECT (the AWS IoT Device SDK's `websockets_with_custom_authorizer`
+//!   puts the authorizer's name and token in the user name);
+//! - nothing on the API port: 403 ForbiddenException `Missing Authentication Token`.
 
 use crate::device::{forbidden, DevicePeer, DeviceState};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Query, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use iotemu_broker::{Broker, Lifetime};
+use iotemu_broker::{Auth, Broker, CustomAuthContext, Lifetime};
+use iotemu_core::HttpRequestContext;
 use iotemu_logs::DisconnectReason;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,13 +42,26 @@ pub struct WebSockets {
     pub broker: Broker,
     /// How long a WebSocket connection may last (AWS: 24 hours).
     pub ttl: Duration,
+    /// The plain API port's address (the entries' target of its WebSockets).
+    pub api_addr: SocketAddr,
 }
 
-/// Who authenticated a WebSocket connection.
-struct Authenticated {
-    principal: Arc<str>,
-    /// Whether IoT policies apply.
-    enforced: bool,
+/// The name of a custom authorizer in a WebSocket's headers or query (`custom-auth.md`).
+const AUTHORIZER_NAME: &str = "x-amz-customauthorizer-name";
+
+/// Whether the upgrade request names a custom authorizer.
+fn names_authorizer(headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
+    headers.contains_key(AUTHORIZER_NAME) || query.contains_key(AUTHORIZER_NAME)
+}
+
+/// A connection a custom authorizer decides at CONNECT, with the upgrade's headers and query.
+fn custom(headers: &HeaderMap, raw_query: Option<String>, sni: Option<String>, local: SocketAddr) -> Auth {
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let http = HttpRequestContext { headers, query_string: raw_query.unwrap_or_default() };
+    Auth::Custom(CustomAuthContext { sni, local, http: Some(http) })
 }
 
 /// The access key id of a SigV4-presigned query, when it has every member AWS requires.
@@ -57,31 +79,41 @@ fn presigned_access_key(query: &HashMap<String, String>) -> Option<&str> {
     (parts.count() == 4).then_some(access_key)
 }
 
-/// `GET /mqtt` on the plain API port: SigV4-presigned only.
+/// `GET /mqtt` on the plain API port: SigV4-presigned, or a custom authorizer's headers or query.
 pub async fn on_api_port(
     State(ws): State<Arc<WebSockets>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
     upgrade: Upgrade,
 ) -> Response {
-    let Some(access_key) = presigned_access_key(&query) else {
+    let who = if let Some(access_key) = presigned_access_key(&query) {
+        Auth::Principal { principal: access_key.into(), enforced: false }
+    } else if names_authorizer(&headers, &query) {
+        custom(&headers, raw_query, None, ws.api_addr)
+    } else {
         return forbidden("Missing Authentication Token");
     };
-    let who = Authenticated { principal: access_key.into(), enforced: false };
     accept(ws, upgrade, peer, who)
 }
 
-/// `GET /mqtt` on the device port: SigV4-presigned, else the client certificate.
+/// `GET /mqtt` on the device port: SigV4-presigned, else a custom authorizer's headers or query,
+/// else the client certificate, else the custom authorizer of the MQTT user name (or the default).
 pub async fn on_device_port(
     State(state): State<Arc<DeviceState>>,
     ConnectInfo(device): ConnectInfo<DevicePeer>,
     Query(query): Query<HashMap<String, String>>,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
     upgrade: Upgrade,
 ) -> Response {
     let who = match (presigned_access_key(&query), device.certificate_id) {
-        (Some(access_key), _) => Authenticated { principal: access_key.into(), enforced: false },
-        (None, Some(certificate_id)) => Authenticated { principal: certificate_id, enforced: true },
-        (None, None) => return forbidden("Missing Authentication Token"),
+        (Some(access_key), _) => Auth::Principal { principal: access_key.into(), enforced: false },
+        (None, Some(certificate_id)) if !names_authorizer(&headers, &query) => {
+            Auth::Principal { principal: certificate_id, enforced: true }
+        }
+        (None, _) => custom(&headers, raw_query, device.sni, device.local),
     };
     accept(state.websockets.clone(), upgrade, device.peer, who)
 }
@@ -91,7 +123,7 @@ pub async fn on_device_port(
 type Upgrade = Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>;
 
 /// Upgrades to subprotocol `mqtt` and hands the connection to the broker.
-fn accept(ws: Arc<WebSockets>, upgrade: Upgrade, peer: SocketAddr, who: Authenticated) -> Response {
+fn accept(ws: Arc<WebSockets>, upgrade: Upgrade, peer: SocketAddr, who: Auth) -> Response {
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
@@ -99,7 +131,7 @@ fn accept(ws: Arc<WebSockets>, upgrade: Upgrade, peer: SocketAddr, who: Authenti
     upgrade.protocols(["mqtt"]).on_upgrade(move |socket| async move {
         let (ours, broker_side) = tokio::io::duplex(BRIDGE_BUFFER);
         let lifetime = Lifetime { limit: ws.ttl, reason: DisconnectReason::WebsocketTtlExpiration };
-        ws.broker.spawn_connection(broker_side, peer, who.principal, who.enforced, Some(lifetime));
+        ws.broker.spawn_connection(broker_side, peer, who, Some(lifetime));
         bridge(socket, ours).await;
     })
 }

@@ -6,7 +6,7 @@ use crate::codec::WillPacket;
 use crate::session::{Message, Session};
 use crate::topic::validate_topic_name;
 use bytes::Bytes;
-use iotemu_core::{ClientInfo, IotAction, TraceId};
+use iotemu_core::{ClientInfo, DeviceAuthorizer, IotAction, TraceId};
 use iotemu_logs::{LogEntry, LogLevel, PublishIn};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +15,15 @@ use tokio::sync::oneshot;
 impl Broker {
     /// Publishes a client's last will, after its MQTT 5 Will Delay Interval unless the client
     /// has reconnected by then, or when the session ends if that comes first (MQTT 5
-    /// 3.1.3.2.2): `session_expiry` is how long the session outlives this connection.
+    /// 3.1.3.2.2): `session_expiry` is how long the session outlives this connection; `policies`
+    /// are the IoT policies it is checked against (`None`: none apply).
     pub(crate) fn publish_will(
         &self,
         client: Arc<ClientInfo>,
         will: WillPacket,
         session: Arc<Session>,
         generation: u64,
-        enforced: bool,
+        policies: Option<Arc<dyn DeviceAuthorizer>>,
         session_expiry: Duration,
     ) {
         let broker = self.clone();
@@ -34,10 +35,10 @@ impl Broker {
             let topic: Arc<str> = topic.into();
             // The will goes out with the client's own rights (`iot:Publish`, and `iot:RetainPublish`
             // for a retained will), checked when it is sent.
-            let authorizer = &broker.shared.authorizer;
-            let allowed = !enforced
-                || (authorizer.authorize(&client, IotAction::Publish, &topic)
-                    && (!will.retain || authorizer.authorize(&client, IotAction::RetainPublish, &topic)));
+            let allowed = policies.as_ref().is_none_or(|authorizer| {
+                authorizer.authorize(&client, IotAction::Publish, &topic)
+                    && (!will.retain || authorizer.authorize(&client, IotAction::RetainPublish, &topic))
+            });
             if !allowed {
                 if broker.shared.logs.enabled(LogLevel::Error) {
                     let entry = PublishIn { topic_name: topic.clone(), client: client.clone() };
