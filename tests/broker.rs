@@ -350,7 +350,9 @@ async fn a_second_connection_with_the_same_client_id_takes_over() {
         other => panic!("expected DISCONNECT 0x8E, got {other:?}"),
     }
     assert!(first.closed_within(5 * SECOND).await.0);
-    let entries = emu.wait_for("takeover", |e| e.has("Disconnect", "twin"));
+    // The newcomer's Connect entry may be written after the old connection's Disconnect.
+    let entries =
+        emu.wait_for("takeover", |e| e.has("Disconnect", "twin") && e.of("Connect", "twin").len() == 2);
     let d = entries.one("Disconnect", "twin");
     assert_eq!(d["status"], "Failure");
     assert_eq!(d["logLevel"], "ERROR");
