@@ -27,7 +27,7 @@ SERVICES = {"iot": "iot", "iotdata": "iot-data", "iot-jobs-data": "iot-jobs-data
 # The members whose constraints iotemu checks (at least rule, thing, thing type, group, policy
 # and job names, issue 16).
 VALIDATED = {"ruleName", "thingName", "thingTypeName", "thingGroupName", "policyName", "jobId",
-             "jobTemplateId", "templateName", "shadowName"}
+             "jobTemplateId", "templateName", "shadowName", "billingGroupName"}
 
 
 def main():

@@ -15,6 +15,7 @@ mod error;
 pub mod operations;
 pub mod paging;
 mod scope;
+pub mod tags;
 
 pub use error::{ApiError, AwsJson};
 

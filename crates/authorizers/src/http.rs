@@ -27,13 +27,25 @@ fn name_and_arn(a: &Authorizer) -> Json<Value> {
     Json(json!({ "authorizerName": a.authorizer_name, "authorizerArn": a.authorizer_arn }))
 }
 
+/// CreateAuthorizer's body: UpdateAuthorizer's and `tags`.
+#[derive(serde::Deserialize, Default)]
+struct CreateAuthorizerRequest {
+    #[serde(flatten)]
+    input: AuthorizerInput,
+    #[serde(default)]
+    tags: Vec<iotemu_api::tags::Tag>,
+}
+
 async fn create_authorizer(
     State(authorizers): State<Arc<Authorizers>>,
     ctx: ApiContext,
     Path(name): Path<String>,
-    AwsJson(input): AwsJson<AuthorizerInput>,
+    AwsJson(req): AwsJson<CreateAuthorizerRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(name_and_arn(&authorizers.create_authorizer(&ctx.scope(), &name, input)?))
+    let tags = iotemu_api::tags::check_tags(&req.tags)?;
+    let authorizer = authorizers.create_authorizer(&ctx.scope(), &name, req.input)?;
+    authorizers.keep_created_tags(&ctx.scope(), &authorizer.authorizer_arn, &tags)?;
+    Ok(name_and_arn(&authorizer))
 }
 
 async fn describe_authorizer(

@@ -27,6 +27,16 @@ pub struct Authorizers {
 }
 
 impl Authorizers {
+    /// Keeps a new authorizer's tags (CreateAuthorizer's `tags`, checked before it was made).
+    pub fn keep_created_tags(
+        &self,
+        scope: &Scope,
+        arn: &str,
+        tags: &iotemu_api::tags::Tags,
+    ) -> Result<(), iotemu_api::ApiError> {
+        iotemu_api::tags::set_tags(&self.store, scope, arn, tags)
+    }
+
     /// Reads the authorizers back from the store.
     pub fn load(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Self, AuthorizerError> {
         let mut authorizers = BTreeMap::new();

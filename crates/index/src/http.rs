@@ -241,9 +241,8 @@ struct CreateDynamicThingGroupRequest {
     index_name: Option<String>,
     query_string: Option<String>,
     query_version: Option<String>,
-    /// Tags are not kept yet.
-    #[allow(dead_code)]
-    tags: Option<Value>,
+    #[serde(default)]
+    tags: Vec<iotemu_api::tags::Tag>,
 }
 
 async fn create_dynamic_thing_group(
@@ -254,6 +253,7 @@ async fn create_dynamic_thing_group(
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
     let query_string = ApiError::required(req.query_string, "queryString")?;
+    let tags = iotemu_api::tags::check_tags(&req.tags)?;
     let new = NewDynamicGroup {
         name: name.clone(),
         properties: req.thing_group_properties.unwrap_or_default().into(),
@@ -262,6 +262,7 @@ async fn create_dynamic_thing_group(
         query_version: req.query_version,
     };
     let g = index.create_dynamic_thing_group(&scope, new)?;
+    index.registry().keep_created_tags(&scope, &g.arn, &tags)?;
     let d = g.dynamic.clone().unwrap_or_else(|| iotemu_registry::DynamicQuery {
         query_string: String::new(),
         index_name: crate::state::THING_INDEX.into(),

@@ -8,7 +8,7 @@
 //! - `http.rs`: the routes; `error.rs`: [`IndexError`].
 //!
 //! Not emulated: the thing-group index's search (ListIndices and DescribeIndex show it),
-//! Device Defender fields, custom fields' types (kept and returned only), tags of dynamic groups.
+//! Device Defender fields, custom fields' types (kept and returned only).
 
 mod aggregate;
 mod error;

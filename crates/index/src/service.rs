@@ -82,6 +82,11 @@ fn check_index(name: Option<&str>) -> Result<(), IndexError> {
 }
 
 impl Index {
+    /// The registry the index reads and the dynamic groups live in.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Loads the configurations and rebuilds the index from the store.
     pub fn load(
         store: Arc<Store>,

@@ -46,7 +46,13 @@ async fn create_provisioning_template(
     AwsJson(body): AwsJson<crate::CreateTemplate>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
-    let template = blocking(move || Ok(service.create_provisioning_template(&scope, body)?)).await?;
+    let tags = iotemu_api::tags::check_tags(&body.tags)?;
+    let template = blocking(move || {
+        let template = service.create_provisioning_template(&scope, body)?;
+        iotemu_api::tags::set_tags(&service.store, &scope, &template.template_arn, &tags)?;
+        Ok(template)
+    })
+    .await?;
     Ok(Json(json!({
         "templateArn": template.template_arn,
         "templateName": template.template_name,

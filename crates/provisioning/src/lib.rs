@@ -27,7 +27,7 @@
 //! certificate is known (an unreadable request, an invalid token).
 //!
 //! Limitations: CreateProvisioningClaim (provisioning by trusted user), bulk registration
-//! (StartThingRegistrationTask), billing groups and tags are not implemented; a template's
+//! (StartThingRegistrationTask) is not implemented; a template's
 //! `provisioningRoleArn` is kept but no IAM role is checked.
 
 mod device;

@@ -11,8 +11,8 @@
 //! Choices where AWS is silent: a property without an override setting is left as it is
 //! (DO_NOTHING); FAIL fails only when the template's value differs from the existing one; a
 //! certificate in PENDING_ACTIVATION (a new one) always takes the template's status; thing groups
-//! and an existing `PolicyName` must exist; `BillingGroup` is accepted and ignored (iotemu has no
-//! billing groups).
+//! and an existing `PolicyName` must exist; `BillingGroup` must exist and puts a new thing in it
+//! (an existing thing keeps its billing group).
 
 use crate::template::{CertificateSource, Override, Plan, ThingPlan};
 use iotemu_core::Scope;
@@ -269,6 +269,11 @@ fn apply_thing(
             undo.push(Undo::DeleteThing(name.clone()));
             for group in plan.groups.iter().flatten() {
                 join(registry, scope, name, group, undo)?;
+            }
+            if let Some(group) = &plan.billing_group {
+                registry
+                    .add_thing_to_billing_group(scope, group, name)
+                    .map_err(|e| failure(format!("adding {name} to billing group {group}"), e))?;
             }
             return Ok(created.arn);
         }

@@ -64,7 +64,7 @@ pub struct Provisioning {
     pub(crate) state: Mutex<State>,
 }
 
-/// CreateProvisioningTemplate's body (`tags` are accepted and not kept).
+/// CreateProvisioningTemplate's body (the handler keeps `tags` in the tags store).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateTemplate {
@@ -76,6 +76,8 @@ pub struct CreateTemplate {
     pub pre_provisioning_hook: Option<ProvisioningHook>,
     #[serde(rename = "type")]
     pub template_type: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<iotemu_api::tags::Tag>,
 }
 
 /// UpdateProvisioningTemplate's body.

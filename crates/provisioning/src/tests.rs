@@ -700,3 +700,21 @@ fn a_template_named_by_a_ca_cannot_be_deleted() {
         Err(ProvisioningError::DeleteConflict(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_thing_joins_the_templates_billing_group() {
+    let f = fixture();
+    let mut body: Value = serde_json::from_str(&fleet_body()).unwrap();
+    body["Resources"]["thing"]["Properties"]["BillingGroup"] = json!("bulbs");
+    f.create("billed", &body.to_string(), json!({})).unwrap();
+    f.group("v1-lightbulbs");
+    // The billing group must exist: the provisioning fails and leaves no thing behind.
+    let (_, token) = f.keys();
+    f.register("billed", &token, json!({"SerialNumber": "7"})).await.unwrap_err();
+    assert!(f.registry.describe_thing(&scope(), "bulb-7").is_err());
+    f.registry.create_billing_group(&scope(), "bulbs", None).unwrap();
+    let (_, token) = f.keys();
+    f.register("billed", &token, json!({"SerialNumber": "8"})).await.unwrap();
+    let thing = f.registry.describe_thing(&scope(), "bulb-8").unwrap();
+    assert_eq!(thing.billing_group.as_deref(), Some("bulbs"));
+}

@@ -16,6 +16,8 @@ pub fn routes(registry: Arc<Registry>) -> Router {
     crate::things::http::routes()
         .merge(crate::thing_groups::http::routes())
         .merge(crate::policies::http::routes())
+        .merge(crate::billing_groups::http::routes())
+        .merge(crate::tags::routes())
         .with_state(registry.clone())
         .merge(crate::certificates::http::routes(registry))
 }

@@ -26,15 +26,18 @@
 //! - `thing_groups/dynamic.rs`: dynamic thing groups' documents and the limits and conflict
 //!   rules of their memberships, which the fleet index (`iotemu-index`) decides.
 //!
-//! Limitations: no billing groups or tags (CreateThingGroup accepts `tags`
-//! and drops them); thing groups have no depth or child-count limits, and the guide's "one group
+//! - `billing_groups/`: billing groups and their things (a thing is in at most one).
+//! - `tags.rs`: TagResource, UntagResource and ListTagsForResource for every taggable resource
+//!   (the tags are kept in the store by ARN, `iotemu_api::tags`).
+//!
+//! Limitations: thing groups have no depth or child-count limits, and the guide's "one group
 //! per hierarchy" rule for things is not enforced (see `thing_groups/service.rs`); certificate-mode
 //! SNI_ONLY is recorded but SNI is not checked; auto-registration (JITR/JITP) is run by the
 //! provisioning crate in front of [`RegistryAuthenticator`]; without it an unknown certificate of
 //! the emulator's CA or of an ACTIVE registered CA is registered ACTIVE on first connection;
-//! certificate transfer and tags of CA certificates are
-//! not kept.
+//! certificate transfer is not kept.
 
+mod billing_groups;
 pub mod ca;
 mod certificates;
 mod error;
@@ -44,10 +47,12 @@ mod paging;
 mod policies;
 pub mod policy_document;
 mod service;
+mod tags;
 mod thing_groups;
 mod things;
 mod x509;
 
+pub use billing_groups::BillingGroup;
 pub use certificates::{
     CaCertificate, Certificate, NewCertificate, RegisterCa, RegistrationConfig, UpdateCa,
 };

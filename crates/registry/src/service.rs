@@ -36,7 +36,7 @@ pub struct Registry {
     /// The fleet index, told of thing changes (`thing_groups/dynamic.rs`), once wired.
     pub(crate) index: std::sync::OnceLock<Arc<dyn iotemu_core::IndexFeed>>,
     // Lock order: things, thing_groups, group_memberships, certificates, thing_types,
-    // ca_certificates, registration_codes, policies, policy_targets; a method taking two locks
+    // ca_certificates, registration_codes, policies, policy_targets, billing_groups; a method taking two locks
     // takes them in this order.
     pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
     pub(crate) thing_groups: RwLock<Groups>,
@@ -51,6 +51,9 @@ pub struct Registry {
     pub(crate) policies: RwLock<policies::PolicyCache>,
     /// Target (certificate ARN, thing group ARN, identity) -> names of its policies.
     pub(crate) policy_targets: RwLock<policies::TargetCache>,
+    pub(crate) billing_groups: RwLock<BTreeMap<(Scope, String), crate::BillingGroup>>,
+    /// Serialises the read-modify-write of a resource's tags (`tags.rs`).
+    pub(crate) tag_lock: parking_lot::Mutex<()>,
 }
 
 impl Registry {
@@ -63,6 +66,7 @@ impl Registry {
         let (policies, policy_targets) = policies::load(&store)?;
         let ca_certificates = load_kind(&store, CA_CERTIFICATE)?;
         let registration_codes = load_kind(&store, REGISTRATION_CODE)?;
+        let billing_groups = load_kind(&store, crate::billing_groups::BILLING_GROUP)?;
         let emulator_ca_der = ca.cert_der().map_err(|e| RegistryError::Internal(e.to_string()))?.to_vec();
         Ok(Registry {
             store,
@@ -81,6 +85,8 @@ impl Registry {
             policy_targets: RwLock::new(policy_targets),
             ca_certificates: RwLock::new(ca_certificates),
             registration_codes: RwLock::new(registration_codes),
+            billing_groups: RwLock::new(billing_groups),
+            tag_lock: Default::default(),
             trust_generation: Default::default(),
         })
     }
@@ -156,6 +162,8 @@ impl Registry {
         let mut registration_codes = self.registration_codes.write();
         let mut policies = self.policies.write();
         let mut policy_targets = self.policy_targets.write();
+        let mut billing_groups = self.billing_groups.write();
+        let _tags = self.tag_lock.lock();
         self.store.clear()?;
         things.clear();
         thing_groups.clear();
@@ -166,6 +174,7 @@ impl Registry {
         registration_codes.clear();
         policies.clear();
         policy_targets.clear();
+        billing_groups.clear();
         self.trust_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }

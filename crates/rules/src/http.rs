@@ -28,9 +28,14 @@ async fn create_topic_rule(
     State(rules): State<Arc<TopicRules>>,
     ctx: ApiContext,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     AwsJson(body): AwsJson<TopicRulePayload>,
 ) -> Result<Json<Value>, ApiError> {
+    // botocore sends CreateTopicRule's `tags` as the `x-amz-tagging` header (`k=v&k2=v2`).
+    let tagging = headers.get("x-amz-tagging").map(|v| v.to_str().unwrap_or_default()).unwrap_or_default();
+    let tags = iotemu_api::tags::check_tags(&iotemu_api::tags::parse_tagging_header(tagging)?)?;
     rules.create_topic_rule(&ctx.scope(), &name, body)?;
+    rules.keep_created_tags(&ctx.scope(), &name, &tags)?;
     Ok(Json(json!({})))
 }
 

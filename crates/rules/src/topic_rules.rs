@@ -205,6 +205,17 @@ impl TopicRules {
     }
 
     /// CreateTopicRule.
+    /// Keeps a new rule's tags (CreateTopicRule's `x-amz-tagging`, checked before it was made).
+    pub fn keep_created_tags(
+        &self,
+        scope: &Scope,
+        name: &str,
+        tags: &iotemu_api::tags::Tags,
+    ) -> Result<(), iotemu_api::ApiError> {
+        let arn = format!("arn:aws:iot:{}:{}:rule/{name}", scope.region, scope.account);
+        iotemu_api::tags::set_tags(&self.store, scope, &arn, tags)
+    }
+
     pub fn create_topic_rule(
         &self,
         scope: &Scope,

@@ -12,7 +12,7 @@
 //! (`thingGroups` of a thing, `policies` of a thing group or certificate, `things` of a
 //! certificate); the certificate entries are iotemu's own ([`certificates`]).
 //!
-//! Order: thingTypes, thingGroups (parents first), things, policies, certificates, then the
+//! Order: thingTypes, thingGroups (parents first), billingGroups, things, policies, certificates, then the
 //! links, then loggingOptions, logLevels, topicRules, jobTemplates, jobs and
 //! provisioningTemplates. The whole file is checked before anything is applied.
 //!
@@ -94,7 +94,7 @@ const fn section(
 }
 
 /// The sections created before the links, in order.
-static CREATE_FIRST: [Section; 4] = [
+static CREATE_FIRST: [Section; 5] = [
     Section {
         name: "thingTypeName",
         members: &["thingTypeProperties", "tags"],
@@ -105,6 +105,11 @@ static CREATE_FIRST: [Section; 4] = [
         members: &["parentGroupName", "thingGroupProperties", "tags"],
         links: &["policies"],
         ..section("thingGroups", "CreateThingGroup", "POST", "/thing-groups/{}")
+    },
+    Section {
+        name: "billingGroupName",
+        members: &["billingGroupProperties", "tags"],
+        ..section("billingGroups", "CreateBillingGroup", "POST", "/billing-groups/{}")
     },
     Section {
         name: "thingName",

@@ -31,7 +31,13 @@ async fn create_job(
     AwsJson(body): AwsJson<CreateJob>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
-    let job = blocking(move || Ok(jobs.create_job(&scope, &job_id, body)?)).await?;
+    let tags = iotemu_api::tags::check_tags(&body.tags)?;
+    let job = blocking(move || {
+        let job = jobs.create_job(&scope, &job_id, body)?;
+        iotemu_api::tags::set_tags(&jobs.store, &scope, &job.arn, &tags)?;
+        Ok(job)
+    })
+    .await?;
     let mut out = json!({ "jobArn": job.arn, "jobId": job.job_id });
     if let Some(d) = job.description {
         out["description"] = json!(d);

@@ -86,7 +86,8 @@ impl Job {
 }
 
 /// CreateJob's body (botocore `CreateJobRequest`; jobExecutionsRetryConfig, schedulingConfig and
-/// destinationPackageVersions are kept and returned; tags and namespaceId are accepted and ignored).
+/// destinationPackageVersions are kept and returned; tags are kept by the handler in the tags
+/// store; namespaceId is accepted and ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateJob {
@@ -105,6 +106,8 @@ pub struct CreateJob {
     pub destination_package_versions: Option<Value>,
     pub job_template_arn: Option<String>,
     pub document_parameters: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub tags: Vec<iotemu_api::tags::Tag>,
 }
 
 /// UpdateJob's body.

@@ -30,7 +30,13 @@ async fn create_job_template(
     AwsJson(body): AwsJson<CreateJobTemplate>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
-    let template = blocking(move || Ok(jobs.create_job_template(&scope, &id, body)?)).await?;
+    let tags = iotemu_api::tags::check_tags(&body.tags)?;
+    let template = blocking(move || {
+        let template = jobs.create_job_template(&scope, &id, body)?;
+        iotemu_api::tags::set_tags(&jobs.store, &scope, &template.arn, &tags)?;
+        Ok(template)
+    })
+    .await?;
     Ok(Json(json!({ "jobTemplateArn": template.arn, "jobTemplateId": template.job_template_id })))
 }
 

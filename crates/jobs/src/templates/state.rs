@@ -27,6 +27,9 @@ pub struct JobTemplate {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateJobTemplate {
+    /// Kept by the handler in the tags store (`iotemu_api::tags`).
+    #[serde(default)]
+    pub tags: Vec<iotemu_api::tags::Tag>,
     pub job_arn: Option<String>,
     pub document: Option<String>,
     pub document_source: Option<String>,

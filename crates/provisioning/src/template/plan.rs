@@ -29,7 +29,7 @@ pub struct ThingPlan {
     pub attributes: Option<BTreeMap<String, String>>,
     pub type_name: Option<String>,
     pub groups: Option<Vec<String>>,
-    /// Kept for the report only: iotemu has no billing groups.
+    /// The billing group a new thing joins.
     pub billing_group: Option<String>,
     pub attributes_override: Override,
     pub type_override: Override,

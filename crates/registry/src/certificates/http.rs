@@ -144,9 +144,8 @@ struct RegisterCaRequest {
     verification_certificate: Option<String>,
     registration_config: Option<RegistrationConfig>,
     certificate_mode: Option<String>,
-    /// Accepted; tags are not kept yet.
-    #[allow(dead_code)]
-    tags: Option<Value>,
+    #[serde(default)]
+    tags: Vec<iotemu_api::tags::Tag>,
 }
 
 async fn register_ca_certificate(
@@ -156,6 +155,7 @@ async fn register_ca_certificate(
     AwsJson(req): AwsJson<RegisterCaRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
+    let tags = iotemu_api::tags::check_tags(&req.tags)?;
     let register = RegisterCa {
         ca_pem: req.ca_certificate,
         verification_pem: req.verification_certificate,
@@ -165,6 +165,7 @@ async fn register_ca_certificate(
         certificate_mode: req.certificate_mode,
     };
     let ca = registry.register_ca_certificate(&ctx.scope(), register)?;
+    registry.keep_created_tags(&ctx.scope(), &ca.arn, &tags)?;
     Ok(Json(json!({ "certificateArn": ca.arn, "certificateId": ca.id })))
 }
 

@@ -48,6 +48,8 @@ fn policy_page(key: &str, page: &[Policy], next: Option<String>) -> Json<Value> 
 #[serde(rename_all = "camelCase")]
 struct PolicyDocumentBody {
     policy_document: Option<String>,
+    #[serde(default)]
+    tags: Vec<iotemu_api::tags::Tag>,
 }
 
 async fn create_policy(
@@ -56,11 +58,13 @@ async fn create_policy(
     Path(name): Path<String>,
     AwsJson(body): AwsJson<PolicyDocumentBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let tags = iotemu_api::tags::check_tags(&body.tags)?;
     let policy = registry.create_policy(
         &ctx.scope(),
         &name,
         &ApiError::required(body.policy_document, "policyDocument")?,
     )?;
+    registry.keep_created_tags(&ctx.scope(), &policy.arn, &tags)?;
     Ok(Json(json!({
         "policyName": policy.name,
         "policyArn": policy.arn,

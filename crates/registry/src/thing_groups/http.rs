@@ -52,9 +52,8 @@ impl From<PropertiesRequest> for ThingGroupProperties {
 struct CreateThingGroupRequest {
     parent_group_name: Option<String>,
     thing_group_properties: Option<PropertiesRequest>,
-    /// Accepted and not kept (tags are not emulated yet).
-    #[allow(dead_code)]
-    tags: Option<Value>,
+    #[serde(default)]
+    tags: Vec<iotemu_api::tags::Tag>,
 }
 
 async fn create_thing_group(
@@ -63,8 +62,10 @@ async fn create_thing_group(
     Path(name): Path<String>,
     AwsJson(req): AwsJson<CreateThingGroupRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let tags = iotemu_api::tags::check_tags(&req.tags)?;
     let properties = req.thing_group_properties.unwrap_or_default().into();
     let g = registry.create_thing_group(&ctx.scope(), &name, req.parent_group_name, properties)?;
+    registry.keep_created_tags(&ctx.scope(), &g.arn, &tags)?;
     Ok(Json(json!({ "thingGroupName": g.name, "thingGroupArn": g.arn, "thingGroupId": g.id })))
 }
 

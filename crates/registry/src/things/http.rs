@@ -43,7 +43,6 @@ pub(crate) fn routes() -> Router<Arc<Registry>> {
 struct CreateThingRequest {
     thing_type_name: Option<String>,
     attribute_payload: Option<AttributePayload>,
-    #[allow(dead_code)]
     billing_group_name: Option<String>,
 }
 
@@ -54,7 +53,14 @@ async fn create_thing(
     AwsJson(req): AwsJson<CreateThingRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let attributes = req.attribute_payload.map(|p| p.attributes).unwrap_or_default();
-    let thing = registry.create_thing(&ctx.scope(), &name, req.thing_type_name, attributes)?;
+    let scope = ctx.scope();
+    if let Some(group) = &req.billing_group_name {
+        registry.describe_billing_group(&scope, group)?;
+    }
+    let thing = registry.create_thing(&scope, &name, req.thing_type_name, attributes)?;
+    if let Some(group) = &req.billing_group_name {
+        registry.add_thing_to_billing_group(&scope, group, &thing.name)?;
+    }
     Ok(Json(json!({ "thingName": thing.name, "thingArn": thing.arn, "thingId": thing.id })))
 }
 
@@ -67,6 +73,9 @@ async fn describe_thing(
     let mut body = thing_attribute(&thing);
     body["defaultClientId"] = json!(thing.name);
     body["thingId"] = json!(thing.id);
+    if let Some(group) = &thing.billing_group {
+        body["billingGroupName"] = json!(group);
+    }
     Ok(Json(body))
 }
 
@@ -275,6 +284,8 @@ struct ThingTypeProperties {
 #[serde(rename_all = "camelCase")]
 struct CreateThingTypeRequest {
     thing_type_properties: Option<ThingTypeProperties>,
+    #[serde(default)]
+    tags: Vec<iotemu_api::tags::Tag>,
 }
 
 async fn create_thing_type(
@@ -283,6 +294,7 @@ async fn create_thing_type(
     Path(name): Path<String>,
     AwsJson(req): AwsJson<CreateThingTypeRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let tags = iotemu_api::tags::check_tags(&req.tags)?;
     let props = req.thing_type_properties.unwrap_or_default();
     let t = registry.create_thing_type(
         &ctx.scope(),
@@ -290,6 +302,7 @@ async fn create_thing_type(
         props.thing_type_description,
         props.searchable_attributes,
     )?;
+    registry.keep_created_tags(&ctx.scope(), &t.arn, &tags)?;
     Ok(Json(json!({ "thingTypeName": t.name, "thingTypeArn": t.arn, "thingTypeId": t.id })))
 }
 

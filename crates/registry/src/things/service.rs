@@ -74,6 +74,7 @@ impl Registry {
             version: 1,
             principals: Default::default(),
             exclusive_principals: Default::default(),
+            billing_group: None,
         };
         self.save(scope, &thing)?;
         things.insert(key, thing.clone());

@@ -20,6 +20,9 @@ pub struct Thing {
     /// NON_EXCLUSIVE_THING, the default).
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub exclusive_principals: std::collections::BTreeSet<String>,
+    /// The billing group the thing is in (a thing is in at most one, thing-billing-groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_group: Option<String>,
 }
 
 impl Thing {
