@@ -1,5 +1,6 @@
 """Fixtures for the Python end-to-end tests: the real iotemu binary on free ports, and boto3
 clients pointed at it with `endpoint_url`."""
+import http.server
 import json
 import os
 import pathlib
@@ -7,6 +8,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import boto3
@@ -85,6 +87,41 @@ class Emulator:
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=10)
+
+
+class JsonFunction:
+    """A local HTTP server standing for a Lambda function that iotemu POSTs a JSON event to (an
+    authorizer, a pre-provisioning hook): `answer(event)` gives the JSON reply and may sleep to
+    make the call time out. It keeps the events it received, in order."""
+
+    def __init__(self, answer):
+        self.events = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.events.append(event)
+                body = json.dumps(answer(event)).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # iotemu gave up waiting (the timeout cases)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture

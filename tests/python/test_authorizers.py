@@ -3,13 +3,11 @@ ListAuthorizers, UpdateAuthorizer, DeleteAuthorizer, SetDefaultAuthorizer and
 DescribeDefaultAuthorizer, with AWS's exceptions, kept across a restart; TestInvokeAuthorizer against a local HTTP server standing for the Lambda
 function (allowing, denying, too slow), with a token signed by openssl."""
 import base64
-import http.server
 import json
 import subprocess
-import threading
 import time
 
-from conftest import Emulator, error_of
+from conftest import Emulator, JsonFunction, error_of
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:my-authorizer"
 PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
@@ -71,45 +69,20 @@ def test_authorizers_survive_a_restart(data_dir):
         second.stop()
 
 
-class AuthorizerFunction:
-    """A local HTTP server standing for the authorizer Lambda: it allows the token `allow`, denies
-    any other, and answers the token `slow` after AWS's 5-second limit. It keeps the events."""
+def authorizer_function():
+    """The authorizer Lambda: it allows the token `allow`, denies any other, and answers the
+    token `slow` after AWS's 5-second limit."""
 
-    def __init__(self):
-        self.events = []
-        outer = self
+    def answer(event):
+        if event.get("token") == "slow":
+            time.sleep(6)
+        allowed = event.get("token") == "allow"
+        return {"isAuthenticated": allowed, "principalId": "deviceUser1",
+                "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300,
+                "policyDocuments": [json.dumps({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow" if allowed else "Deny", "Action": "iot:Connect", "Resource": "*"}]})]}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.events.append(event)
-                if event.get("token") == "slow":
-                    time.sleep(6)
-                allowed = event.get("token") == "allow"
-                answer = {"isAuthenticated": allowed, "principalId": "deviceUser1",
-                          "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300,
-                          "policyDocuments": [json.dumps({"Version": "2012-10-17", "Statement": [
-                              {"Effect": "Allow" if allowed else "Deny", "Action": "iot:Connect", "Resource": "*"}]})]}
-                body = json.dumps(answer).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    return JsonFunction(answer)
 
 
 def sign(key_path, token):
@@ -120,7 +93,7 @@ def sign(key_path, token):
 
 
 def test_test_invoke_authorizer_calls_the_function(data_dir, tmp_path):
-    function = AuthorizerFunction()
+    function = authorizer_function()
     config = tmp_path / "authorizers.toml"
     config.write_text(f'[authorizers.endpoints]\n"{FUNCTION}" = "{function.url}"\n')
     emulator = Emulator(data_dir, "--config", str(config))

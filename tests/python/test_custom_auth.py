@@ -10,10 +10,8 @@ second call on). paho over plain WebSockets on the API port names the authorizer
 headers instead. Entries are checked with `iotemu check-entries` and for their principalId,
 authenticationType and reason."""
 import base64
-import http.server
 import json
 import subprocess
-import threading
 import time
 import urllib.request
 
@@ -21,7 +19,7 @@ import pytest
 from awsiot import mqtt5_client_builder
 from awscrt import mqtt5
 
-from conftest import Emulator, check_entries, wait_until
+from conftest import Emulator, JsonFunction, check_entries, wait_until
 from test_device_port import PahoWs, SdkClient, allowed_and_denied, entries, port_of, wait_entry
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:device-authorizer"
@@ -38,55 +36,34 @@ def policy(*publish_topics):
     ]})
 
 
-class Function:
-    """The authorizer function: a local HTTP server answering AWS's event; it keeps the events."""
+def authorizer_function():
+    """The authorizer function, deciding by the MQTT password: `deny` refuses, `slow` answers
+    after AWS's 5-second limit, `short` disconnects after 2 s, `refresh` asks again after 1 s and
+    is then allowed one more topic."""
 
-    def __init__(self):
-        self.events = []
-        outer = self
+    def answer(event):
+        password = base64.b64decode(event["protocolData"]["mqtt"].get("password", "")).decode()
+        if password == "slow":
+            time.sleep(6)
+        reply = {"isAuthenticated": password != "deny", "principalId": PRINCIPAL,
+                 "disconnectAfterInSeconds": 2 if password == "short" else 3600,
+                 "refreshAfterInSeconds": 1 if password == "refresh" else 300,
+                 "policyDocuments": [policy("dev/allowed")]}
+        calls = [e for e in function.events if e["protocolData"]["mqtt"].get("password") ==
+                 event["protocolData"]["mqtt"].get("password")]
+        if password == "refresh" and len(calls) > 1:
+            reply["policyDocuments"] = [policy("dev/allowed", "dev/later")]
+        return reply
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.events.append(event)
-                password = base64.b64decode(event["protocolData"]["mqtt"].get("password", "")).decode()
-                if password == "slow":
-                    time.sleep(6)
-                answer = {"isAuthenticated": password != "deny", "principalId": PRINCIPAL,
-                          "disconnectAfterInSeconds": 2 if password == "short" else 3600,
-                          "refreshAfterInSeconds": 1 if password == "refresh" else 300,
-                          "policyDocuments": [policy("dev/allowed")]}
-                calls = [e for e in outer.events if e["protocolData"]["mqtt"].get("password") ==
-                         event["protocolData"]["mqtt"].get("password")]
-                if password == "refresh" and len(calls) > 1:
-                    answer["policyDocuments"] = [policy("dev/allowed", "dev/later")]
-                body = json.dumps(answer).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    function = JsonFunction(answer)
+    return function
 
 
 @pytest.fixture
 def setup(data_dir, tmp_path):
     """An emulator whose authorizers reach the test's function; authorizer `signed` (token key
     `token`, RSA key made by openssl) and `open` (signing disabled)."""
-    function = Function()
+    function = authorizer_function()
     config = tmp_path / "authorizers.toml"
     config.write_text(f'[authorizers.endpoints]\n"{FUNCTION}" = "{function.url}"\n')
     emulator = Emulator(data_dir, "--config", str(config))

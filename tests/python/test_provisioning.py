@@ -6,7 +6,6 @@ refuse and time out; refused requests roll back; an unclaimed certificate goes w
 expires; JITP and JITR run on the first connection of a certificate signed by an openssl CA. Every
 run checks the GetDeviceCredentials and ProvisionDevice entries with `iotemu check-entries` and their
 values (traceId = the request's Publish-In)."""
-import http.server
 import json
 import socket
 import ssl
@@ -20,7 +19,7 @@ import cbor2
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, check_entries, error_of, wait_until
+from conftest import Emulator, JsonFunction, check_entries, error_of, wait_until
 
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 ROLE = "arn:aws:iam::123456789012:role/Provision_role"
@@ -410,43 +409,21 @@ def test_the_claim_policy_must_allow_the_request(emulator, iot, tmp_path):
     check_entries(emulator.log_file)
 
 
-class HookServer:
+def hook_function():
     """A local stand-in for the hook's Lambda: its answer depends on the `Mode` parameter."""
 
-    def __init__(self):
-        self.inputs = []
-        server = self
+    def answer(event):
+        mode = event["parameters"].get("Mode")
+        if mode == "slow":
+            time.sleep(6)
+        return {"allowProvisioning": mode in ("allow", "slow"),
+                "parameterOverrides": {"SerialNumber": "hooked-" + event["parameters"]["SerialNumber"]}}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                event = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                server.inputs.append(event)
-                mode = event["parameters"].get("Mode")
-                if mode == "slow":
-                    time.sleep(6)
-                answer = {"allowProvisioning": mode in ("allow", "slow"),
-                          "parameterOverrides": {"SerialNumber": "hooked-" + event["parameters"]["SerialNumber"]}}
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.http.shutdown()
-
+    return JsonFunction(answer)
 
 @pytest.fixture
 def hooked(data_dir, tmp_path):
-    hook = HookServer()
+    hook = hook_function()
     config = tmp_path / "iotemu.toml"
     config.write_text(f'[provisioning.hook_endpoints]\n"{HOOK_ARN}" = "{hook.url}"\n')
     emulator = Emulator(data_dir, "--config", str(config))
@@ -474,7 +451,7 @@ def test_a_pre_provisioning_hook_allows_refuses_and_times_out(hooked, tmp_path):
 
     keys, topic, answer = register("allow", "7")
     assert topic.endswith("/accepted") and answer["thingName"] == "lamp-hooked-7"
-    event = hook.inputs[0]
+    event = hook.events[0]
     assert event["certificateId"] == keys["certificateId"]
     assert event["certificatePem"] == keys["certificatePem"]
     assert event["claimCertificateId"] == claim.certificate_id
@@ -491,7 +468,7 @@ def test_a_pre_provisioning_hook_allows_refuses_and_times_out(hooked, tmp_path):
     result = {}
     slow = threading.Thread(target=lambda: result.update(zip(("keys", "topic", "answer"), register("slow", "9"))))
     slow.start()
-    assert wait_until(lambda: any(e["parameters"].get("Mode") == "slow" for e in hook.inputs), timeout=20)
+    assert wait_until(lambda: any(e["parameters"].get("Mode") == "slow" for e in hook.events), timeout=20)
     assert error_of(iot.delete_provisioning_template, templateName="hooked") \
         == ("ConflictingResourceUpdateException", 409)
     slow.join(timeout=30)
