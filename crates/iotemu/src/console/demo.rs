@@ -18,7 +18,8 @@
 //! The device speaks MQTT 3.1.1 itself (a few packets, written by hand), over TCP or TLS.
 
 use super::super::http::AdminState;
-use iotemu_core::Scope;
+use iotemu_core::{ReservedTopic, Scope};
+use iotemu_shadow::mqtt::{Operation, ShadowRequest};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -54,16 +55,17 @@ pub async fn run(state: Arc<AdminState>, action: &str) -> Result<serde_json::Val
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-            let topic = format!("$aws/things/{THING}/shadow/update");
+            let request = ShadowRequest { thing: THING, name: None, operation: Operation::Update };
+            let topic = request.topic();
             let mut c = Client::connect_plain(&state).await?;
-            c.subscribe(&format!("{topic}/accepted")).await?;
+            c.subscribe(&request.answer_topic("accepted")).await?;
             c.publish(&topic, br#"{"state":{"reported":{"temperature":21,"demo":true}}}"#).await?;
             c.wait_all(&[4, 3]).await?;
             c.disconnect().await?;
             topic
         }
         "basic-ingest" => {
-            let topic = "$aws/rules/iotemu-demo-missing-rule/x".to_string();
+            let topic = ReservedTopic::basic_ingest_topic("iotemu-demo-missing-rule", "x");
             let mut c = Client::connect_plain(&state).await?;
             c.publish(&topic, br#"{"demo":true}"#).await?;
             c.wait_all(&[4]).await?;
