@@ -37,11 +37,29 @@ impl State {
         self.executions.iter().filter(move |((s, _, j), _)| s == scope && j == job).map(|(_, e)| e)
     }
 
-    /// (pending job ids in AWS's order, the next one's id).
-    pub(crate) fn snapshot(&self, scope: &Scope, thing: &str) -> (BTreeSet<String>, Option<String>) {
+    /// (the pending executions as (job id, execution number), the next one): a retry replaces
+    /// an execution of the same job with a new number, which counts as a change.
+    pub(crate) fn snapshot(
+        &self,
+        scope: &Scope,
+        thing: &str,
+    ) -> (BTreeSet<(String, i64)>, Option<(String, i64)>) {
         let pending = pending_order(self.of_thing(scope, thing));
-        let next = pending.first().map(|e| e.job_id.clone());
-        (pending.into_iter().map(|e| e.job_id.clone()).collect(), next)
+        let next = pending.first().map(|e| (e.job_id.clone(), e.execution_number));
+        (pending.into_iter().map(|e| (e.job_id.clone(), e.execution_number)).collect(), next)
+    }
+
+    /// One thing's execution of one job: the current one, or with `number` that one, earlier
+    /// (retried) executions included.
+    pub fn find_execution(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        job: &str,
+        number: Option<i64>,
+    ) -> Option<&Execution> {
+        let current = self.executions.get(&(scope.clone(), thing.to_string(), job.to_string()))?;
+        current.attempts().find(|e| number.is_none_or(|n| n == e.execution_number))
     }
 }
 
