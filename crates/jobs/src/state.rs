@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// (scope, thing, job id).
 pub(crate) type ExecKey = (Scope, String, String);
 
+/// A thing's pending executions as (job id, execution number), and the next one.
+pub(crate) type Snapshot = (BTreeSet<(String, i64)>, Option<(String, i64)>);
+
 #[derive(Default)]
 pub(crate) struct State {
     pub jobs: BTreeMap<(Scope, String), Job>,
@@ -39,11 +42,7 @@ impl State {
 
     /// (the pending executions as (job id, execution number), the next one): a retry replaces
     /// an execution of the same job with a new number, which counts as a change.
-    pub(crate) fn snapshot(
-        &self,
-        scope: &Scope,
-        thing: &str,
-    ) -> (BTreeSet<(String, i64)>, Option<(String, i64)>) {
+    pub(crate) fn snapshot(&self, scope: &Scope, thing: &str) -> Snapshot {
         let pending = pending_order(self.of_thing(scope, thing));
         let next = pending.first().map(|e| (e.job_id.clone(), e.execution_number));
         (pending.into_iter().map(|e| (e.job_id.clone(), e.execution_number)).collect(), next)

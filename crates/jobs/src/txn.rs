@@ -10,7 +10,7 @@ use crate::executions::state::{
 };
 use crate::jobs::state::Job;
 use crate::service::{exec_store_key, EXECUTION, JOB};
-use crate::state::State;
+use crate::state::{Snapshot, State};
 use crate::{Jobs, JobsError};
 use iotemu_core::{OutboundMessage, Scope, TraceId};
 use iotemu_logs::{JobCompletionEntry, LogEntry};
@@ -28,8 +28,6 @@ pub(crate) struct Txn<'a> {
     /// Executions that became FAILED or TIMED_OUT in this change: (scope, thing, job).
     ended: Vec<(Scope, String, String)>,
 }
-
-type Snapshot = (BTreeSet<(String, i64)>, Option<(String, i64)>);
 
 impl<'a> Txn<'a> {
     /// A change at `now` (epoch ms) to the tables `st` of `jobs`.
