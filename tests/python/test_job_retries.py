@@ -4,6 +4,10 @@ shortened minute) gets a new QUEUED execution of the job with the next execution
 on `jobs/notify` and `jobs/notify-next`, as long as `jobExecutionsRetryConfig` allows; then the
 last one stays. boto3 sees every execution by its number, the summaries' `retryAttempt`, and
 the job's counts by thing; `jobExecutionsRetryConfig` is checked as botocore's model says."""
+import json
+import os
+import subprocess
+
 from conftest import Emulator, error_of, wait_until
 from test_jobs import Device, make_things, thing_arn
 
@@ -57,6 +61,13 @@ def test_a_failed_execution_is_retried_until_the_retries_run_out(emulator, iot):
     assert [s["jobExecutionSummary"]["executionNumber"] for s in rest["executionSummaries"]] == [3]
     _, answer = device.request(f"{prefix}/fw/get", {"executionNumber": 2})
     assert (answer["execution"]["executionNumber"], answer["execution"]["status"]) == (2, "FAILED")
+
+    # The AWS CLI reads an earlier execution by its number too.
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    aws = ["aws", "--endpoint-url", emulator.endpoint, "--output", "json", "iot"]
+    out = subprocess.run(aws + ["describe-job-execution", "--job-id", "fw", "--thing-name", "r1",
+                                "--execution-number", "2"], env=env, check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout)["execution"]["executionNumber"] == 2
     device.stop()
     watcher.stop()
 
