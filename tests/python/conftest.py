@@ -35,6 +35,13 @@ def check_entries(path, *required):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def log_authn_errors(emulator):
+    """Opts into Connection.AuthNError entries, which AWS (and iotemu) write only when
+    SetV2LoggingOptions' `eventConfigurations` names them; the default level stays DEBUG."""
+    emulator.client("iot").set_v2_logging_options(
+        defaultLogLevel="DEBUG", eventConfigurations=[{"eventType": "Connection.AuthNError", "logLevel": "ERROR"}])
+
+
 def error_of(call, **kwargs):
     """The (error code, HTTP status) a boto3 call fails with."""
     with pytest.raises(botocore.exceptions.ClientError) as info:

@@ -19,7 +19,7 @@ import boto3
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, check_entries, error_of, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, error_of, iotemu_binary, log_authn_errors, wait_until
 from test_certificate_enforcement import ALLOW_ALL, connect, tls_client
 from test_certificate_registration import Pki, certificate_id
 from test_policy_enforcement import ACCOUNT, CONNECT_ANY, Device, allow, policy
@@ -52,6 +52,7 @@ def create_device(emulator, data_dir, out, name, *extra):
 # ------------------------------------------------------------------------------------------------
 
 def test_a_deleted_certificate_stays_unknown_and_is_refused(emulator, iot, data_dir, tmp_path):
+    log_authn_errors(emulator)
     out = tmp_path / "device"
     cid = create_device(emulator, data_dir, out, "doomed")
     cert, key = (out / "doomed.cert.pem").read_text(), (out / "doomed.private.key").read_text()
@@ -79,6 +80,7 @@ def test_a_deleted_certificate_stays_unknown_and_is_refused(emulator, iot, data_
 
 @pytest.mark.parametrize("account, region", [("111122223333", "us-east-1"), ("123456789012", "eu-west-1")])
 def test_an_inactive_certificate_of_another_account_or_region_is_refused(emulator, iot, tmp_path, account, region):
+    log_authn_errors(emulator)
     foreign = boto3.client("iot", endpoint_url=emulator.endpoint, region_name=region,
                            aws_access_key_id=account, aws_secret_access_key="test")
     created = foreign.create_keys_and_certificate(setAsActive=False)
@@ -96,6 +98,7 @@ def test_an_inactive_certificate_of_another_account_or_region_is_refused(emulato
 
 
 def test_create_device_registers_once_in_its_own_account_and_region(emulator, iot, data_dir, tmp_path):
+    log_authn_errors(emulator)
     out = tmp_path / "elsewhere"
     cid = create_device(emulator, data_dir, out, "elsewhere", "--region", "eu-west-1")
     cert, key = (out / "elsewhere.cert.pem").read_text(), (out / "elsewhere.private.key").read_text()
@@ -146,6 +149,7 @@ def dated(pki, ca_pem, ca_key, name, not_before, not_after):
 
 
 def test_registered_certificates_are_refused_once_they_expire(emulator, iot, data_dir, tmp_path):
+    log_authn_errors(emulator)
     pki = Pki(tmp_path / "pki")
     own_ca = pki.ca("own")
     iot.create_policy(policyName="allow-all", policyDocument=ALLOW_ALL)

@@ -9,7 +9,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from conftest import iotemu_binary, wait_until
+from conftest import iotemu_binary, log_authn_errors, wait_until
 
 
 def tls_client(emulator, tmp_path, client_id, cert_pem, key_pem, protocol=mqtt.MQTTv311):
@@ -42,6 +42,7 @@ ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"io
 
 
 def test_an_inactive_certificate_is_disconnected_and_refused(emulator, iot, tmp_path):
+    log_authn_errors(emulator)
     created = iot.create_keys_and_certificate(setAsActive=True)
     cid = created["certificateId"]
     iot.create_policy(policyName="allow-all", policyDocument=ALLOW_ALL)

@@ -13,7 +13,7 @@ import pytest
 
 import paho.mqtt.client as mqtt
 
-from conftest import Emulator, error_of, wait_until
+from conftest import Emulator, error_of, log_authn_errors, wait_until
 from test_certificate_enforcement import ALLOW_ALL, connect, tls_client
 
 OPENSSL_CONFIG = """
@@ -353,6 +353,7 @@ def allow_all(iot, certificate_arn, name):
 
 
 def test_devices_of_a_registered_ca_connect_while_it_is_active(emulator, iot, pki, tmp_path):
+    log_authn_errors(emulator)
     ca = pki.ca("fleet")
     device, device_key = ca.issue("fleet-1")
     assert not authenticates(emulator, tmp_path, "fleet-1", device, device_key, timeout=2), \
@@ -393,6 +394,7 @@ def test_devices_of_a_registered_ca_connect_while_it_is_active(emulator, iot, pk
 
 
 def test_a_certificate_registered_without_ca_connects_when_active(emulator, iot, pki, tmp_path):
+    log_authn_errors(emulator)
     pem, key = pki.self_signed("self", "self-signed-device", "device")
     assert not authenticates(emulator, tmp_path, "self-signed", pem, key, timeout=2)
     assert wait_until(lambda: authn_errors(emulator, "DEVICE_CERTIFICATE_NOT_REGISTERED"))

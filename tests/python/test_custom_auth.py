@@ -19,7 +19,7 @@ import pytest
 from awsiot import mqtt5_client_builder
 from awscrt import mqtt5
 
-from conftest import Emulator, JsonFunction, check_entries, wait_until
+from conftest import Emulator, JsonFunction, check_entries, log_authn_errors, wait_until
 from test_device_port import PahoWs, SdkClient, allowed_and_denied, entries, port_of, wait_entry
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:device-authorizer"
@@ -67,6 +67,7 @@ def setup(data_dir, tmp_path):
     config = tmp_path / "authorizers.toml"
     config.write_text(f'[authorizers.endpoints]\n"{FUNCTION}" = "{function.url}"\n')
     emulator = Emulator(data_dir, "--config", str(config))
+    log_authn_errors(emulator)
     key = tmp_path / "signing.key"
     subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
     public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout"], check=True, capture_output=True,

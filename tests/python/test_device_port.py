@@ -33,7 +33,7 @@ from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import Emulator, check_entries, wait_until
+from conftest import Emulator, check_entries, log_authn_errors, wait_until
 
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 ACCESS_KEY = "AKIAIOTEMUWEBSOCKET1"
@@ -369,6 +369,7 @@ def test_alpn_mqtt_naming_a_missing_authorizer_is_refused(emulator, tmp_path):
     """ALPN `mqtt` naming an authorizer the account lacks: CONNACK "not authorized" (3.1.1's 5,
     which paho reports as reason code 135) and a Connection.AuthNError. test_custom_auth.py has
     the authorizers that let devices in."""
+    log_authn_errors(emulator)
     device = Device(emulator, tmp_path)
     context = ssl.create_default_context(cafile=str(device.ca))
     context.set_alpn_protocols(["mqtt"])

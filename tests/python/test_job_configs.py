@@ -1,6 +1,6 @@
 """CreateJob / CreateJobTemplate keep jobExecutionsRetryConfig, schedulingConfig (with its
 maintenanceWindows), presignedUrlConfig and destinationPackageVersions, and DescribeJob /
-DescribeJobTemplate return them as given (botocore `iot` model). Retries are not run yet."""
+DescribeJobTemplate return them as given (botocore `iot` model). test_job_retries.py runs the retries."""
 
 RETRY = {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]}
 WINDOWS = [{"startTime": "cron(0 0 ? * MON *)", "durationInMinutes": 60}]

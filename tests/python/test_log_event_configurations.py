@@ -1,6 +1,7 @@
 """SetV2LoggingOptions' `eventConfigurations` (botocore `LogEventConfiguration`): one entry type's
 level overrides the default, its `logDestination` routes its entries to that log group of the log
-store, and Ping, which AWS writes only when opted into, appears once configured. The newer
+store, and Ping and Connection.AuthNError, which AWS writes only when opted into, appear once
+configured. The newer
 message-broker entries AWS documents with their attributes (GetRetainedMessage,
 ListRetainedMessage) are written by iot-data. Every log file is checked with `iotemu
 check-entries`."""
@@ -193,3 +194,35 @@ def test_event_configurations_survive_a_restart_and_reset_clears_them(data_dir):
         assert wait_until(lambda: of(emulator, "Subscribe", "after-reset"))
     finally:
         emulator.stop()
+
+
+def test_connection_authn_error_is_written_only_once_event_configurations_opt_into_it(emulator, iot, tmp_path):
+    """AWS's June 2026 announcement: Connection.AuthNError is off by default, like Ping."""
+    from test_certificate_enforcement import connect, tls_client
+
+    created = iot.create_keys_and_certificate(setAsActive=False)
+
+    def refuse(client_id):
+        client = tls_client(emulator, tmp_path, client_id, created["certificatePem"],
+                            created["keyPair"]["PrivateKey"])
+        connected, closed = connect(client, emulator)
+        assert wait_until(closed.is_set, timeout=10) and not connected.is_set()
+        client.loop_stop()
+
+    refuse("refused-quietly")
+    quiet = Device(emulator, "after-refusal")
+    quiet.publish("marker/refused")
+    assert wait_until(lambda: any(e.get("topicName") == "marker/refused" for e in of(emulator, "Publish-In")))
+    assert not of(emulator, "Connection.AuthNError"), "off although the default level is DEBUG"
+
+    logs = emulator.client("logs")
+    iot.set_v2_logging_options(defaultLogLevel="INFO", eventConfigurations=[
+        {"eventType": "Connection.AuthNError", "logLevel": "ERROR", "logDestination": "iot/authn"}])
+    refuse("refused-loudly")
+    assert wait_until(lambda: of(emulator, "Connection.AuthNError"))
+    entry = of(emulator, "Connection.AuthNError")[0]
+    assert (entry["logLevel"], entry["status"], entry["reason"]) == ("ERROR", "Failure", "DEVICE_CERTIFICATE_INACTIVE")
+    assert wait_until(lambda: any(m["eventType"] == "Connection.AuthNError" for m in messages(logs, "iot/authn")))
+    assert not any(m["eventType"] == "Connection.AuthNError" for m in messages(logs, "AWSIotLogsV2"))
+    quiet.stop()
+    check_entries(emulator.log_file, "Connection.AuthNError", "Publish-In")

@@ -19,7 +19,7 @@ import cbor2
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, JsonFunction, check_entries, error_of, wait_until
+from conftest import Emulator, JsonFunction, check_entries, error_of, log_authn_errors, wait_until
 
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 ROLE = "arn:aws:iam::123456789012:role/Provision_role"
@@ -565,6 +565,7 @@ def first_connection_is_refused(raw, client_id, cert, key):
 
 
 def test_jitp_provisions_a_device_of_a_registered_ca_on_its_first_connection(emulator, iot, tmp_path):
+    log_authn_errors(emulator)
     template = json.dumps({
         "Parameters": {
             "AWS::IoT::Certificate::CommonName": {"Type": "String"},
@@ -625,6 +626,7 @@ def hashlib_id(cert_path):
 
 
 def test_jitr_registers_pending_activation_and_publishes_the_event(emulator, iot, tmp_path):
+    log_authn_errors(emulator)
     ca_key, ca_pem, verification = make_ca(iot, tmp_path, "jitr-ca")
     ca = iot.register_ca_certificate(caCertificate=ca_pem.read_text(), verificationCertificate=verification,
                                      setAsActive=True, allowAutoRegistration=True)

@@ -11,7 +11,7 @@ import urllib.request
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, iotemu_binary, wait_until
+from conftest import Emulator, iotemu_binary, log_authn_errors, wait_until
 from test_attacker import refused
 
 SEED = """
@@ -114,6 +114,7 @@ def test_a_seed_file_is_there_before_the_emulator_answers(tmp_path):
         # The seed registered its certificates through the API, in the status it declared: the
         # INACTIVE one is refused, not let in by create-device's registration on first use.
         spare = [(certs / f"spare.{ext}").read_text() for ext in ("cert.pem", "private.key")]
+        log_authn_errors(emulator)
         assert refused(emulator, tmp_path, "spare", *spare)
         assert wait_until(lambda: any(e["eventType"] == "Connection.AuthNError"
                                       and e["reason"] == "DEVICE_CERTIFICATE_INACTIVE" for e in emulator.entries()))

@@ -1,7 +1,8 @@
 //! The AWS IoT Jobs service: jobs (SNAPSHOT and CONTINUOUS, targets of things and thing groups
 //! with their descendants), job executions and their state machine, job templates, the device
 //! MQTT API (`$aws/things/T/jobs/...`) and `iot-jobs-data` HTTP API, timeouts, the rollout
-//! rate, the FAILED/REJECTED/TIMED_OUT abort criteria, and the DescribeJobExecution,
+//! rate, the FAILED/REJECTED/TIMED_OUT abort criteria, the retries of FAILED and TIMED_OUT
+//! executions (`jobExecutionsRetryConfig`), and the DescribeJobExecution,
 //! GetPendingJobExecution, StartNextPendingJobExecution, UpdateJobExecution and
 //! ReportFinalJobExecutionCount entries.
 //!
@@ -26,15 +27,16 @@
 //! fire in about a second. [`Jobs::run_timers`] sweeps several times per "minute".
 //!
 //! Choices where AWS is silent or ambiguous (unconfirmed): a new execution has version 1 and
-//! execution number 1 (one execution per thing and job; no retries); a device may move QUEUED
+//! execution number 1; a retry is a new QUEUED execution with the next number, and the ended
+//! ones stay readable by their number (`docs/aws-behaviour.md` §24); a device may move QUEUED
 //! straight to SUCCEEDED, FAILED or REJECTED; updating an execution the service ended (TIMED_OUT,
 //! CANCELED, REMOVED) is TerminalStateReached, one the device ended InvalidStateTransition;
 //! `jobs/notify` is sent when the set of pending job ids changes and `jobs/notify-next` when the
 //! next job changes (`jobs-comm-notifications.md`); CancelJob of a COMPLETED job is
 //! InvalidStateTransitionException; an abort cancels like CancelJob without force.
 //!
-//! Limitations: `documentSource` is kept but never fetched (devices get `{}`); retry,
-//! scheduling, presigned URLs, exponential rollout and namespaces are not implemented (dynamic thing
+//! Limitations: `documentSource` is kept but never fetched (devices get `{}`); the retry count
+//! is not reset when a thing rejoins a CONTINUOUS job's group; scheduling, presigned URLs, exponential rollout and namespaces are not implemented (dynamic thing
 //! groups work as targets: their members are registry members); targets must exist when the job is created; the rollout rate applies per
 //! "minute" window rather than evenly within it.
 

@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// (scope, thing, job id).
 pub(crate) type ExecKey = (Scope, String, String);
 
+/// A thing's pending executions as (job id, execution number), and the next one.
+pub(crate) type Snapshot = (BTreeSet<(String, i64)>, Option<(String, i64)>);
+
 #[derive(Default)]
 pub(crate) struct State {
     pub jobs: BTreeMap<(Scope, String), Job>,
@@ -37,11 +40,25 @@ impl State {
         self.executions.iter().filter(move |((s, _, j), _)| s == scope && j == job).map(|(_, e)| e)
     }
 
-    /// (pending job ids in AWS's order, the next one's id).
-    pub(crate) fn snapshot(&self, scope: &Scope, thing: &str) -> (BTreeSet<String>, Option<String>) {
+    /// (the pending executions as (job id, execution number), the next one): a retry replaces
+    /// an execution of the same job with a new number, which counts as a change.
+    pub(crate) fn snapshot(&self, scope: &Scope, thing: &str) -> Snapshot {
         let pending = pending_order(self.of_thing(scope, thing));
-        let next = pending.first().map(|e| e.job_id.clone());
-        (pending.into_iter().map(|e| e.job_id.clone()).collect(), next)
+        let next = pending.first().map(|e| (e.job_id.clone(), e.execution_number));
+        (pending.into_iter().map(|e| (e.job_id.clone(), e.execution_number)).collect(), next)
+    }
+
+    /// One thing's execution of one job: the current one, or with `number` that one, earlier
+    /// (retried) executions included.
+    pub fn find_execution(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        job: &str,
+        number: Option<i64>,
+    ) -> Option<&Execution> {
+        let current = self.executions.get(&(scope.clone(), thing.to_string(), job.to_string()))?;
+        current.attempts().find(|e| number.is_none_or(|n| n == e.execution_number))
     }
 }
 

@@ -472,3 +472,112 @@ fn a_job_from_a_template_takes_its_document_and_parameters() {
     f.jobs.delete_job_template(&scope(), "tpl").unwrap();
     assert!(f.jobs.describe_job_template(&scope(), "tpl").is_err());
 }
+
+#[test]
+fn failed_and_timed_out_executions_are_retried_as_the_retry_config_allows() {
+    let f = fixture();
+    let retry = json!({"jobExecutionsRetryConfig": {"criteriaList": [
+        {"failureType": "FAILED", "numberOfRetries": 2},
+        {"failureType": "TIMED_OUT", "numberOfRetries": 1}]}});
+    f.create("r", &[&arn("thing", "t1")], retry).unwrap();
+    f.broker.take();
+    // Two FAILED executions are retried; the third stays FAILED and the job completes.
+    for number in 1..=3 {
+        let exec = f.jobs.describe_job_execution(&scope(), "r", "t1", None).unwrap();
+        assert_eq!(
+            (exec.execution_number, exec.status, exec.retry_attempt),
+            (number, ExecutionStatus::Queued, number as u32 - 1)
+        );
+        f.update("t1", "r", ExecutionStatus::Failed).unwrap();
+        let notices = f.broker.take();
+        let next: Vec<&Value> = notices
+            .iter()
+            .filter(|(_, t, _)| t == "$aws/things/t1/jobs/notify-next")
+            .map(|(_, _, p)| p)
+            .collect();
+        if number < 3 {
+            assert_eq!(next.len(), 1, "{notices:?}");
+            assert_eq!(next[0]["execution"]["executionNumber"], number + 1);
+            assert_eq!(next[0]["execution"]["status"], "QUEUED");
+            assert!(notices.iter().any(|(_, t, p)| t == "$aws/things/t1/jobs/notify"
+                && p["jobs"]["QUEUED"][0]["executionNumber"] == number + 1));
+        } else {
+            assert_eq!(next[0].get("execution"), None, "no execution is pending any more");
+        }
+    }
+    let (job, counts) = f.jobs.describe_job(&scope(), "r").unwrap();
+    assert_eq!(job.status, crate::executions::state::JobStatus::Completed);
+    assert_eq!((counts[&ExecutionStatus::Failed], counts[&ExecutionStatus::Queued]), (1, 0));
+    let earlier = f.jobs.describe_job_execution(&scope(), "r", "t1", Some(1)).unwrap();
+    assert_eq!((earlier.status, earlier.execution_number), (ExecutionStatus::Failed, 1));
+    let (all, _) = f.jobs.list_job_executions_for_thing(&scope(), "t1", None, Some("r"), None, None);
+    assert_eq!(all.iter().map(|e| e.execution_number).collect::<Vec<_>>(), [1, 2, 3]);
+    // Paging lands between the executions of one job.
+    let (first, token) = f.jobs.list_job_executions_for_thing(&scope(), "t1", None, None, Some(2), None);
+    let (rest, _) =
+        f.jobs.list_job_executions_for_thing(&scope(), "t1", None, None, Some(2), token.as_deref());
+    assert_eq!((first.len(), rest.len(), rest[0].execution_number), (2, 1, 3));
+    // TIMED_OUT: one retry, then it stays TIMED_OUT.
+    f.create(
+        "slow",
+        &[&arn("thing", "t2")],
+        json!({"timeoutConfig": {"inProgressTimeoutInMinutes": 1},
+        "jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "TIMED_OUT", "numberOfRetries": 1}]}}),
+    )
+    .unwrap();
+    for number in 1..=2 {
+        f.device("t2", DeviceOp::StartNextPendingJobExecution(DeviceUpdate::default())).unwrap();
+        f.advance(MINUTE);
+        f.jobs.sweep().unwrap();
+        let exec = f.jobs.describe_job_execution(&scope(), "slow", "t2", None).unwrap();
+        let want = if number == 1 { (2, ExecutionStatus::Queued) } else { (2, ExecutionStatus::TimedOut) };
+        assert_eq!((exec.execution_number, exec.status), want);
+    }
+    // REJECTED is never retried.
+    f.create(
+        "no",
+        &[&arn("thing", "t3")],
+        json!({"jobExecutionsRetryConfig": {"criteriaList": [
+        {"failureType": "ALL", "numberOfRetries": 3}]}}),
+    )
+    .unwrap();
+    f.update("t3", "no", ExecutionStatus::Rejected).unwrap();
+    assert_eq!(f.jobs.describe_job_execution(&scope(), "no", "t3", None).unwrap().execution_number, 1);
+    // A restart keeps the earlier executions.
+    let again = fixture_with(f.store.clone());
+    assert_eq!(
+        again.jobs.describe_job_execution(&scope(), "r", "t1", Some(2)).unwrap().status,
+        ExecutionStatus::Failed
+    );
+}
+
+#[test]
+fn retry_configs_are_checked_as_botocore_and_the_guide_say() {
+    let f = fixture();
+    let with = |list: Value| json!({"jobExecutionsRetryConfig": {"criteriaList": list}});
+    let message = |extra: Value| match f.create("bad", &[&arn("thing", "t1")], extra) {
+        Err(JobsError::InvalidRequest(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        message(with(json!([{"failureType": "FAILED", "numberOfRetries": 11}]))),
+        "1 validation error detected: Value '11' at 'jobExecutionsRetryConfig.criteriaList.1.member.numberOfRetries' \
+         failed to satisfy constraint: Member must have value less than or equal to 10"
+    );
+    assert!(message(with(json!([{"failureType": "REJECTED", "numberOfRetries": 1}])))
+        .ends_with("Member must satisfy enum value set: [FAILED, TIMED_OUT, ALL]"));
+    assert!(message(with(json!([]))).ends_with("Member must have length greater than or equal to 1"));
+    assert!(message(with(json!([{"failureType": "FAILED", "numberOfRetries": 6},
+        {"failureType": "TIMED_OUT", "numberOfRetries": 5}])))
+    .contains("up to 10 retries"));
+    f.create("ok", &[&arn("thing", "t1")], with(json!([{"failureType": "ALL", "numberOfRetries": 10}])))
+        .unwrap();
+    let update = |n: u32| {
+        let body = json!({"jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "ALL", "numberOfRetries": n}]}});
+        f.jobs.update_job(&scope(), "ok", serde_json::from_value(body).unwrap())
+    };
+    assert!(matches!(update(3), Err(JobsError::InvalidRequest(_))));
+    update(0).unwrap();
+    let (job, _) = f.jobs.describe_job(&scope(), "ok").unwrap();
+    assert_eq!(job.retry_criteria()[0].number_of_retries, 0);
+}

@@ -4,12 +4,13 @@
 //! messages of the touched things (`jobs-comm-notifications.md`).
 
 use crate::executions::state::{
-    abort_triggered, counts, device_execution, device_summary, document_value, final_count_details,
-    pending_order, DocumentForm, Execution, ExecutionStatus, JobStatus, TargetSelection,
+    abort_triggered, attempt_counts, counts, device_execution, device_summary, document_value,
+    final_count_details, pending_order, retry_due, DocumentForm, Execution, ExecutionStatus, JobStatus,
+    TargetSelection,
 };
 use crate::jobs::state::Job;
 use crate::service::{exec_store_key, EXECUTION, JOB};
-use crate::state::State;
+use crate::state::{Snapshot, State};
 use crate::{Jobs, JobsError};
 use iotemu_core::{OutboundMessage, Scope, TraceId};
 use iotemu_logs::{JobCompletionEntry, LogEntry};
@@ -22,14 +23,16 @@ pub(crate) struct Txn<'a> {
     pub st: &'a mut State,
     pub jobs: &'a Jobs,
     pub now: u64,
-    before: BTreeMap<(Scope, String), (BTreeSet<String>, Option<String>)>,
+    before: BTreeMap<(Scope, String), Snapshot>,
     touched_jobs: BTreeSet<(Scope, String)>,
+    /// Executions that became FAILED or TIMED_OUT in this change: (scope, thing, job).
+    ended: Vec<(Scope, String, String)>,
 }
 
 impl<'a> Txn<'a> {
     /// A change at `now` (epoch ms) to the tables `st` of `jobs`.
     pub fn new(st: &'a mut State, jobs: &'a Jobs, now: u64) -> Self {
-        Txn { st, jobs, now, before: BTreeMap::new(), touched_jobs: BTreeSet::new() }
+        Txn { st, jobs, now, before: BTreeMap::new(), touched_jobs: BTreeSet::new(), ended: Vec::new() }
     }
 
     fn touch(&mut self, scope: &Scope, thing: &str) {
@@ -49,8 +52,22 @@ impl<'a> Txn<'a> {
         let key = (scope.clone(), exec.thing_name.clone(), exec.job_id.clone());
         if self.st.executions.get(&key).map(|e| e.status) != Some(exec.status) {
             self.jobs.execution_event(scope, &exec, false);
+            if matches!(exec.status, ExecutionStatus::Failed | ExecutionStatus::TimedOut) {
+                self.ended.push(key.clone());
+            }
         }
         self.st.executions.insert(key, exec);
+        Ok(())
+    }
+
+    /// Stores an execution back as it was (DeleteJobExecution of a retry makes the execution
+    /// it retried current again): no event, no retry.
+    pub fn restore_exec(&mut self, scope: &Scope, exec: Execution) -> Result<(), JobsError> {
+        self.touch(scope, &exec.thing_name);
+        self.touched_jobs.insert((scope.clone(), exec.job_id.clone()));
+        let value = serde_json::to_value(&exec).map_err(|e| JobsError::Internal(e.to_string()))?;
+        self.jobs.store.put(EXECUTION, scope, &exec_store_key(&exec.thing_name, &exec.job_id), &value)?;
+        self.st.executions.insert((scope.clone(), exec.thing_name.clone(), exec.job_id.clone()), exec);
         Ok(())
     }
 
@@ -134,18 +151,41 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
-    /// Checks the touched jobs (abort, completion), then works out the notifications of the
-    /// touched things.
+    /// Retries the executions that ended FAILED or TIMED_OUT in this change where their job's
+    /// `jobExecutionsRetryConfig` allows one more (`jobs-configurations-details.md`, "Job
+    /// execution retry configuration"): the thing gets a new QUEUED execution of the job with
+    /// the next execution number, and the ended one stays readable by its number.
+    fn retry_ended(&mut self) -> Result<(), JobsError> {
+        for key in std::mem::take(&mut self.ended) {
+            let Some(exec) = self.st.executions.get(&key).cloned() else { continue };
+            let Some(job) = self.st.jobs.get(&(key.0.clone(), key.2.clone())) else { continue };
+            if job.status != JobStatus::InProgress || !retry_due(&job.retry_criteria(), &exec) {
+                continue;
+            }
+            self.st.seq += 1;
+            let next = exec.retried(self.now, self.st.seq);
+            self.put_exec(&key.0, next)?;
+        }
+        Ok(())
+    }
+
+    /// Retries what ended and may be retried, checks the touched jobs (abort, completion), then
+    /// works out the notifications of the touched things.
     pub fn finish(mut self) -> Result<Vec<OutboundMessage>, JobsError> {
+        self.retry_ended()?;
         let touched: Vec<(Scope, String)> = std::mem::take(&mut self.touched_jobs).into_iter().collect();
         for (scope, job_id) in touched {
             let Some(job) = self.st.jobs.get(&(scope.clone(), job_id.clone())).cloned() else { continue };
             if job.status != JobStatus::InProgress {
                 continue;
             }
+            // Things by their current execution; the abort criteria count every execution,
+            // retried ones included.
             let counts = counts(self.st.of_job(&scope, &job_id));
             let criteria = job.abort_criteria();
-            if !criteria.is_empty() && abort_triggered(&criteria, &counts) {
+            if !criteria.is_empty()
+                && abort_triggered(&criteria, &attempt_counts(self.st.of_job(&scope, &job_id)))
+            {
                 // The abort cancels as CancelJob without force does.
                 let mut job = job.clone();
                 job.status = JobStatus::Canceled;
@@ -192,7 +232,7 @@ impl<'a> Txn<'a> {
             }
             if before_next != after_next {
                 let mut payload = json!({ "timestamp": ts });
-                if let Some(job_id) = &after_next {
+                if let Some((job_id, _)) = &after_next {
                     let key = (scope.clone(), thing.clone(), job_id.clone());
                     if let Some(exec) = self.st.executions.get(&key) {
                         let doc =

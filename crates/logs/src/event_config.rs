@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
-/// Entry types AWS writes only when `eventConfigurations` names them (`Ping`, AWS's log-entry
-/// page: "off by default").
-pub const OPT_IN: [&str; 1] = ["Ping"];
+/// Entry types AWS writes only when `eventConfigurations` names them: Ping and
+/// Connection.AuthNError, both "off by default" and opted into per event type (AWS's log-entry
+/// page and its June 2026 announcement of the two; `docs/aws-behaviour.md`).
+pub const OPT_IN: [&str; 2] = ["Ping", "Connection.AuthNError"];
 
 /// One event type's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

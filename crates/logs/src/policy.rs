@@ -218,17 +218,23 @@ mod tests {
         let policy = LevelPolicy::new(LevelFilter::Info);
         let a = client("a", "p1", "127.0.0.1");
         assert!(!policy.allows(LogLevel::Debug, Some(&a), "Ping"), "Ping is off until configured");
+        assert!(
+            !policy.allows(LogLevel::Error, Some(&a), "Connection.AuthNError"),
+            "so is Connection.AuthNError"
+        );
         assert!(!policy.might_allow(LogLevel::Debug));
         let level = |l| EventConfiguration { level: Some(l), destination: None };
         policy.set_event_configurations(
             [
                 ("Ping".to_string(), level(LevelFilter::Debug)),
                 ("Connect".to_string(), level(LevelFilter::Error)),
+                ("Connection.AuthNError".to_string(), level(LevelFilter::Error)),
             ]
             .into(),
         );
         assert!(policy.might_allow(LogLevel::Debug));
         assert!(policy.allows(LogLevel::Debug, Some(&a), "Ping"));
+        assert!(policy.allows(LogLevel::Error, Some(&a), "Connection.AuthNError"));
         assert!(!policy.allows(LogLevel::Info, Some(&a), "Connect"), "the type's level beats the default");
         assert!(policy.allows(LogLevel::Info, Some(&a), "Subscribe"));
         policy.set_target(target(TargetType::ClientId, "a"), Some(LevelFilter::Info));

@@ -261,11 +261,7 @@ fn describe_job_execution(
         if job_id == "$next" {
             pending_order(state.of_thing(&call.scope, &call.thing)).first().map(|e| (*e).clone())
         } else {
-            let key = (call.scope.clone(), call.thing.clone(), job_id.to_string());
-            let exec = state
-                .executions
-                .get(&key)
-                .filter(|e| execution_number.is_none_or(|n| n == e.execution_number));
+            let exec = state.find_execution(&call.scope, &call.thing, job_id, execution_number);
             Some(exec.cloned().ok_or_else(|| not_found(job_id, &call.thing))?)
         }
     };

@@ -174,6 +174,7 @@ pub fn execution_summary_json(exec: &Execution) -> Value {
         "queuedAt": api_time(exec.queued_at),
         "lastUpdatedAt": api_time(exec.last_updated_at),
         "executionNumber": exec.execution_number,
+        "retryAttempt": exec.retry_attempt,
     });
     if let Some(t) = exec.started_at {
         out["startedAt"] = json!(api_time(t));

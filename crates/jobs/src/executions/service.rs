@@ -25,14 +25,13 @@ impl Jobs {
     ) -> Result<Execution, JobsError> {
         let state = self.state.lock();
         state
-            .executions
-            .get(&(scope.clone(), thing.to_string(), job_id.to_string()))
-            .filter(|e| execution_number.is_none_or(|n| n == e.execution_number))
+            .find_execution(scope, thing, job_id, execution_number)
             .cloned()
             .ok_or_else(|| execution_not_found(job_id, thing))
     }
 
-    /// ListJobExecutionsForJob, by thing name.
+    /// ListJobExecutionsForJob, by thing name then execution number: a thing whose execution
+    /// was retried has one summary per execution.
     pub fn list_job_executions_for_job(
         &self,
         scope: &Scope,
@@ -45,15 +44,15 @@ impl Jobs {
         if !state.jobs.contains_key(&(scope.clone(), job_id.to_string())) {
             return Err(job_not_found(job_id));
         }
-        let execs: Vec<Execution> = state
+        let execs = state
             .of_job(scope, job_id)
+            .flat_map(|e| e.attempts())
             .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
-            .cloned()
-            .collect();
-        Ok(page(execs, |e| e.thing_name.as_str(), token, max_results(max)))
+            .map(|e| (page_key(&e.thing_name, e.execution_number), e.clone()));
+        Ok(paged(execs, token, max))
     }
 
-    /// ListJobExecutionsForThing, by job id.
+    /// ListJobExecutionsForThing, by job id then execution number.
     pub fn list_job_executions_for_thing(
         &self,
         scope: &Scope,
@@ -64,13 +63,13 @@ impl Jobs {
         token: Option<&str>,
     ) -> (Vec<Execution>, Option<String>) {
         let state = self.state.lock();
-        let execs: Vec<Execution> = state
+        let execs = state
             .of_thing(scope, thing)
+            .flat_map(|e| e.attempts())
             .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
             .filter(|e| job_id.is_none_or(|j| e.job_id == j))
-            .cloned()
-            .collect();
-        page(execs, |e| e.job_id.as_str(), token, max_results(max))
+            .map(|e| (page_key(&e.job_id, e.execution_number), e.clone()));
+        paged(execs, token, max)
     }
 
     /// CancelJobExecution: QUEUED -> CANCELED; IN_PROGRESS -> CANCELED only with `force`;
@@ -120,7 +119,9 @@ impl Jobs {
         })
     }
 
-    /// DeleteJobExecution: a terminal execution, or any with `force`.
+    /// DeleteJobExecution: a terminal execution, or any with `force`. Deleting an earlier
+    /// (retried) execution leaves the current one; deleting the current one of a retried
+    /// execution makes the latest earlier one current again.
     pub fn delete_job_execution(
         &self,
         scope: &Scope,
@@ -131,11 +132,11 @@ impl Jobs {
     ) -> Result<(), JobsError> {
         self.change(|txn| {
             let key = (scope.clone(), thing.to_string(), job_id.to_string());
-            let exec = txn
-                .st
-                .executions
-                .get(&key)
-                .filter(|e| e.execution_number == execution_number)
+            let current =
+                txn.st.executions.get(&key).cloned().ok_or_else(|| execution_not_found(job_id, thing))?;
+            let exec = current
+                .attempts()
+                .find(|e| e.execution_number == execution_number)
                 .cloned()
                 .ok_or_else(|| execution_not_found(job_id, thing))?;
             if !force && !exec.status.is_terminal() {
@@ -144,7 +145,37 @@ impl Jobs {
                     exec.status.as_str()
                 )));
             }
-            txn.remove_exec(scope, thing, job_id)
+            if exec.execution_number != current.execution_number {
+                let mut current = current;
+                current.earlier.retain(|e| e.execution_number != execution_number);
+                return txn.put_exec(scope, current);
+            }
+            let mut earlier = current.earlier;
+            match earlier.pop() {
+                Some(mut previous) => {
+                    previous.earlier = earlier;
+                    txn.remove_exec(scope, thing, job_id)?;
+                    txn.restore_exec(scope, previous)
+                }
+                None => txn.remove_exec(scope, thing, job_id),
+            }
         })
     }
+}
+
+/// The paging key of one execution: its thing or job, then its execution number, so that a
+/// retried execution's summaries follow each other and a token lands between them.
+fn page_key(name: &str, number: i64) -> String {
+    format!("{name}!{number:010}")
+}
+
+fn paged(
+    execs: impl Iterator<Item = (String, Execution)>,
+    token: Option<&str>,
+    max: Option<usize>,
+) -> (Vec<Execution>, Option<String>) {
+    let mut execs: Vec<(String, Execution)> = execs.collect();
+    execs.sort_by(|a, b| a.0.cmp(&b.0));
+    let (items, next) = page(execs, |(key, _)| key.as_str(), token, max_results(max));
+    (items.into_iter().map(|(_, e)| e).collect(), next)
 }

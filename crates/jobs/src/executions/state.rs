@@ -241,6 +241,14 @@ pub struct Execution {
     pub in_progress_deadline: Option<u64>,
     #[serde(default)]
     pub force_canceled: bool,
+    /// How many retries came before this execution (botocore `JobExecutionSummary.retryAttempt`:
+    /// "how many retry attempts have been completed for this job on this device").
+    #[serde(default)]
+    pub retry_attempt: u32,
+    /// The thing's earlier executions of the job that ended FAILED or TIMED_OUT and were retried,
+    /// oldest first (`jobs-configurations-details.md`, "Job execution retry configuration").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Execution>,
 }
 
 impl Execution {
@@ -260,7 +268,25 @@ impl Execution {
             step_deadline: None,
             in_progress_deadline: None,
             force_canceled: false,
+            retry_attempt: 0,
+            earlier: Vec::new(),
         }
+    }
+
+    /// The retry of this ended execution: a new QUEUED execution of the same job for the same
+    /// thing, with the next execution number, which keeps this one among its `earlier`.
+    pub fn retried(&self, now: u64, seq: u64) -> Execution {
+        let mut next = Execution::queued(&self.job_id, &self.thing_name, now, seq);
+        next.execution_number = self.execution_number + 1;
+        next.retry_attempt = self.retry_attempt + 1;
+        next.earlier = self.earlier.clone();
+        next.earlier.push(Execution { earlier: Vec::new(), ..self.clone() });
+        next
+    }
+
+    /// This execution and the earlier ones it retried, newest first.
+    pub fn attempts(&self) -> impl Iterator<Item = &Execution> {
+        std::iter::once(self).chain(self.earlier.iter().rev())
     }
 
     /// Moves to `status` at `now`: the version goes up, timers stop at a terminal status.
@@ -462,6 +488,44 @@ pub struct AbortCriteria {
     pub action: String,
     pub threshold_percentage: f64,
     pub min_number_of_executed_things: u64,
+}
+
+/// One criterion of `jobExecutionsRetryConfig.criteriaList` (botocore `RetryCriteria`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryCriteria {
+    pub failure_type: String,
+    pub number_of_retries: u32,
+}
+
+/// Whether an execution that just ended is retried (`jobs-configurations-details.md`, "Job
+/// execution retry configuration"): only FAILED and TIMED_OUT are retryable; a criterion of
+/// that failure type gives the retries allowed for it, counted over the earlier executions that
+/// ended the same way; without one, an `ALL` criterion gives the retries allowed for both,
+/// counted over every earlier execution. Retries stop when the count is reached.
+pub fn retry_due(criteria: &[RetryCriteria], exec: &Execution) -> bool {
+    let status = exec.status;
+    if !matches!(status, ExecutionStatus::Failed | ExecutionStatus::TimedOut) {
+        return false;
+    }
+    let own = criteria.iter().find(|c| c.failure_type == status.as_str());
+    match own.or_else(|| criteria.iter().find(|c| c.failure_type == "ALL")) {
+        Some(c) if c.failure_type == "ALL" => (exec.earlier.len() as u32) < c.number_of_retries,
+        Some(c) => {
+            let used = exec.earlier.iter().filter(|e| e.status == status).count() as u32;
+            used < c.number_of_retries
+        }
+        None => false,
+    }
+}
+
+/// How many executions, the retried ones included, are in each status: what the abort
+/// criteria count, so that repeated retry failures can abort a job and cancel its queued
+/// retries (`jobs-configurations-details.md`, "Retry and abort configuration").
+pub fn attempt_counts<'a>(
+    executions: impl IntoIterator<Item = &'a Execution>,
+) -> BTreeMap<ExecutionStatus, u64> {
+    counts(executions.into_iter().flat_map(|e| e.attempts()))
 }
 
 /// Whether an abort criterion is met: at least `minNumberOfExecutedThings` executions have

@@ -2,7 +2,7 @@
 //! DeleteJob and GetJobDocument.
 
 use crate::executions::state::{counts, ExecutionStatus, JobStatus, TargetSelection};
-use crate::jobs::state::{check_configs, check_document, CreateJob, Job, UpdateJob};
+use crate::jobs::state::{check_configs, check_document, check_retry_update, CreateJob, Job, UpdateJob};
 use crate::service::JOB;
 use crate::state::{arn_resource, check_id, max_results};
 use crate::{Jobs, JobsError};
@@ -80,6 +80,7 @@ impl Jobs {
             request.job_executions_rollout_config.as_ref(),
             request.timeout_config.as_ref(),
             request.abort_config.as_ref(),
+            request.job_executions_retry_config.as_ref(),
         )?;
         let things = self.resolve_targets(scope, &request.targets)?;
         self.change(|txn| {
@@ -170,7 +171,11 @@ impl Jobs {
             request.job_executions_rollout_config.as_ref(),
             request.timeout_config.as_ref(),
             request.abort_config.as_ref(),
+            None,
         )?;
+        if let Some(retry) = &request.job_executions_retry_config {
+            check_retry_update(retry)?;
+        }
         self.change(|txn| {
             let mut job = txn
                 .st
@@ -192,6 +197,9 @@ impl Jobs {
             }
             if request.timeout_config.is_some() {
                 job.timeout_config = request.timeout_config;
+            }
+            if request.job_executions_retry_config.is_some() {
+                job.job_executions_retry_config = request.job_executions_retry_config;
             }
             job.last_updated_at = txn.now;
             txn.put_job(scope, job)

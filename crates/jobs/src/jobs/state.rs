@@ -1,7 +1,9 @@
 //! Jobs as stored, the bodies of CreateJob and UpdateJob, and the checks of their documents and
 //! configurations (pure).
 
-use crate::executions::state::{substitute_parameters, AbortCriteria, JobStatus, TargetSelection, Timers};
+use crate::executions::state::{
+    substitute_parameters, AbortCriteria, JobStatus, RetryCriteria, TargetSelection, Timers,
+};
 use crate::JobsError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,7 +33,7 @@ pub struct Job {
     pub job_executions_rollout_config: Option<Value>,
     pub abort_config: Option<Value>,
     pub timeout_config: Option<Value>,
-    /// Kept and returned as given; its retries are not run yet.
+    /// Kept and returned as given; FAILED and TIMED_OUT executions are retried as it says.
     pub job_executions_retry_config: Option<Value>,
     /// Kept and returned as given (`startTime`, `endTime`, `maintenanceWindows`, ...); not acted on.
     pub scheduling_config: Option<Value>,
@@ -64,6 +66,15 @@ impl Job {
     /// `abortConfig.criteriaList`.
     pub fn abort_criteria(&self) -> Vec<AbortCriteria> {
         self.abort_config
+            .as_ref()
+            .and_then(|c| c.get("criteriaList"))
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// `jobExecutionsRetryConfig.criteriaList`.
+    pub fn retry_criteria(&self) -> Vec<RetryCriteria> {
+        self.job_executions_retry_config
             .as_ref()
             .and_then(|c| c.get("criteriaList"))
             .and_then(|l| serde_json::from_value(l.clone()).ok())
@@ -119,6 +130,8 @@ pub struct UpdateJob {
     pub job_executions_rollout_config: Option<Value>,
     pub abort_config: Option<Value>,
     pub timeout_config: Option<Value>,
+    /// Only to set the number of retries to 0 (`job-configurations-api.md`, "Retry configuration").
+    pub job_executions_retry_config: Option<Value>,
 }
 
 pub(crate) fn check_document(document: &str) -> Result<(), JobsError> {
@@ -135,7 +148,11 @@ pub(crate) fn check_configs(
     rollout: Option<&Value>,
     timeout: Option<&Value>,
     abort: Option<&Value>,
+    retry: Option<&Value>,
 ) -> Result<(), JobsError> {
+    if let Some(retry) = retry {
+        check_retry_config(retry)?;
+    }
     let invalid = |m: &str| Err(JobsError::InvalidRequest(m.to_string()));
     if let Some(max) = rollout.and_then(|r| r.get("maximumPerMinute")) {
         if !max.as_u64().is_some_and(|m| (1..=1000).contains(&m)) {
@@ -157,6 +174,97 @@ pub(crate) fn check_configs(
                 return invalid("abortConfig criteria need a failureType of FAILED, REJECTED, TIMED_OUT or ALL and the action CANCEL");
             }
         }
+    }
+    Ok(())
+}
+
+/// AWS's validation message for one member (the form of its other `1 validation error
+/// detected` answers).
+fn validation(value: &Value, at: &str, constraint: &str) -> JobsError {
+    let value = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    JobsError::InvalidRequest(format!(
+        "1 validation error detected: Value '{value}' at '{at}' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+/// Checks `jobExecutionsRetryConfig` against botocore's `JobExecutionsRetryConfig`
+/// (`criteriaList` of 1-2 `RetryCriteria`: `failureType` FAILED | TIMED_OUT | ALL,
+/// `numberOfRetries` 0-10) and `jobs-configurations-details.md` ("up to 10 retries for both
+/// failure types combined").
+pub(crate) fn check_retry_config(retry: &Value) -> Result<(), JobsError> {
+    let at = "jobExecutionsRetryConfig.criteriaList";
+    let Some(list) = retry.get("criteriaList") else {
+        return Err(validation(&Value::Null, at, "Member must not be null"));
+    };
+    let Some(items) = list.as_array() else {
+        return Err(JobsError::InvalidRequest(format!("{at} must be a list")));
+    };
+    if items.is_empty() {
+        return Err(validation(list, at, "Member must have length greater than or equal to 1"));
+    }
+    if items.len() > 2 {
+        return Err(validation(list, at, "Member must have length less than or equal to 2"));
+    }
+    let mut total = 0;
+    for (i, item) in items.iter().enumerate() {
+        let member = format!("{at}.{}.member", i + 1);
+        let failure = item.get("failureType").unwrap_or(&Value::Null);
+        if failure.is_null() {
+            return Err(validation(failure, &format!("{member}.failureType"), "Member must not be null"));
+        }
+        if !failure.as_str().is_some_and(|f| ["FAILED", "TIMED_OUT", "ALL"].contains(&f)) {
+            return Err(validation(
+                failure,
+                &format!("{member}.failureType"),
+                "Member must satisfy enum value set: [FAILED, TIMED_OUT, ALL]",
+            ));
+        }
+        let retries = item.get("numberOfRetries").unwrap_or(&Value::Null);
+        let at_retries = format!("{member}.numberOfRetries");
+        match retries.as_i64() {
+            None if retries.is_null() => {
+                return Err(validation(retries, &at_retries, "Member must not be null"))
+            }
+            None => return Err(JobsError::InvalidRequest(format!("{at_retries} must be an integer"))),
+            Some(n) if n < 0 => {
+                return Err(validation(
+                    retries,
+                    &at_retries,
+                    "Member must have value greater than or equal to 0",
+                ))
+            }
+            Some(n) if n > 10 => {
+                return Err(validation(
+                    retries,
+                    &at_retries,
+                    "Member must have value less than or equal to 10",
+                ))
+            }
+            Some(n) => total += n,
+        }
+    }
+    if total > 10 {
+        return Err(JobsError::InvalidRequest(format!(
+            "The numberOfRetries of jobExecutionsRetryConfig add up to {total}; a device allows up to 10 retries for all failure types combined"
+        )));
+    }
+    Ok(())
+}
+
+/// UpdateJob's `jobExecutionsRetryConfig`: after a job is created its retries can only be set to
+/// 0 (`job-configurations-api.md`, "Retry configuration").
+pub(crate) fn check_retry_update(retry: &Value) -> Result<(), JobsError> {
+    check_retry_config(retry)?;
+    let nonzero = retry["criteriaList"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|c| c["numberOfRetries"].as_i64() != Some(0)));
+    if nonzero {
+        return Err(JobsError::InvalidRequest(
+            "The number of retries of a job can only be set to 0 after the job is created".into(),
+        ));
     }
     Ok(())
 }

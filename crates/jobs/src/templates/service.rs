@@ -26,6 +26,7 @@ impl Jobs {
             request.job_executions_rollout_config.as_ref(),
             request.timeout_config.as_ref(),
             request.abort_config.as_ref(),
+            request.job_executions_retry_config.as_ref(),
         )?;
         let mut state = self.state.lock();
         if state.templates.contains_key(&(scope.clone(), id.to_string())) {
