@@ -186,7 +186,7 @@ impl App {
                 })),
                 log_groups: Some(Arc::new(crate::rules_services::LogStoreWriter(cloudwatch.clone()))),
             },
-            config.rules.engine_config(),
+            config.rules.engine_config(&config.aws_services),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
         events.attach(Arc::new(broker.clone()));

@@ -1,20 +1,37 @@
-//! A rule's actions (botocore `Action`), parsed once when the rule is created: the four that
-//! iotemu runs (`republish`, `http`, `cloudwatchLogs`, `lambda`) with their substitution
-//! templates, and every other type kept by name so that running it can fail with a clear entry.
-//! Running them: `run.rs` (which action runs where), `republish.rs`, `cloudwatch_logs.rs` and
-//! `remote.rs` (`http` and `lambda`); the engine writes the entries around them.
+//! A rule's actions (botocore `Action`), parsed once when the rule is created: those iotemu runs
+//! (`republish`, `http`, `cloudwatchLogs`, `lambda`, and through `[aws_services]` `sqs`, `sns`,
+//! `dynamoDB`, `dynamoDBv2`, `kinesis`, `firehose`, `s3`, `stepFunctions`, `cloudwatchMetric`,
+//! `cloudwatchAlarm`) with their substitution templates, and every other type kept by name so
+//! that running it can fail with a clear entry. Running them: `run.rs` (which action runs
+//! where), `republish.rs`, `cloudwatch_logs.rs`, `remote.rs` (`http` and `lambda`) and `aws.rs`
+//! (one file per AWS service action); the engine writes the entries around them.
 //!
 //! `ruleAction` names and `resources` keys follow `docs/aws-behaviour.md` §12: `RepublishAction`
 //! {RepublishTopic} is documented; the others follow AWS's `<Service>Action` scheme
 //! (unconfirmed): `HttpAction` {Url}, `CloudwatchLogsAction` {LogGroupName}, `LambdaAction`
 //! {FunctionArn}, `S3Action` {BucketName, Key}, `SqsAction` {QueueUrl}, `SnsAction` {TargetArn},
-//! `KinesisAction` {StreamName}, `DynamoAction` {Table}, `DynamoActionV2` {Table}.
+//! `KinesisAction` {StreamName, PartitionKey}, `DynamoAction` {Table, ItemHashKeyField,
+//! ItemHashKeyValue, Operation, IsPayloadJSON}, `DynamoActionV2` {Table}, `FirehoseAction`
+//! {StreamName}, `StepFunctionsAction` {StateMachineName}, `CloudwatchMetricAction`
+//! {MetricNamespace, MetricName}, `CloudwatchAlarmAction` {AlarmName}.
 
+pub(crate) mod aws;
+mod cloudwatch_alarm;
 mod cloudwatch_logs;
+mod cloudwatch_metric;
+mod dynamodb;
+mod dynamodbv2;
+mod firehose;
+mod kinesis;
 pub(crate) mod remote;
+mod s3;
+mod sns;
+mod sqs;
+mod stepfunctions;
 mod republish;
 pub(crate) mod run;
 
+pub use aws::AwsAction;
 use crate::sql::{SqlVersion, Template};
 use serde_json::Value;
 
@@ -27,6 +44,8 @@ pub enum Action {
     Lambda {
         function_arn: String,
     },
+    /// A call to another AWS service (`sqs`, `sns`, `dynamoDB`, ...): [`aws`].
+    Aws(AwsAction),
     /// Accepted by CreateTopicRule, not run by iotemu: `key` is botocore's member name (`s3`).
     NotRun {
         key: String,
@@ -88,6 +107,9 @@ impl Action {
                 .map(str::to_owned)
                 .ok_or_else(|| format!("{key}.{field} is required"))
         };
+        if let Some(aws) = AwsAction::parse(key, body, version) {
+            return aws.map(Action::Aws);
+        }
         Ok(match key.as_str() {
             "republish" => {
                 let qos = match body.get("qos") {
@@ -154,6 +176,7 @@ impl Action {
             Action::Http(_) => "HttpAction",
             Action::CloudwatchLogs(_) => "CloudwatchLogsAction",
             Action::Lambda { .. } => "LambdaAction",
+            Action::Aws(a) => rule_action_name(a.key),
             Action::NotRun { key, .. } => rule_action_name(key),
         }
     }
@@ -165,13 +188,14 @@ impl Action {
             Action::Http(_) => "http",
             Action::CloudwatchLogs(_) => "cloudwatchLogs",
             Action::Lambda { .. } => "lambda",
+            Action::Aws(a) => a.key,
             Action::NotRun { key, .. } => key,
         }
     }
 
     /// Whether the action waits on the network (run on its own task, off the dispatcher).
     pub fn is_remote(&self) -> bool {
-        matches!(self, Action::Http(_) | Action::Lambda { .. })
+        matches!(self, Action::Http(_) | Action::Lambda { .. } | Action::Aws(_))
     }
 }
 
