@@ -1,0 +1,267 @@
+"""Rule actions that reach other AWS services, end to end against moto's server (`moto[server]`
+from PyPI) on a loopback port: iotemu is configured with `[aws_services] endpoint_url`, boto3
+creates the resources in moto and the rules in iotemu, a paho device publishes, and boto3 reads
+each message back from moto and compares it with the SELECT's output. RuleExecution entries
+carry the Publish-In traceId and pass `iotemu check-entries`.
+
+Lambda: moto runs functions in docker, which this machine does not have, so the Invoke request
+is received by a recording HTTP server set as `[aws_services] lambda` (the per-service override)
+standing in for Lambda's Invoke API; the path, invocation type and body are checked there."""
+import base64
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+from conftest import Emulator, check_entries, wait_until
+from test_rules_engine import ROLE, Client, Server, of, rule
+
+ACCOUNT = "123456789012"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            return True
+        except Exception:
+            return False
+
+    assert wait_until(up, timeout=30), "moto's server did not start"
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def aws(moto, service):
+    return boto3.client(service, endpoint_url=moto, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@pytest.fixture
+def setup(moto, data_dir):
+    lambda_api = Server(status=202)
+    config = data_dir / "iotemu.toml"
+    config.write_text(f"""
+[aws_services]
+endpoint_url = "{moto}"
+lambda = "{lambda_api.url}"
+region = "us-east-1"
+access_key_id = "test"
+secret_access_key = "test"
+""")
+    emu = Emulator(data_dir, "--config", str(config))
+    yield emu, lambda_api
+    emu.stop()
+    lambda_api.stop()
+
+
+def executions(emulator, rule_name):
+    return of(emulator, "RuleExecution", ruleName=rule_name)
+
+
+def trace_of_publish(emulator, topic):
+    (publish_in,) = [e for e in of(emulator, "Publish-In") if e.get("topicName") == topic]
+    return publish_in["traceId"]
+
+
+def succeeded(emulator, rule_name, topic):
+    """The rule's RuleExecution Success, with the traceId of the Publish-In of `topic`."""
+    assert wait_until(lambda: executions(emulator, rule_name), timeout=15), rule_name
+    (entry,) = executions(emulator, rule_name)
+    assert entry["status"] == "Success", entry
+    assert entry["traceId"] == trace_of_publish(emulator, topic)
+    return entry
+
+
+def test_messages_land_in_sqs_sns_dynamodb_kinesis_firehose_s3_step_functions_cloudwatch_and_lambda(moto, setup):
+    emulator, lambda_api = setup
+    iot = emulator.client("iot")
+    sqs, sns, ddb, kinesis = aws(moto, "sqs"), aws(moto, "sns"), aws(moto, "dynamodb"), aws(moto, "kinesis")
+    firehose, s3, sfn, cw = aws(moto, "firehose"), aws(moto, "s3"), aws(moto, "stepfunctions"), aws(moto, "cloudwatch")
+
+    queue = sqs.create_queue(QueueName="rule-queue")["QueueUrl"]
+    b64_queue = sqs.create_queue(QueueName="rule-queue-b64")["QueueUrl"]
+    sns_queue = sqs.create_queue(QueueName="sns-subscriber")["QueueUrl"]
+    sns_queue_arn = sqs.get_queue_attributes(QueueUrl=sns_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = sns.create_topic(Name="rule-topic")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sns_queue_arn)
+    for table in ("readings", "readings_v2"):
+        ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    kinesis.create_stream(StreamName="rule-stream", ShardCount=1)
+    s3.create_bucket(Bucket="rule-bucket")
+    s3.create_bucket(Bucket="firehose-bucket")
+    firehose.create_delivery_stream(
+        DeliveryStreamName="rule-firehose",
+        S3DestinationConfiguration={"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::firehose-bucket"})
+    machine = sfn.create_state_machine(
+        name="rule-machine", roleArn=ROLE,
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}))
+    cw.put_metric_alarm(AlarmName="rule-alarm", MetricName="m", Namespace="ns", Statistic="Average",
+                        Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+
+    select = "SELECT temp, topic(2) AS id FROM"
+    rules = {
+        "to_sqs": (f"{select} 'sqs/+'", [{"sqs": {"queueUrl": queue, "roleArn": ROLE}}]),
+        "to_sqs_b64": (f"{select} 'sqsb64/+'", [{"sqs": {"queueUrl": b64_queue, "roleArn": ROLE, "useBase64": True}}]),
+        "to_sns": (f"{select} 'sns/+'", [{"sns": {"targetArn": topic, "roleArn": ROLE, "messageFormat": "RAW"}}]),
+        "to_ddb": (f"{select} 'ddb/+'", [{"dynamoDB": {
+            "tableName": "readings", "hashKeyField": "id", "hashKeyValue": "${topic(2)}", "hashKeyType": "STRING",
+            "payloadField": "data", "roleArn": ROLE}}]),
+        "to_ddb_v2": (f"{select} 'ddbv2/+'", [{"dynamoDBv2": {"putItem": {"tableName": "readings_v2"}, "roleArn": ROLE}}]),
+        "to_kinesis": (f"{select} 'kinesis/+'", [{"kinesis": {
+            "streamName": "rule-stream", "partitionKey": "${topic(2)}", "roleArn": ROLE}}]),
+        "to_firehose": (f"{select} 'firehose/+'", [{"firehose": {
+            "deliveryStreamName": "rule-firehose", "separator": "\n", "roleArn": ROLE}}]),
+        "to_s3": (f"{select} 's3/+'", [{"s3": {
+            "bucketName": "rule-bucket", "key": "${topic(2)}/reading.json", "roleArn": ROLE}}]),
+        "to_sfn": (f"{select} 'sfn/+'", [{"stepFunctions": {
+            "stateMachineName": "rule-machine", "executionNamePrefix": "iot-", "roleArn": ROLE}}]),
+        "to_metric": (f"{select} 'metric/+'", [{"cloudwatchMetric": {
+            "metricNamespace": "iotemu/${topic(1)}", "metricName": "temp", "metricValue": "${temp}",
+            "metricUnit": "None", "roleArn": ROLE}}]),
+        "to_alarm": (f"{select} 'alarm/+'", [{"cloudwatchAlarm": {
+            "alarmName": "rule-alarm", "stateValue": "ALARM", "stateReason": "temp ${temp}", "roleArn": ROLE}}]),
+        "to_lambda": (f"{select} 'lambda/+'", [{"lambda": {
+            "functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:process"}}]),
+    }
+    for name, (sql, actions) in rules.items():
+        rule(iot, name, sql, actions)
+
+    device = Client(emulator, "aws-actions-device")
+    for i, prefix in enumerate(["sqs", "sqsb64", "sns", "ddb", "ddbv2", "kinesis", "firehose", "s3", "sfn",
+                                "metric", "alarm", "lambda"]):
+        device.publish(f"{prefix}/dev{i}", {"temp": 20 + i, "ignored": True})
+
+    def expected(i):
+        return {"temp": 20 + i, "id": f"dev{i}"}
+
+    # SQS, as text and base64.
+    assert succeeded(emulator, "to_sqs", "sqs/dev0")["resources"] == {"QueueUrl": queue}
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(message["Body"]) == expected(0)
+    succeeded(emulator, "to_sqs_b64", "sqsb64/dev1")
+    (message,) = sqs.receive_message(QueueUrl=b64_queue, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(base64.b64decode(message["Body"])) == expected(1)
+
+    # SNS, through the topic's SQS subscription (the SNS envelope's Message).
+    assert succeeded(emulator, "to_sns", "sns/dev2")["resources"] == {"TargetArn": topic}
+    (message,) = sqs.receive_message(QueueUrl=sns_queue, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(json.loads(message["Body"])["Message"]) == expected(2)
+
+    # DynamoDB: the payload in `data` of the item keyed by the rendered hash key.
+    entry = succeeded(emulator, "to_ddb", "ddb/dev3")
+    assert entry["resources"]["Table"] == "readings" and entry["resources"]["Operation"] == "Insert"
+    item = ddb.get_item(TableName="readings", Key={"id": {"S": "dev3"}})["Item"]
+    assert item["data"] == {"M": {"temp": {"N": "23"}, "id": {"S": "dev3"}}}
+
+    # DynamoDBv2: one attribute per column of the SELECT.
+    succeeded(emulator, "to_ddb_v2", "ddbv2/dev4")
+    item = ddb.get_item(TableName="readings_v2", Key={"id": {"S": "dev4"}})["Item"]
+    assert item == {"temp": {"N": "24"}, "id": {"S": "dev4"}}
+
+    # Kinesis, with the rendered partition key.
+    entry = succeeded(emulator, "to_kinesis", "kinesis/dev5")
+    assert entry["resources"] == {"StreamName": "rule-stream", "PartitionKey": "dev5"}
+    shard = kinesis.describe_stream(StreamName="rule-stream")["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="rule-stream", ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    (record,) = kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert json.loads(record["Data"]) == expected(5) and record["PartitionKey"] == "dev5"
+
+    # Firehose: the record, with its separator, in the delivery stream's S3 bucket.
+    succeeded(emulator, "to_firehose", "firehose/dev6")
+    objects = s3.list_objects_v2(Bucket="firehose-bucket").get("Contents", [])
+    assert objects, "firehose delivered nothing to S3"
+    data = b"".join(s3.get_object(Bucket="firehose-bucket", Key=o["Key"])["Body"].read() for o in objects)
+    assert data.endswith(b"\n") and json.loads(data) == expected(6)
+
+    # S3: the object at the rendered key.
+    entry = succeeded(emulator, "to_s3", "s3/dev7")
+    assert entry["resources"] == {"BucketName": "rule-bucket", "Key": "dev7/reading.json"}
+    body = s3.get_object(Bucket="rule-bucket", Key="dev7/reading.json")["Body"].read()
+    assert json.loads(body) == expected(7)
+
+    # Step Functions: an execution named prefix + UUID, with the SELECT's output as input.
+    succeeded(emulator, "to_sfn", "sfn/dev8")
+    (execution,) = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    assert execution["name"].startswith("iot-")
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == expected(8)
+
+    # CloudWatch: the metric datum, and the alarm's state.
+    succeeded(emulator, "to_metric", "metric/dev9")
+    metrics = cw.list_metrics(Namespace="iotemu/metric")["Metrics"]
+    assert [m["MetricName"] for m in metrics] == ["temp"]
+    stats = cw.get_metric_statistics(Namespace="iotemu/metric", MetricName="temp", Statistics=["Maximum"],
+                                     StartTime=time.time() - 600, EndTime=time.time() + 600, Period=60)
+    assert [p["Maximum"] for p in stats["Datapoints"]] == [29.0]
+    succeeded(emulator, "to_alarm", "alarm/dev10")
+    (alarm,) = cw.describe_alarms(AlarmNames=["rule-alarm"])["MetricAlarms"]
+    assert alarm["StateValue"] == "ALARM" and alarm["StateReason"] == "temp 30"
+
+    # Lambda: Invoke with InvocationType Event at the configured Lambda endpoint.
+    succeeded(emulator, "to_lambda", "lambda/dev11")
+    (path, headers, body), = lambda_api.requests
+    assert path == f"/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A{ACCOUNT}%3Afunction%3Aprocess/invocations"
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert headers["x-amz-invocation-type"] == "Event" and headers["authorization"].startswith("AWS4-HMAC-SHA256")
+    assert json.loads(body) == expected(11)
+
+    device.stop()
+    check_entries(emulator.log_file, "RuleExecution", "StartingRuleExecution")
+
+
+def test_a_missing_queue_goes_to_the_error_action_with_the_services_message(moto, setup):
+    emulator, _ = setup
+    iot = emulator.client("iot")
+    missing = f"{moto}/{ACCOUNT}/no-such-queue"
+    rule(iot, "lost", "SELECT * FROM 'lost/+'", [{"sqs": {"queueUrl": missing, "roleArn": ROLE}}],
+         errorAction={"republish": {"roleArn": ROLE, "topic": "errors/lost"}})
+    watcher = Client(emulator, "error-watcher", ["errors/#"])
+    device = Client(emulator, "lost-device")
+    device.publish("lost/a", {"n": 1})
+    assert wait_until(lambda: watcher.on("errors/lost"), timeout=15)
+    error = json.loads(watcher.on("errors/lost")[0].payload)
+    (failure,) = error["failures"]
+    assert failure["failedAction"] == "SqsAction" and failure["failedResource"] == missing
+    assert "does not exist" in failure["errorMessage"], failure
+    trace = trace_of_publish(emulator, "lost/a")
+    assert error["cloudwatchTraceId"] == trace
+    sqs_entry = [e for e in executions(emulator, "lost") if e.get("ruleAction") == "SqsAction"]
+    assert sqs_entry and sqs_entry[0]["status"] == "Failure" and sqs_entry[0]["traceId"] == trace
+    assert sqs_entry[0]["reason"] == "ServiceError"
+    device.stop()
+    watcher.stop()
+    check_entries(emulator.log_file, "RuleExecution")
+
+
+def test_without_aws_services_the_action_fails_naming_the_setting(emulator, iot):
+    rule(iot, "unconfigured", "SELECT * FROM 'unconfigured'", [
+        {"kinesis": {"streamName": "s", "partitionKey": "k", "roleArn": ROLE}}])
+    device = Client(emulator, "unconfigured-device")
+    device.publish("unconfigured", {"n": 1})
+    assert wait_until(lambda: executions(emulator, "unconfigured"))
+    (entry,) = executions(emulator, "unconfigured")
+    assert entry["status"] == "Failure" and entry["reason"] == "ActionNotConfigured"
+    assert "[aws_services]" in entry["details"] and "endpoint_url" in entry["details"]
+    device.stop()
