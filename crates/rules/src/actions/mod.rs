@@ -46,7 +46,7 @@ pub enum Action {
     },
     /// A call to another AWS service (`sqs`, `sns`, `dynamoDB`, ...): [`aws`].
     Aws(AwsAction),
-    /// Accepted by CreateTopicRule, not run by iotemu: `key` is botocore's member name (`s3`).
+    /// Accepted by CreateTopicRule, not run by iotemu: `key` is botocore's member name (`kafka`).
     NotRun {
         key: String,
         resources: Vec<(&'static str, String)>,
@@ -144,27 +144,7 @@ impl Action {
             }),
             "lambda" => Action::Lambda { function_arn: text("functionArn")? },
             other => {
-                let field = |name: &'static str, member: &str| {
-                    body.get(member).and_then(Value::as_str).map(|v| (name, v.to_string()))
-                };
-                let resources = match other {
-                    "s3" => vec![field("BucketName", "bucketName"), field("Key", "key")],
-                    "sqs" => vec![field("QueueUrl", "queueUrl")],
-                    "sns" => vec![field("TargetArn", "targetArn")],
-                    "kinesis" => vec![field("StreamName", "streamName")],
-                    "dynamoDB" => vec![field("Table", "tableName")],
-                    "dynamoDBv2" => body
-                        .get("putItem")
-                        .and_then(|p| p.get("tableName"))
-                        .and_then(Value::as_str)
-                        .map(|t| vec![Some(("Table", t.to_string()))])
-                        .unwrap_or_default(),
-                    _ => Vec::new(),
-                };
-                Action::NotRun {
-                    key: other.to_string(),
-                    resources: resources.into_iter().flatten().collect(),
-                }
+                Action::NotRun { key: other.to_string(), resources: Vec::new() }
             }
         })
     }
@@ -310,8 +290,9 @@ mod tests {
         let v = SqlVersion::default();
         let s3 = Action::parse(&json!({"s3": {"bucketName": "b", "key": "k", "roleArn": "r"}}), v).unwrap();
         assert_eq!(s3.rule_action(), "S3Action");
-        let Action::NotRun { resources, .. } = s3 else { panic!("s3 is not run") };
-        assert_eq!(resources, vec![("BucketName", "b".to_string()), ("Key", "k".to_string())]);
+        assert!(matches!(s3, Action::Aws(AwsAction { key: "s3", .. })));
+        let kafka = Action::parse(&json!({"kafka": {"destinationArn": "d", "topic": "t"}}), v).unwrap();
+        assert!(matches!(kafka, Action::NotRun { .. }) && kafka.rule_action() == "KafkaAction");
         assert!(ACTION_TYPES.iter().all(|k| rule_action_name(k) != "UnknownAction"));
         assert!(Action::parse(&json!({"republish": {"topic": "${"}}), v).is_err());
         assert!(Action::parse(&json!({"republish": {"topic": "t", "qos": 2}}), v).is_err());
