@@ -368,6 +368,12 @@ impl<'a> AwsClient<'a> {
         Ok(format!("{}/{}/{}", self.endpoint(Service::S3)?, encode(bucket), key))
     }
 
+    /// GetObject: the object's bytes.
+    pub async fn get_s3_object(&self, bucket: &str, key: &str) -> Result<Bytes, AwsError> {
+        let url = self.s3_object_url(bucket, key)?;
+        Ok(self.send(Service::S3, "GET", &url, &[], Bytes::new()).await?.body)
+    }
+
     /// A GET URL of an S3 object, presigned with SigV4 query parameters for `expires`.
     pub fn presign_s3_get(&self, bucket: &str, key: &str, expires: Duration) -> Result<String, AwsError> {
         let url = self.s3_object_url(bucket, key)?;
@@ -396,6 +402,29 @@ impl<'a> AwsClient<'a> {
         }
         Ok(format!("{url}?{}", query.finish().replace('+', "%20")))
     }
+}
+
+/// The bucket and key of an S3 object URL as AWS IoT jobs take them (`documentSource`,
+/// `${aws:iot:s3-presigned-url:...}`): `https://s3.amazonaws.com/bucket/key`, the regional
+/// `https://s3.{region}.amazonaws.com/bucket/key` (or `s3-{region}`), and the virtual-hosted
+/// `https://bucket.s3[.{region}].amazonaws.com/key`. The key is percent-decoded.
+pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/')?;
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix(".amazonaws.com")?;
+    let is_s3 = |h: &str| h == "s3" || h.starts_with("s3.") || h.starts_with("s3-");
+    let (bucket, key) = if is_s3(host) {
+        path.split_once('/')?
+    } else {
+        let (bucket, service) = host.split_once('.')?;
+        if !is_s3(service) {
+            return None;
+        }
+        (bucket, path)
+    };
+    let key = percent_encoding::percent_decode_str(key).decode_utf8().ok()?.into_owned();
+    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key))
 }
 
 /// RFC 3986 unreserved characters kept, everything else percent-encoded (SigV4's encoding).
@@ -501,6 +530,17 @@ mod tests {
         let aws = AwsServicesConfig { use_aws: true, region: Some("eu-west-1".into()), ..Default::default() };
         let c = AwsClient::new(&http, &aws);
         assert_eq!(c.endpoint(Service::CloudWatch).unwrap(), "https://monitoring.eu-west-1.amazonaws.com");
+    }
+
+    #[test]
+    fn s3_urls_of_every_form_give_bucket_and_key() {
+        let both = |b: &str, k: &str| Some((b.to_string(), k.to_string()));
+        assert_eq!(parse_s3_url("https://s3.amazonaws.com/bucket/dir/key.json"), both("bucket", "dir/key.json"));
+        assert_eq!(parse_s3_url("https://s3.eu-west-1.amazonaws.com/b/k%20x"), both("b", "k x"));
+        assert_eq!(parse_s3_url("https://b.s3.us-east-1.amazonaws.com/k"), both("b", "k"));
+        assert_eq!(parse_s3_url("https://b.s3.amazonaws.com/k"), both("b", "k"));
+        assert_eq!(parse_s3_url("https://example.com/b/k"), None);
+        assert_eq!(parse_s3_url("https://s3.amazonaws.com/b"), None);
     }
 
     #[test]

@@ -221,7 +221,8 @@ impl App {
                 logs.clone(),
                 config.jobs.minute_seconds.saturating_mul(1000),
             )
-            .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?
+            .with_aws_services(config.aws_services.clone()),
         );
         reserved.attach_jobs(jobs.clone());
         jobs.on_events(events.clone());

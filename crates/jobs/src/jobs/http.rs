@@ -28,10 +28,13 @@ async fn create_job(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(job_id): Path<String>,
-    AwsJson(body): AwsJson<CreateJob>,
+    AwsJson(mut body): AwsJson<CreateJob>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
     let tags = iotemu_api::tags::check_tags(&body.tags)?;
+    if let (None, Some(source)) = (&body.document, &body.document_source) {
+        body.fetched_document = jobs.fetch_document_source(source).await?;
+    }
     let job = blocking(move || {
         let job = jobs.create_job(&scope, &job_id, body)?;
         iotemu_api::tags::set_tags(&jobs.store, &scope, &job.arn, &tags)?;
