@@ -2,7 +2,8 @@
 from PyPI) on a loopback port: iotemu is configured with `[aws_services] endpoint_url`, boto3
 creates the resources in moto and the rules in iotemu, a paho device publishes, and boto3 reads
 each message back from moto and compares it with the SELECT's output. RuleExecution entries
-carry the Publish-In traceId and pass `iotemu check-entries`.
+carry the Publish-In traceId and pass `iotemu check-entries`. Jobs: a `documentSource` in moto's
+S3 with a presigned-URL placeholder, received and downloaded by the AWS IoT Device SDK.
 
 Lambda: moto runs functions in docker, which this machine does not have, so the Invoke request
 is received by a recording HTTP server set as `[aws_services] lambda` (the per-service override)
@@ -18,7 +19,7 @@ import urllib.request
 import boto3
 import pytest
 
-from conftest import Emulator, check_entries, wait_until
+from conftest import Emulator, check_entries, error_of, iotemu_binary, wait_until
 from test_rules_engine import ROLE, Client, Server, of, rule
 
 ACCOUNT = "123456789012"
@@ -265,3 +266,64 @@ def test_without_aws_services_the_action_fails_naming_the_setting(emulator, iot)
     assert entry["status"] == "Failure" and entry["reason"] == "ActionNotConfigured"
     assert "[aws_services]" in entry["details"] and "endpoint_url" in entry["details"]
     device.stop()
+
+
+def test_a_job_document_from_s3_gives_the_device_sdk_a_presigned_url_it_downloads(moto, setup, data_dir, tmp_path):
+    """CreateJob's documentSource is read from moto's S3; the device (AWS IoT Device SDK v2's
+    IotJobsClientV2 over mutual TLS) gets the document with its `${aws:iot:s3-presigned-url:...}`
+    placeholder replaced by a presigned URL of moto's S3, and downloads the object with it."""
+    import awscrt.mqtt_request_response as rr
+    from awsiot import iotjobs, mqtt_connection_builder
+
+    emulator, _ = setup
+    iot = emulator.client("iot")
+    s3 = aws(moto, "s3")
+    s3.create_bucket(Bucket="job-bucket")
+    firmware = bytes(range(256)) * 64
+    s3.put_object(Bucket="job-bucket", Key="fw/firmware v2.bin", Body=firmware)
+    document = {"operation": "download",
+                "url": "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/job-bucket/fw/firmware%20v2.bin}"}
+    s3.put_object(Bucket="job-bucket", Key="jobs/download.json", Body=json.dumps(document).encode())
+
+    thing = "s3-job-device"
+    iot.create_thing(thingName=thing)
+    source = "https://s3.amazonaws.com/job-bucket/jobs/download.json"
+    iot.create_job(jobId="from-s3", targets=[f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/{thing}"],
+                   documentSource=source, presignedUrlConfig={"roleArn": ROLE, "expiresInSec": 300})
+    assert iot.describe_job(jobId="from-s3")["documentSource"] == source
+    raw = iot.get_job_document(jobId="from-s3", beforeSubstitution=True)["document"]
+    assert json.loads(raw) == document, "the document as stored in S3"
+
+    subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", thing, "--out", str(tmp_path),
+                    "--data-dir", str(data_dir)], check=True, capture_output=True)
+    port = int(emulator.mqtts.rsplit(":", 1)[1])
+    connection = mqtt_connection_builder.mtls_from_path(
+        endpoint="localhost", port=port, cert_filepath=str(tmp_path / f"{thing}.cert.pem"),
+        pri_key_filepath=str(tmp_path / f"{thing}.private.key"), ca_filepath=str(tmp_path / "ca.pem"),
+        client_id=thing, clean_session=True, keep_alive_secs=30)
+    connection.connect().result(timeout=10)
+    try:
+        jobs = iotjobs.IotJobsClientV2(connection, rr.ClientOptions(
+            max_request_response_subscriptions=4, max_streaming_subscriptions=2, operation_timeout_in_seconds=10))
+        started = jobs.start_next_pending_job_execution(
+            iotjobs.StartNextPendingJobExecutionRequest(thing_name=thing)).result(timeout=10)
+        assert started.execution.job_id == "from-s3"
+        received = started.execution.job_document
+        assert received["operation"] == "download"
+        url = received["url"]
+        assert url.startswith(f"{moto}/job-bucket/fw/firmware%20v2.bin?"), url
+        assert "X-Amz-Expires=300" in url and "X-Amz-Signature=" in url
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == firmware
+    finally:
+        connection.disconnect().result(timeout=10)
+
+
+def test_a_missing_document_source_is_an_invalid_request(moto, setup):
+    emulator, _ = setup
+    iot = emulator.client("iot")
+    iot.create_thing(thingName="nobody")
+    code, status = error_of(iot.create_job, jobId="missing-doc",
+                            targets=[f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/nobody"],
+                            documentSource="https://s3.amazonaws.com/no-such-bucket/doc.json")
+    assert (code, status) == ("InvalidRequestException", 400)
