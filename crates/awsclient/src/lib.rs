@@ -290,7 +290,9 @@ impl<'a> AwsClient<'a> {
             )
             .map_err(|e| AwsError::local("RequestFailed", format!("Cannot sign a request to {url}: {e}")))?;
             let (instructions, _) = sign(signable, &params)
-                .map_err(|e| AwsError::local("RequestFailed", format!("Cannot sign a request to {url}: {e}")))?
+                .map_err(|e| {
+                    AwsError::local("RequestFailed", format!("Cannot sign a request to {url}: {e}"))
+                })?
                 .into_parts();
             let mut request = self.http.request(method.clone(), url).timeout(timeout).body(body.clone());
             for (k, v) in headers {
@@ -306,7 +308,10 @@ impl<'a> AwsClient<'a> {
                     match response.bytes().await {
                         Ok(body) if status < 300 => return Ok(Answer { status, headers, body }),
                         Ok(body) => Err(parse_error(status, &headers, &body)),
-                        Err(e) => Err(AwsError::local("RequestFailed", format!("Reading the answer of {url} failed: {e}"))),
+                        Err(e) => Err(AwsError::local(
+                            "RequestFailed",
+                            format!("Reading the answer of {url} failed: {e}"),
+                        )),
                     }
                 }
                 Err(e) => Err(AwsError::local(
@@ -392,10 +397,12 @@ impl<'a> AwsClient<'a> {
             .build()
             .map_err(|e| AwsError::local("RequestFailed", e.to_string()))?
             .into();
-        let signable = SignableRequest::new("GET", url.as_str(), std::iter::empty(), SignableBody::UnsignedPayload)
-            .map_err(|e| AwsError::local("RequestFailed", e.to_string()))?;
-        let (instructions, _) =
-            sign(signable, &params).map_err(|e| AwsError::local("RequestFailed", e.to_string()))?.into_parts();
+        let signable =
+            SignableRequest::new("GET", url.as_str(), std::iter::empty(), SignableBody::UnsignedPayload)
+                .map_err(|e| AwsError::local("RequestFailed", e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| AwsError::local("RequestFailed", e.to_string()))?
+            .into_parts();
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in instructions.params() {
             query.append_pair(k, v);
@@ -429,11 +436,8 @@ pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
 
 /// RFC 3986 unreserved characters kept, everything else percent-encoded (SigV4's encoding).
 pub fn encode(s: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
@@ -456,8 +460,9 @@ pub fn parse_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8
     let message;
     if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
         let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-        code = code
-            .or_else(|| text("__type").or_else(|| text("code")).or_else(|| text("Code")).or_else(|| text("Type")));
+        code = code.or_else(|| {
+            text("__type").or_else(|| text("code")).or_else(|| text("Code")).or_else(|| text("Type"))
+        });
         message = text("message").or_else(|| text("Message")).or_else(|| text("errorMessage"));
     } else {
         let text = String::from_utf8_lossy(body);
@@ -501,7 +506,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         let json = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}"#;
         let e = parse_error(400, &h, json);
-        assert_eq!((e.code.as_str(), e.message.as_str()), ("ResourceNotFoundException", "Requested resource not found"));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("ResourceNotFoundException", "Requested resource not found")
+        );
         h.insert("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender".parse().unwrap());
         let e = parse_error(400, &h, br#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"gone"}"#);
         assert_eq!(e.code, "AWS.SimpleQueueService.NonExistentQueue");
@@ -509,7 +517,8 @@ mod tests {
         let e = parse_error(404, &reqwest::header::HeaderMap::new(), xml);
         assert_eq!((e.code.as_str(), e.message.as_str()), ("NotFound", "Topic does not exist & more"));
         assert!(!e.retryable());
-        assert!(parse_error(400, &reqwest::header::HeaderMap::new(), br#"{"__type":"ThrottlingException"}"#).retryable());
+        assert!(parse_error(400, &reqwest::header::HeaderMap::new(), br#"{"__type":"ThrottlingException"}"#)
+            .retryable());
         assert!(parse_error(503, &reqwest::header::HeaderMap::new(), b"").retryable());
     }
 
@@ -535,7 +544,10 @@ mod tests {
     #[test]
     fn s3_urls_of_every_form_give_bucket_and_key() {
         let both = |b: &str, k: &str| Some((b.to_string(), k.to_string()));
-        assert_eq!(parse_s3_url("https://s3.amazonaws.com/bucket/dir/key.json"), both("bucket", "dir/key.json"));
+        assert_eq!(
+            parse_s3_url("https://s3.amazonaws.com/bucket/dir/key.json"),
+            both("bucket", "dir/key.json")
+        );
         assert_eq!(parse_s3_url("https://s3.eu-west-1.amazonaws.com/b/k%20x"), both("b", "k x"));
         assert_eq!(parse_s3_url("https://b.s3.us-east-1.amazonaws.com/k"), both("b", "k"));
         assert_eq!(parse_s3_url("https://b.s3.amazonaws.com/k"), both("b", "k"));
@@ -551,7 +563,9 @@ mod tests {
             .presign_s3_get("bucket", "dir/a b.bin", Duration::from_secs(600))
             .unwrap();
         assert!(url.starts_with("http://127.0.0.1:5000/bucket/dir/a%20b.bin?"), "{url}");
-        for p in ["X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Expires=600", "X-Amz-Signature=", "X-Amz-Credential="] {
+        for p in
+            ["X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Expires=600", "X-Amz-Signature=", "X-Amz-Credential="]
+        {
             assert!(url.contains(p), "{url} lacks {p}");
         }
     }

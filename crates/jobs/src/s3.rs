@@ -35,8 +35,9 @@ impl Jobs {
         while let Some(start) = rest.find(PLACEHOLDER) {
             let after = &rest[start + PLACEHOLDER.len()..];
             let Some(end) = after.find('}') else { break };
-            let presigned = parse_s3_url(&after[..end])
-                .and_then(|(bucket, key)| client.presign_s3_get(&bucket, &key, Duration::from_secs(expires)).ok());
+            let presigned = parse_s3_url(&after[..end]).and_then(|(bucket, key)| {
+                client.presign_s3_get(&bucket, &key, Duration::from_secs(expires)).ok()
+            });
             out.push_str(&rest[..start]);
             match presigned {
                 Some(url) => out.push_str(&url),

@@ -7,7 +7,9 @@
 //! Status Code: ...; Error Code: ...)" (`docs/aws-behaviour.md`).
 
 use super::run::Outcome;
-use super::{cloudwatch_alarm, cloudwatch_metric, dynamodb, dynamodbv2, firehose, kinesis, s3, sns, sqs, stepfunctions};
+use super::{
+    cloudwatch_alarm, cloudwatch_metric, dynamodb, dynamodbv2, firehose, kinesis, s3, sns, sqs, stepfunctions,
+};
 use crate::engine::Inner;
 use crate::sql::{Environment, Message, Output, SqlVersion, Template};
 use bytes::Bytes;
@@ -91,9 +93,7 @@ impl AwsAction {
         for (member, template) in &self.templates {
             match template.render(sql, env) {
                 Ok(v) => fields.push((*member, v)),
-                Err(e) => {
-                    return Err(Outcome::template_failed(super::rule_action_name(self.key), member, e))
-                }
+                Err(e) => return Err(Outcome::template_failed(super::rule_action_name(self.key), member, e)),
             }
         }
         Ok(AwsCall {
@@ -204,7 +204,9 @@ pub(crate) fn attribute_value(v: &Value) -> Value {
         Value::Bool(b) => serde_json::json!({"BOOL": b}),
         Value::Number(n) => serde_json::json!({"N": n.to_string()}),
         Value::String(s) => serde_json::json!({"S": s}),
-        Value::Array(items) => serde_json::json!({"L": items.iter().map(attribute_value).collect::<Vec<_>>()}),
+        Value::Array(items) => {
+            serde_json::json!({"L": items.iter().map(attribute_value).collect::<Vec<_>>()})
+        }
         Value::Object(o) => serde_json::json!({"M": o.iter()
             .map(|(k, v)| (k.clone(), attribute_value(v)))
             .collect::<serde_json::Map<_, _>>()}),

@@ -35,7 +35,11 @@ pub(crate) async fn put_metric_data(client: &AwsClient<'_>, call: &AwsCall) -> R
             .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
             .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         else {
-            return Err(invalid(rule_action, resources, format!("metricTimestamp {ts:?} is not Unix seconds")));
+            return Err(invalid(
+                rule_action,
+                resources,
+                format!("metricTimestamp {ts:?} is not Unix seconds"),
+            ));
         };
         params.push(("MetricData.member.1.Timestamp".into(), at));
     }

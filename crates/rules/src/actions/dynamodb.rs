@@ -30,7 +30,11 @@ pub(crate) async fn write(client: &AwsClient<'_>, call: &AwsCall) -> Result<Outc
         ("IsPayloadJSON", call.json.is_some().to_string()),
     ];
     if pretty.is_empty() {
-        return Err(invalid(rule_action, resources, format!("operation {operation:?} is not INSERT, UPDATE or DELETE")));
+        return Err(invalid(
+            rule_action,
+            resources,
+            format!("operation {operation:?} is not INSERT, UPDATE or DELETE"),
+        ));
     }
     let typed = |ty: Option<&str>, value: &str| -> Result<Value, String> {
         match ty.map(str::to_ascii_uppercase).as_deref() {

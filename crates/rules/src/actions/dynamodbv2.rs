@@ -12,7 +12,11 @@ pub(crate) async fn put_item(client: &AwsClient<'_>, call: &AwsCall) -> Result<O
     let table = call.required("putItem.tableName", rule_action)?;
     let resources = vec![("Table", table.to_string())];
     let Some(Value::Object(columns)) = &call.json else {
-        return Err(invalid(rule_action, resources, "dynamoDBv2 needs the rule's SELECT to give a JSON object".into()));
+        return Err(invalid(
+            rule_action,
+            resources,
+            "dynamoDBv2 needs the rule's SELECT to give a JSON object".into(),
+        ));
     };
     let item: serde_json::Map<String, Value> =
         columns.iter().map(|(k, v)| (k.clone(), attribute_value(v))).collect();

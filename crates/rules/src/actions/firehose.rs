@@ -34,7 +34,11 @@ pub(crate) async fn put_record(client: &AwsClient<'_>, call: &AwsCall) -> Result
     };
     let result = if call.flag("batchMode") {
         let Some(Value::Array(items)) = &call.json else {
-            return Err(invalid(rule_action, resources, "batchMode needs the rule's SELECT to give a JSON array".into()));
+            return Err(invalid(
+                rule_action,
+                resources,
+                "batchMode needs the rule's SELECT to give a JSON array".into(),
+            ));
         };
         if items.len() > 500 {
             return Err(invalid(

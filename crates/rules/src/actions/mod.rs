@@ -24,15 +24,15 @@ mod dynamodbv2;
 mod firehose;
 mod kinesis;
 pub(crate) mod remote;
+mod republish;
+pub(crate) mod run;
 mod s3;
 mod sns;
 mod sqs;
 mod stepfunctions;
-mod republish;
-pub(crate) mod run;
 
-pub use aws::AwsAction;
 use crate::sql::{SqlVersion, Template};
+pub use aws::AwsAction;
 use serde_json::Value;
 
 /// One action of a rule.
@@ -143,9 +143,7 @@ impl Action {
                 batch_mode: body.get("batchMode").and_then(Value::as_bool).unwrap_or(false),
             }),
             "lambda" => Action::Lambda { function_arn: text("functionArn")? },
-            other => {
-                Action::NotRun { key: other.to_string(), resources: Vec::new() }
-            }
+            other => Action::NotRun { key: other.to_string(), resources: Vec::new() },
         })
     }
 

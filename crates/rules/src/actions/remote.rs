@@ -84,7 +84,8 @@ async fn invoke(client: &iotemu_awsclient::AwsClient<'_>, arn: &str, body: Bytes
     let resources = vec![("FunctionArn", arn.to_string())];
     let result = match client.endpoint(iotemu_awsclient::Service::Lambda) {
         Ok(endpoint) => {
-            let url = format!("{endpoint}/2015-03-31/functions/{}/invocations", iotemu_awsclient::encode(arn));
+            let url =
+                format!("{endpoint}/2015-03-31/functions/{}/invocations", iotemu_awsclient::encode(arn));
             let headers = [
                 ("x-amz-invocation-type", "Event".to_string()),
                 ("content-type", "application/json".to_string()),
