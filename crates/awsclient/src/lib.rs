@@ -369,7 +369,7 @@ impl<'a> AwsClient<'a> {
 
     /// The path-style URL of an S3 object: `{endpoint}/{bucket}/{key}`, key encoded per segment.
     pub fn s3_object_url(&self, bucket: &str, key: &str) -> Result<String, AwsError> {
-        let key = key.split('/').map(|s| encode(s)).collect::<Vec<_>>().join("/");
+        let key = key.split('/').map(encode).collect::<Vec<_>>().join("/");
         Ok(format!("{}/{}/{}", self.endpoint(Service::S3)?, encode(bucket), key))
     }
 
