@@ -541,6 +541,65 @@ mod tests {
         assert_eq!(c.endpoint(Service::CloudWatch).unwrap(), "https://monitoring.eu-west-1.amazonaws.com");
     }
 
+    /// A loopback server answering each connection with the next of `answers` (status, body).
+    async fn server(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_a_bounded_number_of_times_and_other_errors_are_not() {
+        let http = reqwest::Client::new();
+        let throttled = (400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#);
+        let (url, count) = server(vec![throttled, throttled, (200, "{}")]).await;
+        let config = AwsServicesConfig { endpoint_url: Some(url), ..Default::default() };
+        let c = AwsClient::new(&http, &config);
+        assert!(c.json(Service::Kinesis, "Kinesis_20131202.PutRecord", "1.1", &Value::Null).await.is_ok());
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "two throttled tries, then success");
+
+        let (url, count) = server(vec![throttled, throttled, throttled, throttled]).await;
+        let config =
+            AwsServicesConfig { endpoint_url: Some(url), max_attempts: Some(3), ..Default::default() };
+        let e = AwsClient::new(&http, &config)
+            .json(Service::Kinesis, "T", "1.1", &Value::Null)
+            .await
+            .unwrap_err();
+        assert_eq!((e.code.as_str(), e.message.as_str()), ("ThrottlingException", "Rate exceeded"));
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3, "max_attempts bounds the tries");
+
+        let missing = (
+            400,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"gone"}"#,
+        );
+        let (url, count) = server(vec![missing, missing]).await;
+        let config = AwsServicesConfig { endpoint_url: Some(url), ..Default::default() };
+        let e = AwsClient::new(&http, &config)
+            .json(Service::DynamoDb, "T", "1.0", &Value::Null)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ResourceNotFoundException");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "not retried");
+    }
+
     #[test]
     fn s3_urls_of_every_form_give_bucket_and_key() {
         let both = |b: &str, k: &str| Some((b.to_string(), k.to_string()));
