@@ -327,3 +327,65 @@ def test_a_missing_document_source_is_an_invalid_request(moto, setup):
                             targets=[f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/nobody"],
                             documentSource="https://s3.amazonaws.com/no-such-bucket/doc.json")
     assert (code, status) == ("InvalidRequestException", 400)
+
+
+def test_dynamodb_operations_and_key_types_firehose_batch_mode_and_sns_json_format(moto, setup):
+    emulator, _ = setup
+    iot = emulator.client("iot")
+    ddb, firehose, s3, sns, sqs = (aws(moto, s) for s in ("dynamodb", "firehose", "s3", "sns", "sqs"))
+    ddb.create_table(TableName="ranged", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "device", "KeyType": "HASH"},
+                                {"AttributeName": "ts", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "device", "AttributeType": "S"},
+                                           {"AttributeName": "ts", "AttributeType": "N"}])
+    s3.create_bucket(Bucket="batch-bucket")
+    firehose.create_delivery_stream(
+        DeliveryStreamName="batched",
+        S3DestinationConfiguration={"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::batch-bucket"})
+    queue = sqs.create_queue(QueueName="json-format")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = sns.create_topic(Name="json-format")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    dynamo = {"tableName": "ranged", "hashKeyField": "device", "hashKeyValue": "${topic(2)}",
+              "rangeKeyField": "ts", "rangeKeyValue": "${ts}", "rangeKeyType": "NUMBER",
+              "payloadField": "reading", "operation": "${op}", "roleArn": ROLE}
+    rule(iot, "ddb_ops", "SELECT * FROM 'ops/+'", [{"dynamoDB": dynamo}])
+    rule(iot, "batch", "SELECT VALUE readings FROM 'batch/+'", [{"firehose": {
+        "deliveryStreamName": "batched", "batchMode": True, "separator": ",", "roleArn": ROLE}}])
+    rule(iot, "sns_json", "SELECT * FROM 'snsjson/+'", [{"sns": {
+        "targetArn": topic, "messageFormat": "JSON", "roleArn": ROLE}}])
+
+    device = Client(emulator, "variants-device")
+    key = {"device": {"S": "d1"}, "ts": {"N": "7"}}
+    device.publish("ops/d1", {"op": "INSERT", "ts": 7, "v": 1})
+    assert wait_until(lambda: len(executions(emulator, "ddb_ops")) == 1, timeout=15)
+    assert ddb.get_item(TableName="ranged", Key=key)["Item"]["reading"]["M"]["v"] == {"N": "1"}
+    device.publish("ops/d1", {"op": "UPDATE", "ts": 7, "v": 2})
+    assert wait_until(lambda: len(executions(emulator, "ddb_ops")) == 2, timeout=15)
+    assert ddb.get_item(TableName="ranged", Key=key)["Item"]["reading"]["M"]["v"] == {"N": "2"}
+    device.publish("ops/d1", {"op": "DELETE", "ts": 7})
+    assert wait_until(lambda: len(executions(emulator, "ddb_ops")) == 3, timeout=15)
+    assert "Item" not in ddb.get_item(TableName="ranged", Key=key)
+    entries = executions(emulator, "ddb_ops")
+    assert all(e["status"] == "Success" for e in entries), entries
+    assert [e["resources"]["Operation"] for e in entries] == ["Insert", "Update", "Delete"]
+    assert entries[0]["resources"]["ItemRangeKeyValue"] == "7"
+
+    # Firehose batchMode: one record per element of the SELECT's array, each with the separator.
+    readings = [{"n": 1}, {"n": 2}, {"n": 3}]
+    device.publish("batch/d1", {"readings": readings})
+    assert wait_until(lambda: executions(emulator, "batch"), timeout=15)
+    assert executions(emulator, "batch")[0]["status"] == "Success"
+    objects = s3.list_objects_v2(Bucket="batch-bucket").get("Contents", [])
+    data = b"".join(s3.get_object(Bucket="batch-bucket", Key=o["Key"])["Body"].read() for o in objects)
+    assert data == b"".join(json.dumps(r, separators=(",", ":")).encode() + b"," for r in readings)
+
+    # SNS messageFormat JSON: MessageStructure=json, so the SQS subscriber gets the "default" text.
+    device.publish("snsjson/d1", {"default": "plain text for every protocol", "sqs": "for sqs"})
+    assert wait_until(lambda: executions(emulator, "sns_json"), timeout=15)
+    assert executions(emulator, "sns_json")[0]["status"] == "Success"
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(message["Body"])["Message"] in ("for sqs", "plain text for every protocol")
+    device.stop()
+    check_entries(emulator.log_file, "RuleExecution")
