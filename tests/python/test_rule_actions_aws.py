@@ -293,6 +293,11 @@ def test_a_job_document_from_s3_gives_the_device_sdk_a_presigned_url_it_download
     assert iot.describe_job(jobId="from-s3")["documentSource"] == source
     raw = iot.get_job_document(jobId="from-s3", beforeSubstitution=True)["document"]
     assert json.loads(raw) == document, "the document as stored in S3"
+    template = iot.create_job_template(jobTemplateId="s3-template", description="from S3", documentSource=source)
+    iot.create_job(jobId="from-s3-template", targets=[f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/{thing}"],
+                   jobTemplateArn=template["jobTemplateArn"])
+    raw = iot.get_job_document(jobId="from-s3-template", beforeSubstitution=True)["document"]
+    assert json.loads(raw) == document, "a template's documentSource is read too"
 
     subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", thing, "--out", str(tmp_path),
                     "--data-dir", str(data_dir)], check=True, capture_output=True)

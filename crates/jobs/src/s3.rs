@@ -49,6 +49,14 @@ impl Jobs {
         out
     }
 
+    /// The `documentSource` of the job template `template_arn` (CreateJob with a template and
+    /// no document of its own).
+    pub fn template_document_source(&self, scope: &iotemu_core::Scope, template_arn: &str) -> Option<String> {
+        let Some(("jobtemplate", id)) = crate::state::arn_resource(template_arn) else { return None };
+        let state = self.state.lock();
+        state.templates.get(&(scope.clone(), id.to_string()))?.document_source.clone()
+    }
+
     /// The document at `documentSource`, read from S3; `None` when S3 has no endpoint (the job
     /// then keeps only the source, as before iotemu could reach S3).
     pub async fn fetch_document_source(&self, source: &str) -> Result<Option<String>, JobsError> {

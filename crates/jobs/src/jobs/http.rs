@@ -32,8 +32,13 @@ async fn create_job(
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
     let tags = iotemu_api::tags::check_tags(&body.tags)?;
-    if let (None, Some(source)) = (&body.document, &body.document_source) {
-        body.fetched_document = jobs.fetch_document_source(source).await?;
+    let source = match (&body.document, &body.document_source, &body.job_template_arn) {
+        (None, Some(source), _) => Some(source.clone()),
+        (None, None, Some(template)) => jobs.template_document_source(&scope, template),
+        _ => None,
+    };
+    if let Some(source) = source {
+        body.fetched_document = jobs.fetch_document_source(&source).await?;
     }
     let job = blocking(move || {
         let job = jobs.create_job(&scope, &job_id, body)?;
