@@ -62,13 +62,13 @@ def setup(moto, data_dir):
     config = data_dir / "iotemu.toml"
     config.write_text(f"""
 [aws_services]
-endpoint_url = "{moto}"
 lambda = "{lambda_api.url}"
 region = "us-east-1"
 access_key_id = "test"
 secret_access_key = "test"
 """)
-    emu = Emulator(data_dir, "--config", str(config))
+    # endpoint_url from the flag, the Lambda override and credentials from the file.
+    emu = Emulator(data_dir, "--config", str(config), "--aws-endpoint-url", moto)
     yield emu, lambda_api
     emu.stop()
     lambda_api.stop()
