@@ -394,3 +394,61 @@ def test_dynamodb_operations_and_key_types_firehose_batch_mode_and_sns_json_form
     assert json.loads(message["Body"])["Message"] in ("for sqs", "plain text for every protocol")
     device.stop()
     check_entries(emulator.log_file, "RuleExecution")
+
+
+def test_an_error_action_can_itself_be_an_aws_action(moto, setup):
+    emulator, _ = setup
+    iot = emulator.client("iot")
+    sqs = aws(moto, "sqs")
+    errors = sqs.create_queue(QueueName="rule-errors")["QueueUrl"]
+    rule(iot, "no_stream", "SELECT * FROM 'nostream/+'",
+         [{"kinesis": {"streamName": "no-such-stream", "partitionKey": "k", "roleArn": ROLE}}],
+         errorAction={"sqs": {"queueUrl": errors, "roleArn": ROLE}})
+    device = Client(emulator, "no-stream-device")
+    device.publish("nostream/a", {"n": 1})
+    messages = []
+    assert wait_until(lambda: messages.extend(
+        sqs.receive_message(QueueUrl=errors, WaitTimeSeconds=1).get("Messages", [])) or messages, timeout=15)
+    error = json.loads(messages[0]["Body"])
+    (failure,) = error["failures"]
+    assert failure["failedAction"] == "KinesisAction" and failure["failedResource"] == "no-such-stream"
+    assert "ResourceNotFoundException" in failure["errorMessage"], failure
+    assert error["cloudwatchTraceId"] == trace_of_publish(emulator, "nostream/a")
+    statuses = sorted((e["ruleAction"], e["status"]) for e in executions(emulator, "no_stream"))
+    assert statuses == [("KinesisAction", "Failure"), ("SqsAction", "Success")]
+    device.stop()
+
+
+def test_a_service_that_does_not_answer_never_delays_mqtt_delivery(data_dir):
+    """SQS at a server that holds every request: the subscriber still gets each message at once,
+    no RuleExecution is written while the calls wait, and all five are once it answers."""
+    import threading
+    gate = threading.Event()
+    stuck = Server(gate=gate)
+    config = data_dir / "iotemu.toml"
+    config.write_text(f"""
+[aws_services]
+sqs = "{stuck.url}"
+timeout_ms = 3000
+max_attempts = 1
+""")
+    emulator = Emulator(data_dir, "--config", str(config))
+    try:
+        iot = emulator.client("iot")
+        rule(iot, "stuck", "SELECT * FROM 'stuck/+'",
+             [{"sqs": {"queueUrl": f"{stuck.url}/{ACCOUNT}/q", "roleArn": ROLE}}])
+        watcher = Client(emulator, "stuck-watcher", ["stuck/#"])
+        device = Client(emulator, "stuck-device")
+        for i in range(5):
+            device.publish(f"stuck/{i}", {"i": i})
+        assert wait_until(lambda: len(watcher.messages) == 5, timeout=2), "delivery waited on SQS"
+        assert not executions(emulator, "stuck"), "no action has finished while SQS holds them"
+        assert stuck.requests, "the SendMessage calls were made"
+        gate.set()
+        assert wait_until(lambda: len(executions(emulator, "stuck")) == 5, timeout=15)
+        watcher.stop()
+        device.stop()
+    finally:
+        gate.set()
+        emulator.stop()
+        stuck.stop()
