@@ -5,9 +5,11 @@ each message back from moto and compares it with the SELECT's output. RuleExecut
 carry the Publish-In traceId and pass `iotemu check-entries`. Jobs: a `documentSource` in moto's
 S3 with a presigned-URL placeholder, received and downloaded by the AWS IoT Device SDK.
 
-Lambda: moto runs functions in docker, which this machine does not have, so the Invoke request
-is received by a recording HTTP server set as `[aws_services] lambda` (the per-service override)
-standing in for Lambda's Invoke API; the path, invocation type and body are checked there."""
+Lambda: moto runs functions in docker, whose daemon this machine does not run, and its
+docker-less backend keeps no record of invocations; so the Invoke request's path, invocation type,
+signature and body are checked at a recording HTTP server set as `[aws_services] lambda` (the
+per-service override) standing in for Lambda's Invoke API, and a separate test shows moto's own
+Lambda API accepting an existing function's Event invocation and refusing a missing one."""
 import base64
 import json
 import socket
@@ -452,3 +454,55 @@ max_attempts = 1
         gate.set()
         emulator.stop()
         stuck.stop()
+
+
+def moto_lambda_docker(moto, use_docker):
+    body = json.dumps({"lambda": {"use_docker": use_docker}}).encode()
+    request = urllib.request.Request(f"{moto}/moto-api/config", data=body, method="POST",
+                                     headers={"content-type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def test_lambda_invoke_reaches_motos_lambda_api(moto, data_dir):
+    """Without a stand-in: moto's Lambda API refuses the Event invocation of a missing function
+    with ResourceNotFoundException, which reaches the errorAction; and accepts (202) that of an
+    existing one, run by moto's docker-less backend (this machine runs no docker daemon; that
+    backend accepts any name, hence the missing function is tried first, on the default one)."""
+    import io
+    import zipfile
+    iam = aws(moto, "iam")
+    role = iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return event\n")
+    function = aws(moto, "lambda").create_function(
+        FunctionName="rule-target", Runtime="python3.12", Role=role, Handler="index.handler",
+        Code={"ZipFile": code.getvalue()})["FunctionArn"]
+    emulator = Emulator(data_dir, "--aws-endpoint-url", moto)
+    try:
+        iot = emulator.client("iot")
+        missing = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:no-such-function"
+        rule(iot, "invoke", "SELECT * FROM 'invoke/+'", [{"lambda": {"functionArn": function}}])
+        rule(iot, "invoke_missing", "SELECT * FROM 'missing/+'", [{"lambda": {"functionArn": missing}}],
+             errorAction={"republish": {"roleArn": ROLE, "topic": "errors/lambda"}})
+        watcher = Client(emulator, "lambda-watcher", ["errors/#"])
+        device = Client(emulator, "lambda-device")
+        device.publish("missing/a", {"n": 2})
+        assert wait_until(lambda: watcher.on("errors/lambda"), timeout=15)
+        (failure,) = json.loads(watcher.on("errors/lambda")[0].payload)["failures"]
+        assert failure["failedAction"] == "LambdaAction" and failure["failedResource"] == missing
+        assert "Function not found" in failure["errorMessage"], failure
+        assert "ResourceNotFoundException" in failure["errorMessage"], failure
+
+        moto_lambda_docker(moto, False)
+        device.publish("invoke/a", {"n": 1})
+        entry = succeeded(emulator, "invoke", "invoke/a")
+        assert entry["resources"] == {"FunctionArn": function}
+        watcher.stop()
+        device.stop()
+        check_entries(emulator.log_file, "RuleExecution")
+    finally:
+        moto_lambda_docker(moto, True)
+        emulator.stop()
