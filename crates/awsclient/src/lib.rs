@@ -46,7 +46,10 @@ pub struct AwsServicesConfig {
     /// Static credentials; without them `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
     /// `AWS_SESSION_TOKEN`, then (only towards a configured endpoint) the dummy pair `test`/`test`.
     pub access_key_id: Option<String>,
+    /// Never written out (`iotemu print-config`).
+    #[serde(skip_serializing)]
     pub secret_access_key: Option<String>,
+    #[serde(skip_serializing)]
     pub session_token: Option<String>,
     /// Each try of a call (default 10000).
     pub timeout_ms: Option<u64>,
