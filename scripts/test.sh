@@ -36,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3, pytest, websockets' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import awsiot, awscrt, paho.mqtt, boto3, pytest, websockets, moto.server' >/dev/null 2>&1; then
   echo "creating .venv with tests/requirements.txt" >&2
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null

@@ -2,7 +2,7 @@
 HTTP servers stand in for web services and Lambda functions, and the log file is read back and
 checked with `iotemu check-entries`. Covers republish (templates, the traceId chain to the
 republished message's Publish-Out), a WHERE that does not match, http, lambda, cloudwatchLogs,
-an action iotemu does not run reaching the errorAction, Basic Ingest and RuleNotFound,
+an action with no [aws_services] endpoint reaching the errorAction, Basic Ingest and RuleNotFound,
 throttling, the bounded queue, loops, reserved topics as rule sources, and rules of the config
 file."""
 import base64
@@ -169,10 +169,10 @@ def test_a_failing_action_reaches_the_error_action_with_aws_error_payload(emulat
     failures = {f["failedAction"]: f for f in error["failures"]}
     assert set(failures) == {"S3Action", "HttpAction"}, "one message with both failures"
     assert failures["S3Action"]["failedResource"] == "my-bucket"
-    assert "iotemu does not run s3 actions" in failures["S3Action"]["errorMessage"]
+    assert "[aws_services]" in failures["S3Action"]["errorMessage"], "the setting that would send it"
     assert "404" in failures["HttpAction"]["errorMessage"]
     s3 = of(emulator, "RuleExecution", ruleAction="S3Action")[0]
-    assert s3["status"] == "Failure" and "iotemu does not run s3" in s3["details"]
+    assert s3["status"] == "Failure" and s3["reason"] == "ActionNotConfigured" and "endpoint_url" in s3["details"]
     assert s3["resources"] == {"BucketName": "my-bucket", "Key": "k"}
     http_failure = of(emulator, "RuleExecution", ruleAction="HttpAction")[0]
     assert http_failure["status"] == "Failure" and http_failure["logLevel"] == "ERROR"

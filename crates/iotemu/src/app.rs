@@ -186,7 +186,7 @@ impl App {
                 })),
                 log_groups: Some(Arc::new(crate::rules_services::LogStoreWriter(cloudwatch.clone()))),
             },
-            config.rules.engine_config(),
+            config.rules.engine_config(&config.aws_services),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
         events.attach(Arc::new(broker.clone()));
@@ -221,7 +221,8 @@ impl App {
                 logs.clone(),
                 config.jobs.minute_seconds.saturating_mul(1000),
             )
-            .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("loading the jobs: {e}"))?
+            .with_aws_services(config.aws_services.clone()),
         );
         reserved.attach_jobs(jobs.clone());
         jobs.on_events(events.clone());

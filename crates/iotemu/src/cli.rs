@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// at start, before any listener answers.
     #[arg(long, env = "IOTEMU_SEED", value_name = "FILE")]
     pub seed: Option<PathBuf>,
+    /// `[aws_services] endpoint_url`: where the rule actions that call SQS, SNS, DynamoDB, ...
+    /// and jobs' documentSource go (LocalStack, moto's server).
+    #[arg(long, env = "IOTEMU_AWS_ENDPOINT_URL", value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -164,6 +168,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.seed {
             config.server.seed = v.display().to_string();
+        }
+        if let Some(v) = &self.aws_endpoint_url {
+            config.aws_services.endpoint_url = Some(v.clone());
         }
         config.validate()?;
         Ok(config)

@@ -27,6 +27,9 @@ pub struct Config {
     pub provisioning: ProvisioningSection,
     #[serde(default)]
     pub authorizers: AuthorizersSection,
+    /// Where the rule actions and jobs reach SQS, SNS, DynamoDB, ... (`iotemu_awsclient`).
+    #[serde(default)]
+    pub aws_services: iotemu_awsclient::AwsServicesConfig,
 }
 
 /// Custom authorizers.
@@ -94,7 +97,7 @@ impl ConfigRule {
 
 impl RulesSection {
     /// The engine's settings.
-    pub fn engine_config(&self) -> iotemu_rules::EngineConfig {
+    pub fn engine_config(&self, aws: &iotemu_awsclient::AwsServicesConfig) -> iotemu_rules::EngineConfig {
         iotemu_rules::EngineConfig {
             queue_capacity: self.queue_capacity,
             max_in_flight: self.max_in_flight,
@@ -103,6 +106,7 @@ impl RulesSection {
             lambda_endpoints: self.lambda_endpoints.clone(),
             http_timeout: Duration::from_millis(self.http_timeout_ms),
             max_republish_depth: self.max_republish_depth,
+            aws: aws.clone(),
         }
     }
 }

@@ -46,6 +46,7 @@ mod events;
 pub mod executions;
 pub mod http;
 pub mod jobs;
+mod s3;
 mod service;
 mod state;
 pub mod templates;

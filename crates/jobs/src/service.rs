@@ -63,6 +63,9 @@ pub struct Jobs {
     pub(crate) state: Mutex<State>,
     /// Where jobs events go (`events.rs`), once wired.
     pub(crate) events: std::sync::OnceLock<Arc<dyn iotemu_core::ResourceEvents>>,
+    /// Where `documentSource` is fetched from and presigned URLs point (`s3.rs`).
+    pub(crate) aws: iotemu_awsclient::AwsServicesConfig,
+    pub(crate) http: reqwest::Client,
 }
 
 pub(crate) fn exec_store_key(thing: &str, job: &str) -> String {
@@ -103,7 +106,15 @@ impl Jobs {
             minute_ms: minute_ms.max(1),
             state: Mutex::new(state),
             events: std::sync::OnceLock::new(),
+            aws: Default::default(),
+            http: reqwest::Client::new(),
         })
+    }
+
+    /// Sets the `[aws_services]` the jobs reach S3 through (`documentSource`, presigned URLs).
+    pub fn with_aws_services(mut self, aws: iotemu_awsclient::AwsServicesConfig) -> Self {
+        self.aws = aws;
+        self
     }
 
     /// Runs `f` on the state as one change, then publishes its notifications.

@@ -235,8 +235,11 @@ impl<'a> Txn<'a> {
                 if let Some((job_id, _)) = &after_next {
                     let key = (scope.clone(), thing.clone(), job_id.clone());
                     if let Some(exec) = self.st.executions.get(&key) {
-                        let doc =
-                            self.st.jobs.get(&(scope.clone(), job_id.clone())).map(|j| j.device_document());
+                        let doc = self
+                            .st
+                            .jobs
+                            .get(&(scope.clone(), job_id.clone()))
+                            .map(|j| self.jobs.device_document(j));
                         let doc = doc.map(|d| document_value(&d, DocumentForm::Object));
                         payload["execution"] = device_execution(exec, doc, false, self.now);
                     }

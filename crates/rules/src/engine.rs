@@ -77,6 +77,8 @@ pub struct EngineConfig {
     pub lambda_endpoints: HashMap<String, String>,
     pub http_timeout: Duration,
     pub max_republish_depth: usize,
+    /// Where the SQS, SNS, DynamoDB, ... actions (and `lambda` without a URL) are sent.
+    pub aws: iotemu_awsclient::AwsServicesConfig,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +91,7 @@ impl Default for EngineConfig {
             lambda_endpoints: HashMap::new(),
             http_timeout: Duration::from_secs(3),
             max_republish_depth: 8,
+            aws: Default::default(),
         }
     }
 }

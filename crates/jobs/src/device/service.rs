@@ -144,7 +144,7 @@ impl Jobs {
         state
             .jobs
             .get(&(scope.clone(), job_id.to_string()))
-            .map(|j| document_value(&j.device_document(), form))
+            .map(|j| document_value(&self.device_document(j), form))
     }
 
     /// Writes the Failure entry of a request refused before it reached an operation.

@@ -28,10 +28,18 @@ async fn create_job(
     State(jobs): State<Arc<Jobs>>,
     ctx: ApiContext,
     Path(job_id): Path<String>,
-    AwsJson(body): AwsJson<CreateJob>,
+    AwsJson(mut body): AwsJson<CreateJob>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = ctx.scope();
     let tags = iotemu_api::tags::check_tags(&body.tags)?;
+    let source = match (&body.document, &body.document_source, &body.job_template_arn) {
+        (None, Some(source), _) => Some(source.clone()),
+        (None, None, Some(template)) => jobs.template_document_source(&scope, template),
+        _ => None,
+    };
+    if let Some(source) = source {
+        body.fetched_document = jobs.fetch_document_source(&source).await?;
+    }
     let job = blocking(move || {
         let job = jobs.create_job(&scope, &job_id, body)?;
         iotemu_api::tags::set_tags(&jobs.store, &scope, &job.arn, &tags)?;

@@ -69,7 +69,11 @@ impl Jobs {
                 ));
             }
             (Some(doc), None) => check_document(doc)?,
-            (None, Some(_)) => {}
+            (None, Some(_)) => {
+                if let Some(doc) = &request.fetched_document {
+                    check_document(doc)?;
+                }
+            }
         }
         let target_selection = match request.target_selection.as_deref() {
             None | Some("SNAPSHOT") => TargetSelection::Snapshot,
@@ -98,7 +102,7 @@ impl Jobs {
                 comment: None,
                 targets: request.targets,
                 description: request.description,
-                document: request.document,
+                document: request.document.or(request.fetched_document),
                 document_source: request.document_source,
                 presigned_url_config: request.presigned_url_config,
                 job_executions_rollout_config: request.job_executions_rollout_config,
@@ -280,7 +284,7 @@ impl Jobs {
         let (job, _) = self.describe_job(scope, job_id)?;
         Ok(match before_substitution {
             true => job.document.unwrap_or_else(|| "{}".into()),
-            false => job.device_document(),
+            false => self.device_document(&job),
         })
     }
 }

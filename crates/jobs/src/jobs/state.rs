@@ -81,8 +81,9 @@ impl Job {
             .unwrap_or_default()
     }
 
-    /// The document devices get: `document` with its parameters substituted. iotemu cannot
-    /// fetch a `documentSource` (S3), so such a job's devices get `{}`.
+    /// The document devices get: `document` (or the one read from `documentSource` at
+    /// CreateJob) with its parameters substituted; `{}` when S3 was not configured then.
+    /// Presigned-URL placeholders are replaced by [`crate::Jobs::device_document`].
     pub fn device_document(&self) -> String {
         match (&self.document, &self.document_parameters) {
             (Some(doc), Some(params)) => substitute_parameters(doc, params),
@@ -119,6 +120,9 @@ pub struct CreateJob {
     pub document_parameters: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub tags: Vec<iotemu_api::tags::Tag>,
+    /// The document read from `documentSource` in S3 (by the handler, before CreateJob).
+    #[serde(skip)]
+    pub fetched_document: Option<String>,
 }
 
 /// UpdateJob's body.

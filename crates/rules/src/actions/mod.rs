@@ -1,21 +1,38 @@
-//! A rule's actions (botocore `Action`), parsed once when the rule is created: the four that
-//! iotemu runs (`republish`, `http`, `cloudwatchLogs`, `lambda`) with their substitution
-//! templates, and every other type kept by name so that running it can fail with a clear entry.
-//! Running them: `run.rs` (which action runs where), `republish.rs`, `cloudwatch_logs.rs` and
-//! `remote.rs` (`http` and `lambda`); the engine writes the entries around them.
+//! A rule's actions (botocore `Action`), parsed once when the rule is created: those iotemu runs
+//! (`republish`, `http`, `cloudwatchLogs`, `lambda`, and through `[aws_services]` `sqs`, `sns`,
+//! `dynamoDB`, `dynamoDBv2`, `kinesis`, `firehose`, `s3`, `stepFunctions`, `cloudwatchMetric`,
+//! `cloudwatchAlarm`) with their substitution templates, and every other type kept by name so
+//! that running it can fail with a clear entry. Running them: `run.rs` (which action runs
+//! where), `republish.rs`, `cloudwatch_logs.rs`, `remote.rs` (`http` and `lambda`) and `aws.rs`
+//! (one file per AWS service action); the engine writes the entries around them.
 //!
 //! `ruleAction` names and `resources` keys follow `docs/aws-behaviour.md` §12: `RepublishAction`
 //! {RepublishTopic} is documented; the others follow AWS's `<Service>Action` scheme
 //! (unconfirmed): `HttpAction` {Url}, `CloudwatchLogsAction` {LogGroupName}, `LambdaAction`
 //! {FunctionArn}, `S3Action` {BucketName, Key}, `SqsAction` {QueueUrl}, `SnsAction` {TargetArn},
-//! `KinesisAction` {StreamName}, `DynamoAction` {Table}, `DynamoActionV2` {Table}.
+//! `KinesisAction` {StreamName, PartitionKey}, `DynamoAction` {Table, ItemHashKeyField,
+//! ItemHashKeyValue, Operation, IsPayloadJSON}, `DynamoActionV2` {Table}, `FirehoseAction`
+//! {StreamName}, `StepFunctionsAction` {StateMachineName}, `CloudwatchMetricAction`
+//! {MetricNamespace, MetricName}, `CloudwatchAlarmAction` {AlarmName}.
 
+pub(crate) mod aws;
+mod cloudwatch_alarm;
 mod cloudwatch_logs;
+mod cloudwatch_metric;
+mod dynamodb;
+mod dynamodbv2;
+mod firehose;
+mod kinesis;
 pub(crate) mod remote;
 mod republish;
 pub(crate) mod run;
+mod s3;
+mod sns;
+mod sqs;
+mod stepfunctions;
 
 use crate::sql::{SqlVersion, Template};
+pub use aws::AwsAction;
 use serde_json::Value;
 
 /// One action of a rule.
@@ -27,7 +44,9 @@ pub enum Action {
     Lambda {
         function_arn: String,
     },
-    /// Accepted by CreateTopicRule, not run by iotemu: `key` is botocore's member name (`s3`).
+    /// A call to another AWS service (`sqs`, `sns`, `dynamoDB`, ...): [`aws`].
+    Aws(AwsAction),
+    /// Accepted by CreateTopicRule, not run by iotemu: `key` is botocore's member name (`kafka`).
     NotRun {
         key: String,
         resources: Vec<(&'static str, String)>,
@@ -88,6 +107,9 @@ impl Action {
                 .map(str::to_owned)
                 .ok_or_else(|| format!("{key}.{field} is required"))
         };
+        if let Some(aws) = AwsAction::parse(key, body, version) {
+            return aws.map(Action::Aws);
+        }
         Ok(match key.as_str() {
             "republish" => {
                 let qos = match body.get("qos") {
@@ -121,29 +143,7 @@ impl Action {
                 batch_mode: body.get("batchMode").and_then(Value::as_bool).unwrap_or(false),
             }),
             "lambda" => Action::Lambda { function_arn: text("functionArn")? },
-            other => {
-                let field = |name: &'static str, member: &str| {
-                    body.get(member).and_then(Value::as_str).map(|v| (name, v.to_string()))
-                };
-                let resources = match other {
-                    "s3" => vec![field("BucketName", "bucketName"), field("Key", "key")],
-                    "sqs" => vec![field("QueueUrl", "queueUrl")],
-                    "sns" => vec![field("TargetArn", "targetArn")],
-                    "kinesis" => vec![field("StreamName", "streamName")],
-                    "dynamoDB" => vec![field("Table", "tableName")],
-                    "dynamoDBv2" => body
-                        .get("putItem")
-                        .and_then(|p| p.get("tableName"))
-                        .and_then(Value::as_str)
-                        .map(|t| vec![Some(("Table", t.to_string()))])
-                        .unwrap_or_default(),
-                    _ => Vec::new(),
-                };
-                Action::NotRun {
-                    key: other.to_string(),
-                    resources: resources.into_iter().flatten().collect(),
-                }
-            }
+            other => Action::NotRun { key: other.to_string(), resources: Vec::new() },
         })
     }
 
@@ -154,6 +154,7 @@ impl Action {
             Action::Http(_) => "HttpAction",
             Action::CloudwatchLogs(_) => "CloudwatchLogsAction",
             Action::Lambda { .. } => "LambdaAction",
+            Action::Aws(a) => rule_action_name(a.key),
             Action::NotRun { key, .. } => rule_action_name(key),
         }
     }
@@ -165,13 +166,14 @@ impl Action {
             Action::Http(_) => "http",
             Action::CloudwatchLogs(_) => "cloudwatchLogs",
             Action::Lambda { .. } => "lambda",
+            Action::Aws(a) => a.key,
             Action::NotRun { key, .. } => key,
         }
     }
 
     /// Whether the action waits on the network (run on its own task, off the dispatcher).
     pub fn is_remote(&self) -> bool {
-        matches!(self, Action::Http(_) | Action::Lambda { .. })
+        matches!(self, Action::Http(_) | Action::Lambda { .. } | Action::Aws(_))
     }
 }
 
@@ -286,8 +288,9 @@ mod tests {
         let v = SqlVersion::default();
         let s3 = Action::parse(&json!({"s3": {"bucketName": "b", "key": "k", "roleArn": "r"}}), v).unwrap();
         assert_eq!(s3.rule_action(), "S3Action");
-        let Action::NotRun { resources, .. } = s3 else { panic!("s3 is not run") };
-        assert_eq!(resources, vec![("BucketName", "b".to_string()), ("Key", "k".to_string())]);
+        assert!(matches!(s3, Action::Aws(AwsAction { key: "s3", .. })));
+        let kafka = Action::parse(&json!({"kafka": {"destinationArn": "d", "topic": "t"}}), v).unwrap();
+        assert!(matches!(kafka, Action::NotRun { .. }) && kafka.rule_action() == "KafkaAction");
         assert!(ACTION_TYPES.iter().all(|k| rule_action_name(k) != "UnknownAction"));
         assert!(Action::parse(&json!({"republish": {"topic": "${"}}), v).is_err());
         assert!(Action::parse(&json!({"republish": {"topic": "t", "qos": 2}}), v).is_err());

@@ -1,7 +1,9 @@
 //! The actions that wait on the network, `http` and `lambda`: their templates are rendered on
 //! the dispatcher ([`prepare_http`], [`prepare_lambda`]), the POST is made off it
 //! ([`run_remote`]): up to three tries for `http`, retrying only on 429 and 5xx
-//! (`https-rule-action.md`); one for `lambda`, with `X-Amz-Invocation-Type: Event`.
+//! (`https-rule-action.md`); one for `lambda`, with `X-Amz-Invocation-Type: Event`: POSTed to
+//! the URL mapped in `[rules.lambda_endpoints]`, else Lambda's Invoke API (`Event`) at the
+//! `[aws_services]` endpoint. The actions of other AWS services: [`super::aws`].
 
 use super::run::{Outcome, Remote, Started};
 use crate::actions::Http;
@@ -51,11 +53,15 @@ pub(crate) async fn run_remote(inner: &Inner, prepared: Remote, json_body: bool)
         }
         Remote::Lambda { arn, url, body } => {
             let resources = vec![("FunctionArn", arn.clone())];
+            let client = iotemu_awsclient::AwsClient::new(&inner.http, &inner.config.aws);
             let error = match url {
+                None if client.is_configured(iotemu_awsclient::Service::Lambda) => {
+                    return invoke(&client, &arn, body).await;
+                }
                 None => Some((
                     "LambdaNotConfigured",
                     format!(
-                        "iotemu has no endpoint for Lambda function {arn}; map it to a URL in [rules.lambda_endpoints] of the config file"
+                        "iotemu has no endpoint for Lambda function {arn}; map it to a URL in [rules.lambda_endpoints], or set endpoint_url (or lambda) in [aws_services] of the config file"
                     ),
                 )),
                 Some(url) => {
@@ -68,7 +74,27 @@ pub(crate) async fn run_remote(inner: &Inner, prepared: Remote, json_body: bool)
             };
             Outcome { rule_action: "LambdaAction", resources, error }
         }
+        Remote::Aws(call) => super::aws::run_aws(inner, call).await,
     }
+}
+
+/// Lambda's Invoke (`POST /2015-03-31/functions/{FunctionName}/invocations`) with
+/// `X-Amz-Invocation-Type: Event`, as AWS IoT invokes rule functions (`lambda-rule-action.md`).
+async fn invoke(client: &iotemu_awsclient::AwsClient<'_>, arn: &str, body: Bytes) -> Outcome {
+    let resources = vec![("FunctionArn", arn.to_string())];
+    let result = match client.endpoint(iotemu_awsclient::Service::Lambda) {
+        Ok(endpoint) => {
+            let url =
+                format!("{endpoint}/2015-03-31/functions/{}/invocations", iotemu_awsclient::encode(arn));
+            let headers = [
+                ("x-amz-invocation-type", "Event".to_string()),
+                ("content-type", "application/json".to_string()),
+            ];
+            client.send(iotemu_awsclient::Service::Lambda, "POST", &url, &headers, body).await.map(drop)
+        }
+        Err(e) => Err(e),
+    };
+    super::aws::outcome("LambdaAction", resources, result, "Failed to invoke Lambda function", "AWSLambda")
 }
 
 /// POSTs `body`, retrying on 429 and 5xx up to `tries` times in all.

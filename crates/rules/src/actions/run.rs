@@ -31,6 +31,7 @@ impl Outcome {
 pub(crate) enum Remote {
     Http { url: String, headers: Vec<(String, String)>, body: Bytes },
     Lambda { arn: String, url: Option<String>, body: Bytes },
+    Aws(super::aws::AwsCall),
 }
 
 /// What starting an action gave: its outcome (local actions, and remote ones whose templates
@@ -65,5 +66,9 @@ pub(crate) fn start_action(
         },
         Action::Http(http) => return prepare_http(http, sql, env, payload),
         Action::Lambda { function_arn } => return Started::Remote(prepare_lambda(inner, function_arn, payload)),
+        Action::Aws(a) => match a.prepare(sql, env, (output, payload)) {
+            Ok(call) => return Started::Remote(Remote::Aws(call)),
+            Err(outcome) => outcome,
+        },
     })
 }
