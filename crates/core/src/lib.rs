@@ -39,7 +39,7 @@ pub use error::{
 pub use events::{EventConfigurationType, NoEvents, ResourceEvent, ResourceEvents};
 pub use index_feed::{IndexChange, IndexFeed};
 pub use publish::{
-    Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
+    ConnectedClient, Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
     RetainedMessages, RoutedMessage, RulesFeed,
 };
 pub use reserved::{

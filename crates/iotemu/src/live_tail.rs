@@ -3,24 +3,35 @@
 //! - `GET /_iotemu/logs`: the recent matching entries as JSON lines (`application/x-ndjson`),
 //!   oldest first; `limit` keeps the newest N.
 //! - `GET /_iotemu/logs/stream`: Server-Sent Events, one `data: <entry>` event per new matching
-//!   entry (its `id` is the entry's sequence number), keep-alive comments every 15 s. With
+//!   entry (its `id` is the entry's sequence number), keep-alive comments every 15 s. The
+//!   entries that arrive within 10 ms of each other go out in one write, so a busy emulator
+//!   costs a reader few writes; a reader that cannot keep up loses entries, never slows the
+//!   writer. With
 //!   `since` or `limit`, the matching recent entries come first; with a `Last-Event-ID` header,
 //!   the kept entries after that one do. A reader that falls behind gets an `event: lagged` with
 //!   `{"missed": N}`. The stream ends when the emulator stops (after its last entries).
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::stream::{self, Stream, StreamExt};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
 use iotemu_api::ApiError;
 use iotemu_logs::{LiveTail, TailFilter, TailLine, TailStatus};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+/// A comment line on an otherwise quiet stream, so proxies and readers know it is alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a stream lets entries gather after the first before it writes them together.
+const COALESCE: Duration = Duration::from_millis(10);
+/// The most a stream puts in one write (more waits for the next).
+const MAX_CHUNK: usize = 256 * 1024;
 
 /// The routes, merged into the admin router.
 pub fn routes<S: Clone + Send + Sync + 'static>(tail: LiveTail) -> Router<S> {
@@ -94,37 +105,107 @@ async fn stream_entries(
     State(tail): State<LiveTail>,
     headers: HeaderMap,
     query: Result<Query<TailQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let (filter, limit) = parse_query(query)?;
     let last_id =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let (kept, receiver) = tail.recent_and_subscribe();
-    let replay = match last_id {
+    let replay: Vec<TailLine> = match last_id {
         Some(last) => kept.into_iter().filter(|l| l.seq > last && filter.matches(&l.line)).collect(),
         None if filter.since.is_some() || limit.is_some() => {
             newest(kept.into_iter().filter(|l| filter.matches(&l.line)).collect(), limit)
         }
         None => Vec::new(),
     };
+    let mut first = String::new();
+    for line in &replay {
+        push_entry(&mut first, line);
+    }
     // Without a receiver the pipeline has stopped: the replay, then the end.
-    let live = stream::unfold((receiver, filter), |(receiver, filter)| async move {
-        let mut rx = receiver?;
-        loop {
-            match rx.recv().await {
-                Ok(l) if filter.matches(&l.line) => return Some((entry_event(&l), (Some(rx), filter))),
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    let lagged = Event::default().event("lagged").data(format!("{{\"missed\":{n}}}"));
-                    return Some((lagged, (Some(rx), filter)));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    let events = stream::iter(replay.iter().map(entry_event).collect::<Vec<_>>()).chain(live).map(Ok);
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
+    let live = stream::unfold(Reader { rx: receiver, filter, tail, closed: false }, next_chunk);
+    let body = stream::iter((!first.is_empty()).then(|| Bytes::from(first))).chain(live).map(Ok::<_, Infallible>);
+    Ok((
+        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
-fn entry_event(line: &TailLine) -> Event {
-    Event::default().id(line.seq.to_string()).data(&*line.line)
+/// A stream's subscription to the tail.
+struct Reader {
+    rx: Option<broadcast::Receiver<TailLine>>,
+    filter: TailFilter,
+    tail: LiveTail,
+    closed: bool,
+}
+
+/// The next write of a stream: the matching entries that arrived within [`COALESCE`] of the
+/// first one (at most [`MAX_CHUNK`] bytes), each its own SSE event, in one chunk; a
+/// keep-alive comment after [`KEEP_ALIVE`] without one; `None` at the end. A reader that fell
+/// behind gets an `event: lagged` with `{"missed": N}` in the same chunk and the count goes to
+/// `liveTailLagged` of `/_iotemu/health`: the log writer never waits for a reader.
+async fn next_chunk(mut reader: Reader) -> Option<(Bytes, Reader)> {
+    if reader.closed {
+        return None;
+    }
+    let mut chunk = String::new();
+    let deadline = tokio::time::Instant::now() + KEEP_ALIVE;
+    while chunk.is_empty() {
+        let rx = reader.rx.as_mut()?;
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return Some((Bytes::from_static(b":keep-alive\n\n"), reader)),
+            Ok(received) => {
+                if !take(&mut reader, received, &mut chunk) {
+                    reader.closed = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !reader.closed {
+        // Let the entries of the same moment gather: one write for many under load.
+        tokio::time::sleep(COALESCE).await;
+        while chunk.len() < MAX_CHUNK {
+            let Some(rx) = reader.rx.as_mut() else { break };
+            let received = match rx.try_recv() {
+                Ok(line) => Ok(line),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+            if !take(&mut reader, received, &mut chunk) {
+                reader.closed = true;
+                break;
+            }
+        }
+    }
+    if chunk.is_empty() {
+        return None;
+    }
+    Some((Bytes::from(chunk), reader))
+}
+
+/// Adds what a receive gave to `chunk`; false when the tail has closed.
+fn take(reader: &mut Reader, received: Result<TailLine, RecvError>, chunk: &mut String) -> bool {
+    match received {
+        Ok(line) => {
+            if reader.filter.matches(&line.line) {
+                push_entry(chunk, &line);
+            }
+            true
+        }
+        Err(RecvError::Lagged(n)) => {
+            reader.tail.note_lagged(n);
+            chunk.push_str(&format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n"));
+            true
+        }
+        Err(RecvError::Closed) => false,
+    }
+}
+
+/// One entry as an SSE event: its sequence number as the `id`, the JSON line as the `data`
+/// (an entry is one line: JSON escapes its newlines).
+fn push_entry(chunk: &mut String, line: &TailLine) {
+    use std::fmt::Write;
+    let _ = write!(chunk, "id: {}\ndata: {}\n\n", line.seq, line.line);
 }
