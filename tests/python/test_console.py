@@ -185,7 +185,7 @@ def test_the_console_in_headless_chromium(emulator):
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     assert os.path.exists(chromium), "Chromium is missing: scripts/test.sh installs Debian's chromium"
     artifacts = CONSOLE / "artifacts"
-    for old in artifacts.glob("*.png"):
+    for old in artifacts.glob("[0-9]*.png"):
         old.unlink()
     client = make_state(emulator)
     env = dict(os.environ, IOTEMU_ENDPOINT=emulator.endpoint, ARTIFACTS=str(artifacts), CHROMIUM=chromium)
@@ -195,3 +195,22 @@ def test_the_console_in_headless_chromium(emulator):
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     for name in ("03-live-timeline.png", "06-insights-table.png", "09-state.png", "10-state-dark.png"):
         assert name in shots, shots
+
+
+def test_the_console_in_headless_firefox(emulator, tmp_path):
+    node = shutil.which("node")
+    assert node, "Node.js is missing: scripts/test.sh installs it"
+    assert (CONSOLE / "node_modules" / "puppeteer-core").is_dir(), "run `npm ci` in tests/console (scripts/test.sh does)"
+    firefox = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
+    assert os.path.exists(firefox), "Firefox is missing: scripts/test.sh installs Debian's firefox-esr"
+    artifacts = CONSOLE / "artifacts"
+    for old in artifacts.glob("firefox-*.png"):
+        old.unlink()
+    client = make_state(emulator)
+    # Firefox keeps its profile and caches under HOME.
+    env = dict(os.environ, IOTEMU_ENDPOINT=emulator.endpoint, ARTIFACTS=str(artifacts), FIREFOX=firefox, HOME=str(tmp_path))
+    result = subprocess.run([node, "firefox.test.js"], cwd=CONSOLE, env=env, capture_output=True, text=True, timeout=300)
+    close(client)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shots = sorted(p.name for p in artifacts.glob("firefox-*.png"))
+    assert shots == [f"firefox-0{n}-{s}.png" for n, s in enumerate(["map", "live", "detail", "insights", "state"], 1)], shots

@@ -15,9 +15,9 @@ use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
 use crate::BrokerConfig;
 use bytes::Bytes;
 use iotemu_core::{
-    ClientInfo, ConnectedClient, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition, OutboundMessage,
-    PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler, RetainedMessage,
-    RetainedMessages, RoutedMessage, RulesFeed,
+    ClientInfo, ConnectedClient, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition,
+    OutboundMessage, PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler,
+    RetainedMessage, RetainedMessages, RoutedMessage, RulesFeed,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishOut};
 use parking_lot::{Mutex, RwLock};

@@ -123,7 +123,8 @@ async fn stream_entries(
     }
     // Without a receiver the pipeline has stopped: the replay, then the end.
     let live = stream::unfold(Reader { rx: receiver, filter, tail, closed: false }, next_chunk);
-    let body = stream::iter((!first.is_empty()).then(|| Bytes::from(first))).chain(live).map(Ok::<_, Infallible>);
+    let body =
+        stream::iter((!first.is_empty()).then(|| Bytes::from(first))).chain(live).map(Ok::<_, Infallible>);
     Ok((
         [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
         axum::body::Body::from_stream(body),
@@ -208,4 +209,50 @@ fn take(reader: &mut Reader, received: Result<TailLine, RecvError>, chunk: &mut 
 fn push_entry(chunk: &mut String, line: &TailLine) {
     use std::fmt::Write;
     let _ = write!(chunk, "id: {}\ndata: {}\n\n", line.seq, line.line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_logs::{live_tail, LogSink};
+
+    fn reader(tail: &LiveTail) -> Reader {
+        Reader { rx: tail.subscribe(), filter: TailFilter::default(), tail: tail.clone(), closed: false }
+    }
+
+    #[tokio::test]
+    async fn a_burst_goes_out_in_one_write_and_a_reader_that_fell_behind_is_told_and_counted() {
+        let (mut sink, tail) = live_tail(8);
+        let mut r = reader(&tail);
+        for n in 0..100 {
+            sink.write_line(format!("{{\"n\":{n}}}\n").as_bytes()).unwrap();
+        }
+        let (chunk, next) = next_chunk(r).await.unwrap();
+        let text = std::str::from_utf8(&chunk).unwrap();
+        assert_eq!(text.matches("\n\n").count(), 100);
+        assert!(text.starts_with("id: 1\ndata: {\"n\":0}\n\n") && text.ends_with("id: 100\ndata: {\"n\":99}\n\n"));
+        r = next;
+
+        // The writer never waits: 5000 more lines than the reader takes, and the oldest are lost.
+        for n in 0..5000 {
+            sink.write_line(format!("{{\"m\":{n}}}\n").as_bytes()).unwrap();
+        }
+        let (chunk, _) = next_chunk(r).await.unwrap();
+        let text = std::str::from_utf8(&chunk).unwrap();
+        let missed = 5000 - 4096;
+        assert!(text.starts_with(&format!("event: lagged\ndata: {{\"missed\":{missed}}}\n\n")), "{}", &text[..80]);
+        assert_eq!(tail.lagged(), missed as u64);
+        assert!(text.ends_with("data: {\"m\":4999}\n\n"));
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_after_the_last_lines_when_the_writer_goes() {
+        let (mut sink, tail) = live_tail(8);
+        let r = reader(&tail);
+        sink.write_line(b"{\"last\":true}\n").unwrap();
+        drop(sink);
+        let (chunk, r) = next_chunk(r).await.unwrap();
+        assert_eq!(&chunk[..], b"id: 1\ndata: {\"last\":true}\n\n");
+        assert!(next_chunk(r).await.is_none());
+    }
 }
