@@ -6,7 +6,8 @@
 //!   entry (its `id` is the entry's sequence number), keep-alive comments every 15 s. The
 //!   entries that arrive within 10 ms of each other go out in one write, so a busy emulator
 //!   costs a reader few writes; a reader that cannot keep up loses entries, never slows the
-//!   writer. With
+//!   writer. With `maxRate=N` (entries a second), the entries over it are not sent and an
+//!   `event: skipped` with `{"skipped": N}` says how many (the console asks for 1000). With
 //!   `since` or `limit`, the matching recent entries come first; with a `Last-Event-ID` header,
 //!   the kept entries after that one do. A reader that falls behind gets an `event: lagged` with
 //!   `{"missed": N}`. The stream ends when the emulator stops (after its last entries).
@@ -50,12 +51,14 @@ struct TailQuery {
     status: Option<String>,
     since: Option<String>,
     limit: Option<String>,
+    /// Stream only: at most this many entries a second; the rest are counted, not sent.
+    max_rate: Option<String>,
 }
 
 /// The filter and `limit` of a query, or a 400 that says what is wrong.
 fn parse_query(
     query: Result<Query<TailQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<(TailFilter, Option<usize>), ApiError> {
+) -> Result<(TailFilter, Option<usize>, Option<u32>), ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let set = |v: Option<String>| v.filter(|v| !v.is_empty());
     let mut filter = TailFilter {
@@ -76,7 +79,13 @@ fn parse_query(
             ApiError::invalid_request(format!("invalid limit {text:?}: expected a whole number"))
         })?),
     };
-    Ok((filter, limit))
+    let max_rate = match set(q.max_rate) {
+        None => None,
+        Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::invalid_request(format!("invalid maxRate {text:?}: expected a whole number above 0"))
+        })?),
+    };
+    Ok((filter, limit, max_rate))
 }
 
 /// The last `limit` lines (all without one).
@@ -91,7 +100,7 @@ async fn recent(
     State(tail): State<LiveTail>,
     query: Result<Query<TailQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (filter, limit) = parse_query(query)?;
+    let (filter, limit, _) = parse_query(query)?;
     let lines = newest(tail.recent(&filter), limit);
     let mut body = String::with_capacity(lines.iter().map(|l| l.line.len() + 1).sum());
     for l in &lines {
@@ -106,7 +115,7 @@ async fn stream_entries(
     headers: HeaderMap,
     query: Result<Query<TailQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (filter, limit) = parse_query(query)?;
+    let (filter, limit, max_rate) = parse_query(query)?;
     let last_id =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let (kept, receiver) = tail.recent_and_subscribe();
@@ -122,7 +131,8 @@ async fn stream_entries(
         push_entry(&mut first, line);
     }
     // Without a receiver the pipeline has stopped: the replay, then the end.
-    let live = stream::unfold(Reader { rx: receiver, filter, tail, closed: false }, next_chunk);
+    let budget = max_rate.map(Budget::new);
+    let live = stream::unfold(Reader { rx: receiver, filter, tail, closed: false, budget }, next_chunk);
     let body =
         stream::iter((!first.is_empty()).then(|| Bytes::from(first))).chain(live).map(Ok::<_, Infallible>);
     Ok((
@@ -138,6 +148,39 @@ struct Reader {
     filter: TailFilter,
     tail: LiveTail,
     closed: bool,
+    /// `maxRate`: how many more entries this second.
+    budget: Option<Budget>,
+}
+
+/// A reader's entries-per-second allowance (`maxRate`): the console asks for one, since
+/// nobody reads thousands of entries a second and a browser parsing them all would compete with
+/// the broker for CPU. What is over it is counted and said (`event: skipped`).
+struct Budget {
+    per_second: u32,
+    second: tokio::time::Instant,
+    left: u32,
+    skipped: u64,
+}
+
+impl Budget {
+    fn new(per_second: u32) -> Self {
+        Budget { per_second, second: tokio::time::Instant::now(), left: per_second, skipped: 0 }
+    }
+
+    /// Whether one more entry may go now; counts it as skipped if not.
+    fn allow(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.second) >= Duration::from_secs(1) {
+            self.second = now;
+            self.left = self.per_second;
+        }
+        if self.left == 0 {
+            self.skipped += 1;
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
 }
 
 /// The next write of a stream: the matching entries that arrived within [`COALESCE`] of the
@@ -180,6 +223,11 @@ async fn next_chunk(mut reader: Reader) -> Option<(Bytes, Reader)> {
             }
         }
     }
+    if let Some(budget) = reader.budget.as_mut().filter(|b| b.skipped > 0 && !chunk.is_empty()) {
+        use std::fmt::Write;
+        let _ = write!(chunk, "event: skipped\ndata: {{\"skipped\":{}}}\n\n", budget.skipped);
+        budget.skipped = 0;
+    }
     if chunk.is_empty() {
         return None;
     }
@@ -190,7 +238,7 @@ async fn next_chunk(mut reader: Reader) -> Option<(Bytes, Reader)> {
 fn take(reader: &mut Reader, received: Result<TailLine, RecvError>, chunk: &mut String) -> bool {
     match received {
         Ok(line) => {
-            if reader.filter.matches(&line.line) {
+            if reader.filter.matches(&line.line) && reader.budget.as_mut().is_none_or(Budget::allow) {
                 push_entry(chunk, &line);
             }
             true
@@ -217,7 +265,7 @@ mod tests {
     use iotemu_logs::{live_tail, LogSink};
 
     fn reader(tail: &LiveTail) -> Reader {
-        Reader { rx: tail.subscribe(), filter: TailFilter::default(), tail: tail.clone(), closed: false }
+        Reader { rx: tail.subscribe(), filter: TailFilter::default(), tail: tail.clone(), closed: false, budget: None }
     }
 
     #[tokio::test]
@@ -243,6 +291,20 @@ mod tests {
         assert!(text.starts_with(&format!("event: lagged\ndata: {{\"missed\":{missed}}}\n\n")), "{}", &text[..80]);
         assert_eq!(tail.lagged(), missed as u64);
         assert!(text.ends_with("data: {\"m\":4999}\n\n"));
+    }
+
+    #[tokio::test]
+    async fn over_max_rate_entries_are_counted_and_said_not_sent() {
+        let (mut sink, tail) = live_tail(8);
+        let r = Reader { budget: Some(Budget::new(10)), ..reader(&tail) };
+        for n in 0..100 {
+            sink.write_line(format!("{{\"n\":{n}}}\n").as_bytes()).unwrap();
+        }
+        let (chunk, _) = next_chunk(r).await.unwrap();
+        let text = std::str::from_utf8(&chunk).unwrap();
+        assert_eq!(text.matches("\ndata: {\"n\":").count(), 10);
+        assert!(text.ends_with("id: 10\ndata: {\"n\":9}\n\nevent: skipped\ndata: {\"skipped\":90}\n\n"), "{text}");
+        assert_eq!(tail.lagged(), 0);
     }
 
     #[tokio::test]

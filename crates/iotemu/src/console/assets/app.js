@@ -97,7 +97,9 @@ function isDemo(item) {
   return item.demo;
 }
 function connect() {
-  const source = new EventSource("/_iotemu/logs/stream?limit=500");
+  // Nobody reads more than a thousand entries a second: the emulator counts the rest (event:
+  // skipped) instead of sending them for the browser to parse.
+  const source = new EventSource("/_iotemu/logs/stream?limit=500&maxRate=1000");
   source.onopen = () => { $("#conn").textContent = "live"; };
   source.onerror = () => { $("#conn").textContent = "reconnecting…"; };
   source.onmessage = (m) => {
@@ -112,6 +114,9 @@ function connect() {
     if (!state.paused) scheduleRender();
     else if (state.received % 50 === 1) showCounts();
   };
+  source.addEventListener("skipped", (m) => {
+    try { state.skipped += JSON.parse(m.data).skipped; } catch { /* not a count */ }
+  });
   source.addEventListener("lagged", (m) => {
     try { state.lagged += JSON.parse(m.data).missed; } catch { /* not a count */ }
     scheduleRender();
