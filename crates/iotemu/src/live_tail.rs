@@ -265,7 +265,13 @@ mod tests {
     use iotemu_logs::{live_tail, LogSink};
 
     fn reader(tail: &LiveTail) -> Reader {
-        Reader { rx: tail.subscribe(), filter: TailFilter::default(), tail: tail.clone(), closed: false, budget: None }
+        Reader {
+            rx: tail.subscribe(),
+            filter: TailFilter::default(),
+            tail: tail.clone(),
+            closed: false,
+            budget: None,
+        }
     }
 
     #[tokio::test]
@@ -278,7 +284,9 @@ mod tests {
         let (chunk, next) = next_chunk(r).await.unwrap();
         let text = std::str::from_utf8(&chunk).unwrap();
         assert_eq!(text.matches("\n\n").count(), 100);
-        assert!(text.starts_with("id: 1\ndata: {\"n\":0}\n\n") && text.ends_with("id: 100\ndata: {\"n\":99}\n\n"));
+        assert!(
+            text.starts_with("id: 1\ndata: {\"n\":0}\n\n") && text.ends_with("id: 100\ndata: {\"n\":99}\n\n")
+        );
         r = next;
 
         // The writer never waits: 5000 more lines than the reader takes, and the oldest are lost.
@@ -288,7 +296,11 @@ mod tests {
         let (chunk, _) = next_chunk(r).await.unwrap();
         let text = std::str::from_utf8(&chunk).unwrap();
         let missed = 5000 - 4096;
-        assert!(text.starts_with(&format!("event: lagged\ndata: {{\"missed\":{missed}}}\n\n")), "{}", &text[..80]);
+        assert!(
+            text.starts_with(&format!("event: lagged\ndata: {{\"missed\":{missed}}}\n\n")),
+            "{}",
+            &text[..80]
+        );
         assert_eq!(tail.lagged(), missed as u64);
         assert!(text.ends_with("data: {\"m\":4999}\n\n"));
     }
@@ -303,7 +315,10 @@ mod tests {
         let (chunk, _) = next_chunk(r).await.unwrap();
         let text = std::str::from_utf8(&chunk).unwrap();
         assert_eq!(text.matches("\ndata: {\"n\":").count(), 10);
-        assert!(text.ends_with("id: 10\ndata: {\"n\":9}\n\nevent: skipped\ndata: {\"skipped\":90}\n\n"), "{text}");
+        assert!(
+            text.ends_with("id: 10\ndata: {\"n\":9}\n\nevent: skipped\ndata: {\"skipped\":90}\n\n"),
+            "{text}"
+        );
         assert_eq!(tail.lagged(), 0);
     }
 
