@@ -29,6 +29,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # Headless Chromium runs the console's browser test (tests/console, playwright-core).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# And headless Firefox the same page (tests/console/firefox.test.js, puppeteer-core).
+[ -x /usr/bin/firefox-esr ] || missing+=(firefox-esr)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}" >&2

@@ -109,6 +109,27 @@ fs.mkdirSync(artifacts, { recursive: true });
     assert.match(stateText, /"temperature":21/);
     await shot("07b-state");
 
+    // State at a glance, made by tests/python/test_console.py with boto3 and paho: the
+    // connected MQTT 5 client, the named shadow, the rule's recent match, the job's execution.
+    await page.click("#refresh-state");
+    const client = page.locator('#state table[aria-label="Connected clients"] tr', { hasText: "console-state-client" });
+    await client.waitFor();
+    assert.match(await client.textContent(), /MQTT 5/);
+    assert.match(await client.textContent(), /anonymous/);
+    const named = page.locator('#state tr[data-thing="console-state-thing"][data-shadow="console-config"]');
+    await named.waitFor();
+    assert.match(await named.textContent(), /"mode":"eco"/);
+    assert.match(await named.textContent(), /"mode":"boost"/);
+    const rule = page.locator('#state tr[data-rule="console_state_rule"]');
+    assert.match(await rule.textContent(), /1 recent match; last .* on console\/state\/temperature by console-state-client/);
+    assert.match(await rule.textContent(), /Success/);
+    const job = page.locator('#state tr[data-job="console-state-job"]');
+    assert.match(await job.textContent(), /console-state-thing QUEUED/);
+    await shot("09-state");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await shot("10-state-dark");
+    await page.emulateMedia({ colorScheme: "light" });
+
     // Dark mode and the keyboard: tabs move with the arrow keys.
     await page.emulateMedia({ colorScheme: "dark" });
     await page.focus("#tab-insights");
@@ -118,6 +139,21 @@ fs.mkdirSync(artifacts, { recursive: true });
     await page.keyboard.press("ArrowLeft");
     assert.equal(await page.getAttribute("#tab-live", "aria-selected"), "true");
     await shot("08-live-dark");
+    // Digits choose a tab; "/" focuses the text filter; Enter on an entry opens its detail.
+    await page.keyboard.press("3");
+    assert.equal(await page.getAttribute("#tab-state", "aria-selected"), "true");
+    await page.keyboard.press("/");
+    assert.equal(await page.getAttribute("#tab-live", "aria-selected"), "true");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "f-text");
+    await page.keyboard.type("iotemu-demo/hello");
+    await page.waitForFunction(() => document.querySelectorAll(".entry").length === 2);
+    await page.focus(".entry");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#detail table");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "detail");
+    assert.match(await page.locator("#detail h2").textContent(), /Publish-In/);
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("#detail table", { state: "detached" });
     assert.deepEqual(errors, []);
     console.log("console test passed; screenshots in " + artifacts);
   } catch (e) {

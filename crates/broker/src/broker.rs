@@ -15,9 +15,9 @@ use crate::topic::{parse_filter, validate_topic_name, ParsedFilter};
 use crate::BrokerConfig;
 use bytes::Bytes;
 use iotemu_core::{
-    ClientInfo, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition, OutboundMessage,
-    PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler, RetainedMessage,
-    RetainedMessages, RoutedMessage, RulesFeed,
+    ClientInfo, ConnectedClient, Connections, DeviceAuthenticator, DeviceAuthorizer, Disposition,
+    OutboundMessage, PublishRefused, Publisher, RequestContext, ReservedTopic, ReservedTopicHandler,
+    RetainedMessage, RetainedMessages, RoutedMessage, RulesFeed,
 };
 use iotemu_logs::{EventSink, LogEntry, LogLevel, PublishOut};
 use parking_lot::{Mutex, RwLock};
@@ -263,6 +263,7 @@ impl Broker {
             kick: Some(kick_tx),
             done: done_rx,
             generation: state.generation,
+            connected_at: epoch_ms(),
         });
         session.set_online(true);
         // A persistent session is on disk from its start, so that a restart resumes it.
@@ -638,6 +639,33 @@ impl Publisher for Broker {
 impl Connections for Broker {
     fn disconnect_client(&self, client_id: &str, clean_session: bool, prevent_will: bool) -> bool {
         Broker::disconnect_client(self, client_id, clean_session, prevent_will)
+    }
+
+    fn connected_clients(&self) -> Vec<ConnectedClient> {
+        let sessions: Vec<Arc<Session>> = self.shared.sessions.lock().values().cloned().collect();
+        let mut clients: Vec<ConnectedClient> = sessions
+            .iter()
+            .filter_map(|session| {
+                let state = session.state.lock();
+                let link = state.link.as_ref()?;
+                Some(ConnectedClient {
+                    client_id: session.client_id.clone(),
+                    principal_id: link.client.principal_id.clone(),
+                    protocol: link.client.protocol,
+                    mqtt_version: match state.version {
+                        MqttVersion::V311 => "3.1.1",
+                        MqttVersion::V5 => "5",
+                    },
+                    source_ip: link.client.source_ip.clone(),
+                    source_port: link.client.source_port,
+                    connected_since: link.connected_at,
+                    persistent_session: !state.expiry.is_zero(),
+                    subscriptions: state.subscriptions.len(),
+                })
+            })
+            .collect();
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        clients
     }
 }
 

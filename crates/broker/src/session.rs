@@ -152,6 +152,8 @@ pub struct Link {
     /// Resolves when the connection has finished and handed its state back.
     pub done: oneshot::Receiver<()>,
     pub generation: u64,
+    /// When the connection attached, in epoch milliseconds (`GET /_iotemu/connections`).
+    pub connected_at: u64,
 }
 
 /// A client's session.

@@ -39,8 +39,8 @@ pub use error::{
 pub use events::{EventConfigurationType, NoEvents, ResourceEvent, ResourceEvents};
 pub use index_feed::{IndexChange, IndexFeed};
 pub use publish::{
-    Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher, RetainedMessage,
-    RetainedMessages, RoutedMessage, RulesFeed,
+    ConnectedClient, Connections, MessageProperties, OutboundMessage, PublishRefused, Publisher,
+    RetainedMessage, RetainedMessages, RoutedMessage, RulesFeed,
 };
 pub use reserved::{
     Disposition, PassThrough, ProvisioningOperation, ProvisioningTopic, ReservedTopic, ReservedTopicHandler,

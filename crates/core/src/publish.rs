@@ -116,6 +116,31 @@ pub trait Connections: Send + Sync + 'static {
     /// DISCONNECT first; its will is sent unless `prevent_will`; `clean_session` ends its
     /// persistent session. False when the client is neither connected nor has a session.
     fn disconnect_client(&self, client_id: &str, clean_session: bool, prevent_will: bool) -> bool;
+
+    /// The clients connected now, from the broker's own session table, sorted by client id
+    /// (the console's state view, `GET /_iotemu/connections`).
+    fn connected_clients(&self) -> Vec<ConnectedClient>;
+}
+
+/// One connected client, as the broker's session table knows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectedClient {
+    pub client_id: Arc<str>,
+    /// The certificateId, a custom authorizer's principal, or `anonymous`.
+    pub principal_id: Arc<str>,
+    /// `MQTT` (over TCP, TLS or WebSockets).
+    pub protocol: crate::Protocol,
+    /// `3.1.1` or `5`.
+    pub mqtt_version: &'static str,
+    pub source_ip: Arc<str>,
+    pub source_port: u16,
+    /// When this connection attached, in epoch milliseconds.
+    pub connected_since: u64,
+    /// Whether the session outlives the connection (clean session false / a session expiry).
+    pub persistent_session: bool,
+    /// The topic filters it is subscribed to.
+    pub subscriptions: usize,
 }
 
 /// One retained message, as iot-data GetRetainedMessage shows it.

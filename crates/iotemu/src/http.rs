@@ -76,6 +76,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     let admin = Router::new()
         .route("/_iotemu/health", get(health))
         .route("/_iotemu/ca.pem", get(ca_pem))
+        .route("/_iotemu/connections", get(connections))
         .route("/_iotemu/reset", post(reset))
         // The same, for suites written against moto's server mode.
         .route("/moto-api/reset", post(reset))
@@ -121,7 +122,17 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "publishOutThrottled": state.broker.throttled_count(),
         // QoS 1 messages not kept because an offline session's queue ([limits] offline_queue) was full.
         "offlineQueueDropped": state.broker.offline_dropped_count(),
+        // Entries live-tail readers (the console, `iotemu logs tail -f`) lost because they fell
+        // behind: the log writer never waits for them.
+        "liveTailLagged": state.tail.lagged(),
     }))
+}
+
+/// `GET /_iotemu/connections`: `{"connections": [...]}`, the clients connected now (client id,
+/// principal, protocol, MQTT version, source, since when), read from the broker's session table.
+async fn connections(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let clients = iotemu_core::Connections::connected_clients(&state.broker);
+    Json(serde_json::json!({ "connections": clients }))
 }
 
 async fn ca_pem(State(state): State<Arc<AdminState>>) -> impl IntoResponse {

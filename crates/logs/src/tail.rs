@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
@@ -36,6 +37,8 @@ struct Shared {
     ring: Mutex<Ring>,
     /// Weak, so the subscribers' streams end when the sink (the writer thread) goes away.
     sender: broadcast::WeakSender<TailLine>,
+    /// Lines subscribers lost because they fell behind ([`LiveTail::note_lagged`]).
+    lagged: AtomicU64,
 }
 
 impl Shared {
@@ -64,6 +67,7 @@ pub fn live_tail(capacity: usize) -> (TailSink, LiveTail) {
     let shared = Arc::new(Shared {
         ring: Mutex::new(Ring { lines: VecDeque::new(), capacity, next_seq: 1 }),
         sender: sender.downgrade(),
+        lagged: AtomicU64::new(0),
     });
     (TailSink { shared: shared.clone(), sender }, LiveTail { shared })
 }
@@ -109,6 +113,17 @@ impl LiveTail {
     /// New lines from now on; `None` once the pipeline has stopped.
     pub fn subscribe(&self) -> Option<broadcast::Receiver<TailLine>> {
         self.shared.sender.upgrade().map(|s| s.subscribe())
+    }
+
+    /// Counts `missed` lines a subscriber lost because it fell behind (the writer never waits
+    /// for a reader; the subscriber learns of it from [`broadcast::error::RecvError::Lagged`]).
+    pub fn note_lagged(&self, missed: u64) {
+        self.shared.lagged.fetch_add(missed, Ordering::Relaxed);
+    }
+
+    /// Lines lost by subscribers that fell behind, since start (`/_iotemu/health`).
+    pub fn lagged(&self) -> u64 {
+        self.shared.lagged.load(Ordering::Relaxed)
     }
 
     /// Every kept line (unfiltered, oldest first) and a receiver of the lines after them.

@@ -5,14 +5,22 @@
 
 const $ = (sel, el = document) => el.querySelector(sel);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const MAX_ENTRIES = 5000;
+const MAX_ENTRIES = 2000; // kept in memory, newest
+const MAX_TRACES = 150; // traces in the DOM, newest
+const MAX_ROWS = 60; // rows of one trace in the DOM, newest
 const DEMO_CLIENT = "iotemu-demo-device";
 
 const state = {
   entries: [], // {seq, entry, key, ms}
   seq: 0,
   paused: false,
-  buffer: [],
+  inbox: [], // the stream's messages not yet parsed
+  received: 0,
+  skipped: 0, // arrived faster than the page renders: never parsed
+  lagged: 0, // the emulator dropped them for this page (event: lagged)
+  traces: 0,
+  shownTraces: 0,
+  dirty: false,
   selected: null,
   spec: null,
   byEvent: {},
@@ -33,6 +41,7 @@ function showTab(name) {
     $("#view-" + t).hidden = !on;
   }
   if (name === "state") loadState();
+  if (name === "live" && state.dirty) render();
 }
 for (const t of tabs) $("#tab-" + t).addEventListener("click", () => showTab(t));
 $("nav").addEventListener("keydown", (e) => {
@@ -47,6 +56,8 @@ document.addEventListener("keydown", (e) => {
   if (typing) return;
   if (e.key === "/") { e.preventDefault(); showTab("live"); $("#f-text").focus(); }
   if (e.key === "p") togglePause();
+  if (e.key === "r" && !$("#view-state").hidden) loadState();
+  if (/^[1-4]$/.test(e.key) && !e.ctrlKey && !e.altKey && !e.metaKey) { showTab(tabs[Number(e.key) - 1]); $("#tab-" + tabs[Number(e.key) - 1]).focus(); }
 });
 
 // ---- spec -----------------------------------------------------------------------------------
@@ -67,50 +78,89 @@ async function loadSpec() {
 }
 
 // ---- live stream ----------------------------------------------------------------------------
+// The page must not slow the emulator: the stream's messages are only queued as text
+// (`state.inbox`, bounded), parsed and rendered at most every RENDER_EVERY ms in an animation
+// frame (none while the tab is hidden), and only the newest MAX_TRACES traces are in the DOM.
 function entryMs(e) {
   const t = e.timestamp || "";
   const ms = Date.parse(t.includes("T") ? t : t.replace(" ", "T") + "Z");
   return isNaN(ms) ? Date.now() : ms;
 }
 function add(entry) {
-  const item = { seq: ++state.seq, entry, key: entry.traceId || "untraced-" + state.seq, ms: entryMs(entry) };
+  const item = { seq: ++state.seq, entry, key: entry.traceId || "untraced-" + state.seq, ms: entryMs(entry), text: null };
   state.entries.push(item);
-  if (state.entries.length > MAX_ENTRIES) state.entries.splice(0, state.entries.length - MAX_ENTRIES);
   const type = entry.eventType || entry.event;
-  if (state.highlightSince !== null && item.ms >= state.highlightSince && isDemo(entry)) state.seenTypes.add(type);
+  if (state.highlightSince !== null && item.ms >= state.highlightSince && isDemo(item)) state.seenTypes.add(type);
 }
-function isDemo(entry) {
-  return entry.clientId === DEMO_CLIENT || JSON.stringify(entry).includes("iotemu-demo");
+function isDemo(item) {
+  if (item.demo === undefined) item.demo = item.entry.clientId === DEMO_CLIENT || JSON.stringify(item.entry).includes("iotemu-demo");
+  return item.demo;
 }
 function connect() {
-  const source = new EventSource("/_iotemu/logs/stream?limit=500");
+  // Nobody reads more than a thousand entries a second: the emulator counts the rest (event:
+  // skipped) instead of sending them for the browser to parse.
+  const source = new EventSource("/_iotemu/logs/stream?limit=500&maxRate=1000");
   source.onopen = () => { $("#conn").textContent = "live"; };
   source.onerror = () => { $("#conn").textContent = "reconnecting…"; };
   source.onmessage = (m) => {
-    let entry;
-    try { entry = JSON.parse(m.data); } catch { return; }
-    if (state.paused) { state.buffer.push(entry); $("#counts").textContent = `${state.buffer.length} waiting`; return; }
-    add(entry);
-    scheduleRender();
+    state.received++;
+    state.inbox.push(m.data);
+    // More than the page keeps arrived before it could render: the oldest are skipped unread.
+    if (state.inbox.length >= 2 * MAX_ENTRIES) {
+      const skip = state.inbox.length - MAX_ENTRIES;
+      state.inbox.splice(0, skip);
+      state.skipped += skip;
+    }
+    if (!state.paused) scheduleRender();
+    else if (state.received % 50 === 1) showCounts();
   };
+  source.addEventListener("skipped", (m) => {
+    try { state.skipped += JSON.parse(m.data).skipped; } catch { /* not a count */ }
+  });
+  source.addEventListener("lagged", (m) => {
+    try { state.lagged += JSON.parse(m.data).missed; } catch { /* not a count */ }
+    scheduleRender();
+  });
 }
-let pending = false;
+// Parses what arrived (the newest MAX_ENTRIES of it) and drops the oldest kept entries.
+function drain() {
+  if (state.inbox.length === 0) return false;
+  const take = state.inbox.splice(0);
+  const from = Math.max(0, take.length - MAX_ENTRIES);
+  state.skipped += from;
+  for (let i = from; i < take.length; i++) {
+    let entry;
+    try { entry = JSON.parse(take[i]); } catch { continue; }
+    add(entry);
+  }
+  if (state.entries.length > MAX_ENTRIES) state.entries.splice(0, state.entries.length - MAX_ENTRIES);
+  return true;
+}
+const RENDER_EVERY = 250;
+let scheduled = false, lastRender = 0;
 function scheduleRender() {
-  if (pending) return;
-  pending = true;
-  setTimeout(() => { pending = false; render(); }, 100);
+  if (scheduled) return;
+  scheduled = true;
+  const wait = Math.max(0, lastRender + RENDER_EVERY - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
+    scheduled = false;
+    lastRender = performance.now();
+    if (!state.paused) drain();
+    render();
+  }), wait);
 }
 function togglePause() {
   state.paused = !state.paused;
   $("#pause").setAttribute("aria-pressed", state.paused);
   $("#pause").textContent = state.paused ? "Resume" : "Pause";
-  if (!state.paused) { for (const e of state.buffer.splice(0)) add(e); render(); }
+  if (!state.paused) scheduleRender(); else showCounts();
 }
 $("#pause").addEventListener("click", togglePause);
-$("#clear").addEventListener("click", () => { state.entries = []; state.selected = null; render(); });
+$("#clear").addEventListener("click", () => { state.inbox = []; state.entries = []; state.selected = null; render(); });
 for (const id of ["#f-type", "#f-client", "#f-thing", "#f-status", "#f-text"]) $(id).addEventListener("input", render);
 
-function matches(e) {
+function matches(item) {
+  const e = item.entry;
   const type = $("#f-type").value, client = $("#f-client").value.trim(), thing = $("#f-thing").value.trim();
   const status = $("#f-status").value, text = $("#f-text").value.trim().toLowerCase();
   if (type && (e.eventType || e.event) !== type) return false;
@@ -120,24 +170,40 @@ function matches(e) {
     const topic = e.topicName || "";
     if (e.thingName !== thing && !topic.includes(`things/${thing}/`) && e.deviceShadowName !== thing) return false;
   }
-  if (text && !JSON.stringify(e).toLowerCase().includes(text)) return false;
+  if (text) {
+    if (item.text === null) item.text = JSON.stringify(e).toLowerCase();
+    if (!item.text.includes(text)) return false;
+  }
   return true;
 }
 
+function showCounts() {
+  const waiting = state.paused && state.inbox.length ? `, ${state.inbox.length} waiting` : "";
+  const lost = state.skipped + state.lagged ? `, ${state.skipped + state.lagged} skipped while busy` : "";
+  $("#counts").textContent = `${state.received} received, ${state.entries.length} kept, ${state.shownTraces} of ${state.traces} traces shown${waiting}${lost}`;
+}
+
 function render() {
+  if ($("#view-live").hidden) { state.dirty = true; markSeen(); showCounts(); return; }
+  state.dirty = false;
   const groups = new Map();
   for (const item of state.entries) {
-    if (!matches(item.entry)) continue;
-    if (!groups.has(item.key)) groups.set(item.key, []);
-    groups.get(item.key).push(item);
+    if (!matches(item)) continue;
+    let g = groups.get(item.key);
+    if (!g) groups.set(item.key, (g = []));
+    g.push(item);
   }
-  const list = [...groups.entries()].sort((a, b) => b[1][b[1].length - 1].seq - a[1][a[1].length - 1].seq).slice(0, 300);
+  const list = [...groups.entries()].sort((a, b) => b[1][b[1].length - 1].seq - a[1][a[1].length - 1].seq).slice(0, MAX_TRACES);
+  state.traces = groups.size;
+  state.shownTraces = list.length;
   const html = list.map(([key, items]) => {
     const first = items[0].ms;
     const duration = items[items.length - 1].ms - first;
     const story = [...new Set(items.map((i) => i.entry.eventType || i.entry.event))].join(" → ");
-    const hl = state.highlightSince !== null && items.some((i) => i.ms >= state.highlightSince && isDemo(i.entry));
-    const rows = items.map((i) => {
+    const hl = state.highlightSince !== null && items.some((i) => i.ms >= state.highlightSince && isDemo(i));
+    const shown = items.length > MAX_ROWS ? items.slice(items.length - MAX_ROWS) : items;
+    const more = items.length - shown.length;
+    const rows = shown.map((i) => {
       const e = i.entry;
       return `<li><button class="entry" data-seq="${i.seq}" aria-current="${state.selected === i.seq}">` +
         `<span class="mono">${esc((e.timestamp || "").slice(11))}</span><span class="mono muted">+${i.ms - first} ms</span>` +
@@ -146,10 +212,11 @@ function render() {
     }).join("");
     return `<section class="trace${hl ? " highlight" : ""}" data-trace="${esc(key)}"><div class="trace-head">` +
       `<span class="story">${esc(story)}</span><span class="mono">traceId ${esc(key.startsWith("untraced-") ? "—" : key)}</span>` +
-      `<span>${items.length} entr${items.length === 1 ? "y" : "ies"}, ${duration} ms</span></div><ol>${rows}</ol></section>`;
+      `<span>${items.length} entr${items.length === 1 ? "y" : "ies"}, ${duration} ms</span></div>` +
+      (more ? `<p class="muted more">${more} earlier entries of this trace not shown</p>` : "") + `<ol>${rows}</ol></section>`;
   }).join("");
   $("#timeline").innerHTML = html || `<p class="muted" style="padding:.6rem">No entries yet. Connect a device, or press "Make it happen" on the Map.</p>`;
-  $("#counts").textContent = `${state.entries.length} entries, ${groups.size} traces`;
+  showCounts();
   renderDetail();
   markSeen();
 }
@@ -259,23 +326,94 @@ async function rest(service, path) {
 }
 
 // ---- state at a glance ------------------------------------------------------------------------
+// Read-only views over what the emulator already serves: the broker's session table
+// (/_iotemu/connections), the iot and iot-data APIs (things, named shadows, rules, jobs and their
+// executions) and the recent RuleMatch / RuleExecution entries of the live tail (/_iotemu/logs).
+const show = (v) => (v === undefined ? "" : esc(JSON.stringify(v)));
+const table = (label, head, rows) => rows.length
+  ? `<table aria-label="${esc(label)}"><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>`
+  : `<p class="muted">none</p>`;
+function ago(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+}
+async function recentEntries(eventType) {
+  const r = await fetch(`/_iotemu/logs?eventType=${eventType}&limit=500`);
+  if (!r.ok) return [];
+  return (await r.text()).split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+}
+async function shadowsOf(thing) {
+  const names = await rest("iotdata", `/api/things/shadow/ListNamedShadowsForThing/${encodeURIComponent(thing)}?pageSize=100`);
+  const all = [["", `/things/${encodeURIComponent(thing)}/shadow`]]
+    .concat(((names && names.results) || []).map((n) => [n, `/things/${encodeURIComponent(thing)}/shadow?name=${encodeURIComponent(n)}`]));
+  const got = await Promise.all(all.map(async ([name, path]) => [name, await rest("iotdata", path)]));
+  return got.filter(([name, s]) => s || name === "");
+}
+async function executionsOf(jobId) {
+  const out = await rest("iot", `/jobs/${encodeURIComponent(jobId)}/things?maxResults=50`);
+  return (out && out.executionSummaries) || [];
+}
+let loadingState = false;
 async function loadState() {
-  const [health, things, rules, jobs] = await Promise.all([
-    fetch("/_iotemu/health").then((r) => r.json()), rest("iot", "/things"), rest("iot", "/rules"), rest("iot", "/jobs"),
-  ]);
-  const thingRows = await Promise.all(((things && things.things) || []).map(async (t) => {
-    const shadow = await rest("iotdata", `/things/${encodeURIComponent(t.thingName)}/shadow`);
-    const s = (shadow && shadow.state) || {};
-    const show = (v) => (v === undefined ? "" : esc(JSON.stringify(v)));
-    return `<tr><th>${esc(t.thingName)}</th><td class="mono">${show(s.desired)}</td><td class="mono">${show(s.reported)}</td><td class="mono">${show(s.delta)}</td></tr>`;
-  }));
-  const table = (head, rows) => rows.length ? `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>` : `<p class="muted">none</p>`;
-  $("#state").className = "state results";
-  $("#state").innerHTML =
-    `<section><h2>Connections</h2><p>${health.connections} connected client(s); ${health.logEntriesDropped} entries dropped.</p></section>` +
-    `<section><h2>Things and their classic shadows</h2>${table(["thing", "desired", "reported", "delta"], thingRows)}</section>` +
-    `<section><h2>Topic rules</h2>${table(["rule", "topic pattern", "disabled"], ((rules && rules.rules) || []).map((r) => `<tr><th>${esc(r.ruleName)}</th><td class="mono">${esc(r.topicPattern || "")}</td><td>${r.ruleDisabled ? "yes" : "no"}</td></tr>`))}</section>` +
-    `<section><h2>Jobs</h2>${table(["job", "status", "target selection"], ((jobs && jobs.jobs) || []).map((j) => `<tr><th>${esc(j.jobId)}</th><td>${esc(j.status)}</td><td>${esc(j.targetSelection || "")}</td></tr>`))}</section>`;
+  if (loadingState) return;
+  loadingState = true;
+  try {
+    const [health, conns, things, rules, jobs, matches, executions] = await Promise.all([
+      fetch("/_iotemu/health").then((r) => r.json()),
+      fetch("/_iotemu/connections").then((r) => r.json()),
+      rest("iot", "/things?maxResults=250"), rest("iot", "/rules?maxResults=250"), rest("iot", "/jobs?maxResults=250"),
+      recentEntries("RuleMatch"), recentEntries("RuleExecution"),
+    ]);
+    const connRows = conns.connections.map((c) =>
+      `<tr><th class="mono">${esc(c.clientId)}</th><td class="mono" title="${esc(c.principalId)}">${esc(c.principalId.length > 24 ? c.principalId.slice(0, 12) + "…" + c.principalId.slice(-8) : c.principalId)}</td>` +
+      `<td>${esc(c.protocol)} ${esc(c.mqttVersion)}</td><td class="mono">${esc(c.sourceIp)}:${c.sourcePort}</td>` +
+      `<td title="${esc(new Date(c.connectedSince).toISOString())}">${esc(new Date(c.connectedSince).toLocaleTimeString())} <span class="muted">(${ago(c.connectedSince)})</span></td>` +
+      `<td>${c.persistentSession ? "persistent" : "clean"}</td><td>${c.subscriptions}</td></tr>`);
+    const thingRows = (await Promise.all(((things && things.things) || []).map(async (t) => {
+      const shadows = await shadowsOf(t.thingName);
+      return shadows.map(([name, shadow], i) => {
+        const st = (shadow && shadow.state) || {};
+        return `<tr data-thing="${esc(t.thingName)}" data-shadow="${esc(name)}">${i === 0 ? `<th rowspan="${shadows.length}">${esc(t.thingName)}</th>` : ""}` +
+          `<td>${name ? esc(name) : `<span class="muted">classic</span>`}</td>` +
+          (shadow ? `<td class="mono">${show(st.desired)}</td><td class="mono">${show(st.reported)}</td><td class="mono">${show(st.delta)}</td><td>${shadow.version ?? ""}</td>`
+            : `<td colspan="4" class="muted">no shadow</td>`) + `</tr>`;
+      }).join("");
+    }))).filter(Boolean);
+    const byRule = (list) => list.reduce((m, e) => ((m[e.ruleName] = m[e.ruleName] || []).push(e), m), {});
+    const matched = byRule(matches), executed = byRule(executions);
+    const ruleRows = ((rules && rules.rules) || []).map((r) => {
+      const m = matched[r.ruleName] || [], x = executed[r.ruleName] || [];
+      const last = m[m.length - 1], lastX = x[x.length - 1];
+      const recent = last
+        ? `${m.length} recent match${m.length === 1 ? "" : "es"}; last ${esc(last.timestamp.slice(11))} on <span class="mono">${esc(last.topicName || "")}</span> by <span class="mono">${esc(last.clientId || "")}</span>`
+        : `<span class="muted">no recent match</span>`;
+      const exec = lastX ? `<span class="${esc(lastX.status)}">${esc(lastX.status)}</span> <span class="muted">${esc(lastX.timestamp.slice(11))}</span>` : "";
+      return `<tr data-rule="${esc(r.ruleName)}"><th>${esc(r.ruleName)}</th><td class="mono">${esc(r.topicPattern || "")}</td><td>${r.ruleDisabled ? "disabled" : "enabled"}</td><td>${recent}</td><td>${exec}</td></tr>`;
+    });
+    const jobList = (jobs && jobs.jobs) || [];
+    const jobRows = await Promise.all(jobList.map(async (j) => {
+      const ex = await executionsOf(j.jobId);
+      const cells = ex.length ? ex.map((e) => {
+        const s = e.jobExecutionSummary || {};
+        const thing = (e.thingArn || "").split("/").pop();
+        return `<li><span class="mono">${esc(thing)}</span> <span class="exec exec-${esc(s.status)}">${esc(s.status)}</span> <span class="muted">#${s.executionNumber ?? ""}</span></li>`;
+      }).join("") : `<li class="muted">no executions</li>`;
+      return `<tr data-job="${esc(j.jobId)}"><th>${esc(j.jobId)}</th><td>${esc(j.status)}</td><td>${esc(j.targetSelection || "")}</td><td><ul class="plain">${cells}</ul></td></tr>`;
+    }));
+    $("#state").className = "state results";
+    $("#state").innerHTML =
+      `<section><h2>Connected clients <span class="muted">(${conns.connections.length})</span></h2>` +
+      table("Connected clients", ["client id", "principal", "protocol", "source", "since", "session", "subscriptions"], connRows) +
+      `<p class="muted">Log entries dropped: ${health.logEntriesDropped}; lost by slow live readers: ${health.liveTailLagged ?? 0}.</p></section>` +
+      `<section><h2>Things and their shadows</h2>${table("Things and shadows", ["thing", "shadow", "desired", "reported", "delta", "version"], thingRows)}</section>` +
+      `<section><h2>Topic rules and their recent matches</h2>${table("Topic rules", ["rule", "topic pattern", "state", "recent matches (RuleMatch)", "last execution"], ruleRows)}</section>` +
+      `<section><h2>Jobs and their executions</h2>${table("Jobs", ["job", "status", "target selection", "executions"], jobRows)}</section>`;
+    $("#state-updated").textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (err) {
+    $("#state-updated").textContent = "cannot read the state: " + err.message;
+  } finally {
+    loadingState = false;
+  }
 }
 $("#refresh-state").addEventListener("click", loadState);
 
