@@ -6,7 +6,8 @@
 //! Besides documents, the store keeps ordered lists of documents (a list per key, items by
 //! sequence number), for queues such as a persistent session's queued messages.
 //!
-//! Limitations: one connection behind a mutex; documents are whole-value upserts.
+//! Limitations: one connection behind a mutex; documents are whole-value upserts. A service that
+//! writes often may group many upserts into one transaction ([`Store::put_many`]).
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -98,6 +99,27 @@ impl Store {
             "INSERT OR REPLACE INTO documents (kind, account, region, key, value) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![kind, scope.account, scope.region, key, value.to_string()],
         )?;
+        Ok(())
+    }
+
+    /// Inserts or replaces many documents of `kind` in one transaction (a group commit): all of
+    /// them are committed when it returns, or none. Values are JSON text.
+    pub fn put_many<'a>(
+        &self,
+        kind: &str,
+        docs: impl IntoIterator<Item = (&'a Scope, &'a str, &'a str)>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO documents (kind, account, region, key, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (scope, key, value) in docs {
+                insert.execute(params![kind, scope.account, scope.region, key, value])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -277,6 +299,23 @@ mod tests {
         assert!(!store.delete("thing", &east, "lamp").unwrap());
         store.clear().unwrap();
         assert!(store.all("thing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn many_documents_are_committed_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iotemu.db");
+        let east = Scope::new("123456789012", "us-east-1");
+        {
+            let store = Store::open(&path).unwrap();
+            store.put("shadow", &east, "a", &json!({"version": 1})).unwrap();
+            let docs = [(&east, "a", r#"{"version":2}"#), (&east, "b", r#"{"version":1}"#)];
+            store.put_many("shadow", docs).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get("shadow", &east, "a").unwrap(), Some(json!({"version": 2})));
+        assert_eq!(store.get("shadow", &east, "b").unwrap(), Some(json!({"version": 1})));
+        assert_eq!(store.all("shadow").unwrap().len(), 2);
     }
 
     #[test]
