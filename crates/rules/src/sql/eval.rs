@@ -141,7 +141,7 @@ impl Output {
     /// A JSON output whose text is `value` serialized.
     pub fn json(value: Value) -> Output {
         let text = value.to_string();
-        Output::Json(JsonPayload { value, text })
+        Output::Json(JsonPayload { value: OnceLock::from(value), val: None, text })
     }
 
     /// The payload as bytes, as the rule's actions receive it (keys in SELECT order).
@@ -154,17 +154,24 @@ impl Output {
 }
 
 /// A JSON output: the value, and its text with the keys in the order the SELECT produced them
-/// (AWS keeps that order; serde_json's map may not).
+/// (AWS keeps that order; serde_json's map may not). The value is built from the SQL's own
+/// result only when an action asks for it (most, such as republish, need the text alone).
 #[derive(Debug, Clone)]
 pub struct JsonPayload {
-    value: Value,
+    value: OnceLock<Value>,
+    /// What `value` is built from, when it has not been built yet.
+    val: Option<Val>,
     text: String,
 }
 
 impl JsonPayload {
     /// The document.
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            self.val.as_ref().and_then(Val::to_json).unwrap_or_else(|| {
+                serde_json::from_str(&self.text).unwrap_or(Value::Null)
+            })
+        })
     }
 
     /// The document as the actions receive it.
@@ -174,14 +181,15 @@ impl JsonPayload {
 
     /// The document, owned.
     pub fn into_value(self) -> Value {
-        self.value
+        self.value();
+        self.value.into_inner().unwrap_or(Value::Null)
     }
 }
 
 /// Equal when the documents are equal, whatever the order of their keys.
 impl PartialEq for JsonPayload {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
+        self.value() == other.value()
     }
 }
 
@@ -227,14 +235,12 @@ pub(crate) fn evaluate(
         return Err(EvalError::BinaryPayload("'*' of a non-JSON payload can only be selected alone".into()));
     }
     let out = ctx.project(q, root)?;
-    Ok(Some(match out.to_json() {
-        Some(value) => {
-            let mut text = String::new();
-            out.write_json(&mut text);
-            Output::Json(JsonPayload { value, text })
-        }
-        None => Output::Binary(Vec::new()),
-    }))
+    if out.is_undefined() {
+        return Ok(Some(Output::Binary(Vec::new())));
+    }
+    let mut text = String::new();
+    out.write_json(&mut text);
+    Ok(Some(Output::Json(JsonPayload { value: OnceLock::new(), val: Some(out), text })))
 }
 
 /// Evaluates a lone expression against a message's payload (for substitution templates).
