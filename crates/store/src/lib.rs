@@ -6,6 +6,9 @@
 //! Besides documents, the store keeps ordered lists of documents (a list per key, items by
 //! sequence number), for queues such as a persistent session's queued messages.
 //!
+//! Write-ahead-log checkpoints run on a thread of their own (passive, every 200 ms), never inside
+//! a writer's commit.
+//!
 //! Limitations: one connection behind a mutex; documents are whole-value upserts. A service that
 //! writes often may group many upserts into one transaction ([`Store::put_many`]).
 
@@ -39,6 +42,47 @@ pub struct Document {
 /// The SQLite database.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Copies the write-ahead log into the database file off the writers' path (file databases).
+    checkpointer: Option<Checkpointer>,
+}
+
+/// How often the checkpointer copies committed pages from the write-ahead log into the file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A thread with its own connection running passive checkpoints: SQLite's automatic checkpoint
+/// would run inside a writer's commit, copying the log and syncing the file while every write
+/// behind it waits (milliseconds, several times a second under a steady stream of updates); a
+/// passive checkpoint on another connection runs beside the writers and never blocks them.
+struct Checkpointer {
+    /// Dropped to stop the thread.
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    // Busy or failed: the next round tries again; the log only grows meanwhile.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 const SCHEMA: &str = "
@@ -80,7 +124,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // `iotemu certs create-device` may write while a server holds the file.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        // Checkpoints run on the checkpointer's thread, not inside commits.
+        store.conn.get_mut().pragma_update(None, "wal_autocheckpoint", 0)?;
+        store.checkpointer = Some(Checkpointer::start(path)?);
+        Ok(store)
     }
 
     /// A database that lives in memory only (`--ephemeral`).
@@ -90,7 +138,7 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store { conn: Mutex::new(conn), checkpointer: None })
     }
 
     /// Inserts or replaces a document.
