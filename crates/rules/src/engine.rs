@@ -291,7 +291,8 @@ impl Inner {
             }
             if self.logs.enabled(LogLevel::Error) {
                 let name = rule.rule.name.as_str();
-                let entry = LogEntry::RuleMessageThrottled(self.entry(rule.name.clone(), &message, None, None));
+                let entry =
+                    LogEntry::RuleMessageThrottled(self.entry(rule.name.clone(), &message, None, None));
                 let details = format!("Message for Rule {name} throttled");
                 self.logs.failure(message.trace_id, entry, "RuleExecutionThrottled", details);
             }

@@ -212,11 +212,8 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
         for job in batch.iter() {
             let current = changed.get(&job.key).or_else(|| committed.get(&job.key));
             let result = match &job.change {
-                Change::Update { request, now } => {
-                    apply_update(current, request, *now, &shared.limits).map(|outcome| {
-                        (outcome.document.clone(), Done::Update(outcome))
-                    })
-                }
+                Change::Update { request, now } => apply_update(current, request, *now, &shared.limits)
+                    .map(|outcome| (outcome.document.clone(), Done::Update(outcome))),
                 Change::Delete { client_token, now } => match current {
                     Some(doc) if !doc.deleted => {
                         let version = doc.version;
@@ -224,7 +221,11 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
                             ShadowDocument { version, timestamp: *now, deleted: true, ..Default::default() };
                         Ok((tombstone, Done::Delete(delete_answer(version, client_token.as_deref(), *now))))
                     }
-                    _ => Err(ShadowError::not_found(if job.key.2.is_empty() { &job.key.1 } else { &job.key.2 })),
+                    _ => Err(ShadowError::not_found(if job.key.2.is_empty() {
+                        &job.key.1
+                    } else {
+                        &job.key.2
+                    })),
                 },
             };
             results.push(result.map(|(doc, done)| {
@@ -255,7 +256,11 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
 }
 
 /// Commits the changed documents in one transaction.
-fn persist(shared: &Shared, order: &[Key], changed: &HashMap<Key, ShadowDocument>) -> Result<(), ShadowError> {
+fn persist(
+    shared: &Shared,
+    order: &[Key],
+    changed: &HashMap<Key, ShadowDocument>,
+) -> Result<(), ShadowError> {
     if order.is_empty() {
         return Ok(());
     }
@@ -265,9 +270,10 @@ fn persist(shared: &Shared, order: &[Key], changed: &HashMap<Key, ShadowDocument
         let text = serde_json::to_string(doc).map_err(|_| ShadowError::internal())?;
         rows.push((key, store_key(&key.1, &key.2), text));
     }
-    shared
-        .store
-        .put_many(SHADOW, rows.iter().map(|((scope, _, _), key, text)| (scope, key.as_str(), text.as_str())))?;
+    shared.store.put_many(
+        SHADOW,
+        rows.iter().map(|((scope, _, _), key, text)| (scope, key.as_str(), text.as_str())),
+    )?;
     Ok(())
 }
 

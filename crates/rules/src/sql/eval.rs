@@ -168,9 +168,10 @@ impl JsonPayload {
     /// The document.
     pub fn value(&self) -> &Value {
         self.value.get_or_init(|| {
-            self.val.as_ref().and_then(Val::to_json).unwrap_or_else(|| {
-                serde_json::from_str(&self.text).unwrap_or(Value::Null)
-            })
+            self.val
+                .as_ref()
+                .and_then(Val::to_json)
+                .unwrap_or_else(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
         })
     }
 
