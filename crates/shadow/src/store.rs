@@ -51,7 +51,7 @@ enum Change {
 
 /// What a committed mutation answers.
 enum Done {
-    Update(UpdateOutcome),
+    Update(Box<UpdateOutcome>),
     Delete(Value),
 }
 
@@ -115,7 +115,7 @@ impl Shadows {
         let key = key(scope, thing, name)?;
         let request = parse_request(payload)?;
         match self.submit(key, Change::Update { request, now })? {
-            Done::Update(outcome) => Ok(outcome),
+            Done::Update(outcome) => Ok(*outcome),
             Done::Delete(_) => Err(ShadowError::internal()),
         }
     }
@@ -213,7 +213,7 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
             let current = changed.get(&job.key).or_else(|| committed.get(&job.key));
             let result = match &job.change {
                 Change::Update { request, now } => apply_update(current, request, *now, &shared.limits)
-                    .map(|outcome| (outcome.document.clone(), Done::Update(outcome))),
+                    .map(|outcome| (outcome.document.clone(), Done::Update(Box::new(outcome)))),
                 Change::Delete { client_token, now } => match current {
                     Some(doc) if !doc.deleted => {
                         let version = doc.version;
