@@ -383,3 +383,35 @@ def test_republish_headers_reach_an_mqtt5_subscriber(emulator, iot):
     assert props.UserProperty == [("device", "d3"), ("static", "s")]
     watcher.stop()
     device.stop()
+
+
+def test_several_workers_keep_each_topics_order_and_every_rule_sees_one_message(data_dir):
+    """Four rule workers: each topic's messages stay in order through WHERE and republish while
+    topics spread over the workers, and two rules on one message both act on it."""
+    config = data_dir / "iotemu.toml"
+    config.write_text("[rules]\nworkers = 4\n")
+    emulator = Emulator(data_dir, "--config", str(config))
+    try:
+        iot = emulator.client("iot")
+        rule(iot, "ordered", "SELECT seq FROM 'order/+/in' WHERE seq >= 0",
+             [{"republish": {"roleArn": ROLE, "topic": "order/${topic(2)}/out"}}])
+        rule(iot, "doubled", "SELECT seq * 2 AS twice FROM 'order/+/in' WHERE seq % 2 = 0",
+             [{"republish": {"roleArn": ROLE, "topic": "twice/${topic(2)}"}}])
+        watcher = Client(emulator, "order-watcher", subscribe=["order/+/out", "twice/+"])
+        device = Client(emulator, "order-device")
+        topics, count = [f"t{i}" for i in range(8)], 60
+        infos = [device.paho.publish(f"order/{t}/in", json.dumps({"seq": n}), qos=1)
+                 for n in range(count) for t in topics]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+        expected = len(topics) * count + len(topics) * (count // 2)
+        assert wait_until(lambda: len(watcher.messages) >= expected, timeout=30), len(watcher.messages)
+        for t in topics:
+            seqs = [json.loads(m.payload)["seq"] for m in watcher.on(f"order/{t}/out")]
+            assert seqs == list(range(count)), f"{t}: {seqs}"
+            twice = [json.loads(m.payload)["twice"] for m in watcher.on(f"twice/{t}")]
+            assert twice == [2 * n for n in range(0, count, 2)], f"{t}: {twice}"
+        watcher.stop()
+        device.stop()
+    finally:
+        emulator.stop()

@@ -46,6 +46,9 @@ pub struct AuthorizersSection {
 #[serde(deny_unknown_fields)]
 pub struct RulesSection {
     pub queue_capacity: usize,
+    /// Worker tasks evaluating rules (messages of one topic stay on one); 0: one per core.
+    #[serde(default)]
+    pub workers: usize,
     pub max_in_flight: usize,
     /// Messages per second each rule takes (0: no limit).
     pub messages_per_second: u32,
@@ -100,6 +103,7 @@ impl RulesSection {
     pub fn engine_config(&self, aws: &iotemu_awsclient::AwsServicesConfig) -> iotemu_rules::EngineConfig {
         iotemu_rules::EngineConfig {
             queue_capacity: self.queue_capacity,
+            workers: self.workers,
             max_in_flight: self.max_in_flight,
             messages_per_second: self.messages_per_second,
             rule_messages_per_second: self.rule_messages_per_second.clone(),

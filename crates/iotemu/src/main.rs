@@ -1,5 +1,11 @@
 //! `iotemu`: see `iotemu --help` and the README.
 
+/// mimalloc rather than glibc's malloc: under a full broker and rules load, profiles showed a
+/// third of iotemu's CPU in glibc's `_int_malloc`, `malloc_consolidate` and `_int_free`
+/// (allocations made on the tokio workers and freed on the log threads).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::Parser;

@@ -2,12 +2,16 @@
 //!
 //! The broker hands every routed message to [`RulesEngine`] through the core [`RulesFeed`] seam,
 //! and the reserved-topic router hands it Basic Ingest messages ([`RulesEngine::ingest`]). On
-//! that hot path the engine only matches topics and queues: one bounded queue of (rule, message)
-//! pairs, read by one dispatcher task that evaluates the SQL and runs the local actions
-//! (republish, cloudwatchLogs) in order. Actions that wait on the network (http, lambda) run on
-//! their own tasks, at most [`EngineConfig::max_in_flight`] at once; when they are all busy the
-//! dispatcher waits, the queue fills, and a message that finds it full is written as a
-//! RuleExecution Failure (reason `RuleQueueFull`) for each action of each rule it matched:
+//! that hot path the engine only matches topics and queues: each message that matches a rule goes,
+//! with the rules it matched, to one of [`EngineConfig::workers`] worker tasks, chosen by a hash
+//! of its topic, so that the messages of one topic are evaluated and acted on in the order they
+//! came while different topics use every core. A worker builds the SQL view of the message once
+//! (its payload shared, not copied, and parsed as JSON once for every rule and substitution
+//! template that reads it), evaluates each rule's SQL (parsed at CreateTopicRule) and runs the
+//! local actions (republish, cloudwatchLogs) in order. Actions that wait on the network (http,
+//! lambda) run on their own tasks, at most [`EngineConfig::max_in_flight`] at once; when they
+//! are all busy the worker waits, its queue fills, and a message that finds it full is written
+//! as a RuleExecution Failure (reason `RuleQueueFull`) for each action of each rule it matched:
 //! never lost without a trace, never delaying MQTT delivery.
 //!
 //! Entries, all with the message's Publish-In traceId: RuleMatch once the WHERE clause holds,
@@ -36,7 +40,7 @@
 use crate::actions::remote::run_remote;
 use crate::actions::run::{start_action, Outcome, Started};
 use crate::actions::Action;
-use crate::sql::{Environment, FunctionExecution, Message, Output};
+use crate::sql::{Environment, FunctionExecution, Message, Output, ParsedPayload};
 use crate::topic_rules::{CachedRule, TopicRules};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -48,6 +52,7 @@ use iotemu_logs::{EventSink, LogEntry, LogLevel, RuleEntry};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,8 +69,10 @@ pub struct Services {
 /// The engine's settings (config section `[rules]`).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// (rule, message) pairs waiting for the dispatcher.
+    /// Messages waiting for the workers, in all (each worker queues its share).
     pub queue_capacity: usize,
+    /// Worker tasks evaluating rules; 0: one per core (at most 8).
+    pub workers: usize,
     /// http and lambda actions running at once.
     pub max_in_flight: usize,
     /// Messages per second each rule takes before RuleMessageThrottled; 0: no limit (the default;
@@ -85,6 +92,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             queue_capacity: 10_000,
+            workers: 0,
             max_in_flight: 64,
             messages_per_second: 0,
             rule_messages_per_second: HashMap::new(),
@@ -102,7 +110,7 @@ pub struct RulesEngine {
     inner: Arc<Inner>,
 }
 
-/// The engine's state, shared by the dispatcher and the actions (`crate::actions`).
+/// The engine's state, shared by the workers and the actions (`crate::actions`).
 pub(crate) struct Inner {
     rules: Arc<TopicRules>,
     /// The account and region whose rules see the broker's messages.
@@ -110,8 +118,11 @@ pub(crate) struct Inner {
     pub logs: EventSink,
     pub services: Services,
     pub config: EngineConfig,
-    queue: mpsc::Sender<Work>,
-    /// (rule, message) pairs refused because the queue was full, since start.
+    /// One queue per worker; a message goes to `queues[hash(topic) % len]`.
+    queues: Vec<mpsc::Sender<Work>>,
+    /// Messages waiting per worker queue.
+    worker_capacity: usize,
+    /// (rule, message) pairs refused because a queue was full, since start.
     overflowed: AtomicU64,
     buckets: Mutex<HashMap<Arc<str>, Bucket>>,
     in_flight: Arc<Semaphore>,
@@ -131,8 +142,9 @@ pub(crate) struct Incoming {
     pub received_ms: i64,
 }
 
+/// One message and the rules it triggers, in the order they are evaluated.
 struct Work {
-    rule: CachedRule,
+    rules: Vec<CachedRule>,
     message: Arc<Incoming>,
 }
 
@@ -143,7 +155,7 @@ struct Bucket {
 }
 
 impl RulesEngine {
-    /// Starts the dispatcher (inside a tokio runtime).
+    /// Starts the workers (inside a tokio runtime).
     pub fn start(
         rules: Arc<TopicRules>,
         scope: Scope,
@@ -151,7 +163,13 @@ impl RulesEngine {
         services: Services,
         config: EngineConfig,
     ) -> RulesEngine {
-        let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+            n => n,
+        };
+        let worker_capacity = (config.queue_capacity / workers).max(1);
+        let (queues, receivers): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| mpsc::channel(worker_capacity)).unzip();
         let http = reqwest::Client::builder().timeout(config.http_timeout).build().unwrap_or_default();
         let inner = Arc::new(Inner {
             rules,
@@ -160,12 +178,15 @@ impl RulesEngine {
             services,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config,
-            queue,
+            queues,
+            worker_capacity,
             overflowed: AtomicU64::new(0),
             buckets: Mutex::new(HashMap::new()),
             http,
         });
-        tokio::spawn(dispatch(inner.clone(), rx));
+        for rx in receivers {
+            tokio::spawn(work(inner.clone(), rx));
+        }
         RulesEngine { inner }
     }
 
@@ -197,7 +218,7 @@ impl RulesEngine {
             received_ms: self.inner.logs.now_millis() as i64,
         });
         match self.inner.rules.enabled_rule(&self.inner.scope, rule) {
-            Some(rule) => self.inner.enqueue(rule, message),
+            Some(rule) => self.inner.enqueue(vec![rule], message),
             None => {
                 if self.inner.logs.enabled(LogLevel::Error) {
                     let entry = LogEntry::RuleNotFound(self.inner.entry(rule.into(), &message, None, None));
@@ -230,18 +251,18 @@ impl RulesFeed for RulesEngine {
             rule_chain: routed.rule_chain.to_vec(),
             received_ms: self.inner.logs.now_millis() as i64,
         });
-        for rule in matched {
-            if message.rule_chain.len() >= self.inner.config.max_republish_depth {
-                let details = format!(
-                    "The message was republished {} times by rules ({}); iotemu stops republish loops there",
-                    message.rule_chain.len(),
-                    message.rule_chain.join(" -> ")
-                );
-                self.inner.fail_all(&rule, &message, "RepublishLoop", &details);
-                continue;
+        if message.rule_chain.len() >= self.inner.config.max_republish_depth {
+            let details = format!(
+                "The message was republished {} times by rules ({}); iotemu stops republish loops there",
+                message.rule_chain.len(),
+                message.rule_chain.join(" -> ")
+            );
+            for rule in &matched {
+                self.inner.fail_all(rule, &message, "RepublishLoop", &details);
             }
-            self.inner.enqueue(rule, message.clone());
+            return;
         }
+        self.inner.enqueue(matched, message);
     }
 }
 
@@ -264,27 +285,48 @@ impl Inner {
         }
     }
 
-    /// Throttles, then queues; a full queue fails the rule's actions at once.
-    fn enqueue(&self, rule: CachedRule, message: Arc<Incoming>) {
-        if self.throttled(&rule.rule.name) {
+    /// Throttles each rule, then queues the message with the rules left to the worker of its
+    /// topic; a full queue fails their actions at once.
+    fn enqueue(&self, mut rules: Vec<CachedRule>, message: Arc<Incoming>) {
+        rules.retain(|rule| {
+            if !self.throttled(&rule.rule.name) {
+                return true;
+            }
             if self.logs.enabled(LogLevel::Error) {
                 let name = rule.rule.name.as_str();
-                let entry = LogEntry::RuleMessageThrottled(self.entry(name.into(), &message, None, None));
+                let entry =
+                    LogEntry::RuleMessageThrottled(self.entry(rule.name.clone(), &message, None, None));
                 let details = format!("Message for Rule {name} throttled");
                 self.logs.failure(message.trace_id, entry, "RuleExecutionThrottled", details);
             }
+            false
+        });
+        if rules.is_empty() {
             return;
         }
+        let queue = &self.queues[self.worker_of(&message.topic_name)];
         if let Err(mpsc::error::TrySendError::Full(work) | mpsc::error::TrySendError::Closed(work)) =
-            self.queue.try_send(Work { rule, message })
+            queue.try_send(Work { rules, message })
         {
             let details = format!(
-                "The rules engine's queue ({} messages, [rules] queue_capacity) is full; the message was not processed",
-                self.config.queue_capacity
+                "The rules engine's queue ({} messages, [rules] queue_capacity, {} per worker) is full; the message was not processed",
+                self.config.queue_capacity, self.worker_capacity
             );
-            self.overflowed.fetch_add(1, Ordering::Relaxed);
-            self.fail_all(&work.rule, &work.message, "RuleQueueFull", &details);
+            self.overflowed.fetch_add(work.rules.len() as u64, Ordering::Relaxed);
+            for rule in &work.rules {
+                self.fail_all(rule, &work.message, "RuleQueueFull", &details);
+            }
         }
+    }
+
+    /// The worker of a topic: every message of one topic goes to the same worker, in order.
+    fn worker_of(&self, topic: &str) -> usize {
+        if self.queues.len() == 1 {
+            return 0;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        topic.hash(&mut hasher);
+        (hasher.finish() % self.queues.len() as u64) as usize
     }
 
     /// Whether `rule` is over its messages-per-second limit (a token bucket one second deep).
@@ -317,22 +359,23 @@ impl Inner {
         if !self.logs.enabled(LogLevel::Error) {
             return;
         }
-        let name: Arc<str> = rule.rule.name.as_str().into();
         for action in rule.actions.iter() {
-            let entry = self.entry(name.clone(), message, Some(action.rule_action()), Some(Vec::new()));
+            let entry = self.entry(rule.name.clone(), message, Some(action.rule_action()), Some(Vec::new()));
             self.logs.failure(message.trace_id, LogEntry::RuleExecution(entry), reason, details.to_string());
         }
     }
 
+    /// The message as the SQL sees it, built once for every rule it triggers.
     fn sql_message(&self, message: &Incoming) -> Message {
         Message {
             topic: message.topic.clone(),
-            payload: message.payload.to_vec(),
+            payload: message.payload.clone(),
             client_id: Some(message.client.client_id.to_string()),
             principal: Some(message.client.principal_id.to_string()),
             trace_id: Some(message.trace_id.to_string()),
             account_id: self.scope.account.clone(),
             timestamp_ms: message.received_ms,
+            parsed: ParsedPayload::default(),
         }
     }
 
@@ -355,20 +398,25 @@ impl Inner {
     }
 }
 
-/// Reads the queue: evaluates each rule, runs local actions in order and hands remote ones to
-/// their own tasks.
-async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<Work>) {
-    while let Some(work) = rx.recv().await {
-        run(&inner, work).await;
+/// One worker: reads its queue and, for each message, evaluates each of its rules in order, runs
+/// their local actions in order and hands remote ones to their own tasks.
+async fn work(inner: Arc<Inner>, mut rx: mpsc::Receiver<Work>) {
+    let mut batch = Vec::with_capacity(64);
+    while rx.recv_many(&mut batch, 64).await > 0 {
+        for Work { rules, message } in batch.drain(..) {
+            // One SQL view (and one JSON parse) of the message for all its rules.
+            let sql = Arc::new(inner.sql_message(&message));
+            for rule in rules {
+                run(&inner, rule, message.clone(), &sql).await;
+            }
+        }
     }
 }
 
-async fn run(inner: &Arc<Inner>, work: Work) {
-    let Work { rule, message } = work;
-    let name: Arc<str> = rule.rule.name.as_str().into();
-    let sql = inner.sql_message(&message);
+async fn run(inner: &Arc<Inner>, rule: CachedRule, message: Arc<Incoming>, sql: &Arc<Message>) {
+    let name = rule.name.clone();
     let env = RuleEnvironment { inner, rule: &name, message: &message };
-    let output = match rule.statement.evaluate(&sql, &env) {
+    let output = match rule.statement.evaluate(sql, &env) {
         Ok(Some(output)) => output,
         Ok(None) => return,
         Err(e) => {
@@ -383,7 +431,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
                     error: Some(("", details.clone())),
                 })
                 .collect();
-            after_local(inner, rule, name, message, sql, failures).await;
+            after_local(inner, rule, name, message, sql.clone(), failures).await;
             return;
         }
     };
@@ -397,7 +445,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
     let mut remote = Vec::new();
     for action in rule.actions.iter() {
         inner.starting(&name, &message, action);
-        match start_action(inner, &rule, action, &sql, &env, &message, (&output, &payload)) {
+        match start_action(inner, &rule, action, sql, &env, &message, (&output, &payload)) {
             Started::Remote(call) => remote.push(call),
             Started::Done(outcome) => {
                 inner.finished(&name, &message, &outcome);
@@ -406,7 +454,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
         }
     }
     if remote.is_empty() {
-        after_local(inner, rule, name, message, sql, outcomes).await;
+        after_local(inner, rule, name, message, sql.clone(), outcomes).await;
         return;
     }
     // Wait for a slot: with every slot busy the queue fills and overflows (see the module doc).
@@ -414,6 +462,7 @@ async fn run(inner: &Arc<Inner>, work: Work) {
         return;
     };
     let inner = inner.clone();
+    let sql = sql.clone();
     tokio::spawn(async move {
         for prepared in remote {
             let outcome = run_remote(&inner, prepared, output_is_json(&output)).await;
@@ -426,13 +475,13 @@ async fn run(inner: &Arc<Inner>, work: Work) {
 }
 
 /// Runs the error action after local actions only: inline when it is local too, else on its own
-/// task so that the dispatcher never waits on the network.
+/// task so that the worker never waits on the network.
 async fn after_local(
     inner: &Arc<Inner>,
     rule: CachedRule,
     name: Arc<str>,
     message: Arc<Incoming>,
-    sql: Message,
+    sql: Arc<Message>,
     outcomes: Vec<Outcome>,
 ) {
     if rule.error_action.as_ref().is_some_and(|a| a.is_remote()) {

@@ -57,6 +57,8 @@ pub struct TopicRulePayload {
 #[derive(Debug, Clone)]
 pub struct CachedRule {
     pub rule: Arc<TopicRule>,
+    /// The rule's name, shared by its entries.
+    pub name: Arc<str>,
     pub statement: Arc<Statement>,
     pub actions: Arc<[Action]>,
     pub error_action: Option<Arc<Action>>,
@@ -83,6 +85,7 @@ impl CachedRule {
             None => None,
         };
         Ok(CachedRule {
+            name: rule.name.as_str().into(),
             rule: Arc::new(rule),
             statement: Arc::new(statement),
             actions: actions.into(),

@@ -1,5 +1,9 @@
-//! The shadow operations. Reads come from the in-memory cache; every accepted update and
-//! deletion is committed to the store before it returns (`docs/architecture.md`, "Persistence").
+//! The shadow operations. Reads come from the in-memory cache, which holds committed documents
+//! only; every update and deletion goes to one writer thread (group commit, `docs/architecture.md`,
+//! "Persistence"): it takes every request waiting, applies them in the order they came (so a
+//! thing's versions follow its requests exactly), commits all their documents in one SQLite
+//! transaction, puts them in the cache, and only then answers each request. An accepted update
+//! is therefore durable before anyone hears of it, and many updates share one commit.
 
 use crate::state::{
     apply_update, check_shadow_name, check_thing_name, delete_answer, parse_request, Limits, ShadowDocument,
@@ -9,26 +13,56 @@ use crate::ShadowError;
 use iotemu_api::paging::page;
 use iotemu_core::Scope;
 use iotemu_store::Store;
-use parking_lot::RwLock;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{mpsc, Arc};
 
 /// The store kind of shadows; the key is `<thing>\u{1}<shadow name, empty for the classic one>`.
 const SHADOW: &str = "shadow";
 const SEPARATOR: char = '\u{1}';
+/// The most requests one group commit takes.
+const MAX_BATCH: usize = 512;
 
 /// (scope, thing name, shadow name or "" for the classic shadow).
 type Key = (Scope, String, String);
 
 /// Every shadow of every account and region, deleted ones included as tombstones.
 pub struct Shadows {
+    shared: Arc<Shared>,
+    /// The writer's queue; the thread ends when `Shadows` is dropped.
+    writer: mpsc::Sender<Job>,
+}
+
+struct Shared {
     store: Arc<Store>,
     limits: Limits,
+    /// Committed documents only.
     shadows: RwLock<BTreeMap<Key, ShadowDocument>>,
+    /// Held by the writer for a whole batch, and by `reset`.
+    writing: Mutex<()>,
+}
+
+/// A mutation waiting for the writer.
+enum Change {
+    Update { request: Map<String, Value>, now: u64 },
+    Delete { client_token: Option<String>, now: u64 },
+}
+
+/// What a committed mutation answers.
+enum Done {
+    Update(Box<UpdateOutcome>),
+    Delete(Value),
+}
+
+struct Job {
+    key: Key,
+    change: Change,
+    answer: mpsc::SyncSender<Result<Done, ShadowError>>,
 }
 
 impl Shadows {
-    /// Loads the shadows from `store`.
+    /// Loads the shadows from `store` and starts their writer thread.
     pub fn load(store: Arc<Store>, limits: Limits) -> Result<Self, ShadowError> {
         let mut shadows = BTreeMap::new();
         for doc in store.all(SHADOW)? {
@@ -37,12 +71,20 @@ impl Shadows {
                 serde_json::from_value(doc.value).map_err(|_| ShadowError::internal())?;
             shadows.insert((doc.scope, thing.to_string(), name.to_string()), shadow);
         }
-        Ok(Shadows { store, limits, shadows: RwLock::new(shadows) })
+        let shared =
+            Arc::new(Shared { store, limits, shadows: RwLock::new(shadows), writing: Mutex::new(()) });
+        let (writer, jobs) = mpsc::channel();
+        let for_writer = shared.clone();
+        std::thread::Builder::new()
+            .name("shadow-writer".into())
+            .spawn(move || write_loop(&for_writer, &jobs))
+            .map_err(|_| ShadowError::internal())?;
+        Ok(Shadows { shared, writer })
     }
 
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.shared.limits
     }
 
     /// The shadow `name` (`None`: the classic shadow) of `thing`; 404 if there is none or it was
@@ -54,14 +96,14 @@ impl Shadows {
         name: Option<&str>,
     ) -> Result<ShadowDocument, ShadowError> {
         let key = key(scope, thing, name)?;
-        match self.shadows.read().get(&key) {
+        match self.shared.shadows.read().get(&key) {
             Some(doc) if !doc.deleted => Ok(doc.clone()),
             _ => Err(ShadowError::not_found(name.unwrap_or(thing))),
         }
     }
 
     /// Applies the update request `payload` at `now` (epoch seconds), creating the shadow if
-    /// needed (no registered thing is required), and commits it before returning.
+    /// needed (no registered thing is required); returns once it is committed.
     pub fn update_thing_shadow(
         &self,
         scope: &Scope,
@@ -72,15 +114,15 @@ impl Shadows {
     ) -> Result<UpdateOutcome, ShadowError> {
         let key = key(scope, thing, name)?;
         let request = parse_request(payload)?;
-        let mut shadows = self.shadows.write();
-        let outcome = apply_update(shadows.get(&key), &request, now, &self.limits)?;
-        self.persist(&key, &outcome.document)?;
-        shadows.insert(key, outcome.document.clone());
-        Ok(outcome)
+        match self.submit(key, Change::Update { request, now })? {
+            Done::Update(outcome) => Ok(*outcome),
+            Done::Delete(_) => Err(ShadowError::internal()),
+        }
     }
 
     /// Deletes a shadow and returns the `/delete/accepted` payload (`{version, timestamp}`, with
-    /// `client_token` if given); the version goes on at the next update. 404 if there is none.
+    /// `client_token` if given), once committed; the version goes on at the next update. 404 if
+    /// there is none.
     pub fn delete_thing_shadow(
         &self,
         scope: &Scope,
@@ -90,15 +132,18 @@ impl Shadows {
         now: u64,
     ) -> Result<serde_json::Value, ShadowError> {
         let key = key(scope, thing, name)?;
-        let mut shadows = self.shadows.write();
-        let version = match shadows.get(&key) {
-            Some(doc) if !doc.deleted => doc.version,
-            _ => return Err(ShadowError::not_found(name.unwrap_or(thing))),
-        };
-        let tombstone = ShadowDocument { version, timestamp: now, deleted: true, ..Default::default() };
-        self.persist(&key, &tombstone)?;
-        shadows.insert(key, tombstone);
-        Ok(delete_answer(version, client_token, now))
+        let change = Change::Delete { client_token: client_token.map(str::to_owned), now };
+        match self.submit(key, change)? {
+            Done::Delete(answer) => Ok(answer),
+            Done::Update(_) => Err(ShadowError::internal()),
+        }
+    }
+
+    /// Queues a mutation for the writer and waits for its commit.
+    fn submit(&self, key: Key, change: Change) -> Result<Done, ShadowError> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        self.writer.send(Job { key, change, answer }).map_err(|_| ShadowError::internal())?;
+        answered.recv().map_err(|_| ShadowError::internal())?
     }
 
     /// ListNamedShadowsForThing: the names of `thing`'s named shadows in order, at most
@@ -117,7 +162,7 @@ impl Shadows {
         if !(1..=100).contains(&size) {
             return Err(ShadowError::invalid_page_size());
         }
-        let shadows = self.shadows.read();
+        let shadows = self.shared.shadows.read();
         let names = shadows
             .iter()
             .filter(|((s, t, n), doc)| s == scope && t == thing && !n.is_empty() && !doc.deleted)
@@ -128,19 +173,108 @@ impl Shadows {
 
     /// Forgets every shadow (`POST /_iotemu/reset`), in the store too.
     pub fn reset(&self) -> Result<(), ShadowError> {
-        let mut shadows = self.shadows.write();
+        let _writing = self.shared.writing.lock();
+        let mut shadows = self.shared.shadows.write();
         for (scope, thing, name) in shadows.keys() {
-            self.store.delete(SHADOW, scope, &store_key(thing, name))?;
+            self.shared.store.delete(SHADOW, scope, &store_key(thing, name))?;
         }
         shadows.clear();
         Ok(())
     }
+}
 
-    fn persist(&self, (scope, thing, name): &Key, doc: &ShadowDocument) -> Result<(), ShadowError> {
-        let value = serde_json::to_value(doc).map_err(|_| ShadowError::internal())?;
-        self.store.put(SHADOW, scope, &store_key(thing, name), &value)?;
-        Ok(())
+/// The writer: one batch after another of every job waiting (at most [`MAX_BATCH`]).
+fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(shared, &mut batch);
     }
+}
+
+/// Applies the batch's jobs in order over the committed documents, commits every document they
+/// changed in one transaction, installs them in the cache, then answers each job (a failed
+/// commit fails every job that changed something, and changes nothing).
+fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
+    let _writing = shared.writing.lock();
+    // The documents this batch changed, newest last; `order` keeps their first-change order.
+    let mut changed: HashMap<Key, ShadowDocument> = HashMap::new();
+    let mut order: Vec<Key> = Vec::new();
+    let mut results = Vec::with_capacity(batch.len());
+    {
+        let committed = shared.shadows.read();
+        for job in batch.iter() {
+            let current = changed.get(&job.key).or_else(|| committed.get(&job.key));
+            let result = match &job.change {
+                Change::Update { request, now } => apply_update(current, request, *now, &shared.limits)
+                    .map(|outcome| (outcome.document.clone(), Done::Update(Box::new(outcome)))),
+                Change::Delete { client_token, now } => match current {
+                    Some(doc) if !doc.deleted => {
+                        let version = doc.version;
+                        let tombstone =
+                            ShadowDocument { version, timestamp: *now, deleted: true, ..Default::default() };
+                        Ok((tombstone, Done::Delete(delete_answer(version, client_token.as_deref(), *now))))
+                    }
+                    _ => Err(ShadowError::not_found(if job.key.2.is_empty() {
+                        &job.key.1
+                    } else {
+                        &job.key.2
+                    })),
+                },
+            };
+            results.push(result.map(|(doc, done)| {
+                if changed.insert(job.key.clone(), doc).is_none() {
+                    order.push(job.key.clone());
+                }
+                done
+            }));
+        }
+    }
+    let committed = persist(shared, &order, &changed);
+    if committed.is_ok() && !order.is_empty() {
+        let mut shadows = shared.shadows.write();
+        for key in order {
+            if let Some(doc) = changed.remove(&key) {
+                shadows.insert(key, doc);
+            }
+        }
+    }
+    for (job, result) in batch.drain(..).zip(results) {
+        let result = match (result, &committed) {
+            (Ok(_), Err(e)) => Err(e.clone()),
+            (result, _) => result,
+        };
+        // The requester may have gone (its thread ended): nothing to answer.
+        let _ = job.answer.send(result);
+    }
+}
+
+/// Commits the changed documents in one transaction.
+fn persist(
+    shared: &Shared,
+    order: &[Key],
+    changed: &HashMap<Key, ShadowDocument>,
+) -> Result<(), ShadowError> {
+    if order.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(order.len());
+    for key in order {
+        let doc = changed.get(key).ok_or_else(ShadowError::internal)?;
+        let text = serde_json::to_string(doc).map_err(|_| ShadowError::internal())?;
+        rows.push((key, store_key(&key.1, &key.2), text));
+    }
+    shared.store.put_many(
+        SHADOW,
+        rows.iter().map(|((scope, _, _), key, text)| (scope, key.as_str(), text.as_str())),
+    )?;
+    Ok(())
 }
 
 fn key(scope: &Scope, thing: &str, name: Option<&str>) -> Result<Key, ShadowError> {

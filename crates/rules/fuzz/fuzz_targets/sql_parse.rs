@@ -45,12 +45,13 @@ fuzz_target!(|data: &[u8]| {
         for (topic, payload) in cases {
             let msg = Message {
                 topic: topic.into(),
-                payload: payload.to_vec(),
+                payload: payload.to_vec().into(),
                 client_id: Some("client-1".into()),
                 principal: Some("principal".into()),
                 trace_id: None,
                 account_id: "123456789012".into(),
                 timestamp_ms: 1481825251155,
+                ..Message::default()
             };
             if let Ok(Some(out)) = statement.evaluate(&msg, &Env) {
                 let _ = out.to_bytes();

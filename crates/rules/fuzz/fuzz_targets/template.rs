@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         for payload in [&br#"{"deviceid":"iot123","coords":{"latitude":47.6}}"#[..], b"\xff", b""] {
             let msg = Message {
                 topic: "my/iot/topic".into(),
-                payload: payload.to_vec(),
+                payload: payload.to_vec().into(),
                 client_id: Some("c1".into()),
                 account_id: "123456789012".into(),
                 timestamp_ms: 1579637878451,

@@ -2,7 +2,9 @@
 
 use std::cell::Cell;
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::ast::{BinOp, CastType, Expr, From, Literal, Query, SelectItem, SqlVersion};
@@ -14,8 +16,8 @@ use super::value::Val;
 pub struct Message {
     /// The topic it was published to (a Basic Ingest `$aws/rules/NAME/` prefix is hidden from `topic()`).
     pub topic: String,
-    /// The raw payload: JSON or any bytes.
-    pub payload: Vec<u8>,
+    /// The raw payload: JSON or any bytes (shared with the broker's copy, not copied).
+    pub payload: Bytes,
     /// The MQTT client id; `clientid()` answers `n/a` without one.
     pub client_id: Option<String>,
     /// The publisher's principal (certificate id, ...); `principal()` is Undefined without one.
@@ -26,6 +28,40 @@ pub struct Message {
     pub account_id: String,
     /// Milliseconds since the epoch at which the rules engine saw the message, for `timestamp()`.
     pub timestamp_ms: i64,
+    /// The payload parsed as JSON, once per SQL version, on first use: every rule and every
+    /// substitution template evaluated against this message share it. Leave it default.
+    pub parsed: ParsedPayload,
+}
+
+/// The parse of a [`Message`]'s payload, per SQL version (`None` inside: not JSON).
+#[derive(Clone, Default)]
+pub struct ParsedPayload {
+    by_version: [OnceLock<Option<Val>>; 2],
+}
+
+impl std::fmt::Debug for ParsedPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParsedPayload")
+    }
+}
+
+impl Message {
+    /// The payload as JSON under `version` (an empty payload reads as `{}`); `None` when it is
+    /// not JSON. Parsed at the first call for that version, then shared.
+    pub(crate) fn json(&self, version: SqlVersion) -> Option<&Val> {
+        let slot = match version {
+            SqlVersion::V2015_10_08 => &self.parsed.by_version[0],
+            SqlVersion::V2016_03_23 => &self.parsed.by_version[1],
+        };
+        slot.get_or_init(|| {
+            if self.payload.is_empty() {
+                Some(Val::Obj(Vec::new()))
+            } else {
+                Val::parse_json(&self.payload, version)
+            }
+        })
+        .as_ref()
+    }
 }
 
 /// One call of a function that reaches outside the engine (`get_thing_shadow`), for FunctionExecution.
@@ -105,7 +141,7 @@ impl Output {
     /// A JSON output whose text is `value` serialized.
     pub fn json(value: Value) -> Output {
         let text = value.to_string();
-        Output::Json(JsonPayload { value, text })
+        Output::Json(JsonPayload { value: OnceLock::from(value), val: None, text })
     }
 
     /// The payload as bytes, as the rule's actions receive it (keys in SELECT order).
@@ -118,17 +154,25 @@ impl Output {
 }
 
 /// A JSON output: the value, and its text with the keys in the order the SELECT produced them
-/// (AWS keeps that order; serde_json's map may not).
+/// (AWS keeps that order; serde_json's map may not). The value is built from the SQL's own
+/// result only when an action asks for it (most, such as republish, need the text alone).
 #[derive(Debug, Clone)]
 pub struct JsonPayload {
-    value: Value,
+    value: OnceLock<Value>,
+    /// What `value` is built from, when it has not been built yet.
+    val: Option<Val>,
     text: String,
 }
 
 impl JsonPayload {
     /// The document.
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            self.val
+                .as_ref()
+                .and_then(Val::to_json)
+                .unwrap_or_else(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+        })
     }
 
     /// The document as the actions receive it.
@@ -138,14 +182,15 @@ impl JsonPayload {
 
     /// The document, owned.
     pub fn into_value(self) -> Value {
-        self.value
+        self.value();
+        self.value.into_inner().unwrap_or(Value::Null)
     }
 }
 
 /// Equal when the documents are equal, whatever the order of their keys.
 impl PartialEq for JsonPayload {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
+        self.value() == other.value()
     }
 }
 
@@ -154,7 +199,7 @@ pub(crate) struct Ctx<'a> {
     pub env: &'a dyn Environment,
     pub version: SqlVersion,
     /// The parsed payload; `None` when it is not JSON.
-    pub json: Option<Val>,
+    pub json: Option<&'a Val>,
     /// What the evaluation has cost so far, against [`MAX_COST`].
     pub cost: Cell<usize>,
 }
@@ -168,7 +213,7 @@ pub(crate) fn evaluate(
     if msg.payload.is_empty() && q.items == [SelectItem::Wildcard] && !q.value {
         // `SELECT *` of an empty payload is an empty payload; an empty payload is `{}` otherwise.
         let root = Val::Obj(Vec::new());
-        let ctx = Ctx { msg, env, version, json: Some(root.clone()), cost: Cell::new(0) };
+        let ctx = Ctx { msg, env, version, json: Some(&root), cost: Cell::new(0) };
         if let Some(cond) = &q.condition {
             if !is_true(&ctx.eval(cond, &root)?) {
                 return Ok(None);
@@ -176,33 +221,27 @@ pub(crate) fn evaluate(
         }
         return Ok(Some(Output::Binary(Vec::new())));
     }
-    let json = if msg.payload.is_empty() {
-        Some(Val::Obj(Vec::new()))
-    } else {
-        Val::parse_json(&msg.payload, version)
-    };
-    let ctx = Ctx { msg, env, version, json, cost: Cell::new(0) };
-    let root = ctx.json.clone().unwrap_or(Val::Undefined);
+    let ctx = Ctx { msg, env, version, json: msg.json(version), cost: Cell::new(0) };
+    let undefined = Val::Undefined;
+    let root = ctx.json.unwrap_or(&undefined);
     if let Some(cond) = &q.condition {
-        if !is_true(&ctx.eval(cond, &root)?) {
+        if !is_true(&ctx.eval(cond, root)?) {
             return Ok(None);
         }
     }
     if ctx.json.is_none() && q.items.contains(&SelectItem::Wildcard) {
         if q.items.len() == 1 {
-            return Ok(Some(Output::Binary(msg.payload.clone())));
+            return Ok(Some(Output::Binary(msg.payload.to_vec())));
         }
         return Err(EvalError::BinaryPayload("'*' of a non-JSON payload can only be selected alone".into()));
     }
-    let out = ctx.project(q, &root)?;
-    Ok(Some(match out.to_json() {
-        Some(value) => {
-            let mut text = String::new();
-            out.write_json(&mut text);
-            Output::Json(JsonPayload { value, text })
-        }
-        None => Output::Binary(Vec::new()),
-    }))
+    let out = ctx.project(q, root)?;
+    if out.is_undefined() {
+        return Ok(Some(Output::Binary(Vec::new())));
+    }
+    let mut text = String::new();
+    out.write_json(&mut text);
+    Ok(Some(Output::Json(JsonPayload { value: OnceLock::new(), val: Some(out), text })))
 }
 
 /// Evaluates a lone expression against a message's payload (for substitution templates).
@@ -212,14 +251,9 @@ pub(crate) fn evaluate_expr(
     msg: &Message,
     env: &dyn Environment,
 ) -> Result<Val, EvalError> {
-    let json = if msg.payload.is_empty() {
-        Some(Val::Obj(Vec::new()))
-    } else {
-        Val::parse_json(&msg.payload, version)
-    };
-    let ctx = Ctx { msg, env, version, json, cost: Cell::new(0) };
-    let root = ctx.json.clone().unwrap_or(Val::Undefined);
-    ctx.eval(e, &root)
+    let ctx = Ctx { msg, env, version, json: msg.json(version), cost: Cell::new(0) };
+    let undefined = Val::Undefined;
+    ctx.eval(e, ctx.json.unwrap_or(&undefined))
 }
 
 /// Whether a WHERE result lets the rule act: true, or the string "true".

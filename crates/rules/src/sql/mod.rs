@@ -9,7 +9,7 @@
 //! assert!(rule.matches_topic("topic/subtopic"));
 //! let msg = Message {
 //!     topic: "topic/subtopic".into(),
-//!     payload: br#"{"color":"red","temperature":100}"#.to_vec(),
+//!     payload: br#"{"color":"red","temperature":100}"#.to_vec().into(),
 //!     ..Message::default()
 //! };
 //! let out = rule.evaluate(&msg, &NoEnvironment)?.map(|o| o.to_bytes());
@@ -32,7 +32,8 @@ mod value;
 
 pub use ast::{BinOp, CastType, Expr, From, Literal, Query, SelectItem, SqlVersion};
 pub use eval::{
-    Environment, EvalError, FunctionExecution, JsonPayload, Message, NoEnvironment, Output, MAX_COST,
+    Environment, EvalError, FunctionExecution, JsonPayload, Message, NoEnvironment, Output, ParsedPayload,
+    MAX_COST,
 };
 pub use parser::{topic_matches, Position, SqlError};
 pub use template::Template;

@@ -13,12 +13,13 @@ const V2: SqlVersion = SqlVersion::V2016_03_23;
 fn message(topic: &str, payload: &[u8]) -> Message {
     Message {
         topic: topic.into(),
-        payload: payload.to_vec(),
+        payload: payload.to_vec().into(),
         client_id: Some("client-1".into()),
         principal: Some("ba67293af50bf2506f5f93469686da660c7c844e7b3950bfb16813e0d31e9373".into()),
         trace_id: Some("12345678-1234-1234-1234-123456789012".into()),
         account_id: "123456789012".into(),
         timestamp_ms: 1481825251155,
+        ..Message::default()
     }
 }
 
@@ -542,7 +543,7 @@ fn message_functions() {
         };
         assert_eq!(&out.value().get("r").cloned(), expected, "{expr} on {topic}");
     }
-    let bare = Message { topic: "a".into(), payload: b"{}".to_vec(), ..Message::default() };
+    let bare = Message { topic: "a".into(), payload: b"{}".to_vec().into(), ..Message::default() };
     let st =
         Statement::parse("SELECT clientid() AS c, traceid() AS t, principal() AS p FROM 'a'", V1).unwrap();
     assert_eq!(st.evaluate(&bare, &NoEnvironment).unwrap(), Some(Output::json(json!({"c":"n/a"}))));
