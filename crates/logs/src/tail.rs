@@ -90,6 +90,40 @@ impl LogSink for TailSink {
         Ok(())
     }
 
+    /// A batch under one lock; with no reader, only the lines the ring keeps are copied.
+    fn write_lines(&mut self, lines: &[u8], count: usize) -> io::Result<()> {
+        let mut ring = self.shared.ring();
+        let listening = self.sender.receiver_count() > 0;
+        let skip = if listening { 0 } else { count.saturating_sub(ring.capacity) };
+        let mut result = Ok(());
+        for (i, line) in lines.split_inclusive(|b| *b == b'\n').enumerate() {
+            let seq = ring.next_seq;
+            ring.next_seq += 1;
+            if i < skip {
+                continue;
+            }
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line: Arc<str> = match std::str::from_utf8(line) {
+                Ok(text) => text.into(),
+                Err(e) => {
+                    result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    continue;
+                }
+            };
+            let item = TailLine { seq, line };
+            if ring.capacity > 0 {
+                if ring.lines.len() == ring.capacity {
+                    ring.lines.pop_front();
+                }
+                ring.lines.push_back(item.clone());
+            }
+            if listening {
+                let _ = self.sender.send(item);
+            }
+        }
+        result
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
