@@ -298,6 +298,20 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_keeps_its_last_lines_and_numbers_every_line() {
+        let (mut sink, tail) = live_tail(2);
+        sink.write_lines(b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n", 4).unwrap();
+        let recent = tail.recent(&TailFilter::default());
+        let lines: Vec<(u64, &str)> = recent.iter().map(|l| (l.seq, &*l.line)).collect();
+        assert_eq!(lines, [(3, "{\"n\":2}"), (4, "{\"n\":3}")]);
+        // With a reader, every line of a batch is sent.
+        let mut rx = tail.subscribe().unwrap();
+        sink.write_lines(b"{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n", 3).unwrap();
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).map(|l| l.seq).collect();
+        assert_eq!(got, [5, 6, 7]);
+    }
+
+    #[test]
     fn subscribers_get_new_lines_and_a_lagging_one_is_told() {
         let (mut sink, tail) = live_tail(0);
         let mut rx = tail.subscribe().unwrap();
