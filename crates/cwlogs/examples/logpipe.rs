@@ -1,8 +1,8 @@
 //! The log pipeline's own rate, without a broker: producer threads emit Publish-In/Publish-Out
 //! entries (50 clients, the shape the broker writes at DEBUG) as fast as they can into the real
 //! pipeline; the file sink (and optionally the live tail and the log store) receives them.
-//! Prints one JSON object: entries, seconds, entries/s written to the file, dropped, and, with
-//! the store, what it stored and missed. Not a test; `scripts/bench-logpipe.sh` runs it.
+//! Prints one JSON object: entries, seconds, entries/s written to the file, entries per CPU
+//! second, dropped, and, with the store, what it stored and missed. Not a test; `scripts/bench-logpipe.sh` runs it.
 //!
 //! cargo run --release -p iotemu-cwlogs --example logpipe -- [--entries N] [--threads T]
 //!     [--file PATH] [--tail] [--store DIR]
@@ -60,6 +60,7 @@ fn main() {
         })
         .collect();
     let topics: Vec<Arc<str>> = (0..50).map(|i| Arc::from(format!("bench/logpipe/pair/{i}"))).collect();
+    let cpu_at_start = cpu_seconds();
     let started = Instant::now();
     let producers: Vec<_> = (0..threads)
         .map(|t| {
@@ -85,6 +86,7 @@ fn main() {
     let emitted = started.elapsed().as_secs_f64();
     assert!(handle.flush(Duration::from_secs(120)), "the pipeline flushed");
     let written_secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_at_start;
     let dropped = sink.dropped();
     let lines = std::fs::read(&file).map(|b| b.iter().filter(|c| **c == b'\n').count() as u64).unwrap_or(0);
     let mut out = serde_json::json!({
@@ -95,6 +97,10 @@ fn main() {
         "file_entries_per_sec": (lines as f64 / written_secs).round(),
         "file_lines": lines,
         "dropped": dropped,
+        // CPU time of the whole process (producers, writer, sinks) until the file was flushed:
+        // on a machine shared with other work, entries per CPU second are the steadier figure.
+        "cpu_seconds": round(cpu),
+        "entries_per_cpu_sec": (entries as f64 / cpu.max(1e-9)).round(),
     });
     // Shutting the pipeline down drops its sinks: the store writes what is queued.
     assert!(handle.shutdown(Duration::from_secs(600)), "the pipeline stopped");
@@ -110,6 +116,16 @@ fn main() {
     }
     let _ = std::fs::remove_file(&file);
     println!("{out}");
+}
+
+/// User + system CPU seconds of this process so far (Linux, `/proc/self/stat`; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn round(x: f64) -> f64 {
