@@ -60,7 +60,7 @@ def lines_in(path):
 
 def pipeline_alone(logpipe, runs, quick):
     entries = 1_000_000 if quick else 3_000_000
-    out = {"file": [], "file+tail": [], "store_per_s": [], "store_missed_pct": [], "dropped": []}
+    out = {"file": [], "file+tail": [], "per_cpu": [], "store_per_s": [], "store_missed_pct": [], "dropped": []}
     with tempfile.TemporaryDirectory() as d:
         file = os.path.join(d, "entries.jsonl")
         for run in range(runs):
@@ -68,6 +68,8 @@ def pipeline_alone(logpipe, runs, quick):
                 r = json.loads(subprocess.run([logpipe, "--entries", str(entries), "--threads", "2", "--file", file,
                                                *extra], capture_output=True, text=True, check=True).stdout)
                 out[mode].append(r["file_entries_per_sec"])
+                if mode == "file+tail":
+                    out["per_cpu"].append(r["entries_per_cpu_sec"])
                 out["dropped"].append(r["dropped"])
                 print(f"  pipeline alone, run {run + 1}, {mode}: {r}", file=sys.stderr)
             r = json.loads(subprocess.run([logpipe, "--entries", str(entries // 3), "--threads", "2", "--file", file,
@@ -158,6 +160,10 @@ def main():
                    p["file"], ">=", 1_200_000),
             figure("log pipeline", "file sink entries/s, pipeline alone, file + live tail", "entries/s",
                    p["file+tail"], ">=", 1_200_000),
+            # Wall time on a shared machine counts the other builds' time too; per CPU second is
+            # what the pipeline costs (producers + writer + sinks), whatever else runs.
+            figure("log pipeline", "entries per CPU second, pipeline alone, file + live tail", "entries/s",
+                   p["per_cpu"], ">=", 1_200_000),
             figure("log pipeline", "entries dropped, pipeline alone", "count", p["dropped"], "<=", 0),
             figure("log store", "store events/s fed by the pipeline alone (file + tail + store)", "entries/s",
                    p["store_per_s"]),
