@@ -5,7 +5,7 @@
 //! second, dropped, and, with the store, what it stored and missed. Not a test; `scripts/bench-logpipe.sh` runs it.
 //!
 //! cargo run --release -p iotemu-cwlogs --example logpipe -- [--entries N] [--threads T]
-//!     [--file PATH] [--tail] [--store DIR]
+//!     [--file PATH] [--tail] [--store DIR] [--store-wait]
 
 use iotemu_core::{ClientInfo, Protocol, Scope, SystemClock, TraceId};
 use iotemu_cwlogs::{LogStore, StoreConfig, StoreSink};
@@ -43,6 +43,7 @@ fn main() {
         let config = StoreConfig {
             scope,
             queue_capacity: 65_536,
+            wait_when_full: args.iter().any(|a| a == "--store-wait"),
             max_events: 100_000_000,
             retention_days: 7,
             clock: Arc::new(SystemClock),

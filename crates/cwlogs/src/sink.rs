@@ -16,7 +16,7 @@ use iotemu_core::{Clock, Scope};
 use iotemu_logs::{EventConfigurations, LogSink};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,10 @@ pub struct StoreConfig {
     pub scope: Scope,
     /// Entries waiting for the store before new ones are missed (and counted).
     pub queue_capacity: usize,
+    /// When the queue is full, make the pipeline wait for the store instead of missing entries
+    /// (as long as it makes progress; 2 s without any and entries are missed again): nothing is
+    /// missed, and the broker slows to the store's pace.
+    pub wait_when_full: bool,
     /// Events kept in all; the oldest go first.
     pub max_events: u64,
     /// Retention of the IoT log groups when the store creates them.
@@ -50,6 +54,8 @@ pub struct StoreSink {
     /// Lines handed to the store's thread and not yet written.
     queued: Arc<AtomicUsize>,
     capacity: usize,
+    /// Signalled by the store's thread after each transaction (with `wait_when_full`).
+    written: Option<Arc<(Mutex<()>, Condvar)>>,
 }
 
 impl StoreSink {
@@ -60,10 +66,12 @@ impl StoreSink {
         let queued = Arc::new(AtomicUsize::new(0));
         let capacity = config.queue_capacity.max(1);
         let (counter, in_queue) = (missed.clone(), queued.clone());
+        let written = config.wait_when_full.then(|| Arc::new((Mutex::new(()), Condvar::new())));
+        let signal = written.clone();
         let thread = std::thread::Builder::new()
             .name("iotemu-log-store".into())
-            .spawn(move || run(rx, &store, &config, &counter, &in_queue))?;
-        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed, queued, capacity })
+            .spawn(move || run(rx, &store, &config, &counter, &in_queue, signal.as_deref()))?;
+        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed, queued, capacity, written })
     }
 
     /// Entries the store missed because its queue was full (since start).
@@ -75,6 +83,27 @@ impl StoreSink {
     fn queue(&mut self, lines: &[u8], count: usize) {
         let Some(tx) = &self.tx else { return };
         // The queue may overshoot its capacity by one batch; it is bounded all the same.
+        if let Some(written) = &self.written {
+            // Waits as long as the store makes progress; 2 s without any means it is stuck.
+            let mut deadline = Instant::now() + Duration::from_secs(2);
+            let (lock, condvar) = &**written;
+            let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = self.queued.load(Ordering::Relaxed);
+            while last >= self.capacity && Instant::now() < deadline {
+                let now = self.queued.load(Ordering::Relaxed);
+                if now < last {
+                    deadline = Instant::now() + Duration::from_secs(2);
+                }
+                last = now;
+                if last < self.capacity {
+                    break;
+                }
+                guard = condvar
+                    .wait_timeout(guard, Duration::from_millis(50))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
         if self.queued.load(Ordering::Relaxed) >= self.capacity {
             self.missed.fetch_add(count as u64, Ordering::Relaxed);
             return;
@@ -128,6 +157,7 @@ fn run(
     config: &StoreConfig,
     missed: &AtomicU64,
     queued: &AtomicUsize,
+    written: Option<&(Mutex<()>, Condvar)>,
 ) {
     let mut groups = std::collections::HashMap::<String, i64>::new();
     let mut reported = 0;
@@ -174,6 +204,10 @@ fn run(
             events.clear();
         }
         queued.fetch_sub(lines, Ordering::Relaxed);
+        if let Some((lock, condvar)) = written {
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            condvar.notify_all();
+        }
         since_prune += lines as u64;
         let total = missed.load(Ordering::Relaxed);
         if total > reported {
@@ -307,6 +341,7 @@ mod tests {
         StoreConfig {
             scope: Scope::new("123456789012", "us-east-1"),
             queue_capacity: 1,
+            wait_when_full: false,
             max_events: 1,
             retention_days: 1,
             clock: Arc::new(iotemu_core::SystemClock),
@@ -359,6 +394,7 @@ mod store_tests {
         let config = StoreConfig {
             scope: scope.clone(),
             queue_capacity: 1,
+            wait_when_full: false,
             max_events: 1_000_000,
             retention_days: 7,
             clock: Arc::new(Stopped(now)),
@@ -380,5 +416,41 @@ mod store_tests {
         let missed = missed.load(Ordering::Relaxed);
         assert!(missed > 0, "a one-entry queue cannot keep up with a burst");
         assert_eq!(stored.len() as u64 + missed, 2000, "every entry is stored or counted as missed");
+    }
+
+    #[test]
+    fn waiting_when_full_misses_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
+        let config = StoreConfig {
+            scope: scope.clone(),
+            queue_capacity: 1,
+            wait_when_full: true,
+            max_events: 1_000_000,
+            retention_days: 7,
+            clock: Arc::new(Stopped(now)),
+            events: Arc::default(),
+        };
+        let mut sink = StoreSink::start(store.clone(), config).expect("sink");
+        let missed = sink.missed();
+        let mut batch = String::new();
+        for i in 0..2000 {
+            batch.push_str(&format!(
+                "{{\"timestamp\":\"2026-11-24 10:00:00.000\",\"eventType\":\"Publish-In\",\"clientId\":\"c{i}\"}}\n"
+            ));
+            if i % 100 == 99 {
+                sink.write_lines(batch.as_bytes(), 100).expect("never fails");
+                batch.clear();
+            }
+        }
+        drop(sink);
+        let group = store.group(&scope, IOT_LOG_GROUP).expect("read").expect("created");
+        let stored = store
+            .events(&EventQuery { group_id: group.id, limit: 10_000, ..Default::default() })
+            .expect("read");
+        assert_eq!(missed.load(Ordering::Relaxed), 0);
+        assert_eq!(stored.len(), 2000);
     }
 }
