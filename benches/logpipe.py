@@ -60,7 +60,8 @@ def lines_in(path):
 
 def pipeline_alone(logpipe, runs, quick):
     entries = 1_000_000 if quick else 3_000_000
-    out = {"file": [], "file+tail": [], "per_cpu": [], "store_per_s": [], "store_missed_pct": [], "dropped": []}
+    out = {"file": [], "file+tail": [], "per_cpu": [], "store_per_s": [], "store_missed_pct": [], "dropped": [],
+           "wait_file_per_s": [], "wait_missed_pct": []}
     with tempfile.TemporaryDirectory() as d:
         file = os.path.join(d, "entries.jsonl")
         for run in range(runs):
@@ -78,6 +79,12 @@ def pipeline_alone(logpipe, runs, quick):
             out["store_per_s"].append(r["store_events_per_sec"])
             out["store_missed_pct"].append(r["store_missed_percent"])
             print(f"  pipeline alone, run {run + 1}, file+tail+store: {r}", file=sys.stderr)
+            r = json.loads(subprocess.run([logpipe, "--entries", str(entries // 3), "--threads", "2", "--file", file,
+                                           "--tail", "--store", os.path.join(d, "store"), "--store-wait"],
+                                          capture_output=True, text=True, check=True).stdout)
+            out["wait_file_per_s"].append(r["file_entries_per_sec"])
+            out["wait_missed_pct"].append(r["store_missed_percent"])
+            print(f"  pipeline alone, run {run + 1}, file+tail+store, wait_when_full: {r}", file=sys.stderr)
     return out
 
 
@@ -169,6 +176,10 @@ def main():
                    p["store_per_s"]),
             figure("log store", "entries missed by the store, pipeline alone at full speed", "percent",
                    p["store_missed_pct"], "<", 1.0),
+            figure("log store", "entries missed by the store with [logstore] wait_when_full", "percent",
+                   p["wait_missed_pct"], "<", 1.0),
+            figure("log store", "file entries/s with [logstore] wait_when_full (the store's pace)", "entries/s",
+                   p["wait_file_per_s"]),
         ]
     if only in (None, "broker"):
         b = broker_peak(iotemu, loadgen, runs, quick)
