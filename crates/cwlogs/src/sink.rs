@@ -14,9 +14,9 @@ use crate::service::{with_fields, EntryFields};
 use crate::store::{LogStore, NewEvent};
 use iotemu_core::{Clock, Scope};
 use iotemu_logs::{EventConfigurations, LogSink};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,10 @@ pub struct StoreConfig {
     pub scope: Scope,
     /// Entries waiting for the store before new ones are missed (and counted).
     pub queue_capacity: usize,
+    /// When the queue is full, make the pipeline wait for the store instead of missing entries
+    /// (as long as it makes progress; 2 s without any and entries are missed again): nothing is
+    /// missed, and the broker slows to the store's pace.
+    pub wait_when_full: bool,
     /// Events kept in all; the oldest go first.
     pub max_events: u64,
     /// Retention of the IoT log groups when the store creates them.
@@ -44,38 +48,83 @@ pub struct StoreConfig {
 
 /// The store sink; dropping it writes what is queued and stops its thread.
 pub struct StoreSink {
-    tx: Option<SyncSender<Vec<u8>>>,
+    tx: Option<Sender<(Vec<u8>, usize)>>,
     thread: Option<JoinHandle<()>>,
     missed: Arc<AtomicU64>,
+    /// Lines handed to the store's thread and not yet written.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+    /// Signalled by the store's thread after each transaction (with `wait_when_full`).
+    written: Option<Arc<(Mutex<()>, Condvar)>>,
 }
 
 impl StoreSink {
     /// Starts the store's writer thread.
     pub fn start(store: Arc<LogStore>, config: StoreConfig) -> std::io::Result<StoreSink> {
-        let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+        let (tx, rx) = channel();
         let missed = Arc::new(AtomicU64::new(0));
-        let counter = missed.clone();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let capacity = config.queue_capacity.max(1);
+        let (counter, in_queue) = (missed.clone(), queued.clone());
+        let written = config.wait_when_full.then(|| Arc::new((Mutex::new(()), Condvar::new())));
+        let signal = written.clone();
         let thread = std::thread::Builder::new()
             .name("iotemu-log-store".into())
-            .spawn(move || run(rx, &store, &config, &counter))?;
-        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed })
+            .spawn(move || run(rx, &store, &config, &counter, &in_queue, signal.as_deref()))?;
+        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed, queued, capacity, written })
     }
 
     /// Entries the store missed because its queue was full (since start).
     pub fn missed(&self) -> Arc<AtomicU64> {
         self.missed.clone()
     }
+
+    /// Queues `count` lines as one chunk, or counts them as missed when the queue is full.
+    fn queue(&mut self, lines: &[u8], count: usize) {
+        let Some(tx) = &self.tx else { return };
+        // The queue may overshoot its capacity by one batch; it is bounded all the same.
+        if let Some(written) = &self.written {
+            // Waits as long as the store makes progress; 2 s without any means it is stuck.
+            let mut deadline = Instant::now() + Duration::from_secs(2);
+            let (lock, condvar) = &**written;
+            let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = self.queued.load(Ordering::Relaxed);
+            while last >= self.capacity && Instant::now() < deadline {
+                let now = self.queued.load(Ordering::Relaxed);
+                if now < last {
+                    deadline = Instant::now() + Duration::from_secs(2);
+                }
+                last = now;
+                if last < self.capacity {
+                    break;
+                }
+                guard = condvar
+                    .wait_timeout(guard, Duration::from_millis(50))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        if self.queued.load(Ordering::Relaxed) >= self.capacity {
+            self.missed.fetch_add(count as u64, Ordering::Relaxed);
+            return;
+        }
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        if tx.send((lines.to_vec(), count)).is_err() {
+            self.queued.fetch_sub(count, Ordering::Relaxed);
+            self.missed.fetch_add(count as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl LogSink for StoreSink {
     fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
-        let Some(tx) = &self.tx else { return Ok(()) };
-        match tx.try_send(line.to_vec()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.missed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.queue(line, 1);
+        Ok(())
+    }
+
+    /// The pipeline's whole batch goes over in one copy; the store's thread splits it.
+    fn write_lines(&mut self, lines: &[u8], count: usize) -> std::io::Result<()> {
+        self.queue(lines, count);
         Ok(())
     }
 
@@ -97,47 +146,69 @@ impl Drop for StoreSink {
     }
 }
 
-/// Lines written per transaction at most.
-const BATCH: usize = 4096;
+/// Lines written per transaction at most (a chunk is never split).
+const BATCH: usize = 16_384;
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
-fn run(rx: Receiver<Vec<u8>>, store: &LogStore, config: &StoreConfig, missed: &AtomicU64) {
+fn run(
+    rx: Receiver<(Vec<u8>, usize)>,
+    store: &LogStore,
+    config: &StoreConfig,
+    missed: &AtomicU64,
+    queued: &AtomicUsize,
+    written: Option<&(Mutex<()>, Condvar)>,
+) {
     let mut groups = std::collections::HashMap::<String, i64>::new();
     let mut reported = 0;
     let mut last_prune = Instant::now();
     // Retention also runs after a tenth of `max_events` new entries, so the bound holds closely.
     let prune_after = (config.max_events / 10).max(1);
     let mut since_prune = 0u64;
-    let mut batch: Vec<(String, String, NewEvent)> = Vec::with_capacity(BATCH);
+    let mut by_group = std::collections::BTreeMap::<String, Vec<(String, NewEvent)>>::new();
     while let Ok(first) = rx.recv() {
-        batch.push(parse(first, config));
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(line) => batch.push(parse(line, config)),
-                Err(_) => break,
+        let mut lines = 0;
+        let mut chunk = Some(first);
+        while let Some((bytes, count)) = chunk.take() {
+            lines += count;
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let (group, stream, event) = parse(line.to_vec(), config);
+                match by_group.get_mut(&group) {
+                    Some(events) => events.push((stream, event)),
+                    None => {
+                        by_group.insert(group, vec![(stream, event)]);
+                    }
+                }
+            }
+            if lines < BATCH {
+                chunk = rx.try_recv().ok();
             }
         }
         let now = config.clock.now_millis() as i64;
-        let mut by_group = std::collections::BTreeMap::<&str, Vec<(String, NewEvent)>>::new();
-        for (group, stream, event) in &batch {
-            by_group.entry(group.as_str()).or_default().push((stream.clone(), event.clone()));
-        }
-        for (group, events) in by_group {
+        for (group, events) in by_group.iter_mut() {
+            if events.is_empty() {
+                continue;
+            }
+            let group = group.as_str();
             let written = group_id(store, config, &mut groups, group, now)
-                .and_then(|id| store.append(id, &events, now))
+                .and_then(|id| store.append(id, events, now))
                 // The group may have been deleted (DeleteLogGroup, reset): make it again, once.
                 .or_else(|_| {
                     groups.remove(group);
                     group_id(store, config, &mut groups, group, now)
-                        .and_then(|id| store.append(id, &events, now))
+                        .and_then(|id| store.append(id, events, now))
                 });
             if let Err(e) = written {
                 tracing::warn!(error = %e, entries = events.len(), "the log store could not write entries");
             }
+            events.clear();
         }
-        since_prune += batch.len() as u64;
-        batch.clear();
+        queued.fetch_sub(lines, Ordering::Relaxed);
+        if let Some((lock, condvar)) = written {
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            condvar.notify_all();
+        }
+        since_prune += lines as u64;
         let total = missed.load(Ordering::Relaxed);
         if total > reported {
             tracing::warn!(
@@ -270,6 +341,7 @@ mod tests {
         StoreConfig {
             scope: Scope::new("123456789012", "us-east-1"),
             queue_capacity: 1,
+            wait_when_full: false,
             max_events: 1,
             retention_days: 1,
             clock: Arc::new(iotemu_core::SystemClock),
@@ -322,6 +394,7 @@ mod store_tests {
         let config = StoreConfig {
             scope: scope.clone(),
             queue_capacity: 1,
+            wait_when_full: false,
             max_events: 1_000_000,
             retention_days: 7,
             clock: Arc::new(Stopped(now)),
@@ -343,5 +416,41 @@ mod store_tests {
         let missed = missed.load(Ordering::Relaxed);
         assert!(missed > 0, "a one-entry queue cannot keep up with a burst");
         assert_eq!(stored.len() as u64 + missed, 2000, "every entry is stored or counted as missed");
+    }
+
+    #[test]
+    fn waiting_when_full_misses_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
+        let config = StoreConfig {
+            scope: scope.clone(),
+            queue_capacity: 1,
+            wait_when_full: true,
+            max_events: 1_000_000,
+            retention_days: 7,
+            clock: Arc::new(Stopped(now)),
+            events: Arc::default(),
+        };
+        let mut sink = StoreSink::start(store.clone(), config).expect("sink");
+        let missed = sink.missed();
+        let mut batch = String::new();
+        for i in 0..2000 {
+            batch.push_str(&format!(
+                "{{\"timestamp\":\"2026-11-24 10:00:00.000\",\"eventType\":\"Publish-In\",\"clientId\":\"c{i}\"}}\n"
+            ));
+            if i % 100 == 99 {
+                sink.write_lines(batch.as_bytes(), 100).expect("never fails");
+                batch.clear();
+            }
+        }
+        drop(sink);
+        let group = store.group(&scope, IOT_LOG_GROUP).expect("read").expect("created");
+        let stored = store
+            .events(&EventQuery { group_id: group.id, limit: 10_000, ..Default::default() })
+            .expect("read");
+        assert_eq!(missed.load(Ordering::Relaxed), 0);
+        assert_eq!(stored.len(), 2000);
     }
 }

@@ -106,6 +106,7 @@ impl App {
                 iotemu_cwlogs::StoreConfig {
                     scope: log_scope,
                     queue_capacity: config.logstore.queue_capacity,
+                    wait_when_full: config.logstore.wait_when_full,
                     max_events: config.logstore.max_events,
                     retention_days: config.logstore.retention_days,
                     clock: clock.clone(),

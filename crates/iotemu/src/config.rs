@@ -214,6 +214,9 @@ pub struct LogStoreSection {
     pub max_events: u64,
     pub retention_days: i64,
     pub queue_capacity: usize,
+    /// A full queue makes the log pipeline wait for the store instead of missing entries.
+    #[serde(default)]
+    pub wait_when_full: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -111,7 +111,8 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "region": state.region,
         "connections": state.broker.connection_count(),
         "logLevel": state.logs.filter().to_string(),
-        // Entries the log pipeline dropped because its queue was full (it never blocks the broker).
+        // Entries the log pipeline dropped: a sink took nothing for [logging] max_wait (a full batch
+        // otherwise makes producers wait), or could not write them (a full disk).
         "logEntriesDropped": state.logs.dropped(),
         // Entries the log store missed (its own queue was full); stdout and the file have them.
         "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),

@@ -1,9 +1,19 @@
-//! The log pipeline: producers never block; one writer thread filters nothing more, serializes
-//! each record once and fans the line out to every sink (`docs/architecture.md`, "Log pipeline").
+//! The log pipeline: producers serialize their own entries, straight into a reused per-thread
+//! buffer, and append the line to one shared batch; one writer thread takes the whole batch at
+//! once (swapping it for an empty one) and hands it to every sink (`docs/architecture.md`,
+//! "Log pipeline").
 //!
 //! Producers check [`EventSink::enabled`] before building an entry, so a DISABLED level costs
-//! one atomic load per event. When the bounded queue is full the record is dropped and counted;
+//! one atomic load per event. Serializing on the producers' threads spreads the work over every
+//! core, and the writer only copies whole batches (one `write` per 256 KB for the file), so the
+//! writer is never the bottleneck. The batch is bounded (`capacity` entries): when it is full a
+//! producer waits for the writer to take it (back-pressure; nothing is lost). Only if the writer
+//! takes nothing for `max_wait` (a sink stuck: a pipe nobody reads) does a producer drop the
+//! entry and count it, and then the pipeline drops without waiting until the writer moves again;
 //! the writer reports the count as a WARN diagnostic (through `tracing`, never in the stream).
+//!
+//! Order: entries enter the batch in the order their producers took the lock, so one
+//! connection's entries keep the order it wrote them in.
 
 use crate::event_config::EventConfigurations;
 use crate::policy::LevelPolicy;
@@ -11,26 +21,41 @@ use crate::wireless::WirelessRecord;
 use crate::{LevelFilter, LogEntry, LogLevel, LogRecord, LogSink};
 use iotemu_core::{Clock, SystemClock, TraceId};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-enum Msg {
-    Record(Box<LogRecord>),
-    /// A LoRaWAN entry (`/aws/iotwireless`), already filtered by the wireless log levels.
-    Wireless(Box<WirelessRecord>),
-    /// Flush every sink, answer, and (if `stop`) end the writer.
-    Flush {
-        ack: SyncSender<()>,
-        stop: bool,
-    },
+/// The entries waiting for the writer: whole lines, one after the other.
+struct Batch {
+    bytes: Vec<u8>,
+    lines: u64,
+    /// The writer sleeps until a producer wakes it.
+    writer_waiting: bool,
+    /// Producers waiting for room.
+    producers_waiting: usize,
+    /// A producer waited `max_wait` in vain: drop (and count) until the writer takes a batch.
+    stalled: bool,
+    /// Flush requests: answered once everything before them has reached the sinks.
+    flushes: Vec<SyncSender<()>>,
+    stop: bool,
+    /// The writer has ended: nothing more can be written.
+    writer_gone: bool,
 }
 
 struct Shared {
-    tx: SyncSender<Msg>,
+    batch: Mutex<Batch>,
+    /// Wakes the writer.
+    to_writer: Condvar,
+    /// Wakes producers waiting for room.
+    to_producers: Condvar,
+    /// Entries the batch holds at most.
+    capacity: u64,
+    /// How long a producer waits for room before it drops its entry.
+    max_wait: Duration,
     policy: LevelPolicy,
     /// Dropped and not yet reported by the writer.
     dropped: AtomicU64,
@@ -40,7 +65,80 @@ struct Shared {
     clock: Arc<dyn Clock>,
 }
 
-/// The producers' handle: cheap to clone, never blocks.
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Batch> {
+        // The batch stays consistent whatever panicked: lines are appended whole.
+        self.batch.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.dropped_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Appends one serialized line (ending with `\n`), waiting for room if the batch is full.
+    fn append(&self, line: &[u8]) {
+        let mut batch = self.lock();
+        if batch.lines >= self.capacity && !batch.stalled && !batch.writer_gone {
+            let deadline = Instant::now() + self.max_wait;
+            batch.producers_waiting += 1;
+            while batch.lines >= self.capacity && !batch.stalled && !batch.writer_gone {
+                let now = Instant::now();
+                if now >= deadline {
+                    batch.stalled = true;
+                    break;
+                }
+                batch = self
+                    .to_producers
+                    .wait_timeout(batch, deadline - now)
+                    .map(|(b, _)| b)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            }
+            batch.producers_waiting -= 1;
+        }
+        if batch.lines >= self.capacity || batch.writer_gone {
+            drop(batch);
+            self.count_dropped(1);
+            return;
+        }
+        batch.bytes.extend_from_slice(line);
+        batch.lines += 1;
+        if batch.writer_waiting {
+            batch.writer_waiting = false;
+            self.to_writer.notify_one();
+        }
+    }
+}
+
+thread_local! {
+    /// Each producer thread's reused serialization buffer.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+/// Serializes on the calling thread into its reused buffer, then appends the line.
+fn serialize_and_append<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T) {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            if serde_json::to_writer(&mut *line, value).is_ok() {
+                line.push(b'\n');
+                shared.append(&line);
+            }
+            if line.capacity() > 64 * 1024 {
+                *line = Vec::with_capacity(1024);
+            }
+        }
+        // Only if serializing an entry emitted another one.
+        Err(_) => {
+            if let Ok(mut line) = serde_json::to_vec(value) {
+                line.push(b'\n');
+                shared.append(&line);
+            }
+        }
+    });
+}
+
+/// The producers' handle: cheap to clone.
 #[derive(Clone)]
 pub struct EventSink {
     shared: Arc<Shared>,
@@ -110,18 +208,13 @@ impl EventSink {
         }
     }
 
-    /// Queues a built record without blocking; counts it as dropped when the queue is full.
+    /// Serializes a built record on this thread and queues the line; waits only while the
+    /// batch is full (at most `max_wait`, then the entry is dropped and counted).
     pub fn emit(&self, record: LogRecord) {
         if !self.shared.policy.allows(record.log_level, record.entry.client(), record.entry.event_type()) {
             return;
         }
-        match self.shared.tx.try_send(Msg::Record(Box::new(record))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                self.shared.dropped_total.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        serialize_and_append(&self.shared, &record);
     }
 
     /// Now, in epoch nanoseconds, by the pipeline's clock (LoRaWAN entries' timestamps).
@@ -129,19 +222,14 @@ impl EventSink {
         self.shared.clock.now_nanos()
     }
 
-    /// Queues a LoRaWAN entry without blocking. The `iot` log levels do not apply: the wireless
-    /// service decides with its own levels (AWS IoT Wireless logging is configured apart).
+    /// Queues a LoRaWAN entry like [`EventSink::emit`]. The `iot` log levels do not apply: the
+    /// wireless service decides with its own levels (AWS IoT Wireless logging is configured apart).
     pub fn emit_wireless(&self, record: WirelessRecord) {
-        match self.shared.tx.try_send(Msg::Wireless(Box::new(record))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                self.shared.dropped_total.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        serialize_and_append(&self.shared, &record);
     }
 
-    /// How many records were dropped since start because the queue was full.
+    /// How many records were dropped since start (the writer took nothing for `max_wait`, or a
+    /// sink could not write them).
     pub fn dropped(&self) -> u64 {
         self.shared.dropped_total.load(Ordering::Relaxed)
     }
@@ -149,7 +237,7 @@ impl EventSink {
 
 /// Owns the writer thread; [`PipelineHandle::shutdown`] flushes and stops it.
 pub struct PipelineHandle {
-    tx: SyncSender<Msg>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -172,9 +260,15 @@ impl PipelineHandle {
 
     fn request_flush(&self, stop: bool, timeout: Duration) -> bool {
         let (ack, done) = sync_channel(1);
-        // A blocking send: the queue may be full, and the caller wants everything written.
-        if self.tx.send(Msg::Flush { ack, stop }).is_err() {
-            return false;
+        {
+            let mut batch = self.shared.lock();
+            if batch.writer_gone {
+                return false;
+            }
+            batch.flushes.push(ack);
+            batch.stop |= stop;
+            batch.writer_waiting = false;
+            self.shared.to_writer.notify_one();
         }
         done.recv_timeout(timeout).is_ok()
     }
@@ -186,6 +280,7 @@ pub struct LogPipeline {
     filter: LevelFilter,
     account_id: Arc<str>,
     capacity: usize,
+    max_wait: Duration,
     clock: Arc<dyn Clock>,
     events: Arc<EventConfigurations>,
 }
@@ -198,6 +293,7 @@ impl LogPipeline {
             filter,
             account_id: account_id.into(),
             capacity: 65_536,
+            max_wait: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
             events: Arc::default(),
         }
@@ -209,9 +305,16 @@ impl LogPipeline {
         self
     }
 
-    /// The queue's capacity in records (default 65,536).
+    /// The entries a batch holds before producers wait for the writer (default 65,536).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
+        self
+    }
+
+    /// How long a producer waits for room before it drops its entry (default 2 s): only a
+    /// stuck sink makes it wait that long.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
         self
     }
 
@@ -229,9 +332,21 @@ impl LogPipeline {
 
     /// Starts the writer thread.
     pub fn start(self) -> std::io::Result<(EventSink, PipelineHandle)> {
-        let (tx, rx) = sync_channel(self.capacity);
         let shared = Arc::new(Shared {
-            tx: tx.clone(),
+            batch: Mutex::new(Batch {
+                bytes: Vec::with_capacity(256 * 1024),
+                lines: 0,
+                writer_waiting: false,
+                producers_waiting: 0,
+                stalled: false,
+                flushes: Vec::new(),
+                stop: false,
+                writer_gone: false,
+            }),
+            to_writer: Condvar::new(),
+            to_producers: Condvar::new(),
+            capacity: self.capacity as u64,
+            max_wait: self.max_wait,
             policy: LevelPolicy::with_events(self.filter, self.events),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
@@ -242,66 +357,66 @@ impl LogPipeline {
         let sinks = self.sinks;
         let thread = std::thread::Builder::new()
             .name("iotemu-log-writer".into())
-            .spawn(move || run_writer(rx, sinks, &writer_shared))?;
-        Ok((EventSink { shared }, PipelineHandle { tx, thread: Some(thread) }))
+            .spawn(move || run_writer(sinks, &writer_shared))?;
+        Ok((EventSink { shared: shared.clone() }, PipelineHandle { shared, thread: Some(thread) }))
     }
 }
 
-fn run_writer(rx: Receiver<Msg>, mut sinks: Vec<Box<dyn LogSink>>, shared: &Shared) {
-    let dropped = &shared.dropped;
-    let mut line = Vec::with_capacity(512);
+fn run_writer(mut sinks: Vec<Box<dyn LogSink>>, shared: &Shared) {
+    // The batch being written; swapped with the producers' one each round, so both keep their
+    // allocation.
+    let mut taken: Vec<u8> = Vec::with_capacity(256 * 1024);
     let mut dirty = false;
     let mut failed = vec![false; sinks.len()];
     loop {
-        let msg = if dirty {
-            match rx.try_recv() {
-                Ok(m) => m,
-                Err(_) => {
-                    flush_all(&mut sinks, &mut failed);
-                    count_lost(&mut sinks, shared);
-                    dirty = false;
-                    report_dropped(dropped);
-                    continue;
+        let (lines, flushes, stop) = {
+            let mut batch = shared.lock();
+            while batch.lines == 0 && batch.flushes.is_empty() && !batch.stop && !dirty {
+                batch.writer_waiting = true;
+                let (b, timeout) = shared
+                    .to_writer
+                    .wait_timeout(batch, Duration::from_secs(1))
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                batch = b;
+                batch.writer_waiting = false;
+                if timeout.timed_out() {
+                    report_dropped(&shared.dropped);
                 }
             }
-        } else {
-            match rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => {
-                    report_dropped(dropped);
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
+            std::mem::swap(&mut batch.bytes, &mut taken);
+            let lines = std::mem::take(&mut batch.lines);
+            batch.stalled = false;
+            if batch.producers_waiting > 0 {
+                shared.to_producers.notify_all();
             }
+            (lines, std::mem::take(&mut batch.flushes), batch.stop)
         };
-        match msg {
-            Msg::Record(_) | Msg::Wireless(_) => {
-                line.clear();
-                let written = match &msg {
-                    Msg::Record(record) => serde_json::to_writer(&mut line, &**record),
-                    Msg::Wireless(record) => serde_json::to_writer(&mut line, &**record),
-                    Msg::Flush { .. } => Ok(()),
-                };
-                if written.is_err() {
-                    continue;
+        if lines > 0 {
+            for (sink, failed) in sinks.iter_mut().zip(failed.iter_mut()) {
+                if let Err(e) = sink.write_lines(&taken, lines as usize) {
+                    warn_once(failed, sink.name(), &e);
                 }
-                line.push(b'\n');
-                for (sink, failed) in sinks.iter_mut().zip(failed.iter_mut()) {
-                    if let Err(e) = sink.write_line(&line) {
-                        warn_once(failed, sink.name(), &e);
-                    }
-                }
-                dirty = true;
             }
-            Msg::Flush { ack, stop } => {
-                flush_all(&mut sinks, &mut failed);
-                count_lost(&mut sinks, shared);
-                dirty = false;
-                report_dropped(dropped);
+            taken.clear();
+            if taken.capacity() > 64 * 1024 * 1024 {
+                taken = Vec::with_capacity(256 * 1024);
+            }
+            dirty = true;
+        }
+        // Flush when the batch ran empty (or when asked): the sinks' buffers reach their files.
+        if lines == 0 || !flushes.is_empty() || stop {
+            flush_all(&mut sinks, &mut failed);
+            count_lost(&mut sinks, shared);
+            dirty = false;
+            report_dropped(&shared.dropped);
+            for ack in flushes {
                 let _ = ack.send(());
-                if stop {
-                    return;
-                }
+            }
+            if stop {
+                let mut batch = shared.lock();
+                batch.writer_gone = true;
+                shared.to_producers.notify_all();
+                return;
             }
         }
     }
@@ -319,8 +434,7 @@ fn flush_all(sinks: &mut [Box<dyn LogSink>], failed: &mut [bool]) {
 fn count_lost(sinks: &mut [Box<dyn LogSink>], shared: &Shared) {
     let lost: u64 = sinks.iter_mut().map(|s| s.take_lost()).sum();
     if lost > 0 {
-        shared.dropped.fetch_add(lost, Ordering::Relaxed);
-        shared.dropped_total.fetch_add(lost, Ordering::Relaxed);
+        shared.count_dropped(lost);
     }
 }
 
@@ -334,7 +448,7 @@ fn warn_once(failed: &mut bool, sink: &str, e: &std::io::Error) {
 fn report_dropped(dropped: &AtomicU64) {
     let n = dropped.swap(0, Ordering::Relaxed);
     if n > 0 {
-        tracing::warn!(dropped = n, "log pipeline queue was full; entries were dropped");
+        tracing::warn!(dropped = n, "log pipeline: a sink took nothing for too long; entries were dropped");
         let _ = std::io::stderr().flush();
     }
 }
@@ -376,32 +490,96 @@ mod tests {
         assert_eq!(levels, ["ERROR", "INFO"]);
     }
 
-    #[test]
-    fn a_full_queue_drops_and_counts_instead_of_blocking() {
-        struct Slow;
-        impl LogSink for Slow {
-            fn write_line(&mut self, _: &[u8]) -> std::io::Result<()> {
-                std::thread::sleep(Duration::from_millis(20));
-                Ok(())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-            fn name(&self) -> &'static str {
-                "slow"
-            }
+    /// Counts lines, sleeping `delay` per batch.
+    struct Counting {
+        lines: Arc<AtomicU64>,
+        delay: Duration,
+    }
+
+    impl LogSink for Counting {
+        fn write_line(&mut self, _: &[u8]) -> std::io::Result<()> {
+            self.lines.fetch_add(1, Ordering::Relaxed);
+            Ok(())
         }
-        let (sink, _handle) = LogPipeline::new("123456789012", LevelFilter::Debug)
-            .sink(Box::new(Slow))
+        fn write_lines(&mut self, lines: &[u8], count: usize) -> std::io::Result<()> {
+            std::thread::sleep(self.delay);
+            assert_eq!(lines.iter().filter(|b| **b == b'\n').count(), count);
+            self.lines.fetch_add(count as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+    }
+
+    #[test]
+    fn a_full_batch_makes_producers_wait_and_loses_nothing() {
+        let lines = Arc::new(AtomicU64::new(0));
+        let slow = Counting { lines: lines.clone(), delay: Duration::from_millis(5) };
+        let (sink, handle) = LogPipeline::new("123456789012", LevelFilter::Debug)
+            .sink(Box::new(slow))
             .capacity(4)
+            .start()
+            .unwrap();
+        let producers: Vec<_> = (0..4)
+            .map(|_| {
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        sink.success(TraceId::new(), connect_entry());
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert!(handle.shutdown(Duration::from_secs(5)));
+        assert_eq!(sink.dropped(), 0);
+        assert_eq!(lines.load(Ordering::Relaxed), 200, "every entry reached the sink");
+    }
+
+    #[test]
+    fn a_stuck_sink_makes_producers_drop_and_count_instead_of_blocking() {
+        let lines = Arc::new(AtomicU64::new(0));
+        let stuck = Counting { lines: lines.clone(), delay: Duration::from_millis(600) };
+        let (sink, handle) = LogPipeline::new("123456789012", LevelFilter::Debug)
+            .sink(Box::new(stuck))
+            .capacity(4)
+            .max_wait(Duration::from_millis(50))
             .start()
             .unwrap();
         let started = std::time::Instant::now();
         for _ in 0..100 {
             sink.success(TraceId::new(), connect_entry());
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "producers must not block");
+        assert!(started.elapsed() < Duration::from_millis(500), "producers wait at most max_wait");
         assert!(sink.dropped() > 0);
+        assert!(handle.shutdown(Duration::from_secs(10)));
+        assert_eq!(lines.load(Ordering::Relaxed) + sink.dropped(), 100, "every entry written or counted");
+    }
+
+    #[test]
+    fn entries_keep_their_order_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let (sink, handle) = LogPipeline::new("123456789012", LevelFilter::Debug)
+            .sink(Box::new(FileSink::open(&path).unwrap()))
+            .capacity(16)
+            .start()
+            .unwrap();
+        let mut expected = String::new();
+        for i in 0..1000u64 {
+            let record = LogRecord::success(i, sink.account_id().clone(), TraceId::new(), connect_entry());
+            expected.push_str(&record.to_json());
+            expected.push('\n');
+            sink.emit(record);
+        }
+        assert!(handle.shutdown(Duration::from_secs(5)));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
     }
 
     #[test]

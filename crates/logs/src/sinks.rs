@@ -9,6 +9,21 @@ use std::path::Path;
 pub trait LogSink: Send {
     /// Writes one line (the JSON entry followed by `\n`).
     fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
+    /// Writes `count` whole lines at once (`lines` holds them one after the other, each ending
+    /// with `\n`): the pipeline hands over every entry queued since the last call. By default,
+    /// line by line; a sink that takes bytes overrides it to copy the batch in one go.
+    fn write_lines(&mut self, lines: &[u8], count: usize) -> io::Result<()> {
+        let _ = count;
+        let mut result = Ok(());
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            if let Err(e) = self.write_line(line) {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
     /// Pushes buffered lines to their destination; called whenever the queue runs empty.
     fn flush(&mut self) -> io::Result<()>;
     /// A short name for diagnostics.
@@ -39,6 +54,9 @@ impl LogSink for StdoutSink {
     fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         self.0.write_all(line)
     }
+    fn write_lines(&mut self, lines: &[u8], _: usize) -> io::Result<()> {
+        self.0.write_all(lines)
+    }
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
     }
@@ -51,7 +69,7 @@ impl LogSink for StdoutSink {
 ///
 /// Opening repairs a last line that a crash cut short (`kill -9` in the middle of a write):
 /// it is ended with a newline, so the next entry starts a line of its own. Lines are buffered
-/// (256 KB) and written whole; when a write fails (the disk is full), the lines that did not
+/// (256 KB, or a whole batch of the pipeline) and written whole; when a write fails (the disk is full), the lines that did not
 /// reach the file are counted ([`LogSink::take_lost`]), and a line the failure cut short is
 /// ended before the next write.
 pub struct FileSink {
@@ -138,6 +156,17 @@ impl LogSink for FileSink {
         self.buffer.extend_from_slice(line);
         self.lines += 1;
         written
+    }
+    fn write_lines(&mut self, lines: &[u8], count: usize) -> io::Result<()> {
+        // Kept even after a failure, like a single line; written once the buffer is full, so a
+        // large batch goes to the file in one write.
+        self.buffer.extend_from_slice(lines);
+        self.lines += count as u64;
+        if self.buffer.len() >= FILE_BUFFER {
+            self.write_buffer()
+        } else {
+            Ok(())
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         self.write_buffer()

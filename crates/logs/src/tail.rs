@@ -94,6 +94,40 @@ impl LogSink for TailSink {
         Ok(())
     }
 
+    /// A batch under one lock; with no reader, only the lines the ring keeps are copied.
+    fn write_lines(&mut self, lines: &[u8], count: usize) -> io::Result<()> {
+        let mut ring = self.shared.ring();
+        let listening = self.sender.receiver_count() > 0;
+        let skip = if listening { 0 } else { count.saturating_sub(ring.capacity) };
+        let mut result = Ok(());
+        for (i, line) in lines.split_inclusive(|b| *b == b'\n').enumerate() {
+            let seq = ring.next_seq;
+            ring.next_seq += 1;
+            if i < skip {
+                continue;
+            }
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line: Arc<str> = match std::str::from_utf8(line) {
+                Ok(text) => text.into(),
+                Err(e) => {
+                    result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    continue;
+                }
+            };
+            let item = TailLine { seq, line };
+            if ring.capacity > 0 {
+                if ring.lines.len() == ring.capacity {
+                    ring.lines.pop_front();
+                }
+                ring.lines.push_back(item.clone());
+            }
+            if listening {
+                let _ = self.sender.send(item);
+            }
+        }
+        result
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -276,6 +310,20 @@ mod tests {
         let lines: Vec<&str> = recent.iter().map(|l| &*l.line).collect();
         assert_eq!(lines, ["{\"n\":2}", "{\"n\":3}", "{\"n\":4}"]);
         assert_eq!(recent.iter().map(|l| l.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    }
+
+    #[test]
+    fn a_batch_keeps_its_last_lines_and_numbers_every_line() {
+        let (mut sink, tail) = live_tail(2);
+        sink.write_lines(b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n", 4).unwrap();
+        let recent = tail.recent(&TailFilter::default());
+        let lines: Vec<(u64, &str)> = recent.iter().map(|l| (l.seq, &*l.line)).collect();
+        assert_eq!(lines, [(3, "{\"n\":2}"), (4, "{\"n\":3}")]);
+        // With a reader, every line of a batch is sent.
+        let mut rx = tail.subscribe().unwrap();
+        sink.write_lines(b"{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n", 3).unwrap();
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).map(|l| l.seq).collect();
+        assert_eq!(got, [5, 6, 7]);
     }
 
     #[test]
