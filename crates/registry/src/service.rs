@@ -184,12 +184,9 @@ pub(crate) fn load_kind<T: serde::de::DeserializeOwned>(
     store: &Store,
     kind: &str,
 ) -> Result<BTreeMap<(Scope, String), T>, RegistryError> {
-    let mut out = BTreeMap::new();
-    for doc in store.all(kind)? {
-        let value = serde_json::from_value(doc.value).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        out.insert((doc.scope, doc.key), value);
-    }
-    Ok(out)
+    // In primary-key order already, so the map is built in bulk.
+    let docs = store.all_as::<T>(kind)?;
+    Ok(docs.into_iter().map(|(scope, key, value)| ((scope, key), value)).collect())
 }
 
 /// The registry as the broker's [`DeviceAuthenticator`] and [`DeviceTrust`], for the account and

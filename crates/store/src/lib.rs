@@ -145,6 +145,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Every document of `kind`, each parsed straight into `T` (no intermediate [`Value`]): what
+    /// the services' caches load at start, where 100,000 things must not cost a second.
+    pub fn all_as<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Result<Vec<(Scope, String, T)>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT account, region, key, value FROM documents WHERE kind = ?1")?;
+        let mut rows = stmt.query(params![kind])?;
+        let mut out = Vec::new();
+        // Most documents share one account and region: compare before allocating a new scope.
+        let mut last: Option<Scope> = None;
+        while let Some(row) = rows.next()? {
+            let account = row.get_ref(0)?.as_str().map_err(|e| StoreError(e.to_string()))?;
+            let region = row.get_ref(1)?.as_str().map_err(|e| StoreError(e.to_string()))?;
+            let scope = match &last {
+                Some(s) if s.account == account && s.region == region => s.clone(),
+                _ => {
+                    let s = Scope { account: account.to_string(), region: region.to_string() };
+                    last = Some(s.clone());
+                    s
+                }
+            };
+            let key = row.get_ref(2)?.as_str().map_err(|e| StoreError(e.to_string()))?.to_string();
+            let value = row.get_ref(3)?.as_str().map_err(|e| StoreError(e.to_string()))?;
+            let value = serde_json::from_str(value).map_err(|e| StoreError(format!("{kind} {key}: {e}")))?;
+            out.push((scope, key, value));
+        }
+        Ok(out)
+    }
+
     /// Removes every document (`POST /_iotemu/reset`).
     pub fn clear(&self) -> Result<(), StoreError> {
         self.conn.lock().execute("DELETE FROM documents", [])?;
