@@ -38,6 +38,8 @@ pub struct Document {
 /// The SQLite database.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The database file; `None` in memory.
+    path: Option<std::path::PathBuf>,
 }
 
 const SCHEMA: &str = "
@@ -79,7 +81,19 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // `iotemu certs create-device` may write while a server holds the file.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        store.path = Some(path.to_owned());
+        Ok(store)
+    }
+
+    /// A second, read-only connection to the same file (`None` in memory), for a service that
+    /// loads a large cache on another thread without holding up the others' reads and writes
+    /// (WAL: readers see the last commit and never block the writer).
+    pub fn reader(&self) -> Result<Option<Store>, StoreError> {
+        let Some(path) = &self.path else { return Ok(None) };
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Some(Store { conn: Mutex::new(conn), path: None }))
     }
 
     /// A database that lives in memory only (`--ephemeral`).
@@ -89,7 +103,7 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store { conn: Mutex::new(conn), path: None })
     }
 
     /// Inserts or replaces a document.
