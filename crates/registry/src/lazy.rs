@@ -26,7 +26,11 @@ impl<T: Default + Send + 'static> Lazy<T> {
         load: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> std::io::Result<Self> {
         let handle = std::thread::Builder::new().name(format!("iotemu-load-{what}")).spawn(load)?;
-        Ok(Lazy { lock: RwLock::new(T::default()), ready: AtomicBool::new(false), pending: Mutex::new(Some(handle)) })
+        Ok(Lazy {
+            lock: RwLock::new(T::default()),
+            ready: AtomicBool::new(false),
+            pending: Mutex::new(Some(handle)),
+        })
     }
 
     fn wait(&self) {

@@ -161,7 +161,10 @@ impl Store {
 
     /// Every document of `kind`, each parsed straight into `T` (no intermediate [`Value`]): what
     /// the services' caches load at start, where 100,000 things must not cost a second.
-    pub fn all_as<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Result<Vec<(Scope, String, T)>, StoreError> {
+    pub fn all_as<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(Scope, String, T)>, StoreError> {
         let conn = self.conn.lock();
         let mut stmt = conn.prepare("SELECT account, region, key, value FROM documents WHERE kind = ?1")?;
         let mut rows = stmt.query(params![kind])?;
