@@ -161,6 +161,35 @@ async fn settled_rss(pid: u32, max: Duration) -> Result<u64> {
     }
 }
 
+/// CPU time (user + system, clock ticks) of a process so far.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).context("malformed /proc/PID/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state field here.
+    Ok(f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0))
+}
+
+/// Waits (at most `max`) until the broker uses under 5% of a core over 500 ms: the work the
+/// idle clients' connects caused (their log entries, lifecycle events) is over, so they are
+/// idle indeed. Returns the seconds waited.
+async fn quiet(pid: u32, max: Duration) -> f64 {
+    let start = Instant::now();
+    let Ok(mut prev) = cpu_ticks(pid) else { return 0.0 };
+    while start.elapsed() < max {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Ok(cur) = cpu_ticks(pid) else { break };
+        // 100 ticks per second: 5% of 500 ms is 2.5 ticks.
+        if cur.saturating_sub(prev) <= 2 {
+            break;
+        }
+        prev = cur;
+    }
+    start.elapsed().as_secs_f64()
+}
+
 async fn latency(o: &ScaleOpts, tag: &str) -> Result<Value> {
     scenarios::latency(&LatencyOpts {
         addr: o.addr,
@@ -196,6 +225,7 @@ pub async fn run(o: &ScaleOpts) -> Result<Value> {
     }
 
     // 2. Fresh pairs with nothing idle.
+    v["quiet_before_idle_free_s"] = quiet(o.pid, Duration::from_secs(30)).await.into();
     let base = latency(o, &format!("{}-l0", o.tag)).await.context("idle-free latency")?;
     eprintln!("loadgen: scale: idle-free latency p99 {} us", base["p99_us"]);
     v["latency_idle_free"] = base;
@@ -219,7 +249,8 @@ pub async fn run(o: &ScaleOpts) -> Result<Value> {
         v["rss_with_idle"] = after.into();
         v["rss_bytes_per_idle_conn"] = ((after as f64 - before as f64) / o.idle as f64).into();
 
-        // 4. Fresh pairs beside them.
+        // 4. Fresh pairs beside them, once the broker is done with their connects.
+        v["quiet_with_idle_s"] = quiet(o.pid, Duration::from_secs(60)).await.into();
         let with = latency(o, &format!("{}-l1", o.tag)).await;
         match with {
             Ok(w) => {
