@@ -48,7 +48,7 @@ def machine(note: str | None = None) -> dict[str, Any]:
     except OSError:
         pass
     text = note or "shared machine; other processes may be running"
-    if load:
+    if load and "load average" not in text:
         text += f" (load average at start: {load})"
     return {"cores": os.cpu_count() or 0, "note": text}
 
