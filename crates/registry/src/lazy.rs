@@ -67,3 +67,23 @@ impl<T: Default + Send + 'static> Lazy<T> {
         self.lock.write()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_reader_waits_for_the_load_and_a_writer_sees_it() {
+        let lazy: Lazy<BTreeMap<String, u32>> = Lazy::spawn("test", || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Ok(BTreeMap::from([("a".to_string(), 1)]))
+        })
+        .unwrap();
+        assert_eq!(lazy.read().get("a"), Some(&1));
+        lazy.write().insert("b".into(), 2);
+        assert_eq!(lazy.read().len(), 2);
+        let loaded = Lazy::new(BTreeMap::from([("c".to_string(), 3)]));
+        assert_eq!(loaded.read().get("c"), Some(&3));
+    }
+}

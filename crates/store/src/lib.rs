@@ -325,6 +325,29 @@ mod tests {
     }
 
     #[test]
+    fn typed_rows_come_from_a_second_reader_too() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Doc {
+            version: u32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("iotemu.db")).unwrap();
+        let east = Scope::new("123456789012", "us-east-1");
+        let west = Scope::new("123456789012", "us-west-2");
+        store.put("thing", &east, "lamp", &json!({"version": 2})).unwrap();
+        store.put("thing", &west, "fan", &json!({"version": 1})).unwrap();
+        store.put("policy", &east, "p", &json!({"version": 9})).unwrap();
+        let reader = store.reader().unwrap().expect("a file has a second connection");
+        let rows: Vec<(Scope, String, Doc)> = reader.all_as("thing").unwrap();
+        assert_eq!(
+            rows,
+            vec![(east, "lamp".into(), Doc { version: 2 }), (west, "fan".into(), Doc { version: 1 })]
+        );
+        assert!(reader.put("thing", &Scope::new("1", "r"), "x", &json!({})).is_err(), "read-only");
+        assert!(Store::in_memory().unwrap().reader().unwrap().is_none());
+    }
+
+    #[test]
     fn lists_keep_their_order_and_the_checkpoint_empties_the_wal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("iotemu.db");
