@@ -58,6 +58,9 @@ figs = [
     bj.figure("start", f"exec -> listening, {full}", "ms", r["full_median_ms"], runs=r["full_ms"],
               ref_name="empty data directory, second start", ref_value=r["empty_second_median_ms"],
               target_op="<", target_value=300),
+    # No target in the issue: the things load after the line, so a request that needs them waits.
+    bj.figure("start", f"exec -> first DescribeThing answered, {full}", "ms",
+              r["full_first_describe_thing_median_ms"], runs=r["full_first_describe_thing_ms"]),
 ]
 doc = bj.new_doc("bench-start", r["runs"],
                  f"{os.cpu_count()} cores shared with other processes (builds); load average before start: {load0}")
@@ -68,8 +71,9 @@ bj.save(out, doc)
 print()
 print(f"{'start':<78} {'median ms':>9} {'target':>7} met   runs")
 for f in figs:
-    met = {True: "yes", False: "NO"}[f["met"]]
-    print(f"{f['name']:<78} {f['value']:>9} {'<' + str(f['target']['value']):>7} {met:<4}  {f['runs']}")
+    met = {True: "yes", False: "NO", None: ""}[f.get("met")]
+    tgt = "<" + str(f["target"]["value"]) if f.get("target") else ""
+    print(f"{f['name']:<78} {f['value']:>9} {tgt:>7} {met:<4}  {f['runs']}")
 if "prepare" in r:
     print(f"\nprepared in {r['prepare']['prepare_things_s']} s (things) + {r['prepare']['prepare_entries_s']} s "
           f"(entries); database files: {r['prepare']['db_bytes']}")
