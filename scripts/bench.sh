@@ -221,7 +221,8 @@ QUICK_ARG=()
 RESULTS="$TMP/results.jsonl"
 : >"$RESULTS"
 T0=$SECONDS
-log "load average before start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (other busy processes make results noisy)"
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
+log "load average before start: $LOAD0 on $(nproc) cores (other busy processes make results noisy)"
 log "$RUNS run(s) x ${#LABELS[@]} brokers; scenarios: $ONLY$([[ $QUICK == 1 ]] && echo ' (quick)')"
 for ((run = 1; run <= RUNS; run++)); do
   # Rotate the order every run so slow drift of the machine hits every broker alike.
@@ -263,3 +264,10 @@ if [[ -n "$OUT" ]]; then
 fi
 echo
 "$LOADGEN" report "$RESULTS"
+# The same figures in the shared results format (bench-results/bench.json, read by
+# scripts/bench-report.py together with the other bench scripts' files).
+if [[ $MOSQ_ONLY == 0 ]]; then
+  python3 "$ROOT/scripts/bench_json.py" loadgen --file "$ROOT/bench-results/bench.json" --script bench \
+    --results "$RESULTS" --machine-note "$(nproc) cores shared with other processes; load average before start: $LOAD0" \
+    || log "warning: could not write bench-results/bench.json"
+fi

@@ -6,6 +6,7 @@
 mod mqtt;
 mod report;
 mod rules;
+mod scale;
 mod scenarios;
 mod shadow;
 
@@ -160,6 +161,41 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+    },
+    /// Scale: a connection storm, then fresh pairs' latency before and while many idle
+    /// connections (from several loopback source addresses) are open, and the broker's RSS
+    /// with them (one JSON object; scripts/bench-scale.sh).
+    Scale {
+        #[command(flatten)]
+        target: Target,
+        /// Broker process id (its /proc/PID/status is read).
+        #[arg(long)]
+        pid: u32,
+        /// Idle connections (keepalive 1200 s).
+        #[arg(long, default_value_t = 100_000)]
+        idle: usize,
+        /// Handshakes in flight while opening the idle connections.
+        #[arg(long, default_value_t = 200)]
+        idle_concurrency: usize,
+        /// Loopback source addresses the clients are spread over (~28,000 ports each).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=250))]
+        sources: u8,
+        /// Clients of the connection storm (0: none).
+        #[arg(long, default_value_t = 10_000)]
+        storm: usize,
+        /// Handshakes in flight during the storm.
+        #[arg(long, default_value_t = 100)]
+        storm_concurrency: usize,
+        /// Fresh publisher/subscriber pairs whose latency is measured.
+        #[arg(long, default_value_t = 10)]
+        pairs: usize,
+        /// Publishes per second per pair (QoS 0).
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
     },
     /// Broker RSS growth per idle connection (one JSON object).
     Idle {
@@ -334,6 +370,35 @@ async fn run(cmd: Cmd) -> Result<()> {
         }
         Cmd::Connects { target, clients, concurrency, rounds } => {
             scenarios::connects(target.addr()?, clients, concurrency, rounds, &format!("{}c", tag())).await?
+        }
+        Cmd::Scale {
+            target,
+            pid,
+            idle,
+            idle_concurrency,
+            sources,
+            storm,
+            storm_concurrency,
+            pairs,
+            rate,
+            warmup,
+            duration,
+        } => {
+            let o = scale::ScaleOpts {
+                addr: target.addr()?,
+                pid,
+                idle,
+                idle_concurrency,
+                sources,
+                storm,
+                storm_concurrency,
+                pairs: pairs.max(1),
+                rate,
+                warmup: secs(warmup),
+                duration: secs(duration),
+                tag: format!("{}x", tag()),
+            };
+            scale::run(&o).await?
         }
         Cmd::Idle { target, pid, conns, concurrency } => {
             scenarios::idle(target.addr()?, pid, conns, concurrency, &format!("{}i", tag())).await?

@@ -194,7 +194,11 @@ impl Index {
         }
         *self.queries.write() = queries;
         let mut docs = BTreeMap::new();
-        let things = self.registry.indexed_things();
+        // Thing indexing is OFF everywhere by default: then no thing has a document (and so no
+        // dynamic membership to evaluate), and copying every thing out of the registry would only
+        // slow the start down (100,000 things: most of it).
+        let any_on = self.configs.read().values().any(IndexingConfig::things_on);
+        let things = if any_on { self.registry.indexed_things() } else { Vec::new() };
         for (scope, thing, groups) in &things {
             let config = self.config(scope);
             if let Some(doc) = self.build_doc(scope, &config, thing, groups.clone()) {

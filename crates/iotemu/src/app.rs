@@ -22,6 +22,18 @@ use tokio_util::sync::CancellationToken;
 /// Builds a running emulator from a configuration.
 pub struct App;
 
+/// How long each step of the start took: `IOTEMU_LOG=iotemu=debug` prints them
+/// (`scripts/bench-start.sh` measures the whole start).
+struct Phases(std::time::Instant);
+
+impl Phases {
+    fn done(&mut self, phase: &str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(phase, ms = (now - self.0).as_secs_f64() * 1000.0, "start phase");
+        self.0 = now;
+    }
+}
+
 /// A started emulator: where it listens, and how to stop it.
 pub struct Running {
     pub mqtt_addr: SocketAddr,
@@ -50,6 +62,7 @@ pub struct Running {
 impl App {
     /// Creates the CA if needed, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Running> {
+        let mut phases = Phases(std::time::Instant::now());
         config.validate()?;
         // Read and checked first: a mistake in it changes nothing.
         let seed = match config.server.seed.as_str() {
@@ -73,6 +86,7 @@ impl App {
         let ca = Arc::new(CertAuthority::load_or_create(&data_dir)?);
         let (server_chain, server_key, server_cert_dir) =
             ca.server_identity(&data_dir, &config.server_certificate_names())?;
+        phases.done("ca");
         // One clock for the services that keep time (creation dates, ingestion, job timers).
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
@@ -120,6 +134,7 @@ impl App {
         let (tail_sink, tail) = iotemu_logs::live_tail(config.logging.tail_entries);
         let (logs, pipeline) =
             pipeline.sink(Box::new(tail_sink)).start().context("starting the log writer")?;
+        phases.done("log pipeline and log store");
         let store = Arc::new(match &ephemeral {
             Some(_) => Store::in_memory(),
             None => Store::open(&data_dir.join("iotemu.db")),
@@ -127,11 +142,13 @@ impl App {
         let logging =
             Arc::new(Logging { logs: logs.clone(), store: store.clone(), start_level: config.log_level()? });
         logging.restore().map_err(|e| anyhow::anyhow!("restoring the logging options: {e}"))?;
+        phases.done("store");
         let registry = Arc::new(
             Registry::load(store.clone(), ca.clone())
                 .map_err(|e| anyhow::anyhow!("loading the registry: {e}"))?
                 .with_clock(clock.clone()),
         );
+        phases.done("registry");
         let events = Arc::new(
             crate::events::EventPublisher::load(store.clone(), logs.clone())
                 .map_err(|e| anyhow::anyhow!("loading the event configurations: {}", e.message))?,
@@ -157,6 +174,7 @@ impl App {
         );
         // Retained messages and persistent sessions survive restarts (before any listener runs).
         broker.attach_store(store.clone(), mqtt_scope.clone());
+        phases.done("broker");
         let limits = iotemu_shadow::Limits {
             max_document_bytes: config.shadow.max_document_bytes,
             ..Default::default()
@@ -165,6 +183,7 @@ impl App {
             iotemu_shadow::Shadows::load(store.clone(), limits)
                 .map_err(|e| anyhow::anyhow!("loading the shadows: {}", e.message))?,
         );
+        phases.done("shadows");
         let topic_rules = Arc::new(
             iotemu_rules::TopicRules::load(store.clone(), clock.clone())
                 .map_err(|e| anyhow::anyhow!("loading the topic rules: {e}"))?,
@@ -190,6 +209,7 @@ impl App {
             config.rules.engine_config(&config.aws_services),
         );
         broker.attach_rules(Arc::new(rules_engine.clone()));
+        phases.done("rules");
         events.attach(Arc::new(broker.clone()));
         reserved.attach_rules(rules_engine.clone());
         let shadows = Arc::new(iotemu_shadow::ShadowRequests::new(
@@ -210,6 +230,7 @@ impl App {
             mqtt_scope.clone(),
         )
         .map_err(|e| anyhow::anyhow!("loading the fleet index: {e}"))?;
+        phases.done("fleet index");
         registry.attach_index(index.feed());
         shadows.attach_index(index.feed());
         broker.attach_index(index.feed());
@@ -250,6 +271,7 @@ impl App {
             )
             .map_err(|e| anyhow::anyhow!("loading the wireless resources: {e}"))?,
         );
+        phases.done("jobs, provisioning, wireless");
         // THING_GROUP log targets: the groups of the thing a client id names.
         let groups = (registry.clone(), mqtt_scope.clone());
         logs.policy()
@@ -271,6 +293,7 @@ impl App {
         let (mqtt_addr, mqtts_addr, api_addr) = (mqtt.local_addr()?, mqtts.local_addr()?, api.local_addr()?);
         let lns_addr = lns.local_addr()?;
         let device_addr = device.local_addr()?;
+        phases.done("listeners");
 
         // TLS trusts the emulator's CA, the registered ACTIVE CAs and the registered certificates.
         let tls = iotemu_broker::tls::server_config(
@@ -344,6 +367,7 @@ impl App {
             }
             None => None,
         };
+        phases.done("api and seed");
         let api_shutdown = shutdown.clone();
         let lns_shutdown = shutdown.clone();
         // The job timers fire within a tenth of a "minute" (at most a second) of their time.

@@ -43,6 +43,7 @@ mod certificates;
 mod error;
 mod events;
 mod http;
+mod lazy;
 mod paging;
 mod policies;
 pub mod policy_document;

@@ -38,7 +38,8 @@ pub struct Registry {
     // Lock order: things, thing_groups, group_memberships, certificates, thing_types,
     // ca_certificates, registration_codes, policies, policy_targets, billing_groups; a method taking two locks
     // takes them in this order.
-    pub(crate) things: RwLock<BTreeMap<(Scope, String), Thing>>,
+    /// Loaded on a thread of its own at start (the largest cache); see [`crate::lazy`].
+    pub(crate) things: crate::lazy::Lazy<BTreeMap<(Scope, String), Thing>>,
     pub(crate) thing_groups: RwLock<Groups>,
     pub(crate) group_memberships: RwLock<Memberships>,
     pub(crate) certificates: RwLock<BTreeMap<(Scope, String), Certificate>>,
@@ -59,7 +60,15 @@ pub struct Registry {
 impl Registry {
     /// Loads the registry from `store`; `ca` issues CreateKeysAndCertificate's certificates.
     pub fn load(store: Arc<Store>, ca: Arc<CertAuthority>) -> Result<Self, RegistryError> {
-        let things = load_kind(&store, THING)?;
+        // The things load beside the rest of the start on a second connection; in memory
+        // (`--ephemeral`: empty at start) there is no second connection and they load here.
+        let things = match store.reader()? {
+            Some(reader) => crate::lazy::Lazy::spawn("things", move || {
+                load_kind(&reader, THING).map_err(|e| e.to_string())
+            })
+            .map_err(|e| RegistryError::Internal(e.to_string()))?,
+            None => crate::lazy::Lazy::new(load_kind(&store, THING)?),
+        };
         let certificates = load_kind(&store, CERTIFICATE)?;
         let thing_types = load_kind(&store, THING_TYPE)?;
         let (thing_groups, group_memberships) = thing_groups::load(&store)?;
@@ -76,7 +85,7 @@ impl Registry {
             on_deactivate: std::sync::OnceLock::new(),
             events: std::sync::OnceLock::new(),
             index: std::sync::OnceLock::new(),
-            things: RwLock::new(things),
+            things,
             certificates: RwLock::new(certificates),
             thing_types: RwLock::new(thing_types),
             thing_groups: RwLock::new(thing_groups),
@@ -184,12 +193,9 @@ pub(crate) fn load_kind<T: serde::de::DeserializeOwned>(
     store: &Store,
     kind: &str,
 ) -> Result<BTreeMap<(Scope, String), T>, RegistryError> {
-    let mut out = BTreeMap::new();
-    for doc in store.all(kind)? {
-        let value = serde_json::from_value(doc.value).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        out.insert((doc.scope, doc.key), value);
-    }
-    Ok(out)
+    // In primary-key order already, so the map is built in bulk.
+    let docs = store.all_as::<T>(kind)?;
+    Ok(docs.into_iter().map(|(scope, key, value)| ((scope, key), value)).collect())
 }
 
 /// The registry as the broker's [`DeviceAuthenticator`] and [`DeviceTrust`], for the account and

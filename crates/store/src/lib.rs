@@ -44,6 +44,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// Copies the write-ahead log into the database file off the writers' path (file databases).
     checkpointer: Option<Checkpointer>,
+    /// The database file; `None` in memory.
+    path: Option<std::path::PathBuf>,
 }
 
 /// How often the checkpointer copies committed pages from the write-ahead log into the file.
@@ -127,10 +129,21 @@ impl Store {
         // `iotemu certs create-device` may write while a server holds the file.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Self::init(conn)?;
+        store.path = Some(path.to_owned());
         // Checkpoints run on the checkpointer's thread, not inside commits.
         store.conn.get_mut().pragma_update(None, "wal_autocheckpoint", 0)?;
         store.checkpointer = Some(Checkpointer::start(path)?);
         Ok(store)
+    }
+
+    /// A second, read-only connection to the same file (`None` in memory), for a service that
+    /// loads a large cache on another thread without holding up the others' reads and writes
+    /// (WAL: readers see the last commit and never block the writer).
+    pub fn reader(&self) -> Result<Option<Store>, StoreError> {
+        let Some(path) = &self.path else { return Ok(None) };
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Some(Store { conn: Mutex::new(conn), checkpointer: None, path: None }))
     }
 
     /// A database that lives in memory only (`--ephemeral`).
@@ -140,7 +153,7 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn), checkpointer: None })
+        Ok(Store { conn: Mutex::new(conn), checkpointer: None, path: None })
     }
 
     /// Inserts or replaces a document.
@@ -213,6 +226,37 @@ impl Store {
             let (account, region, key, value) = row?;
             let value = serde_json::from_str(&value).map_err(|e| StoreError(e.to_string()))?;
             out.push(Document { scope: Scope { account, region }, key, value });
+        }
+        Ok(out)
+    }
+
+    /// Every document of `kind`, each parsed straight into `T` (no intermediate [`Value`]): what
+    /// the services' caches load at start, where 100,000 things must not cost a second.
+    pub fn all_as<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(Scope, String, T)>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT account, region, key, value FROM documents WHERE kind = ?1")?;
+        let mut rows = stmt.query(params![kind])?;
+        let mut out = Vec::new();
+        // Most documents share one account and region: compare before allocating a new scope.
+        let mut last: Option<Scope> = None;
+        while let Some(row) = rows.next()? {
+            let account = row.get_ref(0)?.as_str().map_err(|e| StoreError(e.to_string()))?;
+            let region = row.get_ref(1)?.as_str().map_err(|e| StoreError(e.to_string()))?;
+            let scope = match &last {
+                Some(s) if s.account == account && s.region == region => s.clone(),
+                _ => {
+                    let s = Scope { account: account.to_string(), region: region.to_string() };
+                    last = Some(s.clone());
+                    s
+                }
+            };
+            let key = row.get_ref(2)?.as_str().map_err(|e| StoreError(e.to_string()))?.to_string();
+            let value = row.get_ref(3)?.as_str().map_err(|e| StoreError(e.to_string()))?;
+            let value = serde_json::from_str(value).map_err(|e| StoreError(format!("{kind} {key}: {e}")))?;
+            out.push((scope, key, value));
         }
         Ok(out)
     }
@@ -366,6 +410,29 @@ mod tests {
         assert_eq!(store.get("shadow", &east, "a").unwrap(), Some(json!({"version": 2})));
         assert_eq!(store.get("shadow", &east, "b").unwrap(), Some(json!({"version": 1})));
         assert_eq!(store.all("shadow").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn typed_rows_come_from_a_second_reader_too() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Doc {
+            version: u32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("iotemu.db")).unwrap();
+        let east = Scope::new("123456789012", "us-east-1");
+        let west = Scope::new("123456789012", "us-west-2");
+        store.put("thing", &east, "lamp", &json!({"version": 2})).unwrap();
+        store.put("thing", &west, "fan", &json!({"version": 1})).unwrap();
+        store.put("policy", &east, "p", &json!({"version": 9})).unwrap();
+        let reader = store.reader().unwrap().expect("a file has a second connection");
+        let rows: Vec<(Scope, String, Doc)> = reader.all_as("thing").unwrap();
+        assert_eq!(
+            rows,
+            vec![(east, "lamp".into(), Doc { version: 2 }), (west, "fan".into(), Doc { version: 1 })]
+        );
+        assert!(reader.put("thing", &Scope::new("1", "r"), "x", &json!({})).is_err(), "read-only");
+        assert!(Store::in_memory().unwrap().reader().unwrap().is_none());
     }
 
     #[test]
