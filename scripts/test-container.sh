@@ -144,7 +144,10 @@ for _ in $(seq 50); do
 done
 [ "$(docker inspect -f '{{.State.Health.Status}}' "$container")" = healthy ] ||
   { echo "FAIL: the HEALTHCHECK never reported healthy" >&2; exit 1; }
-docker logs "$container" 2>&1 | grep -q "iotemu seed applied" || { echo "FAIL: no seed line" >&2; exit 1; }
+# Into a variable first: with pipefail, `docker logs | grep -q` fails when grep stops reading
+# before docker logs has written everything (SIGPIPE), which the entries on stdout make likely.
+logs=$(docker logs "$container" 2>&1)
+grep -q "iotemu seed applied" <<<"$logs" || { echo "FAIL: no seed line" >&2; exit 1; }
 
 # The seed wrote the certificates into the volume.
 docker cp "$container:/var/lib/iotemu/certs" "$work/certs" >/dev/null
@@ -209,7 +212,8 @@ stop_ms=$(( ($(date +%s%N) - stop_start) / 1000000 ))
 say "docker stop (SIGTERM) took $stop_ms ms"
 docker start "$container" >/dev/null
 wait_ready
-docker logs "$container" 2>&1 | grep "iotemu seed applied" | tail -n 1 | grep -q "[1-9][0-9]* entries already there" ||
+logs=$(docker logs "$container" 2>&1)
+grep "iotemu seed applied" <<<"$logs" | tail -n 1 | grep -q "[1-9][0-9]* entries already there" ||
   { echo "FAIL: the seed did not find its entries on the restart" >&2; exit 1; }
 "$PY" tests/container/drive.py restarted "http://127.0.0.1:$API" "$cert_id"
 mosquitto_pub "${tls[@]}" -i sensor-1 -t sensors/sensor-1/telemetry -m '{"temperature":22}' -q 1
