@@ -383,23 +383,28 @@ mod store_tests {
         }
     }
 
-    #[test]
-    fn a_full_queue_misses_entries_and_counts_every_one() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
+    /// A store in `dir` and a one-entry queue, its clock at the entries' time so that retention
+    /// (7 days) keeps them whatever the day the test runs.
+    fn one_entry_queue(dir: &std::path::Path, wait_when_full: bool) -> (Arc<LogStore>, Scope, StoreConfig) {
+        let store = Arc::new(LogStore::open(&dir.join("logs.db")).expect("store"));
         let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
-        // The store's clock at the entries' time, so that retention (7 days) keeps them whatever
-        // the day the test runs.
         let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
         let config = StoreConfig {
             scope: scope.clone(),
             queue_capacity: 1,
-            wait_when_full: false,
+            wait_when_full,
             max_events: 1_000_000,
             retention_days: 7,
             clock: Arc::new(Stopped(now)),
             events: Arc::default(),
         };
+        (store, scope, config)
+    }
+
+    #[test]
+    fn a_full_queue_misses_entries_and_counts_every_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, scope, config) = one_entry_queue(dir.path(), false);
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();
         for i in 0..2000 {
@@ -421,18 +426,7 @@ mod store_tests {
     #[test]
     fn waiting_when_full_misses_nothing() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(LogStore::open(&dir.path().join("logs.db")).expect("store"));
-        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
-        let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
-        let config = StoreConfig {
-            scope: scope.clone(),
-            queue_capacity: 1,
-            wait_when_full: true,
-            max_events: 1_000_000,
-            retention_days: 7,
-            clock: Arc::new(Stopped(now)),
-            events: Arc::default(),
-        };
+        let (store, scope, config) = one_entry_queue(dir.path(), true);
         let mut sink = StoreSink::start(store.clone(), config).expect("sink");
         let missed = sink.missed();
         let mut batch = String::new();
