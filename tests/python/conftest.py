@@ -59,6 +59,35 @@ def wait_until(predicate, timeout=5):
     return False
 
 
+def sdk_device(emulator, data_dir, out_dir, thing):
+    """A device of the AWS IoT Device SDK v2 connected over mutual TLS as `thing`, with a
+    certificate `iotemu certs create-device` made for it in `out_dir` (registered on connect)."""
+    from awsiot import mqtt_connection_builder
+
+    subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", thing, "--out", str(out_dir),
+                    "--data-dir", str(data_dir)], check=True, capture_output=True)
+    port = int(emulator.mqtts.rsplit(":", 1)[1])
+    connection = mqtt_connection_builder.mtls_from_path(
+        endpoint="localhost", port=port, cert_filepath=str(out_dir / f"{thing}.cert.pem"),
+        pri_key_filepath=str(out_dir / f"{thing}.private.key"), ca_filepath=str(out_dir / "ca.pem"),
+        client_id=thing, clean_session=True, keep_alive_secs=30)
+    connection.connect().result(timeout=10)
+    return connection
+
+
+def paho_client(emulator, client_id, protocol=None):
+    """A paho-mqtt client connected to the plain MQTT port, its network loop running."""
+    import paho.mqtt.client as mqtt
+
+    host, port = emulator.mqtt.rsplit(":", 1)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=protocol or mqtt.MQTTv311)
+    client.connect(host, int(port))
+    client.loop_start()
+    assert wait_until(client.is_connected), f"{client_id} did not connect"
+    return client
+
+
 class Emulator:
     """One iotemu process with its own data directory."""
 

@@ -8,7 +8,6 @@ match, a job's execution), with screenshots in tests/console/artifacts/. The sta
 connected clients come from `GET /_iotemu/connections`, the broker's own session table."""
 import json
 import os
-import pathlib
 import shutil
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import time
 import urllib.request
 
 import paho.mqtt.client as mqtt
-from conftest import ROOT, check_entries, wait_until
+from conftest import ROOT, check_entries, paho_client, wait_until
 
 CONSOLE = ROOT / "tests" / "console"
 
@@ -81,15 +80,6 @@ def test_the_demo_device_writes_real_entries_and_reset_removes_its_things(emulat
     assert iot.list_policies()["policies"] == [] and iot.list_certificates()["certificates"] == []
 
 
-def connect(emulator, client_id, protocol=mqtt.MQTTv311):
-    host, port = emulator.mqtt.rsplit(":", 1)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-    client.connect(host, int(port))
-    client.loop_start()
-    assert wait_until(client.is_connected), f"{client_id} did not connect"
-    return client
-
-
 def close(client):
     client.disconnect()
     client.loop_stop()
@@ -102,8 +92,8 @@ def connections(emulator):
 def test_connections_lists_the_clients_in_the_broker_session_table(emulator):
     assert connections(emulator) == []
     before = int(time.time() * 1000)
-    old = connect(emulator, "console-v311")
-    new = connect(emulator, "console-v5", mqtt.MQTTv5)
+    old = paho_client(emulator, "console-v311")
+    new = paho_client(emulator, "console-v5", mqtt.MQTTv5)
     new.subscribe([("a/#", 0), ("b/+", 1)])
     assert wait_until(lambda: [c["subscriptions"] for c in connections(emulator)] == [0, 2])
     listed = connections(emulator)
@@ -138,7 +128,7 @@ def test_the_live_stream_batches_many_entries_into_few_writes(emulator):
         head.append(line.decode().strip().lower())
     assert head[0].startswith("http/1.1 200") and "content-type: text/event-stream" in head, head
     assert "transfer-encoding: chunked" in head, head
-    client = connect(emulator, "burst")
+    client = paho_client(emulator, "burst")
     for n in range(300):
         client.publish(f"burst/{n}", b"x", qos=0)
     text, chunks = "", 0
@@ -171,7 +161,7 @@ def make_state(emulator):
         "actions": [{"republish": {"topic": "console/republished", "roleArn": "arn:aws:iam::123456789012:role/r"}}],
     })
     iot.create_job(jobId="console-state-job", targets=[thing_arn], document=json.dumps({"operation": "demo"}))
-    client = connect(emulator, "console-state-client", mqtt.MQTTv5)
+    client = paho_client(emulator, "console-state-client", mqtt.MQTTv5)
     client.publish("console/state/temperature", b'{"t":1}', qos=1).wait_for_publish(timeout=5)
     assert wait_until(lambda: any(e["eventType"] == "RuleMatch" and e.get("ruleName") == "console_state_rule"
                                   for e in emulator.entries()))

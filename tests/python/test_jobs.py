@@ -12,7 +12,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, check_entries, error_of, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, error_of, iotemu_binary, sdk_device, wait_until
 
 ACCOUNT = "arn:aws:iot:us-east-1:123456789012"
 
@@ -427,18 +427,11 @@ def test_the_sdk_v2_request_response_jobs_client(emulator, iot, data_dir, tmp_pa
     """IotJobsClientV2 correlates answers by clientToken on wildcard subscriptions (`.../update/+`)."""
     import awscrt.mqtt_request_response as rr
     import awsiot
-    from awsiot import iotjobs, mqtt_connection_builder
+    from awsiot import iotjobs
 
     thing = "v2-device"
     make_things(iot, thing)
-    subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", thing, "--out", str(tmp_path),
-                    "--data-dir", str(data_dir)], check=True, capture_output=True)
-    port = int(emulator.mqtts.rsplit(":", 1)[1])
-    connection = mqtt_connection_builder.mtls_from_path(
-        endpoint="localhost", port=port, cert_filepath=str(tmp_path / f"{thing}.cert.pem"),
-        pri_key_filepath=str(tmp_path / f"{thing}.private.key"), ca_filepath=str(tmp_path / "ca.pem"),
-        client_id=thing, clean_session=True, keep_alive_secs=30)
-    connection.connect().result(timeout=10)
+    connection = sdk_device(emulator, data_dir, tmp_path, thing)
     jobs = iotjobs.IotJobsClientV2(connection, rr.ClientOptions(
         max_request_response_subscriptions=4, max_streaming_subscriptions=2, operation_timeout_in_seconds=10))
     events = []

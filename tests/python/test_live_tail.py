@@ -14,17 +14,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from conftest import wait_until
-
-
-def connect(emulator, client_id):
-    """A connected paho client (CONNACK received: paho may lose a publish made before it)."""
-    host, port = emulator.mqtt.rsplit(":", 1)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    client.connect(host, int(port))
-    client.loop_start()
-    assert wait_until(client.is_connected), f"{client_id} did not connect"
-    return client
+from conftest import paho_client, wait_until
 
 
 def close(client):
@@ -49,12 +39,12 @@ def get_logs(emulator, **params):
 def traffic(emulator):
     """dev-a subscribes to room/#, dev-b publishes to room/1; dev-b disconnects; a client with
     a 200-byte id is refused (a Connect Failure)."""
-    a = connect(emulator, "dev-a")
+    a = paho_client(emulator, "dev-a")
     subscribed = threading.Event()
     a.on_subscribe = lambda *args: subscribed.set()
     a.subscribe("room/#", qos=1)
     assert subscribed.wait(5)
-    b = connect(emulator, "dev-b")
+    b = paho_client(emulator, "dev-b")
     b.publish("room/1", b"21", qos=1).wait_for_publish(timeout=5)
     close(b)
     refused = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="x" * 200)
@@ -166,7 +156,7 @@ class Stream:
 
 
 def test_the_stream_delivers_a_publish_in_within_100_ms(emulator):
-    client = connect(emulator, "fast")
+    client = paho_client(emulator, "fast")
     # Measure the emulator, not paho's Nagle delay (paho leaves TCP_NODELAY off, and a QoS 0
     # publish gets no answer, so the broker's ACK of the previous one may be delayed ~40 ms).
     client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -188,7 +178,7 @@ def test_the_stream_delivers_a_publish_in_within_100_ms(emulator):
 
 
 def test_the_stream_filters_replays_and_resumes(emulator):
-    before = connect(emulator, "early")
+    before = paho_client(emulator, "early")
     before.publish("old/1", b"x", qos=1).wait_for_publish(timeout=5)
     assert wait_until(lambda: any(e["eventType"] == "Publish-In" for e in emulator.entries()))
 
@@ -198,7 +188,7 @@ def test_the_stream_filters_replays_and_resumes(emulator):
     _, _, data, first_id = replay.next()
     assert json.loads(data)["topicName"] == "old/1"
 
-    late = connect(emulator, "late")
+    late = paho_client(emulator, "late")
     late.publish("new/1", b"y", qos=1).wait_for_publish(timeout=5)
     kinds = [json.loads(live.next()[2])["eventType"] for _ in range(2)]
     assert kinds == ["Connect", "Publish-In"]

@@ -21,7 +21,7 @@ import urllib.request
 import boto3
 import pytest
 
-from conftest import Emulator, check_entries, error_of, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, error_of, sdk_device, wait_until
 from test_rules_engine import ROLE, Client, Server, of, rule
 
 ACCOUNT = "123456789012"
@@ -33,11 +33,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def moto():
+def start_moto(env=None):
+    """moto's server on a free loopback port, once it answers: (process, url)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
 
     def up():
@@ -47,7 +47,15 @@ def moto():
         except Exception:
             return False
 
-    assert wait_until(up, timeout=30), "moto's server did not start"
+    if not wait_until(up, timeout=30):
+        process.terminate()
+        pytest.fail("moto's server did not start")
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def moto():
+    process, url = start_moto()
     yield url
     process.terminate()
     process.wait(timeout=10)
@@ -276,7 +284,7 @@ def test_a_job_document_from_s3_gives_the_device_sdk_a_presigned_url_it_download
     IotJobsClientV2 over mutual TLS) gets the document with its `${aws:iot:s3-presigned-url:...}`
     placeholder replaced by a presigned URL of moto's S3, and downloads the object with it."""
     import awscrt.mqtt_request_response as rr
-    from awsiot import iotjobs, mqtt_connection_builder
+    from awsiot import iotjobs
 
     emulator, _ = setup
     iot = emulator.client("iot")
@@ -302,14 +310,7 @@ def test_a_job_document_from_s3_gives_the_device_sdk_a_presigned_url_it_download
     raw = iot.get_job_document(jobId="from-s3-template", beforeSubstitution=True)["document"]
     assert json.loads(raw) == document, "a template's documentSource is read too"
 
-    subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", thing, "--out", str(tmp_path),
-                    "--data-dir", str(data_dir)], check=True, capture_output=True)
-    port = int(emulator.mqtts.rsplit(":", 1)[1])
-    connection = mqtt_connection_builder.mtls_from_path(
-        endpoint="localhost", port=port, cert_filepath=str(tmp_path / f"{thing}.cert.pem"),
-        pri_key_filepath=str(tmp_path / f"{thing}.private.key"), ca_filepath=str(tmp_path / "ca.pem"),
-        client_id=thing, clean_session=True, keep_alive_secs=30)
-    connection.connect().result(timeout=10)
+    connection = sdk_device(emulator, data_dir, tmp_path, thing)
     try:
         jobs = iotjobs.IotJobsClientV2(connection, rr.ClientOptions(
             max_request_response_subscriptions=4, max_streaming_subscriptions=2, operation_timeout_in_seconds=10))
@@ -515,21 +516,8 @@ def moto_with_auth():
     """A moto server that checks SigV4 signatures and IAM policies after its first three calls
     (`INITIAL_NO_AUTH_ACTION_COUNT`), which create a user with an allow-all policy and its key."""
     import os
-    port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            return True
-        except Exception:
-            return False
-
+    process, url = start_moto(dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3"))
     try:
-        assert wait_until(up, timeout=30), "moto's server did not start"
         iam = aws(url, "iam")
         iam.create_user(UserName="iotemu")
         iam.put_user_policy(UserName="iotemu", PolicyName="all", PolicyDocument=json.dumps({

@@ -5,15 +5,13 @@ client over mutual TLS; AWS's errors with their codes; the Get/Update/DeleteThin
 is there after a restart."""
 import json
 import signal
-import ssl
-import subprocess
 import threading
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import Emulator, check_entries, iotemu_binary, wait_until
+from conftest import Emulator, check_entries, sdk_device, wait_until
 
 
 
@@ -197,16 +195,9 @@ def test_updates_acknowledged_before_kill_9_survive(data_dir):
 
 def test_the_aws_iot_device_sdk_shadow_client(emulator, data_dir, tmp_path):
     from awscrt import mqtt as crt_mqtt
-    from awsiot import iotshadow, mqtt_connection_builder
+    from awsiot import iotshadow
 
-    subprocess.run([iotemu_binary(), "certs", "create-device", "--thing", "sdk-lamp", "--out", str(tmp_path),
-                    "--data-dir", str(data_dir)], check=True, capture_output=True)
-    port = int(emulator.mqtts.rsplit(":", 1)[1])
-    connection = mqtt_connection_builder.mtls_from_path(
-        endpoint="localhost", port=port, cert_filepath=str(tmp_path / "sdk-lamp.cert.pem"),
-        pri_key_filepath=str(tmp_path / "sdk-lamp.private.key"), ca_filepath=str(tmp_path / "ca.pem"),
-        client_id="sdk-lamp", clean_session=True, keep_alive_secs=30)
-    connection.connect().result(timeout=10)
+    connection = sdk_device(emulator, data_dir, tmp_path, "sdk-lamp")
     shadow = iotshadow.IotShadowClient(connection)
     qos = crt_mqtt.QoS.AT_LEAST_ONCE
     got = {name: threading.Event() for name in ("update", "delta", "documents", "get", "named", "delete")}
