@@ -55,14 +55,15 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// would run inside a writer's commit, copying the log and syncing the file while every write
 /// behind it waits (milliseconds, several times a second under a steady stream of updates); a
 /// passive checkpoint on another connection runs beside the writers and never blocks them.
-struct Checkpointer {
+pub struct Checkpointer {
     /// Dropped to stop the thread.
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+    /// Starts the thread, with its own connection to the database at `path`.
+    pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
