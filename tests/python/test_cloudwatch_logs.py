@@ -5,6 +5,7 @@ time ranges cut, messages are byte-for-byte the log file's lines and pass `iotem
 entries survive a restart; retention and the store's bound; groups, streams and PutLogEvents."""
 import json
 import os
+import pathlib
 import subprocess
 import tempfile
 import time
@@ -256,30 +257,67 @@ def test_put_retention_policy_expires_old_events(emulator):
     assert "retentionInDays" not in logs.describe_log_groups(logGroupNamePrefix="kept")["logGroups"][0]
 
 
-def test_the_store_keeps_at_most_max_events_and_counts_what_it_missed(data_dir, tmp_path):
+def burst(emulator, messages):
+    """`messages` QoS 0 publishes from one paho client as fast as it can, then a disconnect;
+    returns once the Disconnect entry is in the log file."""
+    host, port = emulator.mqtt.rsplit(":", 1)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="burst")
+    client.connect(host, int(port))
+    client.loop_start()
+    for i in range(messages):
+        sent = client.publish(f"burst/{i}", b"x", qos=0)
+    # paho's loop_stop may end its thread before the queue is written out: wait for the last.
+    sent.wait_for_publish(timeout=10)
+    client.disconnect()
+    client.loop_stop()
+    assert wait_until(lambda: any(e["eventType"] == "Disconnect" for e in emulator.entries()), timeout=30)
+
+
+def health(emulator):
+    return json.load(urllib.request.urlopen(f"{emulator.endpoint}/_iotemu/health"))
+
+
+def test_a_full_queue_spools_to_disk_and_the_store_still_gets_every_entry_in_order(data_dir, tmp_path):
+    """A one-entry queue cannot take a burst: without the spool (spool_max_mb = 0) entries are
+    missed; with it (the default) every entry reaches the store, in the order of the file."""
     config = tmp_path / "iotemu.toml"
-    config.write_text("[logstore]\nmax_events = 20\nqueue_capacity = 2\n")
+    config.write_text("[logstore]\nqueue_capacity = 1\nspool_max_mb = 0\n")
     emulator = Emulator(data_dir, "--config", str(config))
     try:
-        host, port = emulator.mqtt.rsplit(":", 1)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="burst")
-        client.connect(host, int(port))
-        client.loop_start()
-        for i in range(300):
-            sent = client.publish(f"burst/{i}", b"x", qos=0)
-        # paho's loop_stop may end its thread before the queue is written out: wait for the last.
-        sent.wait_for_publish(timeout=10)
-        client.disconnect()
-        client.loop_stop()
-        assert wait_until(lambda: any(e["eventType"] == "Disconnect" for e in emulator.entries()))
+        burst(emulator, 2000)
+        assert health(emulator)["logStoreMissed"] > 0, "a one-entry queue misses entries of a burst"
+    finally:
+        emulator.stop()
+    with tempfile.TemporaryDirectory() as second_dir:
+        config.write_text("[logstore]\nqueue_capacity = 1\n")
+        emulator = Emulator(second_dir, "--config", str(config))
+        try:
+            burst(emulator, 2000)
+            logs = emulator.client("logs")
+            written = file_lines(emulator)
+            assert wait_until(lambda: health(emulator)["logStoreBacklog"] == 0, timeout=60)
+            assert health(emulator)["logStoreMissed"] == 0
+            stored = [e["message"] for e in all_events(logs)]
+            assert stored == written and len(stored) >= 2002, "every entry (2,000 Publish-In, Connect, Disconnect), once, in order"
+            assert (pathlib.Path(second_dir) / "logs.spool").stat().st_size == 16, "the emptied spool shrinks"
+        finally:
+            emulator.stop()
+
+
+def test_the_store_keeps_at_most_max_events_and_counts_what_it_missed(data_dir, tmp_path):
+    config = tmp_path / "iotemu.toml"
+    config.write_text("[logstore]\nmax_events = 20\nqueue_capacity = 2\nspool_max_mb = 0\n")
+    emulator = Emulator(data_dir, "--config", str(config))
+    try:
+        burst(emulator, 300)
         logs = emulator.client("logs")
-        health = json.load(urllib.request.urlopen(f"{emulator.endpoint}/_iotemu/health"))
+        counters = health(emulator)
         written = len(emulator.entries())
         time.sleep(0.5)
         stored = len(all_events(logs))
         assert stored <= 20 + 20 // 10, "retention keeps the store near max_events"
         assert written >= 300, "the file sink has every entry whatever the store missed"
-        assert isinstance(health["logStoreMissed"], int)
+        assert isinstance(counters["logStoreMissed"], int)
     finally:
         emulator.stop()
 

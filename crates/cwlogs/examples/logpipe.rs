@@ -5,7 +5,7 @@
 //! second, dropped, and, with the store, what it stored and missed. Not a test; `scripts/bench-logpipe.sh` runs it.
 //!
 //! cargo run --release -p iotemu-cwlogs --example logpipe -- [--entries N] [--threads T]
-//!     [--file PATH] [--tail] [--store DIR] [--store-wait]
+//!     [--file PATH] [--tail] [--store DIR] [--store-wait] [--store-spool]
 
 use iotemu_core::{ClientInfo, Protocol, Scope, SystemClock, TraceId};
 use iotemu_cwlogs::{LogStore, StoreConfig, StoreSink};
@@ -44,13 +44,17 @@ fn main() {
             scope,
             queue_capacity: 65_536,
             wait_when_full: args.iter().any(|a| a == "--store-wait"),
+            spool: args
+                .iter()
+                .any(|a| a == "--store-spool")
+                .then(|| (std::path::Path::new(&store_dir).join("logs.spool"), 8 << 30)),
             max_events: 100_000_000,
             retention_days: 7,
             clock: Arc::new(SystemClock),
             events: Arc::default(),
         };
         let sink = StoreSink::start(db.clone(), config).expect("store sink");
-        store = Some((db, sink.missed()));
+        store = Some((db, sink.missed(), sink.backlog()));
         pipeline = pipeline.sink(Box::new(sink));
     }
     let (sink, handle) = pipeline.start().expect("pipeline");
@@ -103,9 +107,14 @@ fn main() {
         "cpu_seconds": round(cpu),
         "entries_per_cpu_sec": (entries as f64 / cpu.max(1e-9)).round(),
     });
-    // Shutting the pipeline down drops its sinks: the store writes what is queued.
+    // The store writes what is queued and spooled; then shutting the pipeline down drops it.
+    if let Some((_, _, backlog)) = &store {
+        while backlog.entries() > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     assert!(handle.shutdown(Duration::from_secs(600)), "the pipeline stopped");
-    if let Some((db, missed)) = store {
+    if let Some((db, missed, _)) = store {
         let stored_secs = started.elapsed().as_secs_f64();
         let stored = db.count().expect("count");
         let missed = missed.load(Ordering::Relaxed);

@@ -23,11 +23,12 @@ pub mod insights;
 mod insights_http;
 mod service;
 pub mod sink;
+mod spool;
 pub mod store;
 pub mod v2_logging;
 
 pub use error::LogsError;
 pub use http::routes;
 pub use service::{FilterInput, Logs, RETENTION_DAYS};
-pub use sink::{StoreConfig, StoreSink, IOT_LOG_GROUP};
+pub use sink::{Backlog, StoreConfig, StoreSink, IOT_LOG_GROUP};
 pub use store::LogStore;

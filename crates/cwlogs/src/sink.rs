@@ -1,7 +1,8 @@
 //! The pipeline's sink into the [`LogStore`]: the log writer thread hands each line over without
-//! waiting; the store's own thread writes them in batches (one transaction each), applies
-//! retention, and says in a WARN diagnostic how many entries it missed when its queue was full.
-//! The stdout and file sinks never wait for it.
+//! waiting; the store's own thread writes them in batches (one transaction each) and applies
+//! retention. When its queue is full, batches go to the [`Spool`] on disk and are stored after
+//! the queue's (in order); only when the spool is full too are entries missed, and the thread
+//! says in a WARN diagnostic how many. The stdout and file sinks never wait for it.
 //!
 //! Log streams: AWS does not document how it names the streams of `AWSIotLogsV2`
 //! (`docs/aws-behaviour.md` §4). iotemu writes one stream per UTC day, `iotemu/YYYY-MM-DD` (the
@@ -11,11 +12,12 @@
 //! that log group (made on first use, with the IoT groups' retention) instead of `AWSIotLogsV2`.
 
 use crate::service::{with_fields, EntryFields};
+use crate::spool::Spool;
 use crate::store::{LogStore, NewEvent};
 use iotemu_core::{Clock, Scope};
 use iotemu_logs::{EventConfigurations, LogSink};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,6 +38,9 @@ pub struct StoreConfig {
     /// (as long as it makes progress; 2 s without any and entries are missed again): nothing is
     /// missed, and the broker slows to the store's pace.
     pub wait_when_full: bool,
+    /// Where batches go while the queue is full (`logs.spool`), and its size limit in bytes;
+    /// `None`: entries that do not fit the queue are missed.
+    pub spool: Option<(std::path::PathBuf, u64)>,
     /// Events kept in all; the oldest go first.
     pub max_events: u64,
     /// Retention of the IoT log groups when the store creates them.
@@ -56,6 +61,21 @@ pub struct StoreSink {
     capacity: usize,
     /// Signalled by the store's thread after each transaction (with `wait_when_full`).
     written: Option<Arc<(Mutex<()>, Condvar)>>,
+    spool: Option<Arc<Spool>>,
+}
+
+/// What the store has not written yet, for the health route.
+#[derive(Clone)]
+pub struct Backlog {
+    queued: Arc<AtomicUsize>,
+    spool: Option<Arc<Spool>>,
+}
+
+impl Backlog {
+    /// Entries in the queue and in the spool.
+    pub fn entries(&self) -> usize {
+        self.queued.load(Ordering::Relaxed) + self.spool.as_ref().map_or(0, |s| s.waiting())
+    }
 }
 
 impl StoreSink {
@@ -67,11 +87,21 @@ impl StoreSink {
         let capacity = config.queue_capacity.max(1);
         let (counter, in_queue) = (missed.clone(), queued.clone());
         let written = config.wait_when_full.then(|| Arc::new((Mutex::new(()), Condvar::new())));
-        let signal = written.clone();
-        let thread = std::thread::Builder::new()
-            .name("iotemu-log-store".into())
-            .spawn(move || run(rx, &store, &config, &counter, &in_queue, signal.as_deref()))?;
-        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed, queued, capacity, written })
+        let spool = match &config.spool {
+            Some((path, max_bytes)) => Some(Arc::new(Spool::open(path, *max_bytes)?)),
+            None => None,
+        };
+        let (signal, spooled) = (written.clone(), spool.clone());
+        let thread = std::thread::Builder::new().name("iotemu-log-store".into()).spawn(move || {
+            let state = Counters { missed: &counter, queued: &in_queue, written: signal.as_deref() };
+            run(rx, &store, &config, &state, spooled.as_deref())
+        })?;
+        Ok(StoreSink { tx: Some(tx), thread: Some(thread), missed, queued, capacity, written, spool })
+    }
+
+    /// What the store has yet to write (queue and spool).
+    pub fn backlog(&self) -> Backlog {
+        Backlog { queued: self.queued.clone(), spool: self.spool.clone() }
     }
 
     /// Entries the store missed because its queue was full (since start).
@@ -79,8 +109,13 @@ impl StoreSink {
         self.missed.clone()
     }
 
-    /// Queues `count` lines as one chunk, or counts them as missed when the queue is full.
+    /// Queues `count` lines as one chunk; when the queue is full (or while batches wait in the
+    /// spool, so that order holds) spools them; when the spool is full too, counts them missed.
     fn queue(&mut self, lines: &[u8], count: usize) {
+        if self.spool.as_ref().is_some_and(|s| s.waiting() > 0) {
+            self.spool_or_miss(lines, count);
+            return;
+        }
         let Some(tx) = &self.tx else { return };
         // The queue may overshoot its capacity by one batch; it is bounded all the same.
         if let Some(written) = &self.written {
@@ -105,13 +140,29 @@ impl StoreSink {
             }
         }
         if self.queued.load(Ordering::Relaxed) >= self.capacity {
-            self.missed.fetch_add(count as u64, Ordering::Relaxed);
+            self.spool_or_miss(lines, count);
             return;
         }
         self.queued.fetch_add(count, Ordering::Relaxed);
         if tx.send((lines.to_vec(), count)).is_err() {
             self.queued.fetch_sub(count, Ordering::Relaxed);
             self.missed.fetch_add(count as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn spool_or_miss(&self, lines: &[u8], count: usize) {
+        match self.spool.as_ref().and_then(|s| s.push(lines, count)) {
+            // The store's thread may have found the spool empty just before and be asleep on
+            // the queue: an empty chunk wakes it.
+            Some(true) => {
+                if let Some(tx) = &self.tx {
+                    let _ = tx.send((Vec::new(), 0));
+                }
+            }
+            Some(false) => {}
+            None => {
+                self.missed.fetch_add(count as u64, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -151,13 +202,68 @@ const BATCH: usize = 16_384;
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
+/// The counters the store's thread shares with the sink.
+struct Counters<'a> {
+    missed: &'a AtomicU64,
+    queued: &'a AtomicUsize,
+    /// Signalled after each transaction (with `wait_when_full`).
+    written: Option<&'a (Mutex<()>, Condvar)>,
+}
+
+/// How long a stopping store keeps storing spooled entries; the rest stays in the spool for the
+/// next start.
+const SPOOL_DRAIN_AT_STOP: Duration = Duration::from_secs(2);
+
+/// The next chunks to store, oldest first: the queue's, then the spool's; whether they came
+/// from the spool. `None` when the sink is gone and nothing more is to be stored now.
+fn next_chunks(
+    rx: &Receiver<(Vec<u8>, usize)>,
+    spool: Option<&Spool>,
+    stopping: &mut Option<Instant>,
+) -> Option<(Vec<(Vec<u8>, usize)>, bool)> {
+    loop {
+        match rx.try_recv() {
+            Ok(first) => return Some((with_queued(first, rx), false)),
+            Err(TryRecvError::Disconnected) if stopping.is_none() => {
+                *stopping = Some(Instant::now() + SPOOL_DRAIN_AT_STOP);
+            }
+            Err(_) => {}
+        }
+        if stopping.is_none_or(|by| Instant::now() < by) {
+            if let Some(chunk) = spool.and_then(|s| s.take(BATCH)) {
+                return Some((vec![chunk], true));
+            }
+        }
+        if stopping.is_some() {
+            return None;
+        }
+        // Queue and spool are empty: a new batch goes to the queue, or, when the spool gets its
+        // first batch, an empty chunk does; either wakes this.
+        match rx.recv() {
+            Ok(first) => return Some((with_queued(first, rx), false)),
+            Err(_) => *stopping = Some(Instant::now() + SPOOL_DRAIN_AT_STOP),
+        }
+    }
+}
+
+/// `first` and the chunks queued behind it, up to [`BATCH`] lines (a chunk is never split).
+fn with_queued(first: (Vec<u8>, usize), rx: &Receiver<(Vec<u8>, usize)>) -> Vec<(Vec<u8>, usize)> {
+    let mut lines = first.1;
+    let mut chunks = vec![first];
+    while lines < BATCH {
+        let Ok(next) = rx.try_recv() else { break };
+        lines += next.1;
+        chunks.push(next);
+    }
+    chunks
+}
+
 fn run(
     rx: Receiver<(Vec<u8>, usize)>,
     store: &LogStore,
     config: &StoreConfig,
-    missed: &AtomicU64,
-    queued: &AtomicUsize,
-    written: Option<&(Mutex<()>, Condvar)>,
+    counters: &Counters<'_>,
+    spool: Option<&Spool>,
 ) {
     let mut groups = std::collections::HashMap::<String, i64>::new();
     let mut reported = 0;
@@ -166,10 +272,10 @@ fn run(
     let prune_after = (config.max_events / 10).max(1);
     let mut since_prune = 0u64;
     let mut by_group = std::collections::BTreeMap::<String, Vec<(String, NewEvent)>>::new();
-    while let Ok(first) = rx.recv() {
+    let mut stopping = None;
+    while let Some((chunks, from_spool)) = next_chunks(&rx, spool, &mut stopping) {
         let mut lines = 0;
-        let mut chunk = Some(first);
-        while let Some((bytes, count)) = chunk.take() {
+        for (bytes, count) in chunks {
             lines += count;
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 let (group, stream, event) = parse(line.to_vec(), config);
@@ -179,9 +285,6 @@ fn run(
                         by_group.insert(group, vec![(stream, event)]);
                     }
                 }
-            }
-            if lines < BATCH {
-                chunk = rx.try_recv().ok();
             }
         }
         let now = config.clock.now_millis() as i64;
@@ -203,13 +306,18 @@ fn run(
             }
             events.clear();
         }
-        queued.fetch_sub(lines, Ordering::Relaxed);
-        if let Some((lock, condvar)) = written {
+        match spool {
+            Some(spool) if from_spool => spool.commit(),
+            _ => {
+                counters.queued.fetch_sub(lines, Ordering::Relaxed);
+            }
+        }
+        if let Some((lock, condvar)) = counters.written {
             let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
             condvar.notify_all();
         }
         since_prune += lines as u64;
-        let total = missed.load(Ordering::Relaxed);
+        let total = counters.missed.load(Ordering::Relaxed);
         if total > reported {
             tracing::warn!(
                 missed = total - reported,
@@ -342,6 +450,7 @@ mod tests {
             scope: Scope::new("123456789012", "us-east-1"),
             queue_capacity: 1,
             wait_when_full: false,
+            spool: None,
             max_events: 1,
             retention_days: 1,
             clock: Arc::new(iotemu_core::SystemClock),
@@ -386,6 +495,14 @@ mod store_tests {
     /// A store in `dir` and a one-entry queue, its clock at the entries' time so that retention
     /// (7 days) keeps them whatever the day the test runs.
     fn one_entry_queue(dir: &std::path::Path, wait_when_full: bool) -> (Arc<LogStore>, Scope, StoreConfig) {
+        one_entry_queue_with(dir, wait_when_full, None)
+    }
+
+    fn one_entry_queue_with(
+        dir: &std::path::Path,
+        wait_when_full: bool,
+        spool: Option<(std::path::PathBuf, u64)>,
+    ) -> (Arc<LogStore>, Scope, StoreConfig) {
         let store = Arc::new(LogStore::open(&dir.join("logs.db")).expect("store"));
         let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
         let now = entry_timestamp_ms("2026-11-24 10:00:00.000").expect("a timestamp") as u64;
@@ -393,6 +510,7 @@ mod store_tests {
             scope: scope.clone(),
             queue_capacity: 1,
             wait_when_full,
+            spool,
             max_events: 1_000_000,
             retention_days: 7,
             clock: Arc::new(Stopped(now)),
@@ -446,5 +564,69 @@ mod store_tests {
             .expect("read");
         assert_eq!(missed.load(Ordering::Relaxed), 0);
         assert_eq!(stored.len(), 2000);
+    }
+
+    /// 2,000 entries as 20 batches of 100 through `sink`; what the store then holds.
+    fn burst(sink: &mut StoreSink) {
+        let mut batch = String::new();
+        for i in 0..2000 {
+            batch.push_str(&format!(
+                "{{\"timestamp\":\"2026-11-24 10:00:00.000\",\"eventType\":\"Publish-In\",\"clientId\":\"c{i}\"}}\n"
+            ));
+            if i % 100 == 99 {
+                sink.write_lines(batch.as_bytes(), 100).expect("never fails");
+                batch.clear();
+            }
+        }
+    }
+
+    fn client_ids(store: &LogStore, scope: &Scope) -> Vec<String> {
+        let group = store.group(scope, IOT_LOG_GROUP).expect("read").expect("created");
+        let stored = store
+            .events(&EventQuery { group_id: group.id, limit: 10_000, ..Default::default() })
+            .expect("read");
+        stored
+            .iter()
+            .map(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e.message).expect("json");
+                v["clientId"].as_str().expect("clientId").to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_queue_spools_to_disk_and_the_store_keeps_every_entry_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool_path = dir.path().join("logs.spool");
+        let (store, scope, config) =
+            one_entry_queue_with(dir.path(), false, Some((spool_path.clone(), 1 << 30)));
+        let mut sink = StoreSink::start(store.clone(), config).expect("sink");
+        let (missed, backlog) = (sink.missed(), sink.backlog());
+        burst(&mut sink);
+        assert!(backlog.entries() > 0, "a one-entry queue cannot take a burst at once");
+        drop(sink);
+        assert_eq!(missed.load(Ordering::Relaxed), 0, "nothing missed while the spool has room");
+        let expected: Vec<String> = (0..2000).map(|i| format!("c{i}")).collect();
+        assert_eq!(client_ids(&store, &scope), expected, "stored once each, in the order written");
+        assert_eq!(
+            std::fs::metadata(&spool_path).expect("spool").len(),
+            16,
+            "the emptied spool shrinks to its header"
+        );
+    }
+
+    #[test]
+    fn a_spool_left_at_stop_is_stored_at_the_next_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spool_path = dir.path().join("logs.spool");
+        {
+            // What a stop leaves: batches in the spool that no store took.
+            let spool = Spool::open(&spool_path, 1 << 30).expect("spool");
+            let _ = spool.push(b"{\"timestamp\":\"2026-11-24 10:00:00.000\",\"eventType\":\"Connect\",\"clientId\":\"left\"}\n", 1);
+        }
+        let (store, scope, config) = one_entry_queue_with(dir.path(), false, Some((spool_path, 1 << 30)));
+        let sink = StoreSink::start(store.clone(), config).expect("sink");
+        drop(sink);
+        assert_eq!(client_ids(&store, &scope), vec!["left".to_string()]);
     }
 }

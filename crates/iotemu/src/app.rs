@@ -114,6 +114,7 @@ impl App {
             .ensure_group(&log_scope, iotemu_cwlogs::IOT_LOG_GROUP, retention, clock.now_millis() as i64)
             .map_err(|e| anyhow::anyhow!("opening the log store: {e}"))?;
         let mut log_store_missed = None;
+        let mut log_store_backlog = None;
         if config.logstore.enabled {
             let sink = iotemu_cwlogs::StoreSink::start(
                 log_store.clone(),
@@ -121,6 +122,8 @@ impl App {
                     scope: log_scope,
                     queue_capacity: config.logstore.queue_capacity,
                     wait_when_full: config.logstore.wait_when_full,
+                    spool: (config.logstore.spool_max_mb > 0)
+                        .then(|| (data_dir.join("logs.spool"), config.logstore.spool_max_mb << 20)),
                     max_events: config.logstore.max_events,
                     retention_days: config.logstore.retention_days,
                     clock: clock.clone(),
@@ -129,6 +132,7 @@ impl App {
             )
             .context("starting the log store")?;
             log_store_missed = Some(sink.missed());
+            log_store_backlog = Some(sink.backlog());
             pipeline = pipeline.sink(Box::new(sink));
         }
         let (tail_sink, tail) = iotemu_logs::live_tail(config.logging.tail_entries);
@@ -328,6 +332,7 @@ impl App {
             index: index.clone(),
             rules_engine,
             log_store_missed,
+            log_store_backlog,
             mqtt_addr,
             mqtts_addr,
             api_addr,

@@ -217,6 +217,14 @@ pub struct LogStoreSection {
     /// A full queue makes the log pipeline wait for the store instead of missing entries.
     #[serde(default)]
     pub wait_when_full: bool,
+    /// Megabytes of entries kept on disk (`logs.spool`) while the queue is full, stored when
+    /// the store catches up; 0: entries that do not fit the queue are missed.
+    #[serde(default = "default_spool_max_mb")]
+    pub spool_max_mb: u64,
+}
+
+fn default_spool_max_mb() -> u64 {
+    1024
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -42,6 +42,8 @@ pub struct AdminState {
     pub cloudwatch: Arc<iotemu_cwlogs::Logs>,
     /// Entries the log store missed because its queue was full (`None`: the store is off).
     pub log_store_missed: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Entries the store has yet to write (its queue and spool).
+    pub log_store_backlog: Option<iotemu_cwlogs::Backlog>,
     /// The plain MQTT address (the console's demo device connects there).
     pub mqtt_addr: SocketAddr,
     /// The MQTTS and API addresses, for DescribeEndpoint.
@@ -116,6 +118,7 @@ async fn health(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
         "logEntriesDropped": state.logs.dropped(),
         // Entries the log store missed (its own queue was full); stdout and the file have them.
         "logStoreMissed": state.log_store_missed.as_ref().map(|m| m.load(std::sync::atomic::Ordering::Relaxed)),
+        "logStoreBacklog": state.log_store_backlog.as_ref().map(|b| b.entries()),
         // Messages a rule did not process because the rules queue was full ([rules] queue_capacity).
         "rulesQueueFull": state.rules_engine.overflowed(),
         // Deliveries dropped because the client read too slowly (its backlog, [limits]
