@@ -72,9 +72,9 @@ fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
 }
 
 impl ReservedTopicHandler for ReservedTopicRouter {
-    /// A shadow request is answered before the broker routes it on: its update is committed and
-    /// its `/accepted` published first. The request itself still reaches the subscribers of its
-    /// topic, as on AWS. A Basic Ingest message reaches its rule and nothing else.
+    /// A shadow request is handed to the shadow service, which answers it once its update is
+    /// committed (`/accepted` only after the commit); the request itself still reaches the
+    /// subscribers of its topic, as on AWS. A Basic Ingest message reaches its rule and nothing else.
     fn on_publish(&self, ctx: &RequestContext, topic: &ReservedTopic<'_>, payload: &Bytes) -> Disposition {
         if let (ReservedTopic::BasicIngest { rule, topic }, Some(rules)) = (topic, self.rules.get()) {
             rules.ingest(&ctx.client, ctx.trace_id, rule, topic, payload);
@@ -87,9 +87,8 @@ impl ReservedTopicHandler for ReservedTopicRouter {
         }
         if let ReservedTopic::Shadow { thing, rest } = topic {
             if let (Some(request), Some(shadows)) = (ShadowRequest::parse(thing, rest), self.shadows.get()) {
-                // The answers and the entry are the outcome; nothing else to do with it here.
-                let handle = || shadows.handle(&self.scope, &ctx.client, ctx.trace_id, &request, payload);
-                let _ = off_the_runtime(handle);
+                // Answered from the shadow writer once committed; the connection goes on.
+                shadows.handle_without_waiting(&self.scope, &ctx.client, ctx.trace_id, &request, payload);
             }
         }
         // A jobs request is answered (to its requester only) before it is routed on like any

@@ -33,6 +33,9 @@ pub struct ShadowRequests {
     index: OnceLock<Arc<dyn IndexFeed>>,
 }
 
+/// An accepted request's payload and, for an update, its `/delta` (if any) and `/documents`.
+type Accepted = (Value, Option<(Option<Value>, Value)>);
+
 /// A rejected request: the error and the `/rejected` payload (also the HTTP error body).
 #[derive(Debug)]
 pub struct Rejection {
@@ -98,6 +101,71 @@ impl ShadowRequests {
                 self.shadows.delete_thing_shadow(scope, thing, name, token, now).map(|answer| (answer, None))
             }
         };
+        self.finish(scope, client, trace_id, request, token, now, result)
+    }
+
+    /// [`ShadowRequests::handle`] for a request that came over MQTT, without waiting for the
+    /// commit: an update or delete is answered (its entry, `/accepted` or `/rejected`, `/delta`,
+    /// `/documents`) from the shadow writer's thread once committed, so the requester's
+    /// connection reads its next packet meanwhile and no runtime worker blocks on SQLite. The
+    /// writer answers in the order the requests came, so a device hears of its updates in order.
+    pub fn handle_without_waiting(
+        self: &Arc<Self>,
+        scope: &Scope,
+        client: &Arc<ClientInfo>,
+        trace_id: TraceId,
+        request: &ShadowRequest<'_>,
+        payload: &[u8],
+    ) {
+        let now = self.now_secs();
+        let token = client_token_of(payload);
+        let (thing, name, operation) =
+            (request.thing.to_string(), request.name.map(str::to_owned), request.operation);
+        let (this, owner, requester) = (self.clone(), scope.clone(), client.clone());
+        // Publishing may start tasks (rules' remote actions): the writer's thread enters the runtime.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let token_for_answer = token.clone();
+        let finish = move |result: Result<Accepted, ShadowError>| {
+            let _entered = runtime.as_ref().map(|r| r.enter());
+            let request = ShadowRequest { thing: &thing, name: name.as_deref(), operation };
+            let _ =
+                this.finish(&owner, &requester, trace_id, &request, token_for_answer.as_deref(), now, result);
+        };
+        let (thing, name) = (request.thing, request.name);
+        match operation {
+            Operation::Get => self.shadows.get_thing_shadow_then(scope, thing, name, move |result| {
+                let document = result.map(|doc| (get_document(&doc, token.as_deref(), now), None));
+                finish(document)
+            }),
+            Operation::Update => {
+                self.shadows.update_thing_shadow_then(scope, thing, name, payload, now, move |result| {
+                    finish(result.map(|outcome| (outcome.accepted, Some((outcome.delta, outcome.documents)))))
+                })
+            }
+            Operation::Delete => self.shadows.delete_thing_shadow_then(
+                scope,
+                thing,
+                name,
+                token.as_deref(),
+                now,
+                move |result| finish(result.map(|answer| (answer, None))),
+            ),
+        }
+    }
+
+    /// Writes a request's entry and publishes its answers, given its outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        scope: &Scope,
+        client: &Arc<ClientInfo>,
+        trace_id: TraceId,
+        request: &ShadowRequest<'_>,
+        token: Option<&str>,
+        now: u64,
+        result: Result<Accepted, ShadowError>,
+    ) -> Result<Value, Rejection> {
+        let thing = request.thing;
         let entry = ShadowEntry {
             protocol: client.protocol,
             device_shadow_name: thing.into(),

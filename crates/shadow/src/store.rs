@@ -36,6 +36,8 @@ pub struct Shadows {
 
 struct Shared {
     store: Arc<Store>,
+    /// Jobs queued and not yet answered.
+    pending: std::sync::atomic::AtomicUsize,
     limits: Limits,
     /// Committed documents only.
     shadows: RwLock<BTreeMap<Key, ShadowDocument>>,
@@ -45,20 +47,37 @@ struct Shared {
 
 /// A mutation waiting for the writer.
 enum Change {
-    Update { request: Map<String, Value>, now: u64 },
-    Delete { client_token: Option<String>, now: u64 },
+    Update {
+        request: Map<String, Value>,
+        now: u64,
+    },
+    Delete {
+        client_token: Option<String>,
+        now: u64,
+    },
+    /// A read queued behind mutations, so that it sees them (GetThingShadow without waiting).
+    Get,
 }
 
 /// What a committed mutation answers.
 enum Done {
     Update(Box<UpdateOutcome>),
     Delete(Value),
+    Get(Box<ShadowDocument>),
 }
 
 struct Job {
     key: Key,
     change: Change,
-    answer: mpsc::SyncSender<Result<Done, ShadowError>>,
+    answer: Answer,
+}
+
+/// Who hears of a committed (or failed) job.
+enum Answer {
+    /// A requester blocked on the other end.
+    Wait(mpsc::SyncSender<Result<Done, ShadowError>>),
+    /// Called on the writer's thread after the commit (requests answered without waiting).
+    Then(Box<dyn FnOnce(Result<Done, ShadowError>) + Send>),
 }
 
 impl Shadows {
@@ -71,8 +90,13 @@ impl Shadows {
                 serde_json::from_value(doc.value).map_err(|_| ShadowError::internal())?;
             shadows.insert((doc.scope, thing.to_string(), name.to_string()), shadow);
         }
-        let shared =
-            Arc::new(Shared { store, limits, shadows: RwLock::new(shadows), writing: Mutex::new(()) });
+        let shared = Arc::new(Shared {
+            store,
+            pending: Default::default(),
+            limits,
+            shadows: RwLock::new(shadows),
+            writing: Mutex::new(()),
+        });
         let (writer, jobs) = mpsc::channel();
         let for_writer = shared.clone();
         std::thread::Builder::new()
@@ -116,7 +140,7 @@ impl Shadows {
         let request = parse_request(payload)?;
         match self.submit(key, Change::Update { request, now })? {
             Done::Update(outcome) => Ok(*outcome),
-            Done::Delete(_) => Err(ShadowError::internal()),
+            _ => Err(ShadowError::internal()),
         }
     }
 
@@ -135,15 +159,107 @@ impl Shadows {
         let change = Change::Delete { client_token: client_token.map(str::to_owned), now };
         match self.submit(key, change)? {
             Done::Delete(answer) => Ok(answer),
-            Done::Update(_) => Err(ShadowError::internal()),
+            _ => Err(ShadowError::internal()),
         }
+    }
+
+    /// [`Shadows::update_thing_shadow`] without waiting: `done` gets the outcome on the writer's
+    /// thread once the update is committed (at once, on the caller's, if the request is invalid).
+    /// Jobs are committed and answered in the order they are queued.
+    pub fn update_thing_shadow_then(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        name: Option<&str>,
+        payload: &[u8],
+        now: u64,
+        done: impl FnOnce(Result<UpdateOutcome, ShadowError>) + Send + 'static,
+    ) {
+        let job = key(scope, thing, name).and_then(|key| Ok((key, parse_request(payload)?)));
+        let (key, request) = match job {
+            Ok(job) => job,
+            Err(e) => return done(Err(e)),
+        };
+        self.submit_then(key, Change::Update { request, now }, move |result| {
+            done(result.and_then(|d| match d {
+                Done::Update(outcome) => Ok(*outcome),
+                _ => Err(ShadowError::internal()),
+            }))
+        });
+    }
+
+    /// [`Shadows::get_thing_shadow`] without waiting: at once when no update or delete is
+    /// queued, otherwise behind them on the writer's thread, so that it sees them.
+    pub fn get_thing_shadow_then(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        name: Option<&str>,
+        done: impl FnOnce(Result<ShadowDocument, ShadowError>) + Send + 'static,
+    ) {
+        if self.shared.pending.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return done(self.get_thing_shadow(scope, thing, name));
+        }
+        let key = match key(scope, thing, name) {
+            Ok(key) => key,
+            Err(e) => return done(Err(e)),
+        };
+        self.submit_then(key, Change::Get, move |result| {
+            done(result.and_then(|d| match d {
+                Done::Get(doc) => Ok(*doc),
+                _ => Err(ShadowError::internal()),
+            }))
+        });
+    }
+
+    /// [`Shadows::delete_thing_shadow`] without waiting, as [`Shadows::update_thing_shadow_then`].
+    pub fn delete_thing_shadow_then(
+        &self,
+        scope: &Scope,
+        thing: &str,
+        name: Option<&str>,
+        client_token: Option<&str>,
+        now: u64,
+        done: impl FnOnce(Result<Value, ShadowError>) + Send + 'static,
+    ) {
+        let key = match key(scope, thing, name) {
+            Ok(key) => key,
+            Err(e) => return done(Err(e)),
+        };
+        let change = Change::Delete { client_token: client_token.map(str::to_owned), now };
+        self.submit_then(key, change, move |result| {
+            done(result.and_then(|d| match d {
+                Done::Delete(answer) => Ok(answer),
+                _ => Err(ShadowError::internal()),
+            }))
+        });
     }
 
     /// Queues a mutation for the writer and waits for its commit.
     fn submit(&self, key: Key, change: Change) -> Result<Done, ShadowError> {
         let (answer, answered) = mpsc::sync_channel(1);
-        self.writer.send(Job { key, change, answer }).map_err(|_| ShadowError::internal())?;
+        self.shared.pending.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.writer
+            .send(Job { key, change, answer: Answer::Wait(answer) })
+            .map_err(|_| ShadowError::internal())?;
         answered.recv().map_err(|_| ShadowError::internal())?
+    }
+
+    /// Queues a mutation for the writer, which calls `done` after its commit.
+    fn submit_then(
+        &self,
+        key: Key,
+        change: Change,
+        done: impl FnOnce(Result<Done, ShadowError>) + Send + 'static,
+    ) {
+        self.shared.pending.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Err(mpsc::SendError(job)) =
+            self.writer.send(Job { key, change, answer: Answer::Then(Box::new(done)) })
+        {
+            if let Answer::Then(done) = job.answer {
+                done(Err(ShadowError::internal()));
+            }
+        }
     }
 
     /// ListNamedShadowsForThing: the names of `thing`'s named shadows in order, at most
@@ -211,7 +327,15 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
         let committed = shared.shadows.read();
         for job in batch.iter() {
             let current = changed.get(&job.key).or_else(|| committed.get(&job.key));
+            if let Change::Get = job.change {
+                results.push(match current {
+                    Some(doc) if !doc.deleted => Ok(Done::Get(Box::new(doc.clone()))),
+                    _ => Err(not_found(&job.key)),
+                });
+                continue;
+            }
             let result = match &job.change {
+                Change::Get => unreachable!("answered above"),
                 Change::Update { request, now } => apply_update(current, request, *now, &shared.limits)
                     .map(|outcome| (outcome.document.clone(), Done::Update(Box::new(outcome)))),
                 Change::Delete { client_token, now } => match current {
@@ -221,11 +345,7 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
                             ShadowDocument { version, timestamp: *now, deleted: true, ..Default::default() };
                         Ok((tombstone, Done::Delete(delete_answer(version, client_token.as_deref(), *now))))
                     }
-                    _ => Err(ShadowError::not_found(if job.key.2.is_empty() {
-                        &job.key.1
-                    } else {
-                        &job.key.2
-                    })),
+                    _ => Err(not_found(&job.key)),
                 },
             };
             results.push(result.map(|(doc, done)| {
@@ -250,8 +370,14 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
             (Ok(_), Err(e)) => Err(e.clone()),
             (result, _) => result,
         };
-        // The requester may have gone (its thread ended): nothing to answer.
-        let _ = job.answer.send(result);
+        shared.pending.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        match job.answer {
+            // The requester may have gone (its thread ended): nothing to answer.
+            Answer::Wait(answer) => {
+                let _ = answer.send(result);
+            }
+            Answer::Then(done) => done(result),
+        }
     }
 }
 
@@ -283,6 +409,11 @@ fn key(scope: &Scope, thing: &str, name: Option<&str>) -> Result<Key, ShadowErro
         check_shadow_name(n)?;
     }
     Ok((scope.clone(), thing.to_string(), name.unwrap_or_default().to_string()))
+}
+
+/// 404 for the shadow `key` (named by its shadow name, or its thing's for the classic one).
+fn not_found(key: &Key) -> ShadowError {
+    ShadowError::not_found(if key.2.is_empty() { &key.1 } else { &key.2 })
 }
 
 fn store_key(thing: &str, name: &str) -> String {
