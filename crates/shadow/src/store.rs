@@ -457,6 +457,36 @@ mod tests {
     }
 
     #[test]
+    fn requests_answered_without_waiting_come_back_in_order_and_a_get_sees_the_updates_before_it() {
+        let s = shadows();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in 1..=50u64 {
+            let tx = tx.clone();
+            let payload = format!(r#"{{"state":{{"reported":{{"n":{t}}}}}}}"#);
+            s.update_thing_shadow_then(&scope(), "lamp", None, payload.as_bytes(), t, move |r| {
+                let _ = tx.send(format!("update {}", r.expect("accepted").document.version));
+            });
+        }
+        let got = tx.clone();
+        s.get_thing_shadow_then(&scope(), "lamp", None, move |r| {
+            let _ = got.send(format!("get {}", r.expect("found").version));
+        });
+        s.delete_thing_shadow_then(&scope(), "lamp", None, None, 60, move |r| {
+            let _ = tx.send(format!("delete {}", r.expect("deleted")["version"]));
+        });
+        let answers: Vec<String> = rx.iter().take(52).collect();
+        let mut expected: Vec<String> = (1..=50).map(|v| format!("update {v}")).collect();
+        expected.extend(["get 50".to_string(), "delete 50".to_string()]);
+        assert_eq!(answers, expected);
+        // An invalid request is answered at once, on the caller's thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.update_thing_shadow_then(&scope(), "lamp", None, b"not json", 61, move |r| {
+            let _ = tx.send(r.map(|_| ()).unwrap_err().code);
+        });
+        assert_eq!(rx.try_recv().expect("answered at once"), 400);
+    }
+
+    #[test]
     fn a_deleted_shadow_is_gone_but_its_version_goes_on() {
         let s = shadows();
         for t in 1..=4 {
