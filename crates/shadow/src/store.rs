@@ -72,12 +72,19 @@ struct Job {
     answer: Answer,
 }
 
-/// Who hears of a committed (or failed) job.
-enum Answer {
-    /// A requester blocked on the other end.
-    Wait(mpsc::SyncSender<Result<Done, ShadowError>>),
-    /// Called on the writer's thread after the commit (requests answered without waiting).
-    Then(Box<dyn FnOnce(Result<Done, ShadowError>) + Send>),
+/// Called on the writer's thread with a job's outcome, after the commit.
+type Answer = Box<dyn FnOnce(Result<Done, ShadowError>) + Send>;
+
+/// Runs `start` with a callback and waits for it to be called (the blocking operations).
+fn wait<T: Send + 'static>(
+    start: impl FnOnce(Box<dyn FnOnce(Result<T, ShadowError>) + Send>),
+) -> Result<T, ShadowError> {
+    let (answer, answered) = mpsc::sync_channel(1);
+    start(Box::new(move |result| {
+        // The requester may have gone (its thread ended): nothing to answer.
+        let _ = answer.send(result);
+    }));
+    answered.recv().map_err(|_| ShadowError::internal())?
 }
 
 impl Shadows {
@@ -136,12 +143,7 @@ impl Shadows {
         payload: &[u8],
         now: u64,
     ) -> Result<UpdateOutcome, ShadowError> {
-        let key = key(scope, thing, name)?;
-        let request = parse_request(payload)?;
-        match self.submit(key, Change::Update { request, now })? {
-            Done::Update(outcome) => Ok(*outcome),
-            _ => Err(ShadowError::internal()),
-        }
+        wait(|done| self.update_thing_shadow_then(scope, thing, name, payload, now, done))
     }
 
     /// Deletes a shadow and returns the `/delete/accepted` payload (`{version, timestamp}`, with
@@ -155,12 +157,7 @@ impl Shadows {
         client_token: Option<&str>,
         now: u64,
     ) -> Result<serde_json::Value, ShadowError> {
-        let key = key(scope, thing, name)?;
-        let change = Change::Delete { client_token: client_token.map(str::to_owned), now };
-        match self.submit(key, change)? {
-            Done::Delete(answer) => Ok(answer),
-            _ => Err(ShadowError::internal()),
-        }
+        wait(|done| self.delete_thing_shadow_then(scope, thing, name, client_token, now, done))
     }
 
     /// [`Shadows::update_thing_shadow`] without waiting: `done` gets the outcome on the writer's
@@ -235,16 +232,6 @@ impl Shadows {
         });
     }
 
-    /// Queues a mutation for the writer and waits for its commit.
-    fn submit(&self, key: Key, change: Change) -> Result<Done, ShadowError> {
-        let (answer, answered) = mpsc::sync_channel(1);
-        self.shared.pending.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        self.writer
-            .send(Job { key, change, answer: Answer::Wait(answer) })
-            .map_err(|_| ShadowError::internal())?;
-        answered.recv().map_err(|_| ShadowError::internal())?
-    }
-
     /// Queues a mutation for the writer, which calls `done` after its commit.
     fn submit_then(
         &self,
@@ -253,12 +240,8 @@ impl Shadows {
         done: impl FnOnce(Result<Done, ShadowError>) + Send + 'static,
     ) {
         self.shared.pending.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        if let Err(mpsc::SendError(job)) =
-            self.writer.send(Job { key, change, answer: Answer::Then(Box::new(done)) })
-        {
-            if let Answer::Then(done) = job.answer {
-                done(Err(ShadowError::internal()));
-            }
+        if let Err(mpsc::SendError(job)) = self.writer.send(Job { key, change, answer: Box::new(done) }) {
+            (job.answer)(Err(ShadowError::internal()));
         }
     }
 
@@ -371,13 +354,7 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
             (result, _) => result,
         };
         shared.pending.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        match job.answer {
-            // The requester may have gone (its thread ended): nothing to answer.
-            Answer::Wait(answer) => {
-                let _ = answer.send(result);
-            }
-            Answer::Then(done) => done(result),
-        }
+        (job.answer)(result);
     }
 }
 
