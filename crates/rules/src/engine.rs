@@ -334,6 +334,10 @@ impl Inner {
 
     /// Whether `rule` is over its messages-per-second limit (a token bucket one second deep).
     fn throttled(&self, rule: &str) -> bool {
+        // No limit anywhere (the default): no lookup per message.
+        if self.config.messages_per_second == 0 && self.config.rule_messages_per_second.is_empty() {
+            return false;
+        }
         let limit = self
             .config
             .rule_messages_per_second
@@ -368,14 +372,15 @@ impl Inner {
         }
     }
 
-    /// The message as the SQL sees it, built once for every rule it triggers.
-    fn sql_message(&self, message: &Incoming) -> Message {
+    /// The message as the SQL sees it, built once for every rule it triggers (its trace id
+    /// only when one of them may call `traceid()`).
+    fn sql_message(&self, message: &Incoming, rules: &[Arc<CachedRule>]) -> Message {
         Message {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
             client_id: Some(message.client.client_id.clone()),
             principal: Some(message.client.principal_id.clone()),
-            trace_id: Some(message.trace_id.to_string()),
+            trace_id: rules.iter().any(|r| r.uses_trace_id).then(|| message.trace_id.to_string()),
             account_id: self.account.clone(),
             timestamp_ms: message.received_ms,
             parsed: ParsedPayload::default(),
@@ -412,7 +417,7 @@ async fn work(inner: Arc<Inner>, mut rx: mpsc::Receiver<Work>) {
     while rx.recv_many(&mut batch, 64).await > 0 {
         for Work { rules, message } in batch.drain(..) {
             // One SQL view (and one JSON parse) of the message for all its rules.
-            let sql = Arc::new(inner.sql_message(&message));
+            let sql = Arc::new(inner.sql_message(&message, &rules));
             for rule in rules {
                 run(&inner, rule, message.clone(), &sql).await;
             }

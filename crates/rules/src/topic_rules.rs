@@ -62,6 +62,9 @@ pub struct CachedRule {
     pub statement: Arc<Statement>,
     pub actions: Arc<[Action]>,
     pub error_action: Option<Arc<Action>>,
+    /// Whether the statement or an action may call `traceid()` (the name appears anywhere in
+    /// them, in any case): only then is the trace id formatted for the SQL of each message.
+    pub uses_trace_id: bool,
 }
 
 impl CachedRule {
@@ -84,7 +87,11 @@ impl CachedRule {
             Some(a) => Some(Arc::new(Action::parse(a, version).map_err(RuleError::InvalidRequest)?)),
             None => None,
         };
+        let mentions = |text: &str| text.to_ascii_lowercase().contains("traceid");
+        let uses_trace_id = mentions(&rule.sql)
+            || rule.actions.iter().chain(&rule.error_action).any(|a| mentions(&a.to_string()));
         Ok(CachedRule {
+            uses_trace_id,
             name: rule.name.as_str().into(),
             rule: Arc::new(rule),
             statement: Arc::new(statement),
@@ -370,5 +377,35 @@ impl TopicRules {
         }
         rules.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(sql: &str, topic: &str, error_topic: Option<&str>) -> CachedRule {
+        let republish =
+            |t: &str| json!({"republish": {"topic": t, "roleArn": "arn:aws:iam::123456789012:role/r"}});
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let payload = TopicRulePayload {
+            sql: Some(sql.into()),
+            actions: Some(vec![republish(topic)]),
+            error_action: error_topic.map(republish),
+            ..Default::default()
+        };
+        rule_of(&scope, "r", payload, 0).unwrap()
+    }
+
+    /// The trace id is formatted for the SQL only for rules that may read it.
+    #[test]
+    fn rules_that_may_call_traceid_are_marked() {
+        assert!(
+            !rule("SELECT temp FROM 'a/+' WHERE temp > 30", "out/${topic(2)}", Some("err")).uses_trace_id
+        );
+        assert!(rule("SELECT TraceId() AS t FROM 'a/+'", "out", None).uses_trace_id);
+        assert!(rule("SELECT * FROM 'a/+'", "out/${traceid()}", None).uses_trace_id);
+        assert!(rule("SELECT * FROM 'a/+'", "out", Some("err/${TRACEID()}")).uses_trace_id);
     }
 }

@@ -290,7 +290,7 @@ impl Ctx<'_> {
                     }
                     match alias {
                         Some(path) => insert(&mut out, path, v),
-                        None => insert(&mut out, &[derived_key(expr, n + 1)], v),
+                        None => insert_key(&mut out, derived_key(expr, n + 1), v),
                     }
                 }
             }
@@ -548,6 +548,14 @@ fn derived_key(e: &Expr, n: usize) -> String {
         Expr::Index(base, _) => derived_key(base, n),
         Expr::Call(name, _) => name.clone(),
         _ => format!("_{n}"),
+    }
+}
+
+/// Sets `key` in an object (the key moved in, not copied).
+fn insert_key(obj: &mut Vec<(String, Val)>, key: String, v: Val) {
+    match obj.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, slot)) => *slot = v,
+        None => obj.push((key, v)),
     }
 }
 
