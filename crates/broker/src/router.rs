@@ -142,9 +142,20 @@ impl SubscriptionTree {
 
     /// Every target `topic` reaches (a client with overlapping filters appears once per filter).
     pub fn matches(&self, topic: &str, out: &mut Vec<Target>) {
-        let levels: Vec<&str> = topic.split('/').collect();
         let dollar = topic.starts_with('$');
-        collect(&self.root, &levels, 0, dollar, out);
+        // The levels on the stack (no allocation per message) unless the topic has very many.
+        let mut stack = [""; STACK_LEVELS];
+        let mut n = 0;
+        for level in topic.split('/') {
+            if n == STACK_LEVELS {
+                let levels: Vec<&str> = topic.split('/').collect();
+                collect(&self.root, &levels, 0, dollar, out);
+                return;
+            }
+            stack[n] = level;
+            n += 1;
+        }
+        collect(&self.root, &stack[..n], 0, dollar, out);
     }
 
     /// How many subscriptions the tree holds.
@@ -156,6 +167,9 @@ impl SubscriptionTree {
         self.count == 0
     }
 }
+
+/// Topic levels [`SubscriptionTree::matches`] splits on the stack.
+const STACK_LEVELS: usize = 16;
 
 fn collect(node: &Node, levels: &[&str], depth: usize, dollar: bool, out: &mut Vec<Target>) {
     let wildcards_allowed = !(depth == 0 && dollar);

@@ -115,6 +115,8 @@ pub(crate) struct Inner {
     rules: Arc<TopicRules>,
     /// The account and region whose rules see the broker's messages.
     pub scope: Scope,
+    /// `scope.account`, shared by every message's `accountid()`.
+    account: Arc<str>,
     pub logs: EventSink,
     pub services: Services,
     pub config: EngineConfig,
@@ -134,7 +136,7 @@ pub(crate) struct Incoming {
     /// The topic it was published to: the entries' `topicName` (with a Basic Ingest prefix).
     pub topic_name: Arc<str>,
     /// What `topic()` and the FROM filter see (without a Basic Ingest prefix).
-    pub topic: String,
+    pub topic: Arc<str>,
     pub payload: Bytes,
     pub client: Arc<ClientInfo>,
     pub trace_id: TraceId,
@@ -144,7 +146,7 @@ pub(crate) struct Incoming {
 
 /// One message and the rules it triggers, in the order they are evaluated.
 struct Work {
-    rules: Vec<CachedRule>,
+    rules: Vec<Arc<CachedRule>>,
     message: Arc<Incoming>,
 }
 
@@ -173,6 +175,7 @@ impl RulesEngine {
         let http = reqwest::Client::builder().timeout(config.http_timeout).build().unwrap_or_default();
         let inner = Arc::new(Inner {
             rules,
+            account: scope.account.as_str().into(),
             scope,
             logs,
             services,
@@ -210,7 +213,7 @@ impl RulesEngine {
         let full = ReservedTopic::basic_ingest_topic(rule, topic);
         let message = Arc::new(Incoming {
             topic_name: full.into(),
-            topic: topic.to_string(),
+            topic: topic.into(),
             payload: payload.clone(),
             client: client.clone(),
             trace_id,
@@ -244,7 +247,7 @@ impl RulesFeed for RulesEngine {
         }
         let message = Arc::new(Incoming {
             topic_name: routed.topic.clone(),
-            topic: routed.topic.to_string(),
+            topic: routed.topic.clone(),
             payload: routed.payload.clone(),
             client: routed.source.clone(),
             trace_id: routed.trace_id,
@@ -287,7 +290,7 @@ impl Inner {
 
     /// Throttles each rule, then queues the message with the rules left to the worker of its
     /// topic; a full queue fails their actions at once.
-    fn enqueue(&self, mut rules: Vec<CachedRule>, message: Arc<Incoming>) {
+    fn enqueue(&self, mut rules: Vec<Arc<CachedRule>>, message: Arc<Incoming>) {
         rules.retain(|rule| {
             if !self.throttled(&rule.rule.name) {
                 return true;
@@ -331,6 +334,10 @@ impl Inner {
 
     /// Whether `rule` is over its messages-per-second limit (a token bucket one second deep).
     fn throttled(&self, rule: &str) -> bool {
+        // No limit anywhere (the default): no lookup per message.
+        if self.config.messages_per_second == 0 && self.config.rule_messages_per_second.is_empty() {
+            return false;
+        }
         let limit = self
             .config
             .rule_messages_per_second
@@ -365,15 +372,16 @@ impl Inner {
         }
     }
 
-    /// The message as the SQL sees it, built once for every rule it triggers.
-    fn sql_message(&self, message: &Incoming) -> Message {
+    /// The message as the SQL sees it, built once for every rule it triggers (its trace id
+    /// only when one of them may call `traceid()`).
+    fn sql_message(&self, message: &Incoming, rules: &[Arc<CachedRule>]) -> Message {
         Message {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
-            client_id: Some(message.client.client_id.to_string()),
-            principal: Some(message.client.principal_id.to_string()),
-            trace_id: Some(message.trace_id.to_string()),
-            account_id: self.scope.account.clone(),
+            client_id: Some(message.client.client_id.clone()),
+            principal: Some(message.client.principal_id.clone()),
+            trace_id: rules.iter().any(|r| r.uses_trace_id).then(|| message.trace_id.to_string()),
+            account_id: self.account.clone(),
             timestamp_ms: message.received_ms,
             parsed: ParsedPayload::default(),
         }
@@ -387,6 +395,10 @@ impl Inner {
     }
 
     fn finished(&self, name: &Arc<str>, message: &Incoming, outcome: &Outcome) {
+        let level = if outcome.error.is_some() { LogLevel::Error } else { LogLevel::Info };
+        if !self.logs.enabled(level) {
+            return;
+        }
         let entry =
             self.entry(name.clone(), message, Some(outcome.rule_action), Some(outcome.resources.clone()));
         match &outcome.error {
@@ -405,7 +417,7 @@ async fn work(inner: Arc<Inner>, mut rx: mpsc::Receiver<Work>) {
     while rx.recv_many(&mut batch, 64).await > 0 {
         for Work { rules, message } in batch.drain(..) {
             // One SQL view (and one JSON parse) of the message for all its rules.
-            let sql = Arc::new(inner.sql_message(&message));
+            let sql = Arc::new(inner.sql_message(&message, &rules));
             for rule in rules {
                 run(&inner, rule, message.clone(), &sql).await;
             }
@@ -413,7 +425,7 @@ async fn work(inner: Arc<Inner>, mut rx: mpsc::Receiver<Work>) {
     }
 }
 
-async fn run(inner: &Arc<Inner>, rule: CachedRule, message: Arc<Incoming>, sql: &Arc<Message>) {
+async fn run(inner: &Arc<Inner>, rule: Arc<CachedRule>, message: Arc<Incoming>, sql: &Arc<Message>) {
     let name = rule.name.clone();
     let env = RuleEnvironment { inner, rule: &name, message: &message };
     let output = match rule.statement.evaluate(sql, &env) {
@@ -478,7 +490,7 @@ async fn run(inner: &Arc<Inner>, rule: CachedRule, message: Arc<Incoming>, sql: 
 /// task so that the worker never waits on the network.
 async fn after_local(
     inner: &Arc<Inner>,
-    rule: CachedRule,
+    rule: Arc<CachedRule>,
     name: Arc<str>,
     message: Arc<Incoming>,
     sql: Arc<Message>,

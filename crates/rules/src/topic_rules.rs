@@ -62,6 +62,9 @@ pub struct CachedRule {
     pub statement: Arc<Statement>,
     pub actions: Arc<[Action]>,
     pub error_action: Option<Arc<Action>>,
+    /// Whether the statement or an action may call `traceid()` (the name appears anywhere in
+    /// them, in any case): only then is the trace id formatted for the SQL of each message.
+    pub uses_trace_id: bool,
 }
 
 impl CachedRule {
@@ -84,7 +87,11 @@ impl CachedRule {
             Some(a) => Some(Arc::new(Action::parse(a, version).map_err(RuleError::InvalidRequest)?)),
             None => None,
         };
+        let mentions = |text: &str| text.to_ascii_lowercase().contains("traceid");
+        let uses_trace_id = mentions(&rule.sql)
+            || rule.actions.iter().chain(&rule.error_action).any(|a| mentions(&a.to_string()));
         Ok(CachedRule {
+            uses_trace_id,
             name: rule.name.as_str().into(),
             rule: Arc::new(rule),
             statement: Arc::new(statement),
@@ -182,7 +189,8 @@ pub struct TopicRules {
     store: Arc<Store>,
     /// Creation dates.
     clock: Arc<dyn Clock>,
-    rules: RwLock<BTreeMap<(Scope, String), CachedRule>>,
+    /// Each rule shared, so that a message's matching rules are one reference count each.
+    rules: RwLock<BTreeMap<(Scope, String), Arc<CachedRule>>>,
 }
 
 impl TopicRules {
@@ -193,7 +201,7 @@ impl TopicRules {
             let rule: TopicRule =
                 serde_json::from_value(doc.value).map_err(|e| RuleError::Internal(e.to_string()))?;
             let cached = CachedRule::parse(rule).map_err(|e| RuleError::Internal(e.to_string()))?;
-            rules.insert((doc.scope, doc.key), cached);
+            rules.insert((doc.scope, doc.key), Arc::new(cached));
         }
         Ok(TopicRules { store, clock, rules: RwLock::new(rules) })
     }
@@ -233,13 +241,17 @@ impl TopicRules {
             return Err(RuleError::AlreadyExists(format!("Rule {name} already exists")));
         }
         self.save(scope, &cached.rule)?;
-        rules.insert(key, cached);
+        rules.insert(key, Arc::new(cached));
         Ok(())
     }
 
     /// GetTopicRule.
     pub fn get_topic_rule(&self, scope: &Scope, name: &str) -> Result<CachedRule, RuleError> {
-        self.rules.read().get(&(scope.clone(), name.to_string())).cloned().ok_or_else(|| not_found(name))
+        self.rules
+            .read()
+            .get(&(scope.clone(), name.to_string()))
+            .map(|r| CachedRule::clone(r))
+            .ok_or_else(|| not_found(name))
     }
 
     /// ListTopicRules: by name, optionally only rules whose FROM filter is `topic` and those
@@ -264,7 +276,7 @@ impl TopicRules {
             .filter(|r| topic.is_none_or(|t| r.statement.topic_filter() == t))
             .filter(|r| disabled.is_none_or(|d| r.rule.disabled == d));
         let (rules, next) = page(matching, |r| r.rule.name.as_str(), next_token, max);
-        Ok((rules.into_iter().cloned().collect(), next))
+        Ok((rules.into_iter().map(|r| CachedRule::clone(r)).collect(), next))
     }
 
     /// ReplaceTopicRule: a new definition, keeping the creation date.
@@ -279,7 +291,7 @@ impl TopicRules {
         let created = rules.get(&key).map(|r| r.rule.created).ok_or_else(|| not_found(name))?;
         let cached = rule_of(scope, name, payload, created)?;
         self.save(scope, &cached.rule)?;
-        rules.insert(key, cached);
+        rules.insert(key, Arc::new(cached));
         Ok(())
     }
 
@@ -311,7 +323,7 @@ impl TopicRules {
         let mut next = TopicRule::clone(&cached.rule);
         next.disabled = !enabled;
         self.save(scope, &next)?;
-        cached.rule = Arc::new(next);
+        Arc::make_mut(cached).rule = Arc::new(next);
         Ok(())
     }
 
@@ -321,14 +333,14 @@ impl TopicRules {
             .read()
             .iter()
             .filter(|((s, _), r)| s == scope && !r.rule.disabled)
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| CachedRule::clone(r))
             .collect()
     }
 
     /// The enabled rules of `scope` whose FROM filter matches `topic`, except those named in
     /// `skip`, into `out` (the rules feed calls it for every message: no allocation unless a
     /// rule matches).
-    pub fn matching(&self, scope: &Scope, topic: &str, skip: &[Arc<str>], out: &mut Vec<CachedRule>) {
+    pub fn matching(&self, scope: &Scope, topic: &str, skip: &[Arc<str>], out: &mut Vec<Arc<CachedRule>>) {
         for ((s, name), r) in self.rules.read().iter() {
             if s == scope
                 && !r.rule.disabled
@@ -341,7 +353,7 @@ impl TopicRules {
     }
 
     /// The rule a Basic Ingest topic names, if it exists and is enabled.
-    pub fn enabled_rule(&self, scope: &Scope, name: &str) -> Option<CachedRule> {
+    pub fn enabled_rule(&self, scope: &Scope, name: &str) -> Option<Arc<CachedRule>> {
         self.rules.read().get(&(scope.clone(), name.to_string())).filter(|r| !r.rule.disabled).cloned()
     }
 
@@ -353,7 +365,7 @@ impl TopicRules {
         let created = rules.get(&key).map(|r| r.rule.created).unwrap_or_else(|| self.now_secs());
         let cached = rule_of(scope, name, payload, created)?;
         self.save(scope, &cached.rule)?;
-        rules.insert(key, cached);
+        rules.insert(key, Arc::new(cached));
         Ok(())
     }
 
@@ -365,5 +377,35 @@ impl TopicRules {
         }
         rules.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(sql: &str, topic: &str, error_topic: Option<&str>) -> CachedRule {
+        let republish =
+            |t: &str| json!({"republish": {"topic": t, "roleArn": "arn:aws:iam::123456789012:role/r"}});
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let payload = TopicRulePayload {
+            sql: Some(sql.into()),
+            actions: Some(vec![republish(topic)]),
+            error_action: error_topic.map(republish),
+            ..Default::default()
+        };
+        rule_of(&scope, "r", payload, 0).unwrap()
+    }
+
+    /// The trace id is formatted for the SQL only for rules that may read it.
+    #[test]
+    fn rules_that_may_call_traceid_are_marked() {
+        assert!(
+            !rule("SELECT temp FROM 'a/+' WHERE temp > 30", "out/${topic(2)}", Some("err")).uses_trace_id
+        );
+        assert!(rule("SELECT TraceId() AS t FROM 'a/+'", "out", None).uses_trace_id);
+        assert!(rule("SELECT * FROM 'a/+'", "out/${traceid()}", None).uses_trace_id);
+        assert!(rule("SELECT * FROM 'a/+'", "out", Some("err/${TRACEID()}")).uses_trace_id);
     }
 }

@@ -105,7 +105,7 @@ impl AwsAction {
                 Output::Binary(_) => None,
             },
             payload: payload.clone(),
-            account: sql.account_id.clone(),
+            account: sql.account_id.to_string(),
         })
     }
 }

@@ -47,8 +47,9 @@ pub(crate) fn republish(
             Err(e) => return fail("TemplateError", e),
         },
     };
-    let mut rule_chain = message.rule_chain.clone();
-    rule_chain.push(rule.rule.name.as_str().into());
+    let mut rule_chain = Vec::with_capacity(message.rule_chain.len() + 1);
+    rule_chain.extend_from_slice(&message.rule_chain);
+    rule_chain.push(rule.name.clone());
     let outbound = OutboundMessage {
         topic: topic.as_str().into(),
         payload: payload.clone(),

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::cmp::Ordering;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -15,17 +15,17 @@ use super::value::Val;
 #[derive(Debug, Clone, Default)]
 pub struct Message {
     /// The topic it was published to (a Basic Ingest `$aws/rules/NAME/` prefix is hidden from `topic()`).
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The raw payload: JSON or any bytes (shared with the broker's copy, not copied).
     pub payload: Bytes,
     /// The MQTT client id; `clientid()` answers `n/a` without one.
-    pub client_id: Option<String>,
+    pub client_id: Option<Arc<str>>,
     /// The publisher's principal (certificate id, ...); `principal()` is Undefined without one.
-    pub principal: Option<String>,
+    pub principal: Option<Arc<str>>,
     /// The Publish-In trace id; `traceid()` is Undefined without one.
     pub trace_id: Option<String>,
     /// The account that owns the rule, for `accountid()`.
-    pub account_id: String,
+    pub account_id: Arc<str>,
     /// Milliseconds since the epoch at which the rules engine saw the message, for `timestamp()`.
     pub timestamp_ms: i64,
     /// The payload parsed as JSON, once per SQL version, on first use: every rule and every
@@ -239,7 +239,8 @@ pub(crate) fn evaluate(
     if out.is_undefined() {
         return Ok(Some(Output::Binary(Vec::new())));
     }
-    let mut text = String::new();
+    // Room for the document in most cases: about the size of the payload it came from.
+    let mut text = String::with_capacity(msg.payload.len().clamp(16, 4096));
     out.write_json(&mut text);
     Ok(Some(Output::Json(JsonPayload { value: OnceLock::new(), val: Some(out), text })))
 }
@@ -289,7 +290,7 @@ impl Ctx<'_> {
                     }
                     match alias {
                         Some(path) => insert(&mut out, path, v),
-                        None => insert(&mut out, &[derived_key(expr, n + 1)], v),
+                        None => insert_key(&mut out, derived_key(expr, n + 1), v),
                     }
                 }
             }
@@ -547,6 +548,14 @@ fn derived_key(e: &Expr, n: usize) -> String {
         Expr::Index(base, _) => derived_key(base, n),
         Expr::Call(name, _) => name.clone(),
         _ => format!("_{n}"),
+    }
+}
+
+/// Sets `key` in an object (the key moved in, not copied).
+fn insert_key(obj: &mut Vec<(String, Val)>, key: String, v: Val) {
+    match obj.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, slot)) => *slot = v,
+        None => obj.push((key, v)),
     }
 }
 

@@ -58,7 +58,7 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
     let arg = |i: usize| a.get(i).unwrap_or(&undefined);
     Ok(match name {
         "topic" => {
-            let topic = ctx.msg.topic.as_str();
+            let topic = &*ctx.msg.topic;
             // Basic Ingest: `topic()` sees what follows `$aws/rules/<rule>/`.
             let topic = match iotemu_core::ReservedTopic::parse(topic) {
                 Some(iotemu_core::ReservedTopic::BasicIngest { topic, .. }) => topic,
@@ -73,10 +73,10 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
                     .map_or(Val::Undefined, |s| Val::Str(s.to_string())),
             }
         }
-        "clientid" => Val::Str(ctx.msg.client_id.clone().unwrap_or_else(|| "n/a".into())),
-        "principal" => ctx.msg.principal.clone().map_or(Val::Undefined, Val::Str),
+        "clientid" => Val::Str(ctx.msg.client_id.as_deref().unwrap_or("n/a").to_string()),
+        "principal" => ctx.msg.principal.as_deref().map_or(Val::Undefined, |p| Val::Str(p.to_string())),
         "traceid" => ctx.msg.trace_id.clone().map_or(Val::Undefined, Val::Str),
-        "accountid" => Val::Str(ctx.msg.account_id.clone()),
+        "accountid" => Val::Str(ctx.msg.account_id.to_string()),
         "timestamp" => Val::Int(ctx.msg.timestamp_ms),
         "newuuid" => Val::Str(uuid::Uuid::new_v4().to_string()),
         "sql_version" => Val::Str(version.as_str().into()),

@@ -4,6 +4,7 @@
 use super::ast::{Expr, SqlVersion};
 use super::eval::{evaluate_expr, Environment, EvalError, Message};
 use super::parser::{parse_expression, SqlError};
+use super::value::Val;
 
 /// A parsed action field such as `${topic()}/republish`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,11 +54,14 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Expr(e) => {
-                    if let Some(s) = evaluate_expr(e, self.version, msg, env)?.to_str() {
-                        out.push_str(&s);
+                Part::Expr(e) => match evaluate_expr(e, self.version, msg, env)? {
+                    Val::Str(s) => out.push_str(&s),
+                    v => {
+                        if let Some(s) = v.to_str() {
+                            out.push_str(&s);
+                        }
                     }
-                }
+                },
             }
         }
         Ok(out)

@@ -1,5 +1,7 @@
 //! Values of the SQL engine, with `Undefined`, and AWS's standard conversions between types.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Number, Value};
 
 use super::ast::SqlVersion;
@@ -91,17 +93,26 @@ impl Val {
                         out.push(',');
                     }
                     first = false;
-                    out.push_str(&Value::String(k.clone()).to_string());
+                    write_json_str(k, out);
                     out.push(':');
                     v.write_json(out);
                 }
                 out.push('}');
             }
-            other => {
-                if let Some(j) = other.to_json() {
-                    out.push_str(&j.to_string());
-                }
+            Val::Undefined => {}
+            Val::Null => out.push_str("null"),
+            Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Val::Int(i) => {
+                let _ = write!(out, "{i}");
             }
+            // As serde_json writes it (NaN and infinities are Null).
+            Val::Dec(d) => match Number::from_f64(*d) {
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                None => out.push_str("null"),
+            },
+            Val::Str(s) => write_json_str(s, out),
         }
     }
 
@@ -219,6 +230,37 @@ impl<'de> serde::Deserialize<'de> for Val {
 
 struct ValVisitor;
 
+/// Keys of an object searched one by one for a repeat; past this many, through a hash map.
+const SMALL_OBJECT: usize = 16;
+
+/// Writes `s` as a JSON string, escaped as serde_json escapes it.
+fn write_json_str(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 impl<'de> serde::de::Visitor<'de> for ValVisitor {
     type Value = Val;
 
@@ -268,12 +310,22 @@ impl<'de> serde::de::Visitor<'de> for ValVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
         let mut fields: Vec<(String, Val)> = Vec::new();
-        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        // Small objects (most payloads) look a repeated key up in place; larger ones index it.
+        let mut index: Option<std::collections::HashMap<String, usize>> = None;
         while let Some((k, v)) = map.next_entry::<String, Val>()? {
-            match index.get(&k) {
-                Some(&i) => fields[i].1 = v,
+            if fields.len() == SMALL_OBJECT && index.is_none() {
+                index = Some(fields.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
+            }
+            let found = match &index {
+                Some(index) => index.get(&k).copied(),
+                None => fields.iter().position(|(f, _)| *f == k),
+            };
+            match found {
+                Some(i) => fields[i].1 = v,
                 None => {
-                    index.insert(k.clone(), fields.len());
+                    if let Some(index) = &mut index {
+                        index.insert(k.clone(), fields.len());
+                    }
                     fields.push((k, v));
                 }
             }
@@ -300,5 +352,52 @@ impl Val {
             }
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The output text is what serde_json writes for the same value, escapes and numbers alike.
+    #[test]
+    fn write_json_writes_what_serde_json_writes() {
+        let doc = r#"{"a\"b\\c":"line\nbreak\ttab\r\u0001\u001f\u007f\b\f é ☃ 😀","i":-42,"d":1.5,"e":1e-7,"big":1e300,"t":true,"f":false,"n":null,"arr":[1,"x",{"k":[]}],"o":{}}"#;
+        let val = Val::parse_json(doc.as_bytes(), SqlVersion::V2015_10_08).unwrap();
+        let mut text = String::new();
+        val.write_json(&mut text);
+        let expected: Value = serde_json::from_str(doc).unwrap();
+        // serde_json's escapes and number forms, in the document's key order.
+        let written = concat!(
+            r#"{"a\"b\\c":"line\nbreak\ttab\r\u0001\u001f"#,
+            "\u{7f}",
+            r#"\b\f é ☃ 😀","i":-42,"d":1.5,"e":1e-7,"big":1e+300,"t":true,"f":false,"n":null,"#,
+            r#""arr":[1,"x",{"k":[]}],"o":{}}"#
+        );
+        assert_eq!(text, written);
+        for k in ["a\"b\\c", "line\nbreak\u{1}\u{7f}", "é ☃ 😀", ""] {
+            let mut one = String::new();
+            write_json_str(k, &mut one);
+            assert_eq!(one, Value::String(k.into()).to_string());
+        }
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected);
+    }
+
+    /// A repeated key keeps its first place and its last value, in small and large objects.
+    #[test]
+    fn repeated_keys_keep_the_first_place_and_the_last_value() {
+        let small = Val::parse_json(br#"{"a":1,"b":2,"a":3}"#, SqlVersion::V2015_10_08).unwrap();
+        assert_eq!(small, Val::Obj(vec![("a".into(), Val::Int(3)), ("b".into(), Val::Int(2))]));
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let mut doc: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("\"{k}\":{i}")).collect();
+        doc.push("\"k3\":100".into());
+        doc.push("\"k30\":300".into());
+        let large =
+            Val::parse_json(format!("{{{}}}", doc.join(",")).as_bytes(), SqlVersion::V2015_10_08).unwrap();
+        let Val::Obj(fields) = large else { panic!("not an object") };
+        assert_eq!(fields.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), keys);
+        assert_eq!(fields[3].1, Val::Int(100));
+        assert_eq!(fields[30].1, Val::Int(300));
+        assert_eq!(fields[31].1, Val::Int(31));
     }
 }
