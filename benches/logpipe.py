@@ -3,7 +3,8 @@
 1. The pipeline alone (`cargo run --release -p iotemu-cwlogs --example logpipe`): 2 producer
    threads emit Publish-In/Publish-Out entries as fast as they can; the file sink's entries/s
    (file only, then file + live tail as the emulator runs it) against the 1.2 M entries/s target,
-   and the log store's events/s and missed share when it is added.
+   and the log store's events/s and missed share when it is added (with its spool, as iotemu
+   runs it).
 2. At the broker's peak: iotemu (release, DEBUG, --no-stdout-logs, --log-file, the log store on
    with its defaults) while loadgen drives each closed-loop throughput scenario (fan-in 10->1,
    50 pairs, fan-out 1->50; QoS 0 and 1) with `--api-port --no-search`: the deliveries/s, the
@@ -74,7 +75,7 @@ def pipeline_alone(logpipe, runs, quick):
                 out["dropped"].append(r["dropped"])
                 print(f"  pipeline alone, run {run + 1}, {mode}: {r}", file=sys.stderr)
             r = json.loads(subprocess.run([logpipe, "--entries", str(entries // 3), "--threads", "2", "--file", file,
-                                           "--tail", "--store", os.path.join(d, "store")],
+                                           "--tail", "--store", os.path.join(d, "store"), "--store-spool"],
                                           capture_output=True, text=True, check=True).stdout)
             out["store_per_s"].append(r["store_events_per_sec"])
             out["store_missed_pct"].append(r["store_missed_percent"])
@@ -111,9 +112,12 @@ def broker_peak(iotemu, loadgen, runs, quick):
                         print(f"  loadgen failed ({pattern} QoS{qos}): {r.stderr[-500:]}", file=sys.stderr)
                         continue
                     v = json.loads(r.stdout.strip().splitlines()[-1])
-                    # The store's queue drains before the next scenario starts (else its misses
-                    # would count against the next one).
+                    # The store's queue and spool drain before the next scenario starts (else its
+                    # backlog would count against the next one); at most a minute.
                     time.sleep(1.0)
+                    drain_by = time.monotonic() + 60
+                    while (health(api).get("logStoreBacklog") or 0) > 0 and time.monotonic() < drain_by:
+                        time.sleep(0.5)
                     after_health, after_lines = health(api), lines_in(log_file)
                     written = after_lines - before_lines
                     missed = (after_health.get("logStoreMissed") or 0) - (before_health.get("logStoreMissed") or 0)
