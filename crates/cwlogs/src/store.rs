@@ -140,6 +140,8 @@ impl LogStore {
             std::fs::create_dir_all(dir).map_err(|e| LogsError::ServiceUnavailable(e.to_string()))?;
         }
         let writer = Connection::open(path).map_err(db)?;
+        // Before any statement: another process's lock is waited for, not an error.
+        writer.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         writer.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         writer.pragma_update(None, "cache_size", -65_536).map_err(db)?;
@@ -147,7 +149,6 @@ impl LogStore {
         // sink's commits, a tenth of its time: they run on the checkpointer's thread instead.
         writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(db)?;
         writer.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(db)?;
-        writer.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         // One transaction: a new database is made with one sync, not one per statement.
         writer.execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;")).map_err(db)?;
         let reader = Connection::open(path).map_err(db)?;

@@ -31,6 +31,13 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// SQLite's "database is locked" (SQLITE_BUSY): another connection held a lock.
+    fn is_busy(&self) -> bool {
+        self.0.contains("database is locked")
+    }
+}
+
 /// One stored document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -124,11 +131,29 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError(e.to_string()))?;
         }
+        // Processes opening a new file at once (concurrent `iotemu certs create-device` runs)
+        // race to switch it to WAL and create the tables; SQLite answers some of those races
+        // with "database is locked" without calling the busy handler: try again, briefly.
+        let mut tries = 0;
+        loop {
+            match Self::open_once(path) {
+                Err(e) if e.is_busy() && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        // `iotemu certs create-device` may write while a server (or another create-device)
+        // holds the file: wait for its locks from the first statement on, switching the
+        // journal mode of a new file included, which otherwise fails at once as "locked".
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // `iotemu certs create-device` may write while a server holds the file.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Self::init(conn)?;
         store.path = Some(path.to_owned());
         // Checkpoints run on the checkpointer's thread, not inside commits.
