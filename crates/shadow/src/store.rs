@@ -75,6 +75,15 @@ struct Job {
 /// Called on the writer's thread with a job's outcome, after the commit.
 type Answer = Box<dyn FnOnce(Result<Done, ShadowError>) + Send>;
 
+/// `done`, given the outcome `pick` takes from a job's [`Done`] (an internal error if it is
+/// another kind: it cannot be).
+fn answer_with<T>(
+    pick: impl FnOnce(Done) -> Option<T> + Send + 'static,
+    done: impl FnOnce(Result<T, ShadowError>) + Send + 'static,
+) -> impl FnOnce(Result<Done, ShadowError>) + Send + 'static {
+    move |result| done(result.and_then(|d| pick(d).ok_or_else(ShadowError::internal)))
+}
+
 /// Runs `start` with a callback and waits for it to be called (the blocking operations).
 fn wait<T: Send + 'static>(
     start: impl FnOnce(Box<dyn FnOnce(Result<T, ShadowError>) + Send>),
@@ -177,12 +186,8 @@ impl Shadows {
             Ok(job) => job,
             Err(e) => return done(Err(e)),
         };
-        self.submit_then(key, Change::Update { request, now }, move |result| {
-            done(result.and_then(|d| match d {
-                Done::Update(outcome) => Ok(*outcome),
-                _ => Err(ShadowError::internal()),
-            }))
-        });
+        let pick = |d| if let Done::Update(outcome) = d { Some(*outcome) } else { None };
+        self.submit_then(key, Change::Update { request, now }, answer_with(pick, done));
     }
 
     /// [`Shadows::get_thing_shadow`] without waiting: at once when no update or delete is
@@ -201,12 +206,8 @@ impl Shadows {
             Ok(key) => key,
             Err(e) => return done(Err(e)),
         };
-        self.submit_then(key, Change::Get, move |result| {
-            done(result.and_then(|d| match d {
-                Done::Get(doc) => Ok(*doc),
-                _ => Err(ShadowError::internal()),
-            }))
-        });
+        let pick = |d| if let Done::Get(doc) = d { Some(*doc) } else { None };
+        self.submit_then(key, Change::Get, answer_with(pick, done));
     }
 
     /// [`Shadows::delete_thing_shadow`] without waiting, as [`Shadows::update_thing_shadow_then`].
@@ -224,12 +225,8 @@ impl Shadows {
             Err(e) => return done(Err(e)),
         };
         let change = Change::Delete { client_token: client_token.map(str::to_owned), now };
-        self.submit_then(key, change, move |result| {
-            done(result.and_then(|d| match d {
-                Done::Delete(answer) => Ok(answer),
-                _ => Err(ShadowError::internal()),
-            }))
-        });
+        let pick = |d| if let Done::Delete(answer) = d { Some(answer) } else { None };
+        self.submit_then(key, change, answer_with(pick, done));
     }
 
     /// Queues a mutation for the writer, which calls `done` after its commit.
