@@ -351,7 +351,12 @@ fn commit_batch(shared: &Shared, batch: &mut Vec<Job>) {
             (result, _) => result,
         };
         shared.pending.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        (job.answer)(result);
+        // An answer publishes and writes entries on this thread: if one panicked, the writer
+        // would die with it and every later shadow request would fail; the panic ends here.
+        let answer = job.answer;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || answer(result))).is_err() {
+            tracing::error!("answering a shadow request panicked; the shadow writer goes on");
+        }
     }
 }
 
@@ -458,6 +463,16 @@ mod tests {
             let _ = tx.send(r.map(|_| ()).unwrap_err().code);
         });
         assert_eq!(rx.try_recv().expect("answered at once"), 400);
+    }
+
+    #[test]
+    fn an_answer_that_panics_does_not_stop_the_writer() {
+        let s = shadows();
+        s.update_thing_shadow_then(&scope(), "lamp", None, br#"{"state":{"reported":{"on":1}}}"#, 1, |_| {
+            panic!("a broken answer")
+        });
+        let next = s.update_thing_shadow(&scope(), "lamp", None, br#"{"state":{"reported":{"on":2}}}"#, 2);
+        assert_eq!(next.expect("the writer still runs").document.version, 2);
     }
 
     #[test]
