@@ -62,7 +62,7 @@ impl ReservedTopicRouter {
 
 /// Runs `f`, which blocks on SQLite, so that the runtime's other tasks move to another worker
 /// meanwhile (`block_in_place`, on the multi-threaded runtime the binary uses); elsewhere, as is.
-/// The connection that sent the request waits, as it must: `/accepted` follows the commit.
+/// The connection that sent the (jobs) request waits, as it must: its answer follows the commit.
 fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {

@@ -44,7 +44,7 @@ fn caller(ctx: &ApiContext) -> Arc<ClientInfo> {
 
 /// Runs one request and renders its answer: the accepted payload as JSON, or AWS's error.
 fn run(
-    requests: &ShadowRequests,
+    requests: &Arc<ShadowRequests>,
     scope: &Scope,
     caller: &Arc<ClientInfo>,
     thing: &str,

@@ -75,40 +75,30 @@ impl ShadowRequests {
     }
 
     /// Runs `request` for `client` (whose request has `trace_id`: the Publish-In's for MQTT),
-    /// publishes its answers and writes its entry. The accepted payload, or the rejection.
+    /// publishes its answers and writes its entry, and waits for it: the accepted payload, or the
+    /// rejection (UpdateThingShadow and the others over HTTP).
     pub fn handle(
-        &self,
+        self: &Arc<Self>,
         scope: &Scope,
         client: &Arc<ClientInfo>,
         trace_id: TraceId,
         request: &ShadowRequest<'_>,
         payload: &[u8],
     ) -> Result<Value, Rejection> {
-        let now = self.now_secs();
-        let token = client_token_of(payload);
-        let token = token.as_deref();
-        let (thing, name) = (request.thing, request.name);
-        let result = match request.operation {
-            Operation::Get => self
-                .shadows
-                .get_thing_shadow(scope, thing, name)
-                .map(|doc| (get_document(&doc, token, now), None)),
-            Operation::Update => self
-                .shadows
-                .update_thing_shadow(scope, thing, name, payload, now)
-                .map(|outcome| (outcome.accepted, Some((outcome.delta, outcome.documents)))),
-            Operation::Delete => {
-                self.shadows.delete_thing_shadow(scope, thing, name, token, now).map(|answer| (answer, None))
-            }
-        };
-        self.finish(scope, client, trace_id, request, token, now, result)
+        let (reply, replied) = std::sync::mpsc::sync_channel(1);
+        self.handle_then(scope, client, trace_id, request, payload, move |outcome| {
+            let _ = reply.send(outcome);
+        });
+        replied.recv().unwrap_or_else(|_| {
+            let error = ShadowError::internal();
+            let payload = rejected(&error, client_token_of(payload).as_deref(), self.now_secs());
+            Err(Rejection { error, payload })
+        })
     }
 
-    /// [`ShadowRequests::handle`] for a request that came over MQTT, without waiting for the
-    /// commit: an update or delete is answered (its entry, `/accepted` or `/rejected`, `/delta`,
-    /// `/documents`) from the shadow writer's thread once committed, so the requester's
-    /// connection reads its next packet meanwhile and no runtime worker blocks on SQLite. The
-    /// writer answers in the order the requests came, so a device hears of its updates in order.
+    /// [`ShadowRequests::handle`] for a request that came over MQTT, without waiting: the
+    /// requester's connection reads its next packet meanwhile and no runtime worker blocks on
+    /// SQLite. The answers go out as they do for every request.
     pub fn handle_without_waiting(
         self: &Arc<Self>,
         scope: &Scope,
@@ -116,6 +106,23 @@ impl ShadowRequests {
         trace_id: TraceId,
         request: &ShadowRequest<'_>,
         payload: &[u8],
+    ) {
+        self.handle_then(scope, client, trace_id, request, payload, |_| {});
+    }
+
+    /// Runs `request`, and once it is done writes its entry, publishes its answers (`/accepted`
+    /// or `/rejected`, `/delta`, `/documents`) and calls `reply` with the outcome. An update or
+    /// delete is answered from the shadow writer's thread after its commit, in the order the
+    /// requests came, so a device hears of its updates in order; a get queued behind pending
+    /// updates sees them.
+    fn handle_then(
+        self: &Arc<Self>,
+        scope: &Scope,
+        client: &Arc<ClientInfo>,
+        trace_id: TraceId,
+        request: &ShadowRequest<'_>,
+        payload: &[u8],
+        reply: impl FnOnce(Result<Value, Rejection>) + Send + 'static,
     ) {
         let now = self.now_secs();
         let token = client_token_of(payload);
@@ -128,8 +135,8 @@ impl ShadowRequests {
         let finish = move |result: Result<Accepted, ShadowError>| {
             let _entered = runtime.as_ref().map(|r| r.enter());
             let request = ShadowRequest { thing: &thing, name: name.as_deref(), operation };
-            let _ =
-                this.finish(&owner, &requester, trace_id, &request, token_for_answer.as_deref(), now, result);
+            let token = token_for_answer.as_deref();
+            reply(this.finish(&owner, &requester, trace_id, &request, token, now, result));
         };
         let (thing, name) = (request.thing, request.name);
         match operation {
