@@ -154,22 +154,15 @@ impl LogStore {
         let reader = Connection::open(path).map_err(db)?;
         reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
         let checkpointer = iotemu_store::Checkpointer::start(path)
-            .map_err(|e| LogsError::ServiceUnavailable(format!("log store: {e}")))?;
+            .map_err(|e| LogsError::ServiceUnavailable(format!("log {e}")))?;
         Ok(LogStore { writer: Mutex::new(writer), reader: Mutex::new(reader), _checkpointer: checkpointer })
     }
 
     /// Copies the write-ahead log into the database file and empties it (at shutdown), so that
     /// `logs.db` alone holds every stored event.
     pub fn checkpoint(&self) -> Result<(), LogsError> {
-        let conn = self.writer.lock();
-        // The checkpointer's own passive checkpoint may be running: try again for a while.
-        for _ in 0..50 {
-            match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
-                Ok(0) => return Ok(()),
-                Ok(_) | Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-        Err(LogsError::ServiceUnavailable("log store: the checkpoint was blocked by a reader".into()))
+        iotemu_store::checkpoint(&self.writer.lock())
+            .map_err(|e| LogsError::ServiceUnavailable(format!("log {e}")))
     }
 
     /// The group `name`, created with `retention_days` if missing; its id.

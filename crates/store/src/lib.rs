@@ -383,15 +383,18 @@ impl Store {
     }
 }
 
-/// `PRAGMA wal_checkpoint(TRUNCATE)` on `conn`; an error when a reader kept it from completing.
-/// A database without a write-ahead log (in memory) has nothing to do.
+/// `PRAGMA wal_checkpoint(TRUNCATE)` on `conn`; an error when a reader kept it from completing
+/// for a second (the [`Checkpointer`]'s own passive checkpoint may be running: it is waited
+/// for). A database without a write-ahead log (in memory) has nothing to do.
 pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
-    let (busy, _, _): (i64, i64, i64) =
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    if busy != 0 {
-        return Err(StoreError("the checkpoint was blocked by a reader".into()));
+    for _ in 0..50 {
+        let done: rusqlite::Result<i64> = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+        if let Ok(0) = done {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Ok(())
+    Err(StoreError("the checkpoint was blocked by a reader".into()))
 }
 
 #[cfg(test)]
