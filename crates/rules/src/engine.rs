@@ -52,7 +52,6 @@ use iotemu_logs::{EventSink, LogEntry, LogLevel, RuleEntry};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -327,9 +326,12 @@ impl Inner {
         if self.queues.len() == 1 {
             return 0;
         }
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        topic.hash(&mut hasher);
-        (hasher.finish() % self.queues.len() as u64) as usize
+        // FNV-1a: the topic only picks a worker, so any spread will do, and SipHash cost more
+        // than the rest of the hand-off.
+        let hash = topic
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        (hash % self.queues.len() as u64) as usize
     }
 
     /// Whether `rule` is over its messages-per-second limit (a token bucket one second deep).
@@ -394,17 +396,25 @@ impl Inner {
         }
     }
 
-    fn finished(&self, name: &Arc<str>, message: &Incoming, outcome: &Outcome) {
+    /// RuleExecution for one action; gives the outcome back when the action failed (for the
+    /// rule's error action), and moves a success's resources into its entry instead of copying.
+    fn finished(&self, name: &Arc<str>, message: &Incoming, outcome: Outcome) -> Option<Outcome> {
         let level = if outcome.error.is_some() { LogLevel::Error } else { LogLevel::Info };
         if !self.logs.enabled(level) {
-            return;
+            return outcome.error.is_some().then_some(outcome);
         }
-        let entry =
-            self.entry(name.clone(), message, Some(outcome.rule_action), Some(outcome.resources.clone()));
         match &outcome.error {
-            None => self.logs.success(message.trace_id, LogEntry::RuleExecution(entry)),
+            None => {
+                let entry =
+                    self.entry(name.clone(), message, Some(outcome.rule_action), Some(outcome.resources));
+                self.logs.success(message.trace_id, LogEntry::RuleExecution(entry));
+                None
+            }
             Some((reason, details)) => {
-                self.logs.failure(message.trace_id, LogEntry::RuleExecution(entry), *reason, details.clone())
+                let resources = Some(outcome.resources.clone());
+                let entry = self.entry(name.clone(), message, Some(outcome.rule_action), resources);
+                self.logs.failure(message.trace_id, LogEntry::RuleExecution(entry), *reason, details.clone());
+                Some(outcome)
             }
         }
     }
@@ -453,16 +463,14 @@ async fn run(inner: &Arc<Inner>, rule: Arc<CachedRule>, message: Arc<Incoming>, 
             .success(message.trace_id, LogEntry::RuleMatch(inner.entry(name.clone(), &message, None, None)));
     }
     let payload = Bytes::from(output.to_bytes());
+    // Only failures: what the error action reports.
     let mut outcomes = Vec::new();
     let mut remote = Vec::new();
     for action in rule.actions.iter() {
         inner.starting(&name, &message, action);
         match start_action(inner, &rule, action, sql, &env, &message, (&output, &payload)) {
             Started::Remote(call) => remote.push(call),
-            Started::Done(outcome) => {
-                inner.finished(&name, &message, &outcome);
-                outcomes.push(outcome);
-            }
+            Started::Done(outcome) => outcomes.extend(inner.finished(&name, &message, outcome)),
         }
     }
     if remote.is_empty() {
@@ -478,8 +486,7 @@ async fn run(inner: &Arc<Inner>, rule: Arc<CachedRule>, message: Arc<Incoming>, 
     tokio::spawn(async move {
         for prepared in remote {
             let outcome = run_remote(&inner, prepared, output_is_json(&output)).await;
-            inner.finished(&name, &message, &outcome);
-            outcomes.push(outcome);
+            outcomes.extend(inner.finished(&name, &message, outcome));
         }
         drop(permit);
         error_action(&inner, &rule, &name, &message, &sql, outcomes).await;
@@ -496,6 +503,10 @@ async fn after_local(
     sql: Arc<Message>,
     outcomes: Vec<Outcome>,
 ) {
+    // Nothing failed (the usual case): no error action to run.
+    if outcomes.is_empty() {
+        return;
+    }
     if rule.error_action.as_ref().is_some_and(|a| a.is_remote()) {
         let inner = inner.clone();
         tokio::spawn(async move { error_action(&inner, &rule, &name, &message, &sql, outcomes).await });
@@ -508,7 +519,8 @@ fn output_is_json(output: &Output) -> bool {
     matches!(output, Output::Json(_))
 }
 
-/// The `errorAction` of `rule`, with AWS's error message, when any of `outcomes` failed.
+/// The `errorAction` of `rule`, with AWS's error message, when any of `outcomes` failed (the
+/// callers pass only failures).
 async fn error_action(
     inner: &Arc<Inner>,
     rule: &CachedRule,
@@ -547,7 +559,7 @@ async fn error_action(
         Started::Done(outcome) => outcome,
         Started::Remote(call) => run_remote(inner, call, true).await,
     };
-    inner.finished(name, message, &outcome);
+    inner.finished(name, message, outcome);
 }
 
 /// What the SQL of one rule may call while one message is evaluated.

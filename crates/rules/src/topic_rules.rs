@@ -19,7 +19,9 @@ use iotemu_store::Store;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const TOPIC_RULE: &str = "topic-rule";
@@ -191,6 +193,40 @@ pub struct TopicRules {
     clock: Arc<dyn Clock>,
     /// Each rule shared, so that a message's matching rules are one reference count each.
     rules: RwLock<BTreeMap<(Scope, String), Arc<CachedRule>>>,
+    /// The enabled rules as [`TopicRules::matching`] reads them, rebuilt at every change.
+    enabled: RwLock<Arc<Enabled>>,
+    /// `enabled`'s generation: each thread keeps the snapshot it last read and only takes the
+    /// lock again once this moved, so that messages on every core do not contend on it.
+    generation: AtomicU64,
+}
+
+/// The enabled rules of each scope, in name order (the order of `TopicRules::rules`).
+struct Enabled {
+    /// Unique in the process ([`NEXT_GENERATION`]), so that one thread's cached snapshot is
+    /// never taken for another `TopicRules`'s.
+    generation: u64,
+    by_scope: Vec<(Scope, Vec<Arc<CachedRule>>)>,
+}
+
+/// The next [`Enabled::generation`].
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The snapshot of enabled rules this thread last matched against.
+    static ENABLED: RefCell<Option<Arc<Enabled>>> = const { RefCell::new(None) };
+}
+
+impl Enabled {
+    fn of(rules: &BTreeMap<(Scope, String), Arc<CachedRule>>) -> Enabled {
+        let mut by_scope: Vec<(Scope, Vec<Arc<CachedRule>>)> = Vec::new();
+        for ((scope, _), rule) in rules.iter().filter(|(_, r)| !r.rule.disabled) {
+            match by_scope.last_mut() {
+                Some((s, list)) if s == scope => list.push(rule.clone()),
+                _ => by_scope.push((scope.clone(), vec![rule.clone()])),
+            }
+        }
+        Enabled { generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed), by_scope }
+    }
 }
 
 impl TopicRules {
@@ -203,7 +239,23 @@ impl TopicRules {
             let cached = CachedRule::parse(rule).map_err(|e| RuleError::Internal(e.to_string()))?;
             rules.insert((doc.scope, doc.key), Arc::new(cached));
         }
-        Ok(TopicRules { store, clock, rules: RwLock::new(rules) })
+        let enabled = Enabled::of(&rules);
+        Ok(TopicRules {
+            store,
+            clock,
+            generation: AtomicU64::new(enabled.generation),
+            enabled: RwLock::new(Arc::new(enabled)),
+            rules: RwLock::new(rules),
+        })
+    }
+
+    /// Rebuilds the snapshot of enabled rules after a change; called with the rules still
+    /// locked for writing, so that snapshots follow one another in the order of the changes.
+    fn changed(&self, rules: &BTreeMap<(Scope, String), Arc<CachedRule>>) {
+        let enabled = Enabled::of(rules);
+        let generation = enabled.generation;
+        *self.enabled.write() = Arc::new(enabled);
+        self.generation.store(generation, Ordering::Release);
     }
 
     fn now_secs(&self) -> i64 {
@@ -242,6 +294,7 @@ impl TopicRules {
         }
         self.save(scope, &cached.rule)?;
         rules.insert(key, Arc::new(cached));
+        self.changed(&rules);
         Ok(())
     }
 
@@ -292,6 +345,7 @@ impl TopicRules {
         let cached = rule_of(scope, name, payload, created)?;
         self.save(scope, &cached.rule)?;
         rules.insert(key, Arc::new(cached));
+        self.changed(&rules);
         Ok(())
     }
 
@@ -304,6 +358,7 @@ impl TopicRules {
         }
         self.store.delete(TOPIC_RULE, scope, name)?;
         rules.remove(&key);
+        self.changed(&rules);
         Ok(())
     }
 
@@ -324,6 +379,7 @@ impl TopicRules {
         next.disabled = !enabled;
         self.save(scope, &next)?;
         Arc::make_mut(cached).rule = Arc::new(next);
+        self.changed(&rules);
         Ok(())
     }
 
@@ -341,15 +397,20 @@ impl TopicRules {
     /// `skip`, into `out` (the rules feed calls it for every message: no allocation unless a
     /// rule matches).
     pub fn matching(&self, scope: &Scope, topic: &str, skip: &[Arc<str>], out: &mut Vec<Arc<CachedRule>>) {
-        for ((s, name), r) in self.rules.read().iter() {
-            if s == scope
-                && !r.rule.disabled
-                && r.statement.matches_topic(topic)
-                && !skip.iter().any(|n| **n == **name)
-            {
-                out.push(r.clone());
+        let generation = self.generation.load(Ordering::Acquire);
+        ENABLED.with(|cached| {
+            let mut cached = cached.borrow_mut();
+            let enabled = match &*cached {
+                Some(e) if e.generation == generation => e,
+                _ => cached.insert(self.enabled.read().clone()),
+            };
+            let Some((_, rules)) = enabled.by_scope.iter().find(|(s, _)| s == scope) else { return };
+            for r in rules {
+                if r.statement.matches_topic(topic) && !skip.iter().any(|n| **n == *r.name) {
+                    out.push(r.clone());
+                }
             }
-        }
+        })
     }
 
     /// The rule a Basic Ingest topic names, if it exists and is enabled.
@@ -366,6 +427,7 @@ impl TopicRules {
         let cached = rule_of(scope, name, payload, created)?;
         self.save(scope, &cached.rule)?;
         rules.insert(key, Arc::new(cached));
+        self.changed(&rules);
         Ok(())
     }
 
@@ -376,6 +438,7 @@ impl TopicRules {
             self.store.delete(TOPIC_RULE, scope, name)?;
         }
         rules.clear();
+        self.changed(&rules);
         Ok(())
     }
 }
@@ -396,6 +459,49 @@ mod tests {
             ..Default::default()
         };
         rule_of(&scope, "r", payload, 0).unwrap()
+    }
+
+    fn names(rules: &TopicRules, scope: &Scope, topic: &str, skip: &[Arc<str>]) -> Vec<String> {
+        let mut out = Vec::new();
+        rules.matching(scope, topic, skip, &mut out);
+        out.iter().map(|r| r.name.to_string()).collect()
+    }
+
+    /// `matching` reads a per-thread snapshot: every change shows at the next message, and two
+    /// sets of rules used on one thread never answer for each other.
+    #[test]
+    fn matching_follows_every_change_and_each_set_of_rules() {
+        let clock: Arc<dyn Clock> = Arc::new(iotemu_core::SystemClock);
+        let store = || Arc::new(Store::in_memory().unwrap());
+        let (rules, other) =
+            (TopicRules::load(store(), clock.clone()).unwrap(), TopicRules::load(store(), clock).unwrap());
+        let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+        let elsewhere = Scope { region: "eu-west-1".into(), ..scope.clone() };
+        let payload = |sql: &str| TopicRulePayload {
+            sql: Some(sql.into()),
+            actions: Some(vec![json!({"republish": {"topic": "out", "roleArn": "r"}})]),
+            ..Default::default()
+        };
+        assert!(names(&rules, &scope, "a/1", &[]).is_empty());
+        rules.create_topic_rule(&scope, "b", payload("SELECT * FROM 'a/+'")).unwrap();
+        rules.create_topic_rule(&scope, "a", payload("SELECT * FROM 'a/#'")).unwrap();
+        other.create_topic_rule(&scope, "c", payload("SELECT * FROM 'a/+'")).unwrap();
+        assert_eq!(names(&rules, &scope, "a/1", &[]), ["a", "b"], "in name order");
+        assert_eq!(names(&other, &scope, "a/1", &[]), ["c"]);
+        assert_eq!(names(&rules, &scope, "a/1", &["a".into()]), ["b"], "the rule chain is skipped");
+        assert!(names(&rules, &elsewhere, "a/1", &[]).is_empty(), "another region's rules");
+        rules.disable_topic_rule(&scope, "a").unwrap();
+        assert_eq!(names(&rules, &scope, "a/1", &[]), ["b"]);
+        rules.enable_topic_rule(&scope, "a").unwrap();
+        rules.replace_topic_rule(&scope, "b", payload("SELECT * FROM 'x'")).unwrap();
+        assert_eq!(names(&rules, &scope, "a/1", &[]), ["a"]);
+        rules.delete_topic_rule(&scope, "a").unwrap();
+        assert!(names(&rules, &scope, "a/1", &[]).is_empty());
+        rules.put(&scope, "d", payload("SELECT * FROM 'a/1'")).unwrap();
+        assert_eq!(names(&rules, &scope, "a/1", &[]), ["d"]);
+        rules.reset().unwrap();
+        assert!(names(&rules, &scope, "a/1", &[]).is_empty());
+        assert_eq!(names(&other, &scope, "a/1", &[]), ["c"]);
     }
 
     /// The trace id is formatted for the SQL only for rules that may read it.

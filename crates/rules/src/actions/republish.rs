@@ -10,6 +10,7 @@ use crate::topic_rules::CachedRule;
 use base64::Engine as _;
 use bytes::Bytes;
 use iotemu_core::{ClientInfo, MessageProperties, OutboundMessage, ReservedTopic};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 pub(crate) fn republish(
@@ -28,16 +29,17 @@ pub(crate) fn republish(
     };
     // `$$aws/...` in the action is the reserved topic `$aws/...`.
     let topic = topic.strip_prefix('$').filter(|t| t.starts_with('$')).map(str::to_owned).unwrap_or(topic);
-    let resources = vec![("RepublishTopic", topic.clone())];
+    let shared: Arc<str> = topic.as_str().into();
+    let resources = vec![("RepublishTopic", topic)];
     let fail = |reason, details| Outcome {
         rule_action,
         resources: resources.clone(),
         error: Some((reason, details)),
     };
-    if matches!(ReservedTopic::parse(&topic), Some(ReservedTopic::Jobs { .. })) {
+    if matches!(ReservedTopic::parse(&shared), Some(ReservedTopic::Jobs { .. })) {
         return fail(
             "RepublishFailed",
-            format!("Republishing to reserved job topics is not supported: {topic}"),
+            format!("Republishing to reserved job topics is not supported: {shared}"),
         );
     }
     let properties = match &r.headers {
@@ -51,7 +53,7 @@ pub(crate) fn republish(
     rule_chain.extend_from_slice(&message.rule_chain);
     rule_chain.push(rule.name.clone());
     let outbound = OutboundMessage {
-        topic: topic.as_str().into(),
+        topic: shared.clone(),
         payload: payload.clone(),
         qos: r.qos,
         retain: false,
@@ -59,11 +61,47 @@ pub(crate) fn republish(
         trace_id: message.trace_id,
         rule_chain,
     };
-    let source = Arc::new(ClientInfo { client_id: "N/A".into(), ..ClientInfo::clone(&message.client) });
-    match inner.services.publisher.publish(&source, outbound) {
+    match inner.services.publisher.publish(&republisher(&message.client), outbound) {
         Ok(()) => Outcome { rule_action, resources, error: None },
-        Err(e) => fail("RepublishFailed", format!("Failed to republish to topic {topic}: {e}")),
+        Err(e) => fail("RepublishFailed", format!("Failed to republish to topic {shared}: {e}")),
     }
+}
+
+/// Publishers whose republished messages one thread last built a source for.
+const REPUBLISHERS: usize = 32;
+
+/// A thread's republish sources: (publisher, the same with client id `N/A`) pairs, and the slot
+/// the next new publisher takes once they are full.
+#[derive(Default)]
+struct Sources {
+    entries: Vec<(Arc<ClientInfo>, Arc<ClientInfo>)>,
+    next: usize,
+}
+
+thread_local! {
+    /// Each publisher's republish source is built once, not per message. The publisher's `Arc`
+    /// is held, so its address is not reused while it is here.
+    static SOURCES: RefCell<Sources> = RefCell::default();
+}
+
+/// The client a republished message comes from: the original publisher with the client id
+/// `N/A` (see the engine's module doc).
+fn republisher(client: &Arc<ClientInfo>) -> Arc<ClientInfo> {
+    SOURCES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, source)) = cache.entries.iter().find(|(c, _)| Arc::ptr_eq(c, client)) {
+            return source.clone();
+        }
+        let source = Arc::new(ClientInfo { client_id: "N/A".into(), ..ClientInfo::clone(client) });
+        if cache.entries.len() < REPUBLISHERS {
+            cache.entries.push((client.clone(), source.clone()));
+        } else {
+            let next = cache.next;
+            cache.entries[next] = (client.clone(), source.clone());
+            cache.next = (next + 1) % REPUBLISHERS;
+        }
+        source
+    })
 }
 
 fn republish_properties(
@@ -115,4 +153,31 @@ fn republish_properties(
         user_properties,
         content_type: render(&h.content_type)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_core::Protocol;
+
+    /// Each publisher's source is its own, with the client id `N/A`, built once per thread and
+    /// still right once more publishers than the cache holds have come by.
+    #[test]
+    fn each_publisher_gets_its_own_na_source() {
+        let client = |i: usize| {
+            let peer = format!("127.0.0.1:{}", 1000 + i).parse().unwrap();
+            Arc::new(ClientInfo::new(Protocol::Mqtt, format!("c{i}"), format!("p{i}"), peer))
+        };
+        let clients: Vec<_> = (0..REPUBLISHERS + 5).map(client).collect();
+        for round in 0..2 {
+            for (i, c) in clients.iter().enumerate() {
+                let source = republisher(c);
+                assert_eq!(&*source.client_id, "N/A");
+                assert_eq!(&*source.principal_id, format!("p{i}"), "round {round}");
+                assert_eq!(source.source_port, c.source_port);
+            }
+        }
+        let first = &clients[REPUBLISHERS + 4];
+        assert!(Arc::ptr_eq(&republisher(first), &republisher(first)), "built once");
+    }
 }

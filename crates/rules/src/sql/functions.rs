@@ -48,7 +48,7 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], root: &Val) -> Resu
             return Ok(Val::Str(STANDARD.encode(&ctx.msg.payload)));
         }
     }
-    let mut a = Vec::with_capacity(args.len());
+    let mut a: smallvec::SmallVec<[Val; 3]> = smallvec::SmallVec::with_capacity(args.len());
     for e in args {
         a.push(ctx.eval(e, root)?);
     }

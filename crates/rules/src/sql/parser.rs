@@ -689,12 +689,14 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
+    // Levels as bytes: splitting short topics on a byte costs less than on a `char` (every
+    // message is matched against every rule).
+    let mut f = filter.as_bytes().split(|b| *b == b'/');
+    let mut t = topic.as_bytes().split(|b| *b == b'/');
     loop {
         match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
+            (Some(b"#"), _) => return true,
+            (Some(b"+"), Some(_)) => {}
             (Some(a), Some(b)) if a == b => {}
             (None, None) => return true,
             _ => return false,

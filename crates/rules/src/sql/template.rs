@@ -50,7 +50,8 @@ impl Template {
     /// The text with each expression's value: strings as they are, other values as JSON, and
     /// Undefined or Null as nothing.
     pub fn render(&self, msg: &Message, env: &dyn Environment) -> Result<String, EvalError> {
-        let mut out = String::new();
+        // Room for most topics and URLs at once rather than growing per part.
+        let mut out = String::with_capacity(64);
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),

@@ -102,9 +102,7 @@ impl Val {
             Val::Undefined => {}
             Val::Null => out.push_str("null"),
             Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Val::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
+            Val::Int(i) => push_int(*i, out),
             // As serde_json writes it (NaN and infinities are Null).
             Val::Dec(d) => match Number::from_f64(*d) {
                 Some(n) => {
@@ -220,18 +218,43 @@ pub(crate) fn parse_decimal(s: &str) -> Option<f64> {
     s.parse::<f64>().ok().filter(|d| d.is_finite())
 }
 
-/// Parses JSON straight into a [`Val`], keeping the order of object keys (a repeated key keeps
-/// its first place and its last value, as JSON parsers commonly do).
-impl<'de> serde::Deserialize<'de> for Val {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Val, D::Error> {
-        d.deserialize_any(ValVisitor)
+/// Parses JSON straight into a [`Val`] under a SQL version (its number rule applied as numbers
+/// are read), keeping the order of object keys (a repeated key keeps its first place and its
+/// last value, as JSON parsers commonly do).
+#[derive(Clone, Copy)]
+struct ValSeed(SqlVersion);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValSeed {
+    type Value = Val;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Val, D::Error> {
+        d.deserialize_any(ValVisitor(self.0))
     }
 }
 
-struct ValVisitor;
+struct ValVisitor(SqlVersion);
 
 /// Keys of an object searched one by one for a repeat; past this many, through a hash map.
 const SMALL_OBJECT: usize = 16;
+
+/// Writes an Int's decimal digits (what `{i}` formats), without the formatting machinery.
+fn push_int(i: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
 
 /// Writes `s` as a JSON string, escaped as serde_json escapes it.
 fn write_json_str(s: &str, out: &mut String) {
@@ -277,11 +300,11 @@ impl<'de> serde::de::Visitor<'de> for ValVisitor {
     }
 
     fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
-        Ok(i64::try_from(u).map_or(Val::Dec(u as f64), Val::Int))
+        Ok(i64::try_from(u).map_or_else(|_| Val::dec(u as f64, self.0), Val::Int))
     }
 
     fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
-        Ok(Val::Dec(f))
+        Ok(Val::dec(f, self.0))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Val, E> {
@@ -302,7 +325,7 @@ impl<'de> serde::de::Visitor<'de> for ValVisitor {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
         let mut items = Vec::new();
-        while let Some(v) = seq.next_element()? {
+        while let Some(v) = seq.next_element_seed(ValSeed(self.0))? {
             items.push(v);
         }
         Ok(Val::Arr(items))
@@ -312,7 +335,7 @@ impl<'de> serde::de::Visitor<'de> for ValVisitor {
         let mut fields: Vec<(String, Val)> = Vec::new();
         // Small objects (most payloads) look a repeated key up in place; larger ones index it.
         let mut index: Option<std::collections::HashMap<String, usize>> = None;
-        while let Some((k, v)) = map.next_entry::<String, Val>()? {
+        while let Some((k, v)) = map.next_entry_seed(std::marker::PhantomData::<String>, ValSeed(self.0))? {
             if fields.len() == SMALL_OBJECT && index.is_none() {
                 index = Some(fields.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
             }
@@ -335,23 +358,14 @@ impl<'de> serde::de::Visitor<'de> for ValVisitor {
 }
 
 impl Val {
-    /// Parses a payload as JSON, keeping key order; `None` when it is not JSON.
+    /// Parses a payload as JSON, keeping key order; `None` when it is not JSON. The version's
+    /// number rule (2016-03-23: whole Decimals are Ints) applies throughout.
     pub fn parse_json(bytes: &[u8], version: SqlVersion) -> Option<Val> {
-        serde_json::from_slice::<Val>(bytes).ok().map(|v| v.for_version(version))
-    }
-
-    /// Applies the version's number rule (2016-03-23: whole Decimals are Ints) throughout.
-    fn for_version(self, version: SqlVersion) -> Val {
-        match self {
-            Val::Dec(d) => Val::dec(d, version),
-            Val::Arr(items) if version == SqlVersion::V2016_03_23 => {
-                Val::Arr(items.into_iter().map(|v| v.for_version(version)).collect())
-            }
-            Val::Obj(fields) if version == SqlVersion::V2016_03_23 => {
-                Val::Obj(fields.into_iter().map(|(k, v)| (k, v.for_version(version))).collect())
-            }
-            other => other,
-        }
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let val = ValSeed(version).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(val)
     }
 }
 
@@ -381,6 +395,15 @@ mod tests {
             assert_eq!(one, Value::String(k.into()).to_string());
         }
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected);
+    }
+
+    #[test]
+    fn ints_are_written_as_display_writes_them() {
+        for i in [0, 7, -7, 10, 42, -100, 1234567890, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let mut out = String::new();
+            push_int(i, &mut out);
+            assert_eq!(out, i.to_string());
+        }
     }
 
     /// A repeated key keeps its first place and its last value, in small and large objects.
