@@ -10,8 +10,11 @@
    realistic entries through PutLogEvents (1,000 clients, the five broker event types; client
    `x` has 100 of them), then `{ $.clientId = "dev-7" && $.eventType = "Publish-In" }` (about
    200 matches among dev-7's 1,000 entries) and `{ $.eventType = "Publish-In" && $.clientId = "x" }`
-   are each asked 100 times over HTTP, once logs.db has stopped changing after the load; p50 and
-   p99 are reported against the 5 ms target (issue 21).
+   are each asked 1,000 times over HTTP, once logs.db has stopped changing after the load; p50 and
+   p99 (nearest rank) are reported against the 5 ms target (issue 21), each call timed as a client
+   makes it (a new connection, the answer parsed) and, beside that, up to the answer's last byte.
+   Until the change to 1,000 calls the figure was the slowest of 100: it is still reported, from
+   the first 100 calls, as `first_100_latency_ms_max`.
    A pattern the index cannot narrow (`{ $.sourcePort > 65000 }`, one page) is reported for
    comparison.
 
@@ -22,6 +25,7 @@ Usage: python benches/logstore.py IOTEMU_BIN LOADGEN_BIN [--quick] [--only store
 import datetime
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -63,6 +67,34 @@ def logs_call(api, operation, body):
     if response.status != 200:
         raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
     return json.loads(data)
+
+
+def logs_call_timed(api, operation, body):
+    """`logs_call`, and when (time.perf_counter) the answer's last byte was read."""
+    host, port = api.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("POST", "/", json.dumps(body), {"X-Amz-Target": f"Logs_20140328.{operation}",
+                                                 "Content-Type": "application/x-amz-json-1.1",
+                                                 "Authorization": AUTH})
+    response = conn.getresponse()
+    data = response.read()
+    received = time.perf_counter()
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
+    return json.loads(data), received
+
+
+# FilterLogEvents calls per pattern. With 100, a p99 is the slowest call or the second slowest
+# (nearest rank), so one or two calls preempted on a shared machine decide it; with 1,000 it is
+# the tenth slowest.
+QUERIES = 1_000
+
+
+def percentile(values, q):
+    """The nearest-rank percentile: the smallest value with at least q of the values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def health(api):
@@ -180,18 +212,29 @@ def filter_latency(iotemu, quick):
                 last, quiet_since = size, time.monotonic()
             time.sleep(0.25)
 
-        def latencies(pattern, times_n=100):
-            times, found = [], None
+        def latencies(pattern, times_n=QUERIES):
+            # Each call as a client makes it (a new connection, the answer parsed), and apart from
+            # that the time until the answer's last byte, before the client's JSON parse.
+            times, to_last_byte, found = [], [], None
             for _ in range(times_n):
                 t = time.perf_counter()
-                out = logs_call(api, "FilterLogEvents", {"logGroupName": "AWSIotLogsV2", "filterPattern": pattern})
+                out, received = logs_call_timed(api, "FilterLogEvents",
+                                                {"logGroupName": "AWSIotLogsV2", "filterPattern": pattern})
                 times.append((time.perf_counter() - t) * 1000)
+                to_last_byte.append((received - t) * 1000)
                 found = len(out["events"])
                 assert "nextToken" not in out
-            times.sort()
-            return {"pattern": pattern, "matches": found,
-                    "latency_ms_p50": round(times[len(times) // 2], 2),
-                    "latency_ms_p99": round(times[min(len(times) - 1, int(len(times) * 0.99))], 2)}
+            first_100 = sorted(times[:100])
+            return {"pattern": pattern, "matches": found, "queries": times_n,
+                    "first_query_ms": round(times[0], 2),
+                    "latency_ms_p50": round(percentile(times, 0.50), 2),
+                    "latency_ms_p99": round(percentile(times, 0.99), 2),
+                    "to_last_byte_ms_p50": round(percentile(to_last_byte, 0.50), 2),
+                    "to_last_byte_ms_p99": round(percentile(to_last_byte, 0.99), 2),
+                    # As this benchmark reported it before: the first 100 queries, and as p99 the
+                    # sorted list's entry at index int(0.99 * 100), which is the slowest of them.
+                    "first_100_latency_ms_p50": round(first_100[len(first_100) // 2], 2),
+                    "first_100_latency_ms_max": round(first_100[min(len(first_100) - 1, int(len(first_100) * 0.99))], 2)}
 
         dev7 = latencies('{ $.clientId = "dev-7" && $.eventType = "Publish-In" }')
         x = latencies('{ $.eventType = "Publish-In" && $.clientId = "x" }')
@@ -237,9 +280,14 @@ def write_results(results, quick):
     if filt:
         n = f"{filt['stored_entries']:,}"
         for key, label in (("dev_7", "clientId dev-7 + eventType"), ("x", "eventType + clientId x")):
+            queries = f"{filt[key]['queries']:,}"
             p99 = filt[key]["latency_ms_p99"]
-            figures.append({"area": "log store", "name": f"FilterLogEvents p99 over {n} entries, {label}",
+            figures.append({"area": "log store", "name": f"FilterLogEvents p99 over {n} entries, {label} ({queries} calls)",
                             "unit": "ms", "value": p99, "target": {"op": "<", "value": 5.0}, "met": p99 < 5.0})
+            worst = filt[key]["first_100_latency_ms_max"]
+            figures.append({"area": "log store",
+                            "name": f"FilterLogEvents slowest of the first 100 calls, {label} (reported as p99 before)",
+                            "unit": "ms", "value": worst})
     doc = {"script": "bench-logstore",
            "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": {"cores": os.cpu_count(), "note": note + ("; --quick" if quick else "")},
