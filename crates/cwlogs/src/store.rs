@@ -153,7 +153,7 @@ impl LogStore {
         writer.execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;")).map_err(db)?;
         let reader = Connection::open(path).map_err(db)?;
         reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-        let checkpointer = iotemu_store::Checkpointer::start(path)
+        let checkpointer = iotemu_store::Checkpointer::start_in_background(path)
             .map_err(|e| LogsError::ServiceUnavailable(format!("log {e}")))?;
         Ok(LogStore { writer: Mutex::new(writer), reader: Mutex::new(reader), _checkpointer: checkpointer })
     }
