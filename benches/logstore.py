@@ -56,21 +56,12 @@ def start(binary, data_dir, *extra):
 
 
 def logs_call(api, operation, body):
-    host, port = api.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    conn.request("POST", "/", json.dumps(body), {"X-Amz-Target": f"Logs_20140328.{operation}",
-                                                 "Content-Type": "application/x-amz-json-1.1",
-                                                 "Authorization": AUTH})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"{operation}: {response.status} {data[:300]!r}")
-    return json.loads(data)
+    return logs_call_timed(api, operation, body)[0]
 
 
 def logs_call_timed(api, operation, body):
-    """`logs_call`, and when (time.perf_counter) the answer's last byte was read."""
+    """A CloudWatch Logs call over a new connection: its answer, and when (time.perf_counter)
+    the answer's last byte was read."""
     host, port = api.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     conn.request("POST", "/", json.dumps(body), {"X-Amz-Target": f"Logs_20140328.{operation}",
