@@ -695,7 +695,10 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     let mut t = topic.as_bytes().split(|b| *b == b'/');
     loop {
         match (f.next(), t.next()) {
-            (Some(b"#"), _) => return true,
+            // `#` is one or more further levels: `topic/#` does not match `topic` (topics.md:
+            // "sensor/# ... but not messages published to sensor"; iot-sql-from.md: "one or more
+            // particular path elements"), as the broker's subscriptions.
+            (Some(b"#"), t) => return t.is_some(),
             (Some(b"+"), Some(_)) => {}
             (Some(a), Some(b)) if a == b => {}
             (None, None) => return true,
