@@ -294,14 +294,6 @@ fn from_v5(e: m5base::Error) -> CodecError {
     }
 }
 
-fn qos4(q: u8) -> m4base::QoS {
-    if q == 0 {
-        m4base::QoS::AtMostOnce
-    } else {
-        m4base::QoS::AtLeastOnce
-    }
-}
-
 fn qos5(q: u8) -> m5base::QoS {
     if q == 0 {
         m5base::QoS::AtMostOnce
@@ -377,14 +369,7 @@ impl MqttCodec for V4Codec {
                     | ConnAckCode::TopicNameInvalid => v4::ConnectReturnCode::NotAuthorized,
                 },
             }),
-            Outgoing::Publish(p) => v4::Packet::Publish(v4::Publish {
-                dup: p.dup,
-                qos: qos4(p.qos),
-                retain: p.retain,
-                topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                pkid: p.pkid,
-                payload: p.payload,
-            }),
+            Outgoing::Publish(p) => return write_v4_publish(&p, out),
             Outgoing::PubAck { pkid, .. } => v4::Packet::PubAck(v4::PubAck { pkid }),
             Outgoing::SubAck { pkid, codes } => v4::Packet::SubAck(v4::SubAck {
                 pkid,
@@ -405,6 +390,33 @@ impl MqttCodec for V4Codec {
             tracing::warn!(error = %e, "could not encode an MQTT 3.1.1 packet");
         }
     }
+}
+
+/// A 3.1.1 PUBLISH written straight from the packet's bytes (MQTT 3.1.1 §3.3): the topic is
+/// already checked UTF-8, so it needs no `String` copy as `v4::Publish` would take per delivery.
+fn write_v4_publish(p: &PublishPacket, out: &mut BytesMut) {
+    use bytes::BufMut;
+    let pkid_len = if p.qos > 0 { 2 } else { 0 };
+    let remaining = 2 + p.topic.len() + pkid_len + p.payload.len();
+    out.reserve(5 + remaining);
+    out.put_u8(0x30 | u8::from(p.dup) << 3 | (p.qos & 0b11) << 1 | u8::from(p.retain));
+    // Remaining Length (§2.2.3): 7 bits per byte, least significant first.
+    let mut left = remaining;
+    loop {
+        let byte = (left % 128) as u8;
+        left /= 128;
+        if left == 0 {
+            out.put_u8(byte);
+            break;
+        }
+        out.put_u8(byte | 0x80);
+    }
+    out.put_u16(p.topic.len() as u16);
+    out.extend_from_slice(&p.topic);
+    if p.qos > 0 {
+        out.put_u16(p.pkid);
+    }
+    out.extend_from_slice(&p.payload);
 }
 
 /// MQTT 5.
@@ -646,6 +658,38 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(out.is_empty(), "no stray bytes after the packet");
+    }
+
+    #[test]
+    fn v4_publish_is_written_as_rumqttc_writes_it() {
+        let topic = "dt/\u{e9}t\u{e9}/0";
+        for (qos, dup, retain, size) in
+            [(0, false, false, 0), (1, true, false, 20), (0, false, true, 200), (1, false, true, 20_000)]
+        {
+            let packet = PublishPacket {
+                topic: Bytes::from_static(topic.as_bytes()),
+                qos,
+                retain,
+                dup,
+                pkid: 7,
+                payload: Bytes::from(vec![b'x'; size]),
+                properties: None,
+                topic_alias: None,
+            };
+            let mut ours = BytesMut::new();
+            V4Codec { max_packet: 1 << 20 }.encode(Outgoing::Publish(packet.clone()), &mut ours);
+            let mut theirs = BytesMut::new();
+            let publish = v4::Publish {
+                dup,
+                qos: if qos == 0 { m4base::QoS::AtMostOnce } else { m4base::QoS::AtLeastOnce },
+                retain,
+                topic: topic.into(),
+                pkid: 7,
+                payload: packet.payload.clone(),
+            };
+            v4::Packet::Publish(publish).write(&mut theirs, usize::MAX).unwrap();
+            assert_eq!(ours, theirs, "qos {qos} dup {dup} retain {retain} payload {size}");
+        }
     }
 
     #[test]
