@@ -11,6 +11,8 @@ use crate::store::{Event, EventQuery, Group, LogStore, NewEvent, Stream, INDEXED
 use crate::LogsError;
 use iotemu_api::paging::marker_page;
 use iotemu_core::{Clock, Scope};
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The retention values PutRetentionPolicy accepts (botocore `Days`).
@@ -383,7 +385,7 @@ impl Logs {
             } else if timestamp < oldest {
                 rejected.too_old_end = Some(i + 1);
             } else {
-                accepted.push((stream.to_string(), index_fields(timestamp, message)));
+                accepted.push((stream, index_fields(timestamp, message)));
             }
         }
         if !accepted.is_empty() {
@@ -435,33 +437,185 @@ pub struct RejectedEvents {
 }
 
 /// The fields of an entry the store reads: its timestamp, the indexed ones, and whether it is a
-/// LoRaWAN entry (those carry `event` instead of `eventType`).
-#[derive(Debug, Default, serde::Deserialize)]
+/// LoRaWAN entry (those carry `event` instead of `eventType`). Borrowed from the message where
+/// they have no escapes.
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EntryFields {
-    pub timestamp: Option<String>,
-    pub event_type: Option<String>,
-    pub client_id: Option<String>,
-    pub status: Option<String>,
-    pub trace_id: Option<String>,
-    pub event: Option<serde::de::IgnoredAny>,
+pub struct EntryFields<'a> {
+    #[serde(borrow, default)]
+    pub timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub event_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub client_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub trace_id: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    pub event: Option<()>,
 }
 
-impl EntryFields {
-    /// The fields of `message`, or none when it is not a JSON object with them.
-    pub fn of(message: &str) -> EntryFields {
-        serde_json::from_str(message).unwrap_or_default()
+/// `Some` for any value but null: only whether `event` is there matters.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+    Option::<serde::de::IgnoredAny>::deserialize(d).map(|v| v.map(|_| ()))
+}
+
+impl<'a> EntryFields<'a> {
+    /// The fields of `message`, or none when it is not a JSON object with them (what serde_json
+    /// makes of it). The store reads every entry it keeps, so entries as iotemu writes them (top
+    /// level strings without escapes) are read by [`EntryFields::scan`] in one pass without
+    /// allocating; anything else goes to serde_json.
+    pub fn of(message: &'a str) -> EntryFields<'a> {
+        Self::scan(message).unwrap_or_else(|| serde_json::from_str(message).unwrap_or_default())
+    }
+
+    /// The fields of a JSON object whose wanted values are strings without escapes (or null),
+    /// each there at most once; `None` for anything else (serde_json then decides). It does not
+    /// validate what it skips: a message it reads that serde_json refuses is not JSON, and a JSON
+    /// pattern never matches it, whatever its columns hold.
+    fn scan(message: &'a str) -> Option<EntryFields<'a>> {
+        let b = message.as_bytes();
+        let mut fields = EntryFields::default();
+        // The wanted keys met so far, one bit each (serde refuses a field twice, null or not).
+        let mut seen = 0u8;
+        let mut i = skip_ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if b.get(i) == Some(&b'}') {
+            return (skip_ws(b, i + 1) == b.len()).then_some(fields);
+        }
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (key, after) = plain_string(message, i)?;
+            i = skip_ws(b, after);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            let (bit, slot) = match key {
+                "timestamp" => (1, Some(&mut fields.timestamp)),
+                "eventType" => (2, Some(&mut fields.event_type)),
+                "clientId" => (4, Some(&mut fields.client_id)),
+                "status" => (8, Some(&mut fields.status)),
+                "traceId" => (16, Some(&mut fields.trace_id)),
+                "event" => (32, None),
+                _ => (0, None),
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            let null = b[i..].starts_with(b"null");
+            match slot {
+                Some(_) if null => i += 4,
+                Some(slot) => {
+                    if b.get(i) != Some(&b'"') {
+                        return None;
+                    }
+                    let (value, after) = plain_string(message, i)?;
+                    *slot = Some(Cow::Borrowed(value));
+                    i = after;
+                }
+                None => {
+                    if bit == 32 && !null {
+                        fields.event = Some(());
+                    }
+                    i = skip_value(b, i)?;
+                }
+            }
+            i = skip_ws(b, i);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(fields),
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The string starting with the quote at `at` when it has no escape (and no control
+/// character), and the index after its closing quote.
+fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    let start = at + 1;
+    let len = b[start..].iter().position(|c| matches!(c, b'"' | b'\\') || *c < 0x20)?;
+    let end = start + len;
+    (b[end] == b'"').then(|| (&text[start..end], end + 1))
+}
+
+/// The index after the JSON value starting at `at` (strings, nesting and escapes followed, the
+/// rest not validated).
+fn skip_value(b: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = at;
+    loop {
+        match *b.get(i)? {
+            b'"' => {
+                i = skip_string(b, i)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                if depth == 0 {
+                    return (i > at).then_some(i);
+                }
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return (i > at).then_some(i),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index after the string starting with the quote at `at`.
+fn skip_string(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        i += b.get(i..)?.iter().position(|c| matches!(c, b'"' | b'\\'))?;
+        if b[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2;
     }
 }
 
 /// An event with its indexed fields read from the message, when it is a JSON entry.
-pub fn index_fields(timestamp: i64, message: String) -> NewEvent {
-    with_fields(timestamp, message, EntryFields::default(), true)
+pub fn index_fields(timestamp: i64, message: String) -> NewEvent<'static> {
+    let fields = EntryFields::of(&message);
+    let owned = |f: Option<Cow<'_, str>>| f.map(|v| Cow::Owned(v.into_owned()));
+    NewEvent {
+        timestamp,
+        event_type: owned(fields.event_type),
+        client_id: owned(fields.client_id),
+        status: owned(fields.status),
+        trace_id: owned(fields.trace_id),
+        message: Cow::Owned(message),
+    }
 }
 
-/// An event from `message` and its already-read `fields` (read them when `read`).
-pub fn with_fields(timestamp: i64, message: String, fields: EntryFields, read: bool) -> NewEvent {
-    let fields = if read { EntryFields::of(&message) } else { fields };
+/// An event from `message` and its already-read `fields`.
+pub fn with_fields<'a>(timestamp: i64, message: Cow<'a, str>, fields: EntryFields<'a>) -> NewEvent<'a> {
     NewEvent {
         timestamp,
         message,
@@ -469,5 +623,58 @@ pub fn with_fields(timestamp: i64, message: String, fields: EntryFields, read: b
         client_id: fields.client_id,
         status: fields.status,
         trace_id: fields.trace_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What serde_json alone makes of a message.
+    fn by_serde(message: &str) -> EntryFields<'_> {
+        serde_json::from_str(message).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_scan_reads_an_entry_as_serde_json_does_without_copying() {
+        let entry = r#"{"timestamp":"2026-11-24 10:00:00.123","logLevel":"DEBUG","traceId":"5b3c-1","accountId":"123456789012","status":"Success","eventType":"Publish-In","protocol":"MQTT","topicName":"a/b","clientId":"dev-1","principalId":"p","sourceIp":"127.0.0.1","sourcePort":5000}"#;
+        let fields = EntryFields::of(entry);
+        assert_eq!(fields, by_serde(entry));
+        assert_eq!(fields.client_id.as_deref(), Some("dev-1"));
+        assert_eq!(fields.trace_id.as_deref(), Some("5b3c-1"));
+        assert!(matches!(fields.event_type, Some(Cow::Borrowed("Publish-In"))), "borrowed, not copied");
+        assert!(EntryFields::scan(entry).is_some(), "an entry as iotemu writes it needs no serde_json");
+    }
+
+    #[test]
+    fn anything_unusual_reads_exactly_as_serde_json_reads_it() {
+        let messages = [
+            // Escapes in a wanted value, in a key, in a skipped value; nesting; arrays; spaces.
+            r#"{"clientId":"a\"b","eventType":"Connect"}"#,
+            r#"{"client\u0049d":"x","status":"Failure"}"#,
+            r#"{"details":"say \"hi\" }","clientId":"c","nested":{"clientId":"inner","a":[1,{"b":"]"}]}}"#,
+            r#" { "timestamp" : "2026-11-24 10:00:00.123" , "traceId" : null , "n" : -1.5e3 , "t" : true } "#,
+            // LoRaWAN entries: `event` present, absent, or null.
+            r#"{"timestamp":"2020-11-24T01:46:50.883481989Z","resource":"WirelessDevice","event":"Join"}"#,
+            r#"{"event":{"nested":[1,2]},"logLevel":"ERROR"}"#,
+            r#"{"event":null}"#,
+            // What serde refuses gives no fields: a field twice (even after null), a wanted
+            // field that is not a string, not an object, trailing text.
+            r#"{"clientId":"a","clientId":"b"}"#,
+            r#"{"status":null,"status":"Success"}"#,
+            r#"{"event":1,"event":2}"#,
+            r#"{"status":200,"clientId":"c"}"#,
+            r#"["clientId","c"]"#,
+            r#"{"clientId":"c"} trailing"#,
+            "{\"clientId\":\"tab\there\"}",
+            "not json",
+            "",
+            "{}",
+            r#"{"a":"#,
+            r#"{"clientId":"c","#,
+        ];
+        for message in messages {
+            assert_eq!(EntryFields::of(message), by_serde(message), "{message}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::spool::Spool;
 use crate::store::{LogStore, NewEvent};
 use iotemu_core::{Clock, Scope};
 use iotemu_logs::{EventConfigurations, LogSink};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
@@ -277,15 +278,18 @@ fn run(
     // Retention also runs after a tenth of `max_events` new entries, so the bound holds closely.
     let prune_after = (config.max_events / 10).max(1);
     let mut since_prune = 0u64;
-    let mut by_group = std::collections::BTreeMap::<String, Vec<(String, NewEvent)>>::new();
+    let mut streams = Streams::default();
     let mut stopping = None;
     while let Some((chunks, from_spool)) = next_chunks(&rx, spool, &mut stopping) {
         let mut lines = 0;
-        for (bytes, count) in chunks {
+        // The events borrow the chunks' lines: nothing is copied until SQLite binds them.
+        let mut by_group = std::collections::BTreeMap::<Cow<'_, str>, Vec<(Arc<str>, NewEvent)>>::new();
+        for (bytes, count) in &chunks {
             lines += count;
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let (group, stream, event) = parse(line.to_vec(), config);
-                match by_group.get_mut(&group) {
+                let (group, day, event) = parse(line, config);
+                let stream = streams.of(&day);
+                match by_group.get_mut(&*group) {
                     Some(events) => events.push((stream, event)),
                     None => {
                         by_group.insert(group, vec![(stream, event)]);
@@ -298,7 +302,7 @@ fn run(
             if events.is_empty() {
                 continue;
             }
-            let group = group.as_str();
+            let group = &**group;
             let written = group_id(store, config, &mut groups, group, now)
                 .and_then(|id| store.append(id, events, now))
                 // The group may have been deleted (DeleteLogGroup, reset): make it again, once.
@@ -310,8 +314,8 @@ fn run(
             if let Err(e) = written {
                 tracing::warn!(error = %e, entries = events.len(), "the log store could not write entries");
             }
-            events.clear();
         }
+        drop(by_group);
         match spool {
             Some(spool) if from_spool => spool.commit(),
             _ => {
@@ -363,29 +367,75 @@ fn group_id(
     Ok(id)
 }
 
-/// The group, stream and event of a line.
-fn parse(mut line: Vec<u8>, config: &StoreConfig) -> (String, String, NewEvent) {
-    let clock = &*config.clock;
-    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        line.pop();
+/// The stream names by day (`iotemu/YYYY-MM-DD`): made once per day, not per line.
+#[derive(Default)]
+struct Streams {
+    last: Option<(String, Arc<str>)>,
+}
+
+impl Streams {
+    fn of(&mut self, day: &str) -> Arc<str> {
+        match &self.last {
+            Some((last, stream)) if last == day => stream.clone(),
+            _ => {
+                let stream: Arc<str> = format!("iotemu/{day}").into();
+                self.last = Some((day.to_string(), stream.clone()));
+                stream
+            }
+        }
     }
-    let message =
-        String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    let fields = EntryFields::of(&message);
+}
+
+/// The group, day (of the stream) and event of a line, borrowed from it.
+fn parse<'a>(line: &'a [u8], config: &StoreConfig) -> (Cow<'a, str>, Cow<'a, str>, NewEvent<'a>) {
+    let clock = &*config.clock;
+    let mut line = line;
+    while let Some((b'\n' | b'\r', rest)) = line.split_last() {
+        line = rest;
+    }
+    let message = match std::str::from_utf8(line) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(line).into_owned()),
+    };
+    // Fields of a lossily converted line borrow from a copy that the event owns.
+    let (fields, message) = match message {
+        Cow::Borrowed(text) => (EntryFields::of(text), Cow::Borrowed(text)),
+        Cow::Owned(text) => {
+            let fields = EntryFields::of(&text);
+            let fields = EntryFields {
+                timestamp: owned(fields.timestamp),
+                event_type: owned(fields.event_type),
+                client_id: owned(fields.client_id),
+                status: owned(fields.status),
+                trace_id: owned(fields.trace_id),
+                event: fields.event,
+            };
+            (fields, Cow::Owned(text))
+        }
+    };
     let timestamp = fields
         .timestamp
         .as_deref()
         .and_then(|t| entry_timestamp_ms(t).or_else(|| rfc3339_ms(t)))
         .unwrap_or_else(|| clock.now_millis() as i64);
-    let day = fields.timestamp.as_deref().and_then(|t| t.get(..10)).unwrap_or("unknown").to_string();
-    let group = match &fields.event_type {
-        None if fields.event.is_some() => WIRELESS_LOG_GROUP.to_string(),
-        Some(event_type) => {
-            config.events.destination(event_type).unwrap_or_else(|| IOT_LOG_GROUP.to_string())
-        }
-        None => IOT_LOG_GROUP.to_string(),
+    let day = match &fields.timestamp {
+        Some(Cow::Borrowed(t)) => Cow::Borrowed(t.get(..10).unwrap_or("unknown")),
+        Some(Cow::Owned(t)) => Cow::Owned(t.get(..10).unwrap_or("unknown").to_string()),
+        None => Cow::Borrowed("unknown"),
     };
-    (group, format!("iotemu/{day}"), with_fields(timestamp, message, fields, false))
+    let group = match fields.event_type.as_deref() {
+        None if fields.event.is_some() => Cow::Borrowed(WIRELESS_LOG_GROUP),
+        Some(event_type) => match config.events.destination(event_type) {
+            Some(destination) => Cow::Owned(destination),
+            None => Cow::Borrowed(IOT_LOG_GROUP),
+        },
+        None => Cow::Borrowed(IOT_LOG_GROUP),
+    };
+    (group, day, with_fields(timestamp, message, fields))
+}
+
+fn owned(field: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+    field.map(|v| Cow::Owned(v.into_owned()))
 }
 
 /// Epoch milliseconds of an entry timestamp, `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
@@ -469,18 +519,17 @@ mod tests {
         let line = br#"{"timestamp":"2026-11-24 10:00:00.123","logLevel":"INFO","eventType":"Connect","clientId":"c","status":"Success","traceId":"t"}
 "#;
         let config = config();
-        let (group, stream, event) = parse(line.to_vec(), &config);
-        assert_eq!((group.as_str(), stream.as_str()), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
+        let (group, day, event) = parse(line, &config);
+        assert_eq!((&*group, &*Streams::default().of(&day)), (IOT_LOG_GROUP, "iotemu/2026-11-24"));
         assert_eq!(event.event_type.as_deref(), Some("Connect"));
         assert_eq!(event.client_id.as_deref(), Some("c"));
         assert!(!event.message.ends_with('\n'));
-        let (group, ..) =
-            parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#.to_vec(), &config);
+        let (group, ..) = parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#, &config);
         assert_eq!(group, WIRELESS_LOG_GROUP);
         // An event type with a logDestination goes to that group.
         let connect = iotemu_logs::EventConfiguration { level: None, destination: Some("mine".into()) };
         config.events.set_all([("Connect".to_string(), connect)].into());
-        assert_eq!(parse(line.to_vec(), &config).0, "mine");
+        assert_eq!(parse(line, &config).0, "mine");
     }
 }
 

@@ -12,6 +12,7 @@ use crate::LogsError;
 use iotemu_core::Scope;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::borrow::Cow;
 use std::path::Path;
 
 const SCHEMA: &str = "
@@ -86,15 +87,15 @@ pub struct Event {
     pub message: String,
 }
 
-/// An event to store, with its indexed fields.
+/// An event to store, with its indexed fields (borrowed from the lines the store sink splits).
 #[derive(Debug, Clone, Default)]
-pub struct NewEvent {
+pub struct NewEvent<'a> {
     pub timestamp: i64,
-    pub message: String,
-    pub event_type: Option<String>,
-    pub client_id: Option<String>,
-    pub status: Option<String>,
-    pub trace_id: Option<String>,
+    pub message: Cow<'a, str>,
+    pub event_type: Option<Cow<'a, str>>,
+    pub client_id: Option<Cow<'a, str>>,
+    pub status: Option<Cow<'a, str>>,
+    pub trace_id: Option<Cow<'a, str>>,
 }
 
 /// The indexed columns, by the entry field they copy.
@@ -335,10 +336,10 @@ impl LogStore {
 
     /// Appends events to streams of one group in one transaction (creating the streams), and
     /// updates the streams' figures. `events` holds (stream name, event) pairs.
-    pub fn append(
+    pub fn append<S: AsRef<str>>(
         &self,
         group_id: i64,
-        events: &[(String, NewEvent)],
+        events: &[(S, NewEvent<'_>)],
         ingestion: i64,
     ) -> Result<(), LogsError> {
         let mut conn = self.writer.lock();
@@ -371,7 +372,8 @@ impl LogStore {
             let mut per_stream = std::collections::HashMap::<i64, (i64, i64, i64)>::new();
             let mut rows: Vec<(i64, &NewEvent)> = Vec::with_capacity(events.len());
             for (stream, e) in events {
-                let stream_id = match stream_ids.get(stream.as_str()) {
+                let stream = stream.as_ref();
+                let stream_id = match stream_ids.get(stream) {
                     Some(id) => *id,
                     None => {
                         create.execute(params![group_id, stream, ingestion]).map_err(db)?;

@@ -28,9 +28,64 @@ pub struct TailLine {
 }
 
 struct Ring {
-    lines: VecDeque<TailLine>,
+    /// The kept lines, as the chunks they came in (the oldest may hide its first lines): a batch
+    /// is kept in one piece, and cut into lines only when a reader asks.
+    chunks: VecDeque<Chunk>,
+    /// Lines the chunks hold (after what they hide): at most `capacity`.
+    kept: usize,
     capacity: usize,
     next_seq: u64,
+}
+
+/// Consecutive lines, `\n` between them (and maybe after the last).
+struct Chunk {
+    /// The sequence number of the first line of `text`.
+    first_seq: u64,
+    /// Lines in `text`.
+    lines: usize,
+    /// Leading lines no longer kept.
+    hidden: usize,
+    text: Arc<str>,
+}
+
+impl Chunk {
+    fn kept(&self) -> impl Iterator<Item = TailLine> + '_ {
+        let first = self.first_seq + self.hidden as u64;
+        self.text
+            .split_terminator('\n')
+            .skip(self.hidden)
+            .zip(first..)
+            .map(|(line, seq)| TailLine { seq, line: line.into() })
+    }
+}
+
+impl Ring {
+    /// Keeps `lines` lines, the first numbered `first_seq`, dropping the oldest beyond capacity.
+    fn keep(&mut self, first_seq: u64, lines: usize, text: Arc<str>) {
+        if self.capacity == 0 || lines == 0 {
+            return;
+        }
+        self.chunks.push_back(Chunk { first_seq, lines, hidden: 0, text });
+        self.kept += lines;
+        while let Some(front) = self.chunks.front_mut() {
+            let excess = self.kept.saturating_sub(self.capacity);
+            if excess == 0 {
+                break;
+            }
+            let visible = front.lines - front.hidden;
+            if visible <= excess {
+                self.kept -= visible;
+                self.chunks.pop_front();
+            } else {
+                front.hidden += excess;
+                self.kept -= excess;
+            }
+        }
+    }
+
+    fn lines(&self) -> Vec<TailLine> {
+        self.chunks.iter().flat_map(Chunk::kept).collect()
+    }
 }
 
 struct Shared {
@@ -65,7 +120,7 @@ pub struct LiveTail {
 pub fn live_tail(capacity: usize) -> (TailSink, LiveTail) {
     let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
     let shared = Arc::new(Shared {
-        ring: Mutex::new(Ring { lines: VecDeque::new(), capacity, next_seq: 1 }),
+        ring: Mutex::new(Ring { chunks: VecDeque::new(), kept: 0, capacity, next_seq: 1 }),
         sender: sender.downgrade(),
         lagged: AtomicU64::new(0),
     });
@@ -82,50 +137,53 @@ impl LogSink for TailSink {
         let mut ring = self.shared.ring();
         let item = TailLine { seq: ring.next_seq, line };
         ring.next_seq += 1;
-        if ring.capacity > 0 {
-            if ring.lines.len() == ring.capacity {
-                ring.lines.pop_front();
-            }
-            ring.lines.push_back(item.clone());
-        }
+        ring.keep(item.seq, 1, item.line.clone());
         // Under the ring's lock, so `recent_and_subscribe` sees each line exactly once. Never
         // blocks; an error only means nobody listens.
         let _ = self.sender.send(item);
         Ok(())
     }
 
-    /// A batch under one lock; with no reader, only the lines the ring keeps are copied.
+    /// A batch under one lock. With no reader, the lines the ring keeps are copied in one piece
+    /// (found from the end, so a batch costs its kept bytes, not a pass over each line); with
+    /// readers, line by line.
     fn write_lines(&mut self, lines: &[u8], count: usize) -> io::Result<()> {
+        if self.sender.receiver_count() > 0 {
+            return self.write_each(lines);
+        }
+        let text = match std::str::from_utf8(lines) {
+            Ok(text) => text,
+            // Lines that are not UTF-8 are refused one by one, the others kept.
+            Err(_) => return self.write_each(lines),
+        };
         let mut ring = self.shared.ring();
-        let listening = self.sender.receiver_count() > 0;
-        let skip = if listening { 0 } else { count.saturating_sub(ring.capacity) };
-        let mut result = Ok(());
-        for (i, line) in lines.split_inclusive(|b| *b == b'\n').enumerate() {
-            let seq = ring.next_seq;
-            ring.next_seq += 1;
-            if i < skip {
-                continue;
-            }
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line: Arc<str> = match std::str::from_utf8(line) {
-                Ok(text) => text.into(),
-                Err(e) => {
-                    result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                    continue;
+        let first_seq = ring.next_seq;
+        ring.next_seq += count as u64;
+        let keep = count.min(ring.capacity);
+        if keep == 0 {
+            return Ok(());
+        }
+        // The last `keep` lines start after the keep-th newline from the end (or at the start).
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        let mut start = 0;
+        if keep < count {
+            let mut end = body.len();
+            for _ in 0..keep {
+                match body[..end].rfind('\n') {
+                    Some(newline) => {
+                        end = newline;
+                        start = newline + 1;
+                    }
+                    None => {
+                        start = 0;
+                        break;
+                    }
                 }
-            };
-            let item = TailLine { seq, line };
-            if ring.capacity > 0 {
-                if ring.lines.len() == ring.capacity {
-                    ring.lines.pop_front();
-                }
-                ring.lines.push_back(item.clone());
-            }
-            if listening {
-                let _ = self.sender.send(item);
             }
         }
-        result
+        let kept = &body[start..];
+        ring.keep(first_seq + (count - keep) as u64, keep, kept.into());
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -137,10 +195,34 @@ impl LogSink for TailSink {
     }
 }
 
+impl TailSink {
+    /// Line by line, each sent to the readers and kept.
+    fn write_each(&mut self, lines: &[u8]) -> io::Result<()> {
+        let mut result = Ok(());
+        let mut ring = self.shared.ring();
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            let seq = ring.next_seq;
+            ring.next_seq += 1;
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line: Arc<str> = match std::str::from_utf8(line) {
+                Ok(text) => text.into(),
+                Err(e) => {
+                    result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    continue;
+                }
+            };
+            let item = TailLine { seq, line };
+            ring.keep(seq, 1, item.line.clone());
+            let _ = self.sender.send(item);
+        }
+        result
+    }
+}
+
 impl LiveTail {
     /// The kept lines that match `filter`, oldest first.
     pub fn recent(&self, filter: &TailFilter) -> Vec<TailLine> {
-        let lines: Vec<TailLine> = self.shared.ring().lines.iter().cloned().collect();
+        let lines = self.shared.ring().lines();
         lines.into_iter().filter(|l| filter.matches(&l.line)).collect()
     }
 
@@ -164,7 +246,7 @@ impl LiveTail {
     pub fn recent_and_subscribe(&self) -> (Vec<TailLine>, Option<broadcast::Receiver<TailLine>>) {
         let ring = self.shared.ring();
         let receiver = self.shared.sender.upgrade().map(|s| s.subscribe());
-        (ring.lines.iter().cloned().collect(), receiver)
+        (ring.lines(), receiver)
     }
 }
 
@@ -324,6 +406,25 @@ mod tests {
         sink.write_lines(b"{\"n\":4}\n{\"n\":5}\n{\"n\":6}\n", 3).unwrap();
         let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).map(|l| l.seq).collect();
         assert_eq!(got, [5, 6, 7]);
+    }
+
+    #[test]
+    fn batches_kept_whole_still_keep_exactly_the_last_lines() {
+        let (mut sink, tail) = live_tail(3);
+        let seen = |tail: &LiveTail| -> Vec<(u64, String)> {
+            tail.recent(&TailFilter::default()).iter().map(|l| (l.seq, l.line.to_string())).collect()
+        };
+        sink.write_lines(b"{\"n\":0}\n{\"n\":1}\n", 2).unwrap();
+        assert_eq!(seen(&tail), [(1, "{\"n\":0}".into()), (2, "{\"n\":1}".into())]);
+        sink.write_lines(b"{\"n\":2}\n{\"n\":3}\n", 2).unwrap();
+        write(&mut sink, "{\"n\":4}");
+        let expected: Vec<(u64, String)> = (2..5).map(|n| (n + 1, format!("{{\"n\":{n}}}"))).collect();
+        assert_eq!(seen(&tail), expected, "the oldest batch dropped, the next one cut");
+        sink.write_lines(b"{\"n\":5}\n{\"n\":6}\n{\"n\":7}\n{\"n\":8}\n", 4).unwrap();
+        let expected: Vec<(u64, String)> = (6..9).map(|n| (n + 1, format!("{{\"n\":{n}}}"))).collect();
+        assert_eq!(seen(&tail), expected);
+        let filtered = tail.recent(&TailFilter { client_id: Some("x".into()), ..Default::default() });
+        assert!(filtered.is_empty());
     }
 
     #[test]
