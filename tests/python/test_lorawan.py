@@ -123,12 +123,17 @@ def lora_entries(emulator, event, **fields):
 
 
 def stored(emulator, pattern):
-    """The /aws/iotwireless entries matching a filter pattern, read back with boto3."""
+    """The /aws/iotwireless entries matching a filter pattern, read back with boto3; none while
+    the group does not exist yet (the log store makes it with its first entry, which reaches the
+    store up to a few tens of milliseconds after the log file, as CloudWatch ingests late too)."""
     logs = emulator.client("logs")
     events = []
-    for page in logs.get_paginator("filter_log_events").paginate(logGroupName="/aws/iotwireless",
-                                                               filterPattern=pattern):
-        events += [json.loads(e["message"]) for e in page["events"]]
+    try:
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName="/aws/iotwireless",
+                                                                   filterPattern=pattern):
+            events += [json.loads(e["message"]) for e in page["events"]]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
     return events
 
 
