@@ -69,12 +69,15 @@ pub(crate) async fn accept_loop(
     mut spawn: impl FnMut(TcpStream, std::net::SocketAddr, &Broker),
 ) {
     let shutdown = broker.shared.shutdown.clone();
+    let inherited = nodelay_inherited(&listener);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
+                    if !inherited {
+                        let _ = tcp.set_nodelay(true);
+                    }
                     spawn(tcp, peer, broker);
                 }
                 Err(e) => {
@@ -85,6 +88,13 @@ pub(crate) async fn accept_loop(
             },
         }
     }
+}
+
+/// Sets TCP_NODELAY on the listening socket; `true` when the accepted sockets inherit it (Linux
+/// copies a listener's TCP options into each accepted socket), which spares a `setsockopt` per
+/// connection; elsewhere every accepted socket gets it itself.
+fn nodelay_inherited(listener: &TcpListener) -> bool {
+    cfg!(target_os = "linux") && socket2::SockRef::from(listener).set_tcp_nodelay(true).is_ok()
 }
 
 /// Why a failed handshake failed on the client's certificate; `None` when it failed on something
@@ -157,4 +167,24 @@ pub(crate) fn log_authn_error_of(
     };
     let entry = LogEntry::ConnectionAuthNError(entry);
     logs.failure(TraceId::new(), entry, failure.reason, failure.details.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every MQTT socket has Nagle's algorithm off; on Linux the accepted socket gets it from the
+    /// listener, with no call of its own.
+    #[tokio::test]
+    async fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let inherited = nodelay_inherited(&listener);
+        assert_eq!(inherited, cfg!(target_os = "linux"));
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        if inherited {
+            assert!(accepted.nodelay().unwrap());
+        }
+        drop(client);
+    }
 }

@@ -20,7 +20,7 @@ use iotemu_shadow::{get_document, Shadows};
 use iotemu_store::Store;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 const CONFIG: &str = "indexing-configuration";
 /// Changes queued before the worker falls back to a full rebuild.
 const CHANNEL_CAPACITY: usize = 65_536;
+/// How long the worker naps between batches while changes keep coming (see [`Index::run`]).
+const NAP: std::time::Duration = std::time::Duration::from_millis(1);
+/// Naps after the last change (about 20 ms) before the worker waits to be woken.
+const NAPS: u32 = 20;
 
 /// The fleet index of every account and region.
 pub struct Index {
@@ -47,6 +51,8 @@ pub struct Index {
     tx: mpsc::Sender<IndexChange>,
     rx: Mutex<Option<mpsc::Receiver<IndexChange>>>,
     overflow: AtomicBool,
+    /// Times the worker waited for a change to wake it (see [`Index::run`]).
+    waits: AtomicU64,
 }
 
 /// The index as the registry, shadow service and broker see it.
@@ -117,6 +123,7 @@ impl Index {
             tx,
             rx: Mutex::new(Some(rx)),
             overflow: AtomicBool::new(false),
+            waits: AtomicU64::new(0),
         });
         index.rebuild_all();
         Ok(index)
@@ -128,23 +135,42 @@ impl Index {
     }
 
     /// Applies queued changes until `shutdown`.
+    ///
+    /// While changes keep coming (a connection storm sends one per connect and per disconnect),
+    /// the worker naps [`NAP`] between batches instead of being woken by each send: a wake-up per
+    /// change cost a task wake, a blocking-pool hand-off and back, and thread switches on the
+    /// workers that serve the connections. A change after a quiet spell is applied at once.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let Some(mut rx) = self.rx.lock().take() else { return };
+        // Naps left before the worker waits to be woken by the next change.
+        let mut naps = 0;
         loop {
-            let change = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                change = rx.recv() => change,
-            };
-            let Some(change) = change else { return };
-            let index = self.clone();
-            // The registry's locks are synchronous: apply off the async workers.
-            let mut batch = vec![change];
+            let mut batch = Vec::new();
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
                 if batch.len() >= 1024 {
                     break;
                 }
             }
+            if batch.is_empty() {
+                if naps > 0 {
+                    naps -= 1;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(NAP) => continue,
+                    }
+                }
+                self.waits.fetch_add(1, Ordering::Relaxed);
+                let change = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    change = rx.recv() => change,
+                };
+                let Some(change) = change else { return };
+                batch.push(change);
+            }
+            naps = NAPS;
+            let index = self.clone();
+            // The registry's locks are synchronous: apply off the async workers.
             let _ = tokio::task::spawn_blocking(move || {
                 for change in batch {
                     index.apply(change);
@@ -511,5 +537,44 @@ impl Index {
         self.registry.delete_dynamic_thing_group(scope, name, expected_version)?;
         self.queries.write().remove(&(scope.clone(), name.to_string()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotemu_core::SystemClock;
+    use iotemu_logs::{LevelFilter, LogPipeline};
+    use iotemu_registry::ca::CertAuthority;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn while_changes_keep_coming_the_worker_naps_instead_of_being_woken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::in_memory().unwrap());
+        let ca = Arc::new(CertAuthority::load_or_create(dir.path()).unwrap());
+        let registry = Arc::new(Registry::load(store.clone(), ca).unwrap());
+        let shadows = Arc::new(Shadows::load(store.clone(), Default::default()).unwrap());
+        let (logs, _handle) = LogPipeline::new("123456789012", LevelFilter::Debug).start().unwrap();
+        let scope = Scope::new("123456789012", "us-east-1");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let index = Index::load(store, registry, shadows, logs, clock, scope).unwrap();
+        let shutdown = CancellationToken::new();
+        let worker = tokio::spawn(index.clone().run(shutdown.clone()));
+        let feed = index.feed();
+        // 20 connects 2 ms apart: a worker idle between them would wait for each; napping
+        // (1 ms, for 20 ms after the last change) it waits for the first only.
+        for n in 0..20 {
+            let client_id = format!("dev-{n}");
+            feed.changed(IndexChange::Connected { client_id: client_id.as_str().into(), timestamp: 1 });
+            while !index.connectivity.read().contains_key(&client_id) {
+                tokio::time::sleep(Duration::from_micros(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let waits = index.waits.load(Ordering::Relaxed);
+        assert!(waits <= 5, "the worker waited {waits} times for 20 changes");
+        shutdown.cancel();
+        worker.await.unwrap();
     }
 }
