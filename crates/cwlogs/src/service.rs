@@ -462,6 +462,19 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Erro
 }
 
 impl<'a> EntryFields<'a> {
+    /// The fields copied out of the message they borrow from.
+    pub fn into_owned(self) -> EntryFields<'static> {
+        let owned = |f: Option<Cow<'_, str>>| f.map(|v| Cow::Owned(v.into_owned()));
+        EntryFields {
+            timestamp: owned(self.timestamp),
+            event_type: owned(self.event_type),
+            client_id: owned(self.client_id),
+            status: owned(self.status),
+            trace_id: owned(self.trace_id),
+            event: self.event,
+        }
+    }
+
     /// The fields of `message`, or none when it is not a JSON object with them (what serde_json
     /// makes of it). The store reads every entry it keeps, so entries as iotemu writes them (top
     /// level strings without escapes) are read by [`EntryFields::scan`] in one pass without
@@ -602,16 +615,8 @@ fn skip_string(b: &[u8], at: usize) -> Option<usize> {
 
 /// An event with its indexed fields read from the message, when it is a JSON entry.
 pub fn index_fields(timestamp: i64, message: String) -> NewEvent<'static> {
-    let fields = EntryFields::of(&message);
-    let owned = |f: Option<Cow<'_, str>>| f.map(|v| Cow::Owned(v.into_owned()));
-    NewEvent {
-        timestamp,
-        event_type: owned(fields.event_type),
-        client_id: owned(fields.client_id),
-        status: owned(fields.status),
-        trace_id: owned(fields.trace_id),
-        message: Cow::Owned(message),
-    }
+    let fields = EntryFields::of(&message).into_owned();
+    with_fields(timestamp, Cow::Owned(message), fields)
 }
 
 /// An event from `message` and its already-read `fields`.

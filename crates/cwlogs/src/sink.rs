@@ -215,6 +215,13 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 const GATHER_LINES: usize = 1024;
 const GATHER: Duration = Duration::from_millis(20);
 
+/// Lines below which a transaction waits for more: [`GATHER_LINES`], or the queue's capacity
+/// when that is smaller (a full queue sends nothing more until what it holds is written, so
+/// waiting would only stall a `wait_when_full` producer).
+fn gather_lines(queue_capacity: usize) -> usize {
+    GATHER_LINES.min(queue_capacity.max(1))
+}
+
 /// The counters the store's thread shares with the sink.
 struct Counters<'a> {
     missed: &'a AtomicU64,
@@ -234,12 +241,13 @@ type Chunk = (Vec<u8>, usize);
 /// from the spool. `None` when the sink is gone and nothing more is to be stored now.
 fn next_chunks(
     rx: &Receiver<Chunk>,
+    gather_lines: usize,
     spool: Option<&Spool>,
     stopping: &mut Option<Instant>,
 ) -> Option<(Vec<Chunk>, bool)> {
     loop {
         match rx.try_recv() {
-            Ok(first) => return Some((with_queued(first, rx), false)),
+            Ok(first) => return Some((with_queued(first, rx, gather_lines), false)),
             Err(TryRecvError::Disconnected) if stopping.is_none() => {
                 *stopping = Some(Instant::now() + SPOOL_DRAIN_AT_STOP);
             }
@@ -256,15 +264,15 @@ fn next_chunks(
         // Queue and spool are empty: a new batch goes to the queue, or, when the spool gets its
         // first batch, an empty chunk does; either wakes this.
         match rx.recv() {
-            Ok(first) => return Some((with_queued(first, rx), false)),
+            Ok(first) => return Some((with_queued(first, rx, gather_lines), false)),
             Err(_) => *stopping = Some(Instant::now() + SPOOL_DRAIN_AT_STOP),
         }
     }
 }
 
 /// `first` and the chunks queued behind it, up to [`BATCH`] lines (a chunk is never split);
-/// while they are fewer than [`GATHER_LINES`], it waits up to [`GATHER`] for more.
-fn with_queued(first: Chunk, rx: &Receiver<Chunk>) -> Vec<Chunk> {
+/// while they are fewer than `gather_lines` (see [`gather_lines`]), it waits up to [`GATHER`].
+fn with_queued(first: Chunk, rx: &Receiver<Chunk>, gather_lines: usize) -> Vec<Chunk> {
     let mut lines = first.1;
     let mut chunks = vec![first];
     let gather_until = Instant::now() + GATHER;
@@ -272,7 +280,7 @@ fn with_queued(first: Chunk, rx: &Receiver<Chunk>) -> Vec<Chunk> {
         let next = match rx.try_recv() {
             Ok(next) => next,
             Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) if lines >= GATHER_LINES => break,
+            Err(TryRecvError::Empty) if lines >= gather_lines => break,
             Err(TryRecvError::Empty) => {
                 let Some(left) = gather_until.checked_duration_since(Instant::now()) else { break };
                 // Disconnected or nothing came in time: store what there is.
@@ -301,7 +309,9 @@ fn run(
     let mut since_prune = 0u64;
     let mut streams = Streams::default();
     let mut stopping = None;
-    while let Some((chunks, from_spool)) = next_chunks(&rx, spool, &mut stopping) {
+    while let Some((chunks, from_spool)) =
+        next_chunks(&rx, gather_lines(config.queue_capacity), spool, &mut stopping)
+    {
         let mut lines = 0;
         // The events borrow the chunks' lines: nothing is copied until SQLite binds them.
         let mut by_group = std::collections::BTreeMap::<Cow<'_, str>, Vec<(Arc<str>, NewEvent)>>::new();
@@ -421,18 +431,7 @@ fn parse<'a>(line: &'a [u8], config: &StoreConfig) -> (Cow<'a, str>, Cow<'a, str
     // Fields of a lossily converted line borrow from a copy that the event owns.
     let (fields, message) = match message {
         Cow::Borrowed(text) => (EntryFields::of(text), Cow::Borrowed(text)),
-        Cow::Owned(text) => {
-            let fields = EntryFields::of(&text);
-            let fields = EntryFields {
-                timestamp: owned(fields.timestamp),
-                event_type: owned(fields.event_type),
-                client_id: owned(fields.client_id),
-                status: owned(fields.status),
-                trace_id: owned(fields.trace_id),
-                event: fields.event,
-            };
-            (fields, Cow::Owned(text))
-        }
+        Cow::Owned(text) => (EntryFields::of(&text).into_owned(), Cow::Owned(text)),
     };
     let timestamp = fields
         .timestamp
@@ -453,10 +452,6 @@ fn parse<'a>(line: &'a [u8], config: &StoreConfig) -> (Cow<'a, str>, Cow<'a, str
         None => Cow::Borrowed(IOT_LOG_GROUP),
     };
     (group, day, with_fields(timestamp, message, fields))
-}
-
-fn owned(field: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
-    field.map(|v| Cow::Owned(v.into_owned()))
 }
 
 /// Epoch milliseconds of an entry timestamp, `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
@@ -547,6 +542,10 @@ mod tests {
         assert!(!event.message.ends_with('\n'));
         let (group, ..) = parse(br#"{"timestamp":"2026-11-24 10:00:00.123","event":"Join"}"#, &config);
         assert_eq!(group, WIRELESS_LOG_GROUP);
+        // A line that is not UTF-8 is stored with U+FFFD in place of its bad bytes, its fields read.
+        let (_, _, event) = parse(b"{\"eventType\":\"Connect\",\"clientId\":\"c\xff\"}", &config);
+        assert_eq!(event.client_id.as_deref(), Some("c\u{fffd}"));
+        assert_eq!(event.event_type.as_deref(), Some("Connect"));
         // An event type with a logDestination goes to that group.
         let connect = iotemu_logs::EventConfiguration { level: None, destination: Some("mine".into()) };
         config.events.set_all([("Connect".to_string(), connect)].into());
@@ -767,6 +766,28 @@ mod store_tests {
             transactions.len()
         );
         drop(sink);
+    }
+
+    /// A queue smaller than [`GATHER_LINES`] gathers only up to its capacity: once full it sends
+    /// nothing more until its lines are written, so waiting for more would stall the producer.
+    #[test]
+    fn a_small_queue_is_not_gathered_past_its_capacity() {
+        let chunk = || (b"{}\n".to_vec(), 1);
+        let gathered = |queue_capacity: usize| {
+            let (tx, rx) = channel();
+            tx.send(chunk()).unwrap();
+            // The next chunk comes within the gathering wait (20 ms).
+            let later = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                let _ = tx.send(chunk());
+            });
+            let first = rx.recv().unwrap();
+            let chunks = with_queued(first, &rx, gather_lines(queue_capacity)).len();
+            later.join().unwrap();
+            chunks
+        };
+        assert_eq!(gathered(1), 1, "a one-entry queue is stored at once");
+        assert_eq!(gathered(100_000), 2, "a large queue waits for the next chunk");
     }
 
     fn client_ids_if_any(store: &LogStore, scope: &Scope) -> Vec<String> {
