@@ -398,6 +398,12 @@ fn write_v4_publish(p: &PublishPacket, out: &mut BytesMut) {
     use bytes::BufMut;
     let pkid_len = if p.qos > 0 { 2 } else { 0 };
     let remaining = 2 + p.topic.len() + pkid_len + p.payload.len();
+    // What the format cannot carry (a topic over 65,535 bytes, a packet over 256 MB) is not
+    // written, as rumqttc's writer refused it; the broker's own limits stop it long before.
+    if p.topic.len() > usize::from(u16::MAX) || remaining > 268_435_455 {
+        tracing::warn!(topic_bytes = p.topic.len(), remaining, "could not encode an MQTT 3.1.1 PUBLISH");
+        return;
+    }
     out.reserve(5 + remaining);
     out.put_u8(0x30 | u8::from(p.dup) << 3 | (p.qos & 0b11) << 1 | u8::from(p.retain));
     // Remaining Length (§2.2.3): 7 bits per byte, least significant first.
@@ -690,6 +696,21 @@ mod tests {
             v4::Packet::Publish(publish).write(&mut theirs, usize::MAX).unwrap();
             assert_eq!(ours, theirs, "qos {qos} dup {dup} retain {retain} payload {size}");
         }
+        // A topic the two-byte length cannot hold is not written (a truncated length would
+        // corrupt the stream).
+        let long = PublishPacket {
+            topic: Bytes::from(vec![b't'; 70_000]),
+            qos: 0,
+            retain: false,
+            dup: false,
+            pkid: 0,
+            payload: Bytes::from_static(b"x"),
+            properties: None,
+            topic_alias: None,
+        };
+        let mut ours = BytesMut::new();
+        V4Codec { max_packet: 1 << 20 }.encode(Outgoing::Publish(long), &mut ours);
+        assert!(ours.is_empty());
     }
 
     #[test]
